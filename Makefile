@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: demo test lint typecheck pytest install install-dev migrate serve sweep clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(BIN)/activate
+	$(PY) -m pip install --quiet -e .
+
+install-dev: $(BIN)/activate
+	$(PY) -m pip install --quiet -e '.[dev]'
+
+demo: install
+	$(BIN)/tillpoint demo
+
+migrate: install
+	$(BIN)/tillpoint migrate
+
+serve: install
+	$(BIN)/tillpoint serve
+
+sweep: install
+	$(BIN)/tillpoint sweep
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install-dev
+	$(BIN)/mypy src
+
+pytest: install-dev
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

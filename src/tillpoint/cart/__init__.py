@@ -1,0 +1,1 @@
+"""The shopping bag: carts, lines, applied coupons; CRUD, merge and expiry."""

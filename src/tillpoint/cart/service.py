@@ -1,0 +1,373 @@
+"""The seed's ShoppingBagService: create, read, add/update/remove lines, clear, expire.
+
+Every write locks the cart row first (``SELECT … FOR UPDATE`` on PostgreSQL, the
+``BEGIN IMMEDIATE`` write lock on SQLite), so concurrent edits of one cart queue
+instead of losing updates. ``version`` goes up by one per write; a caller that
+sends ``If-Match`` with an older version gets 412 and the current cart.
+Transient lock failures (deadlock, serialization, busy file) are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.cart import cache
+from tillpoint.cart.models import Cart, CartItem
+from tillpoint.cart.view import (
+    CartSnapshot,
+    CartView,
+    CouponSnapshot,
+    LineSnapshot,
+    build_view,
+    cart_to_dict,
+)
+from tillpoint.catalog.service import resolve_sellable, sellables_for
+from tillpoint.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from tillpoint.ids import is_valid_id, new_id
+from tillpoint.runtime import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ACTIVE = "active"
+ABANDONED = "abandoned"
+CONVERTED = "converted"
+
+
+# --- creating and reading -------------------------------------------------------------
+
+
+async def create_cart(
+    rt: Runtime,
+    s: AsyncSession,
+    *,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    currency: str | None = None,
+) -> Cart:
+    """Add a new empty active cart to the unit of work ``s``."""
+    cart = Cart(
+        id=new_id("cart"),
+        session_id=session_id,
+        user_id=user_id,
+        status=ACTIVE,
+        currency=currency or rt.settings.default_currency,
+        expires_at=rt.clock.now() + timedelta(seconds=rt.settings.cart_ttl_seconds),
+        version=1,
+    )
+    s.add(cart)
+    await s.flush()
+    return cart
+
+
+async def create_guest_cart(rt: Runtime, s: AsyncSession, *, session_id: str) -> Cart:
+    """A cart owned by a guest session (the seed's createGuestCart)."""
+    return await create_cart(rt, s, session_id=session_id)
+
+
+def snapshot(cart: Cart) -> CartSnapshot:
+    return CartSnapshot(
+        id=cart.id,
+        version=cart.version,
+        currency=cart.currency,
+        status=cart.status,
+        user_id=cart.user_id,
+        session_id=cart.session_id,
+        expires_at=cart.expires_at,
+        items=tuple(
+            LineSnapshot(
+                id=i.id,
+                product_id=i.product_id,
+                variant_id=i.variant_id,
+                quantity=i.quantity,
+                unit_price=i.price,
+                currency=i.currency,
+                metadata=dict(i.meta or {}),
+            )
+            for i in cart.items
+        ),
+        coupons=tuple(
+            CouponSnapshot(id=c.id, coupon_id=c.coupon_id, discount_amount=c.discount_amount)
+            for c in cart.coupons
+        ),
+    )
+
+
+async def _view(s: AsyncSession, snap: CartSnapshot) -> CartView:
+    keys = [(i.product_id, i.variant_id) for i in snap.items]
+    return build_view(snap, await sellables_for(s, keys))
+
+
+async def get_cart(rt: Runtime, cart_id: str) -> CartView | None:
+    """The cart with its lines checked against the catalog, or None (the seed's getCart)."""
+    if not is_valid_id(cart_id, "cart"):
+        return None
+    snap = await cache.cached(rt, cart_id)
+    async with rt.db.transaction() as s:
+        if snap is None:
+            cart = await s.get(Cart, cart_id)
+            if cart is None:
+                return None
+            snap = snapshot(cart)
+            fresh = True
+        else:
+            fresh = False
+        view = await _view(s, snap)
+    if fresh and snap.status == ACTIVE:
+        await cache.store(rt, snap)
+    return view
+
+
+async def get_cart_by_session(rt: Runtime, session_id: str) -> CartView | None:
+    """The newest active cart of a guest session (the seed's getCartBySession)."""
+    async with rt.db.transaction() as s:
+        cart_id = await s.scalar(
+            select(Cart.id)
+            .where(Cart.session_id == session_id, Cart.status == ACTIVE)
+            .order_by(Cart.created_at.desc())
+            .limit(1)
+        )
+    return await get_cart(rt, cart_id) if cart_id else None
+
+
+async def get_cart_items(rt: Runtime, cart_id: str) -> list[LineSnapshot]:
+    """The stored lines of a cart (the seed's getCartItems)."""
+    view = await get_cart(rt, cart_id)
+    if view is None:
+        raise NotFound("No such cart.", code="cart_not_found")
+    return [
+        LineSnapshot(
+            id=i.id,
+            product_id=i.product_id,
+            variant_id=i.variant_id,
+            quantity=i.quantity,
+            unit_price=i.unit_price,
+            currency=view.currency,
+            metadata=i.metadata,
+        )
+        for i in view.items
+    ]
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def _transient(exc: BaseException) -> bool:
+    """Lock trouble that a fresh attempt can get past (PG deadlock/serialization, busy SQLite)."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in {"40001", "40P01", "55P03"}:
+        return True
+    text = str(orig or exc).lower()
+    return "database is locked" in text or "deadlock" in text or "could not serialize" in text
+
+
+async def with_retries(rt: Runtime, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` again after transient lock failures, up to the configured retries."""
+    attempts = rt.settings.cart_write_retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except (OperationalError, DBAPIError) as exc:
+            if attempt == attempts or not _transient(exc):
+                raise
+            log.info("retrying cart write after lock failure", extra={"attempt": attempt})
+    raise AssertionError("unreachable")
+
+
+async def lock_cart(s: AsyncSession, cart_id: str) -> Cart:
+    """Load a cart for writing, holding its row lock until the unit of work ends."""
+    cart = None
+    if is_valid_id(cart_id, "cart"):
+        cart = await s.scalar(
+            select(Cart)
+            .where(Cart.id == cart_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    if cart is None:
+        raise NotFound("No such cart.", code="cart_not_found")
+    return cart
+
+
+async def _write(
+    rt: Runtime,
+    cart_id: str,
+    if_match: int | None,
+    change: Callable[[AsyncSession, Cart], Awaitable[None]],
+) -> CartView:
+    """Lock, check version and status, apply ``change``, bump the version, return the view."""
+
+    async def attempt() -> CartView:
+        async with rt.db.transaction() as s:
+            cart = await lock_cart(s, cart_id)
+            if if_match is not None and if_match != cart.version:
+                current = await _view(s, snapshot(cart))
+                raise PreconditionFailed(
+                    "The cart changed since you last read it.",
+                    details={"current": cart_to_dict(current)},
+                )
+            if cart.status != ACTIVE:
+                raise Conflict("This cart can no longer be changed.", code="cart_not_active")
+            await change(s, cart)
+            now = rt.clock.now()
+            cart.version += 1
+            cart.updated_at = now
+            cart.expires_at = now + timedelta(seconds=rt.settings.cart_ttl_seconds)
+            await s.flush()
+            await s.refresh(cart, ["items", "coupons"])
+            return await _view(s, snapshot(cart))
+
+    try:
+        return await with_retries(rt, attempt)
+    finally:
+        await cache.invalidate(rt, cart_id)
+
+
+def check_quantity(rt: Runtime, quantity: int, path: str = "quantity") -> None:
+    limit = rt.settings.cart_max_line_quantity
+    if isinstance(quantity, bool) or not 1 <= quantity <= limit:
+        raise InvalidInput(
+            f"Quantity must be between 1 and {limit}.",
+            code="quantity_out_of_range",
+            details={"min": 1, "max": limit},
+        )
+
+
+async def add_item(
+    rt: Runtime,
+    cart_id: str,
+    *,
+    product_id: str,
+    quantity: int,
+    variant_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    if_match: int | None = None,
+) -> CartView:
+    """Add a line, or add to the quantity of the same product + variant + metadata line."""
+    check_quantity(rt, quantity)
+    meta = dict(metadata or {})
+
+    async def change(s: AsyncSession, cart: Cart) -> None:
+        sellable = await resolve_sellable(s, product_id, variant_id)
+        if sellable.product.currency != cart.currency:
+            raise InvalidInput(
+                "This product is priced in another currency than the cart.",
+                code="currency_mismatch",
+            )
+        same = next(
+            (
+                i
+                for i in cart.items
+                if i.product_id == product_id and i.variant_id == variant_id and i.meta == meta
+            ),
+            None,
+        )
+        if same is not None:
+            check_quantity(rt, same.quantity + quantity)
+            same.quantity += quantity
+            same.price = sellable.unit_price
+            return
+        if len(cart.items) >= rt.settings.cart_max_lines:
+            raise InvalidInput(
+                f"A cart holds at most {rt.settings.cart_max_lines} different lines.",
+                code="too_many_lines",
+            )
+        cart.items.append(
+            CartItem(
+                id=new_id("item"),
+                product_id=product_id,
+                variant_id=variant_id,
+                quantity=quantity,
+                price=sellable.unit_price,
+                currency=cart.currency,
+                meta=meta,
+                position=max((i.position for i in cart.items), default=-1) + 1,
+            )
+        )
+
+    return await _write(rt, cart_id, if_match, change)
+
+
+def _find_item(cart: Cart, item_id: str) -> CartItem:
+    item = next((i for i in cart.items if i.id == item_id), None)
+    if item is None:
+        raise NotFound("No such item in this cart.", code="item_not_found")
+    return item
+
+
+async def update_item_quantity(
+    rt: Runtime, cart_id: str, item_id: str, quantity: int, *, if_match: int | None = None
+) -> CartView:
+    """Set a line's quantity (0 removes it); the line takes today's catalog price."""
+    if quantity != 0:
+        check_quantity(rt, quantity)
+
+    async def change(s: AsyncSession, cart: Cart) -> None:
+        item = _find_item(cart, item_id)
+        if quantity == 0:
+            cart.items.remove(item)
+            return
+        sellable = await resolve_sellable(s, item.product_id, item.variant_id)
+        item.quantity = quantity
+        item.price = sellable.unit_price
+
+    return await _write(rt, cart_id, if_match, change)
+
+
+async def remove_item(
+    rt: Runtime, cart_id: str, item_id: str, *, if_match: int | None = None
+) -> CartView:
+    """Remove one line."""
+
+    async def change(_s: AsyncSession, cart: Cart) -> None:
+        cart.items.remove(_find_item(cart, item_id))
+
+    return await _write(rt, cart_id, if_match, change)
+
+
+async def clear_cart(rt: Runtime, cart_id: str, *, if_match: int | None = None) -> CartView:
+    """Remove every line and coupon; the cart itself stays."""
+
+    async def change(_s: AsyncSession, cart: Cart) -> None:
+        cart.items.clear()
+        cart.coupons.clear()
+
+    return await _write(rt, cart_id, if_match, change)
+
+
+async def mark_converted(s: AsyncSession, cart_id: str) -> None:
+    """Inside an order's unit of work: the cart became an order and is frozen."""
+    cart = await lock_cart(s, cart_id)
+    cart.status = CONVERTED
+    cart.version += 1
+
+
+async def delete_expired_carts(rt: Runtime, *, batch: int = 500) -> int:
+    """Delete carts past their expiry that never became orders; returns how many.
+
+    Converted carts are kept (orders point at them). Rows are claimed with
+    ``SKIP LOCKED`` on PostgreSQL so several instances can sweep at once.
+    """
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        q = (
+            select(Cart.id)
+            .where(Cart.expires_at <= now, Cart.status != CONVERTED)
+            .order_by(Cart.id)
+            .limit(batch)
+        )
+        if rt.db.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        ids = list((await s.scalars(q)).all())
+        if ids:
+            await s.execute(delete(Cart).where(Cart.id.in_(ids)))
+    await cache.invalidate(rt, *ids)
+    return len(ids)

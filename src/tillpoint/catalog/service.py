@@ -1,0 +1,112 @@
+"""Catalog reads: product pages, single products, and the price a line would get now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.catalog.models import Product, ProductVariant
+from tillpoint.errors import InvalidInput, NotFound
+from tillpoint.ids import is_valid_id
+from tillpoint.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Sellable:
+    """What a cart line points at, resolved against the catalog now."""
+
+    product: Product
+    variant: ProductVariant | None
+
+    @property
+    def unit_price(self) -> int:
+        if self.variant is not None and self.variant.price is not None:
+            return self.variant.price
+        return self.product.price
+
+    @property
+    def sku(self) -> str:
+        return self.variant.sku if self.variant is not None else self.product.sku
+
+    @property
+    def name(self) -> str:
+        if self.variant is None:
+            return self.product.name
+        return f"{self.product.name} — {self.variant.name}"
+
+    @property
+    def weight_grams(self) -> int:
+        if self.variant is not None and self.variant.weight_grams is not None:
+            return self.variant.weight_grams
+        return self.product.weight_grams
+
+    @property
+    def active(self) -> bool:
+        return self.product.active and (self.variant is None or self.variant.active)
+
+
+async def list_products(
+    rt: Runtime, *, after: str | None = None, limit: int = 50, category: str | None = None
+) -> tuple[list[Product], str | None]:
+    """Active products ordered by id, a page at a time; returns the page and the next cursor."""
+    async with rt.db.transaction() as s:
+        q = select(Product).where(Product.active.is_(True)).order_by(Product.id).limit(limit + 1)
+        if after:
+            q = q.where(Product.id > after)
+        if category:
+            q = q.where(Product.category == category)
+        rows = list((await s.scalars(q)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+async def get_product(rt: Runtime, product_id: str) -> Product:
+    """One product (active or not) by id, or ``NotFound``."""
+    if not is_valid_id(product_id, "prod"):
+        raise NotFound("No such product.", code="product_not_found")
+    async with rt.db.transaction() as s:
+        product = await s.get(Product, product_id)
+    if product is None:
+        raise NotFound("No such product.", code="product_not_found")
+    return product
+
+
+async def resolve_sellable(s: AsyncSession, product_id: str, variant_id: str | None) -> Sellable:
+    """The product (and variant) a customer asked to buy, checked to be sellable now."""
+    product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+    if product is None:
+        raise NotFound("No such product.", code="product_not_found")
+    variant: ProductVariant | None = None
+    if variant_id is not None:
+        variant = next((v for v in product.variants if v.id == variant_id), None)
+        if variant is None:
+            raise InvalidInput(
+                "That variant does not belong to this product.", code="variant_not_found"
+            )
+    elif any(v.active for v in product.variants):
+        raise InvalidInput("Choose a variant of this product.", code="variant_required")
+    sellable = Sellable(product, variant)
+    if not sellable.active:
+        raise InvalidInput("This product is not for sale right now.", code="product_inactive")
+    return sellable
+
+
+async def sellables_for(
+    s: AsyncSession, keys: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], Sellable]:
+    """Resolve many (product, variant) pairs in one query, skipping the ones that vanished."""
+    ids = sorted({p for p, _ in keys})
+    if not ids:
+        return {}
+    products = {p.id: p for p in (await s.scalars(select(Product).where(Product.id.in_(ids))))}
+    out: dict[tuple[str, str | None], Sellable] = {}
+    for pid, vid in keys:
+        product = products.get(pid)
+        if product is None:
+            continue
+        variant = next((v for v in product.variants if v.id == vid), None) if vid else None
+        out[(pid, vid)] = Sellable(product, variant)
+    return out

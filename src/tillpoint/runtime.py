@@ -1,0 +1,38 @@
+"""The collaborators one app instance shares: settings, database, Redis, clock.
+
+Built once at start-up and handed to use cases, so nothing reaches for globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from tillpoint.clock import Clock, SystemClock
+from tillpoint.config import Settings
+from tillpoint.db import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    redis: Redis | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        """Open the database (and Redis, if configured) for ``settings``."""
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        redis = (
+            Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            if settings.redis_url
+            else None
+        )
+        return cls(settings=settings, db=db, redis=redis, clock=clock or SystemClock())
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()

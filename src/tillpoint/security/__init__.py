@@ -1,0 +1,1 @@
+"""CSRF, rate limiting, security headers and card-data scrubbing."""

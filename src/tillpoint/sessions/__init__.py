@@ -1,0 +1,1 @@
+"""Guest sessions (the seed's ``guest_sessions``) and the session cookie."""

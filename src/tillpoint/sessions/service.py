@@ -1,0 +1,93 @@
+"""Guest sessions: start one (with its cart), resolve a cookie token, slide expiry, sweep.
+
+The seed's ``GuestSession``: id, cart id, expiry, IP, user agent, checkout data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from tillpoint.cart.service import create_guest_cart
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.models import GuestSession
+from tillpoint.sessions.tokens import new_session_token, session_id_for
+
+# Extend a session's expiry at most this often, so reads do not write every time.
+_SLIDE_GRANULARITY = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    """Who is calling: the session, its cart, and the user once logged in."""
+
+    session_id: str
+    cart_id: str
+    expires_at: datetime
+    user_id: str | None = None
+    role: str | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user_id is None
+
+
+async def start_guest_session(
+    rt: Runtime, *, ip_address: str | None, user_agent: str | None
+) -> tuple[str, SessionContext]:
+    """Create a guest session and its empty cart; return the cookie token and the context."""
+    token = new_session_token()
+    sid = session_id_for(token)
+    now = rt.clock.now()
+    expires = now + timedelta(seconds=rt.settings.guest_session_ttl_seconds)
+    async with rt.db.transaction() as s:
+        cart = await create_guest_cart(rt, s, session_id=sid)
+        s.add(
+            GuestSession(
+                id=sid,
+                cart_id=cart.id,
+                expires_at=expires,
+                ip_address=(ip_address or None),
+                user_agent=(user_agent or "")[:512] or None,
+            )
+        )
+    return token, SessionContext(session_id=sid, cart_id=cart.id, expires_at=expires)
+
+
+async def resolve_guest_session(rt: Runtime, token: str) -> SessionContext | None:
+    """The live guest session a cookie token opens, sliding its expiry; None if unknown/expired."""
+    if not token or len(token) > 128:
+        return None
+    sid = session_id_for(token)
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = await s.get(GuestSession, sid)
+        if row is None or row.expires_at <= now:
+            return None
+        ttl = timedelta(seconds=rt.settings.guest_session_ttl_seconds)
+        if now + ttl - row.expires_at >= _SLIDE_GRANULARITY:
+            row.expires_at = now + ttl
+        return SessionContext(session_id=sid, cart_id=row.cart_id, expires_at=row.expires_at)
+
+
+async def save_checkout_data(rt: Runtime, session_id: str, data: dict[str, object]) -> None:
+    """Persist partial checkout context on the guest session (the seed's checkoutData)."""
+    async with rt.db.transaction() as s:
+        await s.execute(
+            update(GuestSession).where(GuestSession.id == session_id).values(checkout_data=data)
+        )
+
+
+async def delete_expired_sessions(rt: Runtime) -> int:
+    """Remove guest sessions whose expiry has passed; returns how many."""
+    async with rt.db.transaction() as s:
+        ids = (
+            await s.scalars(
+                select(GuestSession.id).where(GuestSession.expires_at <= rt.clock.now())
+            )
+        ).all()
+        if ids:
+            await s.execute(delete(GuestSession).where(GuestSession.id.in_(ids)))
+        return len(ids)

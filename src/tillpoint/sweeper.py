@@ -1,0 +1,45 @@
+"""Background clean-up: expired sessions and carts (features add their own jobs here).
+
+Each job claims its rows safely for several instances (``SKIP LOCKED`` on
+PostgreSQL), so every app instance may run the sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from tillpoint.cart.service import delete_expired_carts
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.service import delete_expired_sessions
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Runtime], Awaitable[int]]
+
+JOBS: dict[str, Job] = {
+    "guest_sessions": delete_expired_sessions,
+    "carts": delete_expired_carts,
+}
+
+
+async def run_sweep(rt: Runtime) -> dict[str, int]:
+    """Run every job once; returns how many rows each one handled."""
+    results: dict[str, int] = {}
+    for name, job in JOBS.items():
+        try:
+            results[name] = await job(rt)
+        except Exception:  # one failing job must not stop the others
+            log.exception("sweep job failed", extra={"job": name})
+            results[name] = -1
+    return results
+
+
+async def sweep_forever(rt: Runtime, interval: float) -> None:
+    """Sweep every ``interval`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        results = await run_sweep(rt)
+        if any(results.values()):
+            log.info("swept", extra={"results": results})

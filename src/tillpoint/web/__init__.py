@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app, one router per feature, error mapping, pages."""

@@ -1,0 +1,62 @@
+"""``create_app()``: the FastAPI application with every router, middleware and handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tillpoint.config import Settings, load_settings
+from tillpoint.logs import configure_logging
+from tillpoint.runtime import Runtime
+from tillpoint.sweeper import sweep_forever
+from tillpoint.web.errors import install_error_handlers
+from tillpoint.web.metrics import MetricsMiddleware
+from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
+from tillpoint.web.routers import cart, catalog, ops, session
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up."""
+    settings = runtime.settings if runtime is not None else (settings or load_settings())
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        rt = runtime if runtime is not None else Runtime.from_settings(settings)
+        app.state.runtime = rt
+        sweeper = (
+            asyncio.create_task(sweep_forever(rt, settings.sweep_interval_seconds))
+            if settings.background_tasks
+            else None
+        )
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            if owned:
+                await rt.close()
+
+    app = FastAPI(
+        title="tillpoint",
+        version="0.1.0",
+        summary="Checkout API: bag, checkout, stock, coupons, tax, shipping, payments.",
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in (ops.router, session.router, catalog.router, cart.router):
+        app.include_router(router)
+    # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.
+    app.add_middleware(CSRFMiddleware, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app

@@ -1,0 +1,56 @@
+"""Typed FastAPI dependencies: the runtime, the caller's session, ``If-Match``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from tillpoint.errors import BadRequest, Unauthorized
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.cookies import cookie_names
+from tillpoint.sessions.service import SessionContext, resolve_guest_session
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def client_ip(request: Request) -> str | None:
+    """The peer address (proxy-aware resolution lives with the rate limiter)."""
+    return request.client.host if request.client else None
+
+
+async def get_session(request: Request, rt: RuntimeDep) -> SessionContext:
+    """The caller's live session from its cookie, or 401 ``session_required``."""
+    token = request.cookies.get(cookie_names(rt.settings).session)
+    ctx = await resolve_guest_session(rt, token) if token else None
+    if ctx is None:
+        raise Unauthorized("No live session: call GET /api/session first.", code="session_required")
+    request.state.session = ctx
+    return ctx
+
+
+SessionDep = Annotated[SessionContext, Depends(get_session)]
+
+
+def parse_if_match(
+    if_match: Annotated[
+        str | None,
+        Header(description="The version you last read, to refuse a stale write (412)."),
+    ] = None,
+) -> int | None:
+    """``If-Match: 3`` or ``If-Match: "3"`` (an ETag) → 3; absent → None."""
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 12:
+        raise BadRequest("If-Match must be a version number.", code="invalid_if_match")
+    return int(text)
+
+
+IfMatchDep = Annotated[int | None, Depends(parse_if_match)]

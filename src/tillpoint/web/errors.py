@@ -1,0 +1,90 @@
+"""The one place errors become HTTP answers: ``{"error": {code, message, fields}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tillpoint.errors import RateLimited, TillpointError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_json(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    fields: list[dict[str, Any]] | None = None,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message, "fields": fields or []}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": jsonable_encoder(body)}, status, headers)
+
+
+def _validation_fields(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    fields = []
+    code = "invalid_request"
+    for err in exc.errors():
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        kind = str(err.get("type", "invalid"))
+        if kind == "json_invalid":
+            code = "malformed_json"
+        fields.append({"path": loc, "code": kind, "message": str(err.get("msg", "invalid"))})
+    return code, fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into our error body."""
+
+    @app.exception_handler(TillpointError)
+    async def _tillpoint(_req: Request, exc: TillpointError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return error_json(
+            exc.status,
+            exc.code,
+            exc.message,
+            fields=[f.as_dict() for f in exc.fields],
+            details=exc.details,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        code, fields = _validation_fields(exc)
+        status = 400 if code == "malformed_json" else 422
+        message = (
+            "The request body is not valid JSON." if status == 400 else "Some fields are invalid."
+        )
+        return error_json(status, code, message, fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_json(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": req.url.path})
+        return error_json(500, "internal_error", "Something went wrong on our side.")

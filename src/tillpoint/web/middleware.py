@@ -1,0 +1,156 @@
+"""ASGI middleware: body-size limit and CSRF. Pure ASGI so streaming stays cheap."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from tillpoint.config import Settings
+from tillpoint.security import csrf
+from tillpoint.sessions.cookies import cookie_names
+from tillpoint.sessions.tokens import session_id_for
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/api/inventory/webhook")
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "fields": []}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    raw = _header(scope, b"cookie") or ""
+    out: dict[str, str] = {}
+    for part in raw.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name not in out:
+            out[name] = value
+    return out
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies larger than ``max_body_bytes`` with 413, by header or by counting."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await _send_error(
+                send, 413, "payload_too_large", f"Bodies are limited to {self.max_bytes} bytes."
+            )
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _send_error(
+                send, 413, "payload_too_large", f"Bodies are limited to {self.max_bytes} bytes."
+            )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class CSRFMiddleware:
+    """Signed double-submit check on every state-changing request (webhooks exempt)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.names = cookie_names(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in SAFE_METHODS
+            or scope["path"].startswith(CSRF_EXEMPT_PREFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        cookies = _cookies(scope)
+        submitted = _header(scope, csrf.HEADER.encode())
+        if submitted is None and (_header(scope, b"content-type") or "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            submitted, receive = await _form_token(receive)
+        if not self._valid(cookies, submitted):
+            scope.setdefault("state", {})["csrf_failed"] = True
+            await _send_error(send, 403, "csrf_failed", "Missing or invalid CSRF token.")
+            return
+        await self.app(scope, receive, send)
+
+    def _valid(self, cookies: dict[str, str], submitted: str | None) -> bool:
+        session_token = cookies.get(self.names.session)
+        cookie_token = cookies.get(self.names.csrf)
+        if not session_token or not csrf.tokens_match(cookie_token, submitted):
+            return False
+        epoch = csrf.current_epoch(time.time(), self.settings.csrf_rotation_seconds)
+        return csrf.token_is_valid(
+            self.settings.resolved_secret_key, session_id_for(session_token), submitted or "", epoch
+        )
+
+
+async def _form_token(receive: Receive) -> tuple[str | None, Receive]:
+    """Read a urlencoded body for ``_csrf`` and hand the same body on downstream."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    values = parse_qs(body.decode("latin-1")).get(csrf.FORM_FIELD)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return (values[0] if values else None), replay

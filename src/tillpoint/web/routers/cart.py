@@ -1,0 +1,152 @@
+"""The shopping bag over HTTP: the caller's own cart only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field, field_validator
+
+from tillpoint.cart import service
+from tillpoint.cart.view import CartView, cart_to_dict
+from tillpoint.errors import NotFound
+from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep
+from tillpoint.web.schemas import StrictModel, error_responses
+
+router = APIRouter(prefix="/api/cart", tags=["cart"])
+
+ItemId = Annotated[str, Path(max_length=40, pattern=r"^item_[0-9A-Za-z]{22}$")]
+MetaValue = str | int | bool
+
+
+class LineOut(BaseModel):
+    id: str
+    product_id: str
+    variant_id: str | None
+    sku: str | None
+    name: str | None
+    quantity: int
+    unit_price: int
+    line_total: int
+    current_unit_price: int | None
+    price_changed: bool
+    available: bool
+    metadata: dict[str, Any]
+
+
+class CouponOut(BaseModel):
+    id: str
+    coupon_id: str
+    discount_amount: int
+
+
+class TotalsOut(BaseModel):
+    subtotal: int
+    discount: int
+    total: int
+    item_count: int
+
+
+class CartOut(BaseModel):
+    id: str
+    version: int
+    currency: str
+    status: str
+    expires_at: datetime
+    items: list[LineOut]
+    coupons: list[CouponOut]
+    totals: TotalsOut
+    notices: list[dict[str, Any]]
+
+
+class AddItemIn(StrictModel):
+    product_id: str = Field(max_length=40)
+    variant_id: str | None = Field(default=None, max_length=40)
+    quantity: int = Field(default=1, strict=True)
+    metadata: dict[str, MetaValue] = Field(default_factory=dict, max_length=20)
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, MetaValue]) -> dict[str, MetaValue]:
+        for key, item in value.items():
+            if len(key) > 40 or (isinstance(item, str) and len(item) > 200):
+                raise ValueError("metadata keys are at most 40 and values 200 characters")
+        return value
+
+
+class UpdateItemIn(StrictModel):
+    quantity: int = Field(strict=True, ge=0)
+
+
+CART_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422)
+
+
+def _answer(response: Response, view: CartView) -> dict[str, Any]:
+    response.headers["ETag"] = f'"{view.version}"'
+    response.headers["Cache-Control"] = "no-store"
+    return cart_to_dict(view)
+
+
+async def _own_cart(rt: RuntimeDep, cart_id: str) -> CartView:
+    view = await service.get_cart(rt, cart_id)
+    if view is None:
+        raise NotFound("No such cart.", code="cart_not_found")
+    return view
+
+
+@router.get("", response_model=CartOut, responses=CART_ERRORS)
+async def get_cart(response: Response, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """The caller's cart with lines checked against today's catalog."""
+    return _answer(response, await _own_cart(rt, session.cart_id))
+
+
+@router.post("/items", response_model=CartOut, responses=CART_ERRORS)
+async def add_item(
+    body: AddItemIn, response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
+) -> dict[str, Any]:
+    """Add a product (same product, variant and metadata merge into one line)."""
+    view = await service.add_item(
+        rt,
+        session.cart_id,
+        product_id=body.product_id,
+        variant_id=body.variant_id,
+        quantity=body.quantity,
+        metadata=dict(body.metadata),
+        if_match=if_match,
+    )
+    return _answer(response, view)
+
+
+@router.patch("/items/{item_id}", response_model=CartOut, responses=CART_ERRORS)
+async def update_item(
+    item_id: ItemId,
+    body: UpdateItemIn,
+    response: Response,
+    rt: RuntimeDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+) -> dict[str, Any]:
+    """Set a line's quantity; 0 removes the line."""
+    view = await service.update_item_quantity(
+        rt, session.cart_id, item_id, body.quantity, if_match=if_match
+    )
+    return _answer(response, view)
+
+
+@router.delete("/items/{item_id}", response_model=CartOut, responses=CART_ERRORS)
+async def remove_item(
+    item_id: ItemId, response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
+) -> dict[str, Any]:
+    """Remove one line."""
+    return _answer(
+        response, await service.remove_item(rt, session.cart_id, item_id, if_match=if_match)
+    )
+
+
+@router.delete("", response_model=CartOut, responses=CART_ERRORS)
+async def clear_cart(
+    response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
+) -> dict[str, Any]:
+    """Empty the cart (lines and coupons)."""
+    return _answer(response, await service.clear_cart(rt, session.cart_id, if_match=if_match))

@@ -1,0 +1,95 @@
+"""``GET /api/products`` and ``GET /api/products/{id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from tillpoint.catalog import service
+from tillpoint.catalog.models import Product
+from tillpoint.web.deps import RuntimeDep
+from tillpoint.web.schemas import error_responses
+
+router = APIRouter(prefix="/api/products", tags=["catalog"])
+
+
+class VariantOut(BaseModel):
+    id: str
+    sku: str
+    name: str
+    price: int
+    attributes: dict[str, str]
+    active: bool
+
+
+class ProductOut(BaseModel):
+    id: str
+    sku: str
+    slug: str
+    name: str
+    description: str
+    category: str
+    tags: list[str]
+    price: int
+    currency: str
+    weight_grams: int
+    tax_category: str
+    image_url: str | None
+    active: bool
+    metadata: dict[str, Any]
+    variants: list[VariantOut]
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+def product_out(p: Product) -> ProductOut:
+    return ProductOut(
+        id=p.id,
+        sku=p.sku,
+        slug=p.slug,
+        name=p.name,
+        description=p.description,
+        category=p.category,
+        tags=list(p.tags or []),
+        price=p.price,
+        currency=p.currency,
+        weight_grams=p.weight_grams,
+        tax_category=p.tax_category,
+        image_url=p.image_url,
+        active=p.active,
+        metadata=dict(p.meta or {}),
+        variants=[
+            VariantOut(
+                id=v.id,
+                sku=v.sku,
+                name=v.name,
+                price=v.price if v.price is not None else p.price,
+                attributes=dict(v.attributes or {}),
+                active=v.active,
+            )
+            for v in p.variants
+        ],
+    )
+
+
+@router.get("", response_model=ProductPage, responses=error_responses(422))
+async def list_products(
+    rt: RuntimeDep,
+    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    category: Annotated[str | None, Query(max_length=80)] = None,
+) -> ProductPage:
+    """Active products, a page at a time (``next_cursor`` continues)."""
+    rows, nxt = await service.list_products(rt, after=cursor, limit=limit, category=category)
+    return ProductPage(items=[product_out(p) for p in rows], next_cursor=nxt)
+
+
+@router.get("/{product_id}", response_model=ProductOut, responses=error_responses(404))
+async def get_product(product_id: str, rt: RuntimeDep) -> ProductOut:
+    """One product with its variants."""
+    return product_out(await service.get_product(rt, product_id))

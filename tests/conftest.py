@@ -1,0 +1,215 @@
+"""Fixtures: every storage test runs on SQLite *and* PostgreSQL; Redis tests on real Redis.
+
+Environment:
+- ``TILLPOINT_TEST_POSTGRES_URL``: an admin URL
+  (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``);
+  a fresh database ``tillpoint_t_<pid>`` is created from it, migrated once, and dropped at the end.
+- ``TILLPOINT_TEST_REDIS_URL``: default ``redis://127.0.0.1:6379/15``;
+  the chosen DB is flushed per test.
+- ``CI=true``: any skipped test fails the run (a missing service must not pass silently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from tests.support import Api, MovableClock
+from tillpoint.config import Settings, load_settings
+from tillpoint.db import Database
+from tillpoint.migrate import upgrade
+from tillpoint.models import Base
+from tillpoint.runtime import Runtime
+from tillpoint.web.app import create_app
+
+PG_ADMIN_URL = os.environ.get(
+    "TILLPOINT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TILLPOINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _unavailable(what: str, why: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but unavailable: {why}")
+    pytest.skip(f"{what} unavailable: {why}")
+
+
+def _raw_pg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied fresh for each test."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of our own for this test run."""
+    name = f"tillpoint_t_{os.getpid()}"
+    admin = _raw_pg_dsn(PG_ADMIN_URL)
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        _unavailable("PostgreSQL", str(exc))
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    url = f"{base}/{name}"
+    upgrade(url)
+    yield url
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate_postgres(db: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copy(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {
+        "mode": "test",
+        "database_url": database_url,
+        "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+        "background_tasks": False,
+        "log_level": "WARNING",
+    }
+    values.update(settings_overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+async def rt(settings: Settings, clock: MovableClock, backend: str) -> AsyncIterator[Runtime]:
+    runtime = Runtime.from_settings(settings, clock=clock)
+    if backend == "postgres":
+        await _truncate_postgres(runtime.db)
+    yield runtime
+    await runtime.close()
+
+
+# --- redis --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """Real Redis, its test database flushed before and after."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        _unavailable("Redis", str(exc))
+    await client.flushdb()
+    yield REDIS_URL
+    await client.flushdb()
+    await client.aclose()
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(rt: Runtime) -> Any:
+    return create_app(runtime=rt)
+
+
+def make_client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.fixture
+async def api(app: Any) -> AsyncIterator[Api]:
+    """A caller with a live guest session and its CSRF token."""
+    async with make_client(app) as client:
+        caller = Api(client)
+        await caller.start()
+        yield caller
+
+
+@pytest.fixture
+async def new_api(app: Any) -> AsyncIterator[Any]:
+    """A factory of further independent callers (another browser)."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def factory(start: bool = True) -> Api:
+        client = make_client(app)
+        clients.append(client)
+        caller = Api(client)
+        if start:
+            await caller.start()
+        return caller
+
+    yield factory
+    for c in clients:
+        await c.aclose()
+
+
+# --- CI: skipping a real-service test is a failure ------------------------------------------
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if IN_CI and _skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nCI=true: {len(_skipped)} test(s) were skipped, which CI does not allow:")
+        for nodeid in _skipped[:20]:
+            print(f"  {nodeid}")

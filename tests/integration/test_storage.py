@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from tests import factories
+from tillpoint.cart import service
+from tillpoint.config import load_settings
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.service import start_guest_session
+
+
+async def test_migrations_match_models(database_url: str) -> None:
+    import asyncio
+
+    from alembic import command
+
+    from tillpoint.migrate import alembic_config
+
+    # Raises if the models and the migrated schema differ (on both backends).
+    await asyncio.to_thread(command.check, alembic_config(database_url))
+
+
+async def test_cart_service_operations(rt: Runtime) -> None:
+    p = await factories.product(rt, price=700)
+    _, ctx = await start_guest_session(rt, ip_address="127.0.0.1", user_agent="pytest")
+    view = await service.add_item(rt, ctx.cart_id, product_id=p.id, quantity=3)
+    assert view.subtotal == 2100
+    by_session = await service.get_cart_by_session(rt, ctx.session_id)
+    assert by_session is not None and by_session.id == ctx.cart_id
+    items = await service.get_cart_items(rt, ctx.cart_id)
+    assert [(i.product_id, i.quantity, i.unit_price) for i in items] == [(p.id, 3, 700)]
+
+
+async def test_redis_cache_serves_reads_and_is_invalidated_by_writes(
+    rt: Runtime, redis_url: str, settings: Any, clock: Any
+) -> None:
+    cached_rt = Runtime.from_settings(
+        load_settings(**{**settings.model_dump(), "redis_url": redis_url}), clock=clock
+    )
+    try:
+        p = await factories.product(cached_rt, price=500)
+        _, ctx = await start_guest_session(cached_rt, ip_address=None, user_agent=None)
+        await service.add_item(cached_rt, ctx.cart_id, product_id=p.id, quantity=1)
+        first = await service.get_cart(cached_rt, ctx.cart_id)
+        assert cached_rt.redis is not None
+        assert await cached_rt.redis.exists(f"cart:{ctx.cart_id}") == 1
+        ttl = await cached_rt.redis.ttl(f"cart:{ctx.cart_id}")
+        assert 7000 < ttl <= 7200
+        await service.add_item(cached_rt, ctx.cart_id, product_id=p.id, quantity=2)
+        assert await cached_rt.redis.exists(f"cart:{ctx.cart_id}") == 0
+        again = await service.get_cart(cached_rt, ctx.cart_id)
+        assert first is not None and again is not None
+        assert (first.item_count, again.item_count) == (1, 3)
+    finally:
+        await cached_rt.close()
+
+
+async def test_cart_works_when_redis_is_down(rt: Runtime, settings: Any, clock: Any) -> None:
+    broken = Runtime.from_settings(
+        load_settings(**{**settings.model_dump(), "redis_url": "redis://127.0.0.1:1/0"}),
+        clock=clock,
+    )
+    try:
+        p = await factories.product(broken)
+        _, ctx = await start_guest_session(broken, ip_address=None, user_agent=None)
+        await service.add_item(broken, ctx.cart_id, product_id=p.id, quantity=1)
+        view = await service.get_cart(broken, ctx.cart_id)
+        assert view is not None and view.item_count == 1
+    finally:
+        await broken.close()

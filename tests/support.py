@@ -1,0 +1,65 @@
+"""Test helpers shared by every level: a movable clock and a session-aware API client."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+
+class MovableClock:
+    """A clock tests move by hand (``advance``); starts at a fixed instant."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+class Api:
+    """An httpx client for one browser-like caller: cookies, CSRF header, JSON helpers."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.csrf: str | None = None
+        self.session: dict[str, Any] = {}
+
+    async def start(self) -> dict[str, Any]:
+        """GET /api/session and remember the CSRF token, as the page's JS does."""
+        r = await self.client.get("/api/session")
+        assert r.status_code == 200, r.text
+        self.session = r.json()
+        self.csrf = self.session["csrf_token"]
+        self.client.headers["X-CSRF-Token"] = self.csrf
+        return self.session
+
+    async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.request(method, url, **kw)
+
+    async def get(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.get(url, **kw)
+
+    async def post(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.post(url, **kw)
+
+    async def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.patch(url, **kw)
+
+    async def put(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.put(url, **kw)
+
+    async def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.delete(url, **kw)
+
+
+def error_code(response: httpx.Response) -> str:
+    """The stable error code of an error answer (fails loudly if the shape is wrong)."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message", "fields"} <= set(body["error"]), body
+    return str(body["error"]["code"])
