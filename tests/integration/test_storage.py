@@ -68,3 +68,22 @@ async def test_cart_works_when_redis_is_down(rt: Runtime, settings: Any, clock: 
         assert view is not None and view.item_count == 1
     finally:
         await broken.close()
+
+
+async def test_audit_row_commits_with_its_change_or_not_at_all(rt: Runtime) -> None:
+    from sqlalchemy import func, select
+
+    from tillpoint.audit.models import AuditLog
+    from tillpoint.audit.service import Actor, AuditEvent, record
+
+    event = AuditEvent("cart_created", "cart", "cart_x", "create", {"n": 1})
+    async with rt.db.transaction() as s:
+        await record(s, event, Actor(session_id="sid", ip_address="127.0.0.1"), rt.clock.now())
+    try:
+        async with rt.db.transaction() as s:
+            await record(s, event, Actor(), rt.clock.now())
+            raise RuntimeError("the change failed")
+    except RuntimeError:
+        pass
+    async with rt.db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(AuditLog)) == 1

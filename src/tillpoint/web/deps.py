@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from tillpoint.errors import BadRequest, Unauthorized
+from tillpoint.errors import BadRequest, Forbidden, Unauthorized
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.service import SessionContext, resolve_guest_session
@@ -54,3 +54,15 @@ def parse_if_match(
 
 
 IfMatchDep = Annotated[int | None, Depends(parse_if_match)]
+
+
+async def require_admin(session: SessionDep) -> SessionContext:
+    """The caller's session if it belongs to a logged-in admin; 401/403 otherwise."""
+    if session.user_id is None:
+        raise Unauthorized("Log in as an admin first.", code="login_required")
+    if session.role != "admin":
+        raise Forbidden("This needs the admin role.", code="admin_required")
+    return session
+
+
+AdminDep = Annotated[SessionContext, Depends(require_admin)]
