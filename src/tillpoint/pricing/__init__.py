@@ -1,0 +1,1 @@
+"""Order totals: subtotal, discounts, shipping, tax → OrderTotal, all exact."""
