@@ -1,4 +1,4 @@
-"""``tillpoint`` command line: serve, demo, migrate, sweep."""
+"""``tillpoint`` command line: serve, demo, migrate, sweep, bench."""
 
 from __future__ import annotations
 
@@ -97,6 +97,36 @@ def sweep() -> None:
     from tillpoint.sweeper import run_sweep
 
     typer.echo(json.dumps(with_runtime(load_settings(), run_sweep)))
+
+
+BENCHES = ("load", "stampede", "soak", "prepare")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Benchmarks from a source checkout: ``tillpoint bench [load|stampede|soak|prepare] ...``.
+
+    ``load`` (the default) drives a running server with concurrent shoppers and
+    prints JSON; ``--help`` after the name lists each one's options.
+    """
+    import importlib
+    import sys
+    from pathlib import Path
+
+    args = list(ctx.args)
+    which = args.pop(0) if args and args[0] in BENCHES else "load"
+    # bench/ lives beside src/ in the repository and is not part of the installed package.
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / f"{which}.py").exists():
+        typer.echo("tillpoint bench runs from a source checkout (bench/ was not found)", err=True)
+        raise typer.Exit(2)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = importlib.import_module(f"bench.{which}")
+    raise typer.Exit(int(module.main(args)))
 
 
 def main() -> None:
