@@ -111,6 +111,14 @@ async def get_cart(rt: Runtime, cart_id: str) -> CartView | None:
         return None
     snap = await cache.cached(rt, cart_id)
     async with rt.db.transaction() as s:
+        if snap is not None:
+            # The cache is only trusted at the stored version: an invalidation lost to a
+            # Redis partition must not serve an old cart later (one primary-key read).
+            current = (
+                await s.execute(select(Cart.version, Cart.status).where(Cart.id == cart_id))
+            ).one_or_none()
+            if current is None or tuple(current) != (snap.version, snap.status):
+                snap = None
         if snap is None:
             cart = await s.get(Cart, cart_id)
             if cart is None:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tillpoint.errors import RateLimited, TillpointError
@@ -54,6 +55,27 @@ def _validation_fields(exc: RequestValidationError) -> tuple[str, list[dict[str,
     return code, fields
 
 
+def database_unreachable(exc: DBAPIError) -> bool:
+    """The connection died or the database refuses connections for now: a 503 to retry.
+
+    The unit of work was rolled back, except in the rare case of a connection lost
+    during COMMIT itself; carts and checkouts carry a version for a safe retry.
+    """
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    # 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections.
+    if code in {"57P01", "57P02", "57P03", "53300"}:
+        return True
+    text = str(orig or exc).lower()
+    return (
+        "connection was closed" in text
+        or "connection is closed" in text
+        or "database is locked" in text
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into our error body."""
 
@@ -83,6 +105,18 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_json(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(req: Request, exc: DBAPIError) -> JSONResponse:
+        if not database_unreachable(exc):
+            return await _unexpected(req, exc)
+        log.warning("database unavailable", extra={"path": req.url.path, "error": str(exc.orig)})
+        return error_json(
+            503,
+            "database_unavailable",
+            "The database was briefly unavailable. Please retry.",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
