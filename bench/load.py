@@ -19,7 +19,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -89,8 +89,17 @@ async def _shop(
                 recorder.flow_done(True)
 
 
-async def run_load(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    """Run the configured load and return the JSON-ready report."""
+Tick = Callable[[Recorder, float], None]
+
+
+async def run_load(
+    args: argparse.Namespace, console: Console, tick: Tick | None = None
+) -> dict[str, Any]:
+    """Run the configured load and return the JSON-ready report.
+
+    ``tick(recorder, measured_seconds)`` is called twice a second once the warm-up
+    is over (the soak uses it to cut the run into windows).
+    """
     flow: Flow = FLOWS[args.flow]()
     async with httpx.AsyncClient(base_url=args.url, timeout=args.timeout) as client:
         await flow.prepare(client)
@@ -131,6 +140,8 @@ async def run_load(args: argparse.Namespace, console: Console) -> dict[str, Any]
                 progress.update(bar, description=args.flow)
             if rss is not None:
                 rss.sample()
+            if tick is not None and cpu_before is not None:
+                tick(recorder, now - begin - args.warmup)
             progress.update(
                 bar,
                 completed=min(now - begin, args.warmup + args.duration),
