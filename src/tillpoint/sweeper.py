@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from tillpoint.cart.service import delete_expired_carts
+from tillpoint.checkout.service import expire_checkouts
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
 
@@ -21,6 +22,7 @@ Job = Callable[[Runtime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "guest_sessions": delete_expired_sessions,
     "carts": delete_expired_carts,
+    "checkouts": expire_checkouts,
 }
 
 
