@@ -146,8 +146,8 @@ def check_address(address: Address, path: Path = ("address",)) -> AddressCheck:
 
 def _region_display(country: str, region: str) -> str:
     """Regions as codes where the country has them (``CA``, ``ON``), Latin names otherwise."""
-    if not region:
-        return ""
+    if not region or region.isascii():
+        return region
     choices = _rules(country).country_area_choices
     # The library normalises to the local name (東京都); prefer its Latin alias if listed.
     latin = next(
