@@ -149,8 +149,8 @@ def test_total_equals_the_sum_of_the_line_breakdown_exactly(
                 "C",
                 "pct",
                 {
-                    l.line_id: l.amount * pct // 100
-                    for l, (*_, pct) in zip(lines, spec, strict=True)
+                    ln.line_id: ln.amount * pct // 100
+                    for ln, (*_, pct) in zip(lines, spec, strict=True)
                 },
                 shipping * ship_pct // 100,
             ),
