@@ -390,6 +390,8 @@ def to_mermaid(*, include_expiry: bool = True) -> str:
         target = (t.target or t.source).value
         lines.append(f"    {t.source.value} --> {target} : {_label(t)}")
     lines.extend(f"    {s.value} --> [*]" for s in State if s in FINAL)
+    if not include_expiry:
+        lines.append("    note right of expired : EXPIRE from every non-final state")
     return "\n".join(lines) + "\n"
 
 
@@ -408,5 +410,10 @@ def to_dot(*, include_expiry: bool = True) -> str:
         target = (t.target or t.source).value
         style = ', style="dashed", color="gray50"' if t.event is Event.EXPIRE else ""
         lines.append(f'    {t.source.value} -> {target} [label="{_label(t)}"{style}];')
+    if not include_expiry:
+        lines.append('    __any [shape=plaintext, label="every non-final state"];')
+        lines.append(
+            '    __any -> expired [label="EXPIRE / releaseReservations", style="dashed"];'
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
