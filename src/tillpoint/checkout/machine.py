@@ -412,8 +412,6 @@ def to_dot(*, include_expiry: bool = True) -> str:
         lines.append(f'    {t.source.value} -> {target} [label="{_label(t)}"{style}];')
     if not include_expiry:
         lines.append('    __any [shape=plaintext, label="every non-final state"];')
-        lines.append(
-            '    __any -> expired [label="EXPIRE / releaseReservations", style="dashed"];'
-        )
+        lines.append('    __any -> expired [label="EXPIRE / releaseReservations", style="dashed"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
