@@ -67,7 +67,7 @@ def _live(row: RegisteredSession, role: str) -> LiveSession:
 
 def _slid_expiry(rt: Runtime, current: datetime, absolute: datetime, now: datetime) -> datetime:
     """The expiry after activity at ``now`` under the configured refresh policy."""
-    if rt.settings.session_refresh_policy is RefreshPolicy.fixed:
+    if rt.settings.session_refresh_policy == RefreshPolicy.fixed:
         return current
     return min(now + timedelta(seconds=rt.settings.session_ttl_seconds), absolute)
 
