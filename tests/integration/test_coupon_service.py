@@ -1,0 +1,75 @@
+"""The seed's CouponService over a real cart: validateCoupon, applyCoupon, calculateDiscount."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import factories
+from tillpoint.cart import service as carts
+from tillpoint.config import load_settings
+from tillpoint.promotions import service
+from tillpoint.promotions.rules import Reason
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.service import start_guest_session
+
+
+async def _cart(rt: Runtime, price: int = 2000, qty: int = 2) -> str:
+    p = await factories.product(rt, price=price)
+    _, ctx = await start_guest_session(rt, ip_address=None, user_agent=None)
+    await carts.add_item(rt, ctx.cart_id, product_id=p.id, quantity=qty)
+    return ctx.cart_id
+
+
+async def test_validate_reports_errors_and_conflicts_separately(rt: Runtime) -> None:
+    cart_id = await _cart(rt)
+    await factories.coupon(rt, "SOLO")
+    await factories.coupon(
+        rt, "BIG", type="fixed_amount", value=100, minimum_order_amount=10_000, combinable=True
+    )
+    ok = await service.validate_coupon(rt, " solo ", cart_id)
+    assert ok.is_valid and ok.coupon is not None and ok.coupon.code == "SOLO"
+    await service.apply_coupon(rt, cart_id, "SOLO")
+    both = await service.validate_coupon(rt, "big", cart_id)
+    assert not both.is_valid
+    assert [p.reason for p in both.errors] == [Reason.minimum_not_met]
+    assert [(p.reason, p.other_code) for p in both.conflicts] == [(Reason.not_combinable, "SOLO")]
+    missing = await service.validate_coupon(rt, "NOPE", cart_id)
+    assert missing.coupon is None and [p.reason for p in missing.errors] == [Reason.not_found]
+
+
+async def test_calculate_discount_matches_the_cart_and_changes_nothing(rt: Runtime) -> None:
+    cart_id = await _cart(rt, price=2500, qty=3)
+    await factories.coupon(rt, "PCT", value=2000, combinable=True)
+    await factories.coupon(rt, "FIX", type="fixed_amount", value=700, combinable=True)
+    await service.apply_coupon(rt, cart_id, "FIX")
+    view = await service.apply_coupon(rt, cart_id, "PCT")
+    result = await service.calculate_discount(rt, cart_id)
+    assert [(d.code, d.amount) for d in result.applied] == [("PCT", 1500), ("FIX", 700)]
+    assert view.discount == result.total == 2200 and view.total == 7500 - 2200
+    (line_id,) = result.line_discounts
+    assert result.line_discounts[line_id] == 2200
+    again = await carts.get_cart(rt, cart_id)
+    assert again is not None and again.version == view.version
+
+
+async def test_cached_cart_shows_coupons_and_is_refreshed_by_coupon_writes(
+    rt: Runtime, redis_url: str, settings: Any, clock: Any
+) -> None:
+    cached = Runtime.from_settings(
+        load_settings(**{**settings.model_dump(), "redis_url": redis_url}), clock=clock
+    )
+    try:
+        cart_id = await _cart(cached, price=1000, qty=1)
+        c = await factories.coupon(cached, "TEN")
+        assert (await carts.get_cart(cached, cart_id)) is not None  # fills the cache
+        await service.apply_coupon(cached, cart_id, "ten")
+        view = await carts.get_cart(cached, cart_id)
+        assert view is not None and view.discount == 100
+        assert [(x.code, x.discount_amount) for x in view.coupons] == [("TEN", 100)]
+        view = await carts.get_cart(cached, cart_id)  # from Redis now
+        assert view is not None and [x.code for x in view.coupons] == ["TEN"]
+        await service.remove_coupon(cached, cart_id, c.id)
+        view = await carts.get_cart(cached, cart_id)
+        assert view is not None and view.coupons == [] and view.discount == 0
+    finally:
+        await cached.close()
