@@ -149,6 +149,28 @@ async def refresh_cart_coupons(
     return CouponPricing(result, notices)
 
 
+async def stale_coupons(rt: Runtime, s: AsyncSession, cart: Cart) -> list[AppliedCoupon]:
+    """The applied coupons of ``cart`` that no longer hold (for the caller to remove and
+    report, as the cart merge at login does); the others get their ``discount_amount``."""
+    if not cart.coupons:
+        return []
+    result, drops = await _evaluate(
+        rt,
+        s,
+        list(cart.coupons),
+        lines=cart_lines(cart),
+        currency=cart.currency,
+        now=rt.clock.now(),
+        user_id=cart.user_id,
+        email=None,
+        shipping_amount=0,
+    )
+    amounts = {d.coupon_id: d.amount for d in result.applied}
+    for applied in cart.coupons:
+        applied.discount_amount = amounts.get(applied.coupon_id, 0)
+    return [applied for applied, _ in drops]
+
+
 async def price_applied_coupons(
     rt: Runtime,
     s: AsyncSession,
