@@ -32,6 +32,7 @@ class CouponSnapshot:
     id: str
     coupon_id: str
     discount_amount: int
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,16 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import auth, cart, catalog, checkout, ops, session
+from tillpoint.web.routers import (
+    admin_coupons,
+    auth,
+    cart,
+    catalog,
+    checkout,
+    coupons,
+    ops,
+    session,
+)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -60,6 +69,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         catalog.router,
         cart.router,
         checkout.router,
+        coupons.router,
+        admin_coupons.router,
     ):
         app.include_router(router)
     # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.
