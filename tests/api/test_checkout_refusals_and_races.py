@@ -83,3 +83,36 @@ async def test_address_rules_for_forms(api: Api) -> None:
     assert "state" not in gb["required_fields"] and gb["regions"] == []
     r = await api.get("/api/checkout/address-rules/XX")
     assert r.status_code == 404 and error_code(r) == "country_not_found"
+
+
+async def test_reading_a_checkout_costs_a_handful_of_queries(api: Api, rt: Runtime) -> None:
+    from sqlalchemy import event
+
+    for _ in range(3):
+        await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    for ev, body in [
+        ("SELECT_GUEST", {}),
+        ("SUBMIT_GUEST_INFO", GUEST),
+        ("SUBMIT_SHIPPING", {"address": NY}),
+    ]:
+        await send(api, cid, ev, **body)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        r = await api.get(f"/api/checkout/{cid}")
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    assert r.status_code == 200
+    mine = [
+        s
+        for s in statements
+        if "checkouts" in s or "carts" in s or "products" in s or "cart_items" in s
+    ]
+    # session lookup + checkout row + cart + items + products (+ variants): no per-line queries
+    assert len(mine) <= 5, mine
+    assert len(statements) <= 10, statements
