@@ -236,3 +236,28 @@ async def test_login_that_merges_carts_repoints_the_checkout(
     ctx = r.json()["context"]
     assert ctx["cart_id"] == login.json()["cart_id"]
     assert ctx["totals"]["subtotal"] == 1700
+
+
+async def test_expiry_runs_release_reservations_and_keeps_the_cart(
+    api: Api, rt: Runtime, clock: Any
+) -> None:
+    from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+    from tillpoint.sweeper import run_sweep
+
+    released: list[tuple[str, str]] = []
+
+    async def release(call: EffectCall) -> None:
+        released.append((call.checkout.id, call.source.value))
+
+    register_effect("releaseReservations", release)
+    try:
+        await fill_cart(api, rt, qty=2)
+        cid = (await start(api))["id"]
+        await to_state(api, cid, "order_review")
+        clock.advance(minutes=31)
+        assert (await run_sweep(rt))["checkouts"] == 1
+        assert released == [(cid, "order_review")]
+        cart = (await api.get("/api/cart")).json()
+        assert cart["items"][0]["quantity"] == 2
+    finally:
+        unregister_effect("releaseReservations", release)
