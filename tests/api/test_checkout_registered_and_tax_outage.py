@@ -261,3 +261,23 @@ async def test_expiry_runs_release_reservations_and_keeps_the_cart(
         assert cart["items"][0]["quantity"] == 2
     finally:
         unregister_effect("releaseReservations", release)
+
+
+async def test_a_payment_in_flight_is_not_expired_by_inactivity(
+    api: Api, rt: Runtime, clock: Any
+) -> None:
+    from tillpoint.sweeper import run_sweep
+
+    await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    await to_state(api, cid, "order_review")
+    assert (await send(api, cid, "CONFIRM_ORDER")).json()["state"] == "payment_processing"
+    clock.advance(hours=2)
+    assert (await run_sweep(rt))["checkouts"] == 0
+    view = await service.apply_server_event(rt, cid, Event.PAYMENT_SUCCESS)
+    assert view.state.value == "payment_success"
+    clock.advance(hours=2)
+    assert (await run_sweep(rt))["checkouts"] == 0
+    # the finalize path moves it on whenever the order is made
+    done = await service.apply_server_event(rt, cid, Event.PROCEED_TO_CONFIRMATION)
+    assert done.state.value == "order_confirmation"

@@ -61,9 +61,12 @@ from tillpoint.shipping.types import ShippingOption
 
 log = logging.getLogger(__name__)
 
-# Money may already have been taken in payment_success: the order must still be
-# finalised there, so the inactivity sweep leaves it alone.
-_NEVER_SWEPT = frozenset({State.payment_success})
+# While a payment may be in flight or was taken, inactivity must not end the checkout:
+# the gateway's answer still has to land (payments resolve these states, e.g. cancel the
+# intent and send PAYMENT_FAILURE, or apply EXPIRE themselves via apply_server_event).
+_NEVER_SWEPT = frozenset(
+    {State.payment_processing, State.payment_requires_action, State.payment_success}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,7 +534,9 @@ async def _step(
             details={"current": checkout_to_dict(_view(row, current, problems))},
         )
     source = State(row.state)
-    if event is not Event.EXPIRE and _expired_by_time(row, now):
+    # Only a customer's late event finds the checkout expired; the server's events
+    # (gateway answers, webhooks) carry facts that must be recorded.
+    if caller is not None and _expired_by_time(row, now):
         await _expire_locked(rt, s, row, actor)
         raise _Expired(_view(row, None))
     transition = machine.transition_for(source, event)
