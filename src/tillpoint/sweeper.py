@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from tillpoint.cart.service import delete_expired_carts
+from tillpoint.inventory.fallbacks import notify_waitlists
+from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
 
@@ -21,6 +23,8 @@ Job = Callable[[Runtime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "guest_sessions": delete_expired_sessions,
     "carts": delete_expired_carts,
+    "inventory_reservations": expire_reservations,
+    "inventory_waitlist": notify_waitlists,
 }
 
 
