@@ -199,3 +199,57 @@ async def check_availability(
     (backorder info, in-stock substitutes, the waitlist)."""
     async with rt.db.transaction() as s:
         return await check_in(rt, s, product_id, quantity, variant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StockStatus:
+    """Whether a cart's total demand for one SKU can be met now."""
+
+    sku: str | None
+    available: int | None  # None: untracked
+    requested: int
+    backorder: bool
+
+    @property
+    def in_stock(self) -> bool:
+        return self.available is None or self.backorder or self.available >= self.requested
+
+
+async def stock_status_for(
+    rt: Runtime, s: AsyncSession, demand: dict[StockKey, int]
+) -> dict[StockKey, StockStatus]:
+    """For each (product, variant) and the total quantity wanted of it: can it be had now?
+    Lines drawing on the same stock row add up."""
+    rows = await stock_rows(s, demand)
+    per_row: dict[str, int] = {}
+    for key, q in demand.items():
+        row = row_for(rows, key)
+        if row is not None:
+            per_row[row.id] = per_row.get(row.id, 0) + q
+    out: dict[StockKey, StockStatus] = {}
+    for key, q in demand.items():
+        row = row_for(rows, key)
+        if row is None:
+            out[key] = StockStatus(None, None, q, backorder=False)
+        else:
+            out[key] = StockStatus(
+                row.sku, row.available, per_row[row.id], backorder_enabled(rt, row)
+            )
+    return out
+
+
+async def ensure_available(
+    rt: Runtime, s: AsyncSession, demand: dict[StockKey, int], *, only: StockKey | None = None
+) -> None:
+    """Raise ``OutOfStock`` (409, with the available quantity) if the total ``demand`` of
+    ``only`` (or of any key) cannot be met and backorder is not allowed."""
+    from tillpoint.inventory.errors import OutOfStock, Shortage
+
+    status = await stock_status_for(rt, s, demand)
+    short = [
+        Shortage(key[0], key[1], st.sku or "", st.requested, st.available or 0)
+        for key, st in status.items()
+        if not st.in_stock and (only is None or key == only)
+    ]
+    if short:
+        raise OutOfStock(short)
