@@ -75,7 +75,8 @@ async def join_waitlist(
     if not rt.settings.inventory_waitlist_enabled:
         raise InvalidInput("The waitlist is switched off.", code="waitlist_disabled")
     try:
-        normalized = validate_email(email, check_deliverability=False).normalized
+        # Lower-cased whole: one person, one entry, however they typed it.
+        normalized = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise InvalidInput(
             "That email address is not valid.",

@@ -180,13 +180,17 @@ def publish_after_commit(feed: StockFeed, s: AsyncSession, changes: list[StockCh
     # Hooked once per session; each commit publishes (and each rollback drops) what is queued.
     sync.info[_HOOKED] = True
 
-    def committed(_session: Any) -> None:
+    # SQLAlchemy also fires these for savepoints; only the outermost transaction counts.
+    def committed(session: Any) -> None:
+        if session.in_nested_transaction():
+            return
         batch = s.info.pop(_PENDING, [])
         if batch:
             feed.publish_soon(batch)
 
-    def rolled_back(_session: Any) -> None:
-        s.info.pop(_PENDING, None)
+    def rolled_back(session: Any) -> None:
+        if not session.in_nested_transaction():
+            s.info.pop(_PENDING, None)
 
     event.listen(sync, "after_commit", committed)
     event.listen(sync, "after_rollback", rolled_back)

@@ -219,13 +219,7 @@ async def apply_external_levels(
             .execution_options(populate_existing=True)
         )
     }
-    missing = [sku for sku in skus if sku not in rows]
-    catalog: dict[str, tuple[str, str | None]] = {}
-    if missing:
-        for p in await s.scalars(select(Product).where(Product.sku.in_(missing))):
-            catalog[p.sku] = (p.id, None)
-        for v in await s.scalars(select(ProductVariant).where(ProductVariant.sku.in_(missing))):
-            catalog[v.sku] = (v.product_id, v.id)
+    catalog = await _catalog_skus(s, [sku for sku in skus if sku not in rows])
     for n, level in enumerate(levels):
         if level.sku not in rows and level.sku not in catalog:
             problems.append(FieldError(("updates", n, "sku"), "unknown_sku", level.sku[:64]))
@@ -276,6 +270,24 @@ async def apply_external_levels(
     return [stock_row(r) for r in changed.values()]
 
 
+async def _catalog_skus(s: AsyncSession, skus: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Catalog products and variants with these SKUs: SKU -> (product id, variant id)."""
+    found: dict[str, tuple[str, str | None]] = {}
+    if skus:
+        for p in await s.scalars(select(Product).where(Product.sku.in_(skus))):
+            found[p.sku] = (p.id, None)
+        for v in await s.scalars(select(ProductVariant).where(ProductVariant.sku.in_(skus))):
+            found[v.sku] = (v.product_id, v.id)
+    return found
+
+
+async def known_skus(s: AsyncSession, skus: Sequence[str]) -> set[str]:
+    """Which of these SKUs we know: tracked already, or in the catalog."""
+    wanted = sorted(set(skus))
+    tracked = set(await s.scalars(select(InventoryItem.sku).where(InventoryItem.sku.in_(wanted))))
+    return tracked | set(await _catalog_skus(s, [x for x in wanted if x not in tracked]))
+
+
 async def low_stock(rt: Runtime, *, limit: int = 50, after: str | None = None) -> list[StockRow]:
     """SKUs whose available stock is at or below their low-stock threshold, by SKU."""
     async with rt.db.transaction() as s:
@@ -300,11 +312,7 @@ async def seed_stock(rt: Runtime, levels: dict[str, dict[str, Any]]) -> int:
     async with rt.db.transaction() as s:
         have = set(await s.scalars(select(InventoryItem.sku)))
         skus = [sku for sku in levels if sku not in have]
-        targets: dict[str, tuple[str, str | None]] = {}
-        for p in await s.scalars(select(Product).where(Product.sku.in_(skus))):
-            targets[p.sku] = (p.id, None)
-        for v in await s.scalars(select(ProductVariant).where(ProductVariant.sku.in_(skus))):
-            targets[v.sku] = (v.product_id, v.id)
+        targets = await _catalog_skus(s, skus)
         for sku, (pid, vid) in sorted(targets.items()):
             fields = {"on_hand": 0, "backorder_allowed": False, "low_stock_threshold": 5}
             fields.update(levels[sku])
