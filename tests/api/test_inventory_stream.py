@@ -90,8 +90,8 @@ class Stream:
                 name, _, value = line.partition(":")
                 current[name] = value.removeprefix(" ")
 
-    async def wait_for(self, n: int, timeout: float = 10) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, n: int, within: float = 10) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + within
         while len(self.events) < n:
             assert time.monotonic() < deadline, f"only {len(self.events)} events: {self.events}"
             await asyncio.sleep(0.02)

@@ -41,7 +41,6 @@ def test_demo_then_serve_completes_a_cart_round_trip(tmp_path: Path) -> None:
                 time.sleep(0.1)
         with httpx.Client(base_url=base) as client:
             token = client.get("/api/session").json()["csrf_token"]
-            # Ids are random: pick a product that needs no variant choice.
             items = client.get("/api/products").json()["items"]
             product = next(p for p in items if not p["variants"])
             r = client.post(
