@@ -1,14 +1,8 @@
-"""Admin stock endpoints: set, adjust, settings, refusals, low-stock list.
-
-Until the accounts feature provides a logged-in admin fixture, ``require_admin`` is
-overridden with an admin session context; the guard itself is tested (401) in
-``test_inventory_api.py``.
-"""
+"""Admin stock endpoints through a real admin login: set, adjust, settings, refusals,
+low-stock list; customers are refused."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,23 +12,22 @@ from tests import factories
 from tests.inventory_support import level, stocked
 from tests.support import Api, error_code
 from tillpoint.audit.models import AuditLog
+from tillpoint.auth.models import User
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import SessionContext
-from tillpoint.web.deps import require_admin
 
 
 @pytest.fixture
-async def admin(app: Any, api: Api) -> AsyncIterator[Api]:
-    ctx = SessionContext(
-        session_id="s" * 64,
-        cart_id="cart_" + "A" * 22,
-        expires_at=datetime(2100, 1, 1, tzinfo=UTC),
-        user_id="user_" + "A" * 22,
-        role="admin",
-    )
-    app.dependency_overrides[require_admin] = lambda: ctx
-    yield api
-    app.dependency_overrides.pop(require_admin, None)
+def admin(admin_api: Api) -> Api:
+    return admin_api
+
+
+async def test_customers_cannot_touch_stock(user_api: Api, rt: Runtime) -> None:
+    p = await stocked(rt, 4)
+    r = await user_api.put(f"/api/admin/inventory/{p.id}", json={"on_hand": 9, "reason": "x"})
+    assert r.status_code == 403 and error_code(r) == "admin_required"
+    r = await user_api.get("/api/admin/inventory")
+    assert r.status_code == 403
+    assert (await level(rt, p.id)).on_hand == 4
 
 
 async def test_set_then_adjust_with_reasons_audited(admin: Api, rt: Runtime) -> None:
@@ -53,7 +46,9 @@ async def test_set_then_adjust_with_reasons_audited(admin: Api, rt: Runtime) -> 
     async with rt.db.transaction() as s:
         rows = list(await s.scalars(select(AuditLog).where(AuditLog.entity_id == p.sku)))
     assert sorted(r.meta["reason"] for r in rows) == ["broken", "count", "supplier late"]
-    assert {r.user_id for r in rows} == {"user_" + "A" * 22}
+    async with rt.db.transaction() as s:
+        admin_id = await s.scalar(select(User.id).where(User.role == "admin"))
+    assert admin_id is not None and {r.user_id for r in rows} == {admin_id}
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import admin_inventory, cart, catalog, inventory, ops, session
+from tillpoint.web.routers import admin_inventory, auth, cart, catalog, inventory, ops, session
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for router in (
         ops.router,
         session.router,
+        auth.router,
         catalog.router,
         cart.router,
         inventory.router,
