@@ -229,3 +229,38 @@ async def test_stream_rejects_bad_product_ids(api: Api) -> None:
     assert r.status_code == 422 and error_code(r) == "invalid_product_ids"
     r = await api.get("/api/inventory/stream", params={"product_ids": ""})
     assert r.status_code == 422
+
+
+async def test_waitlist_over_http(api: Api, rt: Runtime) -> None:
+    p = await stocked(rt, 0)
+    r = await api.post(f"/api/inventory/{p.id}/waitlist", json={"email": "dee@example.com"})
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "waiting" and r.json()["product_id"] == p.id
+    r = await api.post(f"/api/inventory/{p.id}/waitlist", json={"email": "nope"})
+    assert r.status_code == 422 and error_code(r) == "invalid_email"
+    assert r.json()["error"]["fields"][0]["path"] == ["email"]
+    free = await factories.product(rt)
+    r = await api.post(f"/api/inventory/{free.id}/waitlist", json={"email": "dee@example.com"})
+    assert r.status_code == 422 and error_code(r) == "not_tracked"
+    r = await api.client.post(
+        f"/api/inventory/{p.id}/waitlist",
+        json={"email": "dee@example.com"},
+        headers={"X-CSRF-Token": "forged"},
+    )
+    assert r.status_code == 403
+
+
+async def test_openapi_documents_the_inventory_endpoints(api: Api) -> None:
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/api/inventory/{product_id}",
+        "/api/inventory/{product_id}/availability",
+        "/api/inventory/stream",
+        "/api/inventory/webhook",
+        "/api/inventory/reservations",
+        "/api/admin/inventory/{product_id}",
+        "/api/admin/inventory",
+    ):
+        assert path in paths, path
+    stock = paths["/api/inventory/{product_id}"]["get"]["responses"]["200"]
+    assert stock["content"]["application/json"]["schema"]["$ref"].endswith("/StockOut")

@@ -4,10 +4,11 @@ cart holds, and the signed webhook of an external inventory system."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from tillpoint.errors import FieldError, InvalidInput
@@ -22,6 +23,82 @@ router = APIRouter(prefix="/api/inventory", tags=["inventory"])
 
 ProductId = Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")]
 VariantQuery = Annotated[str | None, Query(max_length=40, pattern=r"^var_[0-9A-Za-z]{22}$")]
+
+
+class SkuLevelOut(BaseModel):
+    variant_id: str | None
+    sku: str
+    available: int
+    in_stock: bool
+    backorder_allowed: bool
+    backorder_estimate: str | None
+    restock_date: date | None
+
+
+class StockOut(BaseModel):
+    product_id: str
+    tracked: bool
+    available: int | None = Field(description="Sum over the SKUs; null when untracked.")
+    in_stock: bool
+    skus: list[SkuLevelOut]
+
+
+class BackorderOut(BaseModel):
+    backordered: int
+    estimated_delivery: str
+    restock_date: date | None
+
+
+class SubstituteOut(BaseModel):
+    product_id: str
+    sku: str
+    name: str
+    price: int
+    currency: str
+    available: int | None
+
+
+class CheckOut(BaseModel):
+    """The seed's InventoryCheck."""
+
+    product_id: str
+    variant_id: str | None
+    sku: str | None
+    requested: int
+    available: int | None
+    is_available: bool
+    tracked: bool
+    backorder_info: BackorderOut | None
+    substitutes: list[SubstituteOut]
+    waitlist: bool
+
+
+class ReservedItemOut(BaseModel):
+    product_id: str
+    variant_id: str | None
+    quantity: int
+    tracked: bool
+    backordered: int
+
+
+class ReservationOut(BaseModel):
+    id: str
+    status: str
+    expires_at: datetime
+    items: list[ReservedItemOut]
+
+
+class WaitlistOut(BaseModel):
+    id: str
+    product_id: str
+    variant_id: str | None
+    status: str
+
+
+class WebhookOut(BaseModel):
+    status: str = Field(description="applied | duplicate")
+    delivery: str
+    applied: int
 
 
 def reservation_out(res: Reservation) -> dict[str, Any]:
@@ -59,21 +136,30 @@ async def stream(
     )
 
 
-@router.post("/webhook", responses=error_responses(400, 401, 422, 503))
+@router.post("/webhook", response_model=WebhookOut, responses=error_responses(400, 401, 422, 503))
 async def receive_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Stock levels from an external system, HMAC-SHA256 signed (see README)."""
     body = await request.body()
     return await webhook.receive_stock_webhook(rt, request.headers, body)
 
 
-@router.post("/reservations", status_code=201, responses=error_responses(401, 403, 404, 409))
+@router.post(
+    "/reservations",
+    status_code=201,
+    response_model=ReservationOut,
+    responses=error_responses(401, 403, 404, 409),
+)
 async def hold_cart(rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """Hold the caller's cart's stock for the reservation TTL (all lines or none: 409
     ``out_of_stock`` with the available quantities). Idempotent per cart version."""
     return reservation_out(await holds.reserve_cart(rt, session.cart_id))
 
 
-@router.delete("/reservations/{reservation_id}", responses=error_responses(401, 403, 404))
+@router.delete(
+    "/reservations/{reservation_id}",
+    response_model=ReservationOut,
+    responses=error_responses(401, 403, 404),
+)
 async def release_hold(
     reservation_id: Annotated[str, Path(max_length=80)], rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -81,7 +167,7 @@ async def release_hold(
     return reservation_out(await holds.release_cart_hold(rt, session.cart_id, reservation_id))
 
 
-@router.get("/{product_id}", responses=error_responses(404, 422))
+@router.get("/{product_id}", response_model=StockOut, responses=error_responses(404, 422))
 async def get_level(product_id: ProductId, rt: RuntimeDep, response: Response) -> dict[str, Any]:
     """A product's current stock: ``tracked``, ``available`` (sum over its SKUs; null when
     untracked, i.e. always available), ``in_stock`` and each SKU's level."""
@@ -91,7 +177,9 @@ async def get_level(product_id: ProductId, rt: RuntimeDep, response: Response) -
     return asdict(level)
 
 
-@router.get("/{product_id}/availability", responses=error_responses(404, 422))
+@router.get(
+    "/{product_id}/availability", response_model=CheckOut, responses=error_responses(404, 422)
+)
 async def availability(
     product_id: ProductId,
     rt: RuntimeDep,
@@ -109,7 +197,12 @@ class WaitlistIn(StrictModel):
     variant_id: str | None = Field(default=None, max_length=40)
 
 
-@router.post("/{product_id}/waitlist", status_code=201, responses=error_responses(404, 422))
+@router.post(
+    "/{product_id}/waitlist",
+    status_code=201,
+    response_model=WaitlistOut,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def join_waitlist(
     product_id: ProductId, body: WaitlistIn, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
