@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
+from tillpoint.checkout.service import expire_checkouts
 from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.runtime import Runtime
@@ -24,6 +25,7 @@ Job = Callable[[Runtime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "guest_sessions": delete_expired_sessions,
     "carts": delete_expired_carts,
+    "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
     "inventory_reservations": expire_reservations,
     "inventory_waitlist": notify_waitlists,
