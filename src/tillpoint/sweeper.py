@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
 from tillpoint.checkout.service import expire_checkouts
+from tillpoint.inventory import checkout_stock
 from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.runtime import Runtime
@@ -34,6 +35,7 @@ JOBS: dict[str, Job] = {
 
 async def run_sweep(rt: Runtime) -> dict[str, int]:
     """Run every job once; returns how many rows each one handled."""
+    checkout_stock.install()  # expiring checkouts release their stock
     results: dict[str, int] = {}
     for name, job in JOBS.items():
         try:

@@ -103,7 +103,7 @@ def snapshot(cart: Cart) -> CartSnapshot:
 
 async def _view(rt: Runtime, s: AsyncSession, snap: CartSnapshot) -> CartView:
     keys = [(i.product_id, i.variant_id) for i in snap.items]
-    stock = await stock_status_for(rt, s, _demand(snap.items))
+    stock = await stock_status_for(rt, s, _demand(snap.items), cart_id=snap.id)
     return build_view(snap, await sellables_for(s, keys), stock)
 
 
@@ -285,7 +285,7 @@ async def add_item(
         # Availability of everything this cart wants of that stock, this line included.
         demand = _demand(cart.items)
         demand[key] = demand.get(key, 0) + quantity
-        await ensure_available(rt, s, demand, only=key)
+        await ensure_available(rt, s, demand, only=key, cart_id=cart.id)
         if same is not None:
             check_quantity(rt, same.quantity + quantity)
             same.quantity += quantity
@@ -336,7 +336,7 @@ async def update_item_quantity(
             key = (item.product_id, item.variant_id)
             demand = _demand(cart.items)
             demand[key] += quantity - item.quantity
-            await ensure_available(rt, s, demand, only=key)
+            await ensure_available(rt, s, demand, only=key, cart_id=cart.id)
         item.quantity = quantity
         item.price = sellable.unit_price
 

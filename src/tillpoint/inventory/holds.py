@@ -21,10 +21,32 @@ from tillpoint.inventory.reservations import (
 )
 from tillpoint.runtime import Runtime
 
+HOLD_PREFIX = "hold:"
+
 
 def cart_reservation_id(cart_id: str, version: int) -> str:
     """The reservation id of a cart at one version."""
-    return f"hold:{cart_id}:v{version}"
+    return f"{HOLD_PREFIX}{cart_id}:v{version}"
+
+
+async def release_other_holds(
+    rt: Runtime, s: AsyncSession, cart_id: str, *, keep: str, only_prefix: str = ""
+) -> int:
+    """Release the cart's active reservations other than ``keep`` (only those whose id
+    starts with ``only_prefix``, if given), so one cart holds stock once; returns how many."""
+    older = await s.scalars(
+        select(InventoryReservation.id).where(
+            InventoryReservation.reference == cart_id,
+            InventoryReservation.status == ACTIVE,
+            InventoryReservation.id != keep,
+        )
+    )
+    released = 0
+    for old_id in sorted(older):
+        if old_id.startswith(only_prefix):
+            await release_reservation(rt, old_id, s=s)
+            released += 1
+    return released
 
 
 async def reserve_cart(
@@ -41,15 +63,7 @@ async def reserve_cart(
     if not cart.items:
         raise Conflict("The cart is empty.", code="cart_empty")
     rid = cart_reservation_id(cart.id, cart.version)
-    older = await s.scalars(
-        select(InventoryReservation.id).where(
-            InventoryReservation.reference == cart.id,
-            InventoryReservation.status == ACTIVE,
-            InventoryReservation.id != rid,
-        )
-    )
-    for old_id in sorted(older):
-        await release_reservation(rt, old_id, s=s)
+    await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
     items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
     return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
 

@@ -339,7 +339,12 @@ def _same_or_refuse(res: InventoryReservation, merged: dict[StockKey, int]) -> R
 async def get_reservation(rt: Runtime, reservation_id: str) -> Reservation:
     """One reservation as it is now (``ReservationNotFound`` if unknown)."""
     async with rt.db.transaction() as s:
-        return _view(await _load(s, reservation_id, lock=False))
+        return await get_reservation_in(s, reservation_id)
+
+
+async def get_reservation_in(s: AsyncSession, reservation_id: str) -> Reservation:
+    """:func:`get_reservation` inside the unit of work ``s``."""
+    return _view(await _load(s, reservation_id, lock=False))
 
 
 async def extend_reservation(

@@ -6,15 +6,16 @@ a product or variant with no row at all is untracked and always available.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.catalog.models import Product
-from tillpoint.errors import InvalidInput, NotFound
+from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id
 from tillpoint.inventory.models import InventoryItem
 from tillpoint.runtime import Runtime
@@ -216,11 +217,49 @@ class StockStatus:
 
 
 async def stock_status_for(
-    rt: Runtime, s: AsyncSession, demand: dict[StockKey, int]
+    rt: Runtime, s: AsyncSession, demand: dict[StockKey, int], *, cart_id: str | None = None
 ) -> dict[StockKey, StockStatus]:
     """For each (product, variant) and the total quantity wanted of it: can it be had now?
-    Lines drawing on the same stock row add up."""
+    Lines drawing on the same stock row add up; units already held for ``cart_id`` (its
+    hold or its checkout's reservation) count as available to it."""
+    return await stock_statuses(
+        s, demand, backorder_enabled=rt.settings.inventory_backorder_enabled, cart_id=cart_id
+    )
+
+
+async def held_for_cart(s: AsyncSession, cart_id: str, row_ids: Iterable[str]) -> dict[str, int]:
+    """Units that active reservations of this cart hold, per stock row."""
+    from tillpoint.inventory.models import InventoryReservation, InventoryReservationLine
+
+    ids = sorted(set(row_ids))
+    if not ids:
+        return {}
+    line = InventoryReservationLine
+    rows = await s.execute(
+        select(line.inventory_id, func.sum(line.quantity))
+        .join(InventoryReservation, InventoryReservation.id == line.reservation_id)
+        .where(
+            InventoryReservation.reference == cart_id,
+            InventoryReservation.status == "active",
+            line.inventory_id.in_(ids),
+        )
+        .group_by(line.inventory_id)
+    )
+    return {str(row_id): int(qty) for row_id, qty in rows.all()}
+
+
+async def stock_statuses(
+    s: AsyncSession,
+    demand: dict[StockKey, int],
+    *,
+    backorder_enabled: bool = True,
+    cart_id: str | None = None,
+) -> dict[StockKey, StockStatus]:
+    """:func:`stock_status_for` without a runtime (the shop-wide backorder switch given)."""
     rows = await stock_rows(s, demand)
+    own: dict[str, int] = {}
+    if cart_id is not None:
+        own = await held_for_cart(s, cart_id, (r.id for r in rows.values()))
     per_row: dict[str, int] = {}
     for key, q in demand.items():
         row = row_for(rows, key)
@@ -232,20 +271,25 @@ async def stock_status_for(
         if row is None:
             out[key] = StockStatus(None, None, q, backorder=False)
         else:
-            out[key] = StockStatus(
-                row.sku, row.available, per_row[row.id], backorder_enabled(rt, row)
-            )
+            backorder = row.backorder_allowed and backorder_enabled
+            available = max(row.on_hand - row.reserved + own.get(row.id, 0), 0)
+            out[key] = StockStatus(row.sku, available, per_row[row.id], backorder)
     return out
 
 
 async def ensure_available(
-    rt: Runtime, s: AsyncSession, demand: dict[StockKey, int], *, only: StockKey | None = None
+    rt: Runtime,
+    s: AsyncSession,
+    demand: dict[StockKey, int],
+    *,
+    only: StockKey | None = None,
+    cart_id: str | None = None,
 ) -> None:
     """Raise ``OutOfStock`` (409, with the available quantity) if the total ``demand`` of
     ``only`` (or of any key) cannot be met and backorder is not allowed."""
     from tillpoint.inventory.errors import OutOfStock, Shortage
 
-    status = await stock_status_for(rt, s, demand)
+    status = await stock_status_for(rt, s, demand, cart_id=cart_id)
     short = [
         Shortage(key[0], key[1], st.sku or "", st.requested, st.available or 0)
         for key, st in status.items()
@@ -253,3 +297,27 @@ async def ensure_available(
     ]
     if short:
         raise OutOfStock(short)
+
+
+async def cart_stock_problems(
+    s: AsyncSession, cart_id: str, items: Sequence[Any], *, backorder_enabled: bool = True
+) -> list[FieldError]:
+    """Field errors (path ``cart.items.<n>``, code ``out_of_stock``) for the lines of a cart
+    whose stock cannot cover the cart's demand now (its own holds count as its own)."""
+    demand: dict[StockKey, int] = {}
+    for item in items:
+        key = (item.product_id, item.variant_id)
+        demand[key] = demand.get(key, 0) + item.quantity
+    status = await stock_statuses(s, demand, backorder_enabled=backorder_enabled, cart_id=cart_id)
+    problems = []
+    for pos, item in enumerate(items):
+        st = status[(item.product_id, item.variant_id)]
+        if not st.in_stock:
+            problems.append(
+                FieldError(
+                    ("cart", "items", pos),
+                    "out_of_stock",
+                    f"Only {st.available} of {st.sku} available; the cart wants {st.requested}.",
+                )
+            )
+    return problems
