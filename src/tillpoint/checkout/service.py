@@ -44,6 +44,7 @@ from tillpoint.errors import (
     ServiceUnavailable,
 )
 from tillpoint.ids import is_valid_id, new_id
+from tillpoint.inventory.stock import cart_stock_problems
 from tillpoint.pricing.service import (
     PricingInput,
     ShippingNoLongerOffered,
@@ -177,6 +178,8 @@ async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
         )
     if cart.status != "active":
         problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
+    # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
+    problems.extend(await cart_stock_problems(s, cart.id, cart.items))
     return CartFacts(cart.id, cart.currency, tuple(lines), tuple(problems), cart.status)
 
 
@@ -373,7 +376,7 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
             await _expire_locked(rt, s, row, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
         totals, errors = await _try_price(rt, s, row, row.context, cart)
-        return _view(row, totals, errors)
+        return _view(row, totals, errors + _stock_errors(cart))
 
 
 async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
@@ -608,7 +611,12 @@ async def _step(
         actor,
         {"from": source.value, "to": step.target.value, "version": row.version},
     )
-    return _view(row, totals, pricing_errors)
+    return _view(row, totals, pricing_errors + _stock_errors(cart))
+
+
+def _stock_errors(cart: CartFacts) -> tuple[dict[str, Any], ...]:
+    """Out-of-stock lines, reported with every step so the customer learns early."""
+    return tuple(p.as_dict() for p in cart.problems if p.code == "out_of_stock")
 
 
 async def _drive(
