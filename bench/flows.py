@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.shopper import Shopper
+from bench.shopper import FlowError, Shopper
 
 
 @dataclass
@@ -43,15 +43,16 @@ class Sellable:
 class Flow(Protocol):
     name: str
 
-    async def prepare(self, client: httpx.AsyncClient) -> None: ...
+    async def prepare(self, client: httpx.AsyncClient, database_url: str | None) -> None: ...
 
     async def run(self, shopper: Shopper, rng: random.Random) -> Outcome: ...
 
     async def verify(self, database_url: str, outcomes: list[Outcome]) -> dict[str, Any]: ...
 
 
-async def read_catalog(client: httpx.AsyncClient) -> list[Sellable]:
-    """Every active product (each active variant separately), paging through the API."""
+async def read_catalog(client: httpx.AsyncClient, min_available: int = 1) -> list[Sellable]:
+    """Every active product (each active variant separately) the shop can sell at least
+    ``min_available`` of (or tracks no stock for, or backorders), paging through the API."""
     sellables: list[Sellable] = []
     cursor: str | None = None
     while True:
@@ -67,7 +68,20 @@ async def read_catalog(client: httpx.AsyncClient) -> list[Sellable]:
                 sellables.append(Sellable(p["id"], None, p["price"]))
         cursor = page.get("next_cursor")
         if not cursor:
-            return sellables
+            break
+    return [s for s in sellables if await _sellable_now(client, s, min_available)]
+
+
+async def _sellable_now(client: httpx.AsyncClient, item: Sellable, min_available: int) -> bool:
+    r = await client.get(f"/api/inventory/{item.product_id}")
+    if r.status_code == 404:
+        return True  # no inventory feature: everything sells
+    r.raise_for_status()
+    skus = {level["variant_id"]: level for level in r.json()["skus"]}
+    level = skus.get(item.variant_id) or skus.get(None)
+    if level is None:
+        return True  # untracked
+    return bool(level["backorder_allowed"] or level["available"] >= min_available)
 
 
 async def browse_and_fill_cart(
@@ -139,7 +153,7 @@ async def verify_carts(database_url: str, outcomes: list[Outcome]) -> dict[str, 
         for o in outcomes
         if stored_lines.get(o.cart_id, {}) != o.lines
         or stored_subtotal[o.cart_id] != o.subtotal
-        or versions.get(o.cart_id) != o.cart_version
+        or (o.cart_version >= 0 and versions.get(o.cart_id) != o.cart_version)
     ]
     return {
         "carts_checked": len(outcomes),
@@ -147,6 +161,67 @@ async def verify_carts(database_url: str, outcomes: list[Outcome]) -> dict[str, 
         "examples": mismatches[:5],
         "ok": not mismatches,
     }
+
+
+GUEST: dict[str, Any] = {"first_name": "Bench", "last_name": "Shopper", "phone": "+1 212 555 0100"}
+ADDRESS = {
+    "first_name": "Bench",
+    "last_name": "Shopper",
+    "street1": "350 Fifth Avenue",
+    "city": "New York",
+    "state": "NY",
+    "zip_code": "10118",
+    "country": "US",
+}
+CARD = {"type": "card", "payment_method_id": "pm_card_visa"}
+EVENTS = "/api/checkout/{id}/events"
+
+
+async def send_event(
+    shopper: Shopper,
+    checkout_id: str,
+    event: str,
+    *,
+    expect: tuple[int, ...] = (200,),
+    **fields: Any,
+) -> dict[str, Any]:
+    """POST one checkout event, timed under ``POST /api/checkout/{id}/events EVENT``."""
+    r = await shopper.call(
+        "POST",
+        EVENTS.format(id=checkout_id),
+        f"POST {EVENTS} {event}",
+        json={"type": event, **fields},
+        expect=expect,
+    )
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def apply_coupon(shopper: Shopper, code: str) -> dict[str, Any]:
+    r = await shopper.call(
+        "POST", "/api/cart/coupons", "POST /api/cart/coupons", json={"code": code}
+    )
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def guest_checkout_to_review(shopper: Shopper, email: str) -> dict[str, Any]:
+    """Start a checkout of the shopper's cart and walk the guest path to ``order_review``."""
+    r = await shopper.call("POST", "/api/checkout", "POST /api/checkout", expect=(200, 201))
+    cid = r.json()["id"]
+    await send_event(shopper, cid, "SELECT_GUEST")
+    await send_event(shopper, cid, "SUBMIT_GUEST_INFO", email=email, **GUEST)
+    await send_event(shopper, cid, "SUBMIT_SHIPPING", address=ADDRESS)
+    await send_event(shopper, cid, "USE_SHIPPING_ADDRESS")
+    options = await shopper.call(
+        "GET", f"/api/checkout/{cid}/shipping-options", "GET /api/checkout/{id}/shipping-options"
+    )
+    method = options.json()["items"][0]["id"]
+    await send_event(shopper, cid, "SELECT_SHIPPING", shipping_method_id=method)
+    body = await send_event(shopper, cid, "SELECT_PAYMENT", payment_method=CARD)
+    if body["state"] != "order_review":
+        raise AssertionError(f"checkout {cid} is in {body['state']} after SELECT_PAYMENT")
+    return body
 
 
 class CartFlow:
@@ -157,7 +232,7 @@ class CartFlow:
     def __init__(self) -> None:
         self.catalog: list[Sellable] = []
 
-    async def prepare(self, client: httpx.AsyncClient) -> None:
+    async def prepare(self, client: httpx.AsyncClient, database_url: str | None) -> None:
         self.catalog = await read_catalog(client)
         if len(self.catalog) < 2:
             raise SystemExit("the shop needs at least 2 products: run `tillpoint demo --no-serve`")
@@ -169,4 +244,218 @@ class CartFlow:
         return await verify_carts(database_url, outcomes)
 
 
-FLOWS: dict[str, type[Flow]] = {"cart": CartFlow}
+class CheckoutReviewFlow:
+    """Fill a cart, a coupon for some shoppers, and walk the guest checkout to order review.
+
+    What exists before payments: the checkout is left in ``order_review`` (it expires).
+    """
+
+    name = "checkout_review"
+    coupon_code = "BENCH10"
+    coupon_share = 0.3
+
+    def __init__(self) -> None:
+        self.catalog: list[Sellable] = []
+
+    min_available = 1
+
+    async def prepare(self, client: httpx.AsyncClient, database_url: str | None) -> None:
+        self.catalog = await read_catalog(client, self.min_available)
+        if len(self.catalog) < 2:
+            raise SystemExit("the shop needs 2 products in stock: run `tillpoint bench prepare`")
+
+    async def fill(self, shopper: Shopper, rng: random.Random) -> Outcome:
+        outcome = await browse_and_fill_cart(shopper, rng, self.catalog)
+        if rng.random() < self.coupon_share:
+            cart = await apply_coupon(shopper, self.coupon_code)
+            outcome.coupon_code = self.coupon_code
+            outcome.cart_version = cart["version"]
+        return outcome
+
+    async def run(self, shopper: Shopper, rng: random.Random) -> Outcome:
+        outcome = await self.fill(shopper, rng)
+        email = f"bench+{outcome.cart_id[-12:].lower()}@example.com"
+        review = await guest_checkout_to_review(shopper, email)
+        totals = review["context"]["totals"]
+        if totals["total"] != sum(x["total"] for x in totals["lines"]) + (
+            totals["shipping_line"]["total"] if totals.get("shipping_line") else 0
+        ):
+            raise AssertionError(f"checkout {review['id']} total is not the sum of its lines")
+        if outcome.coupon_code and not totals["discount"]:
+            raise AssertionError(f"checkout {review['id']} lost the coupon's discount")
+        outcome.extra["checkout_id"] = review["id"]
+        return outcome
+
+    async def verify(self, database_url: str, outcomes: list[Outcome]) -> dict[str, Any]:
+        return await verify_carts(database_url, outcomes)
+
+
+async def pay_and_confirm(shopper: Shopper, checkout_id: str) -> dict[str, Any]:
+    """CONFIRM_ORDER (accepting re-priced totals once), then pay with the method chosen
+    at SELECT_PAYMENT through ``POST /api/payment/confirm``; returns its answer."""
+    body = await send_event(shopper, checkout_id, "CONFIRM_ORDER", expect=(200, 409))
+    if "error" in body:
+        if body["error"]["code"] != "totals_changed":
+            raise FlowError(f"POST {EVENTS} CONFIRM_ORDER", 409, body["error"]["code"])
+        await send_event(shopper, checkout_id, "CONFIRM_ORDER")
+    r = await shopper.call(
+        "POST",
+        "/api/payment/confirm",
+        "POST /api/payment/confirm",
+        json={"checkout_id": checkout_id},
+    )
+    paid: dict[str, Any] = r.json()
+    return paid
+
+
+class CheckoutFlow(CheckoutReviewFlow):
+    """The full guest purchase: cart, a coupon for some, checkout, sandbox payment, order."""
+
+    name = "checkout"
+    min_available = 1000  # a long run must not sell out (bench prepare stocks 10,000,000)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: dict[str, Any] = {}
+
+    async def prepare(self, client: httpx.AsyncClient, database_url: str | None) -> None:
+        await super().prepare(client, database_url)
+        if database_url:
+            self.before = await shop_counts(database_url, self.coupon_code)
+
+    async def run(self, shopper: Shopper, rng: random.Random) -> Outcome:
+        outcome = await super().run(shopper, rng)
+        cid = outcome.extra["checkout_id"]
+        paid = await pay_and_confirm(shopper, cid)
+        if paid["state"] != "order_confirmation" or not paid.get("order_id"):
+            raise AssertionError(f"checkout {cid} ended in {paid['state']}: {paid}")
+        outcome.order_id = paid["order_id"]
+        return outcome
+
+    async def verify(self, database_url: str, outcomes: list[Outcome]) -> dict[str, Any]:
+        report = await verify_carts_converted(database_url, outcomes)
+        report.update(await verify_orders(database_url, outcomes, self.before, self.coupon_code))
+        report["ok"] = report["ok"] and report["orders_ok"]
+        return report
+
+
+async def shop_counts(database_url: str, coupon_code: str) -> dict[str, Any]:
+    """Stock per SKU, the coupon's usage and the order count, to compare after a run."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            stock: dict[str, int] = dict(
+                (await conn.execute(text("SELECT sku, on_hand FROM inventory"))).all()
+            )
+            usage = await conn.scalar(
+                text("SELECT usage_count FROM coupons WHERE code = :c"), {"c": coupon_code}
+            )
+            orders = await conn.scalar(text("SELECT count(*) FROM orders"))
+            sold: dict[str, int] = dict(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT i.sku, coalesce(sum(l.quantity), 0) FROM inventory i"
+                            " JOIN order_lines l ON l.product_id = i.product_id"
+                            " AND (i.variant_id IS NULL OR l.variant_id = i.variant_id)"
+                            " GROUP BY i.sku"
+                        )
+                    )
+                ).all()
+            )
+    finally:
+        await engine.dispose()
+    return {"stock": stock, "coupon_usage": usage or 0, "orders": orders or 0, "sold": sold}
+
+
+async def verify_carts_converted(database_url: str, outcomes: list[Outcome]) -> dict[str, Any]:
+    """Each purchased cart holds the lines the shopper put in it."""
+    return await verify_carts(database_url, [_ignore_version(o) for o in outcomes])
+
+
+def _ignore_version(o: Outcome) -> Outcome:
+    # Converting the cart into an order bumps its version (a negative one is not compared).
+    return Outcome(o.cart_id, o.lines, o.subtotal, cart_version=-1)
+
+
+async def verify_orders(
+    database_url: str, outcomes: list[Outcome], before: dict[str, Any], coupon_code: str
+) -> dict[str, Any]:
+    """Orders, stock and coupon usage add up exactly to what the shoppers were told."""
+    after = await shop_counts(database_url, coupon_code)
+    order_ids = [o.order_id for o in outcomes if o.order_id]
+    engine = create_async_engine(database_url)
+    bad_totals: list[str] = []
+    try:
+        async with engine.connect() as conn:
+            rows: list[Any] = []
+            for chunk in _chunks([str(i) for i in order_ids]):
+                rows += (
+                    await conn.execute(
+                        text(
+                            "SELECT o.id, o.total, o.subtotal, o.discount_total,"
+                            " o.shipping_refundable, sum(l.total), sum(l.amount), sum(l.discount)"
+                            " FROM orders o JOIN order_lines l ON l.order_id = o.id"
+                            " WHERE o.id IN :ids GROUP BY o.id"
+                        ).bindparams(bindparam("ids", expanding=True)),
+                        {"ids": chunk},
+                    )
+                ).all()
+            paid = 0
+            for chunk in _chunks([str(i) for i in order_ids]):
+                paid += int(
+                    await conn.scalar(
+                        text(
+                            "SELECT count(*) FROM payments WHERE order_id IN :ids"
+                            " AND status = 'succeeded'"
+                        ).bindparams(bindparam("ids", expanding=True)),
+                        {"ids": chunk},
+                    )
+                    or 0
+                )
+    finally:
+        await engine.dispose()
+    for oid, total, subtotal, discount, shipping, lines_total, amount, line_discount in rows:
+        if total != lines_total + shipping or amount != subtotal or line_discount > discount:
+            bad_totals.append(oid)
+    new_orders = after["orders"] - before.get("orders", 0)
+    sold_now = {
+        sku: after["sold"].get(sku, 0) - before.get("sold", {}).get(sku, 0) for sku in after["sold"]
+    }
+    stock_moved = {
+        sku: before.get("stock", {}).get(sku, 0) - after["stock"].get(sku, 0)
+        for sku in after["stock"]
+    }
+    stock_mismatch = {
+        sku: (sold_now.get(sku, 0), moved)
+        for sku, moved in stock_moved.items()
+        if moved != sold_now.get(sku, 0)
+    }
+    with_coupon = sum(1 for o in outcomes if o.order_id and o.coupon_code)
+    usage = after["coupon_usage"] - before.get("coupon_usage", 0)
+    ok = (
+        len(rows) == len(order_ids) == new_orders
+        and not bad_totals
+        and paid == len(order_ids)
+        and not stock_mismatch
+        and usage == with_coupon
+        and all(v >= 0 for v in after["stock"].values())
+    )
+    return {
+        "orders_answered": len(order_ids),
+        "orders_found": len(rows),
+        "orders_created_during_run": new_orders,
+        "orders_with_bad_totals": bad_totals[:5],
+        "succeeded_payments": paid,
+        "stock_mismatches": stock_mismatch,
+        "coupon_orders": with_coupon,
+        "coupon_usage_added": usage,
+        "orders_ok": ok,
+    }
+
+
+FLOWS: dict[str, type[Flow]] = {
+    "cart": CartFlow,
+    "checkout_review": CheckoutReviewFlow,
+    "checkout": CheckoutFlow,
+}

@@ -102,7 +102,7 @@ async def run_load(
     """
     flow: Flow = FLOWS[args.flow]()
     async with httpx.AsyncClient(base_url=args.url, timeout=args.timeout) as client:
-        await flow.prepare(client)
+        await flow.prepare(client, args.database_url)
     recorder = Recorder()
     outcomes: list[Outcome] = []
     rss = procstat.RssWatch(args.server_pid) if args.server_pid else None

@@ -1,8 +1,9 @@
 """``tillpoint bench prepare``: a fresh, migrated, seeded database for a benchmark server.
 
 Creates the PostgreSQL database named in ``--database-url`` (dropping it first
-with ``--fresh``), applies every migration and seeds the demo catalog, then
-prints the command that serves it. The benchmarks themselves start nothing.
+with ``--fresh``), applies every migration, seeds the demo catalog with every SKU
+deep in stock and the ``BENCH10`` coupon (10 %, unlimited), then prints the
+command that serves it. The benchmarks themselves start nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ import argparse
 import asyncio
 import json
 import os
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import select
 
 from tillpoint.catalog.demo import seed_demo_catalog
+from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.config import load_settings
+from tillpoint.errors import Conflict
+from tillpoint.inventory.levels import seed_stock
 from tillpoint.migrate import upgrade
+from tillpoint.promotions.admin import CouponDraft, create_coupon
 from tillpoint.runtime import Runtime
 
 
@@ -39,10 +46,39 @@ async def create_database(database_url: str, *, fresh: bool) -> bool:
         await conn.close()
 
 
+BENCH_STOCK = 10_000_000  # the most one SKU may hold: a long run never sells out
+COUPON_CODE = "BENCH10"
+
+
 async def seed(database_url: str) -> dict[str, Any]:
+    """The demo catalog, every SKU deep in stock, and the 10 % coupon the flows apply."""
     rt = Runtime.from_settings(load_settings(database_url=database_url, background_tasks=False))
     try:
-        return {"products_added": await seed_demo_catalog(rt)}
+        added = await seed_demo_catalog(rt)
+        async with rt.db.transaction() as s:
+            skus = list(await s.scalars(select(ProductVariant.sku)))
+            skus += list(await s.scalars(select(Product.sku).where(~Product.variants.any())))
+        stocked = await seed_stock(rt, {sku: {"on_hand": BENCH_STOCK} for sku in skus})
+        now = rt.clock.now()
+        try:
+            await create_coupon(
+                rt,
+                CouponDraft(
+                    code=COUPON_CODE,
+                    type="percentage",
+                    value=1000,
+                    start_date=now - timedelta(days=1),
+                    end_date=now + timedelta(days=365),
+                ),
+            )
+            coupon = "created"
+        except Conflict:
+            coupon = "exists"
+        return {
+            "products_added": added,
+            "skus_stocked": stocked,
+            "coupon": COUPON_CODE + " " + coupon,
+        }
     finally:
         await rt.close()
 

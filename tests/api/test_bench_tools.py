@@ -1,0 +1,130 @@
+"""The benchmark tools themselves: they must measure a real server and verify honestly.
+
+Not a timed test: it only checks that ``tillpoint bench`` drives a served process,
+reports what it measured and that its database verification catches a wrong cart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from bench.flows import Outcome, verify_carts
+from bench.recorder import Recorder, percentile
+
+from tests.redis_process import free_port
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(x) for x in range(1, 101)]
+    assert percentile(samples, 50) == 50.0
+    assert percentile(samples, 99) == 99.0
+    assert percentile(samples, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_recorder_counts_errors_by_template_and_status() -> None:
+    r = Recorder()
+    r.request("GET /api/cart", 200, 3.0)
+    r.request("POST /api/cart/items", 409, 5.0)
+    r.request("POST /api/cart/items", "transport:ReadTimeout", 30000.0)
+    r.flow_done(True)
+    r.flow_done(False, "POST /api/cart/items -> 409 out_of_stock")
+    out = r.summary()
+    assert out["requests"] == 3 and out["flows_completed"] == 1 and out["flows_failed"] == 1
+    assert out["statuses"] == {"200": 1, "409": 1, "transport:ReadTimeout": 1}
+    assert out["errors"]["POST /api/cart/items -> 409"] == 1
+    assert out["endpoints"]["POST /api/cart/items"]["count"] == 2
+
+
+@pytest.fixture
+def served_shop(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
+    """``tillpoint bench prepare`` then ``tillpoint serve`` on SQLite, as a real process."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}"
+    env = {
+        **os.environ,
+        "TILLPOINT_DATABASE_URL": db,
+        "TILLPOINT_SECRET_KEY_FILE": str(tmp_path / "secret"),
+        "TILLPOINT_LOG_LEVEL": "WARNING",
+    }
+    env.pop("TILLPOINT_REDIS_URL", None)
+    cli = [sys.executable, "-m", "tillpoint"]
+    seeded = subprocess.run(
+        [*cli, "bench", "prepare", "--database-url", db], env=env, capture_output=True, text=True
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    assert json.loads(seeded.stdout)["skus_stocked"] > 10
+    port = free_port()
+    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, db, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_load_run_drives_a_served_process_and_verifies_the_database(
+    served_shop: tuple[str, str, int], tmp_path: Path
+) -> None:
+    base, db, pid = served_shop
+    out = tmp_path / "report.json"
+    args = ["--url", base, "--flow", "cart", "--shoppers", "3", "--duration", "2"]
+    args += ["--warmup", "0", "--database-url", db, "--server-pid", str(pid)]
+    args += ["--output", str(out), "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tillpoint", "bench", *args], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["flows_completed"] > 0 and report["flows_failed"] == 0
+    assert report["errors"] == {}
+    assert set(report["endpoints"]) == {
+        "GET /api/session",
+        "GET /api/products",
+        "GET /api/products/{product_id}",
+        "POST /api/cart/items",
+        "GET /api/cart",
+    }
+    assert report["verification"]["ok"] is True
+    assert report["verification"]["carts_checked"] >= report["flows_completed"]
+    assert report["cpu"]["server_s"] > 0
+    assert str(pid) in report["server_rss"]
+
+
+def test_verification_catches_a_cart_that_differs_from_what_the_shopper_was_told(
+    served_shop: tuple[str, str, int],
+) -> None:
+    base, db, _pid = served_shop
+    with httpx.Client(base_url=base) as client:
+        session = client.get("/api/session").json()
+        product = next(p for p in client.get("/api/products").json()["items"] if not p["variants"])
+        cart = client.post(
+            "/api/cart/items",
+            json={"product_id": product["id"], "quantity": 2},
+            headers={"X-CSRF-Token": session["csrf_token"]},
+        ).json()
+    told = Outcome(
+        cart_id=session["cart_id"],
+        lines={(product["id"], None): 3},  # the shopper believes 3; the cart holds 2
+        subtotal=cart["totals"]["subtotal"],
+        cart_version=cart["version"],
+    )
+    report = asyncio.run(verify_carts(db, [told]))
+    assert report["ok"] is False and report["cart_mismatches"] == 1
+    right = Outcome(told.cart_id, {(product["id"], None): 2}, told.subtotal, told.cart_version)
+    assert asyncio.run(verify_carts(db, [right]))["ok"] is True
