@@ -51,6 +51,20 @@ class Pacer:
             await asyncio.sleep(delay)
 
 
+async def wait_until_up(client: httpx.AsyncClient, seconds: float) -> None:
+    """Poll ``/healthz`` until the server answers (a server still starting is not an error)."""
+    deadline = time.perf_counter() + seconds
+    while True:
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"no server answering on {client.base_url} after {seconds:.0f} s")
+        await asyncio.sleep(0.2)
+
+
 @contextlib.asynccontextmanager
 async def shopper_client(url: str, request_timeout: float) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -102,6 +116,7 @@ async def run_load(
     """
     flow: Flow = FLOWS[args.flow]()
     async with httpx.AsyncClient(base_url=args.url, timeout=args.timeout) as client:
+        await wait_until_up(client, args.wait)
         await flow.prepare(client, args.database_url)
     recorder = Recorder()
     outcomes: list[Outcome] = []
@@ -201,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
         "--max-flows", type=int, default=0, help="stop after this many flows (0: no cap)"
     )
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the server")
     p.add_argument(
         "--database-url",
         default=os.environ.get("TILLPOINT_DATABASE_URL"),

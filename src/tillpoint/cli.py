@@ -295,7 +295,7 @@ def inventory_sync(
         raise typer.Exit(1)
 
 
-BENCHES = ("load", "stampede", "soak", "prepare")
+BENCHES = ("load", "stampede", "soak", "prepare", "queries")
 
 
 @app.command(
@@ -303,7 +303,7 @@ BENCHES = ("load", "stampede", "soak", "prepare")
     add_help_option=False,
 )
 def bench(ctx: typer.Context) -> None:
-    """Benchmarks from a source checkout: ``tillpoint bench [load|stampede|soak|prepare] ...``.
+    """Benchmarks (source checkout): ``tillpoint bench [load|stampede|soak|prepare|queries] ...``.
 
     ``load`` (the default) drives a running server with concurrent shoppers and
     prints JSON; ``--help`` after the name lists each one's options.

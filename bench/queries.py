@@ -1,0 +1,117 @@
+"""``tillpoint bench queries``: SQL statements and round trips per request of one purchase.
+
+Runs the app in process (no server, no load) on ``--database-url`` (prepared by
+``tillpoint bench prepare``), walks one shopper through ``--flow``, and counts
+the statements each request sent to the database. The count does not depend on
+how busy the machine is, so it is the first thing to look at when a hot path is
+slow (N+1 queries, needless round trips). Prints JSON; ``--sql`` adds the statements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+from collections import Counter
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from bench.flows import FLOWS
+from bench.recorder import Recorder
+from bench.shopper import Shopper
+from tillpoint.config import load_settings
+from tillpoint.runtime import Runtime
+from tillpoint.web.app import create_app
+
+
+async def count(args: argparse.Namespace) -> dict[str, Any]:
+    settings = load_settings(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        background_tasks=False,
+        log_level="WARNING",
+    )
+    rt = Runtime.from_settings(settings)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split())[:160])
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    per_request: dict[str, list[int]] = {}
+    sql: dict[str, list[str]] = {}
+    app = create_app(runtime=rt)
+    transport = httpx.ASGITransport(app=app)
+
+    class Counting(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            before = len(statements)
+            response = await transport.handle_async_request(request)
+            template = current["template"]
+            per_request.setdefault(template, []).append(len(statements) - before)
+            sql.setdefault(template, statements[before:])
+            return response
+
+    current = {"template": "?"}
+    recorder = Recorder()
+    wrong: list[str] = []
+
+    try:
+        async with httpx.AsyncClient(transport=Counting(), base_url="http://bench") as client:
+            flow = FLOWS[args.flow]()
+            await flow.prepare(client, None)
+            shopper = Shopper(client, recorder)
+            call = shopper.call
+
+            async def labelled(method: str, url: str, template: str, **kw: Any) -> httpx.Response:
+                current["template"] = template
+                return await call(method, url, template, **kw)
+
+            shopper.call = labelled  # type: ignore[method-assign]
+            rng = random.Random(args.seed)
+            for _ in range(args.visits):
+                try:
+                    await flow.run(shopper, rng)
+                except AssertionError as exc:  # counted all the same; reported below
+                    wrong.append(str(exc))
+    finally:
+        await rt.close()
+    counts = {t: Counter(v).most_common(1)[0][0] for t, v in per_request.items()}
+    report: dict[str, Any] = {
+        "flow": args.flow,
+        "visits": args.visits,
+        "redis": bool(args.redis_url),
+        "statements_per_request": dict(sorted(counts.items())),
+        "statements_per_flow": sum(
+            counts[t] * len(v) // args.visits for t, v in per_request.items()
+        ),
+        "errors": dict(recorder.errors),
+        "wrong_answers": wrong,
+    }
+    if args.sql:
+        report["sql"] = sql
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="tillpoint bench queries", description=__doc__)
+    p.add_argument("--database-url", default=os.environ.get("TILLPOINT_DATABASE_URL"))
+    p.add_argument("--redis-url", default=os.environ.get("TILLPOINT_REDIS_URL"))
+    p.add_argument("--flow", choices=sorted(FLOWS), default="checkout_review")
+    p.add_argument("--visits", type=int, default=3)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sql", action="store_true", help="list each request's statements")
+    args = p.parse_args(argv)
+    if not args.database_url:
+        p.error("--database-url (or TILLPOINT_DATABASE_URL) is required")
+    print(json.dumps(asyncio.run(count(args)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
