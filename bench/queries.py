@@ -1,8 +1,10 @@
 """``tillpoint bench queries``: SQL statements and round trips per request of one purchase.
 
 Runs the app in process (no server, no load) on ``--database-url`` (prepared by
-``tillpoint bench prepare``), walks one shopper through ``--flow``, and counts
-the statements each request sent to the database. The count does not depend on
+``tillpoint bench prepare``), walks one shopper through ``--flow`` ``--visits``
+times, and counts the statements each request sent to the database and the
+process CPU time it took (app and in-process client; the database's own CPU is
+not included). The count does not depend on
 how busy the machine is, so it is the first thing to look at when a hot path is
 slow (N+1 queries, needless round trips). Prints JSON; ``--sql`` adds the statements.
 """
@@ -14,7 +16,9 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -44,6 +48,7 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
 
     event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
     per_request: dict[str, list[int]] = {}
+    cpu_ms: dict[str, list[float]] = {}
     sql: dict[str, list[str]] = {}
     app = create_app(runtime=rt)
     transport = httpx.ASGITransport(app=app)
@@ -51,8 +56,10 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
     class Counting(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             before = len(statements)
+            cpu = time.process_time()
             response = await transport.handle_async_request(request)
             template = current["template"]
+            cpu_ms.setdefault(template, []).append((time.process_time() - cpu) * 1000)
             per_request.setdefault(template, []).append(len(statements) - before)
             sql.setdefault(template, statements[before:])
             return response
@@ -87,6 +94,10 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
         "visits": args.visits,
         "redis": bool(args.redis_url),
         "statements_per_request": dict(sorted(counts.items())),
+        "cpu_ms_median_per_request": {
+            t: round(statistics.median(v), 2) for t, v in sorted(cpu_ms.items())
+        },
+        "cpu_ms_per_flow": round(sum(sum(v) for v in cpu_ms.values()) / args.visits, 1),
         "statements_per_flow": sum(
             counts[t] * len(v) // args.visits for t, v in per_request.items()
         ),
