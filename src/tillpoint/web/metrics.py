@@ -47,6 +47,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = _route_template(scope)
+            # The router records the route it matched in the (shared) scope; matching every
+            # route again per request is the slow fallback for answers given before routing.
+            matched = getattr(scope.get("route"), "path", None)
+            route = matched if isinstance(matched, str) else _route_template(scope)
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
