@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,7 +29,7 @@ from bench import procstat
 from bench.ceiling import run_pgbench
 from bench.flows import FLOWS, Flow, Outcome
 from bench.recorder import Recorder
-from bench.shopper import FlowError, Shopper
+from bench.shopper import FlowError, Shopper, open_transport
 
 
 class Pacer:
@@ -65,13 +64,6 @@ async def wait_until_up(client: httpx.AsyncClient, seconds: float) -> None:
         await asyncio.sleep(0.2)
 
 
-@contextlib.asynccontextmanager
-async def shopper_client(url: str, request_timeout: float) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=url, timeout=request_timeout, limits=limits) as client:
-        yield client
-
-
 async def _shop(
     index: int,
     args: argparse.Namespace,
@@ -82,8 +74,8 @@ async def _shop(
     outcomes: list[Outcome],
 ) -> None:
     rng = random.Random(args.seed * 100_003 + index)
-    async with shopper_client(args.url, args.timeout) as client:
-        shopper = Shopper(client, recorder)
+    async with open_transport(args.client, args.url, args.timeout) as transport:
+        shopper = Shopper(transport, recorder)
         while time.perf_counter() < deadline:
             if (
                 args.max_flows
@@ -171,6 +163,7 @@ async def run_load(
     report: dict[str, Any] = {
         "flow": args.flow,
         "url": args.url,
+        "client": args.client,
         "shoppers": args.shoppers,
         "rate_cap_per_s": args.rate,
         "warmup_s": args.warmup,
@@ -216,6 +209,9 @@ def parser() -> argparse.ArgumentParser:
         "--max-flows", type=int, default=0, help="stop after this many flows (0: no cap)"
     )
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    p.add_argument(
+        "--client", choices=["aiohttp", "httpx"], default="aiohttp", help="HTTP client library"
+    )
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the server")
     p.add_argument(
         "--database-url",

@@ -27,7 +27,7 @@ from sqlalchemy import event
 
 from bench.flows import FLOWS
 from bench.recorder import Recorder
-from bench.shopper import Shopper
+from bench.shopper import Answer, HttpxTransport, Shopper
 from tillpoint.config import load_settings
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -72,10 +72,10 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
         async with httpx.AsyncClient(transport=Counting(), base_url="http://bench") as client:
             flow = FLOWS[args.flow]()
             await flow.prepare(client, None)
-            shopper = Shopper(client, recorder)
+            shopper = Shopper(HttpxTransport(client), recorder)
             call = shopper.call
 
-            async def labelled(method: str, url: str, template: str, **kw: Any) -> httpx.Response:
+            async def labelled(method: str, url: str, template: str, **kw: Any) -> Answer:
                 current["template"] = template
                 return await call(method, url, template, **kw)
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from sqlalchemy import bindparam, text
@@ -35,7 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.flows import apply_coupon, guest_checkout_to_review, pay_and_confirm
 from bench.recorder import Recorder
-from bench.shopper import FlowError, Shopper
+from bench.shopper import FlowError, Shopper, open_transport
 from tillpoint.catalog.models import Product
 from tillpoint.config import load_settings
 from tillpoint.ids import new_id
@@ -110,9 +109,8 @@ class Result:
 
 async def shop(url: str, hot: Hot, n: int, go: asyncio.Event, recorder: Recorder) -> Result:
     """One shopper's attempt to buy one unit (with the coupon, if there is one)."""
-    limits = httpx.Limits(max_connections=1)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        shopper = Shopper(client, recorder)
+    async with open_transport("aiohttp", url, 300) as transport:
+        shopper = Shopper(transport, recorder)
         await shopper.new_visit()
         await go.wait()
         checkout_id = None
