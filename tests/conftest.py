@@ -38,6 +38,12 @@ PG_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TILLPOINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ["sqlite", "postgres"]
+TEST_RATE_LIMITS = {
+    "rate_limit_global": "100000/15 minutes",
+    "rate_limit_checkout": "100000/5 minutes",
+    "rate_limit_create_intent": "100000/5 minutes",
+    "rate_limit_login": "100000/15 minutes",
+}
 
 
 def _unavailable(what: str, why: str) -> None:
@@ -126,6 +132,9 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "background_tasks": False,
         "log_level": "WARNING",
+        # The suite's own traffic must not trip the seed's limits; rate-limit tests set
+        # the limits they exercise through `settings_overrides`.
+        **TEST_RATE_LIMITS,
     }
     values.update(settings_overrides)
     return load_settings(**values)

@@ -5,12 +5,14 @@ Defaults run offline on one laptop: a SQLite file, no Redis, no Stripe keys.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
+import limits
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,9 +57,41 @@ class Settings(BaseSettings):
     cart_write_retries: int = Field(default=3, ge=0, le=10)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # Security (the seed's RateLimitConfig); limits use the `limits` notation "N/M unit".
+    rate_limit_enabled: bool = True
+    rate_limit_global: str = "1000/15 minutes"
+    rate_limit_checkout: str = "50/5 minutes"
+    rate_limit_create_intent: str = "10/5 minutes"
+    rate_limit_login: str = "5/15 minutes"
+    rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=0)
+    rate_limit_adaptive: bool = True
+    rate_limit_adaptive_in_flight: int = Field(default=100, ge=1)
+    rate_limit_adaptive_lag_ms: int = Field(default=250, ge=1)
+    rate_limit_surge_multiplier: float = Field(default=0.5, gt=0, le=1)
+    rate_limit_monitor_interval_seconds: float = Field(default=60.0, gt=0)
+    trusted_proxies: str = ""
+    stripe_js_origin: str = "https://js.stripe.com"
+    hsts_max_age_seconds: int = Field(default=2 * 365 * 24 * 3600, ge=0)
     log_level: str = "INFO"
     background_tasks: bool = True
     sweep_interval_seconds: int = Field(default=60, ge=1)
+
+    @field_validator(
+        "rate_limit_global", "rate_limit_checkout", "rate_limit_create_intent", "rate_limit_login"
+    )
+    @classmethod
+    def _limit_notation(cls, value: str) -> str:
+        limits.parse(value)  # raises ValueError on anything but "N/M unit"
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        return value
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
