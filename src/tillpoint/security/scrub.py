@@ -1,8 +1,8 @@
 """Card-data and secret scrubbing: we never store, log or echo a PAN, a CVV or a secret.
 
 A *PAN-like* value is a run of 13-19 digits (single spaces or dashes allowed between
-digits) that passes the Luhn check. A run right after ``+`` is a phone number, not a
-card. Runs inside a longer digit string are not cards either (order numbers, ids).
+digits) that passes the Luhn check. Digits of an international phone number (``+`` and
+at most 15 digits) are not a card, nor is a run inside a longer digit string (ids).
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ REDACTED = "[REDACTED]"
 PAN_REDACTED = "[PAN REDACTED]"
 
 # A digit, then 11-17 more digits each optionally preceded by one separator, then a final
-# digit: 13-19 digits in all, not touching another digit (or a '+' before it).
-_PAN_CANDIDATE = re.compile(r"(?<![\d+])\d(?:[ -]?\d){12,18}(?![\d])(?![ -]\d)")
+# digit: 13-19 digits in all, not touching another digit.
+_PAN_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?![\d])(?![ -]\d)")
+
+# An international phone number (E.164: '+' and at most 15 digits, loosely separated).
+# PAN candidates inside one are phone digits, not cards.
+_PHONE = re.compile(r"\+\d(?:[ \-.()]{0,2}\d){6,14}(?!\d)")
 
 # Keys whose values are secret whatever they hold.
 _SECRET_KEY = re.compile(
@@ -60,9 +64,19 @@ def _is_pan(candidate: str) -> bool:
     return 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
+def _pan_spans(text: str) -> list[tuple[int, int]]:
+    phones = [m.span() for m in _PHONE.finditer(text)] if "+" in text else []
+    return [
+        m.span()
+        for m in _PAN_CANDIDATE.finditer(text)
+        if _is_pan(m.group()) and not any(a <= m.start() and m.end() <= b for a, b in phones)
+    ]
+
+
 def contains_card_number(text: str) -> bool:
-    """True if ``text`` holds a PAN-like digit run (13-19 digits, Luhn-valid)."""
-    return any(_is_pan(m.group()) for m in _PAN_CANDIDATE.finditer(text))
+    """True if ``text`` holds a PAN-like digit run (13-19 digits, Luhn-valid) that is not
+    part of an international phone number."""
+    return bool(_pan_spans(text))
 
 
 def contains_control_characters(text: str) -> bool:
@@ -72,7 +86,9 @@ def contains_control_characters(text: str) -> bool:
 
 def scrub_text(text: str) -> str:
     """``text`` with PAN-like runs and recognisable secrets replaced by markers."""
-    out = _PAN_CANDIDATE.sub(lambda m: PAN_REDACTED if _is_pan(m.group()) else m.group(), text)
+    out = text
+    for start, end in reversed(_pan_spans(text)):
+        out = out[:start] + PAN_REDACTED + out[end:]
     for pattern in _SECRET_TEXT:
         out = pattern.sub(REDACTED, out)
     return out
