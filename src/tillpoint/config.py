@@ -10,6 +10,7 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import limits
 from pydantic import Field, field_validator, model_validator
@@ -31,6 +32,13 @@ class CookieSecurity(StrEnum):
     local = "local"
 
 
+class RefreshPolicy(StrEnum):
+    """How a registered session's expiry moves: with activity, or never after login."""
+
+    sliding_window = "sliding-window"
+    fixed = "fixed"
+
+
 class Settings(BaseSettings):
     """Every knob of tillpoint. The README lists each with its meaning."""
 
@@ -50,11 +58,44 @@ class Settings(BaseSettings):
     guest_session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     csrf_rotation_seconds: int = Field(default=24 * 3600, ge=60)
 
+    # Registered sessions (the seed's SessionConfig): 1 h access JWT, 7 d sliding session.
+    access_token_ttl_seconds: int = Field(default=3600, ge=30, le=24 * 3600)
+    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+    session_max_lifetime_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    session_refresh_policy: RefreshPolicy = RefreshPolicy.sliding_window
+    session_cache_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    # argon2id cost (RFC 9106's second recommended profile: t=3, 64 MiB, p=4).
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # Login throttling (the seed's /api/auth/login limit): per account and per IP.
+
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     cart_cache_ttl_seconds: int = Field(default=2 * 3600, ge=1)
     cart_max_line_quantity: int = Field(default=999, ge=1)
     cart_max_lines: int = Field(default=100, ge=1)
     cart_write_retries: int = Field(default=3, ge=0, le=10)
+
+    # checkout, addresses, shipping, tax (issue 4)
+    checkout_ttl_seconds: int = Field(default=30 * 60, ge=60)
+    address_provider: Literal["none", "google"] = "none"
+    address_google_api_key: str | None = None
+    address_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    shipping_provider: Literal["table", "ups"] = "table"
+    shipping_ups_endpoint: str = "https://onlinetools.ups.com"
+    shipping_ups_token: str | None = None
+    shipping_origin_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    shipping_origin_postal_code: str = "10001"
+    shipping_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    shipping_cutoff_hour: int = Field(default=14, ge=0, le=24)
+    tax_provider: Literal["manual", "stripe_tax"] = "manual"
+    tax_prices_include_tax: bool | None = None
+    tax_cache_ttl_seconds: int = Field(default=3600, ge=1)
+    tax_stripe_api_key: str | None = None
+    tax_stripe_api_base: str | None = None
+    tax_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
@@ -64,7 +105,7 @@ class Settings(BaseSettings):
     rate_limit_checkout: str = "50/5 minutes"
     rate_limit_create_intent: str = "10/5 minutes"
     rate_limit_login: str = "5/15 minutes"
-    rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=0)
+    rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=1)
     rate_limit_adaptive: bool = True
     rate_limit_adaptive_in_flight: int = Field(default=100, ge=1)
     rate_limit_adaptive_lag_ms: int = Field(default=250, ge=1)

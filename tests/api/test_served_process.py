@@ -42,7 +42,6 @@ def test_demo_then_serve_completes_a_cart_round_trip(tmp_path: Path) -> None:
         with httpx.Client(base_url=base) as client:
             token = client.get("/api/session").json()["csrf_token"]
             items = client.get("/api/products").json()["items"]
-            # Product ids are random: pick one that needs no variant choice.
             product = next(p for p in items if not p["variants"])
             r = client.post(
                 "/api/cart/items",

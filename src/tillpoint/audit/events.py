@@ -23,7 +23,7 @@ class PaymentEventType(StrEnum):
 class SecurityEventType(StrEnum):
     login_succeeded = "login_succeeded"
     login_failed = "login_failed"
-    account_locked = "account_locked"
+    lockout = "lockout"
     csrf_failed = "csrf_failed"
     rate_limited = "rate_limited"
     webhook_signature_failed = "webhook_signature_failed"

@@ -71,7 +71,9 @@ class LimitState:
 
 
 def rules_from_settings(settings: Settings) -> dict[str, LimitRule]:
-    """The seed's table, with the numbers from settings."""
+    """The seed's table, with the numbers from settings. The seed's login row
+    (``rate_limit_login`` and its block) is enforced by the login use case itself
+    (``auth/throttle.py``), which counts failures per account as well as per IP."""
     return {
         "global": LimitRule.parse("global", settings.rate_limit_global),
         "checkout": LimitRule.parse("checkout", settings.rate_limit_checkout, by_session=True),
@@ -80,11 +82,6 @@ def rules_from_settings(settings: Settings) -> dict[str, LimitRule]:
             settings.rate_limit_create_intent,
             by_session=True,
             skip_successful=True,
-        ),
-        "login": LimitRule.parse(
-            "login",
-            settings.rate_limit_login,
-            block_seconds=settings.rate_limit_login_block_seconds,
         ),
     }
 
@@ -98,8 +95,6 @@ def rules_for_request(rules: dict[str, LimitRule], method: str, path: str) -> li
         matched.append(rules["checkout"])
     elif path == "/api/payment/create-intent":
         matched.append(rules["create_intent"])
-    elif path == "/api/auth/login" and method == "POST":
-        matched.append(rules["login"])
     matched.append(rules["global"])
     return matched
 

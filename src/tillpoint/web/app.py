@@ -19,7 +19,7 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import admin_audit, cart, catalog, ops, session
+from tillpoint.web.routers import admin_audit, auth, cart, catalog, checkout, ops, session
 from tillpoint.web.security_middleware import RateLimitMiddleware, SecurityHeadersMiddleware
 
 
@@ -77,7 +77,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (ops.router, session.router, catalog.router, cart.router, admin_audit.router):
+    for router in (
+        ops.router,
+        session.router,
+        auth.router,
+        catalog.router,
+        cart.router,
+        checkout.router,
+        admin_audit.router,
+    ):
         app.include_router(router)
     # Added innermost first. Outermost: metrics see everything (security headers wrap even
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
