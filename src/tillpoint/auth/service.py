@@ -195,7 +195,7 @@ async def login(
 
     401 ``invalid_credentials`` for an unknown email and a wrong password alike;
     429 ``login_blocked`` (with ``retry_after``) once the account or the IP has failed
-    ``login_max_failures`` times within the window, for ``login_block_seconds``.
+    as often as ``rate_limit_login`` allows, for ``rate_limit_login_block_seconds``.
     """
     try:
         email_key = normalize_email(email)
@@ -256,7 +256,7 @@ async def _failed_login(
                     {
                         "key": key.split(":", 1)[0],
                         "email_sha256": meta["email_sha256"],
-                        "seconds": rt.settings.login_block_seconds,
+                        "seconds": rt.settings.rate_limit_login_block_seconds,
                     },
                 ),
                 client.actor(user_id=user.id if user else None),
