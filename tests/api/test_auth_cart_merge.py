@@ -137,3 +137,20 @@ async def test_cart_stays_with_the_account_after_logout(user_api: Api, rt: Runti
     assert (await user_api.get("/api/cart")).json()["items"] == []
     r = await user_api.login(USER_EMAIL, USER_PASSWORD)
     assert r.json()["cart_id"] == cart["id"]
+
+
+async def test_double_submitted_login_merges_once(user_api: Api, api: Api, rt: Runtime) -> None:
+    import asyncio
+
+    mug = await factories.product(rt)
+    await _add(user_api, mug.id, 1)
+    await _add(api, mug.id, 2)
+    body = {"email": USER_EMAIL, "password": USER_PASSWORD}
+    first, second = await asyncio.gather(
+        api.post("/api/auth/login", json=body), api.post("/api/auth/login", json=body)
+    )
+    assert {first.status_code, second.status_code} == {200}, (first.text, second.text)
+    api.adopt(first.json())
+    api.client.cookies.set("tp-session", first.cookies["tp-session"])
+    api.client.cookies.set("tp-access", first.cookies["tp-access"])
+    assert _lines((await api.get("/api/cart")).json()) == [(mug.id, 3)]

@@ -201,3 +201,25 @@ async def test_expired_sessions_cannot_be_refreshed_even_if_unswept(
         )
     assert err.value.code == "session_expired"
     assert timedelta(days=7) == timedelta(seconds=rt.settings.session_ttl_seconds)
+
+
+async def test_guest_checkout_data_carries_over_to_the_registered_session(rt: Runtime) -> None:
+    from tillpoint.sessions.service import save_checkout_data, start_guest_session
+
+    token, guest = await start_guest_session(rt, ip_address=None, user_agent=None)
+    await save_checkout_data(rt, guest.session_id, {"state": "shipping_address", "email": "x"})
+    await service.create_user(rt, email="carry@shop.example.com", password=PASSWORD)
+    signed = await service.login(
+        rt,
+        MemoryLoginThrottle(POLICY),
+        email="carry@shop.example.com",
+        password=PASSWORD,
+        client=Client(session_token=token),
+    )
+    async with rt.db.transaction() as s:
+        row = await s.get(RegisteredSession, signed.context.session_id)
+        assert row is not None and row.checkout_data == {"state": "shipping_address", "email": "x"}
+    await save_checkout_data(rt, signed.context.session_id, {"state": "billing_address"})
+    async with rt.db.transaction() as s:
+        row = await s.get(RegisteredSession, signed.context.session_id, populate_existing=True)
+        assert row is not None and row.checkout_data == {"state": "billing_address"}
