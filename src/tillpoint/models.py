@@ -7,7 +7,16 @@ from tillpoint.audit import models as audit_models
 from tillpoint.auth import models as auth_models
 from tillpoint.cart import models as cart_models
 from tillpoint.catalog import models as catalog_models
+from tillpoint.checkout import models as checkout_models
 from tillpoint.db import Base
 from tillpoint.sessions import models as session_models
 
-__all__ = ["Base", "audit_models", "auth_models", "cart_models", "catalog_models", "session_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "cart_models",
+    "catalog_models",
+    "checkout_models",
+    "session_models",
+]

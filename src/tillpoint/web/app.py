@@ -16,7 +16,7 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import auth, cart, catalog, ops, session
+from tillpoint.web.routers import auth, cart, catalog, checkout, ops, session
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -53,7 +53,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (ops.router, session.router, auth.router, catalog.router, cart.router):
+    for router in (
+        ops.router,
+        session.router,
+        auth.router,
+        catalog.router,
+        cart.router,
+        checkout.router,
+    ):
         app.include_router(router)
     # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.
     app.add_middleware(CSRFMiddleware, settings=settings)
