@@ -122,6 +122,8 @@ def machine(
         checkout_machine.to_mermaid if format is DiagramFormat.mermaid else checkout_machine.to_dot
     )
     typer.echo(render(include_expiry=expiry), nl=False)
+
+
 @app.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Argument(help="The admin's email address.")],

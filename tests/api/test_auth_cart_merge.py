@@ -154,3 +154,46 @@ async def test_double_submitted_login_merges_once(user_api: Api, api: Api, rt: R
     api.client.cookies.set("tp-session", first.cookies["tp-session"])
     api.client.cookies.set("tp-access", first.cookies["tp-access"])
     assert _lines((await api.get("/api/cart")).json()) == [(mug.id, 3)]
+
+
+async def _guest_checkout_at_shipping(api: Api) -> dict[str, Any]:
+    from tests.api.test_checkout import GUEST
+
+    r = await api.post("/api/checkout")
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    for event, fields in (("SELECT_GUEST", {}), ("SUBMIT_GUEST_INFO", GUEST)):
+        r = await api.post(f"/api/checkout/{cid}/events", json={"type": event, **fields})
+        assert r.status_code == 200, r.text
+    assert r.json()["state"] == "shipping_address"
+    return dict(r.json())
+
+
+async def test_checkout_in_progress_follows_the_merged_cart(
+    user_api: Api, api: Api, rt: Runtime
+) -> None:
+    from tillpoint.checkout.models import Checkout
+
+    mug, tea = [x async for x in _products(rt, 1000, 1200)]
+    await _add(user_api, mug.id, 1)
+    await _add(api, tea.id, 2)
+    checkout = await _guest_checkout_at_shipping(api)
+    r = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert r.status_code == 200 and r.json()["cart_merge"] is not None
+    got = await api.get(f"/api/checkout/{checkout['id']}")
+    assert got.status_code == 200, got.text
+    assert got.json()["state"] == "shipping_address"
+    assert got.json()["version"] == checkout["version"] + 1
+    async with rt.db.transaction() as s:
+        row = await s.get(Checkout, checkout["id"])
+        assert row is not None and row.cart_id == r.json()["cart_id"]
+
+
+async def test_checkout_in_progress_survives_registering(api: Api, rt: Runtime) -> None:
+    mug = await factories.product(rt)
+    await _add(api, mug.id, 1)
+    checkout = await _guest_checkout_at_shipping(api)
+    r = await api.register("checkout-first@shop.example.com", "plum-orchard-lantern-7")
+    assert r.status_code == 201
+    got = await api.get(f"/api/checkout/{checkout['id']}")
+    assert got.status_code == 200 and got.json()["state"] == "shipping_address"

@@ -34,6 +34,7 @@ from tillpoint.cart.merge import (
 )
 from tillpoint.cart.models import Cart
 from tillpoint.cart.service import ACTIVE, create_cart, lock_cart
+from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
@@ -285,6 +286,14 @@ async def _sign_in(
         checkout_data=carry_over_checkout(guest),
     )
     if guest is not None:
+        await adopt_checkouts(
+            s,
+            old_session_id=guest.id,
+            new_session_id=opened.live.session_id,
+            user_id=user.id,
+            from_cart_id=guest.cart_id,
+            to_cart_id=cart_id,
+        )
         # A statement, not ORM delete: a concurrent login of the same guest may have won.
         await s.execute(delete(GuestSession).where(GuestSession.id == guest.id))
     user.last_login_at = now
@@ -376,11 +385,8 @@ async def _settle_cart(
 
 
 def carry_over_checkout(guest: GuestSession | None) -> dict[str, Any] | None:
-    """The in-progress checkout data a guest session hands to the registered session.
-
-    Seam for the checkout feature: a checkout row bound to the guest cart stays valid when
-    the cart is adopted; when carts are merged it must be re-pointed to the user's cart.
-    """
+    """The checkout data a guest session hands to the registered session. (Checkout rows
+    follow through :func:`tillpoint.checkout.service.adopt_checkouts`.)"""
     return dict(guest.checkout_data) if guest is not None and guest.checkout_data else None
 
 
