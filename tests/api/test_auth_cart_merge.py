@@ -197,3 +197,40 @@ async def test_checkout_in_progress_survives_registering(api: Api, rt: Runtime) 
     assert r.status_code == 201
     got = await api.get(f"/api/checkout/{checkout['id']}")
     assert got.status_code == 200 and got.json()["state"] == "shipping_address"
+
+
+async def test_coupons_that_cannot_combine_after_the_merge_are_dropped(
+    user_api: Api, api: Api, rt: Runtime
+) -> None:
+    mug = await factories.product(rt, price=5000)
+    mine = await factories.coupon(rt, "MINE10")  # neither is combinable
+    guests = await factories.coupon(rt, "GUEST10")
+    await _add(user_api, mug.id, 1)
+    assert (await user_api.post("/api/cart/coupons", json={"code": "MINE10"})).status_code == 200
+    await _add(api, mug.id, 1)
+    assert (await api.post("/api/cart/coupons", json={"code": "GUEST10"})).status_code == 200
+    r = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert r.status_code == 200, r.text
+    dropped = r.json()["cart_merge"]["coupons_dropped"]
+    cart = (await api.get("/api/cart")).json()
+    kept = [c["coupon_id"] for c in cart["coupons"]]
+    # One survives (the promotions priority order decides which), the other is reported.
+    assert len(dropped) == 1 and len(kept) == 1 and {*dropped, *kept} == {mine.id, guests.id}
+    assert cart["totals"]["discount"] == 1000  # 10 % of 2 x 5000, once
+
+
+async def test_guest_coupon_that_ended_is_dropped_at_login(
+    user_api: Api, api: Api, rt: Runtime, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    mug = await factories.product(rt, price=5000)
+    ending = await factories.coupon(rt, "ENDING5", end_date=clock.now() + timedelta(minutes=5))
+    await _add(user_api, mug.id, 1)
+    await _add(api, mug.id, 1)
+    assert (await api.post("/api/cart/coupons", json={"code": "ENDING5"})).status_code == 200
+    clock.advance(minutes=10)
+    r = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert r.json()["cart_merge"]["coupons_dropped"] == [ending.id]
+    cart = (await api.get("/api/cart")).json()
+    assert cart["coupons"] == [] and cart["totals"]["discount"] == 0
