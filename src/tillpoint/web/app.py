@@ -16,7 +16,16 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import admin_coupons, auth, cart, catalog, coupons, ops, session
+from tillpoint.web.routers import (
+    admin_coupons,
+    auth,
+    cart,
+    catalog,
+    checkout,
+    coupons,
+    ops,
+    session,
+)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -59,6 +68,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         auth.router,
         catalog.router,
         cart.router,
+        checkout.router,
         coupons.router,
         admin_coupons.router,
     ):
