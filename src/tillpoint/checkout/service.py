@@ -588,7 +588,13 @@ async def _step(
         actor,
         {"from": source.value, "to": step.target.value, "version": row.version},
     )
-    return _view(row, totals, pricing_errors)
+    return _view(row, totals, pricing_errors + coupon_notices)
+
+
+async def _forget_cart_if_coupons_removed(rt: Runtime, view: CheckoutView) -> None:
+    """After commit: a cart that lost coupons at CONFIRM_ORDER must not be served from cache."""
+    if any(e.get("code") == "coupon_removed" for e in view.errors):
+        await cart_cache.invalidate(rt, str(view.context.get("cart_id") or ""))
 
 
 async def _drive(
@@ -609,7 +615,7 @@ async def _drive(
         elif row is None:
             raise NotFound("No such checkout.", code="checkout_not_found")
         try:
-            return await _step(
+            done = await _step(
                 rt,
                 s,
                 row,
@@ -624,6 +630,9 @@ async def _drive(
             # Keep what the refusal changed (expiry, the new quote): commit, then answer.
             await s.flush()
             refusal = kept
+    if refusal is None:
+        await _forget_cart_if_coupons_removed(rt, done)
+        return done
     if isinstance(refusal, _Expired):
         raise Conflict(
             "This checkout expired; start again from the cart.",
@@ -632,8 +641,7 @@ async def _drive(
         )
     assert refusal is not None
     view = refusal.view
-    if view.errors:  # coupons were removed from the cart
-        await cart_cache.invalidate(rt, str(view.context.get("cart_id") or ""))
+    await _forget_cart_if_coupons_removed(rt, view)
     raise Conflict(
         "The order total changed since you last saw it; review the new totals.",
         code="totals_changed",
