@@ -83,11 +83,14 @@ def demo(
 ) -> None:
     """Migrate, seed the demo catalog (idempotent) and serve."""
     from tillpoint.catalog.demo import seed_demo_catalog
+    from tillpoint.inventory.demo import seed_demo_stock
 
     settings = load_settings()
     upgrade(settings.database_url)
     added = with_runtime(settings, seed_demo_catalog)
     typer.echo(f"demo catalog ready ({added} products added)")
+    stocked = with_runtime(settings, seed_demo_stock)
+    typer.echo(f"demo stock ready ({stocked} stock rows added)")
     if serve_after:
         typer.echo(f"serving on http://{host}:{port}")
         _serve(settings, host, port, 1)
@@ -254,6 +257,42 @@ def coupon_create(
         typer.echo(f"error: {exc.code}: {exc.message} {problems}".strip(), err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(made, default=str, indent=2))
+
+
+inventory_app = typer.Typer(help="Stock: sync levels from an external inventory system.")
+app.add_typer(inventory_app, name="inventory")
+
+
+@inventory_app.command("sync")
+def inventory_sync(
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Keep syncing every TILLPOINT_INVENTORY_SYNC_INTERVAL_SECONDS."
+        ),
+    ] = False,
+) -> None:
+    """Pull on-hand levels from TILLPOINT_INVENTORY_PROVIDER into the inventory table."""
+    from tillpoint.inventory.providers import provider_from_settings
+    from tillpoint.inventory.sync import sync_forever, sync_inventory
+
+    settings = load_settings()
+    try:
+        provider = provider_from_settings(settings)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if provider is None:
+        typer.echo("TILLPOINT_INVENTORY_PROVIDER is internal: nothing to sync", err=True)
+        raise typer.Exit(2)
+    if watch:
+        interval = settings.inventory_sync_interval_seconds
+        with_runtime(settings, lambda rt: sync_forever(rt, provider, interval))
+        return
+    result = with_runtime(settings, lambda rt: sync_inventory(rt, provider))
+    typer.echo(json.dumps(result.__dict__))
+    if result.error:
+        raise typer.Exit(1)
 
 
 def main() -> None:

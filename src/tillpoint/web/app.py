@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tillpoint.config import Settings, load_settings
+from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import sweep_forever
@@ -18,11 +19,13 @@ from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.routers import (
     admin_coupons,
+    admin_inventory,
     auth,
     cart,
     catalog,
     checkout,
     coupons,
+    inventory,
     ops,
     session,
 )
@@ -32,6 +35,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up."""
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
+    checkout_stock.install()  # stock effects on the checkout's transitions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +75,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         checkout.router,
         coupons.router,
         admin_coupons.router,
+        inventory.router,
+        admin_inventory.router,
     ):
         app.include_router(router)
     # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.

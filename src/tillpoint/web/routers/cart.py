@@ -33,6 +33,8 @@ class LineOut(BaseModel):
     price_changed: bool
     available: bool
     metadata: dict[str, Any]
+    in_stock: bool
+    available_quantity: int | None
 
 
 class CouponOut(BaseModel):
