@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     tax_stripe_api_base: str | None = None
     tax_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    # Promotions: the seed's CombinabilityRules (promotions/rules.py).
+    coupon_max_per_order: int = Field(default=3, ge=1, le=20)
+    coupon_allow_percentage_with_fixed: bool = True
+    coupon_allow_multiple_percentage: bool = False
+    coupon_allow_free_shipping_combination: bool = True
+    coupon_priority_order: str = "buy_x_get_y,percentage,fixed_amount,free_shipping"
+    coupon_item_level_first: bool = True
 
     # Inventory (issue 6): reservations, fallbacks, real-time stream, external provider.
     inventory_reservation_ttl_seconds: int = Field(default=15 * 60, ge=30)
@@ -128,6 +135,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     background_tasks: bool = True
     sweep_interval_seconds: int = Field(default=60, ge=1)
+
+    @field_validator("coupon_priority_order")
+    @classmethod
+    def _coupon_types_only(cls, value: str) -> str:
+        types = [t.strip() for t in value.split(",") if t.strip()]
+        allowed = {"percentage", "fixed_amount", "free_shipping", "buy_x_get_y"}
+        if not set(types) <= allowed or len(types) != len(set(types)):
+            raise ValueError(f"a comma-separated list of distinct coupon types from {allowed}")
+        return ",".join(types)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -9,6 +9,7 @@ Transient lock failures (deadlock, serialization, busy file) are retried.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
@@ -32,6 +33,7 @@ from tillpoint.catalog.service import resolve_sellable, sellables_for
 from tillpoint.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import ensure_available, stock_status_for
+from tillpoint.promotions.applied import refresh_cart_coupons
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,9 @@ def snapshot(cart: Cart) -> CartSnapshot:
             for i in cart.items
         ),
         coupons=tuple(
-            CouponSnapshot(id=c.id, coupon_id=c.coupon_id, discount_amount=c.discount_amount)
+            CouponSnapshot(
+                id=c.id, coupon_id=c.coupon_id, discount_amount=c.discount_amount, code=c.code
+            )
             for c in cart.coupons
         ),
     )
@@ -228,18 +232,35 @@ async def _write(
             if cart.status != ACTIVE:
                 raise Conflict("This cart can no longer be changed.", code="cart_not_active")
             await change(s, cart)
+            # Every change re-checks and re-prices the applied coupons (promotions).
+            coupons = await refresh_cart_coupons(rt, s, cart)
             now = rt.clock.now()
             cart.version += 1
             cart.updated_at = now
             cart.expires_at = now + timedelta(seconds=rt.settings.cart_ttl_seconds)
             await s.flush()
             await s.refresh(cart, ["items", "coupons"])
-            return await _view(rt, s, snapshot(cart))
+            view = await _view(rt, s, snapshot(cart))
+            if coupons.notices:
+                view = dataclasses.replace(view, notices=[*view.notices, *coupons.notices])
+            return view
 
     try:
         return await with_retries(rt, attempt)
     finally:
         await cache.invalidate(rt, cart_id)
+
+
+async def change_cart(
+    rt: Runtime,
+    cart_id: str,
+    change: Callable[[AsyncSession, Cart], Awaitable[None]],
+    *,
+    if_match: int | None = None,
+) -> CartView:
+    """Apply ``change`` to the locked cart as one write: version checked and bumped,
+    coupons re-priced, cache invalidated (for features that change carts, e.g. coupons)."""
+    return await _write(rt, cart_id, if_match, change)
 
 
 def check_quantity(rt: Runtime, quantity: int, path: str = "quantity") -> None:

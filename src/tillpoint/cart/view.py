@@ -36,6 +36,7 @@ class CouponSnapshot:
     id: str
     coupon_id: str
     discount_amount: int
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True)

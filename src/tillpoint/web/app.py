@@ -18,11 +18,13 @@ from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.routers import (
+    admin_coupons,
     admin_inventory,
     auth,
     cart,
     catalog,
     checkout,
+    coupons,
     inventory,
     ops,
     session,
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         catalog.router,
         cart.router,
         checkout.router,
+        coupons.router,
+        admin_coupons.router,
         inventory.router,
         admin_inventory.router,
     ):

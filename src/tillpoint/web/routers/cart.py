@@ -40,6 +40,7 @@ class LineOut(BaseModel):
 class CouponOut(BaseModel):
     id: str
     coupon_id: str
+    code: str
     discount_amount: int
 
 
