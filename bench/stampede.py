@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.flows import apply_coupon, guest_checkout_to_review, pay_and_confirm
+from bench.load import wait_until_up
 from bench.recorder import Recorder
 from bench.shopper import FlowError, Shopper, open_transport
 from tillpoint.catalog.models import Product
@@ -227,6 +229,8 @@ async def database_view(database_url: str, hot: Hot, checkout_ids: list[str]) ->
 
 
 async def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=args.url) as client:
+        await wait_until_up(client, 30)
     hot = await create_hot_product(args.database_url, args.units, args.coupon_limit)
     recorder = Recorder()
     go = asyncio.Event()
