@@ -413,6 +413,10 @@ def test_carts_follow_the_model_under_random_operations(database_url: str, redis
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         background_tasks=False,
         log_level="WARNING",
+        # Every model shopper calls from the same test client: per-IP limits would end the
+        # run after a thousand requests (the limiter still runs, through Redis).
+        rate_limit_global="100000000/minute",
+        rate_limit_checkout="100000000/minute",
     )
     world = _fix_world(test_settings)
     ShopModel.world = world
