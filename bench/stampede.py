@@ -280,7 +280,10 @@ async def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "stock_never_negative": low["min_on_hand"] >= 0 and low["min_available"] >= 0,
         "others_refused_out_of_stock": kinds["out_of_stock"] == args.shoppers - args.units,
         "no_5xx": five_xx == 0,
-        "no_charge_without_order": charged == db["orders"] and not db["refunds"],
+        # Money moves only for the winners: nobody charged and then refunded.
+        "no_charge_without_order": charged == db["orders"]
+        and not db["refunds"]
+        and not db["payment_attempts_by_status"].get("refunded"),
         "discounted_orders_exact": db["discounted_orders"] == expected_discounted
         and sum(r.discounted for r in ordered) == expected_discounted,
     }
