@@ -9,6 +9,8 @@ from tillpoint.cart import models as cart_models
 from tillpoint.catalog import models as catalog_models
 from tillpoint.checkout import models as checkout_models
 from tillpoint.db import Base
+from tillpoint.inventory import models as inventory_models
+from tillpoint.promotions import models as promotion_models
 from tillpoint.sessions import models as session_models
 
 __all__ = [
@@ -18,5 +20,7 @@ __all__ = [
     "cart_models",
     "catalog_models",
     "checkout_models",
+    "inventory_models",
+    "promotion_models",
     "session_models",
 ]

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from tillpoint.config import Settings, load_settings
+from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
 from tillpoint.runtime import Runtime
 from tillpoint.security.headers import SecurityHeaders, security_headers
@@ -19,7 +20,19 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import admin_audit, auth, cart, catalog, checkout, ops, session
+from tillpoint.web.routers import (
+    admin_audit,
+    admin_coupons,
+    admin_inventory,
+    auth,
+    cart,
+    catalog,
+    checkout,
+    coupons,
+    inventory,
+    ops,
+    session,
+)
 from tillpoint.web.security_middleware import RateLimitMiddleware, SecurityHeadersMiddleware
 
 
@@ -37,6 +50,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up."""
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
+    checkout_stock.install()  # stock effects on the checkout's transitions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +98,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         catalog.router,
         cart.router,
         checkout.router,
+        coupons.router,
+        admin_coupons.router,
+        inventory.router,
+        admin_inventory.router,
         admin_audit.router,
     ):
         app.include_router(router)
