@@ -779,11 +779,24 @@ async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
 
 
 async def adopt_checkouts(
-    s: AsyncSession, *, old_session_id: str, new_session_id: str, user_id: str | None
+    s: AsyncSession,
+    *,
+    old_session_id: str,
+    new_session_id: str,
+    user_id: str | None,
+    from_cart_id: str | None = None,
+    to_cart_id: str | None = None,
 ) -> None:
-    """When login rotates the session id, keep the session's live checkouts reachable."""
+    """When login rotates the session id, keep the session's live checkouts reachable; when
+    it merged the guest cart ``from_cart_id`` into ``to_cart_id``, they follow the lines."""
     await s.execute(
         update(Checkout)
         .where(Checkout.session_id == old_session_id)
         .values(session_id=new_session_id)
     )
+    if from_cart_id and to_cart_id and from_cart_id != to_cart_id:
+        await s.execute(
+            update(Checkout)
+            .where(Checkout.session_id == new_session_id, Checkout.cart_id == from_cart_id)
+            .values(cart_id=to_cart_id, version=Checkout.version + 1)
+        )
