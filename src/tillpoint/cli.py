@@ -159,31 +159,6 @@ def create_admin(
     typer.echo(json.dumps({"id": user.id, "email": user.email, "role": user.role}))
 
 
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit hash chain; exit 1 and list the breaks if a row was edited or removed."""
-    from tillpoint.audit.verify import verify_chain
-
-    report = with_runtime(load_settings(), verify_chain)
-    typer.echo(
-        json.dumps(
-            {
-                "ok": report.ok,
-                "checked": report.checked,
-                "head_seq": report.head_seq,
-                "head_hash": report.head_hash,
-                "problems": report.problems,
-            }
-        )
-    )
-    if not report.ok:
-        raise typer.Exit(1)
-
-
 coupon_app = typer.Typer(help="Manage coupons.", no_args_is_help=True)
 app.add_typer(coupon_app, name="coupon")
 
@@ -317,6 +292,31 @@ def inventory_sync(
     result = with_runtime(settings, lambda rt: sync_inventory(rt, provider))
     typer.echo(json.dumps(result.__dict__))
     if result.error:
+        raise typer.Exit(1)
+
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 1 and list the breaks if a row was edited or removed."""
+    from tillpoint.audit.verify import verify_chain
+
+    report = with_runtime(load_settings(), verify_chain)
+    typer.echo(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "checked": report.checked,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash,
+                "problems": report.problems,
+            }
+        )
+    )
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -72,10 +72,11 @@ class Settings(BaseSettings):
     session_refresh_policy: RefreshPolicy = RefreshPolicy.sliding_window
     session_cache_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
     password_min_length: int = Field(default=10, ge=8, le=128)
-    # argon2id cost (RFC 9106's second recommended profile: t=3, 64 MiB, p=4).
-    argon2_time_cost: int = Field(default=3, ge=1, le=20)
-    argon2_memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
-    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # argon2id cost: OWASP's profile (19 MiB, t=2, p=1). Memory is held per concurrent
+    # login, so 64 MiB profiles turn a login burst into memory pressure on small servers.
+    argon2_time_cost: int = Field(default=2, ge=1, le=20)
+    argon2_memory_cost_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=1, ge=1, le=64)
     # Login throttling (the seed's /api/auth/login limit): per account and per IP.
 
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
@@ -151,6 +152,15 @@ class Settings(BaseSettings):
     background_tasks: bool = True
     sweep_interval_seconds: int = Field(default=60, ge=1)
 
+    @field_validator("coupon_priority_order")
+    @classmethod
+    def _coupon_types_only(cls, value: str) -> str:
+        types = [t.strip() for t in value.split(",") if t.strip()]
+        allowed = {"percentage", "fixed_amount", "free_shipping", "buy_x_get_y"}
+        if not set(types) <= allowed or len(types) != len(set(types)):
+            raise ValueError(f"a comma-separated list of distinct coupon types from {allowed}")
+        return ",".join(types)
+
     @field_validator(
         "rate_limit_global", "rate_limit_checkout", "rate_limit_create_intent", "rate_limit_login"
     )
@@ -166,15 +176,6 @@ class Settings(BaseSettings):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)
         return value
-
-    @field_validator("coupon_priority_order")
-    @classmethod
-    def _coupon_types_only(cls, value: str) -> str:
-        types = [t.strip() for t in value.split(",") if t.strip()]
-        allowed = {"percentage", "fixed_amount", "free_shipping", "buy_x_get_y"}
-        if not set(types) <= allowed or len(types) != len(set(types)):
-            raise ValueError(f"a comma-separated list of distinct coupon types from {allowed}")
-        return ",".join(types)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

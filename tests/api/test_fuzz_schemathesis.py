@@ -72,6 +72,8 @@ _SETTINGS = load_settings(
     secret_key="fuzz-secret-key-that-is-long-enough-0123456789",
     background_tasks=False,
     log_level="CRITICAL",
+    # Configured, so the signed webhook's refusals (400/401) are fuzzed, not its 503.
+    inventory_webhook_secret="fuzz-inventory-webhook-secret-0123",
     **TEST_RATE_LIMITS,
 )
 APP = create_app(_SETTINGS)
