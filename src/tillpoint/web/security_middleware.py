@@ -94,6 +94,10 @@ class RateLimitMiddleware:
             return
         ip = client_ip_of(scope, self.trusted)
         scope.setdefault("state", {})["client_ip"] = ip
+        # An open event stream is an idle connection, not load: leave it out of in-flight.
+        if "text/event-stream" in (_header(scope, b"accept") or ""):
+            await self._limited(scope, receive, send, ip)
+            return
         self.monitor.request_started()
         try:
             await self._limited(scope, receive, send, ip)
