@@ -8,6 +8,15 @@ from tillpoint.auth import models as auth_models
 from tillpoint.cart import models as cart_models
 from tillpoint.catalog import models as catalog_models
 from tillpoint.db import Base
+from tillpoint.payments import models as payment_models
 from tillpoint.sessions import models as session_models
 
-__all__ = ["Base", "audit_models", "auth_models", "cart_models", "catalog_models", "session_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "cart_models",
+    "catalog_models",
+    "payment_models",
+    "session_models",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,18 +12,47 @@ from fastapi import FastAPI
 
 from tillpoint.config import Settings, load_settings
 from tillpoint.logs import configure_logging
+from tillpoint.payments.backends import build_gateway
+from tillpoint.payments.gateway import PaymentGateway
+from tillpoint.payments.sandbox import SandboxGateway
+from tillpoint.payments.webhooks import process_webhook
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import cart, catalog, ops, session
+from tillpoint.web.routers import cart, catalog, ops, payments, session
+
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up."""
+def _deliver_sandbox_webhooks(app: FastAPI, gateway: PaymentGateway) -> None:
+    """The offline sandbox posts its signed events straight into our webhook intake."""
+    if not isinstance(gateway, SandboxGateway):
+        return
+
+    async def deliver(payload: bytes, signature: str) -> None:
+        try:
+            await process_webhook(app.state.runtime, gateway, payload, signature)
+        except Exception:  # a delivery failure is logged, like a failed Stripe delivery
+            log.exception("sandbox webhook delivery failed")
+
+    gateway.subscribe(deliver)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    gateway: PaymentGateway | None = None,
+) -> FastAPI:
+    """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up.
+
+    ``gateway`` defaults to the one the settings choose (Stripe with a key, else the sandbox).
+    """
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
+    gateway = gateway if gateway is not None else build_gateway(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,8 +82,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     if runtime is not None:
         app.state.runtime = runtime
+    app.state.gateway = gateway
+    _deliver_sandbox_webhooks(app, gateway)
     install_error_handlers(app)
-    for router in (ops.router, session.router, catalog.router, cart.router):
+    for router in (ops.router, session.router, catalog.router, cart.router, payments.router):
         app.include_router(router)
     # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.
     app.add_middleware(CSRFMiddleware, settings=settings)
