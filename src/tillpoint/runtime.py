@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+import tillpoint.models  # noqa: F401  (registers every table, so foreign keys resolve)
 from tillpoint.clock import Clock, SystemClock
 from tillpoint.config import Settings
 from tillpoint.db import Database
