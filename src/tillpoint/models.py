@@ -8,6 +8,7 @@ from tillpoint.auth import models as auth_models
 from tillpoint.cart import models as cart_models
 from tillpoint.catalog import models as catalog_models
 from tillpoint.db import Base
+from tillpoint.orders import models as order_models
 from tillpoint.payments import models as payment_models
 from tillpoint.sessions import models as session_models
 
@@ -17,6 +18,7 @@ __all__ = [
     "auth_models",
     "cart_models",
     "catalog_models",
+    "order_models",
     "payment_models",
     "session_models",
 ]

@@ -1,0 +1,116 @@
+"""Local subscription records: created when a checkout with recurring lines subscribes
+(``processSubscription``), kept current by ``customer.subscription.*`` and ``invoice.paid``
+webhooks. An event older than the last one applied never overwrites newer state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.ids import new_id
+from tillpoint.orders.models import SubscriptionRecord
+from tillpoint.payments.gateway import PaymentGateway, SubscriptionResult, WebhookEvent
+from tillpoint.payments.webhooks import register_handler
+from tillpoint.runtime import Runtime
+
+
+def _ts(value: object) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+
+
+async def _by_gateway_id(s: AsyncSession, subscription_id: str) -> SubscriptionRecord | None:
+    stmt = select(SubscriptionRecord).where(
+        SubscriptionRecord.gateway_subscription_id == subscription_id
+    )
+    return (await s.execute(stmt.with_for_update())).scalar_one_or_none()
+
+
+async def record_subscription(
+    s: AsyncSession,
+    result: SubscriptionResult,
+    *,
+    order_id: str | None,
+    user_id: str | None,
+    now: datetime,
+) -> SubscriptionRecord:
+    """Keep the subscription a checkout created (idempotent per gateway subscription id)."""
+    row = await _by_gateway_id(s, result.id)
+    if row is None:
+        row = SubscriptionRecord(
+            id=new_id("sub"),
+            gateway_subscription_id=result.id,
+            gateway_customer_id=result.customer_id,
+            status=result.status,
+            current_period_end=_ts(result.current_period_end),
+            latest_invoice_id=result.latest_invoice_id,
+            paid_invoices=0,
+            created_at=now,
+        )
+        s.add(row)
+    row.order_id = row.order_id or order_id
+    row.user_id = row.user_id or user_id
+    await s.flush()
+    return row
+
+
+async def _subscription_changed(
+    s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
+) -> None:
+    obj = event.object
+    if obj.get("object") != "subscription" or not isinstance(obj.get("id"), str):
+        return
+    at = datetime.fromtimestamp(event.created, UTC)
+    row = await _by_gateway_id(s, obj["id"])
+    if row is None:
+        row = SubscriptionRecord(
+            id=new_id("sub"),
+            gateway_subscription_id=obj["id"],
+            gateway_customer_id=str(obj.get("customer") or ""),
+            status=str(obj.get("status") or "unknown"),
+            paid_invoices=0,
+            created_at=rt.clock.now(),
+        )
+        s.add(row)
+    elif row.last_event_at is not None and at < row.last_event_at:
+        return  # an older snapshot arriving late
+    status = "canceled" if event.type == "customer.subscription.deleted" else obj.get("status")
+    row.status = str(status or row.status)
+    row.current_period_end = _ts(obj.get("current_period_end")) or row.current_period_end
+    row.last_event_at = at
+
+
+async def _invoice_paid(
+    s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
+) -> None:
+    obj = event.object
+    sub_id = obj.get("subscription")
+    if obj.get("object") != "invoice" or not isinstance(sub_id, str):
+        return
+    row = await _by_gateway_id(s, sub_id)
+    if row is None:
+        row = SubscriptionRecord(
+            id=new_id("sub"),
+            gateway_subscription_id=sub_id,
+            gateway_customer_id=str(obj.get("customer") or ""),
+            status="active",
+            paid_invoices=0,
+            created_at=rt.clock.now(),
+        )
+        s.add(row)
+    row.paid_invoices += 1  # the event id is recorded once, so each invoice counts once
+    row.latest_invoice_id = str(obj.get("id") or row.latest_invoice_id)
+    row.last_paid_at = datetime.fromtimestamp(event.created, UTC)
+    if row.status in ("incomplete", "past_due", "unpaid"):
+        row.status = "active"
+
+
+for _type in (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+):
+    register_handler(_type, _subscription_changed)
+for _type in ("invoice.paid", "invoice.payment_succeeded"):
+    register_handler(_type, _invoice_paid)
