@@ -72,3 +72,48 @@ async def attempt_status(rt: Runtime, intent_id: str) -> str | None:
             )
         ).scalar_one_or_none()
         return row
+
+
+async def paid_order(
+    rt: Runtime,
+    gateway: Any,
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    email: str = "buyer@example.com",
+    checkout_id: str | None = None,
+) -> Any:
+    """A paid order through the real services: a sandbox payment, then ``insert_order``.
+
+    Lines: 2 x 3000 with a 600 discount share and 432 tax, 1 x 2000 with 200 and 144;
+    shipping 500 + 40 tax. Total 8316.
+    """
+    from tillpoint.orders.service import LineDraft, OrderDraft, insert_order
+    from tillpoint.payments.gateway import CreateIntent
+
+    checkout = checkout_id or new_id("chk")
+    lines = (
+        LineDraft("prod_a", None, "Tea", 2, 3000, 6000, 600, 432, 5832),
+        LineDraft("prod_b", None, "Mug", 1, 2000, 2000, 200, 144, 1944),
+    )
+    total = 5832 + 1944 + 540
+    intent = await gateway.create_payment_intent(
+        CreateIntent(
+            amount=total,
+            currency="USD",
+            idempotency_key=f"{checkout}:1:pay",
+            payment_method_id="pm_card_visa",
+            confirm=True,
+        )
+    )
+    draft = OrderDraft(
+        checkout_id=checkout, currency="USD", subtotal=8000, discount_total=800,
+        shipping_total=500, tax_total=616, total=total, lines=lines, shipping_paid=540,
+        session_id=session_id, user_id=user_id, email=email,
+    )  # fmt: skip
+    async with rt.db.transaction() as s:
+        order = await insert_order(
+            s, rt.settings, draft, intent, gateway=gateway.name, held_for_review=False,
+            now=rt.clock.now(),
+        )  # fmt: skip
+    return order

@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     payment_methods: list[PaymentMethodOption] = Field(
         default_factory=lambda: list(DEFAULT_PAYMENT_METHODS)
     )
+    notification_smtp_host: str | None = None
+    notification_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notification_smtp_starttls: bool = False
+    notification_from: str = "orders@tillpoint.invalid"
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.config import Settings
 from tillpoint.ids import new_id
 from tillpoint.orders.models import OutboxMessage
 from tillpoint.runtime import Runtime
@@ -77,6 +78,23 @@ class SmtpSender:
         if not message.recipient:
             raise ValueError("no recipient")
         await asyncio.to_thread(self._send_sync, message)
+
+
+def sender_for(settings: Settings) -> Sender:
+    """SMTP when a host is configured, the log otherwise."""
+    if settings.notification_smtp_host:
+        return SmtpSender(
+            settings.notification_smtp_host,
+            settings.notification_smtp_port,
+            settings.notification_from,
+            starttls=settings.notification_smtp_starttls,
+        )
+    return LogSender()
+
+
+async def deliver_outbox(rt: Runtime) -> int:
+    """The sweeper job: deliver due notifications with the configured sender."""
+    return await deliver_pending(rt, sender_for(rt.settings))
 
 
 def enqueue(

@@ -21,7 +21,7 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import auth, cart, catalog, ops, payments, session
+from tillpoint.web.routers import auth, cart, catalog, ops, orders, payments, session
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def create_app(
     _deliver_sandbox_webhooks(app, gateway)
     install_error_handlers(app)
     routers = (ops.router, session.router, auth.router, catalog.router, cart.router)
-    for router in (*routers, payments.router):
+    for router in (*routers, payments.router, orders.router):
         app.include_router(router)
     # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.
     app.add_middleware(CSRFMiddleware, settings=settings)
