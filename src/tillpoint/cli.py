@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import typer
@@ -98,6 +99,29 @@ def sweep() -> None:
     from tillpoint.sweeper import run_sweep
 
     typer.echo(json.dumps(with_runtime(load_settings(), run_sweep)))
+
+
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+@app.command()
+def machine(
+    format: Annotated[
+        DiagramFormat, typer.Option("--format", help="mermaid (stateDiagram-v2) or dot (Graphviz).")
+    ] = DiagramFormat.mermaid,
+    expiry: Annotated[
+        bool, typer.Option("--expiry/--no-expiry", help="Draw the EXPIRE edges of every state.")
+    ] = True,
+) -> None:
+    """Print the checkout state machine (render dot output with ``dot -Tsvg``)."""
+    from tillpoint.checkout import machine as checkout_machine
+
+    render = (
+        checkout_machine.to_mermaid if format is DiagramFormat.mermaid else checkout_machine.to_dot
+    )
+    typer.echo(render(include_expiry=expiry), nl=False)
 
 
 @app.command("create-admin")

@@ -9,6 +9,7 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,6 +126,26 @@ class Settings(BaseSettings):
     cart_max_line_quantity: int = Field(default=999, ge=1)
     cart_max_lines: int = Field(default=100, ge=1)
     cart_write_retries: int = Field(default=3, ge=0, le=10)
+
+    # checkout, addresses, shipping, tax (issue 4)
+    checkout_ttl_seconds: int = Field(default=30 * 60, ge=60)
+    address_provider: Literal["none", "google"] = "none"
+    address_google_api_key: str | None = None
+    address_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    shipping_provider: Literal["table", "ups"] = "table"
+    shipping_ups_endpoint: str = "https://onlinetools.ups.com"
+    shipping_ups_token: str | None = None
+    shipping_origin_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    shipping_origin_postal_code: str = "10001"
+    shipping_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    shipping_cutoff_hour: int = Field(default=14, ge=0, le=24)
+    tax_provider: Literal["manual", "stripe_tax"] = "manual"
+    tax_prices_include_tax: bool | None = None
+    tax_cache_ttl_seconds: int = Field(default=3600, ge=1)
+    tax_stripe_api_key: str | None = None
+    tax_stripe_api_base: str | None = None
+    tax_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"

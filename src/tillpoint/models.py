@@ -7,6 +7,7 @@ from tillpoint.audit import models as audit_models
 from tillpoint.auth import models as auth_models
 from tillpoint.cart import models as cart_models
 from tillpoint.catalog import models as catalog_models
+from tillpoint.checkout import models as checkout_models
 from tillpoint.db import Base
 from tillpoint.orders import models as order_models
 from tillpoint.payments import models as payment_models
@@ -18,6 +19,7 @@ __all__ = [
     "auth_models",
     "cart_models",
     "catalog_models",
+    "checkout_models",
     "order_models",
     "payment_models",
     "session_models",

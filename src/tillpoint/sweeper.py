@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
+from tillpoint.checkout.service import expire_checkouts
 from tillpoint.orders.outbox import deliver_outbox
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
@@ -23,6 +24,7 @@ Job = Callable[[Runtime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "guest_sessions": delete_expired_sessions,
     "carts": delete_expired_carts,
+    "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
     "outbox": deliver_outbox,
 }

@@ -21,7 +21,7 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import auth, cart, catalog, ops, orders, payments, session
+from tillpoint.web.routers import auth, cart, catalog, checkout, ops, orders, payments, session
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,16 @@ def create_app(
     app.state.gateway = gateway
     _deliver_sandbox_webhooks(app, gateway)
     install_error_handlers(app)
-    routers = (ops.router, session.router, auth.router, catalog.router, cart.router)
-    for router in (*routers, payments.router, orders.router):
+    for router in (
+        ops.router,
+        session.router,
+        auth.router,
+        catalog.router,
+        cart.router,
+        checkout.router,
+        payments.router,
+        orders.router,
+    ):
         app.include_router(router)
     # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.
     app.add_middleware(CSRFMiddleware, settings=settings)
