@@ -166,6 +166,7 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
     stripe_require_3ds: ThreeDSecure = ThreeDSecure.automatic
     stripe_automatic_payment_methods: bool = True
+    stripe_receipt_emails: bool = False
     sandbox_webhook_secret: str | None = None
     webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     webhook_allowed_ips: list[str] = Field(default_factory=list)

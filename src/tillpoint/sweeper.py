@@ -14,6 +14,7 @@ from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
 from tillpoint.checkout.service import expire_checkouts
 from tillpoint.orders.outbox import deliver_outbox
+from tillpoint.payments.flow import finalize_stuck_payments
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
 
@@ -26,6 +27,7 @@ JOBS: dict[str, Job] = {
     "carts": delete_expired_carts,
     "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
+    "payments": finalize_stuck_payments,
     "outbox": deliver_outbox,
 }
 

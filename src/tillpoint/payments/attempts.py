@@ -13,8 +13,10 @@ from tillpoint.payments.gateway import IntentStatus, PaymentIntentResult
 from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.velocity import AttemptKeys
 
-# Statuses an intent cannot leave: later news about it must not overwrite them.
-FINAL = frozenset({IntentStatus.succeeded.value, IntentStatus.canceled.value})
+REFUNDED = "refunded"  # ours: taken, but no order could be made, so given back
+
+# Statuses an attempt cannot leave: later news about it must not overwrite them.
+FINAL = frozenset({IntentStatus.succeeded.value, IntentStatus.canceled.value, REFUNDED})
 
 
 async def record_attempt(

@@ -234,7 +234,8 @@ class StripeGateway:
             params["payment_method"] = request.payment_method_id
         if request.customer_id:
             params["customer"] = request.customer_id
-        if request.receipt_email:
+        if request.receipt_email and self.settings.stripe_receipt_emails:
+            # Stripe's own receipt, besides our confirmation (localstripe refuses the field).
             params["receipt_email"] = request.receipt_email
         return params
 

@@ -31,9 +31,15 @@ from tillpoint.runtime import Runtime
 
 Handler = Callable[[AsyncSession, Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
 
+Apply = Callable[[Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
+
 # Event type -> handlers, run in registration order inside the event's transaction.
-# Features register theirs with :func:`register_handler` (orders: finalize on success).
+# Features register theirs with :func:`register_handler`.
 HANDLERS: dict[str, list[Handler]] = {}
+# Event type -> idempotent use cases with their own transactions (the checkout's finalize
+# path), run before the event id is recorded: if one fails, the delivery answers 5xx and
+# Stripe's retry runs it again.
+APPLIERS: dict[str, list[Apply]] = {}
 
 
 def register_handler(event_type: str, handler: Handler) -> None:
@@ -41,6 +47,18 @@ def register_handler(event_type: str, handler: Handler) -> None:
     bucket = HANDLERS.setdefault(event_type, [])
     if handler not in bucket:
         bucket.append(handler)
+
+
+def register_applier(event_type: str, apply: Apply) -> None:
+    """Run the idempotent ``apply`` for every verified, first-seen event of ``event_type``."""
+    bucket = APPLIERS.setdefault(event_type, [])
+    if apply not in bucket:
+        bucket.append(apply)
+
+
+async def _seen(rt: Runtime, event_id: str) -> bool:
+    async with rt.db.transaction() as s:
+        return await s.get(WebhookEventRecord, event_id) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +186,18 @@ async def process_webhook(
             details={"expected": sorted(expected_types)},
         )
     handlers = HANDLERS.get(event.type, [])
+    appliers = APPLIERS.get(event.type, [])
+    if appliers:
+        if await _seen(rt, event.id):
+            return WebhookOutcome(event.id, event.type, duplicate=True, handled=False)
+        for apply in appliers:
+            await apply(rt, gateway, event)
     async with rt.db.transaction() as s:
         if not await _claim(s, event, gateway.name, rt.clock.now()):
             return WebhookOutcome(event.id, event.type, duplicate=True, handled=False)
         for handler in handlers:
             await handler(s, rt, gateway, event)
-    return WebhookOutcome(event.id, event.type, duplicate=False, handled=bool(handlers))
+    return WebhookOutcome(event.id, event.type, duplicate=False, handled=bool(handlers or appliers))
 
 
 async def _track_intent(

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from tillpoint.config import Settings, load_settings
 from tillpoint.logs import configure_logging
 from tillpoint.payments.backends import build_gateway
+from tillpoint.payments.flow import bind_gateway, install_effects
 from tillpoint.payments.gateway import PaymentGateway
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
@@ -59,6 +60,7 @@ def create_app(
         owned = runtime is None
         rt = runtime if runtime is not None else Runtime.from_settings(settings)
         app.state.runtime = rt
+        bind_gateway(rt, gateway)
         sweeper = (
             asyncio.create_task(sweep_forever(rt, settings.sweep_interval_seconds))
             if settings.background_tasks
@@ -84,6 +86,9 @@ def create_app(
         app.state.runtime = runtime
     app.state.gateway = gateway
     _deliver_sandbox_webhooks(app, gateway)
+    install_effects()
+    if runtime is not None:
+        bind_gateway(runtime, gateway)
     install_error_handlers(app)
     for router in (
         ops.router,

@@ -10,11 +10,14 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from tillpoint.audit.service import Actor
+from tillpoint.errors import NotFound
 from tillpoint.orders import subscriptions as _subscriptions  # registers its webhook handlers
-from tillpoint.payments import customers
+from tillpoint.payments import customers, flow
 from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod
+from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
-from tillpoint.web.deps import RuntimeDep, UserDep, client_ip
+from tillpoint.web.deps import RuntimeDep, SessionDep, UserDep, client_ip
 from tillpoint.web.schemas import StrictModel, error_responses
 
 IdempotencyKey = Annotated[
@@ -205,3 +208,92 @@ async def remove_method(
     """Remove one of the user's saved methods."""
     await customers.remove_method(rt, gateway, session.user_id, payment_method_id)
     return Response(status_code=204)
+
+
+# --- paying for a checkout ------------------------------------------------------------
+
+
+class CheckoutRef(StrictModel):
+    checkout_id: str = Field(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$")
+
+
+class AuthenticateIn(CheckoutRef):
+    success: bool
+
+
+class PaymentIntentOut(BaseModel):
+    checkout_id: str
+    payment_intent_id: str
+    client_secret: str | None
+    status: str
+    amount: int
+    currency: str
+    next_action: dict[str, Any] | None
+    gateway: str
+    publishable_key: str | None
+
+
+class PaymentStatusOut(BaseModel):
+    checkout_id: str
+    state: str
+    payment_status: str | None
+    next_action: dict[str, Any] | None
+    decline_code: str | None
+    decline_message: str | None
+    order_id: str | None
+
+
+PAY_ERRORS = error_responses(401, 404, 409, 422, 429, 502, 503)
+
+
+def _status(result: flow.SyncResult) -> dict[str, Any]:
+    intent = result.intent
+    return {
+        "checkout_id": result.checkout_id,
+        "state": result.state,
+        "payment_status": intent.status.value if intent else None,
+        "next_action": intent.next_action if intent else None,
+        "decline_code": intent.decline_code if intent else None,
+        "decline_message": intent.decline_message if intent else None,
+        "order_id": result.order_id,
+    }
+
+
+@router.post("/api/payment/create-intent", response_model=PaymentIntentOut, responses=PAY_ERRORS)
+async def create_intent(body: CheckoutRef, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """The checkout's PaymentIntent (created by CONFIRM_ORDER) and its client secret for
+    Stripe.js; 409 ``payment_not_started`` before CONFIRM_ORDER."""
+    return await flow.payment_intent_for(rt, session, body.checkout_id)
+
+
+@router.post("/api/payment/confirm", response_model=PaymentStatusOut, responses=PAY_ERRORS)
+async def confirm(
+    body: CheckoutRef, request: Request, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Confirm the payment with the method chosen at SELECT_PAYMENT (if Stripe.js has not
+    already), then finalize: the answer says where the checkout is now — order created,
+    3-D Secure needed (``next_action``), or declined (``decline_code``). Safe to repeat."""
+    actor = Actor(
+        session_id=session.session_id,
+        user_id=session.user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    return _status(await flow.confirm_payment(rt, session, body.checkout_id, actor=actor))
+
+
+@router.post(
+    "/api/payment/sandbox/authenticate",
+    response_model=PaymentStatusOut,
+    responses=error_responses(401, 404, 409),
+)
+async def sandbox_authenticate(
+    body: AuthenticateIn, rt: RuntimeDep, gateway: GatewayDep, session: SessionDep
+) -> dict[str, Any]:
+    """Offline sandbox only: complete (or fail) the 3-D Secure challenge, as the bank's
+    dialog would, then finalize."""
+    if not isinstance(gateway, SandboxGateway):
+        raise NotFound("Only the sandbox gateway has this.", code="not_found")
+    started = await flow.payment_intent_for(rt, session, body.checkout_id)
+    await gateway.authenticate(started["payment_intent_id"], success=body.success)
+    return _status(await flow.confirm_payment(rt, session, body.checkout_id))
