@@ -360,3 +360,46 @@ async def test_other_sessions_cannot_pay_or_read_someone_elses_checkout(
     for path in ("/api/payment/confirm", "/api/payment/create-intent"):
         r = await other.post(path, json={"checkout_id": cid})
         assert error_code(r) == "checkout_not_found"
+
+
+async def test_recurring_product_starts_a_subscription_after_the_first_paid_period(
+    pay: Pay,
+) -> None:
+    from tests import factories
+    from tillpoint.catalog.models import Product
+    from tillpoint.orders.models import SubscriptionRecord
+
+    product = await factories.product(pay.rt, price=1500, name="Coffee club")
+    async with pay.rt.db.transaction() as s:
+        row = await s.get(Product, product.id)
+        assert row is not None
+        row.meta = {"recurring": {"interval": "month", "interval_count": 1}}
+    r = await pay.api.post("/api/cart/items", json={"product_id": product.id, "quantity": 1})
+    assert r.status_code == 200, r.text
+    cid = str((await start(pay.api))["id"])
+    await to_state(pay.api, cid, "order_review")
+    await pay.confirm_order(cid)
+    result = await pay.pay(cid)
+    assert result["state"] == "order_confirmation"
+    order_id = result["order_id"]
+    again = await pay.pay(cid)  # finalize again: still one subscription
+    assert again["order_id"] == order_id
+    async with pay.rt.db.transaction() as s:
+        subs = list(await s.scalars(select(SubscriptionRecord)))
+    assert [(x.order_id, x.paid_invoices) for x in subs] == [(order_id, 0)]
+    assert subs[0].gateway_subscription_id.startswith("sub_")
+    # The next period's invoice is paid: the record follows the webhook.
+    from tests.payment_support import stripe_event
+
+    invoice = stripe_event(
+        "invoice.paid",
+        {"id": "in_next", "object": "invoice", "subscription": subs[0].gateway_subscription_id,
+         "customer": subs[0].gateway_customer_id},
+    )  # fmt: skip
+    secret = SANDBOX_SECRET if pay.backend == "sandbox" else WEBHOOK_SECRET
+    body, headers = signed(invoice, secret)
+    assert (await pay.api.post("/api/webhooks/stripe/invoice-paid", content=body,
+                               headers=headers)).status_code == 200  # fmt: skip
+    async with pay.rt.db.transaction() as s:
+        sub = await s.get(SubscriptionRecord, subs[0].id)
+        assert sub is not None and sub.paid_invoices == 1 and sub.status == "active"

@@ -102,7 +102,7 @@ async def _invoice_paid(
     row.paid_invoices += 1  # the event id is recorded once, so each invoice counts once
     row.latest_invoice_id = str(obj.get("id") or row.latest_invoice_id)
     row.last_paid_at = datetime.fromtimestamp(event.created, UTC)
-    if row.status in ("incomplete", "past_due", "unpaid"):
+    if row.status in ("incomplete", "trialing", "past_due", "unpaid"):
         row.status = "active"
 
 

@@ -41,7 +41,7 @@ from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, TillpointError
 from tillpoint.orders import outbox
-from tillpoint.orders.models import Order, PaymentCustomer
+from tillpoint.orders.models import Order, PaymentCustomer, SubscriptionRecord
 from tillpoint.orders.service import (
     LineDraft,
     OrderDraft,
@@ -50,14 +50,17 @@ from tillpoint.orders.service import (
     order_for_checkout,
     order_for_intent,
 )
+from tillpoint.orders.subscriptions import record_subscription
 from tillpoint.payments import attempts
 from tillpoint.payments.backends import build_gateway
+from tillpoint.payments.customers import customer_for
 from tillpoint.payments.gateway import (
     CreateIntent,
     GatewayRejected,
     IntentStatus,
     PaymentGateway,
     PaymentIntentResult,
+    RecurringPrice,
     WebhookEvent,
     idempotency_key,
 )
@@ -474,7 +477,10 @@ async def sync_payment(
         state, ctx, order_id = await _read(rt, checkout_id)
         payment = _payment(ctx)
         intent_id = payment.get("intent_id")
-        if order_id is not None or not intent_id:
+        if order_id is not None:
+            await start_subscriptions(rt, order_id)
+            return SyncResult(checkout_id, state.value, intent, order_id)
+        if not intent_id:
             return SyncResult(checkout_id, state.value, intent, order_id)
         if intent is not None and intent.id != intent_id:
             # An older attempt's intent: it never moves the checkout, and if it took
@@ -501,7 +507,81 @@ async def sync_payment(
                 raise
             # Someone else moved it meanwhile (or it expired): read again.
     state, _, order_id = await _read(rt, checkout_id)
+    if order_id is not None:
+        await start_subscriptions(rt, order_id)
     return SyncResult(checkout_id, state.value, intent, order_id)
+
+
+_INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
+
+
+def _recurring_price(line: Any, currency: str) -> RecurringPrice | None:
+    spec = line.recurring or {}
+    interval = spec.get("interval")
+    if interval not in _INTERVAL_SECONDS:
+        return None
+    return RecurringPrice(
+        product_name=line.name,
+        amount=line.unit_price,
+        currency=currency,
+        interval=interval,
+        interval_count=int(spec.get("interval_count") or 1),
+        quantity=line.quantity,
+    )
+
+
+async def start_subscriptions(rt: Runtime, order_id: str) -> SubscriptionRecord | None:
+    """``processSubscription``: an order with recurring lines subscribes its customer.
+
+    The order paid the first period, so the subscription's first charge is one period
+    later (``trial_end``). Idempotent per order (gateway keys and the local record).
+    """
+    async with rt.db.transaction() as s:
+        order = await s.get(Order, order_id)
+        if order is None:
+            return None
+        prices = [p for p in (_recurring_price(ln, order.currency) for ln in order.lines) if p]
+        if not prices:
+            return None
+        existing = await s.scalar(
+            select(SubscriptionRecord).where(SubscriptionRecord.order_id == order_id)
+        )
+        if existing is not None:
+            return existing
+        payment = order.payments[0]
+        user_id, email = order.user_id, order.email or ""
+    gateway = gateway_of(rt)
+    intent = await gateway.retrieve_payment_intent(
+        payment.payment_intent_id, account=payment.account
+    )
+    if user_id is not None:
+        customer_id = await customer_for(rt, gateway, user_id)
+    else:
+        customer = await gateway.create_customer(
+            email=email, name=None, idempotency_key=f"tillpoint:order:{order_id}",
+            metadata={"order_id": order_id},
+        )  # fmt: skip
+        customer_id = customer.id
+    method = intent.payment_method_id
+    if method is not None:
+        try:
+            await gateway.attach_payment_method(method, customer_id)
+        except TillpointError:
+            method = None  # the subscription then waits for a card (status incomplete)
+    first = prices[0]
+    period = _INTERVAL_SECONDS[first.interval] * first.interval_count
+    result = await gateway.create_subscription(
+        customer_id,
+        prices,
+        payment_method_id=method,
+        idempotency_key=f"tillpoint:order:{order_id}",
+        metadata={"order_id": order_id},
+        trial_end=int(rt.clock.now().timestamp()) + period,
+    )
+    async with rt.db.transaction() as s:
+        return await record_subscription(
+            s, result, order_id=order_id, user_id=user_id, now=rt.clock.now()
+        )
 
 
 async def _refund_orphan(

@@ -284,8 +284,13 @@ class PaymentGateway(Protocol):
         payment_method_id: str | None,
         idempotency_key: str,
         metadata: Mapping[str, str],
+        trial_end: int | None = None,
     ) -> SubscriptionResult:
-        """``processSubscription``: subscribe ``customer_id`` to the recurring ``prices``."""
+        """``processSubscription``: subscribe ``customer_id`` to the recurring ``prices``.
+
+        ``trial_end`` (a Unix time) defers the first charge, e.g. when the order already
+        paid the first period.
+        """
         ...
 
     def webhook_secrets(self) -> list[str]:

@@ -518,6 +518,7 @@ class SandboxGateway:
         payment_method_id: str | None,
         idempotency_key: str,
         metadata: Mapping[str, str],
+        trial_end: int | None = None,
     ) -> SubscriptionResult:
         self._customer(customer_id)
         if not prices:
@@ -527,12 +528,14 @@ class SandboxGateway:
         def make() -> SubscriptionResult:
             first = prices[0]
             period = _PERIOD_SECONDS[first.interval] * first.interval_count
-            paid = card is not None and card.decline_code is None
+            trialing = trial_end is not None
+            paid = not trialing and card is not None and card.decline_code is None
+            status = "trialing" if trialing else ("active" if paid else "incomplete")
             sub = SubscriptionResult(
                 id=_id("sub"),
                 customer_id=customer_id,
-                status="active" if paid else "incomplete",
-                current_period_end=int(time.time()) + period,
+                status=status,
+                current_period_end=trial_end or int(time.time()) + period,
                 latest_invoice_id=_id("in"),
             )
             self._subscriptions[sub.id] = sub

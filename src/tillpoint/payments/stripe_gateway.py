@@ -422,6 +422,7 @@ class StripeGateway:
         payment_method_id: str | None,
         idempotency_key: str,
         metadata: Mapping[str, str],
+        trial_end: int | None = None,
     ) -> SubscriptionResult:
         items = []
         for n, price in enumerate(prices):
@@ -445,6 +446,8 @@ class StripeGateway:
             # knows this form, not the subscription's own default_payment_method).
             settings = {"invoice_settings": {"default_payment_method": payment_method_id}}
             await self._on(PRIMARY, lambda v1: v1.customers.update_async(customer_id, settings))
+        if trial_end is not None:
+            params["trial_end"] = trial_end
         options = {"idempotency_key": f"{idempotency_key}:subscription"}
         obj = await self._on(PRIMARY, lambda v1: v1.subscriptions.create_async(params, options))
         data = _as_dict(obj)
