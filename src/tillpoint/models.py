@@ -9,8 +9,10 @@ from tillpoint.cart import models as cart_models
 from tillpoint.catalog import models as catalog_models
 from tillpoint.checkout import models as checkout_models
 from tillpoint.db import Base
+from tillpoint.inventory import models as inventory_models
 from tillpoint.orders import models as order_models
 from tillpoint.payments import models as payment_models
+from tillpoint.promotions import models as promotion_models
 from tillpoint.sessions import models as session_models
 
 __all__ = [
@@ -20,7 +22,9 @@ __all__ = [
     "cart_models",
     "catalog_models",
     "checkout_models",
+    "inventory_models",
     "order_models",
     "payment_models",
+    "promotion_models",
     "session_models",
 ]

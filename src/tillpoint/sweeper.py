@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
 from tillpoint.checkout.service import expire_checkouts
+from tillpoint.inventory import checkout_stock
+from tillpoint.inventory.fallbacks import notify_waitlists
+from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.orders.outbox import deliver_outbox
 from tillpoint.payments.flow import finalize_stuck_payments
 from tillpoint.runtime import Runtime
@@ -27,6 +30,8 @@ JOBS: dict[str, Job] = {
     "carts": delete_expired_carts,
     "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
+    "inventory_reservations": expire_reservations,
+    "inventory_waitlist": notify_waitlists,
     "payments": finalize_stuck_payments,
     "outbox": deliver_outbox,
 }
@@ -34,6 +39,7 @@ JOBS: dict[str, Job] = {
 
 async def run_sweep(rt: Runtime) -> dict[str, int]:
     """Run every job once; returns how many rows each one handled."""
+    checkout_stock.install()  # expiring checkouts release their stock
     results: dict[str, int] = {}
     for name, job in JOBS.items():
         try:

@@ -178,3 +178,122 @@ async def test_effects_run_inside_the_step_and_can_refuse(api: Api, rt: Runtime)
         assert calls[-1] == (Event.CONFIRM_ORDER, body["context"]["totals"]["total"])
     finally:
         unregister_effect("reserveStock", reserve)
+
+
+# --- the registered path over HTTP (accounts have landed) -------------------------------
+
+
+async def test_registered_path_over_http_to_order_review(
+    user_api: Api, rt: Runtime, new_api: Any
+) -> None:
+    await fill_cart(user_api, rt, price=2500, qty=1)
+    cid = (await start(user_api))["id"]
+    r = await send(user_api, cid, "SELECT_REGISTERED")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "shipping_address" and body["context"]["user_type"] == "registered"
+    assert body["context"]["user_id"] is not None
+    r = await send(user_api, cid, "USE_BILLING_AS_SHIPPING", address=NY)
+    assert r.json()["state"] == "shipping_method"
+    r = await send(user_api, cid, "SELECT_SHIPPING", shipping_method_id="us:next_day")
+    r = await send(
+        user_api,
+        cid,
+        "SELECT_PAYMENT",
+        payment_method={"type": "saved", "saved_method_id": "pm_saved42"},
+    )
+    body = r.json()
+    assert body["state"] == "order_review"
+    assert body["context"]["totals"]["total"] == 2500 + 2999 + 100 + 120
+    stranger = await new_api()
+    assert (await stranger.get(f"/api/checkout/{cid}")).status_code == 404
+
+
+async def test_login_from_auth_redirect_keeps_the_checkout(api: Api, rt: Runtime) -> None:
+    from tests.conftest import USER_EMAIL, USER_PASSWORD
+    from tillpoint.auth.service import create_user
+
+    await create_user(rt, email=USER_EMAIL, password=USER_PASSWORD)
+    await fill_cart(api, rt, price=1000, qty=3)
+    cid = (await start(api))["id"]
+    assert (await send(api, cid, "LOGIN_REQUIRED")).json()["state"] == "auth_redirect"
+    login = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert login.status_code == 200, login.text
+    r = await send(api, cid, "LOGIN_SUCCEEDED")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "shipping_address" and body["context"]["user_type"] == "registered"
+    assert body["context"]["cart_id"] == login.json()["cart_id"]
+    assert body["context"]["totals"]["subtotal"] == 3000
+    got = await api.get(f"/api/checkout/{cid}")
+    assert got.status_code == 200 and got.json()["version"] == body["version"]
+
+
+async def test_login_that_merges_carts_repoints_the_checkout(
+    api: Api, rt: Runtime, app: Any
+) -> None:
+    from tests.conftest import USER_EMAIL, USER_PASSWORD, make_client
+    from tillpoint.auth.service import create_user
+
+    await create_user(rt, email=USER_EMAIL, password=USER_PASSWORD)
+    # the user left something in their own cart on another device
+    async with make_client(app) as client:
+        device = Api(client)
+        await device.start()
+        assert (await device.login(USER_EMAIL, USER_PASSWORD)).status_code == 200
+        await fill_cart(device, rt, price=700, qty=1)
+    await fill_cart(api, rt, price=1000, qty=1)
+    cid = (await start(api))["id"]
+    await send(api, cid, "LOGIN_REQUIRED")
+    login = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert login.status_code == 200, login.text
+    r = await send(api, cid, "LOGIN_SUCCEEDED")
+    assert r.status_code == 200, r.text
+    ctx = r.json()["context"]
+    assert ctx["cart_id"] == login.json()["cart_id"]
+    assert ctx["totals"]["subtotal"] == 1700
+
+
+async def test_expiry_runs_release_reservations_and_keeps_the_cart(
+    api: Api, rt: Runtime, clock: Any
+) -> None:
+    from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+    from tillpoint.sweeper import run_sweep
+
+    released: list[tuple[str, str]] = []
+
+    async def release(call: EffectCall) -> None:
+        released.append((call.checkout.id, call.source.value))
+
+    register_effect("releaseReservations", release)
+    try:
+        await fill_cart(api, rt, qty=2)
+        cid = (await start(api))["id"]
+        await to_state(api, cid, "order_review")
+        clock.advance(minutes=31)
+        assert (await run_sweep(rt))["checkouts"] == 1
+        assert released == [(cid, "order_review")]
+        cart = (await api.get("/api/cart")).json()
+        assert cart["items"][0]["quantity"] == 2
+    finally:
+        unregister_effect("releaseReservations", release)
+
+
+async def test_a_payment_in_flight_is_not_expired_by_inactivity(
+    api: Api, rt: Runtime, clock: Any
+) -> None:
+    from tillpoint.sweeper import run_sweep
+
+    await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    await to_state(api, cid, "order_review")
+    assert (await send(api, cid, "CONFIRM_ORDER")).json()["state"] == "payment_processing"
+    clock.advance(hours=2)
+    assert (await run_sweep(rt))["checkouts"] == 0
+    view = await service.apply_server_event(rt, cid, Event.PAYMENT_SUCCESS)
+    assert view.state.value == "payment_success"
+    clock.advance(hours=2)
+    assert (await run_sweep(rt))["checkouts"] == 0
+    # the finalize path moves it on whenever the order is made
+    done = await service.apply_server_event(rt, cid, Event.PROCEED_TO_CONFIRMATION)
+    assert done.state.value == "order_confirmation"

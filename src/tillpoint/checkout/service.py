@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.addresses.rules import check_guest_info
 from tillpoint.addresses.schemas import Address, GuestInfo
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
+from tillpoint.auth.models import RegisteredSession
 from tillpoint.cart.models import Cart
 from tillpoint.catalog.service import sellables_for
 from tillpoint.checkout import machine
@@ -43,6 +44,7 @@ from tillpoint.errors import (
     ServiceUnavailable,
 )
 from tillpoint.ids import is_valid_id, new_id
+from tillpoint.inventory.stock import cart_stock_problems
 from tillpoint.pricing.service import (
     PricingInput,
     ShippingNoLongerOffered,
@@ -53,15 +55,19 @@ from tillpoint.pricing.service import (
 from tillpoint.pricing.totals import OrderTotal
 from tillpoint.pricing.types import PricingLine
 from tillpoint.runtime import Runtime
+from tillpoint.sessions.models import GuestSession
 from tillpoint.sessions.service import SessionContext
 from tillpoint.shipping.service import ShippingQuote
 from tillpoint.shipping.types import ShippingOption
 
 log = logging.getLogger(__name__)
 
-# Money may already have been taken in payment_success: the order must still be
-# finalised there, so the inactivity sweep leaves it alone.
-_NEVER_SWEPT = frozenset({State.payment_success})
+# While a payment may be in flight or was taken, inactivity must not end the checkout:
+# the gateway's answer still has to land (payments resolve these states, e.g. cancel the
+# intent and send PAYMENT_FAILURE, or apply EXPIRE themselves via apply_server_event).
+_NEVER_SWEPT = frozenset(
+    {State.payment_processing, State.payment_requires_action, State.payment_success}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +178,8 @@ async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
         )
     if cart.status != "active":
         problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
+    # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
+    problems.extend(await cart_stock_problems(s, cart.id, cart.items))
     return CartFacts(cart.id, cart.currency, tuple(lines), tuple(problems), cart.status)
 
 
@@ -231,13 +239,35 @@ def _view(
     )
 
 
-def _owned(row: Checkout | None, session: SessionContext) -> Checkout:
-    if row is None or not (
-        row.session_id == session.session_id
-        or (row.user_id is not None and row.user_id == session.user_id)
-    ):
+async def _session_checkout_data(s: AsyncSession, session_id: str) -> dict[str, Any]:
+    """The caller's session's ``checkout_data`` (guest or registered session row)."""
+    for model in (GuestSession, RegisteredSession):
+        data = await s.scalar(select(model.checkout_data).where(model.id == session_id))
+        if data is not None:
+            return dict(data)
+    return {}
+
+
+async def _remember_on_session(s: AsyncSession, session_id: str, checkout_id: str) -> None:
+    """Note the checkout on the caller's session row: login carries ``checkout_data`` over to
+    the new registered session, so the checkout stays the caller's across the login."""
+    data = {**await _session_checkout_data(s, session_id), "checkout_id": checkout_id}
+    for model in (GuestSession, RegisteredSession):
+        await s.execute(update(model).where(model.id == session_id).values(checkout_data=data))
+
+
+async def _owned(s: AsyncSession, row: Checkout | None, session: SessionContext) -> Checkout:
+    """``row`` if the caller owns it (same session, same user, or a session that took it over
+    at login); 404 otherwise, so other people's checkouts do not even seem to exist."""
+    if row is None:
         raise NotFound("No such checkout.", code="checkout_not_found")
-    return row
+    if row.session_id == session.session_id or (
+        row.user_id is not None and row.user_id == session.user_id
+    ):
+        return row
+    if (await _session_checkout_data(s, session.session_id)).get("checkout_id") == row.id:
+        return row
+    raise NotFound("No such checkout.", code="checkout_not_found")
 
 
 async def _lock(s: AsyncSession, checkout_id: str) -> Checkout | None:
@@ -321,6 +351,7 @@ async def start_checkout(
             updated_at=now,
         )
         s.add(row)
+        await _remember_on_session(s, session.session_id, row.id)
         totals, errors = await _try_price(rt, s, row, row.context, cart)
         if totals is not None:
             row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
@@ -340,18 +371,18 @@ async def start_checkout(
 async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> CheckoutView:
     """The caller's checkout with totals priced now (404 if not theirs); expires it if due."""
     async with rt.db.transaction() as s:
-        row = _owned(await _lock(s, checkout_id), session)
+        row = await _owned(s, await _lock(s, checkout_id), session)
         if _expired_by_time(row, rt.clock.now()):
             await _expire_locked(rt, s, row, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
         totals, errors = await _try_price(rt, s, row, row.context, cart)
-        return _view(row, totals, errors)
+        return _view(row, totals, errors + _stock_errors(cart))
 
 
 async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
     """The options offered for the checkout's shipping address and cart (409 without one)."""
     async with rt.db.transaction() as s:
-        row = _owned(await _lock(s, checkout_id), session)
+        row = await _owned(s, await _lock(s, checkout_id), session)
         address = _address(row.context)
         if address is None:
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
@@ -492,7 +523,7 @@ async def _step(
     payload: dict[str, Any],
     *,
     user_id: str | None,
-    cart_id: str | None,
+    caller: SessionContext | None,
     if_match: int | None,
     actor: Actor,
 ) -> CheckoutView:
@@ -506,7 +537,9 @@ async def _step(
             details={"current": checkout_to_dict(_view(row, current, problems))},
         )
     source = State(row.state)
-    if event is not Event.EXPIRE and _expired_by_time(row, now):
+    # Only a customer's late event finds the checkout expired; the server's events
+    # (gateway answers, webhooks) carry facts that must be recorded.
+    if caller is not None and _expired_by_time(row, now):
         await _expire_locked(rt, s, row, actor)
         raise _Expired(_view(row, None))
     transition = machine.transition_for(source, event)
@@ -521,9 +554,12 @@ async def _step(
                 ],
             },
         )
-    if event is Event.LOGIN_SUCCEEDED and cart_id is not None and user_id is not None:
-        # The login merged the guest cart into the user's; follow the session's cart.
-        row.cart_id = cart_id
+    if event is Event.LOGIN_SUCCEEDED and caller is not None and caller.user_id is not None:
+        # The login opened a new session and may have merged the guest cart into the
+        # user's: the checkout follows the session and its cart.
+        row.session_id = caller.session_id
+        row.cart_id = caller.cart_id
+        row.context = {**row.context, "cart_id": caller.cart_id}
     cart = await load_cart_facts(s, row.cart_id)
     prepared = await _prepare(rt, s, row, event, payload, user_id, cart)
     try:
@@ -575,7 +611,12 @@ async def _step(
         actor,
         {"from": source.value, "to": step.target.value, "version": row.version},
     )
-    return _view(row, totals, pricing_errors)
+    return _view(row, totals, pricing_errors + _stock_errors(cart))
+
+
+def _stock_errors(cart: CartFacts) -> tuple[dict[str, Any], ...]:
+    """Out-of-stock lines, reported with every step so the customer learns early."""
+    return tuple(p.as_dict() for p in cart.problems if p.code == "out_of_stock")
 
 
 async def _drive(
@@ -592,7 +633,7 @@ async def _drive(
     async with rt.db.transaction() as s:
         row = await _lock(s, checkout_id)
         if session is not None:
-            row = _owned(row, session)
+            row = await _owned(s, row, session)
         elif row is None:
             raise NotFound("No such checkout.", code="checkout_not_found")
         try:
@@ -603,7 +644,7 @@ async def _drive(
                 event,
                 payload,
                 user_id=session.user_id if session else row.user_id,
-                cart_id=session.cart_id if session else None,
+                caller=session,
                 if_match=if_match,
                 actor=actor,
             )

@@ -9,7 +9,7 @@ key too, so a refund whose answer was lost is not paid twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -18,14 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.errors import Conflict, InvalidInput, NotFound, TillpointError
 from tillpoint.ids import is_valid_id, new_id
+from tillpoint.inventory.levels import adjust_stock
+from tillpoint.inventory.stock import stock_rows
 from tillpoint.orders.models import Order, OrderLine, Refund
 from tillpoint.orders.prorate import SHIPPING, prorate_refund
 from tillpoint.payments.gateway import PaymentGateway
 from tillpoint.runtime import Runtime
 
-# Set by inventory when it lands: put ``quantity`` of a line back on hand.
-Restocker = Callable[[AsyncSession, Runtime, OrderLine, int], Awaitable[None]]
-RESTOCKERS: list[Restocker] = []
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +151,9 @@ async def refund_order(
         row.status = "succeeded" if result.status == "succeeded" else result.status
         row.gateway_refund_id = result.id
         order.status = _status(order)
-        if request.restock:
-            await _restock(s, rt, order, allocation)
+        restock = _units_to_restock(order, allocation) if request.restock else []
+        tracked = await stock_rows(s, [(line.product_id, line.variant_id) for line, _ in restock])
+        restock = [(ln, q) for ln, q in restock if (ln.product_id, ln.variant_id) in tracked]
         await record(
             s,
             AuditEvent(
@@ -170,18 +171,26 @@ async def refund_order(
             actor,
             rt.clock.now(),
         )
-        return row, True
+    for line, quantity in restock:
+        try:
+            await adjust_stock(
+                rt, line.product_id, variant_id=line.variant_id, delta=quantity,
+                reason=f"refund {row.id} of order {order_id}", actor=actor,
+            )  # fmt: skip
+        except TillpointError:
+            log.exception("restock after refund failed", extra={"refund": row.id})
+    return row, True
 
 
-async def _restock(s: AsyncSession, rt: Runtime, order: Order, allocation: dict[str, int]) -> None:
-    """Give back the units a refund fully pays for (a line refunded to the penny: all of it)."""
+def _units_to_restock(order: Order, allocation: dict[str, int]) -> list[tuple[OrderLine, int]]:
+    """The units a refund fully pays back (a line refunded to the penny: all of them)."""
+    out = []
     for line in order.lines:
         if line.id not in allocation or line.total == 0:
             continue
-        paid_units = (line.refunded_amount * line.quantity) // line.total
-        quantity = paid_units - line.restocked_quantity
-        if quantity <= 0:
-            continue
-        line.restocked_quantity += quantity
-        for restock in RESTOCKERS:
-            await restock(s, rt, line, quantity)
+        paid_back = (line.refunded_amount * line.quantity) // line.total
+        quantity = paid_back - line.restocked_quantity
+        if quantity > 0:
+            line.restocked_quantity += quantity
+            out.append((line, quantity))
+    return out

@@ -40,6 +40,8 @@ from tillpoint.checkout.effects import EffectCall, register_effect, unregister_e
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, TillpointError
+from tillpoint.inventory.checkout_stock import reservation_of
+from tillpoint.inventory.reservations import fulfill_reservation
 from tillpoint.orders import outbox
 from tillpoint.orders.models import Order, PaymentCustomer, SubscriptionRecord
 from tillpoint.orders.service import (
@@ -68,6 +70,7 @@ from tillpoint.payments.risk import held_for_review
 from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
+from tillpoint.promotions.usage import claim_coupon_usage
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import SessionContext
 
@@ -294,6 +297,9 @@ async def create_order(call: EffectCall) -> None:
     intent_id = payment.get("intent_id")
     if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
+    attempt = await attempts.attempt_for_intent(s, intent_id)
+    if attempt is not None and attempt.status == attempts.REFUNDED:
+        raise Conflict("This payment was refunded: no order.", code="payment_refunded")
     intent = await gateway_of(rt).retrieve_payment_intent(
         intent_id, account=payment.get("account", "primary")
     )
@@ -308,6 +314,17 @@ async def create_order(call: EffectCall) -> None:
         s, rt.settings, draft, intent, gateway=payment.get("gateway", "sandbox"),
         held_for_review=held, now=now,
     )  # fmt: skip
+    # Stock and coupon usage convert in the order's own transaction: all or nothing.
+    reservation = reservation_of(ctx)
+    if reservation is not None:
+        await fulfill_reservation(rt, reservation, s=s)
+    coupon_ids = [
+        str(p["coupon_id"]) for p in draft.meta.get("promotions", []) if p.get("coupon_id")
+    ]
+    if coupon_ids:
+        await claim_coupon_usage(
+            s, coupon_ids, user_id=row.user_id, email=draft.email, order_id=order.id, at=now
+        )
     for hook in ORDER_HOOKS:
         await hook(call, order)
     await mark_converted(s, row.cart_id)
@@ -426,6 +443,7 @@ class SyncResult:
 
 
 _PAYING = frozenset({State.payment_processing, State.payment_requires_action})
+_CANNOT_FULFIL = frozenset({"out_of_stock", "coupon_unavailable", "payment_refunded"})
 
 
 async def _read(rt: Runtime, checkout_id: str) -> tuple[State, dict[str, Any], str | None]:
@@ -503,6 +521,10 @@ async def sync_payment(
         try:
             await checkout_service.apply_server_event(rt, checkout_id, event, payload, actor=actor)
         except Conflict as exc:
+            if event is Event.PROCEED_TO_CONFIRMATION and exc.code in _CANNOT_FULFIL:
+                # Paid, but the stock or a coupon ran out meanwhile: the money goes back.
+                await _refund_orphan(rt, gateway, checkout_id, intent)
+                return SyncResult(checkout_id, state.value, intent, None)
             if exc.code not in ("event_not_allowed", "checkout_expired"):
                 raise
             # Someone else moved it meanwhile (or it expired): read again.

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tillpoint.config import Settings, load_settings
+from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
 from tillpoint.payments.backends import build_gateway
 from tillpoint.payments.flow import bind_gateway, install_effects
@@ -22,7 +23,20 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
-from tillpoint.web.routers import auth, cart, catalog, checkout, ops, orders, payments, session
+from tillpoint.web.routers import (
+    admin_coupons,
+    admin_inventory,
+    auth,
+    cart,
+    catalog,
+    checkout,
+    coupons,
+    inventory,
+    ops,
+    orders,
+    payments,
+    session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +68,7 @@ def create_app(
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
     gateway = gateway if gateway is not None else build_gateway(settings)
+    checkout_stock.install()  # stock effects on the checkout's transitions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +112,10 @@ def create_app(
         catalog.router,
         cart.router,
         checkout.router,
+        coupons.router,
+        admin_coupons.router,
+        inventory.router,
+        admin_inventory.router,
         payments.router,
         orders.router,
     ):
