@@ -403,3 +403,29 @@ async def test_recurring_product_starts_a_subscription_after_the_first_paid_peri
     async with pay.rt.db.transaction() as s:
         sub = await s.get(SubscriptionRecord, subs[0].id)
         assert sub is not None and sub.paid_invoices == 1 and sub.status == "active"
+
+
+async def test_browser_webhooks_and_sweeper_racing_make_exactly_one_order(
+    pay: Pay, clock: MovableClock
+) -> None:
+    import asyncio
+
+    cid = await pay.checkout_at_review()
+    intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    await pay.gateway.confirm_payment_intent(intent_id, idempotency_key="browser")
+    clock.advance(seconds=31)
+    results = await asyncio.gather(
+        pay.pay(cid),
+        pay.pay(cid),
+        pay.webhook(intent_id, "payment_intent.succeeded"),
+        pay.webhook(intent_id, "payment_intent.succeeded"),
+        run_sweep(pay.rt),
+        flow.sync_payment(pay.rt, cid),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    orders = await pay.orders()
+    assert len(orders) == 1
+    assert (await pay.state(cid))["state"] == "order_confirmation"
+    async with pay.rt.db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
