@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
+from tillpoint.auth.models import User
 from tillpoint.cart.service import mark_converted
 from tillpoint.catalog.service import sellables_for
 from tillpoint.checkout import service as checkout_service
@@ -102,9 +103,9 @@ def gateway_of(rt: Runtime) -> PaymentGateway:
 
 # --- hooks other features fill in --------------------------------------------------------
 
-# Called inside createOrder's unit of work with the new order and the checkout context:
-# inventory converts the reservation, promotions claim coupon usage. Raising refuses the
-# order (the transaction rolls back; the sweeper or a webhook will try again).
+# Called inside createOrder's unit of work with the new order, after the stock and coupon
+# conversion: for features that must commit with the order. Raising refuses the order
+# (the transaction rolls back; the sweeper or a webhook will try again).
 OrderHook = Callable[[EffectCall, Order], Awaitable[None]]
 ORDER_HOOKS: list[OrderHook] = []
 
@@ -148,8 +149,6 @@ def _summary(intent: PaymentIntentResult) -> dict[str, Any]:
 async def _email_for(call: EffectCall) -> str | None:
     email = _email(call.context)
     if email is None and call.checkout.user_id is not None:
-        from tillpoint.auth.models import User
-
         user = await call.s.get(User, call.checkout.user_id)
         email = user.email if user else None
     return email
