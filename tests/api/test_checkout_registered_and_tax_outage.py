@@ -279,6 +279,7 @@ async def test_expiry_runs_release_reservations_and_keeps_the_cart(
         unregister_effect("releaseReservations", release)
 
 
+@pytest.mark.usefixtures("without_payment_effects")
 async def test_a_payment_in_flight_is_not_expired_by_inactivity(
     api: Api, rt: Runtime, clock: Any
 ) -> None:
