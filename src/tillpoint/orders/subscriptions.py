@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.ids import new_id
@@ -18,6 +20,26 @@ from tillpoint.runtime import Runtime
 
 def _ts(value: object) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+
+
+async def _ensure(
+    s: AsyncSession, subscription_id: str, customer_id: str, status: str, now: datetime
+) -> SubscriptionRecord:
+    """The record of ``subscription_id``, locked; created if missing. A webhook and the
+    checkout may both get here first, so the insert skips a row that already exists."""
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await s.execute(
+        insert(SubscriptionRecord)
+        .values(
+            id=new_id("sub"), gateway_subscription_id=subscription_id,
+            gateway_customer_id=customer_id, status=status, paid_invoices=0, created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["gateway_subscription_id"])
+    )  # fmt: skip
+    row = await _by_gateway_id(s, subscription_id)
+    assert row is not None
+    return row
 
 
 async def _by_gateway_id(s: AsyncSession, subscription_id: str) -> SubscriptionRecord | None:
@@ -36,19 +58,9 @@ async def record_subscription(
     now: datetime,
 ) -> SubscriptionRecord:
     """Keep the subscription a checkout created (idempotent per gateway subscription id)."""
-    row = await _by_gateway_id(s, result.id)
-    if row is None:
-        row = SubscriptionRecord(
-            id=new_id("sub"),
-            gateway_subscription_id=result.id,
-            gateway_customer_id=result.customer_id,
-            status=result.status,
-            current_period_end=_ts(result.current_period_end),
-            latest_invoice_id=result.latest_invoice_id,
-            paid_invoices=0,
-            created_at=now,
-        )
-        s.add(row)
+    row = await _ensure(s, result.id, result.customer_id, result.status, now)
+    row.current_period_end = row.current_period_end or _ts(result.current_period_end)
+    row.latest_invoice_id = row.latest_invoice_id or result.latest_invoice_id
     row.order_id = row.order_id or order_id
     row.user_id = row.user_id or user_id
     await s.flush()
@@ -62,18 +74,11 @@ async def _subscription_changed(
     if obj.get("object") != "subscription" or not isinstance(obj.get("id"), str):
         return
     at = datetime.fromtimestamp(event.created, UTC)
-    row = await _by_gateway_id(s, obj["id"])
-    if row is None:
-        row = SubscriptionRecord(
-            id=new_id("sub"),
-            gateway_subscription_id=obj["id"],
-            gateway_customer_id=str(obj.get("customer") or ""),
-            status=str(obj.get("status") or "unknown"),
-            paid_invoices=0,
-            created_at=rt.clock.now(),
-        )
-        s.add(row)
-    elif row.last_event_at is not None and at < row.last_event_at:
+    row = await _ensure(
+        s, obj["id"], str(obj.get("customer") or ""), str(obj.get("status") or "unknown"),
+        rt.clock.now(),
+    )  # fmt: skip
+    if row.last_event_at is not None and at < row.last_event_at:
         return  # an older snapshot arriving late
     status = "canceled" if event.type == "customer.subscription.deleted" else obj.get("status")
     row.status = str(status or row.status)
@@ -88,17 +93,7 @@ async def _invoice_paid(
     sub_id = obj.get("subscription")
     if obj.get("object") != "invoice" or not isinstance(sub_id, str):
         return
-    row = await _by_gateway_id(s, sub_id)
-    if row is None:
-        row = SubscriptionRecord(
-            id=new_id("sub"),
-            gateway_subscription_id=sub_id,
-            gateway_customer_id=str(obj.get("customer") or ""),
-            status="active",
-            paid_invoices=0,
-            created_at=rt.clock.now(),
-        )
-        s.add(row)
+    row = await _ensure(s, sub_id, str(obj.get("customer") or ""), "active", rt.clock.now())
     row.paid_invoices += 1  # the event id is recorded once, so each invoice counts once
     row.latest_invoice_id = str(obj.get("id") or row.latest_invoice_id)
     row.last_paid_at = datetime.fromtimestamp(event.created, UTC)
