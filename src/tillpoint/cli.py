@@ -99,8 +99,12 @@ def demo(
 @app.command()
 def sweep() -> None:
     """Run every clean-up job once (expired sessions, carts, ...) and print the counts."""
+    from tillpoint.payments.flow import install_effects
     from tillpoint.sweeper import run_sweep
 
+    # No app runs in this process: without the payment effects, finishing a paid checkout
+    # would move it to order_confirmation without creating the order (then refund it).
+    install_effects()
     typer.echo(json.dumps(with_runtime(load_settings(), run_sweep)))
 
 

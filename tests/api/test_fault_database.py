@@ -179,3 +179,23 @@ async def test_every_connection_killed_repeatedly_under_load_never_answers_500(
         assert cart["version"] == 1 + quantity
     for caller in shoppers:
         await caller.client.aclose()
+
+
+async def test_connection_pool_exhausted_answers_503_database_busy_not_500() -> None:
+    """Seen in the 1,000-shopper stampede: every pooled connection busy for the pool's timeout."""
+    from fastapi import FastAPI
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from tillpoint.web.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/busy")
+    async def busy() -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached")
+
+    async with make_client(app) as client:
+        r = await client.get("/busy")
+    assert r.status_code == 503 and error_code(r) == "database_busy"
+    assert r.headers["retry-after"] == "2"

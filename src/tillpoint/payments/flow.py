@@ -756,10 +756,6 @@ RECOVERY_GRACE = timedelta(seconds=30)
 async def finalize_stuck_payments(rt: Runtime, *, batch: int = 50) -> int:
     """Sweeper job: sync checkouts left paying or paid-without-order (a crash, a lost
     webhook); returns how many orders it created."""
-    # A sweep may run in a process with no app in it (``tillpoint sweep``): without the
-    # payment effects, PROCEED_TO_CONFIRMATION would move the checkout but create no order
-    # (and the paid intent would then be refunded as an orphan).
-    install_effects()
     cutoff = rt.clock.now() - RECOVERY_GRACE
     states = [State.payment_processing, State.payment_requires_action, State.payment_success]
     async with rt.db.transaction() as s:

@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tillpoint.errors import RateLimited, TillpointError
@@ -123,6 +124,18 @@ def install_error_handlers(app: FastAPI) -> None:
             "database_unavailable",
             "The database was briefly unavailable. Please retry.",
             headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(req: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's whole timeout (a surge such as
+        # 1,000 shoppers racing for one product): a retryable 503, not a 500.
+        log.warning("database connection pool exhausted", extra={"path": req.url.path})
+        return error_json(
+            503,
+            "database_busy",
+            "The shop is very busy right now. Please retry in a moment.",
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)
