@@ -1,0 +1,53 @@
+// One order's page: what was bought, where it goes, what was paid.
+import { api, money, session } from "./api.js";
+import { showPageError } from "./feedback.js";
+
+const root = document.getElementById("order");
+
+function row(term, value) {
+  const div = document.createElement("div");
+  const dt = document.createElement("dt");
+  const dd = document.createElement("dd");
+  dt.textContent = term;
+  dd.textContent = value;
+  div.append(dt, dd);
+  return div;
+}
+
+function render(order) {
+  const currency = order.currency;
+  const heading = document.createElement("h2");
+  heading.textContent = `Order ${order.number || order.id}`;
+  const status = document.createElement("p");
+  status.textContent = `Status: ${order.status}`;
+  const list = document.createElement("ul");
+  list.className = "lines";
+  for (const line of order.lines || order.items || []) {
+    const li = document.createElement("li");
+    li.className = "line";
+    li.textContent = `${line.quantity} × ${line.name || line.sku} — ${money(line.line_total ?? line.total ?? 0, currency)}`;
+    list.append(li);
+  }
+  const totals = document.createElement("dl");
+  totals.className = "totals";
+  const t = order.totals || order;
+  const parts = [["Subtotal", t.subtotal], ["Discount", t.discount], ["Shipping", t.shipping], ["Tax", t.tax]];
+  for (const [term, amount] of parts) if (Number.isInteger(amount) && (amount || term === "Subtotal")) totals.append(row(term, money(amount, currency)));
+  const grand = row("Total", money(t.total, currency));
+  grand.className = "grand";
+  totals.append(grand);
+  root.replaceChildren(heading, status, list, totals);
+}
+
+async function start() {
+  try {
+    await session();
+    render(await api.get(`/api/orders/${encodeURIComponent(root.dataset.orderId)}`));
+  } catch (err) {
+    root.replaceChildren();
+    showPageError(err.status === 404 ? "We could not find that order." : err.message);
+  }
+  document.documentElement.dataset.ready = "true";
+}
+
+start();

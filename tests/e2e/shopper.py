@@ -1,0 +1,65 @@
+"""What a shopper does in the browser, as small steps the browser tests compose."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+
+def open_page(page: Any, path: str) -> None:
+    """Go to ``path`` and wait until its script has started (``<html data-ready>``)."""
+    page.goto(path)
+    page.wait_for_selector("html[data-ready='true']")
+
+
+def product_card(page: Any, name: str) -> Any:
+    return page.locator("li.product").filter(has=page.get_by_role("heading", name=name, exact=True))
+
+
+def add_to_cart(page: Any, name: str, quantity: int = 1, option: str | None = None) -> None:
+    """On the catalog: choose the option and quantity, press Add to cart, wait for the badge."""
+    card = product_card(page, name)
+    before = page.locator("[data-cart-count]").first.text_content() or "0"
+    if option is not None:
+        card.get_by_label("Option").select_option(label=option)
+    card.get_by_label("Quantity").fill(str(quantity))
+    card.get_by_role("button", name=re.compile("Add to cart")).click()
+    expect(page.locator("[data-cart-count]").first).to_have_text(str(int(before) + quantity))
+
+
+def cart_line(page: Any, name: str) -> Any:
+    return page.locator("li.line").filter(has=page.get_by_role("heading", name=name, exact=True))
+
+
+def total_text(page: Any, which: str = "total") -> Any:
+    return page.locator(f'[data-total="{which}"]')
+
+
+def focused(page: Any) -> dict[str, Any]:
+    """What has keyboard focus: tag, id, name, text and accessible label bits."""
+    return dict(
+        page.evaluate(
+            """() => { const e = document.activeElement; return {
+                tag: e.tagName.toLowerCase(), id: e.id, name: e.getAttribute('name'),
+                text: (e.textContent || '').trim(), role: e.dataset ? e.dataset.role : null,
+                href: e.getAttribute('href') }; }"""
+        )
+    )
+
+
+def tab_to(page: Any, selector: str, *, limit: int = 80, backwards: bool = False) -> None:
+    """Press Tab (or Shift+Tab) until the focused element matches ``selector``."""
+    key = "Shift+Tab" if backwards else "Tab"
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press(key)
+    raise AssertionError(f"could not reach {selector!r} with {key}; focus is on {focused(page)}")
+
+
+def no_horizontal_scroll(page: Any) -> None:
+    """Nothing wider than the viewport (the 360 px check)."""
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"page scrolls sideways: {widths[0]} px > {widths[1]} px"
