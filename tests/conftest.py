@@ -126,6 +126,10 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "background_tasks": False,
         "log_level": "WARNING",
+        # Cheap argon2id for tests (production defaults cost ~100 ms per hash by design).
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+        "argon2_parallelism": 1,
     }
     values.update(settings_overrides)
     return load_settings(**values)
@@ -195,6 +199,42 @@ async def new_api(app: Any) -> AsyncIterator[Any]:
     yield factory
     for c in clients:
         await c.aclose()
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+ADMIN_EMAIL = "admin@shop.example.com"
+ADMIN_PASSWORD = "correct-horse-admin-42"
+USER_EMAIL = "customer@shop.example.com"
+USER_PASSWORD = "correct-horse-customer-42"
+
+
+@pytest.fixture
+async def admin_api(app: Any, rt: Runtime) -> AsyncIterator[Api]:
+    """A caller logged in as an admin (created through the accounts service)."""
+    from tillpoint.auth.service import create_user
+
+    await create_user(rt, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, role="admin")
+    async with make_client(app) as client:
+        caller = Api(client)
+        await caller.start()
+        r = await caller.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert r.status_code == 200, r.text
+        yield caller
+
+
+@pytest.fixture
+async def user_api(app: Any, rt: Runtime) -> AsyncIterator[Api]:
+    """A caller logged in as a customer (created through the accounts service)."""
+    from tillpoint.auth.service import create_user
+
+    await create_user(rt, email=USER_EMAIL, password=USER_PASSWORD)
+    async with make_client(app) as client:
+        caller = Api(client)
+        await caller.start()
+        r = await caller.login(USER_EMAIL, USER_PASSWORD)
+        assert r.status_code == 200, r.text
+        yield caller
 
 
 # --- CI: skipping a real-service test is a failure ------------------------------------------

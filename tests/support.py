@@ -38,6 +38,33 @@ class Api:
         self.client.headers["X-CSRF-Token"] = self.csrf
         return self.session
 
+    def adopt(self, body: dict[str, Any]) -> None:
+        """Take the new CSRF token a login/register/logout answer hands out."""
+        self.csrf = body["csrf_token"]
+        self.client.headers["X-CSRF-Token"] = body["csrf_token"]
+
+    async def register(self, email: str, password: str) -> httpx.Response:
+        """POST /api/auth/register; on success the caller is logged in (new CSRF token)."""
+        r = await self.client.post(
+            "/api/auth/register", json={"email": email, "password": password}
+        )
+        if r.status_code == 201:
+            self.adopt(r.json())
+        return r
+
+    async def login(self, email: str, password: str) -> httpx.Response:
+        """POST /api/auth/login; on success the caller is logged in (new CSRF token)."""
+        r = await self.client.post("/api/auth/login", json={"email": email, "password": password})
+        if r.status_code == 200:
+            self.adopt(r.json())
+        return r
+
+    async def logout(self) -> httpx.Response:
+        r = await self.client.post("/api/auth/logout")
+        if r.status_code == 200:
+            self.adopt(r.json())
+        return r
+
     async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         return await self.client.request(method, url, **kw)
 

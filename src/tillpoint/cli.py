@@ -1,9 +1,10 @@
-"""``tillpoint`` command line: serve, demo, migrate, sweep."""
+"""``tillpoint`` command line: serve, demo, migrate, sweep, create-admin."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -97,6 +98,38 @@ def sweep() -> None:
     from tillpoint.sweeper import run_sweep
 
     typer.echo(json.dumps(with_runtime(load_settings(), run_sweep)))
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Argument(help="The admin's email address.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password from standard input (first line)."
+        ),
+    ] = False,
+) -> None:
+    """Create an admin account (who then logs in through POST /api/auth/login)."""
+    from tillpoint.auth.models import ADMIN
+    from tillpoint.auth.service import UserInfo, create_user
+    from tillpoint.errors import TillpointError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = load_settings()
+
+    async def work(rt: Runtime) -> UserInfo:
+        return await create_user(rt, email=email, password=password, role=ADMIN)
+
+    try:
+        user = with_runtime(settings, work)
+    except TillpointError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(json.dumps({"id": user.id, "email": user.email, "role": user.role}))
 
 
 def main() -> None:

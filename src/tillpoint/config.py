@@ -29,6 +29,13 @@ class CookieSecurity(StrEnum):
     local = "local"
 
 
+class RefreshPolicy(StrEnum):
+    """How a registered session's expiry moves: with activity, or never after login."""
+
+    sliding_window = "sliding-window"
+    fixed = "fixed"
+
+
 class Settings(BaseSettings):
     """Every knob of tillpoint. The README lists each with its meaning."""
 
@@ -47,6 +54,22 @@ class Settings(BaseSettings):
 
     guest_session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     csrf_rotation_seconds: int = Field(default=24 * 3600, ge=60)
+
+    # Registered sessions (the seed's SessionConfig): 1 h access JWT, 7 d sliding session.
+    access_token_ttl_seconds: int = Field(default=3600, ge=30, le=24 * 3600)
+    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+    session_max_lifetime_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    session_refresh_policy: RefreshPolicy = RefreshPolicy.sliding_window
+    session_cache_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    # argon2id cost (RFC 9106's second recommended profile: t=3, 64 MiB, p=4).
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # Login throttling (the seed's /api/auth/login limit): per account and per IP.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_block_seconds: int = Field(default=30 * 60, ge=1)
 
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     cart_cache_ttl_seconds: int = Field(default=2 * 3600, ge=1)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
@@ -21,6 +22,7 @@ Job = Callable[[Runtime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "guest_sessions": delete_expired_sessions,
     "carts": delete_expired_carts,
+    "registered_sessions": delete_expired_registered_sessions,
 }
 
 

@@ -41,7 +41,8 @@ def test_demo_then_serve_completes_a_cart_round_trip(tmp_path: Path) -> None:
                 time.sleep(0.1)
         with httpx.Client(base_url=base) as client:
             token = client.get("/api/session").json()["csrf_token"]
-            product = client.get("/api/products").json()["items"][0]
+            items = client.get("/api/products").json()["items"]
+            product = next(p for p in items if not p["variants"])
             r = client.post(
                 "/api/cart/items",
                 json={"product_id": product["id"], "quantity": 2},

@@ -1,13 +1,24 @@
-"""The ``users`` table (carts reference it, as in the seed)."""
+"""Accounts and registered sessions.
+
+``users`` (carts reference it, as in the seed); ``registered_sessions`` (the seed's
+``RegisteredSession``: a guest session plus its user, stored under the SHA-256 of the
+cookie token); ``refresh_tokens`` (only the SHA-256 of each token; one session is one
+rotation family).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, func
+from sqlalchemy import Boolean, ForeignKey, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tillpoint.db import Base, UTCDateTime
+from tillpoint.db import Base, JSONType, UTCDateTime
+
+CUSTOMER = "customer"
+ADMIN = "admin"
+ROLES = (CUSTOMER, ADMIN)
 
 
 class User(Base):
@@ -16,8 +27,42 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20), default="customer")
+    role: Mapped[str] = mapped_column(String(20), default=CUSTOMER)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()
     )
+
+
+class RegisteredSession(Base):
+    __tablename__ = "registered_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), index=True)
+    checkout_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Sliding never extends a session past this instant.
+    absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("registered_sessions.id", ondelete="CASCADE"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the token was exchanged; presenting it again is reuse (theft).
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

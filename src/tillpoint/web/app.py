@@ -17,7 +17,7 @@ from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.pages import router as pages
-from tillpoint.web.routers import cart, catalog, ops, session
+from tillpoint.web.routers import auth, cart, catalog, ops, session
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -54,7 +54,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (ops.router, session.router, catalog.router, cart.router, pages.router):
+    for router in (
+        ops.router,
+        session.router,
+        auth.router,
+        catalog.router,
+        cart.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.mount("/static", pages.static_files(), name="static")
     # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.

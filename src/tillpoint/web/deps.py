@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
+from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
 from tillpoint.errors import BadRequest, Forbidden, Unauthorized
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.cookies import cookie_names
@@ -26,9 +28,19 @@ def client_ip(request: Request) -> str | None:
 
 
 async def get_session(request: Request, rt: RuntimeDep) -> SessionContext:
-    """The caller's live session from its cookie, or 401 ``session_required``."""
-    token = request.cookies.get(cookie_names(rt.settings).session)
-    ctx = await resolve_guest_session(rt, token) if token else None
+    """The caller's live session from its cookies, or 401 ``session_required``.
+
+    A registered session also needs its access JWT: 401 ``access_token_expired`` (refresh),
+    ``invalid_access_token`` or ``session_expired`` (log in again) otherwise.
+    """
+    names = cookie_names(rt.settings)
+    token = request.cookies.get(names.session)
+    if token and is_registered_token(token):
+        ctx: SessionContext | None = await resolve_registered_session(
+            rt, token, request.cookies.get(names.access)
+        )
+    else:
+        ctx = await resolve_guest_session(rt, token) if token else None
     if ctx is None:
         raise Unauthorized("No live session: call GET /api/session first.", code="session_required")
     request.state.session = ctx
@@ -54,6 +66,28 @@ def parse_if_match(
 
 
 IfMatchDep = Annotated[int | None, Depends(parse_if_match)]
+
+
+async def require_user(session: SessionDep) -> SessionContext:
+    """The caller's session if a user is logged in; 401 ``login_required`` otherwise."""
+    if session.user_id is None:
+        raise Unauthorized("Log in first.", code="login_required")
+    return session
+
+
+UserDep = Annotated[SessionContext, Depends(require_user)]
+
+
+def get_login_throttle(request: Request, rt: RuntimeDep) -> LoginThrottle:
+    """The app's login throttle (Redis-backed when Redis is configured)."""
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = login_throttle_for(rt.settings, rt.redis)
+        request.app.state.login_throttle = throttle
+    return throttle
+
+
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 
 
 async def require_admin(session: SessionDep) -> SessionContext:

@@ -8,6 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
+from tillpoint.auth.sessions import is_registered_token, load_session, session_context
 from tillpoint.config import Settings
 from tillpoint.security import csrf
 from tillpoint.sessions.cookies import cookie_names
@@ -61,7 +62,13 @@ async def get_or_start_session(request: Request, response: Response, rt: Runtime
     """Continue the caller's session or start a guest session; always returns a CSRF token."""
     names = cookie_names(rt.settings)
     token = request.cookies.get(names.session)
-    ctx = await resolve_guest_session(rt, token) if token else None
+    ctx: SessionContext | None = None
+    if token and is_registered_token(token):
+        # A registered session continues even when its access token needs a refresh.
+        live = await load_session(rt, token)
+        ctx = session_context(live) if live is not None else None
+    elif token:
+        ctx = await resolve_guest_session(rt, token)
     if ctx is None or token is None:
         token, ctx = await start_guest_session(
             rt, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")

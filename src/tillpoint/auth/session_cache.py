@@ -1,0 +1,109 @@
+"""The registered-session cache of the seed's SessionConfig (Redis, optional).
+
+Sessions live in the database; Redis keeps a short-lived copy so a request need not
+read the row. Revocation writes a ``revoked`` marker that outlives any copy written
+before it (its TTL is the cache TTL plus a margin), and every read checks the marker,
+so logout and logout-all hold at once on every instance even if a slow request
+re-caches the session just after it was revoked. Redis failures never fail a request:
+they cost a database read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from redis.exceptions import RedisError
+
+from tillpoint.runtime import Runtime
+
+log = logging.getLogger(__name__)
+PREFIX = "session:"
+REVOKED_PREFIX = "session-revoked:"
+_MARGIN_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """What a request needs of a live registered session."""
+
+    session_id: str
+    user_id: str
+    role: str
+    cart_id: str
+    expires_at: datetime
+    absolute_expires_at: datetime
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "session_id": self.session_id,
+                "user_id": self.user_id,
+                "role": self.role,
+                "cart_id": self.cart_id,
+                "expires_at": self.expires_at.isoformat(),
+                "absolute_expires_at": self.absolute_expires_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> LiveSession:
+        d = json.loads(raw)
+        return cls(
+            session_id=d["session_id"],
+            user_id=d["user_id"],
+            role=d["role"],
+            cart_id=d["cart_id"],
+            expires_at=datetime.fromisoformat(d["expires_at"]),
+            absolute_expires_at=datetime.fromisoformat(d["absolute_expires_at"]),
+        )
+
+
+class Revoked(Enum):
+    marker = "revoked"
+
+
+REVOKED = Revoked.marker
+
+
+async def cached(rt: Runtime, session_id: str) -> LiveSession | Revoked | None:
+    """The cached session, ``REVOKED`` if it was revoked, or None (ask the database)."""
+    if rt.redis is None:
+        return None
+    try:
+        raw, revoked = await rt.redis.mget([PREFIX + session_id, REVOKED_PREFIX + session_id])
+    except RedisError as exc:
+        log.warning("session cache read failed", extra={"error": str(exc)})
+        return None
+    if revoked is not None:
+        return REVOKED
+    return LiveSession.from_json(raw) if raw else None
+
+
+async def store(rt: Runtime, live: LiveSession) -> None:
+    if rt.redis is None:
+        return
+    try:
+        await rt.redis.set(
+            PREFIX + live.session_id, live.to_json(), ex=rt.settings.session_cache_ttl_seconds
+        )
+    except RedisError as exc:
+        log.warning("session cache write failed", extra={"error": str(exc)})
+
+
+async def mark_revoked(rt: Runtime, *session_ids: str) -> None:
+    """Make revocation visible to every instance now (the database row is already revoked)."""
+    if rt.redis is None or not session_ids:
+        return
+    ttl = rt.settings.session_cache_ttl_seconds + _MARGIN_SECONDS
+    try:
+        async with rt.redis.pipeline(transaction=True) as pipe:
+            for sid in session_ids:
+                pipe.set(REVOKED_PREFIX + sid, "1", ex=ttl)
+                pipe.delete(PREFIX + sid)
+            await pipe.execute()
+    except RedisError as exc:
+        log.warning("session revocation marker failed", extra={"error": str(exc)})

@@ -1,0 +1,203 @@
+"""Accounts and registered sessions against the real database and Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from tests import factories
+from tests.support import MovableClock
+from tillpoint.auth import service, session_cache, sessions
+from tillpoint.auth.models import RefreshToken, RegisteredSession, User
+from tillpoint.auth.service import Client
+from tillpoint.auth.throttle import MemoryLoginThrottle, RedisLoginThrottle, ThrottlePolicy
+from tillpoint.cart.merge import merge_carts
+from tillpoint.cart.models import AppliedCoupon, Cart
+from tillpoint.cart.service import add_item, create_cart
+from tillpoint.config import RefreshPolicy
+from tillpoint.errors import Unauthorized
+from tillpoint.ids import new_id
+from tillpoint.runtime import Runtime
+from tillpoint.sweeper import run_sweep
+
+PASSWORD = "plum-orchard-lantern-7"
+POLICY = ThrottlePolicy(max_failures=5, window_seconds=900, block_seconds=1800)
+DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+def _with(rt: Runtime, **settings: Any) -> Runtime:
+    """The same database and clock under other settings."""
+    return dataclasses.replace(rt, settings=rt.settings.model_copy(update=settings))
+
+
+async def _signed_in(rt: Runtime, email: str = "it@shop.example.com") -> service.SignedIn:
+    await service.create_user(rt, email=email, password=PASSWORD)
+    return await service.login(
+        rt, MemoryLoginThrottle(POLICY), email=email, password=PASSWORD, client=Client()
+    )
+
+
+async def test_login_rehashes_when_argon2_parameters_change(rt: Runtime) -> None:
+    user = await service.create_user(rt, email="rehash@shop.example.com", password=PASSWORD)
+    async with rt.db.transaction() as s:
+        before = (await s.get(User, user.id)).password_hash  # type: ignore[union-attr]
+    stronger = _with(rt, argon2_time_cost=2)
+    await service.login(
+        stronger, MemoryLoginThrottle(POLICY), email=user.email, password=PASSWORD, client=Client()
+    )
+    async with rt.db.transaction() as s:
+        after = (await s.get(User, user.id)).password_hash  # type: ignore[union-attr]
+    assert before != after and ",t=2," in after and ",t=1," in before
+    # and the new hash still logs in
+    await service.login(
+        stronger, MemoryLoginThrottle(POLICY), email=user.email, password=PASSWORD, client=Client()
+    )
+
+
+async def test_refresh_tokens_are_stored_only_as_digests(rt: Runtime) -> None:
+    signed = await _signed_in(rt)
+    async with rt.db.transaction() as s:
+        stored = (await s.scalars(select(RefreshToken.id))).all()
+        row = await s.get(RegisteredSession, signed.context.session_id)
+    assert signed.refresh_token not in stored and len(stored) == 1
+    assert row is not None and signed.session_token not in {row.id}
+
+
+async def test_fixed_policy_does_not_slide(rt: Runtime, clock: MovableClock) -> None:
+    fixed = _with(rt, session_refresh_policy=RefreshPolicy.fixed)
+    signed = await _signed_in(fixed)
+    clock.advance(days=6)
+    rotated = await service.refresh(
+        fixed,
+        session_token=signed.session_token,
+        refresh_token=signed.refresh_token,
+        client=Client(),
+    )
+    assert rotated.context.expires_at == signed.context.expires_at
+    clock.advance(days=1, seconds=1)
+    with pytest.raises(Unauthorized) as err:
+        await service.refresh(
+            fixed,
+            session_token=signed.session_token,
+            refresh_token=rotated.refresh_token,
+            client=Client(),
+        )
+    assert err.value.code == "session_expired"
+
+
+async def test_revocation_wins_over_a_late_cache_write(rt: Runtime, redis_url: str) -> None:
+    cached_rt = _with(rt, redis_url=redis_url)
+    cached_rt.redis = Redis.from_url(redis_url)
+    try:
+        signed = await _signed_in(cached_rt)
+        live = await sessions.load_session(cached_rt, signed.session_token)
+        assert live is not None
+        await service.logout(cached_rt, session_token=signed.session_token, client=Client())
+        # A slow request that read the session before the logout writes it back afterwards.
+        await session_cache.store(cached_rt, live)
+        assert await sessions.load_session(cached_rt, signed.session_token) is None
+    finally:
+        await cached_rt.redis.aclose()
+
+
+async def test_sessions_work_when_redis_is_down(rt: Runtime) -> None:
+    broken = dataclasses.replace(rt, redis=Redis.from_url(DEAD_REDIS, socket_connect_timeout=0.2))
+    try:
+        signed = await _signed_in(broken)
+        assert await sessions.load_session(broken, signed.session_token) is not None
+        await service.logout(broken, session_token=signed.session_token, client=Client())
+        assert await sessions.load_session(broken, signed.session_token) is None
+    finally:
+        await broken.redis.aclose()  # type: ignore[union-attr]
+
+
+async def test_redis_throttle_blocks_across_instances_by_the_clock(
+    redis_url: str, clock: MovableClock
+) -> None:
+    a, b = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    try:
+        one, two = RedisLoginThrottle(a, POLICY), RedisLoginThrottle(b, POLICY)
+        for _ in range(4):
+            assert await one.record_failure(["acct:x"], clock.now()) == []
+        assert await two.record_failure(["acct:x"], clock.now()) == ["acct:x"]
+        assert await one.blocked_for(["acct:x"], clock.now()) == 1800
+        clock.advance(minutes=30)
+        assert await two.blocked_for(["acct:x"], clock.now()) == 0
+        assert await one.record_failure(["acct:x"], clock.now()) == []  # counting anew
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_redis_throttle_falls_back_to_memory_when_redis_is_down(
+    clock: MovableClock,
+) -> None:
+    client = Redis.from_url(DEAD_REDIS, socket_connect_timeout=0.2)
+    try:
+        throttle = RedisLoginThrottle(client, POLICY)
+        for _ in range(5):
+            await throttle.record_failure(["ip:1"], clock.now())
+        assert await throttle.blocked_for(["ip:1"], clock.now()) == 1800
+    finally:
+        await client.aclose()
+
+
+async def test_merge_drops_coupons_that_no_longer_hold(rt: Runtime) -> None:
+    mug = await factories.product(rt)
+    async with rt.db.transaction() as s:
+        source = await create_cart(rt, s)
+        target = await create_cart(rt, s)
+        # No coupon service exists yet (promotions lands separately): applied rows by hand.
+        for cart, code in ((source, "EXPIRED10"), (source, "STILLGOOD"), (target, "STILLGOOD")):
+            s.add(AppliedCoupon(id=new_id("acp"), cart_id=cart.id, coupon_id=code))
+    await add_item(rt, source.id, product_id=mug.id, quantity=1)
+
+    async def expired_is_invalid(_s: Any, cart: Cart) -> list[AppliedCoupon]:
+        return [c for c in cart.coupons if c.coupon_id == "EXPIRED10"]
+
+    async with rt.db.transaction() as s:
+        report = await merge_carts(
+            rt, s, source_id=source.id, target_id=target.id, revalidate=expired_is_invalid
+        )
+    assert report.coupons_dropped == ["EXPIRED10"] and report.added == [mug.id]
+    async with rt.db.transaction() as s:
+        merged = await s.get(Cart, target.id)
+        assert merged is not None
+        assert [c.coupon_id for c in merged.coupons] == ["STILLGOOD"]
+
+
+async def test_sweeper_removes_expired_and_old_revoked_sessions(
+    rt: Runtime, clock: MovableClock
+) -> None:
+    kept = await _signed_in(rt, "kept@shop.example.com")
+    revoked = await _signed_in(rt, "revoked@shop.example.com")
+    await service.logout(rt, session_token=revoked.session_token, client=Client())
+    clock.advance(days=2)
+    assert (await run_sweep(rt))["registered_sessions"] == 1
+    clock.advance(days=6)
+    assert (await run_sweep(rt))["registered_sessions"] == 1
+    async with rt.db.transaction() as s:
+        assert (await s.scalars(select(RegisteredSession.id))).all() == []
+        assert (await s.scalars(select(RefreshToken.id))).all() == []
+    assert kept.context.session_id != revoked.context.session_id
+
+
+async def test_expired_sessions_cannot_be_refreshed_even_if_unswept(
+    rt: Runtime, clock: MovableClock
+) -> None:
+    signed = await _signed_in(rt)
+    clock.advance(days=8)
+    with pytest.raises(Unauthorized) as err:
+        await service.refresh(
+            rt,
+            session_token=signed.session_token,
+            refresh_token=signed.refresh_token,
+            client=Client(),
+        )
+    assert err.value.code == "session_expired"
+    assert timedelta(days=7) == timedelta(seconds=rt.settings.session_ttl_seconds)
