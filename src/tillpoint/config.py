@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     cart_write_retries: int = Field(default=3, ge=0, le=10)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # --- pages (issue 9) ----------------------------------------------------------------
+    # Where the checkout page loads Stripe.js from (localstripe serves a stand-in).
+    stripe_js_url: str = Field(default="https://js.stripe.com/v3/", pattern=r"^https?://")
     log_level: str = "INFO"
     background_tasks: bool = True
     sweep_interval_seconds: int = Field(default=60, ge=1)

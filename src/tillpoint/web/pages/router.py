@@ -66,7 +66,13 @@ async def cart_page(request: Request) -> HTMLResponse:
 @router.get("/checkout", response_class=HTMLResponse, include_in_schema=False)
 async def checkout_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     """The checkout; the step shown is the server-side checkout's state."""
-    return _page(request, "checkout.html", title="Checkout", countries=COUNTRIES)
+    return _page(
+        request,
+        "checkout.html",
+        title="Checkout",
+        countries=COUNTRIES,
+        stripe_js_url=rt.settings.stripe_js_url,
+    )
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)

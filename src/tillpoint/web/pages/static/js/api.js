@@ -15,6 +15,11 @@ export class ApiError extends Error {
   }
 }
 
+// After signing in or out the server hands out a new session and token.
+export function resetSession(next) {
+  sessionPromise = next ? Promise.resolve(next) : null;
+}
+
 export function session() {
   if (!sessionPromise) {
     sessionPromise = request("GET", "/api/session").catch((err) => {

@@ -153,8 +153,9 @@ function setQuantity(line, form) {
 }
 
 async function applyQuantity(line, form) {
+  // A queued second trigger from a line that has been redrawn since is stale: drop it.
   const item = cart.items.find((i) => i.id === line.id);
-  if (!item) return;
+  if (!item || !form.isConnected) return;
   clearFieldErrors(form);
   const input = form.elements.quantity;
   const quantity = Number.parseInt(input.value, 10);

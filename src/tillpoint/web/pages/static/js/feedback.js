@@ -33,7 +33,11 @@ function inputFor(root, path) {
   const parts = path.filter((p) => p !== "body" && typeof p === "string");
   for (let i = 0; i < parts.length; i += 1) {
     const key = parts.slice(i).join(".");
-    const el = root.querySelector(`[data-path="${CSS.escape(key)}"]`) || root.querySelector(`[name="${CSS.escape(key)}"]`);
+    const candidates = [
+      ...root.querySelectorAll(`[data-path="${CSS.escape(key)}"]`),
+      ...root.querySelectorAll(`[name="${CSS.escape(key)}"]`),
+    ];
+    const el = candidates.find((c) => !c.disabled && !c.hidden);
     if (el) return el;
   }
   return null;
