@@ -267,7 +267,22 @@ def assert_accessible(page: Any, *, context: str = "") -> None:
     assert violations == [], f"axe violations {context}: {violations}"
 
 
+_measurements: list[str] = []
+
+
+def report_measurement(line: str) -> None:
+    """A number the run prints at its end (page weight, time to interactive)."""
+    _measurements.append(line)
+    SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+    with (SCREENSHOTS.parent / "measurements.txt").open("a") as out:
+        out.write(line + "\n")
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _measurements:
+        terminalreporter.write_sep("-", "browser measurements")
+        for line in _measurements:
+            terminalreporter.write_line(line)
     if _shot_dirs:
         terminalreporter.write_sep("-", "browser test screenshots")
         terminalreporter.write_line(f"screenshots: {SCREENSHOTS}")

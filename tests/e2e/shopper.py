@@ -63,3 +63,48 @@ def no_horizontal_scroll(page: Any) -> None:
     """Nothing wider than the viewport (the 360 px check)."""
     widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"page scrolls sideways: {widths[0]} px > {widths[1]} px"
+
+
+US_ADDRESS = {
+    "street1": "1 Infinite Loop",
+    "city": "Cupertino",
+    "state": "California",
+    "zip_code": "95014",
+}
+
+
+def start_checkout(page: Any, *products: tuple[str, int]) -> None:
+    """Fill the cart from the catalog, then open /checkout from the cart page."""
+    open_page(page, "/")
+    for name, quantity in products:
+        add_to_cart(page, name, quantity)
+    open_page(page, "/cart")
+    page.get_by_role("link", name="Checkout").click()
+    page.wait_for_url("**/checkout?id=*")
+    page.wait_for_selector("html[data-ready='true']")
+
+
+def step(page: Any, state: str) -> Any:
+    """Wait until the checkout shows the step for ``state``; returns the step panel."""
+    panel = page.locator(f"#step[data-state='{state}']")
+    expect(panel).to_be_visible()
+    return panel
+
+
+def fill_guest(page: Any, email: str = "ada@example.com") -> None:
+    panel = step(page, "guest_info")
+    panel.get_by_label("Email", exact=True).fill(email)
+    panel.get_by_label("First name", exact=True).fill("Ada")
+    panel.get_by_label("Last name", exact=True).fill("Lovelace")
+    panel.get_by_role("button", name="Continue").click()
+
+
+def fill_address(page: Any, values: dict[str, str], country: str = "United States") -> None:
+    panel = page.locator("#step")
+    panel.get_by_label("Country").select_option(label=country)
+    for field, value in values.items():
+        control = panel.locator(f"[data-field='{field}']:not([hidden])")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(label=value)
+        else:
+            control.fill(value)

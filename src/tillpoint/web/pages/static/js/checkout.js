@@ -171,16 +171,19 @@ const STEPS = {
   },
   async shipping_address() {
     const values = ctx().shipping_address || names();
-    await addressFieldset(root.querySelector("[data-address-slot]"), { prefix: "shipping", legend: "Where should we send it?", values });
+    await whileLoading(root, addressFieldset(root.querySelector("[data-address-slot]"), { prefix: "shipping", legend: "Where should we send it?", values }));
     const same = root.querySelector("#same-billing");
     if (ctx().billing_address && ctx().shipping_address) same.checked = sameAddress(ctx().billing_address, ctx().shipping_address);
   },
   async billing_address() {
     const values = ctx().billing_address || ctx().shipping_address || names();
-    await addressFieldset(root.querySelector("[data-address-slot]"), { prefix: "billing", legend: "Billing address", values });
+    await whileLoading(root, addressFieldset(root.querySelector("[data-address-slot]"), { prefix: "billing", legend: "Billing address", values }));
   },
   async shipping_method() {
     const slot = root.querySelector("[data-shipping-options]");
+    // Nothing to submit until the options are here.
+    const submit = root.querySelector("button[type=submit]");
+    submit.disabled = true;
     let options;
     try {
       options = await api.get(`/api/checkout/${checkout.id}/shipping-options`);
@@ -189,6 +192,7 @@ const STEPS = {
       reportError(err);
       return;
     }
+    submit.disabled = options.items.length === 0;
     const chosen = ctx().shipping_method && ctx().shipping_method.id;
     slot.replaceChildren(...options.items.map((option, index) => shippingChoice(option, chosen ? option.id === chosen : index === 0)));
     if (!options.items.length) slot.textContent = "We cannot deliver to this address. Please change it.";
@@ -240,6 +244,17 @@ const STEPS = {
     showCartCount(0);
   },
 };
+
+// The step's submit button stays disabled until its form is complete.
+async function whileLoading(panel, promise) {
+  const submit = panel.querySelector("form button[type=submit]");
+  if (submit) submit.disabled = true;
+  try {
+    return await promise;
+  } finally {
+    if (submit) submit.disabled = false;
+  }
+}
 
 function text(key, value) {
   const el = root.querySelector(`[data-review="${key}"]`);
@@ -383,6 +398,12 @@ function renderSummary() {
   document.getElementById("summary-note").textContent = totals && !totals.tax_calculated ? "Tax is worked out once we know your address." : "";
 }
 
+// Parts per million -> "7.25%", without floating point.
+function percent(ppm) {
+  const frac = String(ppm % 10000).padStart(4, "0").replace(/0+$/, "");
+  return `${Math.floor(ppm / 10000)}${frac ? "." + frac : ""}%`;
+}
+
 function totalRow(term, value, className) {
   const div = document.createElement("div");
   if (className) div.className = className;
@@ -404,7 +425,7 @@ function fillTotals(dl, totals, full) {
   const shippingKnown = totals.shipping_line && totals.shipping_line.method_id;
   rows.push(totalRow("Shipping", shippingKnown ? (totals.shipping ? money(totals.shipping, c) : "Free") : "Next step"));
   if (full && totals.tax_breakdown && totals.tax_breakdown.length) {
-    for (const tax of totals.tax_breakdown) rows.push(totalRow(`${tax.name || tax.jurisdiction || "Tax"}${tax.rate_bps != null ? ` (${tax.rate_bps / 100}%)` : ""}`, money(tax.amount, c)));
+    for (const tax of totals.tax_breakdown) rows.push(totalRow(`${tax.name || tax.jurisdiction || "Tax"} (${percent(tax.rate_ppm)})`, money(tax.tax_amount, c)));
   } else {
     rows.push(totalRow(totals.tax_inclusive ? "Tax (included)" : "Tax", totals.tax_calculated ? money(totals.tax, c) : "After address"));
   }
