@@ -2,7 +2,7 @@
 import { api, money, session } from "./api.js";
 import { showCartCount } from "./cart_count.js";
 import { announce, clearFieldErrors, clearPageError, reportError, showPageError } from "./feedback.js";
-import { availableOf, onStock, showStock, watchStock } from "./stock.js";
+import { drawBadges, levelOf, onStock, setLevel, watchStock } from "./stock.js";
 
 const lines = document.getElementById("cart-lines");
 const lineTemplate = document.getElementById("line-template");
@@ -41,7 +41,9 @@ function renderLines() {
     const qtyId = `qty-${item.id}`;
     node.querySelector(".line-name").textContent = name;
     node.querySelector(".line-unit").textContent = `${money(item.unit_price, cart.currency)} each`;
-    node.querySelector(".stock").dataset.stockFor = item.product_id;
+    const badge = node.querySelector(".stock");
+    badge.dataset.stockFor = item.product_id;
+    badge.dataset.variantId = item.variant_id || "";
     const label = node.querySelector(".line-qty-label");
     label.htmlFor = qtyId;
     label.textContent = "Quantity";
@@ -56,6 +58,7 @@ function renderLines() {
     node.querySelector(".line-remove").append(visuallyHidden(` ${name}`));
     node.querySelector(".line-total").textContent = `Line total ${money(item.line_total, cart.currency)}`;
     const notice = node.querySelector(".notice");
+    notice.dataset.itemId = item.id;
     if (!item.available) {
       notice.hidden = false;
       notice.textContent = "This item is no longer available. Remove it to check out.";
@@ -70,9 +73,13 @@ function renderLines() {
     lines.append(node);
   }
   for (const item of cart.items) {
-    const known = availableOf(item.product_id);
-    if (known !== null) showStock(item.product_id, known);
+    // The cart answer carries each line's stock (when the shop tracks it).
+    if (typeof item.in_stock === "boolean") {
+      setLevel(item.product_id, item.variant_id, { available: item.available_quantity, in_stock: item.in_stock });
+    }
+    drawBadges(item.product_id);
   }
+  stockNotices();
   if (focusedId && focusedRole) {
     const line = lines.querySelector(`[data-item-id="${CSS.escape(focusedId)}"]`);
     const target = line ? line.querySelector(`[data-role="${focusedRole}"]`) : null;
@@ -109,8 +116,30 @@ function renderTotals() {
   document.querySelector('[data-total="total"]').textContent = money(totals.total, cart.currency);
 }
 
+// A line wanting more than is left says so, next to its quantity.
+function stockNotices() {
+  for (const item of cart.items) {
+    const notice = lines.querySelector(`.notice[data-item-id="${CSS.escape(item.id)}"]`);
+    const level = levelOf(item.product_id, item.variant_id || "");
+    if (!notice || !item.available || !level) continue;
+    const short = !level.in_stock || (level.available !== null && level.available !== undefined && level.available > 0 && level.available < item.quantity);
+    notice.hidden = !short;
+    if (short) {
+      notice.textContent = level.in_stock
+        ? `Only ${level.available} left: lower the quantity to check out.`
+        : "Out of stock: remove it to check out.";
+    }
+  }
+}
+
+function shortOfStock(item) {
+  const level = levelOf(item.product_id, item.variant_id || "");
+  if (!level) return false;
+  return !level.in_stock || (level.available != null && level.available > 0 && level.available < item.quantity);
+}
+
 function updateCheckoutLink() {
-  const blocked = cart.items.some((i) => !i.available || availableOf(i.product_id) === 0);
+  const blocked = cart.items.some((i) => !i.available || shortOfStock(i));
   checkoutLink.setAttribute("aria-disabled", blocked ? "true" : "false");
   checkoutLink.title = blocked ? "Remove unavailable items first" : "";
 }
@@ -226,7 +255,11 @@ async function removeCoupon(coupon, code) {
   }
 }
 
-onStock(() => { if (cart) updateCheckoutLink(); });
+onStock(() => {
+  if (!cart) return;
+  stockNotices();
+  updateCheckoutLink();
+});
 
 async function start() {
   try {

@@ -2,7 +2,7 @@
 import { api, session } from "./api.js";
 import { showCartCount } from "./cart_count.js";
 import { announce, clearFieldErrors, reportError } from "./feedback.js";
-import { onStock, watchStock } from "./stock.js";
+import { drawBadges, levelOf, onStock, setLevel, watchStock } from "./stock.js";
 
 const forms = [...document.querySelectorAll("form.add-to-cart")];
 
@@ -32,11 +32,30 @@ async function addToCart(event) {
 
 forms.forEach((form) => form.addEventListener("submit", addToCart));
 
-onStock((productId, available) => {
+// The badge and the Add button follow the chosen option's stock.
+function refreshProduct(form) {
+  const productId = form.dataset.productId;
+  const variant = form.elements.variant_id ? form.elements.variant_id.value : "";
+  const badge = document.querySelector(`[data-stock-for="${CSS.escape(productId)}"]`);
+  if (badge) badge.dataset.variantId = variant;
+  drawBadges(productId);
+  const level = levelOf(productId, variant);
+  form.querySelector("button[type=submit]").disabled = Boolean(level && !level.in_stock);
+}
+
+for (const form of forms) {
+  const badge = document.querySelector(`[data-stock-for="${CSS.escape(form.dataset.productId)}"]`);
+  // Levels drawn by the server: [{variant_id, available, in_stock}, ...].
+  for (const sku of JSON.parse((badge && badge.dataset.levels) || "[]")) {
+    setLevel(form.dataset.productId, sku.variant_id, { available: sku.available, in_stock: sku.in_stock });
+  }
+  if (form.elements.variant_id) form.elements.variant_id.addEventListener("change", () => refreshProduct(form));
+  refreshProduct(form);
+}
+
+onStock((productId) => {
   const form = forms.find((f) => f.dataset.productId === productId);
-  if (!form) return;
-  const button = form.querySelector("button[type=submit]");
-  button.disabled = available <= 0;
+  if (form) refreshProduct(form);
 });
 
 async function start() {

@@ -6,7 +6,7 @@ import { api, money, newIdempotencyKey, resetSession, session } from "./api.js";
 import { showCartCount } from "./cart_count.js";
 import { announce, clearFieldErrors, clearPageError, reportError, showPageError } from "./feedback.js";
 import { payment } from "./payment.js";
-import { onStock, watchStock } from "./stock.js";
+import { drawBadges, levelOf, onStock, setLevel, watchStock } from "./stock.js";
 
 const root = document.getElementById("step");
 const STEP_OF = {
@@ -387,9 +387,11 @@ function renderSummary() {
     stock.dataset.stockFor = item.product_id;
     if (item.variant_id) stock.dataset.variantId = item.variant_id;
     stock.setAttribute("aria-live", "polite");
+    if (typeof item.in_stock === "boolean") setLevel(item.product_id, item.variant_id, { available: item.available_quantity, in_stock: item.in_stock });
     li.append(title, stock, amount);
     list.append(li);
   }
+  for (const item of (cart && cart.items) || []) drawBadges(item.product_id);
   const dl = document.getElementById("summary-totals");
   if (totals) fillTotals(dl, totals, false);
   else if (cart) {
@@ -433,9 +435,10 @@ function fillTotals(dl, totals, full) {
   dl.replaceChildren(...rows);
 }
 
-onStock((productId, available) => {
+onStock((productId) => {
   const item = cart && cart.items.find((i) => i.product_id === productId);
-  if (item && available === 0 && !["order_confirmation", "payment_success"].includes(checkout.state)) {
+  const level = item && levelOf(productId, item.variant_id || "");
+  if (level && !level.in_stock && !["order_confirmation", "payment_success", "payment_processing"].includes(checkout.state)) {
     showPageError(`${item.name} just sold out. Go back to your cart to change your order.`);
   }
 });

@@ -1,47 +1,64 @@
 // Live stock badges: subscribe to the server's SSE stock stream for the products on
-// the page and keep every [data-stock-for] element current. Without the stream
-// (an older server, or none configured) the badges simply stay empty.
+// the page and keep every [data-stock-for] element (optionally narrowed to one
+// variant by data-variant-id) current. Without a stream the badges show what the
+// page was drawn with.
 
 const LOW_STOCK = 5;
 
-export function stockText(available) {
-  if (available <= 0) return { level: "out", text: "Out of stock" };
-  if (available <= LOW_STOCK) return { level: "low", text: `Only ${available} left` };
+// productId -> Map(variantId or "" -> {available, in_stock})
+const levels = new Map();
+const listeners = new Set();
+
+export function stockText(level) {
+  if (!level.in_stock) return { level: "out", text: "Out of stock" };
+  if (level.available === null || level.available === undefined) return { level: "in", text: "In stock" };
+  if (level.available <= 0) return { level: "low", text: "Available on backorder" };
+  if (level.available <= LOW_STOCK) return { level: "low", text: `Only ${level.available} left` };
   return { level: "in", text: "In stock" };
 }
 
-const listeners = new Set();
-const latest = new Map();
+// The level of one variant, or of the whole product (summed) when variantId is empty.
+export function levelOf(productId, variantId) {
+  const skus = levels.get(productId);
+  if (!skus || skus.size === 0) return null;
+  if (variantId) return skus.get(variantId) || null;
+  if (skus.has("")) return skus.get("");
+  let available = 0;
+  let inStock = false;
+  for (const level of skus.values()) {
+    available += Math.max(level.available || 0, 0);
+    inStock = inStock || level.in_stock;
+  }
+  return { available, in_stock: inStock };
+}
 
 export function onStock(listener) {
   listeners.add(listener);
-  latest.forEach((available, productId) => listener(productId, available));
 }
 
-export function availableOf(productId) {
-  return latest.has(productId) ? latest.get(productId) : null;
+export function setLevel(productId, variantId, level) {
+  if (!levels.has(productId)) levels.set(productId, new Map());
+  levels.get(productId).set(variantId || "", level);
 }
 
-export function showStock(productId, available) {
-  latest.set(productId, available);
-  const { level, text } = stockText(available);
+export function drawBadges(productId) {
   document.querySelectorAll(`[data-stock-for="${CSS.escape(productId)}"]`).forEach((el) => {
-    if (el.dataset.level !== level || el.textContent !== text) {
-      el.dataset.level = level;
+    const level = levelOf(productId, el.dataset.variantId || "");
+    if (!level) return;
+    const { level: kind, text } = stockText(level);
+    if (el.dataset.level !== kind || el.textContent !== text) {
+      el.dataset.level = kind;
       el.textContent = text;
     }
   });
-  listeners.forEach((listener) => listener(productId, available));
 }
 
-// Accepts one update or a snapshot of several: {product_id, available} items.
+// One SSE "stock" event: {product_id, skus: [{sku, variant_id, available, in_stock}]}.
 function handle(data) {
-  const items = Array.isArray(data) ? data : Array.isArray(data.items) ? data.items : [data];
-  for (const item of items) {
-    if (!item || typeof item.product_id !== "string") continue;
-    const available = Number.isInteger(item.available) ? item.available : item.quantity_available;
-    if (Number.isInteger(available)) showStock(item.product_id, available);
-  }
+  if (!data || typeof data.product_id !== "string" || !Array.isArray(data.skus)) return;
+  for (const sku of data.skus) setLevel(data.product_id, sku.variant_id, { available: sku.available, in_stock: sku.in_stock });
+  drawBadges(data.product_id);
+  listeners.forEach((listener) => listener(data.product_id));
 }
 
 let source = null;
@@ -54,12 +71,9 @@ export function watchStock(productIds) {
   let opened = false;
   source = new EventSource(url);
   source.addEventListener("open", () => { opened = true; document.documentElement.dataset.stockStream = "open"; });
-  const onMessage = (event) => {
+  source.addEventListener("stock", (event) => {
     try { handle(JSON.parse(event.data)); } catch (err) { /* a malformed event changes nothing */ }
-  };
-  source.addEventListener("message", onMessage);
-  source.addEventListener("stock", onMessage);
-  source.addEventListener("snapshot", onMessage);
+  });
   source.addEventListener("error", () => {
     // Never opened: the server has no stream; stop instead of retrying forever.
     if (!opened && source) { source.close(); source = null; document.documentElement.dataset.stockStream = "unavailable"; }
