@@ -239,7 +239,10 @@ couponForm.addEventListener("submit", async (event) => {
   ));
   if (ok) {
     couponForm.elements.code.value = "";
-    document.getElementById("coupon-status").textContent = `Coupon ${code} applied. You save ${money(cart.totals.discount, cart.currency)}.`;
+    // The shop's spelling of the code, not the customer's typing.
+    const applied = cart.coupons.find((c) => (c.code || "").toUpperCase() === code.toUpperCase()) || cart.coupons[cart.coupons.length - 1];
+    const name = (applied && applied.code) || code;
+    document.getElementById("coupon-status").textContent = `Coupon ${name} applied. You save ${money(cart.totals.discount, cart.currency)}.`;
   }
 });
 
