@@ -67,3 +67,24 @@ async def product(
         loaded = await s.get(Product, pid)
         assert loaded is not None
         return loaded
+
+
+async def coupon(rt: Runtime, code: str | None = None, **fields: Any) -> Any:
+    """One coupon through the admin service; valid from an hour ago for a day by default."""
+    from datetime import timedelta
+
+    from tillpoint.promotions.admin import CouponDraft, create_coupon
+
+    now = rt.clock.now()
+    values: dict[str, Any] = {
+        "code": code or new_id("c")[-12:].upper(),
+        "type": "percentage",
+        "value": 1000,
+        "start_date": now - timedelta(hours=1),
+        "end_date": now + timedelta(days=1),
+    }
+    values.update(fields)
+    for name in ("applicable_products", "excluded_products"):
+        if name in values:
+            values[name] = tuple(values[name])
+    return await create_coupon(rt, CouponDraft(**values))

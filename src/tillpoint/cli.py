@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import typer
@@ -82,11 +83,14 @@ def demo(
 ) -> None:
     """Migrate, seed the demo catalog (idempotent) and serve."""
     from tillpoint.catalog.demo import seed_demo_catalog
+    from tillpoint.inventory.demo import seed_demo_stock
 
     settings = load_settings()
     upgrade(settings.database_url)
     added = with_runtime(settings, seed_demo_catalog)
     typer.echo(f"demo catalog ready ({added} products added)")
+    stocked = with_runtime(settings, seed_demo_stock)
+    typer.echo(f"demo stock ready ({stocked} stock rows added)")
     if serve_after:
         typer.echo(f"serving on http://{host}:{port}")
         _serve(settings, host, port, 1)
@@ -98,6 +102,29 @@ def sweep() -> None:
     from tillpoint.sweeper import run_sweep
 
     typer.echo(json.dumps(with_runtime(load_settings(), run_sweep)))
+
+
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+@app.command()
+def machine(
+    format: Annotated[
+        DiagramFormat, typer.Option("--format", help="mermaid (stateDiagram-v2) or dot (Graphviz).")
+    ] = DiagramFormat.mermaid,
+    expiry: Annotated[
+        bool, typer.Option("--expiry/--no-expiry", help="Draw the EXPIRE edges of every state.")
+    ] = True,
+) -> None:
+    """Print the checkout state machine (render dot output with ``dot -Tsvg``)."""
+    from tillpoint.checkout import machine as checkout_machine
+
+    render = (
+        checkout_machine.to_mermaid if format is DiagramFormat.mermaid else checkout_machine.to_dot
+    )
+    typer.echo(render(include_expiry=expiry), nl=False)
 
 
 @app.command("create-admin")
@@ -130,6 +157,142 @@ def create_admin(
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(code=1) from exc
     typer.echo(json.dumps({"id": user.id, "email": user.email, "role": user.role}))
+
+
+coupon_app = typer.Typer(help="Manage coupons.", no_args_is_help=True)
+app.add_typer(coupon_app, name="coupon")
+
+
+@coupon_app.command("create")
+def coupon_create(
+    type_: Annotated[
+        str,
+        typer.Option("--type", help="percentage | fixed_amount | free_shipping | buy_x_get_y."),
+    ],
+    value: Annotated[
+        int,
+        typer.Option(
+            help="Basis points for percentage/buy_x_get_y (1000 = 10 %), minor units "
+            "for fixed_amount, 0 for free_shipping."
+        ),
+    ],
+    code: Annotated[str | None, typer.Option(help="The code (one coupon).")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Instead of --code: this many unique single-use codes.")
+    ] = None,
+    prefix: Annotated[str, typer.Option(help="Prefix of the generated codes.")] = "",
+    start: Annotated[
+        str | None, typer.Option(help="ISO 8601 start with timezone (default: now).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="ISO 8601 end with timezone (default: 30 days on).")
+    ] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 currency of amounts.")] = None,
+    minimum_order_amount: Annotated[int | None, typer.Option(help="Minor units.")] = None,
+    maximum_discount: Annotated[int | None, typer.Option(help="Minor units.")] = None,
+    usage_limit: Annotated[int | None, typer.Option(help="Uses in total.")] = None,
+    per_customer_limit: Annotated[int | None, typer.Option(help="Uses per customer.")] = None,
+    combinable: Annotated[bool, typer.Option(help="May stack with other coupons.")] = False,
+    product: Annotated[
+        list[str] | None, typer.Option(help="Only these product ids (repeat).")
+    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Never these product ids.")] = None,
+    buy: Annotated[int | None, typer.Option(help="buy_x_get_y: units to buy.")] = None,
+    get: Annotated[int | None, typer.Option(help="buy_x_get_y: units discounted.")] = None,
+    buy_product: Annotated[list[str] | None, typer.Option(help="buy_x_get_y: buy set.")] = None,
+    get_product: Annotated[list[str] | None, typer.Option(help="buy_x_get_y: get set.")] = None,
+) -> None:
+    """Create a coupon (--code) or a batch of unique single-use codes (--count); prints JSON."""
+    from datetime import datetime, timedelta
+
+    from tillpoint.errors import TillpointError
+    from tillpoint.promotions import admin
+
+    if (code is None) == (count is None):
+        raise typer.BadParameter("give exactly one of --code and --count")
+    settings = load_settings()
+
+    def when(text: str | None, default: datetime) -> datetime:
+        try:
+            return datetime.fromisoformat(text) if text else default
+        except ValueError as exc:
+            raise typer.BadParameter(f"not an ISO 8601 time: {text}") from exc
+
+    async def work(rt: Runtime) -> list[dict[str, object]]:
+        now = rt.clock.now()
+        meta: dict[str, object] = {}
+        if buy is not None or get is not None:
+            meta = {
+                "buy_quantity": buy,
+                "get_quantity": get,
+                "buy_products": list(buy_product or []),
+                "get_products": list(get_product or []),
+            }
+        draft = admin.CouponDraft(
+            code=code or prefix or "BATCH",
+            type=type_,
+            value=value,
+            start_date=when(start, now),
+            end_date=when(end, now + timedelta(days=30)),
+            currency=currency,
+            minimum_order_amount=minimum_order_amount,
+            maximum_discount=maximum_discount,
+            usage_limit=usage_limit,
+            per_customer_limit=per_customer_limit,
+            combinable=combinable,
+            applicable_products=tuple(product or ()),
+            excluded_products=tuple(exclude or ()),
+            metadata=meta,
+        )
+        if count is not None:
+            made = await admin.create_coupon_batch(rt, draft, count=count, prefix=prefix)
+        else:
+            made = [await admin.create_coupon(rt, draft)]
+        return [admin.coupon_to_dict(c) for c in made]
+
+    try:
+        made = with_runtime(settings, work)
+    except TillpointError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, f.path))}: {f.message}" for f in exc.fields)
+        typer.echo(f"error: {exc.code}: {exc.message} {problems}".strip(), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(made, default=str, indent=2))
+
+
+inventory_app = typer.Typer(help="Stock: sync levels from an external inventory system.")
+app.add_typer(inventory_app, name="inventory")
+
+
+@inventory_app.command("sync")
+def inventory_sync(
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Keep syncing every TILLPOINT_INVENTORY_SYNC_INTERVAL_SECONDS."
+        ),
+    ] = False,
+) -> None:
+    """Pull on-hand levels from TILLPOINT_INVENTORY_PROVIDER into the inventory table."""
+    from tillpoint.inventory.providers import provider_from_settings
+    from tillpoint.inventory.sync import sync_forever, sync_inventory
+
+    settings = load_settings()
+    try:
+        provider = provider_from_settings(settings)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if provider is None:
+        typer.echo("TILLPOINT_INVENTORY_PROVIDER is internal: nothing to sync", err=True)
+        raise typer.Exit(2)
+    if watch:
+        interval = settings.inventory_sync_interval_seconds
+        with_runtime(settings, lambda rt: sync_forever(rt, provider, interval))
+        return
+    result = with_runtime(settings, lambda rt: sync_inventory(rt, provider))
+    typer.echo(json.dumps(result.__dict__))
+    if result.error:
+        raise typer.Exit(1)
 
 
 def main() -> None:

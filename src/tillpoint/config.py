@@ -9,8 +9,9 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +35,13 @@ class RefreshPolicy(StrEnum):
 
     sliding_window = "sliding-window"
     fixed = "fixed"
+
+
+class InventoryProviderKind(StrEnum):
+    """Where stock levels come from: our own table, or an external JSON API synced into it."""
+
+    internal = "internal"
+    http_json = "http_json"
 
 
 class Settings(BaseSettings):
@@ -77,6 +85,52 @@ class Settings(BaseSettings):
     cart_max_lines: int = Field(default=100, ge=1)
     cart_write_retries: int = Field(default=3, ge=0, le=10)
 
+    # checkout, addresses, shipping, tax (issue 4)
+    checkout_ttl_seconds: int = Field(default=30 * 60, ge=60)
+    address_provider: Literal["none", "google"] = "none"
+    address_google_api_key: str | None = None
+    address_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    shipping_provider: Literal["table", "ups"] = "table"
+    shipping_ups_endpoint: str = "https://onlinetools.ups.com"
+    shipping_ups_token: str | None = None
+    shipping_origin_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    shipping_origin_postal_code: str = "10001"
+    shipping_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    shipping_cutoff_hour: int = Field(default=14, ge=0, le=24)
+    tax_provider: Literal["manual", "stripe_tax"] = "manual"
+    tax_prices_include_tax: bool | None = None
+    tax_cache_ttl_seconds: int = Field(default=3600, ge=1)
+    tax_stripe_api_key: str | None = None
+    tax_stripe_api_base: str | None = None
+    tax_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    # Promotions: the seed's CombinabilityRules (promotions/rules.py).
+    coupon_max_per_order: int = Field(default=3, ge=1, le=20)
+    coupon_allow_percentage_with_fixed: bool = True
+    coupon_allow_multiple_percentage: bool = False
+    coupon_allow_free_shipping_combination: bool = True
+    coupon_priority_order: str = "buy_x_get_y,percentage,fixed_amount,free_shipping"
+    coupon_item_level_first: bool = True
+
+    # Inventory (issue 6): reservations, fallbacks, real-time stream, external provider.
+    inventory_reservation_ttl_seconds: int = Field(default=15 * 60, ge=30)
+    inventory_reservation_extend_seconds: int = Field(default=15 * 60, ge=30)
+    inventory_backorder_enabled: bool = True
+    inventory_backorder_estimate: str = Field(default="2-3 weeks", max_length=80)
+    inventory_substitutes_enabled: bool = True
+    inventory_substitutes_limit: int = Field(default=3, ge=0, le=20)
+    inventory_waitlist_enabled: bool = True
+    inventory_stream_throttle_ms: int = Field(default=1000, ge=0, le=60_000)
+    inventory_stream_heartbeat_seconds: float = Field(default=15, gt=0, le=300)
+    inventory_stream_max_products: int = Field(default=50, ge=1, le=500)
+    inventory_webhook_secret: str | None = Field(default=None, min_length=16)
+    inventory_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    inventory_provider: InventoryProviderKind = InventoryProviderKind.internal
+    inventory_provider_url: str | None = None
+    inventory_provider_api_key: str | None = None
+    inventory_provider_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    inventory_sync_interval_seconds: int = Field(default=300, ge=5)
+
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # --- pages (issue 9) ----------------------------------------------------------------
@@ -85,6 +139,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     background_tasks: bool = True
     sweep_interval_seconds: int = Field(default=60, ge=1)
+
+    @field_validator("coupon_priority_order")
+    @classmethod
+    def _coupon_types_only(cls, value: str) -> str:
+        types = [t.strip() for t in value.split(",") if t.strip()]
+        allowed = {"percentage", "fixed_amount", "free_shipping", "buy_x_get_y"}
+        if not set(types) <= allowed or len(types) != len(set(types)):
+            raise ValueError(f"a comma-separated list of distinct coupon types from {allowed}")
+        return ",".join(types)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

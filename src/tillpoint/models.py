@@ -7,7 +7,20 @@ from tillpoint.audit import models as audit_models
 from tillpoint.auth import models as auth_models
 from tillpoint.cart import models as cart_models
 from tillpoint.catalog import models as catalog_models
+from tillpoint.checkout import models as checkout_models
 from tillpoint.db import Base
+from tillpoint.inventory import models as inventory_models
+from tillpoint.promotions import models as promotion_models
 from tillpoint.sessions import models as session_models
 
-__all__ = ["Base", "audit_models", "auth_models", "cart_models", "catalog_models", "session_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "cart_models",
+    "catalog_models",
+    "checkout_models",
+    "inventory_models",
+    "promotion_models",
+    "session_models",
+]

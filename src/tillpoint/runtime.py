@@ -13,6 +13,7 @@ import tillpoint.models  # noqa: F401  (registers every table, so foreign keys r
 from tillpoint.clock import Clock, SystemClock
 from tillpoint.config import Settings
 from tillpoint.db import Database
+from tillpoint.inventory.feed import StockFeed
 
 
 @dataclass
@@ -21,6 +22,11 @@ class Runtime:
     db: Database
     redis: Redis | None = None
     clock: Clock = field(default_factory=SystemClock)
+    stock_feed: StockFeed = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Stock events fan out through Redis pub/sub when it is configured.
+        self.stock_feed = StockFeed(self.redis, self.settings.redis_url)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -34,6 +40,7 @@ class Runtime:
         return cls(settings=settings, db=db, redis=redis, clock=clock or SystemClock())
 
     async def close(self) -> None:
+        await self.stock_feed.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

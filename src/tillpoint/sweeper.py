@@ -12,6 +12,10 @@ from collections.abc import Awaitable, Callable
 
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
+from tillpoint.checkout.service import expire_checkouts
+from tillpoint.inventory import checkout_stock
+from tillpoint.inventory.fallbacks import notify_waitlists
+from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
 
@@ -22,12 +26,16 @@ Job = Callable[[Runtime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "guest_sessions": delete_expired_sessions,
     "carts": delete_expired_carts,
+    "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
+    "inventory_reservations": expire_reservations,
+    "inventory_waitlist": notify_waitlists,
 }
 
 
 async def run_sweep(rt: Runtime) -> dict[str, int]:
     """Run every job once; returns how many rows each one handled."""
+    checkout_stock.install()  # expiring checkouts release their stock
     results: dict[str, int] = {}
     for name, job in JOBS.items():
         try:

@@ -17,11 +17,10 @@ from tillpoint.auth.models import RefreshToken, RegisteredSession, User
 from tillpoint.auth.service import Client
 from tillpoint.auth.throttle import MemoryLoginThrottle, RedisLoginThrottle, ThrottlePolicy
 from tillpoint.cart.merge import merge_carts
-from tillpoint.cart.models import AppliedCoupon, Cart
+from tillpoint.cart.models import Cart
 from tillpoint.cart.service import add_item, create_cart
 from tillpoint.config import RefreshPolicy
 from tillpoint.errors import Unauthorized
-from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import run_sweep
 
@@ -147,28 +146,35 @@ async def test_redis_throttle_falls_back_to_memory_when_redis_is_down(
         await client.aclose()
 
 
-async def test_merge_drops_coupons_that_no_longer_hold(rt: Runtime) -> None:
-    mug = await factories.product(rt)
+async def test_merge_drops_coupons_that_no_longer_hold(rt: Runtime, clock: MovableClock) -> None:
+    from tillpoint.promotions.service import apply_coupon
+
+    mug = await factories.product(rt, price=2000)
+    soon = await factories.coupon(
+        rt, "EXPIRED10", combinable=True, end_date=clock.now() + timedelta(minutes=1)
+    )
+    good = await factories.coupon(rt, "STILLGOOD", type="fixed_amount", value=300, combinable=True)
     async with rt.db.transaction() as s:
         source = await create_cart(rt, s)
         target = await create_cart(rt, s)
-        # No coupon service exists yet (promotions lands separately): applied rows by hand.
-        for cart, code in ((source, "EXPIRED10"), (source, "STILLGOOD"), (target, "STILLGOOD")):
-            s.add(AppliedCoupon(id=new_id("acp"), cart_id=cart.id, coupon_id=code))
     await add_item(rt, source.id, product_id=mug.id, quantity=1)
-
-    async def expired_is_invalid(_s: Any, cart: Cart) -> list[AppliedCoupon]:
-        return [c for c in cart.coupons if c.coupon_id == "EXPIRED10"]
-
+    await add_item(rt, target.id, product_id=mug.id, quantity=1)
+    for cart_id, code in (
+        (source.id, "EXPIRED10"),
+        (source.id, "STILLGOOD"),
+        (target.id, "STILLGOOD"),
+    ):
+        await apply_coupon(rt, cart_id, code)
+    clock.advance(minutes=1)
     async with rt.db.transaction() as s:
-        report = await merge_carts(
-            rt, s, source_id=source.id, target_id=target.id, revalidate=expired_is_invalid
-        )
-    assert report.coupons_dropped == ["EXPIRED10"] and report.added == [mug.id]
+        report = await merge_carts(rt, s, source_id=source.id, target_id=target.id)
+    assert report.coupons_dropped == [soon.id] and report.combined == [mug.id]
     async with rt.db.transaction() as s:
         merged = await s.get(Cart, target.id)
         assert merged is not None
-        assert [c.coupon_id for c in merged.coupons] == ["STILLGOOD"]
+        assert [(c.coupon_id, c.code, c.discount_amount) for c in merged.coupons] == [
+            (good.id, "STILLGOOD", 300)
+        ]
 
 
 async def test_sweeper_removes_expired_and_old_revoked_sessions(

@@ -20,19 +20,19 @@ from tillpoint.cart.service import ABANDONED, ACTIVE, lock_cart
 from tillpoint.catalog.service import resolve_sellable
 from tillpoint.errors import InvalidInput, NotFound
 from tillpoint.ids import new_id
+from tillpoint.promotions.applied import stale_coupons
 from tillpoint.runtime import Runtime
 
 # Given the merged cart, return the applied coupons that no longer hold.
-CouponRevalidator = Callable[[AsyncSession, Cart], Awaitable[list[AppliedCoupon]]]
+CouponRevalidator = Callable[[Runtime, AsyncSession, Cart], Awaitable[list[AppliedCoupon]]]
 
 
-async def revalidate_applied_coupons(_s: AsyncSession, _cart: Cart) -> list[AppliedCoupon]:
-    """The coupon check the merge uses by default.
-
-    Seam for the promotions feature: until its validator is wired in here, coupons
-    are carried over unchanged (no coupon rules exist to break yet).
-    """
-    return []
+async def revalidate_applied_coupons(
+    rt: Runtime, s: AsyncSession, cart: Cart
+) -> list[AppliedCoupon]:
+    """The coupon check the merge uses by default: the promotions rules over the merged
+    cart (the kept coupons' ``discount_amount`` re-priced); returns those to drop."""
+    return await stale_coupons(rt, s, cart)
 
 
 @dataclass(slots=True)
@@ -85,13 +85,14 @@ async def merge_carts(
                 AppliedCoupon(
                     id=new_id("acp"),
                     coupon_id=coupon.coupon_id,
+                    code=coupon.code,
                     discount_amount=coupon.discount_amount,
                     applied_at=rt.clock.now(),
                 )
             )
             held.add(coupon.coupon_id)
     await s.flush()
-    for stale in await revalidate(s, target):
+    for stale in await revalidate(rt, s, target):
         target.coupons.remove(stale)
         report.coupons_dropped.append(stale.coupon_id)
     now = rt.clock.now()

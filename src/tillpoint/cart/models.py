@@ -66,7 +66,7 @@ class AppliedCoupon(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), index=True)
-    # The promotions feature adds the ``coupons`` table and the foreign key to it.
-    coupon_id: Mapped[str] = mapped_column(String(40))
+    coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64), default="", server_default="")
     discount_amount: Mapped[int] = mapped_column(Integer, default=0)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())

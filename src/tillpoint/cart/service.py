@@ -9,8 +9,9 @@ Transient lock failures (deadlock, serialization, busy file) are retried.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -31,6 +32,8 @@ from tillpoint.cart.view import (
 from tillpoint.catalog.service import resolve_sellable, sellables_for
 from tillpoint.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
+from tillpoint.inventory.stock import ensure_available, stock_status_for
+from tillpoint.promotions.applied import refresh_cart_coupons
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -94,15 +97,27 @@ def snapshot(cart: Cart) -> CartSnapshot:
             for i in cart.items
         ),
         coupons=tuple(
-            CouponSnapshot(id=c.id, coupon_id=c.coupon_id, discount_amount=c.discount_amount)
+            CouponSnapshot(
+                id=c.id, coupon_id=c.coupon_id, discount_amount=c.discount_amount, code=c.code
+            )
             for c in cart.coupons
         ),
     )
 
 
-async def _view(s: AsyncSession, snap: CartSnapshot) -> CartView:
+async def _view(rt: Runtime, s: AsyncSession, snap: CartSnapshot) -> CartView:
     keys = [(i.product_id, i.variant_id) for i in snap.items]
-    return build_view(snap, await sellables_for(s, keys))
+    stock = await stock_status_for(rt, s, _demand(snap.items), cart_id=snap.id)
+    return build_view(snap, await sellables_for(s, keys), stock)
+
+
+def _demand(items: Iterable[LineSnapshot | CartItem]) -> dict[tuple[str, str | None], int]:
+    """Total quantity wanted per (product, variant) over a cart's lines."""
+    demand: dict[tuple[str, str | None], int] = {}
+    for i in items:
+        key = (i.product_id, i.variant_id)
+        demand[key] = demand.get(key, 0) + i.quantity
+    return demand
 
 
 async def get_cart(rt: Runtime, cart_id: str) -> CartView | None:
@@ -119,7 +134,7 @@ async def get_cart(rt: Runtime, cart_id: str) -> CartView | None:
             fresh = True
         else:
             fresh = False
-        view = await _view(s, snap)
+        view = await _view(rt, s, snap)
     if fresh and snap.status == ACTIVE:
         await cache.store(rt, snap)
     return view
@@ -209,7 +224,7 @@ async def _write(
         async with rt.db.transaction() as s:
             cart = await lock_cart(s, cart_id)
             if if_match is not None and if_match != cart.version:
-                current = await _view(s, snapshot(cart))
+                current = await _view(rt, s, snapshot(cart))
                 raise PreconditionFailed(
                     "The cart changed since you last read it.",
                     details={"current": cart_to_dict(current)},
@@ -217,18 +232,35 @@ async def _write(
             if cart.status != ACTIVE:
                 raise Conflict("This cart can no longer be changed.", code="cart_not_active")
             await change(s, cart)
+            # Every change re-checks and re-prices the applied coupons (promotions).
+            coupons = await refresh_cart_coupons(rt, s, cart)
             now = rt.clock.now()
             cart.version += 1
             cart.updated_at = now
             cart.expires_at = now + timedelta(seconds=rt.settings.cart_ttl_seconds)
             await s.flush()
             await s.refresh(cart, ["items", "coupons"])
-            return await _view(s, snapshot(cart))
+            view = await _view(rt, s, snapshot(cart))
+            if coupons.notices:
+                view = dataclasses.replace(view, notices=[*view.notices, *coupons.notices])
+            return view
 
     try:
         return await with_retries(rt, attempt)
     finally:
         await cache.invalidate(rt, cart_id)
+
+
+async def change_cart(
+    rt: Runtime,
+    cart_id: str,
+    change: Callable[[AsyncSession, Cart], Awaitable[None]],
+    *,
+    if_match: int | None = None,
+) -> CartView:
+    """Apply ``change`` to the locked cart as one write: version checked and bumped,
+    coupons re-priced, cache invalidated (for features that change carts, e.g. coupons)."""
+    return await _write(rt, cart_id, if_match, change)
 
 
 def check_quantity(rt: Runtime, quantity: int, path: str = "quantity") -> None:
@@ -270,6 +302,11 @@ async def add_item(
             ),
             None,
         )
+        key = (product_id, variant_id)
+        # Availability of everything this cart wants of that stock, this line included.
+        demand = _demand(cart.items)
+        demand[key] = demand.get(key, 0) + quantity
+        await ensure_available(rt, s, demand, only=key, cart_id=cart.id)
         if same is not None:
             check_quantity(rt, same.quantity + quantity)
             same.quantity += quantity
@@ -316,6 +353,11 @@ async def update_item_quantity(
             cart.items.remove(item)
             return
         sellable = await resolve_sellable(s, item.product_id, item.variant_id)
+        if quantity > item.quantity:
+            key = (item.product_id, item.variant_id)
+            demand = _demand(cart.items)
+            demand[key] += quantity - item.quantity
+            await ensure_available(rt, s, demand, only=key, cart_id=cart.id)
         item.quantity = quantity
         item.price = sellable.unit_price
 

@@ -7,11 +7,15 @@ applied behind the customer's back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tillpoint.catalog.service import Sellable
+
+if TYPE_CHECKING:
+    from tillpoint.inventory.stock import StockStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class CouponSnapshot:
     id: str
     coupon_id: str
     discount_amount: int
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,8 @@ class LineView:
     price_changed: bool
     available: bool
     metadata: dict[str, Any]
+    in_stock: bool = True
+    available_quantity: int | None = None  # None: stock not tracked
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +113,12 @@ class CartView:
         return sum(i.quantity for i in self.items)
 
 
-def build_view(snap: CartSnapshot, sellables: dict[tuple[str, str | None], Sellable]) -> CartView:
-    """Combine stored lines with the catalog as it is now."""
+def build_view(
+    snap: CartSnapshot,
+    sellables: dict[tuple[str, str | None], Sellable],
+    stock: Mapping[tuple[str, str | None], StockStatus] | None = None,
+) -> CartView:
+    """Combine stored lines with the catalog and the stock as they are now."""
     lines: list[LineView] = []
     notices: list[dict[str, Any]] = []
     for item in snap.items:
@@ -126,6 +137,17 @@ def build_view(snap: CartSnapshot, sellables: dict[tuple[str, str | None], Sella
             )
         if not available:
             notices.append({"code": "item_unavailable", "item_id": item.id})
+        level = (stock or {}).get((item.product_id, item.variant_id))
+        in_stock = level is None or level.in_stock
+        if not in_stock and level is not None:
+            notices.append(
+                {
+                    "code": "out_of_stock",
+                    "item_id": item.id,
+                    "requested": level.requested,
+                    "available": level.available,
+                }
+            )
         lines.append(
             LineView(
                 id=item.id,
@@ -140,6 +162,8 @@ def build_view(snap: CartSnapshot, sellables: dict[tuple[str, str | None], Sella
                 price_changed=changed,
                 available=available,
                 metadata=item.metadata,
+                in_stock=in_stock,
+                available_quantity=level.available if level is not None else None,
             )
         )
     return CartView(

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tillpoint.config import Settings, load_settings
+from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import sweep_forever
@@ -17,13 +18,25 @@ from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.pages import router as pages
-from tillpoint.web.routers import auth, cart, catalog, ops, session
+from tillpoint.web.routers import (
+    admin_coupons,
+    admin_inventory,
+    auth,
+    cart,
+    catalog,
+    checkout,
+    coupons,
+    inventory,
+    ops,
+    session,
+)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up."""
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
+    checkout_stock.install()  # stock effects on the checkout's transitions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +73,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         auth.router,
         catalog.router,
         cart.router,
+        checkout.router,
+        coupons.router,
+        admin_coupons.router,
+        inventory.router,
+        admin_inventory.router,
         pages.router,
     ):
         app.include_router(router)

@@ -33,11 +33,14 @@ class LineOut(BaseModel):
     price_changed: bool
     available: bool
     metadata: dict[str, Any]
+    in_stock: bool
+    available_quantity: int | None
 
 
 class CouponOut(BaseModel):
     id: str
     coupon_id: str
+    code: str
     discount_amount: int
 
 

@@ -1,0 +1,69 @@
+"""Hooks for the machine's actions with side effects (stock, payment, order).
+
+Other features register an async function for an action name; the checkout service
+runs every function registered for the transition's actions, in registration order,
+inside the unit of work that moves the checkout (row locked), *before* the new state
+is saved. A function may update ``call.context`` (saved with the state) or raise a
+``TillpointError`` to refuse the event — then nothing of the step is kept.
+
+Action names (see ``checkout/machine.py``): ``reserveStock`` and ``initiatePayment``
+(CONFIRM_ORDER → payment_processing), ``requestCustomerAction``,
+``refreshPaymentStatus``, ``handlePaymentSuccess``, ``handlePaymentFailure``,
+``createOrder`` (PROCEED_TO_CONFIRMATION), ``releaseReservations`` (EXPIRE),
+``mergeGuestCart`` (LOGIN_SUCCEEDED), ``updateCartItems``, ``applyCoupon``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.audit.service import Actor
+from tillpoint.checkout.machine import Event, State
+from tillpoint.checkout.models import Checkout
+from tillpoint.pricing.totals import OrderTotal
+from tillpoint.runtime import Runtime
+
+
+@dataclass
+class EffectCall:
+    """What an effect sees: the locked row, the step, and the context it may update."""
+
+    rt: Runtime
+    s: AsyncSession
+    checkout: Checkout
+    event: Event
+    source: State
+    target: State
+    payload: dict[str, Any]
+    context: dict[str, Any]
+    actor: Actor
+    totals: OrderTotal | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Effect = Callable[[EffectCall], Awaitable[None]]
+
+_REGISTRY: dict[str, list[Effect]] = {}
+
+
+def register_effect(action: str, effect: Effect) -> None:
+    """Run ``effect`` whenever a transition with ``action`` is taken (idempotent)."""
+    effects = _REGISTRY.setdefault(action, [])
+    if effect not in effects:
+        effects.append(effect)
+
+
+def unregister_effect(action: str, effect: Effect) -> None:
+    effects = _REGISTRY.get(action, [])
+    if effect in effects:
+        effects.remove(effect)
+
+
+async def run_effects(actions: tuple[str, ...], call: EffectCall) -> None:
+    for action in actions:
+        for effect in list(_REGISTRY.get(action, ())):
+            await effect(call)

@@ -1,0 +1,762 @@
+"""Checkout use cases: start, read, drive with events, list shipping options, expire.
+
+One write path: :func:`send_event` (clients) and :func:`apply_server_event` (payments,
+webhooks, the sweeper) both go through :func:`_step`, which locks the checkout row,
+checks ``If-Match``, asks the pure machine, validates the payload for the guard,
+applies the pure actions, runs the registered effects, re-prices and records the
+audit event — all in one unit of work.
+
+Totals are never stored as truth: they are recomputed from the cart, the context
+and the catalog at every read. ``context.quoted_totals`` remembers what the customer
+was last shown; CONFIRM_ORDER re-prices and answers 409 ``totals_changed`` (with
+the new totals, now quoted) if anything moved.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.addresses.rules import check_guest_info
+from tillpoint.addresses.schemas import Address, GuestInfo
+from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
+from tillpoint.auth.models import RegisteredSession
+from tillpoint.cart.models import Cart
+from tillpoint.catalog.service import sellables_for
+from tillpoint.checkout import machine
+from tillpoint.checkout.actions import apply_actions, new_context
+from tillpoint.checkout.effects import EffectCall, run_effects
+from tillpoint.checkout.machine import Event, Facts, State
+from tillpoint.checkout.models import Checkout
+from tillpoint.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+)
+from tillpoint.ids import is_valid_id, new_id
+from tillpoint.inventory.stock import cart_stock_problems
+from tillpoint.pricing.service import (
+    PricingInput,
+    ShippingNoLongerOffered,
+    price_checkout,
+    services,
+    shipping_request,
+)
+from tillpoint.pricing.totals import OrderTotal
+from tillpoint.pricing.types import PricingLine
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.models import GuestSession
+from tillpoint.sessions.service import SessionContext
+from tillpoint.shipping.service import ShippingQuote
+from tillpoint.shipping.types import ShippingOption
+
+log = logging.getLogger(__name__)
+
+# While a payment may be in flight or was taken, inactivity must not end the checkout:
+# the gateway's answer still has to land (payments resolve these states, e.g. cancel the
+# intent and send PAYMENT_FAILURE, or apply EXPIRE themselves via apply_server_event).
+_NEVER_SWEPT = frozenset(
+    {State.payment_processing, State.payment_requires_action, State.payment_success}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutView:
+    """A checkout as its owner sees it, with totals priced now."""
+
+    id: str
+    state: State
+    version: int
+    context: dict[str, Any]
+    expires_at: datetime
+    created_at: datetime
+    totals: OrderTotal | None
+    errors: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def allowed_events(self) -> tuple[Event, ...]:
+        return machine.allowed_events(self.state, include_server=False)
+
+    @property
+    def totals_changed(self) -> bool:
+        quoted = self.context.get("quoted_totals")
+        return bool(
+            self.totals is not None
+            and quoted is not None
+            and list(self.totals.money_fingerprint()) != quoted
+        )
+
+
+def checkout_to_dict(view: CheckoutView) -> dict[str, Any]:
+    """The public JSON shape of a checkout."""
+    ctx = view.context
+    return {
+        "id": view.id,
+        "state": view.state.value,
+        "version": view.version,
+        "allowed_events": [e.value for e in view.allowed_events],
+        "expires_at": view.expires_at.isoformat(),
+        "created_at": view.created_at.isoformat(),
+        "context": {
+            "user_type": ctx.get("user_type", "unknown"),
+            "user_id": ctx.get("user_id"),
+            "cart_id": ctx.get("cart_id"),
+            "currency": ctx.get("currency"),
+            "guest_info": ctx.get("guest_info"),
+            "shipping_address": ctx.get("shipping_address"),
+            "billing_address": ctx.get("billing_address"),
+            "address_validation": ctx.get("address_validation"),
+            "shipping_method": ctx.get("shipping_method"),
+            "payment_method": ctx.get("payment_method"),
+            "payment": ctx.get("payment"),
+            "totals": view.totals.to_json() if view.totals else None,
+            "totals_changed": view.totals_changed,
+            "promotions": list(view.totals.promotions) if view.totals else [],
+            "errors": list(ctx.get("errors") or []) + list(view.errors),
+        },
+    }
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CartFacts:
+    """The checkout's cart as pricing and the hasValidCartItems guard see it."""
+
+    cart_id: str
+    currency: str
+    lines: tuple[PricingLine, ...]
+    problems: tuple[FieldError, ...] = ()
+    status: str = "active"
+
+
+async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
+    """Read the cart's lines once, priced as stored, checked against today's catalog."""
+    cart = await s.get(Cart, cart_id, populate_existing=True)
+    if cart is None:
+        return CartFacts(cart_id, "USD", (), (FieldError(("cart",), "cart_missing", "Gone."),))
+    keys = [(i.product_id, i.variant_id) for i in cart.items]
+    sellables = await sellables_for(s, keys)
+    lines: list[PricingLine] = []
+    problems: list[FieldError] = []
+    for pos, item in enumerate(cart.items):
+        sellable = sellables.get((item.product_id, item.variant_id))
+        path: tuple[str | int, ...] = ("cart", "items", pos)
+        if sellable is None or not sellable.active:
+            problems.append(FieldError(path, "item_unavailable", "This item is no longer sold."))
+        elif sellable.unit_price != item.price:
+            problems.append(
+                FieldError(
+                    path,
+                    "price_changed",
+                    f"The price changed from {item.price} to {sellable.unit_price}; "
+                    "review the cart.",
+                )
+            )
+        lines.append(
+            PricingLine(
+                line_id=item.id,
+                product_id=item.product_id,
+                variant_id=item.variant_id,
+                quantity=item.quantity,
+                unit_price=item.price,
+                tax_category=sellable.product.tax_category if sellable else "standard",
+                weight_grams=sellable.weight_grams if sellable else 0,
+                category=sellable.product.category if sellable else "general",
+            )
+        )
+    if cart.status != "active":
+        problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
+    # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
+    problems.extend(await cart_stock_problems(s, cart.id, cart.items))
+    return CartFacts(cart.id, cart.currency, tuple(lines), tuple(problems), cart.status)
+
+
+def _address(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
+    raw = ctx.get(key)
+    return Address.model_validate(raw) if raw else None
+
+
+def _shipping(ctx: dict[str, Any]) -> ShippingOption | None:
+    raw = ctx.get("shipping_method")
+    return ShippingOption.from_json(raw) if raw else None
+
+
+async def _price(
+    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
+) -> OrderTotal:
+    return await price_checkout(
+        rt,
+        s,
+        PricingInput(
+            cart_id=cart.cart_id,
+            currency=cart.currency,
+            lines=cart.lines,
+            user_id=row.user_id,
+            address=_address(ctx),
+            shipping=_shipping(ctx),
+        ),
+    )
+
+
+async def _try_price(
+    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
+) -> tuple[OrderTotal | None, tuple[dict[str, Any], ...]]:
+    """Totals, or None and why (a read must still show the checkout when tax is down)."""
+    try:
+        return await _price(rt, s, row, ctx, cart), ()
+    except ServiceUnavailable as exc:
+        return None, ({"code": exc.code, "message": exc.message},)
+    except ShippingNoLongerOffered:
+        return None, (
+            {"code": "shipping_method_not_offered", "message": "Choose a shipping method again."},
+        )
+
+
+def _view(
+    row: Checkout, totals: OrderTotal | None, errors: tuple[dict[str, Any], ...] = ()
+) -> CheckoutView:
+    return CheckoutView(
+        id=row.id,
+        state=State(row.state),
+        version=row.version,
+        context=dict(row.context),
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        totals=totals,
+        errors=errors,
+    )
+
+
+async def _session_checkout_data(s: AsyncSession, session_id: str) -> dict[str, Any]:
+    """The caller's session's ``checkout_data`` (guest or registered session row)."""
+    for model in (GuestSession, RegisteredSession):
+        data = await s.scalar(select(model.checkout_data).where(model.id == session_id))
+        if data is not None:
+            return dict(data)
+    return {}
+
+
+async def _remember_on_session(s: AsyncSession, session_id: str, checkout_id: str) -> None:
+    """Note the checkout on the caller's session row: login carries ``checkout_data`` over to
+    the new registered session, so the checkout stays the caller's across the login."""
+    data = {**await _session_checkout_data(s, session_id), "checkout_id": checkout_id}
+    for model in (GuestSession, RegisteredSession):
+        await s.execute(update(model).where(model.id == session_id).values(checkout_data=data))
+
+
+async def _owned(s: AsyncSession, row: Checkout | None, session: SessionContext) -> Checkout:
+    """``row`` if the caller owns it (same session, same user, or a session that took it over
+    at login); 404 otherwise, so other people's checkouts do not even seem to exist."""
+    if row is None:
+        raise NotFound("No such checkout.", code="checkout_not_found")
+    if row.session_id == session.session_id or (
+        row.user_id is not None and row.user_id == session.user_id
+    ):
+        return row
+    if (await _session_checkout_data(s, session.session_id)).get("checkout_id") == row.id:
+        return row
+    raise NotFound("No such checkout.", code="checkout_not_found")
+
+
+async def _lock(s: AsyncSession, checkout_id: str) -> Checkout | None:
+    if not is_valid_id(checkout_id, "chk"):
+        return None
+    return await s.scalar(
+        select(Checkout)
+        .where(Checkout.id == checkout_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _expired_by_time(row: Checkout, now: datetime) -> bool:
+    state = State(row.state)
+    return state not in machine.FINAL and state not in _NEVER_SWEPT and row.expires_at <= now
+
+
+async def _audit(
+    s: AsyncSession,
+    rt: Runtime,
+    row: Checkout,
+    event_type: str,
+    action: str,
+    actor: Actor,
+    metadata: dict[str, Any],
+) -> None:
+    """The one place checkout audit events are emitted (same unit of work as the change)."""
+    await record(
+        s,
+        AuditEvent(event_type, "checkout", row.id, action, metadata),
+        actor,
+        rt.clock.now(),
+    )
+
+
+# --- starting and reading ------------------------------------------------------------
+
+
+async def start_checkout(
+    rt: Runtime, session: SessionContext, *, actor: Actor = SYSTEM
+) -> tuple[CheckoutView, bool]:
+    """Start a checkout of the session's cart (PROCEED_TO_CHECKOUT), or return the live one.
+
+    Returns the checkout and whether it was created. An empty or invalid cart is
+    refused (422 ``cart_empty`` / ``cart_invalid``) and nothing is stored.
+    """
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        await s.execute(select(Cart.id).where(Cart.id == session.cart_id).with_for_update())
+        live = await s.scalar(
+            select(Checkout)
+            .where(
+                Checkout.cart_id == session.cart_id,
+                Checkout.session_id == session.session_id,
+                Checkout.state.not_in([st.value for st in machine.FINAL]),
+                Checkout.expires_at > now,
+            )
+            .order_by(Checkout.created_at.desc())
+            .limit(1)
+        )
+        cart = await load_cart_facts(s, session.cart_id)
+        if live is not None:
+            totals, errors = await _try_price(rt, s, live, live.context, cart)
+            return _view(live, totals, errors), False
+        facts = Facts(cart_item_count=len(cart.lines), cart_problems=cart.problems)
+        try:
+            step = machine.step(machine.INITIAL, Event.PROCEED_TO_CHECKOUT, facts)
+        except machine.GuardRejected as exc:
+            raise _guard_error(exc.failure) from exc
+        row = Checkout(
+            id=new_id("chk"),
+            session_id=session.session_id,
+            user_id=session.user_id,
+            cart_id=session.cart_id,
+            state=step.target.value,
+            context=new_context(cart_id=session.cart_id, currency=cart.currency),
+            version=1,
+            expires_at=now + timedelta(seconds=rt.settings.checkout_ttl_seconds),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+        await _remember_on_session(s, session.session_id, row.id)
+        totals, errors = await _try_price(rt, s, row, row.context, cart)
+        if totals is not None:
+            row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
+        await s.flush()
+        await _audit(
+            s,
+            rt,
+            row,
+            "checkout_started",
+            "start",
+            actor,
+            {"cart_id": row.cart_id, "lines": len(cart.lines), "state": row.state},
+        )
+        return _view(row, totals, errors), True
+
+
+async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> CheckoutView:
+    """The caller's checkout with totals priced now (404 if not theirs); expires it if due."""
+    async with rt.db.transaction() as s:
+        row = await _owned(s, await _lock(s, checkout_id), session)
+        if _expired_by_time(row, rt.clock.now()):
+            await _expire_locked(rt, s, row, SYSTEM)
+        cart = await load_cart_facts(s, row.cart_id)
+        totals, errors = await _try_price(rt, s, row, row.context, cart)
+        return _view(row, totals, errors + _stock_errors(cart))
+
+
+async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
+    """The options offered for the checkout's shipping address and cart (409 without one)."""
+    async with rt.db.transaction() as s:
+        row = await _owned(s, await _lock(s, checkout_id), session)
+        address = _address(row.context)
+        if address is None:
+            raise Conflict("Enter a shipping address first.", code="shipping_address_required")
+        cart = await load_cart_facts(s, row.cart_id)
+    request = shipping_request(cart.currency, cart.lines, address)
+    return await services(rt).shipping.get_shipping_options(request, rt.clock.now())
+
+
+# --- driving ------------------------------------------------------------------------
+
+
+def _guard_error(failure: machine.GuardFailure) -> InvalidInput:
+    return InvalidInput(
+        failure.message,
+        code=failure.code,
+        fields=list(failure.fields),
+        details={"guard": failure.guard},
+    )
+
+
+@dataclass
+class _Prepared:
+    facts: Facts
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+async def _prepare(
+    rt: Runtime,
+    s: AsyncSession,
+    row: Checkout,
+    event: Event,
+    payload: dict[str, Any],
+    user_id: str | None,
+    cart: CartFacts,
+) -> _Prepared:
+    """Validate the payload for this event and gather the facts its guard reads."""
+    base = Facts(cart_item_count=len(cart.lines), cart_problems=cart.problems, user_id=user_id)
+    svc = services(rt)
+    if event in (Event.SELECT_GUEST,):
+        return _Prepared(base, {"user_type": "guest", "user_id": None})
+    if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
+        return _Prepared(base, {"user_type": "registered", "user_id": user_id})
+    if event is Event.SUBMIT_GUEST_INFO:
+        info, info_errors = check_guest_info(
+            _parse(GuestInfo, payload, ()), rt.settings.default_phone_region
+        )
+        return _Prepared(
+            Facts(**{**_facts_dict(base), "input_errors": info_errors}),
+            {"guest_info": info.model_dump()},
+        )
+    if event in (Event.SUBMIT_SHIPPING, Event.SUBMIT_BILLING, Event.USE_BILLING_AS_SHIPPING):
+        address = _parse(Address, payload.get("address"), ("address",))
+        result = await svc.addresses.validate_address(address)
+        chosen = result.standardized_address or address
+        return _Prepared(
+            Facts(**{**_facts_dict(base), "input_errors": result.errors}),
+            {"address": chosen.model_dump(), "validation": result.as_dict()},
+        )
+    if event is Event.SELECT_SHIPPING:
+        shipping_to = _address(row.context)
+        method_id = str(payload["shipping_method_id"])
+        if shipping_to is None:
+            err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
+            return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
+        quote = await svc.shipping.get_shipping_options(
+            shipping_request(cart.currency, cart.lines, shipping_to), rt.clock.now()
+        )
+        offered = {o.id: o for o in quote.options}
+        chosen_option = offered.get(method_id)
+        return _Prepared(
+            Facts(
+                **{
+                    **_facts_dict(base),
+                    "offered_shipping_ids": frozenset(offered),
+                    "shipping_method_id": method_id,
+                }
+            ),
+            {"shipping_method": chosen_option.to_json() if chosen_option else None},
+        )
+    if event is Event.SELECT_PAYMENT:
+        method = dict(payload["payment_method"])
+        errors: tuple[FieldError, ...] = ()
+        if method.get("type") == "saved" and user_id is None:
+            errors = (
+                FieldError(
+                    ("payment_method", "saved_method_id"),
+                    "login_required",
+                    "Saved payment methods need a logged-in customer.",
+                ),
+            )
+        return _Prepared(
+            Facts(**{**_facts_dict(base), "input_errors": errors}), {"payment_method": method}
+        )
+    return _Prepared(base, dict(payload))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], raw: Any, path: tuple[str | int, ...]) -> M:
+    """Validate a service-level payload (the router has already checked it over HTTP)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "Some fields are invalid.",
+            code="invalid_request",
+            fields=[FieldError((*path, *e["loc"]), e["type"], e["msg"]) for e in exc.errors()],
+        ) from exc
+
+
+def _facts_dict(f: Facts) -> dict[str, Any]:
+    return {
+        "cart_item_count": f.cart_item_count,
+        "cart_problems": f.cart_problems,
+        "user_id": f.user_id,
+        "input_errors": f.input_errors,
+        "offered_shipping_ids": f.offered_shipping_ids,
+        "shipping_method_id": f.shipping_method_id,
+    }
+
+
+class _TotalsChanged(Exception):
+    def __init__(self, view: CheckoutView) -> None:
+        self.view = view
+
+
+class _Expired(Exception):
+    def __init__(self, view: CheckoutView) -> None:
+        self.view = view
+
+
+async def _step(
+    rt: Runtime,
+    s: AsyncSession,
+    row: Checkout,
+    event: Event,
+    payload: dict[str, Any],
+    *,
+    user_id: str | None,
+    caller: SessionContext | None,
+    if_match: int | None,
+    actor: Actor,
+) -> CheckoutView:
+    """One event on a locked row; raises to refuse (the unit of work then rolls back)."""
+    now = rt.clock.now()
+    if if_match is not None and if_match != row.version:
+        current_cart = await load_cart_facts(s, row.cart_id)
+        current, problems = await _try_price(rt, s, row, row.context, current_cart)
+        raise PreconditionFailed(
+            "The checkout changed since you last read it.",
+            details={"current": checkout_to_dict(_view(row, current, problems))},
+        )
+    source = State(row.state)
+    # Only a customer's late event finds the checkout expired; the server's events
+    # (gateway answers, webhooks) carry facts that must be recorded.
+    if caller is not None and _expired_by_time(row, now):
+        await _expire_locked(rt, s, row, actor)
+        raise _Expired(_view(row, None))
+    transition = machine.transition_for(source, event)
+    if transition is None:
+        raise Conflict(
+            f"{event.value} is not allowed while the checkout is in {source.value}.",
+            code="event_not_allowed",
+            details={
+                "state": source.value,
+                "allowed_events": [
+                    e.value for e in machine.allowed_events(source, include_server=False)
+                ],
+            },
+        )
+    if event is Event.LOGIN_SUCCEEDED and caller is not None and caller.user_id is not None:
+        # The login opened a new session and may have merged the guest cart into the
+        # user's: the checkout follows the session and its cart.
+        row.session_id = caller.session_id
+        row.cart_id = caller.cart_id
+        row.context = {**row.context, "cart_id": caller.cart_id}
+    cart = await load_cart_facts(s, row.cart_id)
+    prepared = await _prepare(rt, s, row, event, payload, user_id, cart)
+    try:
+        step = machine.step(source, event, prepared.facts)
+    except machine.GuardRejected as exc:
+        raise _guard_error(exc.failure) from exc
+    context = apply_actions(row.context, step.transition.actions, prepared.data)
+    if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
+        row.user_id = user_id
+    totals: OrderTotal | None = None
+    if event is Event.CONFIRM_ORDER:
+        totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
+        fingerprint = list(totals.money_fingerprint())
+        if fingerprint != context.get("quoted_totals"):
+            row.context = {**context, "quoted_totals": fingerprint}
+            row.version += 1
+            row.updated_at = now
+            raise _TotalsChanged(_view(row, totals))
+    call = EffectCall(
+        rt=rt,
+        s=s,
+        checkout=row,
+        event=event,
+        source=source,
+        target=step.target,
+        payload=dict(payload),
+        context=context,
+        actor=actor,
+        totals=totals,
+    )
+    await run_effects(step.transition.actions, call)
+    row.state = step.target.value
+    row.version += 1
+    row.updated_at = now
+    row.expires_at = now + timedelta(seconds=rt.settings.checkout_ttl_seconds)
+    pricing_errors: tuple[dict[str, Any], ...] = ()
+    if totals is None:
+        totals, pricing_errors = await _try_price(rt, s, row, call.context, cart)
+    if totals is not None and event not in machine.SERVER_EVENTS:
+        call.context["quoted_totals"] = list(totals.money_fingerprint())
+    row.context = call.context
+    await s.flush()
+    await _audit(
+        s,
+        rt,
+        row,
+        f"checkout_{event.value.lower()}",
+        event.value.lower(),
+        actor,
+        {"from": source.value, "to": step.target.value, "version": row.version},
+    )
+    return _view(row, totals, pricing_errors + _stock_errors(cart))
+
+
+def _stock_errors(cart: CartFacts) -> tuple[dict[str, Any], ...]:
+    """Out-of-stock lines, reported with every step so the customer learns early."""
+    return tuple(p.as_dict() for p in cart.problems if p.code == "out_of_stock")
+
+
+async def _drive(
+    rt: Runtime,
+    checkout_id: str,
+    event: Event,
+    payload: dict[str, Any],
+    *,
+    session: SessionContext | None,
+    if_match: int | None,
+    actor: Actor,
+) -> CheckoutView:
+    refusal: _TotalsChanged | _Expired | None = None
+    async with rt.db.transaction() as s:
+        row = await _lock(s, checkout_id)
+        if session is not None:
+            row = await _owned(s, row, session)
+        elif row is None:
+            raise NotFound("No such checkout.", code="checkout_not_found")
+        try:
+            return await _step(
+                rt,
+                s,
+                row,
+                event,
+                payload,
+                user_id=session.user_id if session else row.user_id,
+                caller=session,
+                if_match=if_match,
+                actor=actor,
+            )
+        except (_TotalsChanged, _Expired) as kept:
+            # Keep what the refusal changed (expiry, the new quote): commit, then answer.
+            await s.flush()
+            refusal = kept
+    if isinstance(refusal, _Expired):
+        raise Conflict(
+            "This checkout expired; start again from the cart.",
+            code="checkout_expired",
+            details={"state": State.expired.value},
+        )
+    assert refusal is not None
+    view = refusal.view
+    raise Conflict(
+        "The order total changed since you last saw it; review the new totals.",
+        code="totals_changed",
+        details={"totals": view.totals.to_json() if view.totals else None, "version": view.version},
+    )
+
+
+async def send_event(
+    rt: Runtime,
+    session: SessionContext,
+    checkout_id: str,
+    event: Event,
+    payload: dict[str, Any],
+    *,
+    if_match: int | None = None,
+    actor: Actor = SYSTEM,
+) -> CheckoutView:
+    """A client's event on its own checkout. Server-only events are refused (403).
+
+    409 ``event_not_allowed`` (with ``allowed_events``) when the state has no such
+    transition, 422 with the guard's code and field paths when a guard fails, 412
+    on a stale ``If-Match``, 409 ``totals_changed`` from CONFIRM_ORDER when the
+    re-priced totals differ from the ones last shown, 409 ``checkout_expired``.
+    """
+    if event in machine.SERVER_EVENTS:
+        raise Forbidden(
+            f"{event.value} is raised by the server only.", code="server_event_forbidden"
+        )
+    return await _drive(
+        rt, checkout_id, event, payload, session=session, if_match=if_match, actor=actor
+    )
+
+
+async def apply_server_event(
+    rt: Runtime,
+    checkout_id: str,
+    event: Event,
+    payload: dict[str, Any] | None = None,
+    *,
+    actor: Actor = SYSTEM,
+) -> CheckoutView:
+    """Apply an event the server decided (gateway answer, verified webhook, sweeper).
+
+    No ownership check and no ``If-Match``; same table, guards, effects and audit as
+    client events. Use it for PAYMENT_SUCCESS / PAYMENT_FAILURE / PAYMENT_REQUIRES_ACTION,
+    and for PROCEED_TO_CONFIRMATION from the finalize path.
+    """
+    return await _drive(
+        rt, checkout_id, event, dict(payload or {}), session=None, if_match=None, actor=actor
+    )
+
+
+# --- expiry ---------------------------------------------------------------------------
+
+
+async def _expire_locked(rt: Runtime, s: AsyncSession, row: Checkout, actor: Actor) -> None:
+    source = State(row.state)
+    step = machine.step(source, Event.EXPIRE, Facts())
+    context = dict(row.context)
+    call = EffectCall(rt, s, row, Event.EXPIRE, source, step.target, {}, context, actor)
+    await run_effects(step.transition.actions, call)
+    row.state = step.target.value
+    row.context = call.context
+    row.version += 1
+    row.updated_at = rt.clock.now()
+    await s.flush()
+    await _audit(s, rt, row, "checkout_expired", "expire", actor, {"from": source.value})
+
+
+async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
+    """Move checkouts idle past their TTL into ``expired`` (the sweep job); returns how many.
+
+    Rows are claimed with ``SKIP LOCKED`` on PostgreSQL so several instances may sweep.
+    """
+    now = rt.clock.now()
+    skip = [st.value for st in machine.FINAL | _NEVER_SWEPT]
+    async with rt.db.transaction() as s:
+        q = (
+            select(Checkout)
+            .where(Checkout.expires_at <= now, Checkout.state.not_in(skip))
+            .order_by(Checkout.id)
+            .limit(batch)
+        )
+        if rt.db.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        rows = list((await s.scalars(q)).all())
+        for row in rows:
+            await _expire_locked(rt, s, row, SYSTEM)
+    return len(rows)
+
+
+async def adopt_checkouts(
+    s: AsyncSession, *, old_session_id: str, new_session_id: str, user_id: str | None
+) -> None:
+    """When login rotates the session id, keep the session's live checkouts reachable."""
+    await s.execute(
+        update(Checkout)
+        .where(Checkout.session_id == old_session_id)
+        .values(session_id=new_session_id)
+    )

@@ -1,0 +1,2 @@
+"""Stock levels, reservations with TTL that never oversell, fallbacks, stock events and
+external inventory sync."""

@@ -1,0 +1,103 @@
+"""Stock in the checkout: the effects inventory registers on the checkout's transitions.
+
+- ``reserveStock`` (CONFIRM_ORDER): reserve the cart's lines, all or none (409
+  ``out_of_stock`` refuses the event), for the reservation TTL. A still-active reservation
+  of the same cart version is kept; otherwise a new one is made (id
+  ``<checkout id>:r<n>``) and older holds of the cart are released. The id is kept in
+  ``context["reservation"]``.
+- ``requestCustomerAction`` (3-D Secure pending): extend the reservation.
+- ``releaseReservations`` (EXPIRE): give the units back at once.
+
+Fulfilling (inside the order's transaction) and releasing after a final payment failure
+belong to the order/payment flow: ``fulfill_reservation(rt, id, s=s)`` /
+``release_reservation(rt, id, s=s)`` with ``context["reservation"]["id"]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from tillpoint.cart.models import Cart
+from tillpoint.checkout.effects import EffectCall, register_effect
+from tillpoint.errors import Conflict
+from tillpoint.inventory.errors import ReservationClosed, ReservationNotFound
+from tillpoint.inventory.holds import release_other_holds
+from tillpoint.inventory.reservations import (
+    ACTIVE,
+    StockRequest,
+    extend_reservation,
+    get_reservation_in,
+    release_reservation,
+    reserve_inventory,
+)
+
+CONTEXT_KEY = "reservation"
+
+
+def reservation_of(context: dict[str, Any]) -> str | None:
+    """The id of the checkout's current stock reservation, if it has one."""
+    held = context.get(CONTEXT_KEY) or {}
+    rid = held.get("id")
+    return rid if isinstance(rid, str) else None
+
+
+async def reserve_stock(call: EffectCall) -> None:
+    """CONFIRM_ORDER: hold the cart's stock (or refuse the event with ``out_of_stock``)."""
+    rt, s = call.rt, call.s
+    cart = await s.get(Cart, call.checkout.cart_id)
+    if cart is None or not cart.items:
+        raise Conflict("The cart is empty.", code="cart_empty")
+    held: dict[str, Any] = dict(call.context.get(CONTEXT_KEY) or {})
+    rid = reservation_of(call.context)
+    if rid is not None and held.get("cart_version") == cart.version:
+        try:
+            current = await get_reservation_in(s, rid)
+        except ReservationNotFound:
+            current = None
+        if current is not None and current.status == ACTIVE:
+            return  # the same cart is still held (CONFIRM_ORDER again after a refusal)
+    attempt = int(held.get("attempt") or 0) + 1
+    new_id = f"{call.checkout.id}:r{attempt}"
+    await release_other_holds(rt, s, cart.id, keep=new_id)
+    items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
+    res = await reserve_inventory(rt, items, new_id, s=s, reference=cart.id)
+    call.context[CONTEXT_KEY] = {
+        "id": res.id,
+        "attempt": attempt,
+        "cart_version": cart.version,
+        "expires_at": res.expires_at.isoformat(),
+    }
+
+
+async def extend_for_customer_action(call: EffectCall) -> None:
+    """3-D Secure pending: keep the stock while the customer authenticates."""
+    rid = reservation_of(call.context)
+    if rid is None:
+        return
+    try:
+        res = await extend_reservation(call.rt, rid, s=call.s)
+    except (ReservationClosed, ReservationNotFound):
+        return  # nothing to keep; fulfilling later re-takes the units or refuses
+    call.context[CONTEXT_KEY] = {
+        **call.context[CONTEXT_KEY],
+        "expires_at": res.expires_at.isoformat(),
+    }
+
+
+async def release_stock(call: EffectCall) -> None:
+    """EXPIRE: give the checkout's units back at once."""
+    rid = reservation_of(call.context)
+    if rid is not None:
+        with contextlib.suppress(ReservationNotFound):
+            await release_reservation(call.rt, rid, s=call.s)
+
+
+def install() -> None:
+    """Register the stock effects on the checkout's actions (idempotent)."""
+    register_effect("reserveStock", reserve_stock)
+    register_effect("requestCustomerAction", extend_for_customer_action)
+    register_effect("releaseReservations", release_stock)
+
+
+install()

@@ -1,0 +1,77 @@
+"""Holding a cart's stock: one active reservation per cart, keyed by the cart's version.
+
+The id is derived from the cart id and version, so a double click (or the checkout and
+the page both asking) reserves once; a newer cart version replaces the older hold.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.cart.models import Cart
+from tillpoint.errors import Conflict, NotFound
+from tillpoint.inventory.models import InventoryReservation
+from tillpoint.inventory.reservations import (
+    ACTIVE,
+    Reservation,
+    StockRequest,
+    release_reservation,
+    reserve_inventory,
+)
+from tillpoint.runtime import Runtime
+
+HOLD_PREFIX = "hold:"
+
+
+def cart_reservation_id(cart_id: str, version: int) -> str:
+    """The reservation id of a cart at one version."""
+    return f"{HOLD_PREFIX}{cart_id}:v{version}"
+
+
+async def release_other_holds(
+    rt: Runtime, s: AsyncSession, cart_id: str, *, keep: str, only_prefix: str = ""
+) -> int:
+    """Release the cart's active reservations other than ``keep`` (only those whose id
+    starts with ``only_prefix``, if given), so one cart holds stock once; returns how many."""
+    older = await s.scalars(
+        select(InventoryReservation.id).where(
+            InventoryReservation.reference == cart_id,
+            InventoryReservation.status == ACTIVE,
+            InventoryReservation.id != keep,
+        )
+    )
+    released = 0
+    for old_id in sorted(older):
+        if old_id.startswith(only_prefix):
+            await release_reservation(rt, old_id, s=s)
+            released += 1
+    return released
+
+
+async def reserve_cart(
+    rt: Runtime, cart_id: str, *, s: AsyncSession | None = None, ttl_seconds: int | None = None
+) -> Reservation:
+    """Reserve every line of the cart as it is now (all or nothing, ``OutOfStock`` 409),
+    releasing older holds of the same cart. Idempotent per cart version."""
+    if s is None:
+        async with rt.db.transaction() as own:
+            return await reserve_cart(rt, cart_id, s=own, ttl_seconds=ttl_seconds)
+    cart = await s.get(Cart, cart_id)
+    if cart is None:
+        raise NotFound("No such cart.", code="cart_not_found")
+    if not cart.items:
+        raise Conflict("The cart is empty.", code="cart_empty")
+    rid = cart_reservation_id(cart.id, cart.version)
+    await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
+    items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
+    return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
+
+
+async def release_cart_hold(rt: Runtime, cart_id: str, reservation_id: str) -> Reservation:
+    """Release a hold of this cart (``NotFound`` for another cart's reservation)."""
+    async with rt.db.transaction() as s:
+        res = await s.get(InventoryReservation, reservation_id)
+        if res is None or res.reference != cart_id:
+            raise NotFound("No such reservation.", code="reservation_not_found")
+        return await release_reservation(rt, reservation_id, s=s)

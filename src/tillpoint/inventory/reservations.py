@@ -1,0 +1,447 @@
+"""Reservations that never oversell: reserve, extend, release, fulfill, expire.
+
+Each line takes its stock with one conditional statement,
+``UPDATE inventory SET reserved = reserved + q WHERE id = :id AND on_hand - reserved >= q``,
+so two buyers can never both take the last unit (on PostgreSQL the second UPDATE waits
+for the first and re-checks the condition; on SQLite writers are serialized). Lines are
+taken in inventory-id order, so concurrent multi-line reservations lock rows in the same
+order and cannot deadlock. All lines or none: a short line raises ``OutOfStock`` and the
+unit of work (or, inside a caller's unit of work, a savepoint) rolls back.
+
+Every function takes ``s=`` to run inside the caller's unit of work (an order, a checkout
+transition); without it, it opens and commits its own. Stock events are published after
+the commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.errors import Conflict, FieldError, InvalidInput
+from tillpoint.ids import new_id
+from tillpoint.inventory.errors import (
+    OutOfStock,
+    ReservationClosed,
+    ReservationNotFound,
+    Shortage,
+)
+from tillpoint.inventory.feed import StockChange, publish_after_commit
+from tillpoint.inventory.models import (
+    InventoryItem,
+    InventoryReservation,
+    InventoryReservationLine,
+)
+from tillpoint.inventory.stock import StockKey, row_for, stock_rows
+from tillpoint.runtime import Runtime
+
+ACTIVE = "active"
+EXPIRED = "expired"
+FULFILLED = "fulfilled"
+CANCELLED = "cancelled"
+
+_RESERVATION_ID = re.compile(r"^[A-Za-z0-9_:.-]{1,80}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StockRequest:
+    """One line to reserve: a product (or one of its variants) and a quantity."""
+
+    product_id: str
+    quantity: int
+    variant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedItem:
+    product_id: str
+    variant_id: str | None
+    quantity: int
+    tracked: bool
+    backordered: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The seed's InventoryReservation."""
+
+    id: str
+    status: str  # active | expired | fulfilled | cancelled
+    reference: str | None
+    expires_at: datetime
+    items: tuple[ReservedItem, ...]
+
+
+def _view(res: InventoryReservation) -> Reservation:
+    return Reservation(
+        id=res.id,
+        status=res.status,
+        reference=res.reference,
+        expires_at=res.expires_at,
+        items=tuple(
+            ReservedItem(
+                product_id=line.product_id,
+                variant_id=line.variant_id,
+                quantity=line.quantity,
+                tracked=line.inventory_id is not None,
+                backordered=line.backordered,
+            )
+            for line in res.lines
+        ),
+    )
+
+
+@asynccontextmanager
+async def _unit(rt: Runtime, s: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    """The caller's unit of work inside a savepoint (so a refusal leaves it usable),
+    or a unit of work of our own."""
+    if s is not None:
+        async with s.begin_nested():
+            yield s
+        return
+    async with rt.db.transaction() as own:
+        yield own
+
+
+def _merge(items: Sequence[StockRequest]) -> dict[StockKey, int]:
+    if not items:
+        raise InvalidInput("Nothing to reserve.", code="no_items")
+    merged: dict[StockKey, int] = {}
+    for n, item in enumerate(items):
+        q = item.quantity
+        if isinstance(q, bool) or not isinstance(q, int) or q < 1:
+            raise InvalidInput(
+                "Quantity must be a positive whole number.",
+                code="quantity_out_of_range",
+                fields=[FieldError(("items", n, "quantity"), "quantity_out_of_range", "min 1")],
+            )
+        key = (item.product_id, item.variant_id)
+        merged[key] = merged.get(key, 0) + q
+    return merged
+
+
+def _change(row: Any, at: datetime) -> StockChange:
+    return StockChange(
+        product_id=row.product_id,
+        variant_id=row.variant_id,
+        sku=row.sku,
+        on_hand=row.on_hand,
+        reserved=row.reserved,
+        backorder_allowed=row.backorder_allowed,
+        at=at,
+    )
+
+
+_RETURNING = (
+    InventoryItem.product_id,
+    InventoryItem.variant_id,
+    InventoryItem.sku,
+    InventoryItem.on_hand,
+    InventoryItem.reserved,
+    InventoryItem.backorder_allowed,
+)
+
+
+async def _take(
+    s: AsyncSession, row_id: str, quantity: int, *, backorder: bool, consume: bool, at: datetime
+) -> Any:
+    """The one atomic statement per line: take ``quantity`` if it is there (or backorder is
+    allowed). ``consume`` takes it from ``on_hand`` (a sale), else into ``reserved``."""
+    has_room = InventoryItem.on_hand - InventoryItem.reserved >= quantity
+    condition = (InventoryItem.backorder_allowed.is_(True) | has_room) if backorder else has_room
+    values: dict[Any, Any] = {InventoryItem.updated_at: at}
+    if consume:
+        values[InventoryItem.on_hand] = InventoryItem.on_hand - quantity
+    else:
+        values[InventoryItem.reserved] = InventoryItem.reserved + quantity
+    result = await s.execute(
+        update(InventoryItem)
+        .where(InventoryItem.id == row_id, condition)
+        .values(values)
+        .returning(*_RETURNING)
+        .execution_options(synchronize_session=False)
+    )
+    return result.one_or_none()
+
+
+async def _give_back(
+    s: AsyncSession, per_row: dict[str, int], *, sold: bool, at: datetime
+) -> list[StockChange]:
+    """Return reserved units (``sold``: they leave ``on_hand`` too), rows in id order."""
+    changes = []
+    for row_id in sorted(per_row):
+        q = per_row[row_id]
+        values: dict[Any, Any] = {
+            InventoryItem.reserved: InventoryItem.reserved - q,
+            InventoryItem.updated_at: at,
+        }
+        if sold:
+            values[InventoryItem.on_hand] = InventoryItem.on_hand - q
+        result = await s.execute(
+            update(InventoryItem)
+            .where(InventoryItem.id == row_id)
+            .values(values)
+            .returning(*_RETURNING)
+            .execution_options(synchronize_session=False)
+        )
+        row = result.one_or_none()
+        if row is not None:
+            changes.append(_change(row, at))
+    return changes
+
+
+def _per_row(res: InventoryReservation) -> dict[str, int]:
+    per: dict[str, int] = {}
+    for line in res.lines:
+        if line.inventory_id is not None:
+            per[line.inventory_id] = per.get(line.inventory_id, 0) + line.quantity
+    return per
+
+
+async def _insert_if_new(s: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert the reservation row unless its id exists (concurrent twins wait, then skip)."""
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(InventoryReservation)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(InventoryReservation.id)
+    )
+    return (await s.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def _load(s: AsyncSession, reservation_id: str, *, lock: bool) -> InventoryReservation:
+    q = select(InventoryReservation).where(InventoryReservation.id == reservation_id)
+    if lock:
+        q = q.with_for_update()
+    res = await s.scalar(q.execution_options(populate_existing=True))
+    if res is None:
+        raise ReservationNotFound("No such reservation.")
+    return res
+
+
+async def _shortages(
+    rt: Runtime, s: AsyncSession, merged: dict[StockKey, int], backorder: bool
+) -> list[Shortage]:
+    rows = await stock_rows(s, merged)
+    out = []
+    for key, q in merged.items():
+        row = row_for(rows, key)
+        if row is None or (backorder and row.backorder_allowed) or row.available >= q:
+            continue
+        out.append(Shortage(key[0], key[1], row.sku, q, row.available))
+    return out
+
+
+async def reserve_inventory(
+    rt: Runtime,
+    items: Sequence[StockRequest],
+    reservation_id: str,
+    *,
+    s: AsyncSession | None = None,
+    ttl_seconds: int | None = None,
+    reference: str | None = None,
+) -> Reservation:
+    """The seed's reserveInventory: hold every line for ``ttl_seconds`` (default the
+    configured TTL) or none of them (``OutOfStock``, 409). Reserving again with the same
+    ``reservation_id`` returns the existing reservation (``Conflict`` if its lines differ,
+    ``ReservationClosed`` if it expired or was cancelled)."""
+    if not _RESERVATION_ID.match(reservation_id or ""):
+        raise InvalidInput("Bad reservation id.", code="invalid_reservation_id")
+    merged = _merge(items)
+    now = rt.clock.now()
+    ttl = ttl_seconds or rt.settings.inventory_reservation_ttl_seconds
+    backorder = rt.settings.inventory_backorder_enabled
+    async with _unit(rt, s) as u:
+        created = await _insert_if_new(
+            u,
+            {
+                "id": reservation_id,
+                "status": ACTIVE,
+                "reference": reference,
+                "expires_at": now + timedelta(seconds=ttl),
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        if not created:
+            return _same_or_refuse(await _load(u, reservation_id, lock=False), merged)
+        rows = await stock_rows(u, merged)
+        planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
+        # Tracked lines in row-id order: every transaction locks rows in the same order.
+        planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
+        changes: list[StockChange] = []
+        lines: list[InventoryReservationLine] = []
+        for pos, (key, q, row) in enumerate(planned):
+            backordered = 0
+            if row is not None:
+                taken = await _take(u, row.id, q, backorder=backorder, consume=False, at=now)
+                if taken is None:
+                    raise OutOfStock(
+                        await _shortages(rt, u, merged, backorder)
+                        or [Shortage(key[0], key[1], row.sku, q, 0)]
+                    )
+                changes.append(_change(taken, now))
+                backordered = max(0, q - max(taken.on_hand - (taken.reserved - q), 0))
+            lines.append(
+                InventoryReservationLine(
+                    id=new_id("resl"),
+                    reservation_id=reservation_id,
+                    product_id=key[0],
+                    variant_id=key[1],
+                    inventory_id=row.id if row is not None else None,
+                    quantity=q,
+                    backordered=backordered,
+                    position=pos,
+                )
+            )
+        u.add_all(lines)
+        await u.flush()
+        publish_after_commit(rt.stock_feed, u, changes)
+        return Reservation(
+            id=reservation_id,
+            status=ACTIVE,
+            reference=reference,
+            expires_at=now + timedelta(seconds=ttl),
+            items=tuple(
+                ReservedItem(
+                    line.product_id,
+                    line.variant_id,
+                    line.quantity,
+                    line.inventory_id is not None,
+                    line.backordered,
+                )
+                for line in lines
+            ),
+        )
+
+
+def _same_or_refuse(res: InventoryReservation, merged: dict[StockKey, int]) -> Reservation:
+    held = {(line.product_id, line.variant_id): line.quantity for line in res.lines}
+    if held != merged:
+        raise Conflict(
+            "This reservation id is already used for other items.", code="reservation_mismatch"
+        )
+    if res.status in (EXPIRED, CANCELLED):
+        raise ReservationClosed(f"This reservation is {res.status}; reserve again.")
+    return _view(res)
+
+
+async def get_reservation(rt: Runtime, reservation_id: str) -> Reservation:
+    """One reservation as it is now (``ReservationNotFound`` if unknown)."""
+    async with rt.db.transaction() as s:
+        return await get_reservation_in(s, reservation_id)
+
+
+async def get_reservation_in(s: AsyncSession, reservation_id: str) -> Reservation:
+    """:func:`get_reservation` inside the unit of work ``s``."""
+    return _view(await _load(s, reservation_id, lock=False))
+
+
+async def extend_reservation(
+    rt: Runtime, reservation_id: str, *, seconds: int | None = None, s: AsyncSession | None = None
+) -> Reservation:
+    """Keep an active reservation at least ``seconds`` more (default the configured
+    extension), e.g. while a 3-D Secure challenge is pending. Never shortens it;
+    ``ReservationClosed`` if it is no longer active."""
+    now = rt.clock.now()
+    extra = timedelta(seconds=seconds or rt.settings.inventory_reservation_extend_seconds)
+    async with _unit(rt, s) as u:
+        res = await _load(u, reservation_id, lock=True)
+        if res.status == ACTIVE and res.expires_at <= now:
+            # Past its time but not swept yet: the stock may be promised elsewhere soon.
+            raise ReservationClosed("This reservation has expired; reserve again.")
+        if res.status != ACTIVE:
+            raise ReservationClosed(f"This reservation is {res.status}.")
+        res.expires_at = max(res.expires_at, now + extra)
+        res.updated_at = now
+        await u.flush()
+        return _view(res)
+
+
+async def release_reservation(
+    rt: Runtime, reservation_id: str, *, s: AsyncSession | None = None
+) -> Reservation:
+    """The seed's releaseReservation: give an active reservation's units back at once
+    (status ``cancelled``). Releasing a reservation that is not active changes nothing."""
+    now = rt.clock.now()
+    async with _unit(rt, s) as u:
+        res = await _load(u, reservation_id, lock=True)
+        if res.status != ACTIVE:
+            return _view(res)
+        changes = await _give_back(u, _per_row(res), sold=False, at=now)
+        res.status = CANCELLED
+        res.closed_at = res.updated_at = now
+        await u.flush()
+        publish_after_commit(rt.stock_feed, u, changes)
+        return _view(res)
+
+
+async def fulfill_reservation(
+    rt: Runtime, reservation_id: str, *, s: AsyncSession | None = None
+) -> Reservation:
+    """The order was created: the reserved units leave stock (status ``fulfilled``).
+    Call it inside the order's unit of work (``s=``) so both commit together. Idempotent.
+    A reservation that expired or was cancelled meanwhile takes its units again if they
+    are still there, else raises ``OutOfStock`` and nothing changes."""
+    now = rt.clock.now()
+    async with _unit(rt, s) as u:
+        res = await _load(u, reservation_id, lock=True)
+        if res.status == FULFILLED:
+            return _view(res)
+        per_row = _per_row(res)
+        if res.status == ACTIVE:
+            changes = await _give_back(u, per_row, sold=True, at=now)
+        else:
+            changes = []
+            backorder = rt.settings.inventory_backorder_enabled
+            for row_id in sorted(per_row):
+                taken = await _take(
+                    u, row_id, per_row[row_id], backorder=backorder, consume=True, at=now
+                )
+                if taken is None:
+                    merged = {(ln.product_id, ln.variant_id): ln.quantity for ln in res.lines}
+                    raise OutOfStock(await _shortages(rt, u, merged, backorder))
+                changes.append(_change(taken, now))
+        res.status = FULFILLED
+        res.closed_at = res.updated_at = now
+        await u.flush()
+        publish_after_commit(rt.stock_feed, u, changes)
+        return _view(res)
+
+
+async def expire_reservations(rt: Runtime, *, batch: int = 200) -> int:
+    """Sweeper job: release active reservations past their expiry (status ``expired``);
+    returns how many. Rows are claimed with ``SKIP LOCKED`` on PostgreSQL, so several
+    instances can sweep at once without waiting on each other."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        q = (
+            select(InventoryReservation)
+            .where(InventoryReservation.status == ACTIVE, InventoryReservation.expires_at <= now)
+            .order_by(InventoryReservation.id)
+            .limit(batch)
+            .execution_options(populate_existing=True)
+        )
+        if rt.db.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        expired = list(await s.scalars(q))
+        per_row: dict[str, int] = {}
+        for res in expired:
+            for row_id, qty in _per_row(res).items():
+                per_row[row_id] = per_row.get(row_id, 0) + qty
+            res.status = EXPIRED
+            res.closed_at = res.updated_at = now
+        changes = await _give_back(s, per_row, sold=False, at=now)
+        await s.flush()
+        publish_after_commit(rt.stock_feed, s, changes)
+        return len(expired)

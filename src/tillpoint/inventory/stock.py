@@ -1,0 +1,323 @@
+"""Reading stock: the row that tracks a product or variant, levels, and availability checks.
+
+A variant without a row of its own draws on its product's row (stock kept per product);
+a product or variant with no row at all is untracked and always available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.catalog.models import Product
+from tillpoint.errors import FieldError, InvalidInput, NotFound
+from tillpoint.ids import is_valid_id
+from tillpoint.inventory.models import InventoryItem
+from tillpoint.runtime import Runtime
+
+StockKey = tuple[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class BackorderInfo:
+    """How a line short of stock can still be bought (the seed's backorderInfo)."""
+
+    backordered: int
+    estimated_delivery: str
+    restock_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Substitute:
+    """An in-stock product suggested in place of one that is not."""
+
+    product_id: str
+    sku: str
+    name: str
+    price: int
+    currency: str
+    available: int | None  # None: untracked, always available
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryCheck:
+    """The seed's InventoryCheck, plus the fallbacks that apply when stock is short."""
+
+    product_id: str
+    variant_id: str | None
+    sku: str | None
+    requested: int
+    available: int | None  # None: untracked, always available
+    is_available: bool
+    tracked: bool
+    backorder_info: BackorderInfo | None = None
+    substitutes: list[Substitute] = field(default_factory=list)
+    waitlist: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SkuLevel:
+    variant_id: str | None
+    sku: str
+    available: int
+    in_stock: bool
+    backorder_allowed: bool
+    backorder_estimate: str | None
+    restock_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductStock:
+    """A product's current level: the sum over its tracked SKUs, and each SKU."""
+
+    product_id: str
+    tracked: bool
+    available: int | None
+    in_stock: bool
+    skus: list[SkuLevel]
+
+
+def backorder_enabled(rt: Runtime, row: InventoryItem) -> bool:
+    """Backorders need the row's permission and the shop-wide fallback switched on."""
+    return row.backorder_allowed and rt.settings.inventory_backorder_enabled
+
+
+async def stock_rows(s: AsyncSession, keys: Iterable[StockKey]) -> dict[StockKey, InventoryItem]:
+    """The stock rows of these products (all their variants), by (product, variant)."""
+    pids = sorted({p for p, _ in keys})
+    if not pids:
+        return {}
+    rows = await s.scalars(
+        select(InventoryItem)
+        .where(InventoryItem.product_id.in_(pids))
+        .execution_options(populate_existing=True)
+    )
+    return {(r.product_id, r.variant_id): r for r in rows}
+
+
+def row_for(rows: dict[StockKey, InventoryItem], key: StockKey) -> InventoryItem | None:
+    """The row a (product, variant) draws on: its own, else its product's, else None."""
+    return rows.get(key) or (rows.get((key[0], None)) if key[1] is not None else None)
+
+
+def level_of(rt: Runtime, row: InventoryItem) -> SkuLevel:
+    return SkuLevel(
+        variant_id=row.variant_id,
+        sku=row.sku,
+        available=row.available,
+        in_stock=row.available > 0 or backorder_enabled(rt, row),
+        backorder_allowed=backorder_enabled(rt, row),
+        backorder_estimate=(
+            row.backorder_estimate or rt.settings.inventory_backorder_estimate
+            if backorder_enabled(rt, row)
+            else None
+        ),
+        restock_date=row.restock_date,
+    )
+
+
+async def product_stock(rt: Runtime, s: AsyncSession, product_id: str) -> ProductStock:
+    """The current level of one product (``NotFound`` if there is no such product)."""
+    product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+    if product is None:
+        raise NotFound("No such product.", code="product_not_found")
+    rows = sorted(
+        (await stock_rows(s, [(product_id, None)])).values(), key=lambda r: r.variant_id or ""
+    )
+    if not rows:
+        return ProductStock(product_id, tracked=False, available=None, in_stock=True, skus=[])
+    levels = [level_of(rt, r) for r in rows]
+    return ProductStock(
+        product_id=product_id,
+        tracked=True,
+        available=sum(lv.available for lv in levels),
+        in_stock=any(lv.in_stock for lv in levels),
+        skus=levels,
+    )
+
+
+async def get_stock_level(
+    rt: Runtime, product_id: str, variant_id: str | None = None
+) -> int | None:
+    """The seed's getStockLevel: units available now (None if the product is untracked)."""
+    async with rt.db.transaction() as s:
+        if variant_id is None:
+            return (await product_stock(rt, s, product_id)).available
+        row = row_for(await stock_rows(s, [(product_id, variant_id)]), (product_id, variant_id))
+        return None if row is None else row.available
+
+
+async def check_in(
+    rt: Runtime, s: AsyncSession, product_id: str, quantity: int, variant_id: str | None = None
+) -> InventoryCheck:
+    """:func:`check_availability` inside the unit of work ``s``."""
+    from tillpoint.inventory.fallbacks import suggest_substitutes
+
+    if isinstance(quantity, bool) or quantity < 1:
+        raise InvalidInput("Quantity must be at least 1.", code="quantity_out_of_range")
+    product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+    if product is None:
+        raise NotFound("No such product.", code="product_not_found")
+    key = (product_id, variant_id)
+    row = row_for(await stock_rows(s, [key]), key)
+    if row is None:
+        return InventoryCheck(product_id, variant_id, None, quantity, None, True, tracked=False)
+    available = row.available
+    backorder: BackorderInfo | None = None
+    if available < quantity and backorder_enabled(rt, row):
+        backorder = BackorderInfo(
+            backordered=quantity - available,
+            estimated_delivery=row.backorder_estimate or rt.settings.inventory_backorder_estimate,
+            restock_date=row.restock_date,
+        )
+    ok = available >= quantity or backorder is not None
+    substitutes: list[Substitute] = []
+    if not ok and rt.settings.inventory_substitutes_enabled:
+        substitutes = await suggest_substitutes(rt, s, product, quantity)
+    return InventoryCheck(
+        product_id=product_id,
+        variant_id=variant_id,
+        sku=row.sku,
+        requested=quantity,
+        available=available,
+        is_available=ok,
+        tracked=True,
+        backorder_info=backorder,
+        substitutes=substitutes,
+        waitlist=not ok and rt.settings.inventory_waitlist_enabled,
+    )
+
+
+async def check_availability(
+    rt: Runtime, product_id: str, quantity: int, *, variant_id: str | None = None
+) -> InventoryCheck:
+    """The seed's checkAvailability: can ``quantity`` be bought now, and if not, what instead
+    (backorder info, in-stock substitutes, the waitlist)."""
+    async with rt.db.transaction() as s:
+        return await check_in(rt, s, product_id, quantity, variant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StockStatus:
+    """Whether a cart's total demand for one SKU can be met now."""
+
+    sku: str | None
+    available: int | None  # None: untracked
+    requested: int
+    backorder: bool
+
+    @property
+    def in_stock(self) -> bool:
+        return self.available is None or self.backorder or self.available >= self.requested
+
+
+async def stock_status_for(
+    rt: Runtime, s: AsyncSession, demand: dict[StockKey, int], *, cart_id: str | None = None
+) -> dict[StockKey, StockStatus]:
+    """For each (product, variant) and the total quantity wanted of it: can it be had now?
+    Lines drawing on the same stock row add up; units already held for ``cart_id`` (its
+    hold or its checkout's reservation) count as available to it."""
+    return await stock_statuses(
+        s, demand, backorder_enabled=rt.settings.inventory_backorder_enabled, cart_id=cart_id
+    )
+
+
+async def held_for_cart(s: AsyncSession, cart_id: str, row_ids: Iterable[str]) -> dict[str, int]:
+    """Units that active reservations of this cart hold, per stock row."""
+    from tillpoint.inventory.models import InventoryReservation, InventoryReservationLine
+
+    ids = sorted(set(row_ids))
+    if not ids:
+        return {}
+    line = InventoryReservationLine
+    rows = await s.execute(
+        select(line.inventory_id, func.sum(line.quantity))
+        .join(InventoryReservation, InventoryReservation.id == line.reservation_id)
+        .where(
+            InventoryReservation.reference == cart_id,
+            InventoryReservation.status == "active",
+            line.inventory_id.in_(ids),
+        )
+        .group_by(line.inventory_id)
+    )
+    return {str(row_id): int(qty) for row_id, qty in rows.all()}
+
+
+async def stock_statuses(
+    s: AsyncSession,
+    demand: dict[StockKey, int],
+    *,
+    backorder_enabled: bool = True,
+    cart_id: str | None = None,
+) -> dict[StockKey, StockStatus]:
+    """:func:`stock_status_for` without a runtime (the shop-wide backorder switch given)."""
+    rows = await stock_rows(s, demand)
+    own: dict[str, int] = {}
+    if cart_id is not None:
+        own = await held_for_cart(s, cart_id, (r.id for r in rows.values()))
+    per_row: dict[str, int] = {}
+    for key, q in demand.items():
+        row = row_for(rows, key)
+        if row is not None:
+            per_row[row.id] = per_row.get(row.id, 0) + q
+    out: dict[StockKey, StockStatus] = {}
+    for key, q in demand.items():
+        row = row_for(rows, key)
+        if row is None:
+            out[key] = StockStatus(None, None, q, backorder=False)
+        else:
+            backorder = row.backorder_allowed and backorder_enabled
+            available = max(row.on_hand - row.reserved + own.get(row.id, 0), 0)
+            out[key] = StockStatus(row.sku, available, per_row[row.id], backorder)
+    return out
+
+
+async def ensure_available(
+    rt: Runtime,
+    s: AsyncSession,
+    demand: dict[StockKey, int],
+    *,
+    only: StockKey | None = None,
+    cart_id: str | None = None,
+) -> None:
+    """Raise ``OutOfStock`` (409, with the available quantity) if the total ``demand`` of
+    ``only`` (or of any key) cannot be met and backorder is not allowed."""
+    from tillpoint.inventory.errors import OutOfStock, Shortage
+
+    status = await stock_status_for(rt, s, demand, cart_id=cart_id)
+    short = [
+        Shortage(key[0], key[1], st.sku or "", st.requested, st.available or 0)
+        for key, st in status.items()
+        if not st.in_stock and (only is None or key == only)
+    ]
+    if short:
+        raise OutOfStock(short)
+
+
+async def cart_stock_problems(
+    s: AsyncSession, cart_id: str, items: Sequence[Any], *, backorder_enabled: bool = True
+) -> list[FieldError]:
+    """Field errors (path ``cart.items.<n>``, code ``out_of_stock``) for the lines of a cart
+    whose stock cannot cover the cart's demand now (its own holds count as its own)."""
+    demand: dict[StockKey, int] = {}
+    for item in items:
+        key = (item.product_id, item.variant_id)
+        demand[key] = demand.get(key, 0) + item.quantity
+    status = await stock_statuses(s, demand, backorder_enabled=backorder_enabled, cart_id=cart_id)
+    problems = []
+    for pos, item in enumerate(items):
+        st = status[(item.product_id, item.variant_id)]
+        if not st.in_stock:
+            problems.append(
+                FieldError(
+                    ("cart", "items", pos),
+                    "out_of_stock",
+                    f"Only {st.available} of {st.sku} available; the cart wants {st.requested}.",
+                )
+            )
+    return problems

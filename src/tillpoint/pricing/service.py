@@ -1,0 +1,135 @@
+"""Pricing a checkout from stored data: lines → discounts → shipping → tax → totals.
+
+The collaborators (address validation, shipping, tax) are built once per runtime from
+the settings (:func:`services`); tests and other features may install their own
+(:func:`install_services`) — e.g. a Stripe Tax client pointed at a recorded server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.addresses.schemas import Address
+from tillpoint.addresses.service import AddressValidationService, GoogleAddressValidation
+from tillpoint.pricing.discounts import discounts_for
+from tillpoint.pricing.totals import (
+    OrderTotal,
+    compute_totals,
+    shipping_discount,
+    taxable_lines,
+)
+from tillpoint.pricing.types import PricingLine
+from tillpoint.runtime import Runtime
+from tillpoint.shipping.service import ShippingCalculationService, build_shipping_service
+from tillpoint.shipping.types import ShippingOption, ShippingRequest
+from tillpoint.tax.service import TaxCalculationService, build_tax_service
+from tillpoint.tax.types import TaxAddress, TaxRequest
+
+_ATTR = "_pricing_services"
+
+
+@dataclass
+class PricingServices:
+    addresses: AddressValidationService
+    shipping: ShippingCalculationService
+    tax: TaxCalculationService
+
+
+def services(rt: Runtime) -> PricingServices:
+    """The runtime's pricing collaborators, built from its settings on first use."""
+    found: PricingServices | None = getattr(rt, _ATTR, None)
+    if found is None:
+        s = rt.settings
+        provider = (
+            GoogleAddressValidation(
+                api_key=s.address_google_api_key, timeout=s.address_timeout_seconds
+            )
+            if s.address_provider == "google" and s.address_google_api_key
+            else None
+        )
+        found = PricingServices(
+            AddressValidationService(provider), build_shipping_service(rt), build_tax_service(rt)
+        )
+        install_services(rt, found)
+    return found
+
+
+def install_services(rt: Runtime, svc: PricingServices) -> None:
+    """Use ``svc`` for this runtime (tests, or a shop wiring its own providers)."""
+    setattr(rt, _ATTR, svc)
+
+
+@dataclass(frozen=True, slots=True)
+class PricingInput:
+    """Everything a price depends on, read from storage by the caller."""
+
+    cart_id: str
+    currency: str
+    lines: tuple[PricingLine, ...]
+    user_id: str | None = None
+    address: Address | None = None
+    shipping: ShippingOption | None = None
+
+
+def shipping_request(
+    currency: str, lines: Sequence[PricingLine], address: Address
+) -> ShippingRequest:
+    return ShippingRequest(
+        currency=currency,
+        country=address.country,
+        region=address.state,
+        postal_code=address.zip_code,
+        weight_grams=sum(line.weight_grams * line.quantity for line in lines),
+        subtotal=sum(line.amount for line in lines),
+    )
+
+
+class ShippingNoLongerOffered(Exception):
+    """The stored shipping choice is not offered for the current address and cart."""
+
+
+async def price_checkout(rt: Runtime, s: AsyncSession, inp: PricingInput) -> OrderTotal:
+    """Totals for ``inp``: tax only once there is an address; raises ``tax_unavailable``."""
+    svc = services(rt)
+    now = rt.clock.now()
+    shipping_amount = 0
+    if inp.shipping is not None and inp.address is not None:
+        request = shipping_request(inp.currency, inp.lines, inp.address)
+        try:
+            shipping_amount = svc.shipping.calculate_shipping_cost(request, inp.shipping, now)
+        except LookupError as exc:
+            raise ShippingNoLongerOffered(inp.shipping.id) from exc
+    discounts = await discounts_for(
+        rt,
+        s,
+        cart_id=inp.cart_id,
+        lines=inp.lines,
+        currency=inp.currency,
+        shipping_amount=shipping_amount,
+        user_id=inp.user_id,
+        now=now,
+    )
+    tax = None
+    if inp.address is not None:
+        tax = await svc.tax.calculate_tax(
+            rt,
+            TaxRequest(
+                currency=inp.currency,
+                address=TaxAddress(
+                    inp.address.country, inp.address.state, inp.address.zip_code, inp.address.city
+                ),
+                lines=taxable_lines(inp.lines, discounts),
+                shipping_amount=shipping_amount - shipping_discount(shipping_amount, discounts),
+            ),
+        )
+    return compute_totals(
+        currency=inp.currency,
+        lines=inp.lines,
+        discounts=discounts,
+        shipping_amount=shipping_amount,
+        shipping_method_id=inp.shipping.id if inp.shipping else None,
+        tax=tax,
+    )

@@ -1,0 +1,1 @@
+"""Promotions: coupons, their validation and combinability, discount calculation."""

@@ -1,0 +1,213 @@
+"""Coupons applied to a cart: re-validated and priced inside the caller's unit of work.
+
+Called by every cart write (so the cart's discount always reflects its lines) and by
+checkout pricing. A coupon that no longer holds is removed, audited, and reported as
+a ``coupon_removed`` notice: never silently kept, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.audit.service import Actor, AuditEvent, record
+from tillpoint.cart.models import AppliedCoupon, Cart
+from tillpoint.pricing.types import NO_DISCOUNTS, DiscountResult, PricingLine
+from tillpoint.promotions.calculation import calculate_discount
+from tillpoint.promotions.fetch import (
+    combinability_rules,
+    coupons_by_id,
+    customer_keys,
+    customer_uses,
+    rule_of,
+)
+from tillpoint.promotions.rules import CartFacts, Problem, Reason, select_applicable
+from tillpoint.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class CouponPricing:
+    """The discounts of the coupons that still hold, and notices for those removed."""
+
+    result: DiscountResult = NO_DISCOUNTS
+    notices: list[dict[str, Any]] = field(default_factory=list)
+
+
+def cart_lines(cart: Cart) -> list[PricingLine]:
+    """The cart's lines as the discount calculation sees them."""
+    return [
+        PricingLine(
+            line_id=item.id,
+            product_id=item.product_id,
+            variant_id=item.variant_id,
+            quantity=item.quantity,
+            unit_price=item.price,
+        )
+        for item in cart.items
+    ]
+
+
+def actor_of(cart: Cart) -> Actor:
+    """Who a change made on behalf of the cart's owner is attributed to."""
+    return Actor(session_id=cart.session_id, user_id=cart.user_id)
+
+
+def _notice(applied: AppliedCoupon, problem: Problem) -> dict[str, Any]:
+    return {
+        "code": "coupon_removed",
+        "coupon_id": applied.coupon_id,
+        "coupon_code": applied.code,
+        "reason": problem.reason.value,
+        "message": problem.message,
+    }
+
+
+async def _evaluate(
+    rt: Runtime,
+    s: AsyncSession,
+    applied: Sequence[AppliedCoupon],
+    *,
+    lines: Sequence[PricingLine],
+    currency: str,
+    now: datetime,
+    user_id: str | None,
+    email: str | None,
+    shipping_amount: int,
+) -> tuple[DiscountResult, list[tuple[AppliedCoupon, Problem]]]:
+    """Price the applied coupons that still hold; list the others with their first reason."""
+    rows = await coupons_by_id(s, [a.coupon_id for a in applied])
+    rules = combinability_rules(rt.settings)
+    uses = await customer_uses(s, list(rows), customer_keys(user_id, email))
+    facts = CartFacts(lines, currency, now)
+    kept, dropped = select_applicable([rule_of(c) for c in rows.values()], facts, rules, uses)
+    drops = []
+    for a in applied:
+        problems = dropped.get(a.coupon_id) or (
+            [] if a.coupon_id in rows else [Problem(Reason.not_found, a.coupon_id)]
+        )
+        if problems:
+            drops.append((a, problems[0]))
+    return calculate_discount(lines, kept, rules, shipping_amount), drops
+
+
+async def refresh_cart_coupons(
+    rt: Runtime,
+    s: AsyncSession,
+    cart: Cart,
+    *,
+    email: str | None = None,
+    actor: Actor | None = None,
+) -> CouponPricing:
+    """Re-check the coupons applied to ``cart`` (locked by the caller) and price them.
+
+    Removes each coupon that is no longer valid or no longer combines (in priority
+    order), records ``coupon_removed`` for it and returns a notice for it; stores
+    every kept coupon's ``discount_amount``. Runs in the caller's unit of work.
+    """
+    if not cart.coupons:
+        return CouponPricing()
+    now = rt.clock.now()
+    result, drops = await _evaluate(
+        rt,
+        s,
+        list(cart.coupons),
+        lines=cart_lines(cart),
+        currency=cart.currency,
+        now=now,
+        user_id=cart.user_id,
+        email=email,
+        shipping_amount=0,
+    )
+    notices = []
+    for applied, problem in drops:
+        cart.coupons.remove(applied)
+        notices.append(_notice(applied, problem))
+        await record(
+            s,
+            AuditEvent(
+                "coupon_removed",
+                "cart",
+                cart.id,
+                "remove",
+                {
+                    "coupon_id": applied.coupon_id,
+                    "code": applied.code,
+                    "reason": problem.reason.value,
+                },
+            ),
+            actor or actor_of(cart),
+            now,
+        )
+    amounts = {d.coupon_id: d.amount for d in result.applied}
+    for applied in cart.coupons:
+        applied.discount_amount = amounts.get(applied.coupon_id, 0)
+    return CouponPricing(result, notices)
+
+
+async def stale_coupons(rt: Runtime, s: AsyncSession, cart: Cart) -> list[AppliedCoupon]:
+    """The applied coupons of ``cart`` that no longer hold (for the caller to remove and
+    report, as the cart merge at login does); the others get their ``discount_amount``."""
+    if not cart.coupons:
+        return []
+    result, drops = await _evaluate(
+        rt,
+        s,
+        list(cart.coupons),
+        lines=cart_lines(cart),
+        currency=cart.currency,
+        now=rt.clock.now(),
+        user_id=cart.user_id,
+        email=None,
+        shipping_amount=0,
+    )
+    amounts = {d.coupon_id: d.amount for d in result.applied}
+    for applied in cart.coupons:
+        applied.discount_amount = amounts.get(applied.coupon_id, 0)
+    return [applied for applied, _ in drops]
+
+
+async def price_applied_coupons(
+    rt: Runtime,
+    s: AsyncSession,
+    *,
+    cart_id: str,
+    lines: Sequence[PricingLine],
+    currency: str,
+    shipping_amount: int,
+    user_id: str | None,
+    now: datetime,
+    email: str | None = None,
+) -> CouponPricing:
+    """Read only (checkout pricing): the discounts of the coupons applied to ``cart_id``
+    that still hold for these ``lines`` and this shipping, re-checked now.
+
+    A coupon that no longer holds is left out of the result and named in ``notices``;
+    nothing is written (the next cart write, or :func:`revalidate_cart` at order
+    creation, removes it from the cart).
+    """
+    applied = (
+        await s.scalars(
+            select(AppliedCoupon)
+            .where(AppliedCoupon.cart_id == cart_id)
+            .order_by(AppliedCoupon.applied_at, AppliedCoupon.id)
+        )
+    ).all()
+    if not applied:
+        return CouponPricing()
+    result, drops = await _evaluate(
+        rt,
+        s,
+        applied,
+        lines=lines,
+        currency=currency,
+        now=now,
+        user_id=user_id,
+        email=email,
+        shipping_amount=shipping_amount,
+    )
+    return CouponPricing(result, [_notice(a, p) for a, p in drops])

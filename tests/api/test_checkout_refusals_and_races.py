@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.api.test_checkout import CARD, GUEST, NY, fill_cart, send, start
+from tests.support import Api, error_code
+from tillpoint.checkout.machine import SERVER_EVENTS, Event, State, allowed_events
+from tillpoint.runtime import Runtime
+
+CLIENT_EVENTS = [e for e in Event if e not in SERVER_EVENTS]
+# one valid body per event type, so a refusal is about the state, never the payload
+BODIES: dict[Event, dict[str, Any]] = {
+    Event.SUBMIT_GUEST_INFO: GUEST,
+    Event.SUBMIT_SHIPPING: {"address": NY},
+    Event.SUBMIT_BILLING: {"address": NY},
+    Event.USE_BILLING_AS_SHIPPING: {"address": NY},
+    Event.SELECT_SHIPPING: {"shipping_method_id": "us:ground"},
+    Event.SELECT_PAYMENT: {"payment_method": CARD},
+}
+PATH = [
+    (Event.SELECT_GUEST, State.guest_info),
+    (Event.SUBMIT_GUEST_INFO, State.shipping_address),
+    (Event.SUBMIT_SHIPPING, State.billing_address),
+    (Event.SUBMIT_BILLING, State.shipping_method),
+    (Event.SELECT_SHIPPING, State.payment_method),
+    (Event.SELECT_PAYMENT, State.order_review),
+    (Event.CONFIRM_ORDER, State.payment_processing),
+]
+
+
+async def test_every_event_the_state_does_not_allow_is_refused_over_http(
+    api: Api, rt: Runtime
+) -> None:
+    await fill_cart(api, rt)
+    co = await start(api)
+    cid, state = co["id"], State(co["state"])
+    for event, target in [(None, state), *PATH]:
+        if event is not None:
+            r = await send(api, cid, event.value, **BODIES.get(event, {}))
+            assert r.status_code == 200 and r.json()["state"] == target.value, r.text
+        version = (await api.get(f"/api/checkout/{cid}")).json()["version"]
+        allowed = set(allowed_events(target))
+        for refused in CLIENT_EVENTS:
+            if refused in allowed:
+                continue
+            r = await send(api, cid, refused.value, **BODIES.get(refused, {}))
+            assert r.status_code == 409, (target, refused, r.text)
+            assert error_code(r) == "event_not_allowed"
+            assert r.json()["error"]["details"]["state"] == target.value
+        after = (await api.get(f"/api/checkout/{cid}")).json()
+        assert after["state"] == target.value and after["version"] == version
+
+
+async def test_concurrent_starts_make_one_checkout(api: Api, rt: Runtime) -> None:
+    await fill_cart(api, rt)
+    answers = await asyncio.gather(*(api.post("/api/checkout") for _ in range(4)))
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 201]
+    assert len({r.json()["id"] for r in answers}) == 1
+
+
+async def test_concurrent_events_on_one_version_one_wins(api: Api, rt: Runtime) -> None:
+    await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    answers = await asyncio.gather(
+        *(
+            api.post(f"/api/checkout/{cid}/events", json={"type": t}, headers={"If-Match": "1"})
+            for t in ("SELECT_GUEST", "LOGIN_REQUIRED", "SELECT_GUEST")
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [200, 412, 412]
+    final = (await api.get(f"/api/checkout/{cid}")).json()
+    assert final["version"] == 2
+
+
+async def test_address_rules_for_forms(api: Api) -> None:
+    r = await api.get("/api/checkout/address-rules/ca")
+    body = r.json()
+    assert r.status_code == 200 and body["country"] == "CA"
+    assert "state" in body["required_fields"] and "zip_code" in body["required_fields"]
+    assert {"code": "ON", "name": "Ontario"} in body["regions"]
+    gb = (await api.get("/api/checkout/address-rules/GB")).json()
+    assert "state" not in gb["required_fields"] and gb["regions"] == []
+    r = await api.get("/api/checkout/address-rules/XX")
+    assert r.status_code == 404 and error_code(r) == "country_not_found"
+
+
+async def test_reading_a_checkout_costs_a_handful_of_queries(api: Api, rt: Runtime) -> None:
+    from sqlalchemy import event
+
+    for _ in range(3):
+        await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    for ev, body in [
+        ("SELECT_GUEST", {}),
+        ("SUBMIT_GUEST_INFO", GUEST),
+        ("SUBMIT_SHIPPING", {"address": NY}),
+    ]:
+        await send(api, cid, ev, **body)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        r = await api.get(f"/api/checkout/{cid}")
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    assert r.status_code == 200
+    mine = [
+        s
+        for s in statements
+        if "checkouts" in s or "carts" in s or "products" in s or "cart_items" in s
+    ]
+    # session lookup + checkout row + cart + items + products (+ variants): no per-line queries
+    assert len(mine) <= 5, mine
+    assert len(statements) <= 10, statements

@@ -1,0 +1,280 @@
+"""Stock levels on SQLite and PostgreSQL: admin adjustments, fallbacks (backorder,
+substitutes, waitlist), provider sync at the HTTP boundary, stock events, demo stock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests import factories
+from tests.inventory_support import level, stocked
+from tests.support import MovableClock
+from tillpoint.audit.models import AuditLog
+from tillpoint.config import load_settings
+from tillpoint.errors import InvalidInput
+from tillpoint.inventory.fallbacks import join_waitlist, notify_waitlists
+from tillpoint.inventory.feed import StockChange
+from tillpoint.inventory.levels import adjust_stock, low_stock
+from tillpoint.inventory.models import StockNotification, WaitlistEntry
+from tillpoint.inventory.providers import HttpJsonProvider
+from tillpoint.inventory.reservations import StockRequest, release_reservation, reserve_inventory
+from tillpoint.inventory.stock import check_availability, get_stock_level
+from tillpoint.inventory.sync import sync_inventory
+from tillpoint.runtime import Runtime
+from tillpoint.sweeper import run_sweep
+
+
+async def test_adjust_absolute_and_delta_with_reason_in_audit_log(rt: Runtime) -> None:
+    p = await factories.product(rt)
+    assert await get_stock_level(rt, p.id) is None  # untracked
+    row = await adjust_stock(rt, p.id, on_hand=10, reason="initial count")
+    assert (row.on_hand, row.available) == (10, 10)
+    row = await adjust_stock(rt, p.id, delta=-4, reason="damaged in storage")
+    assert row.on_hand == 6
+    with pytest.raises(InvalidInput) as err:
+        await adjust_stock(rt, p.id, delta=-7, reason="oops")
+    assert err.value.code == "negative_stock"
+    with pytest.raises(InvalidInput) as err:
+        await adjust_stock(rt, p.id, on_hand=-1, reason="oops")
+    assert err.value.code == "negative_stock"
+    with pytest.raises(InvalidInput) as err:
+        await adjust_stock(rt, p.id, on_hand=1, delta=1, reason="both")
+    assert err.value.code == "on_hand_or_delta"
+    with pytest.raises(InvalidInput) as err:
+        await adjust_stock(rt, p.id, on_hand=1, reason="  ")
+    assert err.value.code == "reason_required"
+    assert await get_stock_level(rt, p.id) == 6
+    async with rt.db.transaction() as s:
+        logs = list(
+            await s.scalars(
+                select(AuditLog)
+                .where(AuditLog.event_type == "stock_adjusted")
+                .order_by(AuditLog.timestamp, AuditLog.id)
+            )
+        )
+    reasons = sorted(log.meta["reason"] for log in logs)
+    assert reasons == ["damaged in storage", "initial count"]
+
+
+async def test_low_stock_lists_skus_at_or_below_threshold(rt: Runtime) -> None:
+    low = await stocked(rt, 2, low_stock_threshold=5)
+    edge = await stocked(rt, 5, low_stock_threshold=5)
+    await stocked(rt, 50, low_stock_threshold=5)
+    rows = await low_stock(rt)
+    assert sorted(r.product_id for r in rows) == sorted([low.id, edge.id])
+    # Reserved units count: available is what matters.
+    plenty = await stocked(rt, 8, low_stock_threshold=5)
+    await reserve_inventory(rt, [StockRequest(plenty.id, 4)], "res-low")
+    assert plenty.id in {r.product_id for r in await low_stock(rt)}
+
+
+async def test_backorder_info_in_the_check(rt: Runtime) -> None:
+    p = await stocked(
+        rt, 1, backorder_allowed=True, backorder_estimate="2-3 weeks", restock_date=date(2027, 1, 5)
+    )
+    check = await check_availability(rt, p.id, 3)
+    assert check.is_available and check.available == 1
+    assert check.backorder_info is not None
+    assert check.backorder_info.backordered == 2
+    assert check.backorder_info.estimated_delivery == "2-3 weeks"
+    assert check.backorder_info.restock_date == date(2027, 1, 5)
+    assert (await check_availability(rt, p.id, 1)).backorder_info is None
+
+
+async def test_substitutes_are_in_stock_and_related(rt: Runtime) -> None:
+    gone = await stocked(rt, 0, category="kitchen", tags=["tea"], price=3000)
+    same_cat = await stocked(rt, 5, category="kitchen", tags=[], price=3100)
+    shared_tag = await stocked(rt, 5, category="pantry", tags=["tea"], price=1000)
+    untracked_cat = await factories.product(rt, category="kitchen", price=9000)
+    await stocked(rt, 0, category="kitchen", tags=["tea"])  # also out: never suggested
+    await stocked(rt, 9, category="books", tags=["novel"])  # unrelated
+    check = await check_availability(rt, gone.id, 2)
+    assert not check.is_available and check.available == 0 and check.waitlist
+    assert [s.product_id for s in check.substitutes] == [
+        same_cat.id,
+        untracked_cat.id,
+        shared_tag.id,
+    ]
+    assert check.substitutes[1].available is None
+
+
+async def test_waitlist_notified_exactly_once_when_stock_returns(
+    rt: Runtime, clock: MovableClock
+) -> None:
+    p = await stocked(rt, 0)
+    first = await join_waitlist(rt, p.id, "Ada@Example.com")
+    again = await join_waitlist(rt, p.id, "ada@example.com")
+    assert first.id == again.id
+    await join_waitlist(rt, p.id, "bob@example.com")
+    with pytest.raises(InvalidInput):
+        await join_waitlist(rt, p.id, "not-an-email")
+    assert await notify_waitlists(rt) == 0  # still out of stock
+    await adjust_stock(rt, p.id, on_hand=3, reason="delivery")  # notifies inline
+    assert await notify_waitlists(rt) == 0  # and never again
+    await adjust_stock(rt, p.id, on_hand=0, reason="sold elsewhere")
+    await adjust_stock(rt, p.id, on_hand=4, reason="delivery")
+    async with rt.db.transaction() as s:
+        notes = list(await s.scalars(select(StockNotification)))
+        entries = list(await s.scalars(select(WaitlistEntry)))
+    assert sorted(n.email for n in notes) == ["ada@example.com", "bob@example.com"]
+    assert all(e.notified_at is not None for e in entries)
+
+
+async def test_waitlist_sweeper_job_catches_stock_freed_by_a_release(rt: Runtime) -> None:
+    p = await stocked(rt, 1)
+    await reserve_inventory(rt, [StockRequest(p.id, 1)], "res-wl")
+    await join_waitlist(rt, p.id, "cy@example.com")
+    await release_reservation(rt, "res-wl")
+    results = await asyncio.gather(run_sweep(rt), notify_waitlists(rt))
+    assert results[0]["inventory_waitlist"] + results[1] == 1
+    async with rt.db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(StockNotification)) == 1
+
+
+# --- external provider, at the HTTP boundary ------------------------------------------------
+
+
+def provider_api(pages: list[dict[str, Any]], seen: list[httpx.Request]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.headers.get("authorization") != "Bearer key-123":
+            return httpx.Response(401, json={"errors": "unauthorized"})
+        cursor = request.url.params.get("cursor")
+        index = int(cursor) if cursor else 0
+        return httpx.Response(200, json=pages[index])
+
+    return httpx.MockTransport(handler)
+
+
+async def test_sync_pulls_every_page_and_skips_unknown_and_negative(rt: Runtime) -> None:
+    a = await stocked(rt, 1)
+    b = await factories.product(rt)  # in the catalog, untracked until the provider says so
+    pages = [
+        {
+            "inventory_levels": [
+                {"sku": a.sku, "available": 7},
+                {"sku": "NOT-OURS", "available": 3},
+            ],
+            "next_cursor": "1",
+        },
+        {
+            "inventory_levels": [
+                {"sku": b.sku, "available": 11},
+                {"sku": "NOT-OURS-2", "available": -2},
+            ],
+            "next_cursor": None,
+        },
+    ]
+    seen: list[httpx.Request] = []
+    provider = HttpJsonProvider(
+        "https://stock.example/api", "key-123", transport=provider_api(pages, seen)
+    )
+    result = await sync_inventory(rt, provider)
+    assert result.error is None and result.fetched == 4 and result.updated == 2
+    assert result.unknown_skus == ["NOT-OURS", "NOT-OURS-2"]
+    assert [r.url.path for r in seen] == ["/api/inventory_levels"] * 2
+    assert seen[1].url.params["cursor"] == "1"
+    assert (await level(rt, a.id)).on_hand == 7
+    assert (await level(rt, b.id)).on_hand == 11
+
+
+async def test_sync_refuses_negative_levels_of_known_skus(rt: Runtime) -> None:
+    a = await stocked(rt, 4)
+    pages = [{"inventory_levels": [{"sku": a.sku, "available": -1}], "next_cursor": None}]
+    provider = HttpJsonProvider("https://x.example", "key-123", transport=provider_api(pages, []))
+    result = await sync_inventory(rt, provider)
+    assert result.invalid_skus == [a.sku] and result.updated == 0
+    assert (await level(rt, a.id)).on_hand == 4
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(503, text="maintenance"),
+        httpx.Response(200, text="<html>not json</html>"),
+        httpx.Response(200, json={"inventory_levels": [{"sku": "X", "available": 1.5}]}),
+    ],
+)
+async def test_provider_failure_leaves_internal_stock_serving(
+    rt: Runtime, answer: httpx.Response
+) -> None:
+    a = await stocked(rt, 4)
+    provider = HttpJsonProvider(
+        "https://x.example", "k", transport=httpx.MockTransport(lambda _r: answer)
+    )
+    result = await sync_inventory(rt, provider)
+    assert result.error is not None and result.updated == 0
+    assert (await level(rt, a.id)).on_hand == 4
+    assert (await check_availability(rt, a.id, 4)).is_available
+
+
+async def test_provider_unreachable_is_a_sync_error(rt: Runtime) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    provider = HttpJsonProvider("https://x.example", "k", transport=httpx.MockTransport(refuse))
+    result = await sync_inventory(rt, provider)
+    assert result.error is not None and "refused" in result.error
+
+
+# --- stock events -----------------------------------------------------------------------
+
+
+async def test_changes_are_published_after_commit_and_never_on_rollback(rt: Runtime) -> None:
+    p = await stocked(rt, 5)
+    got: list[StockChange] = []
+    sub = rt.stock_feed.subscribe([p.id], got.append)
+    try:
+        await reserve_inventory(rt, [StockRequest(p.id, 2)], "res-ev")
+        await asyncio.sleep(0.05)
+        assert [(c.sku, c.on_hand, c.reserved, c.available) for c in got] == [(p.sku, 5, 2, 3)]
+        with pytest.raises(RuntimeError):
+            async with rt.db.transaction() as s:
+                await reserve_inventory(rt, [StockRequest(p.id, 1)], "res-ev-2", s=s)
+                raise RuntimeError("rolled back")
+        await asyncio.sleep(0.05)
+        assert len(got) == 1
+    finally:
+        sub.close()
+
+
+async def test_changes_fan_out_across_instances_through_redis(
+    rt: Runtime, redis_url: str, settings: Any, clock: MovableClock
+) -> None:
+    shared = {**settings.model_dump(), "redis_url": redis_url}
+    one = Runtime.from_settings(load_settings(**shared), clock=clock)
+    two = Runtime.from_settings(load_settings(**shared), clock=clock)
+    try:
+        p = await stocked(one, 5)
+        got: list[StockChange] = []
+        sub = two.stock_feed.subscribe([p.id], got.append)
+        await asyncio.wait_for(two.stock_feed.ready(), 5)
+        await adjust_stock(one, p.id, delta=3, reason="delivery")
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.02)
+        assert [(c.product_id, c.on_hand) for c in got] == [(p.id, 8)]
+        assert json.loads(json.dumps(got[0].to_json()))["sku"] == p.sku
+        sub.close()
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_demo_stock_seed_is_idempotent(rt: Runtime) -> None:
+    from tillpoint.inventory.demo import DEMO_STOCK, seed_demo_stock
+
+    catalog = await factories.demo_catalog(rt)
+    assert await seed_demo_stock(rt) == len(DEMO_STOCK)
+    assert await seed_demo_stock(rt) == 0
+    assert await get_stock_level(rt, catalog["GIFTCARD-50"].id) is None
+    kettle = await check_availability(rt, catalog["KETTLE-GOOSE"].id, 1)
+    assert kettle.available == 0 and kettle.backorder_info is not None
+    assert await get_stock_level(rt, catalog["BEANS-HOUSE"].id) == 200

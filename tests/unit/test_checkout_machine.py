@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tillpoint.checkout import machine
+from tillpoint.checkout.actions import ACTIONS, apply_actions, new_context
+from tillpoint.checkout.machine import (
+    FINAL,
+    SERVER_EVENTS,
+    TRANSITIONS,
+    Event,
+    Facts,
+    GuardRejected,
+    NotAllowed,
+    State,
+)
+from tillpoint.errors import FieldError
+
+# Facts under which every guard passes, per guard.
+PASSING = {
+    None: Facts(),
+    "hasValidCartItems": Facts(cart_item_count=2),
+    "isAuthenticated": Facts(user_id="user_x"),
+    "isValidGuestInfo": Facts(),
+    "isValidAddress": Facts(),
+    "isOfferedShippingMethod": Facts(
+        offered_shipping_ids=frozenset({"us:ground"}), shipping_method_id="us:ground"
+    ),
+    "isValidPaymentMethod": Facts(),
+}
+
+
+@pytest.mark.parametrize("t", TRANSITIONS, ids=lambda t: f"{t.source}-{t.event}")
+def test_every_transition_in_the_table_is_taken(t: machine.Transition) -> None:
+    step = machine.step(t.source, t.event, PASSING[t.guard])
+    assert step.target == (t.target or t.source)
+    assert step.transition is t
+
+
+def test_every_pair_not_in_the_table_is_refused() -> None:
+    table = {(t.source, t.event) for t in TRANSITIONS}
+    refused = 0
+    for state, event in itertools.product(State, Event):
+        if (state, event) in table:
+            continue
+        with pytest.raises(NotAllowed) as info:
+            machine.step(state, event, PASSING["hasValidCartItems"])
+        assert event not in info.value.allowed
+        refused += 1
+    assert refused == len(State) * len(Event) - len(table)
+
+
+def test_final_states_are_never_left_and_every_other_state_can_expire() -> None:
+    for state in State:
+        allowed = machine.allowed_events(state)
+        if state in FINAL:
+            assert allowed == ()
+        else:
+            assert Event.EXPIRE in allowed
+            assert machine.step(state, Event.EXPIRE, Facts()).target is State.expired
+
+
+def test_the_seed_and_design_states_are_all_there() -> None:
+    names = {s.value for s in State}
+    assert {
+        "cart_review",
+        "user_identification",
+        "guest_info",
+        "shipping_address",
+        "billing_address",
+        "shipping_method",
+        "payment_method",
+        "order_review",
+        "payment_processing",
+        "payment_success",
+        "payment_failed",
+        "order_confirmation",
+        "auth_redirect",
+        "payment_requires_action",
+        "expired",
+    } == names
+    assert machine.transition_for(State.payment_processing, Event.PAYMENT_REQUIRES_ACTION)
+    assert machine.transition_for(State.payment_requires_action, Event.ACTION_COMPLETED)
+    assert machine.transition_for(State.auth_redirect, Event.LOGIN_SUCCEEDED)
+
+
+def test_every_reachable_state_is_reachable_from_the_initial_state() -> None:
+    seen = {machine.INITIAL}
+    frontier = [machine.INITIAL]
+    while frontier:
+        s = frontier.pop()
+        for t in TRANSITIONS:
+            target = t.target or t.source
+            if t.source is s and target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    assert seen == set(State)
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "facts", "code"),
+    [
+        (State.cart_review, Event.PROCEED_TO_CHECKOUT, Facts(), "cart_empty"),
+        (
+            State.cart_review,
+            Event.PROCEED_TO_CHECKOUT,
+            Facts(cart_item_count=1, cart_problems=(FieldError(("cart",), "x", "x"),)),
+            "cart_invalid",
+        ),
+        (State.user_identification, Event.SELECT_REGISTERED, Facts(), "not_authenticated"),
+        (State.auth_redirect, Event.LOGIN_SUCCEEDED, Facts(), "not_authenticated"),
+        (
+            State.guest_info,
+            Event.SUBMIT_GUEST_INFO,
+            Facts(input_errors=(FieldError(("email",), "email_invalid", "bad"),)),
+            "invalid_guest_info",
+        ),
+        (
+            State.shipping_address,
+            Event.SUBMIT_SHIPPING,
+            Facts(input_errors=(FieldError(("address", "zip_code"), "postal_code_invalid", "x"),)),
+            "invalid_address",
+        ),
+        (
+            State.shipping_method,
+            Event.SELECT_SHIPPING,
+            Facts(offered_shipping_ids=frozenset({"us:ground"}), shipping_method_id="us:rocket"),
+            "shipping_method_not_offered",
+        ),
+        (State.order_review, Event.CONFIRM_ORDER, Facts(), "cart_empty"),
+    ],
+)
+def test_failed_guards_say_why(state: State, event: Event, facts: Facts, code: str) -> None:
+    with pytest.raises(GuardRejected) as info:
+        machine.step(state, event, facts)
+    assert info.value.failure.code == code
+
+
+def test_guards_and_actions_named_in_the_table_exist() -> None:
+    assert machine.guards_used() <= set(machine.GUARDS)
+    effects = {
+        "updateCartItems",
+        "applyCoupon",
+        "reserveStock",
+        "initiatePayment",
+        "handlePaymentSuccess",
+        "handlePaymentFailure",
+        "createOrder",
+        "mergeGuestCart",
+        "requestCustomerAction",
+        "refreshPaymentStatus",
+        "releaseReservations",
+    }
+    assert machine.actions_used() <= set(ACTIONS) | effects
+
+
+def test_server_events_are_not_offered_to_clients() -> None:
+    allowed = machine.allowed_events(State.payment_processing, include_server=False)
+    assert not set(allowed) & SERVER_EVENTS
+    assert set(SERVER_EVENTS) >= {Event.PAYMENT_SUCCESS, Event.PAYMENT_FAILURE}
+
+
+def test_pure_actions_copy_addresses_as_the_seed_says() -> None:
+    ctx = new_context(cart_id="cart_x", currency="USD")
+    address = {"street1": "1 Main St", "country": "US"}
+    out = apply_actions(ctx, ("saveShippingAddress", "copyShippingToBilling"), {"address": address})
+    assert out["shipping_address"] == out["billing_address"] == address
+    assert ctx["shipping_address"] is None  # the input context is not mutated
+    chosen = {**out, "shipping_method": {"id": "us:ground"}}
+    moved = apply_actions(chosen, ("saveShippingAddress",), {"address": {"country": "CA"}})
+    assert moved["shipping_method"] is None
+
+
+def test_mermaid_and_dot_render_every_transition() -> None:
+    mermaid = machine.to_mermaid()
+    dot = machine.to_dot()
+    assert mermaid.startswith("stateDiagram-v2")
+    assert dot.startswith("digraph checkout {") and dot.rstrip().endswith("}")
+    for t in TRANSITIONS:
+        assert f"{t.source.value} --> {(t.target or t.source).value} : {t.event.value}" in mermaid
+        assert f"{t.source.value} -> {(t.target or t.source).value}" in dot
