@@ -31,6 +31,7 @@ from sqlalchemy import text
 
 from tillpoint.catalog.demo import seed_demo_catalog
 from tillpoint.config import Settings
+from tillpoint.inventory.demo import seed_demo_stock
 from tillpoint.models import Base
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -86,6 +87,7 @@ async def _prepare(rt: Runtime) -> None:
         async with rt.db.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await seed_demo_catalog(rt)
+    await seed_demo_stock(rt)
 
 
 @dataclass

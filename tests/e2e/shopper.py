@@ -108,3 +108,25 @@ def fill_address(page: Any, values: dict[str, str], country: str = "United State
             control.select_option(label=value)
         else:
             control.fill(value)
+
+
+def guest_to_payment(page: Any, *products: tuple[str, int], email: str = "ada@example.com") -> None:
+    """From the catalog to the payment step as a guest with a US address."""
+    start_checkout(page, *products)
+    step(page, "user_identification").get_by_role("button", name="Check out as a guest").click()
+    fill_guest(page, email)
+    panel = step(page, "shipping_address")
+    fill_address(page, US_ADDRESS)
+    panel.get_by_role("button", name="Continue").click()
+    step(page, "shipping_method").get_by_role("button", name="Continue").click()
+    step(page, "payment_method")
+
+
+def pay_with(page: Any, card: str) -> Any:
+    """Choose a sandbox test card ("4242", "0002", "3155"), review, place the order."""
+    panel = step(page, "payment_method")
+    panel.get_by_label(re.compile(f"Visa {card}")).check()
+    panel.get_by_role("button", name="Continue to review").click()
+    panel = step(page, "order_review")
+    panel.get_by_role("button", name=re.compile("Place order and pay")).click()
+    return panel

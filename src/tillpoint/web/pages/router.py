@@ -18,6 +18,7 @@ from tillpoint.catalog import service as catalog
 from tillpoint.web.deps import RuntimeDep
 from tillpoint.web.pages.address_rules import COUNTRIES, address_form_rules
 from tillpoint.web.pages.display import display_money
+from tillpoint.web.pages.stock_levels import catalog_levels
 from tillpoint.web.schemas import error_responses
 
 HERE = Path(__file__).parent
@@ -54,7 +55,8 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
 async def catalog_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     """The demo catalog: every active product with its variants and a stock badge slot."""
     products, _ = await catalog.list_products(rt, limit=100)
-    return _page(request, "catalog.html", products=products, title="Shop")
+    levels = await catalog_levels(rt, [p.id for p in products])
+    return _page(request, "catalog.html", products=products, levels=levels, title="Shop")
 
 
 @router.get("/cart", response_class=HTMLResponse, include_in_schema=False)

@@ -31,6 +31,7 @@ let me = null;
 let busy = false;
 let pollTimer = null;
 let drawnState = null;
+let orderId = null;
 
 // --- talking to the server -------------------------------------------------------
 
@@ -216,32 +217,34 @@ const STEPS = {
     }
   },
   payment_requires_action() {
-    payment.challenge(root, checkout, {
-      completed: () => sendEvent("ACTION_COMPLETED"),
-      failed: (message) => { showPageError(message); return sendEvent("ACTION_COMPLETED"); },
-    });
+    payment.challenge(root, checkout, { done: (paying) => settle(paying) }).catch((err) => settleFailed(err));
   },
   payment_success() {
     if (checkout.allowed_events.includes("PROCEED_TO_CONFIRMATION")) sendEvent("PROCEED_TO_CONFIRMATION");
   },
   payment_failed() {
     const c = ctx();
-    const reason = (c.payment && (c.payment.failure_message || c.payment.error_message || (c.payment.error && c.payment.error.message)))
+    const reason = (c.payment && (c.payment.decline_message || c.payment.failure_message || (c.payment.error && c.payment.error.message)))
       || (c.errors.length && c.errors[c.errors.length - 1].message)
       || "Your card was not charged.";
     root.querySelector("[data-failure-reason]").textContent = reason;
   },
-  order_confirmation() {
-    const c = ctx();
-    const order = c.order || {};
-    const orderId = order.id || c.order_id;
-    const number = order.number || c.order_number || orderId;
-    const email = (c.guest_info && c.guest_info.email) || (me && me.email);
-    root.querySelector("[data-confirmation]").textContent = `Order ${number || ""} is confirmed.${email ? ` We have sent a receipt to ${email}.` : ""}`;
-    const link = root.querySelector("[data-order-link]");
-    if (orderId) link.href = `/orders/${encodeURIComponent(orderId)}`;
-    else link.parentElement.hidden = true;
+  async order_confirmation() {
     showCartCount(0);
+    const c = ctx();
+    const email = (c.guest_info && c.guest_info.email) || (me && me.email);
+    const line = root.querySelector("[data-confirmation]");
+    const link = root.querySelector("[data-order-link]");
+    line.textContent = `Your order is confirmed.${email ? ` We are emailing a receipt to ${email}.` : ""}`;
+    try {
+      const order = await api.get(`/api/orders/by-checkout/${encodeURIComponent(checkout.id)}`);
+      line.textContent = `Order ${order.number} is confirmed.${email ? ` We are emailing a receipt to ${email}.` : ""}`;
+      const token = order.access_token ? `?token=${encodeURIComponent(order.access_token)}` : "";
+      link.href = `/orders/${encodeURIComponent(order.id)}${token}`;
+    } catch (err) {
+      if (orderId) link.href = `/orders/${encodeURIComponent(orderId)}`;
+      else link.parentElement.hidden = true;
+    }
   },
 };
 
@@ -334,7 +337,23 @@ async function placeOrder() {
   confirmKey = confirmKey || newIdempotencyKey();
   const view = await sendEvent("CONFIRM_ORDER", {}, null, { idempotencyKey: confirmKey });
   if (view) confirmKey = null;
-  if (view && view.state === "payment_processing") await payment.afterConfirm(view, { refresh });
+  if (view && view.state === "payment_processing") await settle(payment.afterConfirm(view));
+}
+
+// Whatever the payment call answers, the checkout's state on the server says what next.
+async function settle(paying) {
+  try {
+    const status = await paying;
+    if (status && status.order_id) orderId = status.order_id;
+  } catch (err) {
+    return settleFailed(err);
+  }
+  return refresh();
+}
+
+async function settleFailed(err) {
+  await refresh().catch(() => {});
+  reportError(err);
 }
 
 async function signIn(form, submitter) {

@@ -36,13 +36,23 @@ function render(order) {
   const grand = row("Total", money(t.total, currency));
   grand.className = "grand";
   totals.append(grand);
-  root.replaceChildren(heading, status, list, totals);
+  const details = document.createElement("dl");
+  details.className = "order-details";
+  const address = order.shipping_address;
+  if (address) details.append(row("Ship to", [`${address.first_name} ${address.last_name}`, address.street1, address.street2, [address.city, address.state, address.zip_code].filter(Boolean).join(" "), address.country].filter(Boolean).join(", ")));
+  if (order.shipping_method && order.shipping_method.name) details.append(row("Delivery", order.shipping_method.name));
+  if (order.payment && order.payment.card_last4) details.append(row("Paid with", `${(order.payment.card_brand || "card").toUpperCase()} ending ${order.payment.card_last4}`));
+  if (order.email) details.append(row("Receipt to", order.email));
+  root.replaceChildren(heading, status, list, totals, details);
 }
 
 async function start() {
   try {
     await session();
-    render(await api.get(`/api/orders/${encodeURIComponent(root.dataset.orderId)}`));
+    // A guest's link carries the order's access token.
+    const token = new URL(location.href).searchParams.get("token");
+    const query = token ? `?token=${encodeURIComponent(token)}` : "";
+    render(await api.get(`/api/orders/${encodeURIComponent(root.dataset.orderId)}${query}`));
   } catch (err) {
     root.replaceChildren();
     showPageError(err.status === 404 ? "We could not find that order." : err.message);

@@ -73,33 +73,38 @@ export const payment = {
     return TEST_CARDS[method.payment_method_id] || "Card";
   },
 
-  // payment_requires_action: let the bank challenge the customer, then tell the server.
-  async challenge(root, checkout, { completed, failed }) {
-    const payment = checkout.context.payment || {};
+  // After CONFIRM_ORDER (payment_processing): pay, then let the server finalize.
+  // Stripe: Stripe.js confirms the card with the intent's client secret (3-D Secure in
+  // its own dialog); sandbox: the server confirms with the chosen test card.
+  async afterConfirm(view) {
+    if (await usesStripe()) {
+      const intent = await api.post("/api/payment/create-intent", { checkout_id: view.id });
+      if (intent.status === "requires_payment_method" || intent.status === "requires_confirmation" || intent.status === "requires_action") {
+        const stripe = await loadStripe(intent.publishable_key || (await config()).publishable_key);
+        await stripe.confirmCardPayment(intent.client_secret, card ? { payment_method: { card } } : undefined);
+      }
+    }
+    return api.post("/api/payment/confirm", { checkout_id: view.id });
+  },
+
+  // payment_requires_action (after a reload, or the sandbox): the bank's challenge.
+  async challenge(root, checkout, { done }) {
     if (await usesStripe()) {
       root.querySelector("[data-stripe-challenge]").hidden = false;
-      const stripe = await loadStripe((await config()).publishable_key);
-      const result = await stripe.confirmCardPayment(payment.client_secret, card ? { payment_method: { card } } : undefined);
-      if (result.error) return failed(result.error.message || "Authentication failed.");
-      return completed();
+      const intent = await api.post("/api/payment/create-intent", { checkout_id: checkout.id });
+      const stripe = await loadStripe(intent.publishable_key || (await config()).publishable_key);
+      await stripe.confirmCardPayment(intent.client_secret);
+      return done(api.post("/api/payment/confirm", { checkout_id: checkout.id }));
     }
     const box = root.querySelector("[data-sandbox-challenge]");
     box.hidden = false;
     box.querySelectorAll("[data-challenge]").forEach((button) => {
-      button.addEventListener("click", async () => {
-        const success = button.dataset.challenge === "complete";
+      button.addEventListener("click", () => {
         box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-        try {
-          await api.post(`/api/payment/sandbox/authenticate`, { checkout_id: checkout.id, success });
-        } catch (err) {
-          box.querySelectorAll("button").forEach((b) => { b.disabled = false; });
-          return failed(err.message);
-        }
-        return completed();
+        const success = button.dataset.challenge === "complete";
+        done(api.post("/api/payment/sandbox/authenticate", { checkout_id: checkout.id, success }));
       });
     });
+    return null;
   },
-
-  // After CONFIRM_ORDER: nothing to do in the browser unless Stripe wants the card now.
-  async afterConfirm() {},
 };
