@@ -57,10 +57,11 @@ export const payment = {
       const stripe = await loadStripe((await config()).publishable_key);
       const result = await stripe.createPaymentMethod({ type: "card", card });
       if (result && result.error) throw new ApiError(402, { error: { code: "card_error", message: result.error.message, fields: [{ path: ["payment_method_id"], message: result.error.message }] } });
-      // Stripe's stand-ins may not create one here: the card is then confirmed with
-      // the PaymentIntent after the order is placed.
-      const id = result && result.paymentMethod ? result.paymentMethod.id : "pm_card_element";
-      return { type: "card", payment_method_id: id };
+      if (!result || !result.paymentMethod) {
+        // localstripe's stand-in Stripe.js does not create PaymentMethods.
+        throw new ApiError(502, { error: { code: "card_not_tokenised", message: "Your card could not be read. Please try again.", fields: [{ path: ["payment_method_id"], message: "Your card could not be read." }] } });
+      }
+      return { type: "card", payment_method_id: result.paymentMethod.id };
     }
     const chosen = form.querySelector("input[name=test_card]:checked");
     if (!chosen) throw new ApiError(422, { error: { code: "required", message: "Choose a card.", fields: [{ path: ["payment_method_id"], message: "Choose a card." }] } });
