@@ -38,6 +38,11 @@ PG_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TILLPOINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ["sqlite", "postgres"]
+TEST_RATE_LIMITS = {
+    "rate_limit_global": "100000/15 minutes",
+    "rate_limit_checkout": "100000/5 minutes",
+    "rate_limit_create_intent": "100000/5 minutes",
+}
 
 
 def _unavailable(what: str, why: str) -> None:
@@ -130,6 +135,9 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,
         "argon2_parallelism": 1,
+        # The suite's own traffic must not trip the seed's limits; rate-limit tests set
+        # the limits they exercise through `settings_overrides`.
+        **TEST_RATE_LIMITS,
     }
     values.update(settings_overrides)
     return load_settings(**values)

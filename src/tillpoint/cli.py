@@ -295,6 +295,31 @@ def inventory_sync(
         raise typer.Exit(1)
 
 
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 1 and list the breaks if a row was edited or removed."""
+    from tillpoint.audit.verify import verify_chain
+
+    report = with_runtime(load_settings(), verify_chain)
+    typer.echo(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "checked": report.checked,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash,
+                "problems": report.problems,
+            }
+        )
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -5,12 +5,14 @@ Defaults run offline on one laptop: a SQLite file, no Redis, no Stripe keys.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+import limits
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -70,14 +72,12 @@ class Settings(BaseSettings):
     session_refresh_policy: RefreshPolicy = RefreshPolicy.sliding_window
     session_cache_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
     password_min_length: int = Field(default=10, ge=8, le=128)
-    # argon2id cost (RFC 9106's second recommended profile: t=3, 64 MiB, p=4).
-    argon2_time_cost: int = Field(default=3, ge=1, le=20)
-    argon2_memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
-    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # argon2id cost: OWASP's profile (19 MiB, t=2, p=1). Memory is held per concurrent
+    # login, so 64 MiB profiles turn a login burst into memory pressure on small servers.
+    argon2_time_cost: int = Field(default=2, ge=1, le=20)
+    argon2_memory_cost_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=1, ge=1, le=64)
     # Login throttling (the seed's /api/auth/login limit): per account and per IP.
-    login_max_failures: int = Field(default=5, ge=1)
-    login_window_seconds: int = Field(default=15 * 60, ge=1)
-    login_block_seconds: int = Field(default=30 * 60, ge=1)
 
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     cart_cache_ttl_seconds: int = Field(default=2 * 3600, ge=1)
@@ -133,9 +133,21 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
-    # --- pages (issue 9) ----------------------------------------------------------------
-    # Where the checkout page loads Stripe.js from (localstripe serves a stand-in).
-    stripe_js_url: str = Field(default="https://js.stripe.com/v3/", pattern=r"^https?://")
+    # Security (the seed's RateLimitConfig); limits use the `limits` notation "N/M unit".
+    rate_limit_enabled: bool = True
+    rate_limit_global: str = "1000/15 minutes"
+    rate_limit_checkout: str = "50/5 minutes"
+    rate_limit_create_intent: str = "10/5 minutes"
+    rate_limit_login: str = "5/15 minutes"
+    rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=1)
+    rate_limit_adaptive: bool = True
+    rate_limit_adaptive_in_flight: int = Field(default=100, ge=1)
+    rate_limit_adaptive_lag_ms: int = Field(default=250, ge=1)
+    rate_limit_surge_multiplier: float = Field(default=0.5, gt=0, le=1)
+    rate_limit_monitor_interval_seconds: float = Field(default=60.0, gt=0)
+    trusted_proxies: str = ""
+    stripe_js_origin: str = "https://js.stripe.com"
+    hsts_max_age_seconds: int = Field(default=2 * 365 * 24 * 3600, ge=0)
     log_level: str = "INFO"
     background_tasks: bool = True
     sweep_interval_seconds: int = Field(default=60, ge=1)
@@ -148,6 +160,22 @@ class Settings(BaseSettings):
         if not set(types) <= allowed or len(types) != len(set(types)):
             raise ValueError(f"a comma-separated list of distinct coupon types from {allowed}")
         return ",".join(types)
+
+    @field_validator(
+        "rate_limit_global", "rate_limit_checkout", "rate_limit_create_intent", "rate_limit_login"
+    )
+    @classmethod
+    def _limit_notation(cls, value: str) -> str:
+        limits.parse(value)  # raises ValueError on anything but "N/M unit"
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        return value
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

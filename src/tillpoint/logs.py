@@ -8,11 +8,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from tillpoint.security.log_filter import ScrubFilter
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        """One JSON object; records reach it already scrubbed by :class:`ScrubFilter`."""
         payload: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
@@ -22,6 +25,8 @@ class JsonFormatter(logging.Formatter):
         payload.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and scrubbed) by ScrubFilter
+            payload["exc"] = record.exc_text
         return json.dumps(payload, default=str)
 
 
@@ -33,6 +38,8 @@ def configure_logging(level: str = "INFO") -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    # On the handler, so records from every logger (ours, uvicorn's, libraries') pass it.
+    handler.addFilter(ScrubFilter())
     root.handlers = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.access").handlers = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.support import Api, error_code
 
@@ -143,3 +145,21 @@ async def test_login_as_another_user_ends_the_first_session(user_api: Api, admin
     user_api.client.cookies.set("tp-access", old_access)  # type: ignore[arg-type]
     r = await user_api.get("/api/auth/me")
     assert r.status_code == 401 and error_code(r) == "session_expired"
+
+
+async def test_unknown_email_costs_the_same_argon2_work(
+    user_api: Api, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tillpoint.auth import passwords
+
+    verified: list[str] = []
+    real = passwords._verify
+
+    def counting(hasher: Any, stored: str, password: str) -> passwords.Verification:
+        verified.append(stored.split("$")[3])  # the parameters used, e.g. m=1024,t=1,p=1
+        return real(hasher, stored, password)
+
+    monkeypatch.setattr(passwords, "_verify", counting)
+    await api.login(USER_EMAIL, "not-the-password-1")
+    await api.login("nobody@shop.example.com", "not-the-password-1")
+    assert len(verified) == 2 and verified[0] == verified[1]

@@ -137,3 +137,100 @@ async def test_cart_stays_with_the_account_after_logout(user_api: Api, rt: Runti
     assert (await user_api.get("/api/cart")).json()["items"] == []
     r = await user_api.login(USER_EMAIL, USER_PASSWORD)
     assert r.json()["cart_id"] == cart["id"]
+
+
+async def test_double_submitted_login_merges_once(user_api: Api, api: Api, rt: Runtime) -> None:
+    import asyncio
+
+    mug = await factories.product(rt)
+    await _add(user_api, mug.id, 1)
+    await _add(api, mug.id, 2)
+    body = {"email": USER_EMAIL, "password": USER_PASSWORD}
+    first, second = await asyncio.gather(
+        api.post("/api/auth/login", json=body), api.post("/api/auth/login", json=body)
+    )
+    assert {first.status_code, second.status_code} == {200}, (first.text, second.text)
+    api.adopt(first.json())
+    api.client.cookies.set("tp-session", first.cookies["tp-session"])
+    api.client.cookies.set("tp-access", first.cookies["tp-access"])
+    assert _lines((await api.get("/api/cart")).json()) == [(mug.id, 3)]
+
+
+async def _guest_checkout_at_shipping(api: Api) -> dict[str, Any]:
+    from tests.api.test_checkout import GUEST
+
+    r = await api.post("/api/checkout")
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    for event, fields in (("SELECT_GUEST", {}), ("SUBMIT_GUEST_INFO", GUEST)):
+        r = await api.post(f"/api/checkout/{cid}/events", json={"type": event, **fields})
+        assert r.status_code == 200, r.text
+    assert r.json()["state"] == "shipping_address"
+    return dict(r.json())
+
+
+async def test_checkout_in_progress_follows_the_merged_cart(
+    user_api: Api, api: Api, rt: Runtime
+) -> None:
+    from tillpoint.checkout.models import Checkout
+
+    mug, tea = [x async for x in _products(rt, 1000, 1200)]
+    await _add(user_api, mug.id, 1)
+    await _add(api, tea.id, 2)
+    checkout = await _guest_checkout_at_shipping(api)
+    r = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert r.status_code == 200 and r.json()["cart_merge"] is not None
+    got = await api.get(f"/api/checkout/{checkout['id']}")
+    assert got.status_code == 200, got.text
+    assert got.json()["state"] == "shipping_address"
+    assert got.json()["version"] == checkout["version"] + 1
+    async with rt.db.transaction() as s:
+        row = await s.get(Checkout, checkout["id"])
+        assert row is not None and row.cart_id == r.json()["cart_id"]
+
+
+async def test_checkout_in_progress_survives_registering(api: Api, rt: Runtime) -> None:
+    mug = await factories.product(rt)
+    await _add(api, mug.id, 1)
+    checkout = await _guest_checkout_at_shipping(api)
+    r = await api.register("checkout-first@shop.example.com", "plum-orchard-lantern-7")
+    assert r.status_code == 201
+    got = await api.get(f"/api/checkout/{checkout['id']}")
+    assert got.status_code == 200 and got.json()["state"] == "shipping_address"
+
+
+async def test_coupons_that_cannot_combine_after_the_merge_are_dropped(
+    user_api: Api, api: Api, rt: Runtime
+) -> None:
+    mug = await factories.product(rt, price=5000)
+    mine = await factories.coupon(rt, "MINE10")  # neither is combinable
+    guests = await factories.coupon(rt, "GUEST10")
+    await _add(user_api, mug.id, 1)
+    assert (await user_api.post("/api/cart/coupons", json={"code": "MINE10"})).status_code == 200
+    await _add(api, mug.id, 1)
+    assert (await api.post("/api/cart/coupons", json={"code": "GUEST10"})).status_code == 200
+    r = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert r.status_code == 200, r.text
+    dropped = r.json()["cart_merge"]["coupons_dropped"]
+    cart = (await api.get("/api/cart")).json()
+    kept = [c["coupon_id"] for c in cart["coupons"]]
+    # One survives (the promotions priority order decides which), the other is reported.
+    assert len(dropped) == 1 and len(kept) == 1 and {*dropped, *kept} == {mine.id, guests.id}
+    assert cart["totals"]["discount"] == 1000  # 10 % of 2 x 5000, once
+
+
+async def test_guest_coupon_that_ended_is_dropped_at_login(
+    user_api: Api, api: Api, rt: Runtime, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    mug = await factories.product(rt, price=5000)
+    ending = await factories.coupon(rt, "ENDING5", end_date=clock.now() + timedelta(minutes=5))
+    await _add(user_api, mug.id, 1)
+    await _add(api, mug.id, 1)
+    assert (await api.post("/api/cart/coupons", json={"code": "ENDING5"})).status_code == 200
+    clock.advance(minutes=10)
+    r = await api.login(USER_EMAIL, USER_PASSWORD)
+    assert r.json()["cart_merge"]["coupons_dropped"] == [ending.id]
+    cart = (await api.get("/api/cart")).json()
+    assert cart["coupons"] == [] and cart["totals"]["discount"] == 0

@@ -110,8 +110,11 @@ async def test_cart_change_reprices_and_drops_a_coupon_that_no_longer_holds(
         events = (
             await s.scalars(
                 select(AuditLog)
-                .where(AuditLog.entity_id == cart["id"])
-                .order_by(AuditLog.timestamp)
+                .where(
+                    AuditLog.entity_id == cart["id"],
+                    AuditLog.event_type.in_(["coupon_applied", "coupon_removed"]),
+                )
+                .order_by(AuditLog.seq)
             )
         ).all()
     assert [(e.event_type, e.meta.get("reason")) for e in events] == [
@@ -197,3 +200,18 @@ async def test_coupon_endpoints_need_session_and_csrf(api: Api, new_api: Any, rt
     del api.client.headers["X-CSRF-Token"]
     r = await api.post("/api/cart/coupons", json={"code": "X"})
     assert r.status_code == 403
+
+
+async def test_a_customer_who_used_a_coupon_up_cannot_apply_it_again(
+    user_api: Api, rt: Runtime
+) -> None:
+    from tillpoint.promotions.usage import claim_coupon_usage
+
+    me = (await user_api.get("/api/auth/me")).json()
+    user_id = me["id"]
+    c = await factories.coupon(rt, "WELCOME", per_customer_limit=1)
+    async with rt.db.transaction() as s:
+        await claim_coupon_usage(s, [c.id], user_id=user_id, email=None, order_id="ord_before")
+    await _cart_with(user_api, rt, (1000, 1))
+    r = await user_api.post("/api/cart/coupons", json={"code": "welcome"})
+    assert r.status_code == 422 and error_code(r) == "coupon_customer_limit_reached"

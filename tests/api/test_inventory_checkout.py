@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.api.test_checkout import CARD, GUEST, NY, fill_cart, send, start, to_state
+from tests.api.test_checkout import CARD, GUEST, NY, send, start, to_state
 from tests.inventory_support import level, stocked
 from tests.support import Api, MovableClock, error_code
 from tillpoint.checkout import service
@@ -116,7 +116,7 @@ async def test_requires_action_extends_and_success_then_fulfill_takes_stock(
     assert (row.on_hand, row.reserved) == (3, 0)
 
 
-async def test_expired_checkout_releases_its_stock(
+async def test_expired_checkout_after_a_failed_payment_releases_its_stock(
     api: Api, rt: Runtime, clock: MovableClock
 ) -> None:
     p = await stocked_cart(api, rt, on_hand=2, qty=2)
@@ -124,10 +124,17 @@ async def test_expired_checkout_releases_its_stock(
     await to_state(api, cid, "order_review")
     assert (await send(api, cid, "CONFIRM_ORDER")).status_code == 200
     assert (await level(rt, p.id)).reserved == 2
-    other = await fill_cart(api, rt)  # untracked lines never block anything
-    assert other is not None
-    clock.advance(minutes=31)
+    # The payment fails and the customer walks away: the stock stays held until the
+    # checkout expires (a retry may still come), then it is released at once.
+    failed = await service.apply_server_event(rt, cid, Event.PAYMENT_FAILURE)
+    held = failed.context["reservation"]["id"]
+    clock.advance(minutes=10)
+    assert (await run_sweep(rt))["checkouts"] == 0
+    assert (await level(rt, p.id)).reserved == 2
+    clock.advance(minutes=21)
     swept = await run_sweep(rt)
     assert swept["checkouts"] == 1
     assert (await level(rt, p.id)).reserved == 0
+    # Released by the checkout's EXPIRE (cancelled), not left to the reservation's TTL.
+    assert (await get_reservation(rt, held)).status == "cancelled"
     assert (await api.get(f"/api/checkout/{cid}")).json()["state"] == "expired"

@@ -17,7 +17,7 @@ from tillpoint.auth.models import RefreshToken, RegisteredSession, User
 from tillpoint.auth.service import Client
 from tillpoint.auth.throttle import MemoryLoginThrottle, RedisLoginThrottle, ThrottlePolicy
 from tillpoint.cart.merge import merge_carts
-from tillpoint.cart.models import Cart
+from tillpoint.cart.models import AppliedCoupon, Cart
 from tillpoint.cart.service import add_item, create_cart
 from tillpoint.config import RefreshPolicy
 from tillpoint.errors import Unauthorized
@@ -149,32 +149,35 @@ async def test_redis_throttle_falls_back_to_memory_when_redis_is_down(
 async def test_merge_drops_coupons_that_no_longer_hold(rt: Runtime, clock: MovableClock) -> None:
     from tillpoint.promotions.service import apply_coupon
 
-    mug = await factories.product(rt, price=2000)
-    soon = await factories.coupon(
-        rt, "EXPIRED10", combinable=True, end_date=clock.now() + timedelta(minutes=1)
-    )
-    good = await factories.coupon(rt, "STILLGOOD", type="fixed_amount", value=300, combinable=True)
+    mug = await factories.product(rt, price=5000)
+    short = await factories.coupon(rt, "ENDSSOON", end_date=clock.now() + timedelta(minutes=5))
+    lasting = await factories.coupon(rt, "LASTING", combinable=True)
     async with rt.db.transaction() as s:
         source = await create_cart(rt, s)
         target = await create_cart(rt, s)
     await add_item(rt, source.id, product_id=mug.id, quantity=1)
-    await add_item(rt, target.id, product_id=mug.id, quantity=1)
-    for cart_id, code in (
-        (source.id, "EXPIRED10"),
-        (source.id, "STILLGOOD"),
-        (target.id, "STILLGOOD"),
-    ):
-        await apply_coupon(rt, cart_id, code)
-    clock.advance(minutes=1)
+    await apply_coupon(rt, source.id, short.code)
+    clock.advance(minutes=10)  # the guest's coupon has ended by the time they log in
     async with rt.db.transaction() as s:
         report = await merge_carts(rt, s, source_id=source.id, target_id=target.id)
-    assert report.coupons_dropped == [soon.id] and report.combined == [mug.id]
+    assert report.coupons_dropped == [short.id] and report.added == [mug.id]
+    # A custom check plugs in through the same seam.
+    await apply_coupon(rt, target.id, lasting.code)
+    async with rt.db.transaction() as s:
+        other = await create_cart(rt, s)
+    await add_item(rt, other.id, product_id=mug.id, quantity=1)
+
+    async def refuse_everything(_rt: Runtime, _s: Any, cart: Cart) -> list[AppliedCoupon]:
+        return list(cart.coupons)
+
+    async with rt.db.transaction() as s:
+        report = await merge_carts(
+            rt, s, source_id=other.id, target_id=target.id, revalidate=refuse_everything
+        )
+    assert report.coupons_dropped == [lasting.id] and report.combined == [mug.id]
     async with rt.db.transaction() as s:
         merged = await s.get(Cart, target.id)
-        assert merged is not None
-        assert [(c.coupon_id, c.code, c.discount_amount) for c in merged.coupons] == [
-            (good.id, "STILLGOOD", 300)
-        ]
+        assert merged is not None and merged.coupons == []
 
 
 async def test_sweeper_removes_expired_and_old_revoked_sessions(
@@ -207,3 +210,25 @@ async def test_expired_sessions_cannot_be_refreshed_even_if_unswept(
         )
     assert err.value.code == "session_expired"
     assert timedelta(days=7) == timedelta(seconds=rt.settings.session_ttl_seconds)
+
+
+async def test_guest_checkout_data_carries_over_to_the_registered_session(rt: Runtime) -> None:
+    from tillpoint.sessions.service import save_checkout_data, start_guest_session
+
+    token, guest = await start_guest_session(rt, ip_address=None, user_agent=None)
+    await save_checkout_data(rt, guest.session_id, {"state": "shipping_address", "email": "x"})
+    await service.create_user(rt, email="carry@shop.example.com", password=PASSWORD)
+    signed = await service.login(
+        rt,
+        MemoryLoginThrottle(POLICY),
+        email="carry@shop.example.com",
+        password=PASSWORD,
+        client=Client(session_token=token),
+    )
+    async with rt.db.transaction() as s:
+        row = await s.get(RegisteredSession, signed.context.session_id)
+        assert row is not None and row.checkout_data == {"state": "shipping_address", "email": "x"}
+    await save_checkout_data(rt, signed.context.session_id, {"state": "billing_address"})
+    async with rt.db.transaction() as s:
+        row = await s.get(RegisteredSession, signed.context.session_id, populate_existing=True)
+        assert row is not None and row.checkout_data == {"state": "billing_address"}

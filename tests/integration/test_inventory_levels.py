@@ -278,3 +278,9 @@ async def test_demo_stock_seed_is_idempotent(rt: Runtime) -> None:
     kettle = await check_availability(rt, catalog["KETTLE-GOOSE"].id, 1)
     assert kettle.available == 0 and kettle.backorder_info is not None
     assert await get_stock_level(rt, catalog["BEANS-HOUSE"].id) == 200
+
+
+async def test_concurrent_first_adjustments_of_a_sku_all_count(rt: Runtime) -> None:
+    p = await factories.product(rt)
+    await asyncio.gather(*(adjust_stock(rt, p.id, delta=2, reason=f"box {n}") for n in range(5)))
+    assert (await level(rt, p.id)).on_hand == 10

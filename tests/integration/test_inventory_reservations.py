@@ -217,3 +217,22 @@ async def test_opposite_order_multi_line_reservations_do_not_deadlock(rt: Runtim
     await asyncio.gather(*(buy(n) for n in range(40)))
     assert (await level(rt, a.id)).reserved == 40
     assert (await level(rt, b.id)).reserved == 40
+
+
+async def test_the_seeds_inventory_service_end_to_end(rt: Runtime) -> None:
+    from tillpoint.inventory.feed import StockChange
+    from tillpoint.inventory.service import InventoryService
+
+    p = await stocked(rt, 4)
+    inventory = InventoryService(rt)
+    seen: list[StockChange] = []
+    sub = inventory.subscribe_to_stock_updates([p.id], seen.append)
+    check = await inventory.check_availability(p.id, 5)
+    assert (check.is_available, check.available, check.requested) == (False, 4, 5)
+    res = await inventory.reserve_inventory([StockRequest(p.id, 3)], "res-seed")
+    assert res.status == "active" and await inventory.get_stock_level(p.id) == 1
+    await inventory.release_reservation("res-seed")
+    assert await inventory.get_stock_level(p.id) == 4
+    await asyncio.sleep(0.05)
+    sub.close()
+    assert [c.available for c in seen] == [1, 4]

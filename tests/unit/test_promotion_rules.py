@@ -6,6 +6,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tillpoint.pricing.types import PricingLine
 from tillpoint.promotions.codes import is_valid_code, normalize_code, random_code
@@ -242,3 +244,41 @@ def test_codes_are_normalised_and_random_codes_are_valid() -> None:
     codes = {random_code("VIP") for _ in range(200)}
     assert len(codes) == 200
     assert all(is_valid_code(c) and c.startswith("VIP-") and len(c) == 14 for c in codes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 12)), max_size=5),
+    st.frozensets(st.sampled_from("abcd")),
+    st.frozensets(st.sampled_from("abcd")),
+)
+def test_deal_rounds_is_the_largest_feasible_count(
+    buy: int,
+    get: int,
+    units: list[tuple[str, int]],
+    buy_set: frozenset[str],
+    get_set: frozenset[str],
+) -> None:
+    deal = BuyXGetY(buy, get, buy_set, get_set)
+
+    def feasible(n: int) -> bool:
+        # Brute force: some split of the units in both sets pays for n rounds.
+        ob = sum(
+            q
+            for p, q in units
+            if (not buy_set or p in buy_set) and not (not get_set or p in get_set)
+        )
+        og = sum(
+            q
+            for p, q in units
+            if (not get_set or p in get_set) and not (not buy_set or p in buy_set)
+        )
+        both = sum(
+            q for p, q in units if (not buy_set or p in buy_set) and (not get_set or p in get_set)
+        )
+        return any(n * buy <= ob + b and n * get <= og + both - b for b in range(both + 1))
+
+    rounds = deal_rounds(deal, units)
+    assert feasible(rounds) and not feasible(rounds + 1)

@@ -1,14 +1,23 @@
-"""The seed's ``audit_logs`` table."""
+"""The seed's ``audit_logs`` table, hash-chained, and the single-row chain head.
+
+Each row carries ``seq`` (1, 2, 3, ...), the previous row's hash and its own:
+``hash = sha256(prev_hash + canonical(row))``. Editing or deleting any row breaks the
+chain from that point on, and ``audit_chain_head`` holds the last ``seq``/``hash`` so a
+removed tail shows too. Appends serialize on the head row (``FOR UPDATE``; on SQLite
+every transaction already holds the write lock from ``BEGIN IMMEDIATE``).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, func
+from sqlalchemy import BigInteger, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tillpoint.db import Base, JSONType, UTCDateTime
+
+GENESIS_HASH = "0" * 64
 
 
 class AuditLog(Base):
@@ -26,3 +35,16 @@ class AuditLog(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """One row (id 1): the last appended ``seq`` and ``hash``; locked to serialize appends."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,16 +1,30 @@
-"""Record audit events inside the caller's unit of work, so a change and its audit row
-commit or roll back together. Every feature emits through :func:`record`."""
+"""The seed's AuditLogService: append hash-chained audit rows inside the caller's unit of
+work, so a change and its audit row commit or roll back together.
+
+Every feature emits through :func:`record` (or the typed ``log_*`` helpers over it).
+Metadata is scrubbed first: card numbers, CVVs, passwords and tokens never reach the
+table. :func:`record` takes the chain head lock, held until the caller commits, so call
+it after taking your own row locks (in practice: at the end of the unit of work).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.audit.chain import lock_head, row_hash
+from tillpoint.audit.events import CheckoutEventType, PaymentEventType, SecurityEventType
 from tillpoint.audit.models import AuditLog
 from tillpoint.ids import new_id
+from tillpoint.runtime import Runtime
+from tillpoint.security.scrub import scrub, scrub_text
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +49,112 @@ class AuditEvent:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def _safe_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    # Scrub, then round-trip through JSON so the hashed value is exactly the stored one.
+    cleaned: dict[str, Any] = json.loads(json.dumps(scrub(dict(metadata)), default=str))
+    return cleaned
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    return scrub_text(value)[:size] or None if value else None
+
+
 async def record(s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime) -> AuditLog:
-    """Add one audit row to the unit of work ``s`` (it commits with the change it records)."""
+    """Append one audit row to the unit of work ``s`` (it commits with the change it
+    records), chained to the row before it."""
+    head = await lock_head(s)
     row = AuditLog(
         id=new_id("aud"),
-        event_type=event.event_type,
-        entity_type=event.entity_type,
-        entity_id=event.entity_id,
-        action=event.action,
-        meta=dict(event.metadata),
+        event_type=event.event_type[:64],
+        entity_type=event.entity_type[:40],
+        entity_id=scrub_text(event.entity_id)[:80],
+        action=event.action[:64],
+        meta=_safe_metadata(event.metadata),
         session_id=actor.session_id,
         user_id=actor.user_id,
-        ip_address=actor.ip_address,
-        user_agent=(actor.user_agent or "")[:512] or None,
+        ip_address=_clip(actor.ip_address, 64),
+        user_agent=_clip(actor.user_agent, 512),
         timestamp=at,
+        seq=head.seq + 1,
+        prev_hash=head.hash,
     )
+    row.hash = row_hash(head.hash, row)
+    head.seq, head.hash = row.seq, row.hash
     s.add(row)
     return row
+
+
+async def log_checkout_event(
+    s: AsyncSession,
+    event_type: CheckoutEventType,
+    *,
+    cart_id: str,
+    actor: Actor,
+    at: datetime,
+    checkout_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> AuditLog:
+    """The seed's ``logCheckoutEvent``: a cart or checkout step, in the caller's transaction.
+    The entity is the checkout when there is one, else the cart; ``cart_id`` is kept in
+    the metadata either way."""
+    entity_type, entity_id = ("checkout", checkout_id) if checkout_id else ("cart", cart_id)
+    meta = {"cart_id": cart_id, **(metadata or {})}
+    return await record(
+        s, AuditEvent(event_type, entity_type, entity_id, event_type, meta), actor, at
+    )
+
+
+async def log_payment_event(
+    s: AsyncSession,
+    event_type: PaymentEventType,
+    *,
+    payment_intent_id: str,
+    amount: int,
+    currency: str,
+    payment_method: str,
+    status: str,
+    actor: Actor,
+    at: datetime,
+    metadata: dict[str, Any] | None = None,
+) -> AuditLog:
+    """The seed's ``logPaymentEvent``: amount in minor units, in the caller's transaction."""
+    meta = {
+        "payment_intent_id": payment_intent_id,
+        "amount": amount,
+        "currency": currency,
+        "payment_method": payment_method,
+        "status": status,
+        **(metadata or {}),
+    }
+    event = AuditEvent(event_type, "payment", payment_intent_id, status or event_type, meta)
+    return await record(s, event, actor, at)
+
+
+async def log_security_event(
+    rt: Runtime,
+    event_type: SecurityEventType | str,
+    *,
+    actor: Actor,
+    entity_type: str = "client",
+    entity_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    s: AsyncSession | None = None,
+) -> AuditLog | None:
+    """The seed's ``logSecurityEvent``. With ``s`` the row joins that unit of work; without,
+    it commits on its own and a storage failure is logged, never raised (a security event
+    must not turn a 403/429 into a 500). The entity defaults to the client's address."""
+    event = AuditEvent(
+        str(event_type),
+        entity_type,
+        entity_id or actor.ip_address or "unknown",
+        str(event_type),
+        dict(metadata or {}),
+    )
+    if s is not None:
+        return await record(s, event, actor, rt.clock.now())
+    try:
+        async with rt.db.transaction() as own:
+            return await record(own, event, actor, rt.clock.now())
+    except Exception:
+        log.exception("could not write security audit event", extra={"event": str(event_type)})
+        return None

@@ -9,11 +9,12 @@ exists: the same 401 ``invalid_credentials``, after the same argon2 work.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
@@ -32,7 +33,8 @@ from tillpoint.cart.merge import (
     revalidate_applied_coupons,
 )
 from tillpoint.cart.models import Cart
-from tillpoint.cart.service import ACTIVE, create_cart
+from tillpoint.cart.service import ACTIVE, create_cart, lock_cart
+from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
@@ -79,6 +81,7 @@ class SignedIn:
     access_expires_at: datetime
     context: SessionContext
     merge: MergeReport | None
+    changed_carts: tuple[str, ...] = ()  # to drop from the cart cache once committed
 
 
 def _info(user: User) -> UserInfo:
@@ -178,7 +181,7 @@ async def register(
     except Conflict:
         await throttle.record_failure(ip_keys, rt.clock.now())
         raise
-    await _after_sign_in(rt, client)
+    await _after_sign_in(rt, client, signed)
     return signed
 
 
@@ -195,7 +198,7 @@ async def login(
 
     401 ``invalid_credentials`` for an unknown email and a wrong password alike;
     429 ``login_blocked`` (with ``retry_after``) once the account or the IP has failed
-    ``login_max_failures`` times within the window, for ``login_block_seconds``.
+    as often as ``rate_limit_login`` allows, for ``rate_limit_login_block_seconds``.
     """
     try:
         email_key = normalize_email(email)
@@ -219,7 +222,7 @@ async def login(
         if new_hash is not None:
             fresh.password_hash = new_hash
         signed = await _sign_in(rt, s, fresh, client, revalidate)
-    await _after_sign_in(rt, client)
+    await _after_sign_in(rt, client, signed)
     return signed
 
 
@@ -256,7 +259,7 @@ async def _failed_login(
                     {
                         "key": key.split(":", 1)[0],
                         "email_sha256": meta["email_sha256"],
-                        "seconds": rt.settings.login_block_seconds,
+                        "seconds": rt.settings.rate_limit_login_block_seconds,
                     },
                 ),
                 client.actor(user_id=user.id if user else None),
@@ -283,7 +286,16 @@ async def _sign_in(
         checkout_data=carry_over_checkout(guest),
     )
     if guest is not None:
-        await s.delete(guest)
+        await adopt_checkouts(
+            s,
+            old_session_id=guest.id,
+            new_session_id=opened.live.session_id,
+            user_id=user.id,
+            from_cart_id=guest.cart_id,
+            to_cart_id=cart_id,
+        )
+        # A statement, not ORM delete: a concurrent login of the same guest may have won.
+        await s.execute(delete(GuestSession).where(GuestSession.id == guest.id))
     user.last_login_at = now
     actor = client.actor(session_id=opened.live.session_id, user_id=user.id)
     await record(s, AuditEvent("login_succeeded", "user", user.id, "login", {}), actor, now)
@@ -291,11 +303,15 @@ async def _sign_in(
         await record(
             s, AuditEvent("cart_merged", "cart", cart_id, "merge", merge.as_dict()), actor, now
         )
-    return _signed_in(rt, user, opened.token, opened.refresh_token, opened.live, merge)
+    signed = _signed_in(rt, user, opened.token, opened.refresh_token, opened.live, merge)
+    changed = (cart_id,) + ((guest.cart_id,) if guest is not None else ())
+    return dataclasses.replace(signed, changed_carts=changed)
 
 
-async def _after_sign_in(rt: Runtime, client: Client) -> None:
-    """After the unit of work: the replaced registered session must read as revoked."""
+async def _after_sign_in(rt: Runtime, client: Client, signed: SignedIn) -> None:
+    """After the unit of work: drop the carts it changed from the cache, and make the
+    replaced registered session read as revoked."""
+    await cart_cache.invalidate(rt, *signed.changed_carts)
     if client.session_token and sessions.is_registered_token(client.session_token):
         await sessions.publish_revocation(rt, session_id_for(client.session_token))
 
@@ -350,32 +366,27 @@ async def _settle_cart(
         .limit(1)
     )
     guest_cart = await s.get(Cart, guest.cart_id) if guest is not None else None
-    if guest_cart is not None and guest_cart.status != ACTIVE:
-        guest_cart = None
-    if owned is None and guest_cart is not None:
-        guest_cart.user_id = user.id
-        guest_cart.version += 1
-        await s.flush()
-        await cart_cache.invalidate(rt, guest_cart.id)
-        return guest_cart.id, None
     if owned is None:
+        if guest_cart is not None:
+            adopted = await lock_cart(s, guest_cart.id)
+            if adopted.status == ACTIVE and adopted.user_id in (None, user.id):
+                adopted.user_id = user.id
+                adopted.version += 1
+                await s.flush()
+                return adopted.id, None
         return (await create_cart(rt, s, user_id=user.id)).id, None
     if guest_cart is None or (not guest_cart.items and not guest_cart.coupons):
         return owned, None
+    # merge_carts locks both carts in id order and re-checks that both are still active.
     report = await merge_carts(
         rt, s, source_id=guest_cart.id, target_id=owned, revalidate=revalidate
     )
-    # Invalidated now and again by the caller's view read; a stale entry only costs a read.
-    await cart_cache.invalidate(rt, guest_cart.id, owned)
     return owned, report
 
 
 def carry_over_checkout(guest: GuestSession | None) -> dict[str, Any] | None:
-    """The in-progress checkout data a guest session hands to the registered session.
-
-    Seam for the checkout feature: a checkout row bound to the guest cart stays valid when
-    the cart is adopted; when carts are merged it must be re-pointed to the user's cart.
-    """
+    """The checkout data a guest session hands to the registered session. (Checkout rows
+    follow through :func:`tillpoint.checkout.service.adopt_checkouts`.)"""
     return dict(guest.checkout_data) if guest is not None and guest.checkout_data else None
 
 

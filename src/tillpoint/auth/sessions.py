@@ -11,6 +11,7 @@ token that was already exchanged revokes the session (someone else has a copy).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,15 +139,11 @@ async def _load(rt: Runtime, session_id: str) -> LiveSession | None:
                 .where(RegisteredSession.id == session_id, RegisteredSession.revoked_at.is_(None))
                 .values(expires_at=new_expiry, updated_at=now)
             )
-        live = LiveSession(**{**_fields(live), "expires_at": new_expiry})
+        live = dataclasses.replace(live, expires_at=new_expiry)
         await session_cache.store(rt, live)
     elif hit is None:
         await session_cache.store(rt, live)
     return live
-
-
-def _fields(live: LiveSession) -> dict[str, Any]:
-    return {name: getattr(live, name) for name in LiveSession.__slots__}
 
 
 async def load_session(rt: Runtime, token: str) -> LiveSession | None:
@@ -256,7 +253,7 @@ async def rotate_refresh_token(
                 AuditEvent(
                     "refresh_token_reuse",
                     "session",
-                    session.id[:16],
+                    session.id,
                     "revoke_family",
                     {"user_id": session.user_id},
                 ),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import limits
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -37,9 +38,11 @@ class ThrottlePolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ThrottlePolicy:
-        return cls(
-            settings.login_max_failures, settings.login_window_seconds, settings.login_block_seconds
-        )
+        """The security settings' login limit: ``rate_limit_login`` ("5/15 minutes") counts
+        failures, ``rate_limit_login_block_seconds`` is the block (one set of knobs for the
+        one login limit)."""
+        item = limits.parse(settings.rate_limit_login)
+        return cls(item.amount, item.get_expiry(), settings.rate_limit_login_block_seconds)
 
 
 class LoginThrottle(Protocol):

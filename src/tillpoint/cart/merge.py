@@ -3,7 +3,8 @@
 Lines of the same product + variant + metadata add up, capped at the line limit;
 other lines are appended while the cart has room. Each merged line takes today's
 catalog price; lines no longer sellable are left behind. Coupons move over and are
-re-validated against the merged cart. The guest cart is marked abandoned.
+re-validated against the merged cart by the promotions rules (the dropped ones are
+reported, and audited with the merge). The guest cart is marked abandoned.
 Both carts are locked in id order, so two merges touching the same carts cannot deadlock.
 """
 
@@ -23,15 +24,15 @@ from tillpoint.ids import new_id
 from tillpoint.promotions.applied import stale_coupons
 from tillpoint.runtime import Runtime
 
-# Given the merged cart, return the applied coupons that no longer hold.
+# Given the merged cart (locked), return the applied coupons that no longer hold.
 CouponRevalidator = Callable[[Runtime, AsyncSession, Cart], Awaitable[list[AppliedCoupon]]]
 
 
 async def revalidate_applied_coupons(
     rt: Runtime, s: AsyncSession, cart: Cart
 ) -> list[AppliedCoupon]:
-    """The coupon check the merge uses by default: the promotions rules over the merged
-    cart (the kept coupons' ``discount_amount`` re-priced); returns those to drop."""
+    """The promotions rules on the merged cart: validity, combinability, per-customer
+    limits (now counted for the user); kept coupons get their new ``discount_amount``."""
     return await stale_coupons(rt, s, cart)
 
 

@@ -19,6 +19,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.audit.events import CheckoutEventType
+from tillpoint.audit.service import Actor, log_checkout_event
 from tillpoint.cart import cache
 from tillpoint.cart.models import Cart, CartItem
 from tillpoint.cart.view import (
@@ -67,6 +69,14 @@ async def create_cart(
     )
     s.add(cart)
     await s.flush()
+    await log_checkout_event(
+        s,
+        CheckoutEventType.cart_created,
+        cart_id=cart.id,
+        actor=Actor(session_id=session_id, user_id=user_id),
+        at=rt.clock.now(),
+        metadata={"currency": cart.currency},
+    )
     return cart
 
 
@@ -311,6 +321,7 @@ async def add_item(
             check_quantity(rt, same.quantity + quantity)
             same.quantity += quantity
             same.price = sellable.unit_price
+            await _audit_item_added(rt, s, cart, product_id, variant_id, quantity)
             return
         if len(cart.items) >= rt.settings.cart_max_lines:
             raise InvalidInput(
@@ -329,8 +340,28 @@ async def add_item(
                 position=max((i.position for i in cart.items), default=-1) + 1,
             )
         )
+        await _audit_item_added(rt, s, cart, product_id, variant_id, quantity)
 
     return await _write(rt, cart_id, if_match, change)
+
+
+async def _audit_item_added(
+    rt: Runtime,
+    s: AsyncSession,
+    cart: Cart,
+    product_id: str,
+    variant_id: str | None,
+    quantity: int,
+) -> None:
+    # Last in the unit of work: the cart row is already locked, the chain head comes after.
+    await log_checkout_event(
+        s,
+        CheckoutEventType.item_added,
+        cart_id=cart.id,
+        actor=Actor(session_id=cart.session_id, user_id=cart.user_id),
+        at=rt.clock.now(),
+        metadata={"product_id": product_id, "variant_id": variant_id, "quantity": quantity},
+    )
 
 
 def _find_item(cart: Cart, item_id: str) -> CartItem:

@@ -27,6 +27,7 @@ from tillpoint.addresses.rules import check_guest_info
 from tillpoint.addresses.schemas import Address, GuestInfo
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import RegisteredSession
+from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.models import Cart
 from tillpoint.catalog.service import sellables_for
 from tillpoint.checkout import machine
@@ -54,6 +55,7 @@ from tillpoint.pricing.service import (
 )
 from tillpoint.pricing.totals import OrderTotal
 from tillpoint.pricing.types import PricingLine
+from tillpoint.promotions.service import revalidate_locked_cart
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.models import GuestSession
 from tillpoint.sessions.service import SessionContext
@@ -570,14 +572,25 @@ async def _step(
     if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
         row.user_id = user_id
     totals: OrderTotal | None = None
+    coupon_notices: tuple[dict[str, Any], ...] = ()
     if event is Event.CONFIRM_ORDER:
+        # Coupons that no longer hold leave the cart now, with a notice (promotions).
+        coupon_notices = tuple(
+            await revalidate_locked_cart(
+                rt,
+                s,
+                row.cart_id,
+                email=(context.get("guest_info") or {}).get("email"),
+                actor=actor,
+            )
+        )
         totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
         fingerprint = list(totals.money_fingerprint())
         if fingerprint != context.get("quoted_totals"):
             row.context = {**context, "quoted_totals": fingerprint}
             row.version += 1
             row.updated_at = now
-            raise _TotalsChanged(_view(row, totals))
+            raise _TotalsChanged(_view(row, totals, coupon_notices))
     call = EffectCall(
         rt=rt,
         s=s,
@@ -611,12 +624,18 @@ async def _step(
         actor,
         {"from": source.value, "to": step.target.value, "version": row.version},
     )
-    return _view(row, totals, pricing_errors + _stock_errors(cart))
+    return _view(row, totals, pricing_errors + coupon_notices + _stock_errors(cart))
 
 
 def _stock_errors(cart: CartFacts) -> tuple[dict[str, Any], ...]:
     """Out-of-stock lines, reported with every step so the customer learns early."""
     return tuple(p.as_dict() for p in cart.problems if p.code == "out_of_stock")
+
+
+async def _forget_cart_if_coupons_removed(rt: Runtime, view: CheckoutView) -> None:
+    """After commit: a cart that lost coupons at CONFIRM_ORDER must not be served from cache."""
+    if any(e.get("code") == "coupon_removed" for e in view.errors):
+        await cart_cache.invalidate(rt, str(view.context.get("cart_id") or ""))
 
 
 async def _drive(
@@ -637,7 +656,7 @@ async def _drive(
         elif row is None:
             raise NotFound("No such checkout.", code="checkout_not_found")
         try:
-            return await _step(
+            done = await _step(
                 rt,
                 s,
                 row,
@@ -652,6 +671,9 @@ async def _drive(
             # Keep what the refusal changed (expiry, the new quote): commit, then answer.
             await s.flush()
             refusal = kept
+    if refusal is None:
+        await _forget_cart_if_coupons_removed(rt, done)
+        return done
     if isinstance(refusal, _Expired):
         raise Conflict(
             "This checkout expired; start again from the cart.",
@@ -660,10 +682,15 @@ async def _drive(
         )
     assert refusal is not None
     view = refusal.view
+    await _forget_cart_if_coupons_removed(rt, view)
     raise Conflict(
         "The order total changed since you last saw it; review the new totals.",
         code="totals_changed",
-        details={"totals": view.totals.to_json() if view.totals else None, "version": view.version},
+        details={
+            "totals": view.totals.to_json() if view.totals else None,
+            "version": view.version,
+            "notices": list(view.errors),
+        },
     )
 
 
@@ -752,11 +779,24 @@ async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
 
 
 async def adopt_checkouts(
-    s: AsyncSession, *, old_session_id: str, new_session_id: str, user_id: str | None
+    s: AsyncSession,
+    *,
+    old_session_id: str,
+    new_session_id: str,
+    user_id: str | None,
+    from_cart_id: str | None = None,
+    to_cart_id: str | None = None,
 ) -> None:
-    """When login rotates the session id, keep the session's live checkouts reachable."""
+    """When login rotates the session id, keep the session's live checkouts reachable; when
+    it merged the guest cart ``from_cart_id`` into ``to_cart_id``, they follow the lines."""
     await s.execute(
         update(Checkout)
         .where(Checkout.session_id == old_session_id)
         .values(session_id=new_session_id)
     )
+    if from_cart_id and to_cart_id and from_cart_id != to_cart_id:
+        await s.execute(
+            update(Checkout)
+            .where(Checkout.session_id == new_session_id, Checkout.cart_id == from_cart_id)
+            .values(cart_id=to_cart_id, version=Checkout.version + 1)
+        )

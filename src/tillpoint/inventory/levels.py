@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
@@ -134,58 +135,69 @@ async def adjust_stock(
             fields=[FieldError(("reason",), "required", "a reason is required")],
         )
     now = rt.clock.now()
-    async with rt.db.transaction() as s:
-        row = await _locked_row(s, product_id, variant_id)
-        before = None if row is None else row.on_hand
-        if row is None:
-            sku = await _sku_of(s, product_id, variant_id)
-            row = InventoryItem(
-                id=new_id("inv"),
-                product_id=product_id,
-                variant_id=variant_id,
-                sku=sku,
-                on_hand=0,
-                reserved=0,
-                backorder_allowed=False,
-                low_stock_threshold=5,
-                updated_at=now,
-            )
-            s.add(row)
-        if on_hand is not None:
-            row.on_hand = on_hand
-        if delta is not None:
-            if row.on_hand + delta < 0 or row.on_hand + delta > MAX_ON_HAND:
-                raise InvalidInput(
-                    f"That would leave {row.on_hand + delta} on hand.",
-                    code="negative_stock" if row.on_hand + delta < 0 else "stock_too_large",
-                    fields=[FieldError(("delta",), "out_of_range", "result must be >= 0")],
+
+    async def attempt() -> StockRow:
+        async with rt.db.transaction() as s:
+            row = await _locked_row(s, product_id, variant_id)
+            before = None if row is None else row.on_hand
+            if row is None:
+                sku = await _sku_of(s, product_id, variant_id)
+                row = InventoryItem(
+                    id=new_id("inv"),
+                    product_id=product_id,
+                    variant_id=variant_id,
+                    sku=sku,
+                    on_hand=0,
+                    reserved=0,
+                    backorder_allowed=False,
+                    low_stock_threshold=5,
+                    updated_at=now,
                 )
-            row.on_hand += delta
-        if backorder_allowed is not None:
-            row.backorder_allowed = backorder_allowed
-        if backorder_estimate is not None:
-            row.backorder_estimate = backorder_estimate or None
-        if restock_date is not None:
-            row.restock_date = restock_date
-        if low_stock_threshold is not None:
-            row.low_stock_threshold = low_stock_threshold
-        row.updated_at = now
-        await s.flush()
-        await record(
-            s,
-            AuditEvent(
-                "stock_adjusted",
-                "inventory",
-                row.sku,
-                "set" if on_hand is not None else ("adjust" if delta is not None else "configure"),
-                {"reason": reason, "before": before, "after": row.on_hand, "delta": delta},
-            ),
-            actor,
-            now,
-        )
-        await notify_waitlist_in(s, [row], now)
-        publish_after_commit(rt.stock_feed, s, [change_of(row, now)])
-        return stock_row(row)
+                s.add(row)
+            if on_hand is not None:
+                row.on_hand = on_hand
+            if delta is not None:
+                if row.on_hand + delta < 0 or row.on_hand + delta > MAX_ON_HAND:
+                    raise InvalidInput(
+                        f"That would leave {row.on_hand + delta} on hand.",
+                        code="negative_stock" if row.on_hand + delta < 0 else "stock_too_large",
+                        fields=[FieldError(("delta",), "out_of_range", "result must be >= 0")],
+                    )
+                row.on_hand += delta
+            if backorder_allowed is not None:
+                row.backorder_allowed = backorder_allowed
+            if backorder_estimate is not None:
+                row.backorder_estimate = backorder_estimate or None
+            if restock_date is not None:
+                row.restock_date = restock_date
+            if low_stock_threshold is not None:
+                row.low_stock_threshold = low_stock_threshold
+            row.updated_at = now
+            await s.flush()
+            await record(
+                s,
+                AuditEvent(
+                    "stock_adjusted",
+                    "inventory",
+                    row.sku,
+                    "set"
+                    if on_hand is not None
+                    else ("adjust" if delta is not None else "configure"),
+                    {"reason": reason, "before": before, "after": row.on_hand, "delta": delta},
+                ),
+                actor,
+                now,
+            )
+            await notify_waitlist_in(s, [row], now)
+            publish_after_commit(rt.stock_feed, s, [change_of(row, now)])
+            return stock_row(row)
+
+    try:
+        return await attempt()
+    except IntegrityError:
+        # Two first adjustments of one SKU raced to create its row: the loser retries
+        # and finds the row.
+        return await attempt()
 
 
 @dataclass(frozen=True, slots=True)

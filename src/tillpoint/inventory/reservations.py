@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -279,33 +279,42 @@ async def reserve_inventory(
         planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
         # Tracked lines in row-id order: every transaction locks rows in the same order.
         planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
+        lines: list[dict[str, Any]] = [
+            {
+                "id": new_id("resl"),
+                "reservation_id": reservation_id,
+                "product_id": key[0],
+                "variant_id": key[1],
+                "inventory_id": row.id if row is not None else None,
+                "quantity": q,
+                "backordered": 0,
+                "position": pos,
+            }
+            for pos, (key, q, row) in enumerate(planned)
+        ]
+        # Lines first, stock last: the row locks the UPDATEs take are then held only
+        # until the commit that follows, which keeps a hot SKU's queue short.
+        await u.execute(insert(InventoryReservationLine), lines)
         changes: list[StockChange] = []
-        lines: list[InventoryReservationLine] = []
-        for pos, (key, q, row) in enumerate(planned):
-            backordered = 0
-            if row is not None:
-                taken = await _take(u, row.id, q, backorder=backorder, consume=False, at=now)
-                if taken is None:
-                    raise OutOfStock(
-                        await _shortages(rt, u, merged, backorder)
-                        or [Shortage(key[0], key[1], row.sku, q, 0)]
-                    )
-                changes.append(_change(taken, now))
-                backordered = max(0, q - max(taken.on_hand - (taken.reserved - q), 0))
-            lines.append(
-                InventoryReservationLine(
-                    id=new_id("resl"),
-                    reservation_id=reservation_id,
-                    product_id=key[0],
-                    variant_id=key[1],
-                    inventory_id=row.id if row is not None else None,
-                    quantity=q,
-                    backordered=backordered,
-                    position=pos,
+        for line, (key, q, row) in zip(lines, planned, strict=True):
+            if row is None:
+                continue
+            taken = await _take(u, row.id, q, backorder=backorder, consume=False, at=now)
+            if taken is None:
+                raise OutOfStock(
+                    await _shortages(rt, u, merged, backorder)
+                    or [Shortage(key[0], key[1], row.sku, q, 0)]
                 )
-            )
-        u.add_all(lines)
-        await u.flush()
+            changes.append(_change(taken, now))
+            short = max(0, q - max(taken.on_hand - (taken.reserved - q), 0))
+            if short:
+                line["backordered"] = short
+                await u.execute(
+                    update(InventoryReservationLine)
+                    .where(InventoryReservationLine.id == line["id"])
+                    .values(backordered=short)
+                    .execution_options(synchronize_session=False)
+                )
         publish_after_commit(rt.stock_feed, u, changes)
         return Reservation(
             id=reservation_id,
@@ -314,11 +323,11 @@ async def reserve_inventory(
             expires_at=now + timedelta(seconds=ttl),
             items=tuple(
                 ReservedItem(
-                    line.product_id,
-                    line.variant_id,
-                    line.quantity,
-                    line.inventory_id is not None,
-                    line.backordered,
+                    line["product_id"],
+                    line["variant_id"],
+                    line["quantity"],
+                    line["inventory_id"] is not None,
+                    line["backordered"],
                 )
                 for line in lines
             ),

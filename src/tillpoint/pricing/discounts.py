@@ -1,7 +1,8 @@
 """The one seam through which pricing asks promotions for discounts.
 
-Until the promotions feature wires its calculation in here, there are no discounts.
-Pricing applies the answer line by line (``line_discounts`` reduce each line before
+Promotions re-checks the coupons applied to the cart against these lines, this
+shipping and the current time, and prices the ones that still hold. Pricing applies
+the answer line by line (``line_discounts`` reduce each line before
 tax, ``shipping_discount`` reduces shipping), so whatever this returns must satisfy
 ``DiscountResult``'s contract: per-line amounts that sum exactly, none above the line.
 """
@@ -13,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.pricing.types import NO_DISCOUNTS, DiscountResult, PricingLine
+from tillpoint.pricing.types import DiscountResult, PricingLine
+from tillpoint.promotions.applied import price_applied_coupons
 from tillpoint.runtime import Runtime
 
 
@@ -32,7 +34,17 @@ async def discounts_for(
 
     Runs inside the caller's unit of work ``s`` (read coupons through it: on SQLite a
     second transaction would wait on the caller's write lock). Pure of side effects:
-    it may be called at every read of a checkout.
+    it may be called at every read of a checkout. A coupon that no longer holds is
+    left out here and removed, with a notice, when the order is confirmed.
     """
-    del rt, s, cart_id, lines, currency, shipping_amount, user_id, now
-    return NO_DISCOUNTS
+    pricing = await price_applied_coupons(
+        rt,
+        s,
+        cart_id=cart_id,
+        lines=lines,
+        currency=currency,
+        shipping_amount=shipping_amount,
+        user_id=user_id,
+        now=now,
+    )
+    return pricing.result

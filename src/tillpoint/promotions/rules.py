@@ -250,15 +250,14 @@ def deal_rounds(deal: BuyXGetY, units: Sequence[tuple[str, int]]) -> int:
             only_buy += qty
         elif in_get:
             only_get += qty
-    rounds = 0
-    # Largest n with n*buy <= only_buy + b and n*get <= only_get + (both - b) for some b.
-    while True:
-        n = rounds + 1
-        need_buy = max(n * deal.buy_quantity - only_buy, 0)
-        need_get = max(n * deal.get_quantity - only_get, 0)
-        if need_buy + need_get > both:
-            return rounds
-        rounds = n
+    # Largest n with max(n*buy - only_buy, 0) + max(n*get - only_get, 0) <= both, i.e. the
+    # "both" units cover what each side lacks; max(0, a, c, a + c) splits into three bounds.
+    buy, get = deal.buy_quantity, deal.get_quantity
+    return min(
+        (only_buy + both) // buy,
+        (only_get + both) // get,
+        (only_buy + only_get + both) // (buy + get),
+    )
 
 
 def check_combination(

@@ -234,6 +234,26 @@ async def revalidate_cart(
     return notices
 
 
+async def revalidate_locked_cart(
+    rt: Runtime,
+    s: AsyncSession,
+    cart_id: str,
+    *,
+    email: str | None = None,
+    actor: Actor | None = None,
+) -> list[dict[str, Any]]:
+    """Inside the caller's unit of work (CONFIRM_ORDER, order creation): lock the cart,
+    remove the coupons that no longer hold (audited), bump its version if any went, and
+    return their ``coupon_removed`` notices. Invalidate the cart cache after commit."""
+    cart = await carts.lock_cart(s, cart_id)
+    notices = (await refresh_cart_coupons(rt, s, cart, email=email, actor=actor)).notices
+    if notices:
+        cart.version += 1
+        cart.updated_at = rt.clock.now()
+        await s.flush()
+    return notices
+
+
 async def get_coupon(s: AsyncSession, coupon_id: str) -> Coupon:
     """The stored coupon, or 404 ``coupon_not_found``."""
     coupon = await s.get(Coupon, coupon_id)

@@ -73,11 +73,13 @@ async def resolve_guest_session(rt: Runtime, token: str) -> SessionContext | Non
 
 
 async def save_checkout_data(rt: Runtime, session_id: str, data: dict[str, object]) -> None:
-    """Persist partial checkout context on the guest session (the seed's checkoutData)."""
+    """Persist partial checkout context on the caller's session, guest or registered
+    (the seed's checkoutData); login carries a guest's over to the registered session."""
+    from tillpoint.auth.models import RegisteredSession
+
     async with rt.db.transaction() as s:
-        await s.execute(
-            update(GuestSession).where(GuestSession.id == session_id).values(checkout_data=data)
-        )
+        for table in (GuestSession, RegisteredSession):
+            await s.execute(update(table).where(table.id == session_id).values(checkout_data=data))
 
 
 async def delete_expired_sessions(rt: Runtime) -> int:

@@ -8,17 +8,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from tillpoint.config import Settings, load_settings
 from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
 from tillpoint.runtime import Runtime
+from tillpoint.security.headers import SecurityHeaders, security_headers
+from tillpoint.security.load import LoadMonitor
 from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.pages import router as pages
 from tillpoint.web.routers import (
+    admin_audit,
     admin_coupons,
     admin_inventory,
     auth,
@@ -30,6 +34,17 @@ from tillpoint.web.routers import (
     ops,
     session,
 )
+from tillpoint.web.security_middleware import RateLimitMiddleware, SecurityHeadersMiddleware
+
+
+class TillpointApp(FastAPI):
+    """FastAPI with the security headers wrapped around *everything*, including the 500
+    answers Starlette's outermost error middleware writes."""
+
+    security_headers: SecurityHeaders
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -43,27 +58,37 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         owned = runtime is None
         rt = runtime if runtime is not None else Runtime.from_settings(settings)
         app.state.runtime = rt
-        sweeper = (
-            asyncio.create_task(sweep_forever(rt, settings.sweep_interval_seconds))
-            if settings.background_tasks
-            else None
-        )
+        tasks = []
+        if settings.background_tasks:
+            tasks.append(asyncio.create_task(sweep_forever(rt, settings.sweep_interval_seconds)))
+        if settings.rate_limit_enabled and settings.rate_limit_adaptive:
+            tasks.append(
+                asyncio.create_task(monitor.run(settings.rate_limit_monitor_interval_seconds))
+            )
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                    await task
             if owned:
                 await rt.close()
 
-    app = FastAPI(
+    monitor = LoadMonitor(
+        in_flight_threshold=settings.rate_limit_adaptive_in_flight,
+        lag_threshold_ms=settings.rate_limit_adaptive_lag_ms,
+        surge_multiplier=settings.rate_limit_surge_multiplier,
+        enabled=settings.rate_limit_adaptive,
+    )
+    app = TillpointApp(
         title="tillpoint",
         version="0.1.0",
         summary="Checkout API: bag, checkout, stock, coupons, tax, shipping, payments.",
         lifespan=lifespan,
     )
+    app.security_headers = security_headers(settings)
+    app.state.load_monitor = monitor
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
@@ -78,12 +103,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         admin_coupons.router,
         inventory.router,
         admin_inventory.router,
+        admin_audit.router,
         pages.router,
     ):
         app.include_router(router)
     app.mount("/static", pages.static_files(), name="static")
-    # Outermost first: metrics see everything, the body limit runs before CSRF reads a form.
+    # Added innermost first. Outermost: metrics see everything (security headers wrap even
+    # them, see TillpointApp); rate limits count before any work, CSRF failures included;
+    # the body limit runs before CSRF reads a form.
     app.add_middleware(CSRFMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, settings=settings, monitor=monitor)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -10,8 +10,10 @@ from tillpoint.auth.sessions import is_registered_token, resolve_registered_sess
 from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
 from tillpoint.errors import BadRequest, Forbidden, Unauthorized
 from tillpoint.runtime import Runtime
+from tillpoint.security.ratelimit import RateLimiter
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.service import SessionContext, resolve_guest_session
+from tillpoint.web.security_middleware import rate_limiter_for
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -23,8 +25,20 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def client_ip(request: Request) -> str | None:
-    """The peer address (proxy-aware resolution lives with the rate limiter)."""
+    """The client address as the rate-limit middleware resolved it (``X-Forwarded-For``
+    trusted only from configured proxies); the peer address outside that middleware."""
+    resolved = request.scope.get("state", {}).get("client_ip")
+    if resolved:
+        return str(resolved)
     return request.client.host if request.client else None
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter (shared through Redis when configured)."""
+    return rate_limiter_for(request.app)
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
 async def get_session(request: Request, rt: RuntimeDep) -> SessionContext:

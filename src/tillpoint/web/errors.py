@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tillpoint.errors import RateLimited, TillpointError
+from tillpoint.security.scrub import scrub, scrub_text
+from tillpoint.web.schemas import CARD_DATA_NOT_ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,12 @@ def error_json(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message, "fields": fields or []}
+    # Scrubbed on the way out: an error never echoes a card number or a secret back.
+    body: dict[str, Any] = {"code": code, "message": scrub_text(message), "fields": fields or []}
+    for field in body["fields"]:
+        field["message"] = scrub_text(str(field.get("message", "")))
     if details:
-        body["details"] = details
+        body["details"] = scrub(details)
     return JSONResponse({"error": jsonable_encoder(body)}, status, headers)
 
 
@@ -50,6 +55,8 @@ def _validation_fields(exc: RequestValidationError) -> tuple[str, list[dict[str,
         kind = str(err.get("type", "invalid"))
         if kind == "json_invalid":
             code = "malformed_json"
+        elif kind == CARD_DATA_NOT_ACCEPTED and code != "malformed_json":
+            code = CARD_DATA_NOT_ACCEPTED
         fields.append({"path": loc, "code": kind, "message": str(err.get("msg", "invalid"))})
     return code, fields
 

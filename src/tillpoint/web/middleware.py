@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from tillpoint.audit.events import SecurityEventType
+from tillpoint.audit.service import Actor, log_security_event
 from tillpoint.config import Settings
 from tillpoint.security import csrf
 from tillpoint.sessions.cookies import cookie_names
@@ -120,6 +122,7 @@ class CSRFMiddleware:
         if not self._valid(cookies, submitted):
             scope.setdefault("state", {})["csrf_failed"] = True
             await _send_error(send, 403, "csrf_failed", "Missing or invalid CSRF token.")
+            await _audit_csrf_failure(scope, cookies.get(self.names.session))
             return
         await self.app(scope, receive, send)
 
@@ -132,6 +135,26 @@ class CSRFMiddleware:
         return csrf.token_is_valid(
             self.settings.resolved_secret_key, session_id_for(session_token), submitted or "", epoch
         )
+
+
+async def _audit_csrf_failure(scope: Scope, session_token: str | None) -> None:
+    """One ``csrf_failed`` security event per refused request (never raises)."""
+    rt = getattr(scope["app"].state, "runtime", None)
+    if rt is None:
+        return
+    client = scope.get("client")
+    ip = scope.get("state", {}).get("client_ip") or (client[0] if client else None)
+    actor = Actor(
+        session_id=session_id_for(session_token) if session_token else None,
+        ip_address=ip,
+        user_agent=_header(scope, b"user-agent"),
+    )
+    await log_security_event(
+        rt,
+        SecurityEventType.csrf_failed,
+        actor=actor,
+        metadata={"method": scope["method"], "path": scope["path"][:200]},
+    )
 
 
 async def _form_token(receive: Receive) -> tuple[str | None, Receive]:

@@ -44,6 +44,15 @@ def static_files() -> StaticAssets:
     return StaticAssets(directory=HERE / "static")
 
 
+def stripe_js_url(origin: str) -> str:
+    """Stripe.js v3 at ``TILLPOINT_STRIPE_JS_ORIGIN`` (the CSP allows that origin): Stripe's
+    own, or a stand-in such as localstripe's, which serves it under ``/js.stripe.com/v3/``."""
+    origin = origin.rstrip("/")
+    if origin == "https://js.stripe.com":
+        return f"{origin}/v3/"
+    return f"{origin}/js.stripe.com/v3/"
+
+
 def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
     response = templates.TemplateResponse(request, template, {"page": template, **context})
     # The pages embed no per-customer data, but they must not be cached past a deploy.
@@ -73,7 +82,7 @@ async def checkout_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
         "checkout.html",
         title="Checkout",
         countries=COUNTRIES,
-        stripe_js_url=rt.settings.stripe_js_url,
+        stripe_js_url=stripe_js_url(rt.settings.stripe_js_origin),
     )
 
 

@@ -1,0 +1,100 @@
+"""The security headers every response carries, built once from settings.
+
+The Content-Security-Policy allows exactly what the checkout page needs: our own
+scripts, styles and API, and Stripe.js (its origin is a setting, so the offline
+stand-in works too) with the frames and API calls it makes. Nothing inline, no
+framing of our pages. The interactive API docs get a looser policy of their own
+because Swagger UI loads from a CDN and boots with an inline script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tillpoint.config import Settings
+
+STRIPE_JS = "https://js.stripe.com"
+DOCS_PATHS = ("/docs", "/redoc")
+_DOCS_CDN = "https://cdn.jsdelivr.net"
+
+
+def _stripe_sources(js_origin: str) -> tuple[list[str], list[str], list[str]]:
+    """(script-src, frame-src, connect-src) additions for Stripe.js at ``js_origin``."""
+    origin = js_origin.rstrip("/")
+    if origin == STRIPE_JS:
+        return (
+            [STRIPE_JS, "https://*.js.stripe.com"],
+            [STRIPE_JS, "https://*.js.stripe.com", "https://hooks.stripe.com"],
+            ["https://api.stripe.com"],
+        )
+    # A stand-in (localstripe) serves its script, frames and API from one origin.
+    return [origin], [origin], [origin]
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The strict policy for the API and the pages."""
+    scripts, frames, connects = _stripe_sources(settings.stripe_js_origin)
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *scripts],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", *connects],
+        "frame-src": frames,
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+def docs_content_security_policy() -> str:
+    """Swagger UI / ReDoc: their CDN and their inline boot script, still never framed."""
+    return (
+        f"default-src 'self'; script-src 'self' 'unsafe-inline' {_DOCS_CDN}; "
+        f"style-src 'self' 'unsafe-inline' {_DOCS_CDN}; img-src 'self' data: https:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityHeaders:
+    """Header lists ready for ASGI: one for everything, one for the docs pages."""
+
+    default: tuple[tuple[bytes, bytes], ...]
+    docs: tuple[tuple[bytes, bytes], ...]
+
+    def for_path(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
+        return self.docs if path.startswith(DOCS_PATHS) else self.default
+
+
+def security_headers(settings: Settings) -> SecurityHeaders:
+    """Build both header sets. HSTS only where cookies are Secure (not local http dev)."""
+    common = [
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        (
+            "Permissions-Policy",
+            "payment=(self), camera=(), microphone=(), geolocation=(), usb=()",
+        ),
+    ]
+    if settings.cookies_secure and settings.hsts_max_age_seconds > 0:
+        common.append(
+            (
+                "Strict-Transport-Security",
+                f"max-age={settings.hsts_max_age_seconds}; includeSubDomains",
+            )
+        )
+
+    def encode(csp: str) -> tuple[tuple[bytes, bytes], ...]:
+        pairs = [*common, ("Content-Security-Policy", csp)]
+        return tuple((k.lower().encode(), v.encode()) for k, v in pairs)
+
+    return SecurityHeaders(
+        default=encode(content_security_policy(settings)),
+        docs=encode(docs_content_security_policy()),
+    )

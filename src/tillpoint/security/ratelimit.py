@@ -1,0 +1,227 @@
+"""Rate limits per the seed's RateLimitConfig, on the ``limits`` library (moving window).
+
+Rules come from settings; each names the requests it applies to, how it keys callers
+(client IP, and the session where one applies), whether only unsuccessful requests
+count (``skip_successful``, the seed's ``skipSuccessfulRequests``) and how long a caller
+who trips it stays blocked. Counters live in Redis when configured, so every instance
+shares them, and in process memory otherwise; if Redis fails mid-flight we fall back to
+the in-memory counters rather than fail the request.
+
+Counter keys leave the amount out, so the adaptive shrink changes the limit a caller is
+held to without resetting what they already used.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import limits
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+
+from tillpoint.config import Settings
+from tillpoint.security.load import LoadMonitor
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class _Window(limits.RateLimitItemPerSecond):
+    """A moving window of ``multiples`` seconds whose key leaves the amount out."""
+
+    def key_for(self, *identifiers: bytes | str | int | float) -> str:
+        return "/".join([self.namespace, *(str(i) for i in identifiers)])
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRule:
+    """One configured limit: ``amount`` requests per ``window_seconds``."""
+
+    name: str
+    amount: int
+    window_seconds: int
+    by_session: bool = False
+    skip_successful: bool = False
+    block_seconds: int = 0
+
+    @classmethod
+    def parse(cls, name: str, notation: str, **options: bool | int) -> LimitRule:
+        item = limits.parse(notation)
+        return cls(name, item.amount, item.get_expiry(), **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """Where one caller stands against one rule after this request."""
+
+    rule: str
+    limit: int
+    remaining: int
+    reset_after: int  # seconds until the window frees a slot (or the block ends)
+    allowed: bool
+    blocked: bool = False
+
+
+def rules_from_settings(settings: Settings) -> dict[str, LimitRule]:
+    """The seed's table, with the numbers from settings. The seed's login row
+    (``rate_limit_login`` and its block) is enforced by the login use case itself
+    (``auth/throttle.py``), which counts failures per account as well as per IP."""
+    return {
+        "global": LimitRule.parse("global", settings.rate_limit_global),
+        "checkout": LimitRule.parse("checkout", settings.rate_limit_checkout, by_session=True),
+        "create_intent": LimitRule.parse(
+            "create_intent",
+            settings.rate_limit_create_intent,
+            by_session=True,
+            skip_successful=True,
+        ),
+    }
+
+
+def rules_for_request(rules: dict[str, LimitRule], method: str, path: str) -> list[LimitRule]:
+    """The rules a request counts against, most specific first (global last)."""
+    if path in OPS_PATHS:
+        return []
+    matched: list[LimitRule] = []
+    if path == "/api/checkout" or path.startswith("/api/checkout/"):
+        matched.append(rules["checkout"])
+    elif path == "/api/payment/create-intent":
+        matched.append(rules["create_intent"])
+    matched.append(rules["global"])
+    return matched
+
+
+def redis_storage_uri(redis_url: str) -> str:
+    """``redis://h/0`` -> ``async+redis://h/0`` (the scheme the limits async storage wants)."""
+    return redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+
+
+class RateLimiter:
+    """Counts hits per (rule, key) and answers where a caller stands.
+
+    Public API for other features (e.g. the per-account login throttle):
+    :meth:`consume`, :meth:`peek`, :meth:`reset`, :meth:`once`.
+    """
+
+    def __init__(
+        self,
+        rules: dict[str, LimitRule],
+        monitor: LoadMonitor,
+        *,
+        redis: Redis | None = None,
+        enabled: bool = True,
+    ) -> None:
+        self.rules = rules
+        self.monitor = monitor
+        self.enabled = enabled
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if redis is not None:
+            # Share the runtime's pool: one set of connections, closed with the runtime.
+            storage: Storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix="rl",
+                wrap_exceptions=True,
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, redis: Redis | None, monitor: LoadMonitor | None = None
+    ) -> RateLimiter:
+        monitor = monitor or LoadMonitor(
+            in_flight_threshold=settings.rate_limit_adaptive_in_flight,
+            lag_threshold_ms=settings.rate_limit_adaptive_lag_ms,
+            surge_multiplier=settings.rate_limit_surge_multiplier,
+            enabled=settings.rate_limit_adaptive,
+        )
+        return cls(
+            rules_from_settings(settings), monitor, redis=redis, enabled=settings.rate_limit_enabled
+        )
+
+    @property
+    def shared(self) -> bool:
+        """True when counters live in Redis (shared by every instance)."""
+        return self._shared is not None
+
+    async def _run(self, op: Callable[[MovingWindowRateLimiter], Awaitable[T]]) -> T:
+        if self._shared is not None:
+            try:
+                return await op(self._shared)
+            except Exception as exc:  # Redis down or slow: per-instance limits beat none
+                log.warning("rate limit storage failed, using in-memory counters: %s", exc)
+        return await op(self._memory)
+
+    def _window(self, rule: LimitRule) -> _Window:
+        return _Window(self.monitor.scaled(rule.amount), rule.window_seconds, namespace=rule.name)
+
+    def _block(self, rule: LimitRule) -> _Window:
+        return _Window(1, rule.block_seconds, namespace=f"{rule.name}-block")
+
+    async def _state(self, rule: LimitRule, key: str, allowed: bool) -> LimitState:
+        window = self._window(rule)
+        stats = await self._run(lambda lim: lim.get_window_stats(window, key))
+        remaining = max(stats.remaining, 0)
+        reset_after = max(math.ceil(stats.reset_time - time.time()), 0)
+        if not allowed:
+            reset_after = max(reset_after, 1)
+        return LimitState(rule.name, window.amount, remaining, reset_after, allowed)
+
+    async def _blocked(self, rule: LimitRule, key: str) -> LimitState | None:
+        if rule.block_seconds <= 0:
+            return None
+        block = self._block(rule)
+        if await self._run(lambda lim: lim.test(block, key)):
+            return None
+        stats = await self._run(lambda lim: lim.get_window_stats(block, key))
+        reset_after = max(math.ceil(stats.reset_time - time.time()), 1)
+        limit = self.monitor.scaled(rule.amount)
+        return LimitState(rule.name, limit, 0, reset_after, allowed=False, blocked=True)
+
+    async def consume(self, rule_name: str, key: str) -> LimitState:
+        """Count one request by ``key`` against the rule; ``allowed`` is False once over the
+        limit (which also starts the rule's block, if it has one)."""
+        rule = self.rules[rule_name]
+        if (blocked := await self._blocked(rule, key)) is not None:
+            return blocked
+        window = self._window(rule)
+        allowed = await self._run(lambda lim: lim.hit(window, key))
+        if not allowed and rule.block_seconds > 0:
+            block = self._block(rule)
+            await self._run(lambda lim: lim.hit(block, key))
+            limit = window.amount
+            return LimitState(rule.name, limit, 0, rule.block_seconds, allowed=False, blocked=True)
+        return await self._state(rule, key, allowed)
+
+    async def peek(self, rule_name: str, key: str) -> LimitState:
+        """Where ``key`` stands without counting this request (for skip-successful rules)."""
+        rule = self.rules[rule_name]
+        if (blocked := await self._blocked(rule, key)) is not None:
+            return blocked
+        window = self._window(rule)
+        allowed = await self._run(lambda lim: lim.test(window, key))
+        return await self._state(rule, key, allowed)
+
+    async def reset(self, rule_name: str, key: str) -> None:
+        """Forget a key's count and block for a rule (e.g. after an admin unlock)."""
+        rule = self.rules[rule_name]
+        window, block = self._window(rule), self._block(rule)
+        await self._run(lambda lim: lim.clear(window, key))
+        if rule.block_seconds > 0:
+            await self._run(lambda lim: lim.clear(block, key))
+
+    async def once(self, namespace: str, key: str, seconds: int) -> bool:
+        """True the first time ``(namespace, key)`` is seen within ``seconds`` (so a flood of
+        429s writes one audit row per window, not thousands)."""
+        window = _Window(1, max(seconds, 1), namespace=namespace)
+        return await self._run(lambda lim: lim.hit(window, key))

@@ -1,0 +1,201 @@
+"""ASGI middleware for security headers and rate limits (the rules live in ``security/``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+
+from tillpoint.audit.events import SecurityEventType
+from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.config import Settings
+from tillpoint.runtime import Runtime
+from tillpoint.security.client_ip import parse_networks, resolve_client_ip
+from tillpoint.security.headers import SecurityHeaders
+from tillpoint.security.load import LoadMonitor
+from tillpoint.security.ratelimit import LimitRule, LimitState, RateLimiter, rules_for_request
+from tillpoint.sessions.cookies import cookie_names
+from tillpoint.sessions.tokens import session_id_for
+from tillpoint.web.middleware import ASGIApp, Message, Receive, Scope, Send, _cookies, _header
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response that does not set its own."""
+
+    def __init__(self, app: ASGIApp, headers: SecurityHeaders) -> None:
+        self.app = app
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self.headers.for_path(scope["path"])
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k, v) for k, v in extra if k not in present),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def rate_limiter_for(app: Any) -> RateLimiter:
+    """The app's limiter, built on first use from its runtime (Redis when configured)."""
+    limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
+    if limiter is None:
+        rt: Runtime = app.state.runtime
+        limiter = RateLimiter.from_settings(
+            rt.settings, redis=rt.redis, monitor=getattr(app.state, "load_monitor", None)
+        )
+        app.state.rate_limiter = limiter
+    return limiter
+
+
+def client_ip_of(scope: Scope, trusted: Any) -> str:
+    client = scope.get("client")
+    peer = client[0] if client else None
+    return resolve_client_ip(peer, _header(scope, b"x-forwarded-for"), trusted)
+
+
+def _tightest(states: list[LimitState]) -> LimitState:
+    return min(states, key=lambda st: (st.remaining, -st.reset_after))
+
+
+def _limit_headers(state: LimitState) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(state.limit),
+        "RateLimit-Remaining": str(max(state.remaining, 0)),
+        "RateLimit-Reset": str(state.reset_after),
+    }
+
+
+class RateLimitMiddleware:
+    """Counts each request against its rules before it runs; over a limit answers 429
+    (``rate_limited``) with ``Retry-After`` and ``RateLimit-*``. Skip-successful rules are
+    only checked up front and counted when the response turns out unsuccessful (>= 400).
+    Also resolves the client IP once (``scope["state"]["client_ip"]``) and tracks load."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, monitor: LoadMonitor) -> None:
+        self.app = app
+        self.settings = settings
+        self.monitor = monitor
+        self.trusted = parse_networks(settings.trusted_proxies.split(","))
+        self.session_cookie = cookie_names(settings).session
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ip = client_ip_of(scope, self.trusted)
+        scope.setdefault("state", {})["client_ip"] = ip
+        # An open event stream is an idle connection, not load: leave it out of in-flight.
+        if "text/event-stream" in (_header(scope, b"accept") or ""):
+            await self._limited(scope, receive, send, ip)
+            return
+        self.monitor.request_started()
+        try:
+            await self._limited(scope, receive, send, ip)
+        finally:
+            self.monitor.request_finished()
+
+    def _session_id(self, scope: Scope) -> str | None:
+        token = _cookies(scope).get(self.session_cookie)
+        return session_id_for(token) if token and len(token) <= 128 else None
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
+        limiter = rate_limiter_for(scope["app"])
+        rules = rules_for_request(limiter.rules, scope["method"], scope["path"])
+        if not limiter.enabled or not rules:
+            await self.app(scope, receive, send)
+            return
+        session_id = self._session_id(scope)
+        counted: list[tuple[LimitRule, str, LimitState]] = []
+        for rule in rules:
+            keys = [f"ip:{ip}"]
+            if rule.by_session and session_id:
+                keys.append(f"session:{session_id}")
+            for key in keys:
+                check = limiter.peek if rule.skip_successful else limiter.consume
+                state = await check(rule.name, key)
+                if not state.allowed:
+                    await self._refuse(scope, send, limiter, state, key, ip, session_id)
+                    return
+                counted.append((rule, key, state))
+
+        async def with_limit_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                states = [st for _, _, st in counted]
+                if message["status"] >= 400:
+                    states = [
+                        await limiter.consume(rule.name, key) if rule.skip_successful else st
+                        for rule, key, st in counted
+                    ]
+                headers = MutableHeaders(scope=message)
+                for name, value in _limit_headers(_tightest(states)).items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_limit_headers)
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        limiter: RateLimiter,
+        state: LimitState,
+        key: str,
+        ip: str,
+        session_id: str | None,
+    ) -> None:
+        retry_after = max(state.reset_after, 1)
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "rate_limited",
+                    "message": "Too many requests, please try again later.",
+                    "fields": [],
+                    "details": {"limit": state.rule, "retry_after": retry_after},
+                }
+            }
+        ).encode()
+        headers = {
+            "content-type": "application/json",
+            "content-length": str(len(body)),
+            "retry-after": str(retry_after),
+            **{k.lower(): v for k, v in _limit_headers(state).items()},
+        }
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        window = max(state.reset_after, 60)
+        if await limiter.once(f"{state.rule}-audit", key, window):
+            rt: Runtime = scope["app"].state.runtime
+            await log_security_event(
+                rt,
+                SecurityEventType.rate_limited,
+                actor=Actor(
+                    session_id=session_id,
+                    ip_address=ip,
+                    user_agent=_header(scope, b"user-agent"),
+                ),
+                entity_type="client",
+                entity_id=ip,
+                metadata={
+                    "limit": state.rule,
+                    "max_requests": state.limit,
+                    "blocked": state.blocked,
+                    "method": scope["method"],
+                    "path": scope["path"][:200],
+                },
+            )
