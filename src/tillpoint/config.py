@@ -77,7 +77,6 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_cost_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(default=1, ge=1, le=64)
-    # Login throttling (the seed's /api/auth/login limit): per account and per IP.
 
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     cart_cache_ttl_seconds: int = Field(default=2 * 3600, ge=1)
@@ -138,6 +137,7 @@ class Settings(BaseSettings):
     rate_limit_global: str = "1000/15 minutes"
     rate_limit_checkout: str = "50/5 minutes"
     rate_limit_create_intent: str = "10/5 minutes"
+    # Read by the login throttle (auth/throttle.py): failures per account and per IP.
     rate_limit_login: str = "5/15 minutes"
     rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=1)
     rate_limit_adaptive: bool = True
