@@ -32,6 +32,8 @@ from tillpoint.models import Base
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
+pytest_plugins = ["tests.stripe_fixtures"]
+
 PG_ADMIN_URL = os.environ.get(
     "TILLPOINT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

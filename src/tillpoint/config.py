@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import limits
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,55 @@ class CookieSecurity(StrEnum):
 
     secure = "secure"
     local = "local"
+
+
+class PaymentGatewayChoice(StrEnum):
+    """``auto`` uses Stripe when a secret key is set and the offline sandbox otherwise."""
+
+    auto = "auto"
+    stripe = "stripe"
+    sandbox = "sandbox"
+
+
+class ThreeDSecure(StrEnum):
+    """Stripe's ``request_three_d_secure``: ``automatic`` when needed, ``any`` when possible."""
+
+    automatic = "automatic"
+    any = "any"
+
+
+class RiskLevel(StrEnum):
+    """Stripe Radar's ``outcome.risk_level`` scale, lowest first."""
+
+    normal = "normal"
+    elevated = "elevated"
+    highest = "highest"
+
+
+class PaymentMethodOption(BaseModel):
+    """One entry of the seed's ``PaymentMethodConfig.supportedMethods``; fees in basis points."""
+
+    type: str = Field(pattern=r"^(card|digital_wallet|bank_transfer|buy_now_pay_later)$")
+    providers: list[str]
+    enabled: bool
+    domestic_fee_bp: int | None = Field(default=None, ge=0)
+    international_fee_bp: int | None = Field(default=None, ge=0)
+
+
+DEFAULT_PAYMENT_METHODS = [
+    PaymentMethodOption(
+        type="card",
+        providers=["visa", "mastercard", "amex", "discover"],
+        enabled=True,
+        domestic_fee_bp=290,
+        international_fee_bp=390,
+    ),
+    PaymentMethodOption(
+        type="digital_wallet", providers=["apple_pay", "google_pay", "paypal"], enabled=True
+    ),
+    PaymentMethodOption(type="bank_transfer", providers=["ach", "wire_transfer"], enabled=False),
+    PaymentMethodOption(type="buy_now_pay_later", providers=["klarna", "afterpay"], enabled=False),
+]
 
 
 class RefreshPolicy(StrEnum):
@@ -77,7 +126,6 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_cost_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(default=1, ge=1, le=64)
-    # Login throttling (the seed's /api/auth/login limit): per account and per IP.
 
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     cart_cache_ttl_seconds: int = Field(default=2 * 3600, ge=1)
@@ -138,6 +186,7 @@ class Settings(BaseSettings):
     rate_limit_global: str = "1000/15 minutes"
     rate_limit_checkout: str = "50/5 minutes"
     rate_limit_create_intent: str = "10/5 minutes"
+    # Read by the login throttle (auth/throttle.py): failures per account and per IP.
     rate_limit_login: str = "5/15 minutes"
     rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=1)
     rate_limit_adaptive: bool = True
@@ -151,6 +200,38 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     background_tasks: bool = True
     sweep_interval_seconds: int = Field(default=60, ge=1)
+
+    # --- payments (issue 7) -----------------------------------------------------------
+    payment_gateway: PaymentGatewayChoice = PaymentGatewayChoice.auto
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_webhook_secret_previous: str | None = None
+    stripe_fallback_secret_key: str | None = None
+    stripe_fallback_publishable_key: str | None = None
+    stripe_fallback_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    stripe_max_network_retries: int = Field(default=3, ge=0, le=10)
+    stripe_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
+    stripe_require_3ds: ThreeDSecure = ThreeDSecure.automatic
+    stripe_automatic_payment_methods: bool = True
+    stripe_receipt_emails: bool = False
+    sandbox_webhook_secret: str | None = None
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    webhook_allowed_ips: list[str] = Field(default_factory=list)
+    payment_velocity_window_seconds: int = Field(default=3600, ge=1)
+    payment_max_attempts_per_checkout: int = Field(default=5, ge=1)
+    payment_max_attempts_per_session: int = Field(default=10, ge=1)
+    payment_max_attempts_per_email: int = Field(default=10, ge=1)
+    payment_max_attempts_per_card: int = Field(default=5, ge=1)
+    payment_risk_threshold: RiskLevel = RiskLevel.elevated
+    payment_methods: list[PaymentMethodOption] = Field(
+        default_factory=lambda: list(DEFAULT_PAYMENT_METHODS)
+    )
+    notification_smtp_host: str | None = None
+    notification_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notification_smtp_starttls: bool = False
+    notification_from: str = "orders@tillpoint.invalid"
 
     @field_validator("coupon_priority_order")
     @classmethod
@@ -191,6 +272,13 @@ class Settings(BaseSettings):
         if self.cookie_security is None:
             return False
         return self.cookie_security is CookieSecurity.secure
+
+    @property
+    def uses_stripe(self) -> bool:
+        """True when payments go through Stripe rather than the offline sandbox."""
+        if self.payment_gateway is PaymentGatewayChoice.auto:
+            return bool(self.stripe_secret_key)
+        return self.payment_gateway is PaymentGatewayChoice.stripe
 
     @property
     def is_sqlite(self) -> bool:

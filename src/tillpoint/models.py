@@ -10,6 +10,8 @@ from tillpoint.catalog import models as catalog_models
 from tillpoint.checkout import models as checkout_models
 from tillpoint.db import Base
 from tillpoint.inventory import models as inventory_models
+from tillpoint.orders import models as order_models
+from tillpoint.payments import models as payment_models
 from tillpoint.promotions import models as promotion_models
 from tillpoint.sessions import models as session_models
 
@@ -21,6 +23,8 @@ __all__ = [
     "catalog_models",
     "checkout_models",
     "inventory_models",
+    "order_models",
+    "payment_models",
     "promotion_models",
     "session_models",
 ]

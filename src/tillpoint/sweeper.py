@@ -16,6 +16,8 @@ from tillpoint.checkout.service import expire_checkouts
 from tillpoint.inventory import checkout_stock
 from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
+from tillpoint.orders.outbox import deliver_outbox
+from tillpoint.payments.flow import finalize_stuck_payments
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
 
@@ -30,6 +32,8 @@ JOBS: dict[str, Job] = {
     "registered_sessions": delete_expired_registered_sessions,
     "inventory_reservations": expire_reservations,
     "inventory_waitlist": notify_waitlists,
+    "payments": finalize_stuck_payments,
+    "outbox": deliver_outbox,
 }
 
 

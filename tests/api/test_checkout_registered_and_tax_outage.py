@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from tests import factories
 from tests.api.test_checkout import CARD, GUEST, NY, fill_cart, send, start, to_state
@@ -113,6 +116,18 @@ async def test_tax_outage_shows_no_totals_and_refuses_to_confirm(api: Api, rt: R
     assert (await api.get(f"/api/checkout/{cid}")).json()["state"] == "order_review"
 
 
+@pytest.fixture
+def without_payment_effects(app: Any) -> Iterator[None]:
+    """These tests drive the machine's payment edges by hand, with no gateway behind
+    them: the real payment effects (which ask the gateway) are set aside meanwhile."""
+    from tillpoint.payments import flow
+
+    flow.uninstall_effects()
+    yield
+    flow.install_effects()
+
+
+@pytest.mark.usefixtures("without_payment_effects")
 async def test_payments_drive_the_machine_with_server_events(api: Api, rt: Runtime) -> None:
     await fill_cart(api, rt)
     cid = (await start(api))["id"]
@@ -136,6 +151,7 @@ async def test_payments_drive_the_machine_with_server_events(api: Api, rt: Runti
     assert r.status_code == 409 and r.json()["error"]["details"]["allowed_events"] == []
 
 
+@pytest.mark.usefixtures("without_payment_effects")
 async def test_effects_run_inside_the_step_and_can_refuse(api: Api, rt: Runtime) -> None:
     from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
     from tillpoint.errors import Conflict
@@ -263,6 +279,7 @@ async def test_expiry_runs_release_reservations_and_keeps_the_cart(
         unregister_effect("releaseReservations", release)
 
 
+@pytest.mark.usefixtures("without_payment_effects")
 async def test_a_payment_in_flight_is_not_expired_by_inactivity(
     api: Api, rt: Runtime, clock: Any
 ) -> None:

@@ -240,3 +240,13 @@ async def test_a_csrf_failure_is_audited(rt: Runtime, client_for: Any) -> None:
     rows, _ = await query_logs(rt, AuditLogFilters(event_types=["csrf_failed"]))
     assert len(rows) == 1 and rows[0].meta == {"method": "POST", "path": "/api/cart/items"}
     assert rows[0].session_id is not None and rows[0].ip_address == "127.0.0.1"
+
+
+async def test_an_unsigned_inventory_webhook_is_audited(rt: Runtime, client_for: Any) -> None:
+    app = _app(rt, inventory_webhook_secret="whsec_test_inventory_secret_0000000000")
+    client = client_for(app)
+    r = await client.post("/api/inventory/webhook", json={"updates": []})
+    assert r.status_code in (400, 401), r.text
+    rows, _ = await query_logs(rt, AuditLogFilters(event_types=["webhook_signature_failed"]))
+    assert len(rows) == 1 and rows[0].meta["webhook"] == "inventory"
+    assert rows[0].meta["reason"] == error_code(r)

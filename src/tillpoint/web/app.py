@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,11 @@ from starlette.types import ASGIApp
 from tillpoint.config import Settings, load_settings
 from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
+from tillpoint.payments.backends import build_gateway
+from tillpoint.payments.flow import bind_gateway, install_effects
+from tillpoint.payments.gateway import PaymentGateway
+from tillpoint.payments.sandbox import SandboxGateway
+from tillpoint.payments.webhooks import process_webhook
 from tillpoint.runtime import Runtime
 from tillpoint.security.headers import SecurityHeaders, security_headers
 from tillpoint.security.load import LoadMonitor
@@ -31,6 +37,8 @@ from tillpoint.web.routers import (
     coupons,
     inventory,
     ops,
+    orders,
+    payments,
     session,
 )
 from tillpoint.web.security_middleware import RateLimitMiddleware, SecurityHeadersMiddleware
@@ -46,10 +54,36 @@ class TillpointApp(FastAPI):
         return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up."""
+log = logging.getLogger(__name__)
+
+
+def _deliver_sandbox_webhooks(app: FastAPI, gateway: PaymentGateway) -> None:
+    """The offline sandbox posts its signed events straight into our webhook intake."""
+    if not isinstance(gateway, SandboxGateway):
+        return
+
+    async def deliver(payload: bytes, signature: str) -> None:
+        try:
+            await process_webhook(app.state.runtime, gateway, payload, signature)
+        except Exception:  # a delivery failure is logged, like a failed Stripe delivery
+            log.exception("sandbox webhook delivery failed")
+
+    gateway.subscribe(deliver)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    gateway: PaymentGateway | None = None,
+) -> FastAPI:
+    """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up.
+
+    ``gateway`` defaults to the one the settings choose (Stripe with a key, else the sandbox).
+    """
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
+    gateway = gateway if gateway is not None else build_gateway(settings)
     checkout_stock.install()  # stock effects on the checkout's transitions
 
     @asynccontextmanager
@@ -57,6 +91,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         owned = runtime is None
         rt = runtime if runtime is not None else Runtime.from_settings(settings)
         app.state.runtime = rt
+        bind_gateway(rt, gateway)
         tasks = []
         if settings.background_tasks:
             tasks.append(asyncio.create_task(sweep_forever(rt, settings.sweep_interval_seconds)))
@@ -90,6 +125,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.load_monitor = monitor
     if runtime is not None:
         app.state.runtime = runtime
+    app.state.gateway = gateway
+    _deliver_sandbox_webhooks(app, gateway)
+    install_effects()
+    if runtime is not None:
+        bind_gateway(runtime, gateway)
     install_error_handlers(app)
     for router in (
         ops.router,
@@ -102,6 +142,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         admin_coupons.router,
         inventory.router,
         admin_inventory.router,
+        payments.router,
+        orders.router,
         admin_audit.router,
     ):
         app.include_router(router)

@@ -108,7 +108,7 @@ class SavedMethod(StrictModel):
     """A payment method the logged-in customer saved before."""
 
     type: Literal["saved"]
-    saved_method_id: str = Field(pattern=r"^[a-z]{2,6}_[0-9A-Za-z]{3,100}$")
+    saved_method_id: str = Field(pattern=r"^[a-z]{2,6}_[0-9A-Za-z_]{3,100}$")
 
 
 class PaymentEvent(StrictModel):

@@ -11,12 +11,14 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
-from tillpoint.errors import FieldError, InvalidInput
+from tillpoint.audit.events import SecurityEventType
+from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.errors import FieldError, InvalidInput, TillpointError
 from tillpoint.ids import is_valid_id
 from tillpoint.inventory import fallbacks, holds, stock, webhook
 from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
-from tillpoint.web.deps import RuntimeDep, SessionDep
+from tillpoint.web.deps import RuntimeDep, SessionDep, client_ip
 from tillpoint.web.schemas import StrictModel, error_responses
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
@@ -140,7 +142,22 @@ async def stream(
 async def receive_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Stock levels from an external system, HMAC-SHA256 signed (see README)."""
     body = await request.body()
-    return await webhook.receive_stock_webhook(rt, request.headers, body)
+    try:
+        return await webhook.receive_stock_webhook(rt, request.headers, body)
+    except TillpointError as exc:
+        if exc.code in _SIGNATURE_FAILURES:
+            await log_security_event(
+                rt,
+                SecurityEventType.webhook_signature_failed,
+                actor=Actor(ip_address=client_ip(request)),
+                metadata={"webhook": "inventory", "reason": exc.code},
+            )
+        raise
+
+
+_SIGNATURE_FAILURES = frozenset(
+    {"missing_signature", "invalid_timestamp", "stale_timestamp", "invalid_signature"}
+)
 
 
 @router.post(

@@ -1,0 +1,1 @@
+"""Orders: created once per paid checkout, with lines, payments, refunds and notifications."""

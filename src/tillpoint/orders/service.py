@@ -1,0 +1,313 @@
+"""Order use cases: insert an order from a paid checkout (inside finalize's unit of work),
+read orders (owner, same session, or the guest's access token) and list a user's history.
+
+The guest access token is derived (HMAC of the order id with the app secret), so any
+path that creates the order — browser, webhook, sweeper — gives the same token, and
+only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.config import Settings
+from tillpoint.errors import NotFound
+from tillpoint.ids import is_valid_id, new_id
+from tillpoint.orders.models import Order, OrderLine, OrderPayment
+from tillpoint.orders.numbers import new_order_number
+from tillpoint.payments.gateway import PaymentIntentResult
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.service import SessionContext
+
+
+@dataclass(frozen=True, slots=True)
+class LineDraft:
+    product_id: str
+    variant_id: str | None
+    name: str
+    quantity: int
+    unit_price: int
+    amount: int
+    discount: int
+    tax: int
+    total: int
+    sku: str | None = None
+    cart_item_id: str | None = None
+    recurring: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDraft:
+    """Everything an order copies from its checkout at the moment it was paid."""
+
+    checkout_id: str
+    currency: str
+    subtotal: int
+    discount_total: int
+    shipping_total: int
+    tax_total: int
+    total: int
+    lines: tuple[LineDraft, ...]
+    shipping_paid: int = 0  # the shipping line's total (what a refund may give back)
+    cart_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    email: str | None = None
+    shipping_address: dict[str, Any] | None = None
+    billing_address: dict[str, Any] | None = None
+    shipping_method: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def order_access_token(settings: Settings, order_id: str) -> str:
+    """The token a guest shows to read their order (stable per order)."""
+    key = settings.resolved_secret_key.encode()
+    return hmac.new(key, f"order-access:{order_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _unused_number(s: AsyncSession) -> str:
+    while True:
+        number = new_order_number()
+        if await s.scalar(select(Order.id).where(Order.number == number)) is None:
+            return number
+
+
+async def order_for_checkout(s: AsyncSession, checkout_id: str) -> Order | None:
+    return await s.scalar(select(Order).where(Order.checkout_id == checkout_id))
+
+
+async def order_for_intent(s: AsyncSession, intent_id: str) -> Order | None:
+    return await s.scalar(select(Order).where(Order.payment_intent_id == intent_id))
+
+
+async def insert_order(
+    s: AsyncSession,
+    settings: Settings,
+    draft: OrderDraft,
+    intent: PaymentIntentResult,
+    *,
+    gateway: str,
+    held_for_review: bool,
+    now: datetime,
+) -> Order:
+    """Add the order, its lines and its payment to the unit of work ``s``.
+
+    The caller holds the checkout's row lock and has checked that no order exists for
+    the checkout or the intent; the unique constraints stop a second one regardless.
+    """
+    order_id = new_id("ord")
+    order = Order(
+        id=order_id,
+        number=await _unused_number(s),
+        checkout_id=draft.checkout_id,
+        payment_intent_id=intent.id,
+        cart_id=draft.cart_id,
+        session_id=draft.session_id,
+        user_id=draft.user_id,
+        email=draft.email,
+        status="held_for_review" if held_for_review else "paid",
+        currency=draft.currency,
+        subtotal=draft.subtotal,
+        discount_total=draft.discount_total,
+        shipping_total=draft.shipping_total,
+        tax_total=draft.tax_total,
+        total=draft.total,
+        refunded_total=0,
+        shipping_address=draft.shipping_address,
+        billing_address=draft.billing_address,
+        shipping_method=draft.shipping_method,
+        shipping_refundable=draft.shipping_paid,
+        shipping_refunded=0,
+        risk_level=intent.risk_level,
+        access_token_hash=_token_hash(order_access_token(settings, order_id)),
+        meta=dict(draft.meta),
+        created_at=now,
+        updated_at=now,
+    )
+    order.lines = [
+        OrderLine(
+            id=new_id("ol"),
+            position=pos,
+            cart_item_id=line.cart_item_id,
+            product_id=line.product_id,
+            variant_id=line.variant_id,
+            sku=line.sku,
+            name=line.name[:200],
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            discount=line.discount,
+            tax=line.tax,
+            total=line.total,
+            refunded_amount=0,
+            restocked_quantity=0,
+            recurring=line.recurring,
+        )
+        for pos, line in enumerate(draft.lines)
+    ]
+    order.payments = [
+        OrderPayment(
+            id=new_id("pay"),
+            gateway=gateway,
+            account=intent.account,
+            payment_intent_id=intent.id,
+            amount=intent.amount,
+            currency=intent.currency,
+            status=intent.status.value,
+            risk_level=intent.risk_level,
+            card_brand=intent.card_brand,
+            card_last4=intent.card_last4,
+            created_at=now,
+        )
+    ]
+    order.refunds = []
+    s.add(order)
+    await s.flush()
+    return order
+
+
+def can_read(order: Order, session: SessionContext | None, token: str | None) -> bool:
+    """Owner (user), the session that placed it, or a holder of its access token."""
+    if session is not None:
+        if order.user_id is not None and order.user_id == session.user_id:
+            return True
+        if order.session_id is not None and order.session_id == session.session_id:
+            return True
+    return token is not None and hmac.compare_digest(_token_hash(token), order.access_token_hash)
+
+
+async def get_order(
+    rt: Runtime, order_id: str, *, session: SessionContext | None, token: str | None
+) -> Order:
+    """The order if the caller may see it; 404 otherwise (never reveals that it exists)."""
+    if not is_valid_id(order_id, "ord"):
+        raise NotFound("No such order.", code="order_not_found")
+    async with rt.db.transaction() as s:
+        order = await s.get(Order, order_id)
+        if order is None or not can_read(order, session, token):
+            raise NotFound("No such order.", code="order_not_found")
+        return order
+
+
+async def get_order_as_admin(rt: Runtime, order_id: str) -> Order:
+    """Any order, for staff (the route checks the admin role)."""
+    async with rt.db.transaction() as s:
+        order = (
+            await s.get(Order, order_id, populate_existing=True)
+            if is_valid_id(order_id, "ord")
+            else None
+        )
+        if order is None:
+            raise NotFound("No such order.", code="order_not_found")
+        return order
+
+
+async def get_order_for_checkout(
+    rt: Runtime, checkout_id: str, *, session: SessionContext
+) -> Order:
+    """The order a checkout became, for the session that placed it (404 otherwise)."""
+    async with rt.db.transaction() as s:
+        order = await order_for_checkout(s, checkout_id)
+        if order is None or not can_read(order, session, None):
+            raise NotFound("No order for this checkout yet.", code="order_not_found")
+        return order
+
+
+async def list_orders(
+    rt: Runtime, user_id: str, *, limit: int = 20, before: str | None = None
+) -> tuple[list[Order], str | None]:
+    """A registered user's orders, newest first, with a cursor (the last order's id)."""
+    async with rt.db.transaction() as s:
+        q = select(Order).where(Order.user_id == user_id)
+        if before is not None:
+            anchor = await s.get(Order, before)
+            if anchor is None or anchor.user_id != user_id:
+                raise NotFound("Unknown cursor.", code="invalid_cursor")
+            q = q.where(
+                (Order.created_at < anchor.created_at)
+                | ((Order.created_at == anchor.created_at) & (Order.id < anchor.id))
+            )
+        rows = list(
+            await s.scalars(q.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def order_to_dict(order: Order, *, access_token: str | None = None) -> dict[str, Any]:
+    """The public JSON shape of an order (money in minor units)."""
+    payment = order.payments[0] if order.payments else None
+    data: dict[str, Any] = {
+        "id": order.id,
+        "number": order.number,
+        "status": order.status,
+        "checkout_id": order.checkout_id,
+        "currency": order.currency,
+        "email": order.email,
+        "totals": {
+            "subtotal": order.subtotal,
+            "discount": order.discount_total,
+            "shipping": order.shipping_total,
+            "tax": order.tax_total,
+            "total": order.total,
+            "refunded": order.refunded_total,
+        },
+        "lines": [
+            {
+                "id": line.id,
+                "product_id": line.product_id,
+                "variant_id": line.variant_id,
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount": line.amount,
+                "discount": line.discount,
+                "tax": line.tax,
+                "total": line.total,
+                "refunded": line.refunded_amount,
+                "recurring": line.recurring,
+            }
+            for line in order.lines
+        ],
+        "shipping_address": order.shipping_address,
+        "billing_address": order.billing_address,
+        "shipping_method": order.shipping_method,
+        "payment": None
+        if payment is None
+        else {
+            "gateway": payment.gateway,
+            "status": payment.status,
+            "amount": payment.amount,
+            "card_brand": payment.card_brand,
+            "card_last4": payment.card_last4,
+        },
+        "refunds": [
+            {
+                "id": r.id,
+                "amount": r.amount,
+                "status": r.status,
+                "reason": r.reason,
+                "restock": r.restock,
+                "allocation": r.allocation,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in order.refunds
+        ],
+        "created_at": order.created_at.isoformat(),
+    }
+    if access_token is not None:
+        data["access_token"] = access_token
+    return data

@@ -1,0 +1,1 @@
+"""Payments: the gateway protocol, Stripe and sandbox gateways, webhooks, fraud controls."""

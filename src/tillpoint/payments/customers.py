@@ -1,0 +1,97 @@
+"""Saved payment methods for registered customers: one gateway customer per user,
+created on first need; listing, saving and removing only ever touch that customer's
+methods."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tillpoint.auth.models import User
+from tillpoint.errors import NotFound, Unauthorized
+from tillpoint.orders.models import PaymentCustomer
+from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod, SetupIntentResult
+from tillpoint.runtime import Runtime
+
+
+def _require_user(user_id: str | None) -> str:
+    if user_id is None:
+        raise Unauthorized("Log in to use saved payment methods.", code="login_required")
+    return user_id
+
+
+async def customer_for(rt: Runtime, gateway: PaymentGateway, user_id: str | None) -> str:
+    """The gateway customer id of ``user_id``, creating it at the gateway on first use."""
+    uid = _require_user(user_id)
+    async with rt.db.transaction() as s:
+        found = await s.scalar(
+            select(PaymentCustomer.customer_id).where(
+                PaymentCustomer.user_id == uid, PaymentCustomer.gateway == gateway.name
+            )
+        )
+        if found:
+            return str(found)
+        user = await s.get(User, uid)
+        if user is None:
+            raise NotFound("No such user.", code="user_not_found")
+        email = user.email
+    # Keyed by user: two racing first uses create one gateway customer.
+    customer = await gateway.create_customer(
+        email=email, name=None, idempotency_key=f"tillpoint:user:{uid}", metadata={"user_id": uid}
+    )
+    async with rt.db.transaction() as s:
+        existing = await s.get(PaymentCustomer, (uid, gateway.name))
+        if existing is not None:
+            return existing.customer_id
+        s.add(
+            PaymentCustomer(
+                user_id=uid,
+                gateway=gateway.name,
+                customer_id=customer.id,
+                created_at=rt.clock.now(),
+            )
+        )
+    return customer.id
+
+
+async def list_saved_methods(
+    rt: Runtime, gateway: PaymentGateway, user_id: str | None
+) -> list[SavedPaymentMethod]:
+    """The user's saved cards (brand, last 4, expiry; never a number)."""
+    return await gateway.list_payment_methods(await customer_for(rt, gateway, user_id))
+
+
+async def start_saving_method(
+    rt: Runtime, gateway: PaymentGateway, user_id: str | None, *, request_key: str
+) -> SetupIntentResult:
+    """A SetupIntent whose client secret lets Stripe.js save a card for the user."""
+    customer = await customer_for(rt, gateway, user_id)
+    return await gateway.create_setup_intent(customer, idempotency_key=request_key)
+
+
+async def save_method(
+    rt: Runtime, gateway: PaymentGateway, user_id: str | None, payment_method_id: str
+) -> SavedPaymentMethod:
+    """Attach a payment method (tokenised by Stripe.js) to the user's customer."""
+    customer = await customer_for(rt, gateway, user_id)
+    return await gateway.attach_payment_method(payment_method_id, customer)
+
+
+async def remove_method(
+    rt: Runtime, gateway: PaymentGateway, user_id: str | None, payment_method_id: str
+) -> None:
+    """Detach one of the user's own saved methods (404 for anyone else's)."""
+    customer = await customer_for(rt, gateway, user_id)
+    owned = {m.id for m in await gateway.list_payment_methods(customer)}
+    if payment_method_id not in owned:
+        raise NotFound("No such saved payment method.", code="payment_method_not_found")
+    await gateway.detach_payment_method(payment_method_id)
+
+
+async def owns_method(
+    rt: Runtime, gateway: PaymentGateway, user_id: str | None, payment_method_id: str
+) -> bool:
+    """True if ``payment_method_id`` is one of the user's saved methods."""
+    if user_id is None:
+        return False
+    methods = await list_saved_methods(rt, gateway, user_id)
+    return any(m.id == payment_method_id for m in methods)

@@ -1,0 +1,782 @@
+"""The payment half of the checkout: effects on the machine's payment actions, and the
+one idempotent path that moves a checkout after the gateway has spoken.
+
+Effects (run inside the checkout's unit of work, its row locked):
+
+- ``initiatePayment`` (CONFIRM_ORDER): velocity checks, then *create* the PaymentIntent
+  for the re-priced total (idempotency key from checkout id and attempt number) and
+  record the attempt. Nothing is charged inside the transaction: if it rolls back, an
+  unconfirmed intent is all that is left.
+- ``requestCustomerAction`` / ``refreshPaymentStatus`` / ``handlePaymentSuccess`` /
+  ``handlePaymentFailure``: keep ``context.payment`` and the attempt row in step.
+- ``createOrder`` (PROCEED_TO_CONFIRMATION): insert the order from the totals the
+  customer paid, convert the stock reservation and claim coupon usage, mark the cart
+  converted and queue the confirmation — all in the same transaction.
+
+:func:`sync_payment` is the finalize path the browser's confirmation, the webhook and
+the sweeper share: it reads the intent's real status and applies whatever server
+events are still missing (PAYMENT_SUCCESS then PROCEED_TO_CONFIRMATION, or
+PAYMENT_REQUIRES_ACTION, or PAYMENT_FAILURE). Every step is guarded by the checkout's
+state and the orders' unique constraints, so running it twice, concurrently or out of
+order never creates a second order or undoes a paid one.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
+from tillpoint.auth.models import User
+from tillpoint.cart.service import mark_converted
+from tillpoint.catalog.service import sellables_for
+from tillpoint.checkout import service as checkout_service
+from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+from tillpoint.checkout.machine import Event, State
+from tillpoint.checkout.models import Checkout
+from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, TillpointError
+from tillpoint.inventory.checkout_stock import reservation_of
+from tillpoint.inventory.reservations import fulfill_reservation
+from tillpoint.orders import outbox
+from tillpoint.orders.models import Order, PaymentCustomer, SubscriptionRecord
+from tillpoint.orders.service import (
+    LineDraft,
+    OrderDraft,
+    insert_order,
+    order_access_token,
+    order_for_checkout,
+    order_for_intent,
+)
+from tillpoint.orders.subscriptions import record_subscription
+from tillpoint.payments import attempts
+from tillpoint.payments.backends import build_gateway
+from tillpoint.payments.customers import customer_for
+from tillpoint.payments.gateway import (
+    CreateIntent,
+    GatewayRejected,
+    IntentStatus,
+    PaymentGateway,
+    PaymentIntentResult,
+    RecurringPrice,
+    WebhookEvent,
+    idempotency_key,
+)
+from tillpoint.payments.risk import held_for_review
+from tillpoint.payments.stripe_gateway import intent_from_stripe
+from tillpoint.payments.velocity import AttemptKeys, check_velocity
+from tillpoint.payments.webhooks import register_applier
+from tillpoint.promotions.usage import claim_coupon_usage
+from tillpoint.runtime import Runtime
+from tillpoint.sessions.service import SessionContext
+
+log = logging.getLogger(__name__)
+
+# --- the gateway of a runtime ------------------------------------------------------------
+
+# Keyed by the runtime's identity (a Runtime is an unhashable dataclass); the weak
+# reference lets a finished runtime's entry be recognised and replaced.
+_GATEWAYS: dict[int, tuple[weakref.ref[Runtime], PaymentGateway]] = {}
+
+
+def bind_gateway(rt: Runtime, gateway: PaymentGateway) -> None:
+    """Make ``gateway`` the one effects and jobs running on ``rt`` use (set by create_app)."""
+    for key in [k for k, (ref, _) in _GATEWAYS.items() if ref() is None]:
+        del _GATEWAYS[key]
+    _GATEWAYS[id(rt)] = (weakref.ref(rt), gateway)
+
+
+def gateway_of(rt: Runtime) -> PaymentGateway:
+    """The gateway bound to ``rt``, or a new one from its settings (CLI sweeps)."""
+    found = _GATEWAYS.get(id(rt))
+    if found is not None and found[0]() is rt:
+        return found[1]
+    gateway = build_gateway(rt.settings)
+    bind_gateway(rt, gateway)
+    return gateway
+
+
+# --- hooks other features fill in --------------------------------------------------------
+
+# Called inside createOrder's unit of work with the new order, after the stock and coupon
+# conversion: for features that must commit with the order. Raising refuses the order
+# (the transaction rolls back; the sweeper or a webhook will try again).
+OrderHook = Callable[[EffectCall, Order], Awaitable[None]]
+ORDER_HOOKS: list[OrderHook] = []
+
+# --- effects -----------------------------------------------------------------------------
+
+
+def _payment(ctx: dict[str, Any]) -> dict[str, Any]:
+    return dict(ctx.get("payment") or {})
+
+
+def _email(ctx: dict[str, Any]) -> str | None:
+    info = ctx.get("guest_info") or {}
+    email = info.get("email") if isinstance(info, dict) else None
+    return str(email) if email else None
+
+
+def _method_id(ctx: dict[str, Any]) -> str | None:
+    method = ctx.get("payment_method") or {}
+    value = method.get("payment_method_id") or method.get("saved_method_id")
+    return str(value) if value else None
+
+
+def _summary(intent: PaymentIntentResult) -> dict[str, Any]:
+    return {
+        "intent_id": intent.id,
+        "account": intent.account,
+        "status": intent.status.value,
+        "client_secret": intent.client_secret,
+        "next_action": intent.next_action,
+        "risk_level": intent.risk_level,
+        "card_brand": intent.card_brand,
+        "card_last4": intent.card_last4,
+        "error": (
+            {"code": intent.decline_code, "message": intent.decline_message}
+            if intent.decline_code
+            else None
+        ),
+    }
+
+
+async def _email_for(call: EffectCall) -> str | None:
+    email = _email(call.context)
+    if email is None and call.checkout.user_id is not None:
+        user = await call.s.get(User, call.checkout.user_id)
+        email = user.email if user else None
+    return email
+
+
+async def initiate_payment(call: EffectCall) -> None:
+    """CONFIRM_ORDER: create the PaymentIntent for the re-priced total (not confirmed yet)."""
+    rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
+    if call.totals is None or call.totals.total <= 0:
+        raise InvalidInput("There is nothing to pay.", code="nothing_to_pay")
+    gateway = gateway_of(rt)
+    previous = _payment(ctx)
+    attempt = int(previous.get("attempt") or 0) + 1
+    method_id = _method_id(ctx)
+    email = await _email_for(call)
+    fingerprint = None
+    if method_id is not None:
+        try:
+            fingerprint = (await gateway.retrieve_payment_method(method_id)).fingerprint
+        except GatewayRejected as exc:
+            raise InvalidInput(
+                "This payment method cannot be used.",
+                code="invalid_payment_method",
+                fields=[FieldError(("payment_method",), "unknown", exc.message)],
+            ) from exc
+    customer_id = await _saved_method_customer(call, gateway, method_id)
+    keys = AttemptKeys(row.id, row.session_id, email, fingerprint)
+    await check_velocity(s, rt.settings, keys, rt.clock.now())
+    await _cancel_previous(gateway, previous)
+    intent = await gateway.create_payment_intent(
+        CreateIntent(
+            amount=call.totals.total,
+            currency=call.totals.currency,
+            idempotency_key=idempotency_key(row.id, attempt, "pay"),
+            metadata={"checkout_id": row.id, "attempt": str(attempt), "cart_id": row.cart_id},
+            payment_method_id=method_id,
+            customer_id=customer_id,
+            receipt_email=email,
+        )
+    )
+    await attempts.record_attempt(
+        s, keys=keys, gateway=gateway.name, intent=intent, now=rt.clock.now()
+    )
+    ctx["payment"] = {
+        **_summary(intent),
+        "attempt": attempt,
+        "gateway": gateway.name,
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "totals": call.totals.to_json(),
+    }
+
+
+async def _saved_method_customer(
+    call: EffectCall, gateway: PaymentGateway, method_id: str | None
+) -> str | None:
+    """For a saved method: the user's gateway customer, if the method is really theirs."""
+    method = call.context.get("payment_method") or {}
+    if method.get("type") != "saved":
+        return None
+    user_id = call.checkout.user_id
+    customer_id = None
+    if user_id is not None:
+        customer_id = await call.s.scalar(
+            select(PaymentCustomer.customer_id).where(
+                PaymentCustomer.user_id == user_id, PaymentCustomer.gateway == gateway.name
+            )
+        )
+    owned = (
+        {m.id for m in await gateway.list_payment_methods(customer_id)} if customer_id else set()
+    )
+    if method_id not in owned:
+        raise InvalidInput(
+            "This saved payment method is not yours.",
+            code="invalid_payment_method",
+            fields=[FieldError(("payment_method", "saved_method_id"), "unknown", "Not saved.")],
+        )
+    return customer_id
+
+
+async def _cancel_previous(gateway: PaymentGateway, previous: dict[str, Any]) -> None:
+    """A retry gets a new intent; the old one is canceled so it can never be charged later."""
+    intent_id = previous.get("intent_id")
+    if not intent_id or previous.get("status") == IntentStatus.succeeded.value:
+        return
+    try:
+        await gateway.cancel_payment_intent(intent_id, account=previous.get("account", "primary"))
+    except TillpointError:
+        log.warning("could not cancel a previous payment intent", extra={"intent": intent_id})
+
+
+def _intent_from_payload(call: EffectCall) -> dict[str, Any]:
+    intent = call.payload.get("intent")
+    return dict(intent) if isinstance(intent, dict) else {}
+
+
+async def _track(call: EffectCall, status: str) -> None:
+    """Merge the gateway's answer (payload ``intent``) into ``context.payment``."""
+    summary = _intent_from_payload(call)
+    payment = _payment(call.context)
+    payment.update({k: v for k, v in summary.items() if k != "intent_id"})
+    payment["status"] = summary.get("status", status)
+    call.context["payment"] = payment
+
+
+async def request_customer_action(call: EffectCall) -> None:
+    await _track(call, IntentStatus.requires_action.value)
+
+
+async def refresh_payment_status(call: EffectCall) -> None:
+    """ACTION_COMPLETED: ask the gateway what 3-D Secure ended in."""
+    payment = _payment(call.context)
+    intent_id = payment.get("intent_id")
+    if not intent_id:
+        return
+    intent = await gateway_of(call.rt).retrieve_payment_intent(
+        intent_id, account=payment.get("account", "primary")
+    )
+    payment.update(_summary(intent))
+    call.context["payment"] = payment
+    await attempts.apply_intent(call.s, intent, call.rt.clock.now())
+
+
+async def handle_payment_success(call: EffectCall) -> None:
+    await _track(call, IntentStatus.succeeded.value)
+
+
+async def handle_payment_failure(call: EffectCall) -> None:
+    await _track(call, IntentStatus.requires_payment_method.value)
+    payment = _payment(call.context)
+    reason = call.payload.get("reason")
+    if reason and not payment.get("error"):
+        payment["error"] = {"code": str(reason), "message": "The payment failed."}
+    call.context["payment"] = payment
+
+
+async def create_order(call: EffectCall) -> None:
+    """PROCEED_TO_CONFIRMATION: the order, stock, coupons, cart and email, in one transaction."""
+    rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
+    payment = _payment(ctx)
+    existing = await order_for_checkout(s, row.id)
+    if existing is not None:
+        ctx["order"] = {"id": existing.id, "number": existing.number}
+        return
+    intent_id = payment.get("intent_id")
+    if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
+        raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
+    attempt = await attempts.attempt_for_intent(s, intent_id)
+    if attempt is not None and attempt.status == attempts.REFUNDED:
+        raise Conflict("This payment was refunded: no order.", code="payment_refunded")
+    intent = await gateway_of(rt).retrieve_payment_intent(
+        intent_id, account=payment.get("account", "primary")
+    )
+    if intent.status is not IntentStatus.succeeded:
+        raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
+    if await order_for_intent(s, intent.id) is not None:
+        raise Conflict("This payment already has an order.", code="payment_already_used")
+    draft = await _draft(call, payment)
+    held = held_for_review(intent.risk_level, rt.settings.payment_risk_threshold)
+    now = rt.clock.now()
+    order = await insert_order(
+        s, rt.settings, draft, intent, gateway=payment.get("gateway", "sandbox"),
+        held_for_review=held, now=now,
+    )  # fmt: skip
+    # Stock and coupon usage convert in the order's own transaction: all or nothing.
+    reservation = reservation_of(ctx)
+    if reservation is not None:
+        await fulfill_reservation(rt, reservation, s=s)
+    coupon_ids = [
+        str(p["coupon_id"]) for p in draft.meta.get("promotions", []) if p.get("coupon_id")
+    ]
+    if coupon_ids:
+        await claim_coupon_usage(
+            s, coupon_ids, user_id=row.user_id, email=draft.email, order_id=order.id, at=now
+        )
+    for hook in ORDER_HOOKS:
+        await hook(call, order)
+    await mark_converted(s, row.cart_id)
+    outbox.enqueue(
+        s,
+        kind="order_confirmation",
+        dedupe_key=f"order_confirmation:{order.id}",
+        recipient=order.email,
+        payload={
+            "subject": f"Your order {order.number}",
+            "text": f"Thank you! Order {order.number}: {order.total} ({order.currency}, "
+            "minor units).",
+            "order_id": order.id,
+            "number": order.number,
+            "total": order.total,
+            "currency": order.currency,
+            "access_token": order_access_token(rt.settings, order.id),
+        },
+        now=now,
+    )
+    await record(
+        s,
+        AuditEvent(
+            "order_created", "order", order.id, "create",
+            {"checkout_id": row.id, "number": order.number, "total": order.total,
+             "currency": order.currency, "payment_intent_id": intent.id,
+             "held_for_review": held},
+        ),
+        call.actor,
+        now,
+    )  # fmt: skip
+    ctx["order"] = {"id": order.id, "number": order.number, "status": order.status}
+
+
+async def _draft(call: EffectCall, payment: dict[str, Any]) -> OrderDraft:
+    """The order's content from the totals the customer agreed to and paid."""
+    totals = payment.get("totals") or {}
+    ctx, row = call.context, call.checkout
+    lines_json = list(totals.get("lines") or [])
+    keys = [(str(line["product_id"]), line.get("variant_id")) for line in lines_json]
+    sellables = await sellables_for(call.s, keys)
+    lines = []
+    for line in lines_json:
+        sellable = sellables.get((line["product_id"], line.get("variant_id")))
+        meta = dict(sellable.product.meta or {}) if sellable else {}
+        lines.append(
+            LineDraft(
+                product_id=line["product_id"],
+                variant_id=line.get("variant_id"),
+                name=sellable.name if sellable else str(line["product_id"]),
+                sku=sellable.sku if sellable else None,
+                cart_item_id=line.get("line_id"),
+                quantity=int(line["quantity"]),
+                unit_price=int(line["unit_price"]),
+                amount=int(line["amount"]),
+                discount=int(line["discount"]),
+                tax=int(line["tax"]),
+                total=int(line["total"]),
+                recurring=meta.get("recurring")
+                if isinstance(meta.get("recurring"), dict)
+                else None,
+            )
+        )
+    shipping_line = totals.get("shipping_line") or {}
+    return OrderDraft(
+        checkout_id=row.id,
+        currency=str(totals.get("currency") or payment.get("currency")),
+        subtotal=int(totals.get("subtotal", 0)),
+        discount_total=int(totals.get("discount", 0)),
+        shipping_total=int(totals.get("shipping", 0)),
+        tax_total=int(totals.get("tax", 0)),
+        total=int(totals.get("total", payment.get("amount", 0))),
+        lines=tuple(lines),
+        shipping_paid=int(shipping_line.get("total", 0)),
+        cart_id=row.cart_id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        email=await _email_for(call),
+        shipping_address=ctx.get("shipping_address"),
+        billing_address=ctx.get("billing_address"),
+        shipping_method=ctx.get("shipping_method"),
+        meta={"attempt": payment.get("attempt"), "promotions": totals.get("promotions", [])},
+    )
+
+
+EFFECTS: dict[str, Callable[[EffectCall], Awaitable[None]]] = {
+    "initiatePayment": initiate_payment,
+    "requestCustomerAction": request_customer_action,
+    "refreshPaymentStatus": refresh_payment_status,
+    "handlePaymentSuccess": handle_payment_success,
+    "handlePaymentFailure": handle_payment_failure,
+    "createOrder": create_order,
+}
+
+
+def install_effects() -> None:
+    """Register the payment effects on the checkout machine (idempotent)."""
+    for action, effect in EFFECTS.items():
+        register_effect(action, effect)
+
+
+def uninstall_effects() -> None:
+    for action, effect in EFFECTS.items():
+        unregister_effect(action, effect)
+
+
+# --- the finalize path -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    checkout_id: str
+    state: str
+    intent: PaymentIntentResult | None
+    order_id: str | None
+
+
+_PAYING = frozenset({State.payment_processing, State.payment_requires_action})
+_CANNOT_FULFIL = frozenset({"out_of_stock", "coupon_unavailable", "payment_refunded"})
+
+
+async def _read(rt: Runtime, checkout_id: str) -> tuple[State, dict[str, Any], str | None]:
+    async with rt.db.transaction() as s:
+        row = await s.get(Checkout, checkout_id, populate_existing=True)
+        if row is None:
+            raise NotFound("No such checkout.", code="checkout_not_found")
+        order = await order_for_checkout(s, checkout_id)
+        return State(row.state), dict(row.context), (order.id if order else None)
+
+
+def _next_event(state: State, intent: PaymentIntentResult) -> Event | None:
+    """The server event that brings a paying checkout in line with its intent."""
+    status = intent.status
+    if state is State.payment_success:
+        return Event.PROCEED_TO_CONFIRMATION
+    if state not in _PAYING:
+        return None
+    if status is IntentStatus.succeeded:
+        # 3-D Secure has no direct success edge: back to processing first.
+        return (
+            Event.ACTION_COMPLETED
+            if state is State.payment_requires_action
+            else Event.PAYMENT_SUCCESS
+        )
+    if status is IntentStatus.requires_action:
+        return Event.PAYMENT_REQUIRES_ACTION if state is State.payment_processing else None
+    if status in (IntentStatus.requires_payment_method, IntentStatus.canceled) and (
+        intent.decline_code or status is IntentStatus.canceled
+    ):
+        return Event.PAYMENT_FAILURE
+    return None
+
+
+async def sync_payment(
+    rt: Runtime,
+    checkout_id: str,
+    *,
+    intent: PaymentIntentResult | None = None,
+    actor: Actor = SYSTEM,
+) -> SyncResult:
+    """Bring the checkout in line with its PaymentIntent; create the order once paid.
+
+    Safe to call any number of times from anywhere. An intent that is not the
+    checkout's current one (an older attempt) never moves the checkout.
+    """
+    gateway = gateway_of(rt)
+    for _ in range(6):
+        state, ctx, order_id = await _read(rt, checkout_id)
+        payment = _payment(ctx)
+        intent_id = payment.get("intent_id")
+        if order_id is not None:
+            await start_subscriptions(rt, order_id)
+            return SyncResult(checkout_id, state.value, intent, order_id)
+        if not intent_id:
+            return SyncResult(checkout_id, state.value, intent, order_id)
+        if intent is not None and intent.id != intent_id:
+            # An older attempt's intent: it never moves the checkout, and if it took
+            # money after all, that money goes back.
+            await _refund_orphan(rt, gateway, checkout_id, intent)
+            return SyncResult(checkout_id, state.value, intent, None)
+        if intent is None or intent.status is not IntentStatus.succeeded:
+            # The gateway's current answer is the truth (webhooks arrive out of order).
+            intent = await gateway.retrieve_payment_intent(
+                intent_id, account=payment.get("account", "primary")
+            )
+        event = _next_event(state, intent)
+        if event is None:
+            if state not in _PAYING and state is not State.payment_success:
+                await _refund_orphan(rt, gateway, checkout_id, intent)
+            return SyncResult(checkout_id, state.value, intent, None)
+        payload: dict[str, Any] = {"intent": _summary(intent)}
+        if event is Event.PAYMENT_FAILURE:
+            payload["reason"] = intent.decline_code or intent.status.value
+        try:
+            await checkout_service.apply_server_event(rt, checkout_id, event, payload, actor=actor)
+        except Conflict as exc:
+            if event is Event.PROCEED_TO_CONFIRMATION and exc.code in _CANNOT_FULFIL:
+                # Paid, but the stock or a coupon ran out meanwhile: the money goes back.
+                await _refund_orphan(rt, gateway, checkout_id, intent)
+                return SyncResult(checkout_id, state.value, intent, None)
+            if exc.code not in ("event_not_allowed", "checkout_expired"):
+                raise
+            # Someone else moved it meanwhile (or it expired): read again.
+    state, _, order_id = await _read(rt, checkout_id)
+    if order_id is not None:
+        await start_subscriptions(rt, order_id)
+    return SyncResult(checkout_id, state.value, intent, order_id)
+
+
+_INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
+
+
+def _recurring_price(line: Any, currency: str) -> RecurringPrice | None:
+    spec = line.recurring or {}
+    interval = spec.get("interval")
+    if interval not in _INTERVAL_SECONDS:
+        return None
+    return RecurringPrice(
+        product_name=line.name,
+        amount=line.unit_price,
+        currency=currency,
+        interval=interval,
+        interval_count=int(spec.get("interval_count") or 1),
+        quantity=line.quantity,
+    )
+
+
+async def start_subscriptions(rt: Runtime, order_id: str) -> SubscriptionRecord | None:
+    """``processSubscription``: an order with recurring lines subscribes its customer.
+
+    The order paid the first period, so the subscription's first charge is one period
+    later (``trial_end``). Idempotent per order (gateway keys and the local record).
+    """
+    async with rt.db.transaction() as s:
+        order = await s.get(Order, order_id)
+        if order is None:
+            return None
+        prices = [p for p in (_recurring_price(ln, order.currency) for ln in order.lines) if p]
+        if not prices:
+            return None
+        existing = await s.scalar(
+            select(SubscriptionRecord).where(SubscriptionRecord.order_id == order_id)
+        )
+        if existing is not None:
+            return existing
+        payment = order.payments[0]
+        user_id, email = order.user_id, order.email or ""
+    gateway = gateway_of(rt)
+    intent = await gateway.retrieve_payment_intent(
+        payment.payment_intent_id, account=payment.account
+    )
+    if user_id is not None:
+        customer_id = await customer_for(rt, gateway, user_id)
+    else:
+        customer = await gateway.create_customer(
+            email=email, name=None, idempotency_key=f"tillpoint:order:{order_id}",
+            metadata={"order_id": order_id},
+        )  # fmt: skip
+        customer_id = customer.id
+    method = intent.payment_method_id
+    if method is not None:
+        try:
+            await gateway.attach_payment_method(method, customer_id)
+        except TillpointError:
+            method = None  # the subscription then waits for a card (status incomplete)
+    first = prices[0]
+    period = _INTERVAL_SECONDS[first.interval] * first.interval_count
+    result = await gateway.create_subscription(
+        customer_id,
+        prices,
+        payment_method_id=method,
+        idempotency_key=f"tillpoint:order:{order_id}",
+        metadata={"order_id": order_id},
+        trial_end=int(rt.clock.now().timestamp()) + period,
+    )
+    async with rt.db.transaction() as s:
+        return await record_subscription(
+            s, result, order_id=order_id, user_id=user_id, now=rt.clock.now()
+        )
+
+
+async def _refund_orphan(
+    rt: Runtime, gateway: PaymentGateway, checkout_id: str, intent: PaymentIntentResult
+) -> None:
+    """Money taken for a checkout that can no longer become an order goes back."""
+    if intent.status is not IntentStatus.succeeded:
+        return
+    async with rt.db.transaction() as s:
+        attempt = await attempts.attempt_for_intent(s, intent.id)
+        if await order_for_intent(s, intent.id) is not None or (
+            attempt is not None and attempt.status == attempts.REFUNDED
+        ):
+            return
+    refund = await gateway.refund(
+        intent.id,
+        idempotency_key=f"tillpoint:orphan:{intent.id}",
+        account=intent.account,
+        metadata={"checkout_id": checkout_id, "reason": "no_order"},
+    )
+    async with rt.db.transaction() as s:
+        attempt = await attempts.attempt_for_intent(s, intent.id)
+        if attempt is not None:
+            attempt.status = attempts.REFUNDED
+            attempt.updated_at = rt.clock.now()
+        await record(
+            s,
+            AuditEvent(
+                "payment_refunded_without_order", "payment", intent.id, "refund",
+                {"checkout_id": checkout_id, "refund_id": refund.id, "amount": refund.amount},
+            ),
+            SYSTEM,
+            rt.clock.now(),
+        )  # fmt: skip
+    log.warning("refunded a payment that has no order", extra={"intent": intent.id})
+
+
+async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | None:
+    """Finalize by intent (webhooks): find its checkout and sync it."""
+    async with rt.db.transaction() as s:
+        attempt = await attempts.attempt_for_intent(s, intent.id)
+        checkout_id = attempt.checkout_id if attempt else intent.metadata.get("checkout_id")
+        if attempt is not None:
+            intent = replace(intent, account=attempt.account)
+            await attempts.apply_intent(s, intent, rt.clock.now())
+    if not checkout_id:
+        return None
+    try:
+        return await sync_payment(rt, checkout_id, intent=intent)
+    except NotFound:
+        return None
+
+
+async def _apply_intent_event(rt: Runtime, gateway: PaymentGateway, event: WebhookEvent) -> None:
+    """Webhook applier: a PaymentIntent event drives its checkout through finalize."""
+    if event.object.get("object") != "payment_intent":
+        return
+    await sync_intent(rt, intent_from_stripe(event.object, account="primary"))
+
+
+for _type in (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+):
+    register_applier(_type, _apply_intent_event)
+
+
+# --- browser-facing use cases ------------------------------------------------------------
+
+
+async def _owned_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> Checkout:
+    async with rt.db.transaction() as s:
+        row = await s.get(Checkout, checkout_id) if checkout_id.startswith("chk_") else None
+        if row is None or not (
+            row.session_id == session.session_id
+            or (row.user_id is not None and row.user_id == session.user_id)
+        ):
+            raise NotFound("No such checkout.", code="checkout_not_found")
+        return row
+
+
+async def payment_intent_for(
+    rt: Runtime, session: SessionContext, checkout_id: str
+) -> dict[str, Any]:
+    """The checkout's current PaymentIntent for Stripe.js (``create-intent``).
+
+    409 ``payment_not_started`` until CONFIRM_ORDER has created one.
+    """
+    row = await _owned_checkout(rt, session, checkout_id)
+    payment = _payment(row.context)
+    if not payment.get("intent_id") or State(row.state) not in (
+        *_PAYING,
+        State.payment_failed,
+    ):
+        raise Conflict(
+            "Confirm the order first (CONFIRM_ORDER).",
+            code="payment_not_started",
+            details={"state": row.state},
+        )
+    gateway = gateway_of(rt)
+    intent = await gateway.retrieve_payment_intent(
+        payment["intent_id"], account=payment.get("account", "primary")
+    )
+    publishable = getattr(gateway, "publishable_key_for", None)
+    return {
+        "checkout_id": row.id,
+        "payment_intent_id": intent.id,
+        "client_secret": intent.client_secret,
+        "status": intent.status.value,
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "next_action": intent.next_action,
+        "gateway": gateway.name,
+        "publishable_key": publishable(intent.account)
+        if callable(publishable)
+        else gateway.publishable_key,
+    }
+
+
+async def confirm_payment(
+    rt: Runtime, session: SessionContext, checkout_id: str, *, actor: Actor = SYSTEM
+) -> SyncResult:
+    """The browser's confirmation: confirm the intent with the chosen method if it still
+    needs it, then finalize. Repeating it is harmless (it only ever moves forward)."""
+    row = await _owned_checkout(rt, session, checkout_id)
+    payment = _payment(row.context)
+    intent_id = payment.get("intent_id")
+    if not intent_id:
+        raise Conflict("Confirm the order first (CONFIRM_ORDER).", code="payment_not_started")
+    gateway = gateway_of(rt)
+    account = payment.get("account", "primary")
+    intent = await gateway.retrieve_payment_intent(intent_id, account=account)
+    if State(row.state) is State.payment_processing and (
+        intent.status is IntentStatus.requires_confirmation
+    ):
+        intent = await gateway.confirm_payment_intent(
+            intent_id,
+            idempotency_key=idempotency_key(row.id, int(payment.get("attempt") or 1), "pay"),
+            account=account,
+        )
+    return await sync_payment(rt, checkout_id, intent=intent, actor=actor)
+
+
+# --- recovery ----------------------------------------------------------------------------
+
+RECOVERY_GRACE = timedelta(seconds=30)
+
+
+async def finalize_stuck_payments(rt: Runtime, *, batch: int = 50) -> int:
+    """Sweeper job: sync checkouts left paying or paid-without-order (a crash, a lost
+    webhook); returns how many orders it created."""
+    cutoff = rt.clock.now() - RECOVERY_GRACE
+    states = [State.payment_processing, State.payment_requires_action, State.payment_success]
+    async with rt.db.transaction() as s:
+        ids = list(
+            await s.scalars(
+                select(Checkout.id)
+                .where(
+                    Checkout.state.in_([st.value for st in states]), Checkout.updated_at < cutoff
+                )
+                .order_by(Checkout.updated_at)
+                .limit(batch)
+            )
+        )
+    created = 0
+    for checkout_id in ids:
+        try:
+            result = await sync_payment(rt, checkout_id)
+        except TillpointError as exc:
+            log.warning(
+                "payment recovery failed", extra={"checkout": checkout_id, "error": exc.code}
+            )
+            continue
+        created += 1 if result.order_id and result.state == State.order_confirmation.value else 0
+    return created

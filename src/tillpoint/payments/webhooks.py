@@ -1,0 +1,220 @@
+"""Webhook intake: verify, record the event id once, dispatch to the feature handlers.
+
+Verification uses ``stripe.Webhook.construct_event`` for both gateways (the sandbox
+signs like Stripe) against every configured secret, so a secret can be rotated with
+the old and the new one valid at once. Anything that fails verification raises
+:class:`WebhookRejected` (400) before the database is touched. The event id is
+inserted in the same transaction as the handlers' changes: a replay finds it and does
+nothing, and a handler that fails rolls the record back so the retry runs again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.errors import Forbidden
+from tillpoint.payments import attempts
+from tillpoint.payments.gateway import PaymentGateway, WebhookEvent, WebhookRejected
+from tillpoint.payments.models import WebhookEventRecord
+from tillpoint.payments.stripe_gateway import intent_from_stripe
+from tillpoint.runtime import Runtime
+
+Handler = Callable[[AsyncSession, Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
+
+Apply = Callable[[Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
+
+# Event type -> handlers, run in registration order inside the event's transaction.
+# Features register theirs with :func:`register_handler`.
+HANDLERS: dict[str, list[Handler]] = {}
+# Event type -> idempotent use cases with their own transactions (the checkout's finalize
+# path), run before the event id is recorded: if one fails, the delivery answers 5xx and
+# Stripe's retry runs it again.
+APPLIERS: dict[str, list[Apply]] = {}
+
+
+def register_handler(event_type: str, handler: Handler) -> None:
+    """Run ``handler`` for every verified, first-seen event of ``event_type``."""
+    bucket = HANDLERS.setdefault(event_type, [])
+    if handler not in bucket:
+        bucket.append(handler)
+
+
+def register_applier(event_type: str, apply: Apply) -> None:
+    """Run the idempotent ``apply`` for every verified, first-seen event of ``event_type``."""
+    bucket = APPLIERS.setdefault(event_type, [])
+    if apply not in bucket:
+        bucket.append(apply)
+
+
+async def _seen(rt: Runtime, event_id: str) -> bool:
+    async with rt.db.transaction() as s:
+        return await s.get(WebhookEventRecord, event_id) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcome:
+    event_id: str
+    type: str
+    duplicate: bool
+    handled: bool
+
+
+def source_allowed(ip: str | None, allowed: list[str]) -> bool:
+    """True if no allow-list is configured, or ``ip`` is inside one of its networks."""
+    if not allowed:
+        return True
+    if ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in allowed)
+
+
+def verify_event(
+    payload: bytes, signature: str | None, secrets: list[str], tolerance: int
+) -> WebhookEvent:
+    """The event in ``payload`` if ``signature`` is valid for one of ``secrets``.
+
+    Raises :class:`WebhookRejected` for a missing/bad signature, a timestamp older than
+    ``tolerance`` seconds, or a body that is not a Stripe event.
+    """
+    if not secrets:
+        raise WebhookRejected("No webhook secret is configured.", code="webhook_not_configured")
+    if not signature:
+        raise WebhookRejected("Missing Stripe-Signature header.", code="webhook_signature_missing")
+    event: Any = None
+    for secret in secrets:
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, secret, tolerance)
+            break
+        except stripe.SignatureVerificationError as exc:
+            if "timestamp outside the tolerance" in str(exc).lower():
+                raise WebhookRejected(
+                    "The webhook's timestamp is outside the tolerance window.",
+                    code="webhook_timestamp_stale",
+                ) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookRejected(
+                "The webhook body is not valid JSON.", code="webhook_malformed"
+            ) from exc
+    if event is None:
+        raise WebhookRejected(
+            "The webhook signature does not match.", code="webhook_signature_invalid"
+        )
+    return _parse(event.to_dict() if hasattr(event, "to_dict") else json.loads(payload))
+
+
+def _parse(data: dict[str, Any]) -> WebhookEvent:
+    obj = (data.get("data") or {}).get("object") if isinstance(data.get("data"), dict) else None
+    ok = (
+        isinstance(data.get("id"), str)
+        and isinstance(data.get("type"), str)
+        and isinstance(data.get("created"), int)
+        and isinstance(obj, dict)
+        and 0 < len(data["id"]) <= 255
+        and 0 < len(data["type"]) <= 100
+    )
+    if not ok:
+        raise WebhookRejected("The webhook body is not a Stripe event.", code="webhook_malformed")
+    assert isinstance(obj, dict)  # narrowed above, for mypy
+    return WebhookEvent(
+        id=data["id"],
+        type=data["type"],
+        created=data["created"],
+        object=obj,
+        livemode=bool(data.get("livemode")),
+    )
+
+
+async def _claim(s: AsyncSession, event: WebhookEvent, gateway: str, now: datetime) -> bool:
+    """Insert the event id; False if it was already there (a replay)."""
+    values = {
+        "id": event.id,
+        "type": event.type,
+        "object_id": str(event.object.get("id") or "")[:255] or None,
+        "gateway": gateway,
+        "event_created_at": datetime.fromtimestamp(event.created, UTC),
+        "received_at": now,
+    }
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(WebhookEventRecord)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(WebhookEventRecord.id)
+    )
+    return (await s.execute(stmt)).first() is not None
+
+
+async def process_webhook(
+    rt: Runtime,
+    gateway: PaymentGateway,
+    payload: bytes,
+    signature: str | None,
+    *,
+    source_ip: str | None = None,
+    expected_types: frozenset[str] | None = None,
+) -> WebhookOutcome:
+    """Verify and apply one webhook delivery exactly once (see the module docstring).
+
+    ``expected_types`` narrows a dedicated endpoint to its event types (400 otherwise).
+    """
+    settings = rt.settings
+    if not source_allowed(source_ip, settings.webhook_allowed_ips):
+        raise Forbidden(
+            "Webhooks are not accepted from this address.", code="webhook_source_forbidden"
+        )
+    event = verify_event(
+        payload, signature, gateway.webhook_secrets(), settings.webhook_tolerance_seconds
+    )
+    if expected_types is not None and event.type not in expected_types:
+        raise WebhookRejected(
+            f"This endpoint does not take {event.type!r} events.",
+            code="webhook_event_unexpected",
+            details={"expected": sorted(expected_types)},
+        )
+    handlers = HANDLERS.get(event.type, [])
+    appliers = APPLIERS.get(event.type, [])
+    if appliers:
+        if await _seen(rt, event.id):
+            return WebhookOutcome(event.id, event.type, duplicate=True, handled=False)
+        for apply in appliers:
+            await apply(rt, gateway, event)
+    async with rt.db.transaction() as s:
+        if not await _claim(s, event, gateway.name, rt.clock.now()):
+            return WebhookOutcome(event.id, event.type, duplicate=True, handled=False)
+        for handler in handlers:
+            await handler(s, rt, gateway, event)
+    return WebhookOutcome(event.id, event.type, duplicate=False, handled=bool(handlers or appliers))
+
+
+async def _track_intent(
+    s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
+) -> None:
+    """Keep the payment attempt's status in step with the gateway's intent events."""
+    if event.object.get("object") != "payment_intent":
+        return
+    intent = intent_from_stripe(event.object, account="primary")
+    await attempts.apply_intent(s, intent, rt.clock.now())
+
+
+for _type in (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+    "payment_intent.processing",
+):
+    register_handler(_type, _track_intent)

@@ -1,0 +1,134 @@
+"""Orders over HTTP: a user's history, one order (owner, placing session or access
+token), the order a checkout became, and admin refunds."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import Field
+
+from tillpoint.audit.service import Actor
+from tillpoint.errors import BadRequest, NotFound, Unauthorized
+from tillpoint.orders import service
+from tillpoint.orders.refunds import RefundRequest, refund_order
+from tillpoint.sessions.service import SessionContext
+from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, client_ip, get_session
+from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
+from tillpoint.web.schemas import StrictModel, error_responses
+
+router = APIRouter(tags=["orders"])
+
+OrderId = Annotated[str, Path(max_length=40, pattern=r"^ord_[0-9A-Za-z]{22}$")]
+CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$")]
+
+
+class RefundIn(StrictModel):
+    amount: int | None = Field(
+        default=None, strict=True, gt=0, description="Minor units; omit to refund everything left."
+    )
+    reason: str | None = Field(default=None, max_length=500)
+    restock: bool = False
+
+
+async def _optional_session(request: Request, rt: RuntimeDep) -> SessionContext | None:
+    """The caller's session if there is a live one (a guest link works without)."""
+    try:
+        return await get_session(request, rt)
+    except Unauthorized:
+        return None
+
+
+@router.get("/api/orders", responses=error_responses(401))
+async def list_orders(
+    rt: RuntimeDep,
+    session: UserDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    """The logged-in user's orders, newest first (``next_cursor`` pages on)."""
+    assert session.user_id is not None
+    rows, next_cursor = await service.list_orders(rt, session.user_id, limit=limit, before=cursor)
+    return {"items": [service.order_to_dict(o) for o in rows], "next_cursor": next_cursor}
+
+
+@router.get("/api/orders/by-checkout/{checkout_id}", responses=error_responses(404))
+async def order_for_checkout(
+    checkout_id: CheckoutId, request: Request, rt: RuntimeDep, response: Response
+) -> dict[str, Any]:
+    """The order a checkout became, for the browser that placed it, with its access token."""
+    session = await _optional_session(request, rt)
+    if session is None:
+        raise NotFound("No such order.", code="order_not_found")
+    order = await service.get_order_for_checkout(rt, checkout_id, session=session)
+    response.headers["Cache-Control"] = "no-store"
+    token = service.order_access_token(rt.settings, order.id)
+    return service.order_to_dict(order, access_token=token)
+
+
+@router.get("/api/orders/{order_id}", responses=error_responses(404))
+async def get_order(
+    order_id: OrderId,
+    request: Request,
+    rt: RuntimeDep,
+    response: Response,
+    token: Annotated[str | None, Query(max_length=80)] = None,
+    x_order_token: Annotated[str | None, Header(max_length=80)] = None,
+) -> dict[str, Any]:
+    """One order: its owner, the session that placed it, or a guest with its access token."""
+    session = await _optional_session(request, rt)
+    order = await service.get_order(rt, order_id, session=session, token=x_order_token or token)
+    response.headers["Cache-Control"] = "no-store"
+    return service.order_to_dict(order)
+
+
+@router.post(
+    "/api/admin/orders/{order_id}/refunds",
+    status_code=201,
+    responses=error_responses(400, 401, 403, 404, 409, 422, 502, 503),
+)
+async def create_refund(
+    order_id: OrderId,
+    body: RefundIn,
+    request: Request,
+    response: Response,
+    rt: RuntimeDep,
+    gateway: GatewayDep,
+    admin: AdminDep,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Refund all or part of an order, prorated per line; more than is left answers 422."""
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise BadRequest("Idempotency-Key must not be blank.", code="invalid_idempotency_key")
+    key = idempotency_key or f"auto:{secrets.token_hex(16)}"
+    actor = Actor(
+        session_id=admin.session_id,
+        user_id=admin.user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    refund, created = await refund_order(
+        rt,
+        gateway,
+        order_id,
+        RefundRequest(
+            amount=body.amount, idempotency_key=key, reason=body.reason, restock=body.restock
+        ),
+        actor,
+    )
+    if not created:
+        response.status_code = 200
+    order = await service.get_order_as_admin(rt, order_id)
+    return {
+        "refund": {
+            "id": refund.id,
+            "amount": refund.amount,
+            "currency": refund.currency,
+            "status": refund.status,
+            "reason": refund.reason,
+            "restock": refund.restock,
+            "allocation": refund.allocation,
+        },
+        "order": service.order_to_dict(order),
+    }

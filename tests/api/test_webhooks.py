@@ -1,0 +1,202 @@
+"""Webhook intake over HTTP (sandbox gateway): verification, exactly-once recording,
+dedicated paths, the IP allow-list, and out-of-order events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.payment_support import (
+    attempt_status,
+    intent_object,
+    signed,
+    stripe_event,
+    webhook_rows,
+)
+from tests.support import Api, error_code
+from tillpoint.payments.attempts import record_attempt
+from tillpoint.payments.gateway import CreateIntent, IntentStatus
+from tillpoint.payments.sandbox import SandboxGateway
+from tillpoint.payments.velocity import AttemptKeys
+from tillpoint.runtime import Runtime
+
+SECRET = "whsec_sandbox_for_tests"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"sandbox_webhook_secret": SECRET}
+
+
+async def test_verified_event_is_recorded_once_and_a_replay_is_a_no_op(
+    api: Api, rt: Runtime
+) -> None:
+    event = stripe_event("payment_intent.succeeded", intent_object("pi_1", "succeeded"))
+    body, headers = signed(event, SECRET)
+    first = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json() == {
+        "received": True,
+        "event_id": event["id"],
+        "type": "payment_intent.succeeded",
+        "duplicate": False,
+    }
+    replay = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert replay.status_code == 200
+    assert replay.json()["duplicate"] is True
+    rows = await webhook_rows(rt)
+    assert [(r.id, r.object_id, r.gateway) for r in rows] == [(event["id"], "pi_1", "sandbox")]
+
+
+async def test_webhooks_need_no_csrf_token_or_session(new_api: Any) -> None:
+    stranger: Api = await new_api(start=False)
+    body, headers = signed(stripe_event("charge.succeeded", {"id": "ch_1"}), SECRET)
+    response = await stranger.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("wrong_secret", "webhook_signature_invalid"),
+        ("stale", "webhook_timestamp_stale"),
+        ("missing_header", "webhook_signature_missing"),
+        ("tampered_body", "webhook_signature_invalid"),
+        ("not_json", "webhook_malformed"),
+        ("not_an_event", "webhook_malformed"),
+    ],
+)
+async def test_unverifiable_webhook_is_400_and_changes_nothing(
+    api: Api, rt: Runtime, case: str, code: str
+) -> None:
+    event = stripe_event("payment_intent.succeeded", intent_object("pi_2", "succeeded"))
+    body, headers = signed(event, SECRET)
+    if case == "wrong_secret":
+        body, headers = signed(event, "whsec_someone_else")
+    elif case == "stale":
+        body, headers = signed(event, SECRET, timestamp=int(time.time()) - 301)
+    elif case == "missing_header":
+        del headers["Stripe-Signature"]
+    elif case == "tampered_body":
+        body = body.replace(b"2599", b"1")
+    elif case == "not_json":
+        body, headers = signed(b"{not json", SECRET)
+    elif case == "not_an_event":
+        body, headers = signed(b'{"id": 3, "data": []}', SECRET)
+    response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert error_code(response) == code
+    assert await webhook_rows(rt) == []
+
+
+async def test_timestamp_within_five_minutes_is_accepted(api: Api) -> None:
+    event = stripe_event("charge.succeeded", {"id": "ch_2"})
+    body, headers = signed(event, SECRET, timestamp=int(time.time()) - 280)
+    response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "event_type"),
+    [
+        ("payment-succeeded", "payment_intent.succeeded"),
+        ("payment-failed", "payment_intent.payment_failed"),
+        ("invoice-paid", "invoice.paid"),
+        ("subscription-updated", "customer.subscription.updated"),
+    ],
+)
+async def test_dedicated_paths_take_their_own_event_type_only(
+    api: Api, rt: Runtime, path: str, event_type: str
+) -> None:
+    own, own_headers = signed(stripe_event(event_type, {"id": "obj_1"}), SECRET)
+    ok = await api.post(f"/api/webhooks/stripe/{path}", content=own, headers=own_headers)
+    assert ok.status_code == 200, ok.text
+    other, other_headers = signed(stripe_event("charge.refunded", {"id": "ch_3"}), SECRET)
+    wrong = await api.post(f"/api/webhooks/stripe/{path}", content=other, headers=other_headers)
+    assert wrong.status_code == 400
+    assert error_code(wrong) == "webhook_event_unexpected"
+    assert [r.type for r in await webhook_rows(rt)] == [event_type]
+
+
+async def test_failed_after_succeeded_never_undoes_the_success(api: Api, rt: Runtime) -> None:
+    gateway: SandboxGateway = api.client._transport.app.state.gateway  # type: ignore[attr-defined]
+    intent = await gateway.create_payment_intent(
+        CreateIntent(amount=2599, currency="USD", idempotency_key="chk_ooo:1:pay")
+    )
+    async with rt.db.transaction() as s:
+        await record_attempt(
+            s, keys=AttemptKeys("chk_ooo"), gateway="sandbox", intent=intent, now=rt.clock.now()
+        )
+    assert await attempt_status(rt, intent.id) == "requires_payment_method"
+    succeeded = stripe_event("payment_intent.succeeded", intent_object(intent.id, "succeeded"))
+    failed = stripe_event(
+        "payment_intent.payment_failed",
+        intent_object(
+            intent.id,
+            "requires_payment_method",
+            last_payment_error={"code": "card_declined", "message": "Declined."},
+        ),
+    )
+    for event in (succeeded, failed):
+        body, headers = signed(event, SECRET)
+        response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+        assert response.status_code == 200
+    assert await attempt_status(rt, intent.id) == "succeeded"
+
+
+async def test_sandbox_delivers_its_signed_events_into_the_intake(api: Api, rt: Runtime) -> None:
+    gateway: SandboxGateway = api.client._transport.app.state.gateway  # type: ignore[attr-defined]
+    intent = await gateway.create_payment_intent(
+        CreateIntent(amount=1500, currency="USD", idempotency_key="chk_sbx:1:pay")
+    )
+    async with rt.db.transaction() as s:
+        await record_attempt(
+            s, keys=AttemptKeys("chk_sbx"), gateway="sandbox", intent=intent, now=rt.clock.now()
+        )
+    result = await gateway.confirm_payment_intent(
+        intent.id, idempotency_key="chk_sbx:1:pay", payment_method_id="pm_card_visa"
+    )
+    assert result.status is IntentStatus.succeeded
+    await gateway.drain()
+    assert await attempt_status(rt, intent.id) == "succeeded"
+    types = {r.type for r in await webhook_rows(rt)}
+    assert {"payment_intent.created", "payment_intent.succeeded"} <= types
+
+
+class TestAllowList:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"sandbox_webhook_secret": SECRET, "webhook_allowed_ips": ["10.0.0.0/8"]}
+
+    async def test_webhook_from_outside_the_allow_list_is_refused(
+        self, api: Api, rt: Runtime
+    ) -> None:
+        body, headers = signed(stripe_event("charge.succeeded", {"id": "ch_4"}), SECRET)
+        response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+        assert response.status_code == 403
+        assert error_code(response) == "webhook_source_forbidden"
+        assert await webhook_rows(rt) == []
+
+
+class TestAllowListIncludingLoopback:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"sandbox_webhook_secret": SECRET, "webhook_allowed_ips": ["127.0.0.0/8"]}
+
+    async def test_webhook_from_an_allowed_network_is_taken(self, api: Api) -> None:
+        body, headers = signed(stripe_event("charge.succeeded", {"id": "ch_5"}), SECRET)
+        response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+        assert response.status_code == 200
+
+
+async def test_payment_config_lists_methods_from_settings(api: Api) -> None:
+    response = await api.get("/api/payment/config")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["gateway"] == "sandbox" and body["publishable_key"] is None
+    enabled = {m["type"] for m in body["methods"] if m["enabled"]}
+    assert enabled == {"card", "digital_wallet"}
+    disabled = {m["type"] for m in body["methods"] if not m["enabled"]}
+    assert disabled == {"bank_transfer", "buy_now_pay_later"}

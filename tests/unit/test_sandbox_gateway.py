@@ -1,0 +1,112 @@
+"""Sandbox-only behaviour: Stripe-style idempotency, Radar risk test cards, signed events
+that the shared verification path accepts, and subscriptions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tillpoint.payments.gateway import CreateIntent, GatewayRejected, IntentStatus, RecurringPrice
+from tillpoint.payments.sandbox import SandboxGateway
+from tillpoint.payments.webhooks import verify_event
+
+SECRET = "whsec_unit"
+
+
+def _req(key: str, pm: str | None = "pm_card_visa", amount: int = 1000) -> CreateIntent:
+    return CreateIntent(
+        amount=amount, currency="USD", idempotency_key=key, payment_method_id=pm, confirm=bool(pm)
+    )
+
+
+async def test_same_idempotency_key_returns_the_first_intent() -> None:
+    gateway = SandboxGateway(SECRET)
+    first = await gateway.create_payment_intent(_req("chk_1:1:pay"))
+    again = await gateway.create_payment_intent(_req("chk_1:1:pay", amount=9999))
+    assert again.id == first.id and again.amount == 1000
+    other = await gateway.create_payment_intent(_req("chk_1:2:pay"))
+    assert other.id != first.id
+
+
+async def test_same_refund_key_refunds_once() -> None:
+    gateway = SandboxGateway(SECRET)
+    paid = await gateway.create_payment_intent(_req("chk_r:1:pay"))
+    one = await gateway.refund(paid.id, amount=400, idempotency_key="ord_1:refund:1")
+    two = await gateway.refund(paid.id, amount=400, idempotency_key="ord_1:refund:1")
+    assert one == two
+    with pytest.raises(GatewayRejected) as err:
+        await gateway.refund(paid.id, amount=601, idempotency_key="ord_1:refund:2")
+    assert err.value.code == "amount_too_large"
+
+
+@pytest.mark.parametrize(
+    ("pm", "risk"),
+    [
+        ("pm_card_visa", "normal"),
+        ("pm_card_riskLevelElevated", "elevated"),
+        ("pm_card_riskLevelHighest", "highest"),
+    ],
+)
+async def test_radar_test_cards_carry_their_risk_level(pm: str, risk: str) -> None:
+    result = await SandboxGateway(SECRET).create_payment_intent(_req(f"k:{pm}", pm))
+    assert result.status is IntentStatus.succeeded
+    assert result.risk_level == risk
+
+
+async def test_decline_codes_follow_stripe_test_cards() -> None:
+    gateway = SandboxGateway(SECRET)
+    funds = await gateway.create_payment_intent(
+        _req("k:funds", "pm_card_chargeDeclinedInsufficientFunds")
+    )
+    assert funds.decline_code == "insufficient_funds"
+    assert funds.decline_message == "Your card has insufficient funds."
+
+
+async def test_events_are_signed_like_stripe_and_verify_on_the_shared_path() -> None:
+    gateway = SandboxGateway(SECRET)
+    received: list[tuple[bytes, str]] = []
+
+    async def deliver(payload: bytes, signature: str) -> None:
+        received.append((payload, signature))
+
+    gateway.subscribe(deliver)
+    paid = await gateway.create_payment_intent(_req("chk_ev:1:pay"))
+    await gateway.drain()
+    types = [json.loads(p)["type"] for p, _ in received]
+    assert types == ["payment_intent.created", "charge.succeeded", "payment_intent.succeeded"]
+    payload, signature = received[-1]
+    event = verify_event(payload, signature, [SECRET], 300)
+    assert event.type == "payment_intent.succeeded"
+    assert event.object["id"] == paid.id and event.object["status"] == "succeeded"
+    assert event.object["amount"] == 1000 and event.object["currency"] == "usd"
+
+
+async def test_failed_three_d_secure_emits_payment_failed_with_the_reason() -> None:
+    gateway = SandboxGateway(SECRET)
+    pending = await gateway.create_payment_intent(_req("k:3ds", "pm_card_threeDSecure2Required"))
+    await gateway.authenticate(pending.id, success=False)
+    failed = gateway.events[-1]
+    assert failed["type"] == "payment_intent.payment_failed"
+    error = failed["data"]["object"]["last_payment_error"]
+    assert error["code"] == "payment_intent_authentication_failure"
+    with pytest.raises(GatewayRejected):
+        await gateway.authenticate(pending.id, success=True)
+
+
+async def test_subscription_for_recurring_lines_emits_created_and_invoice_paid() -> None:
+    gateway = SandboxGateway(SECRET)
+    customer = await gateway.create_customer(
+        email="s@example.com", name=None, idempotency_key="u1", metadata={}
+    )
+    sub = await gateway.create_subscription(
+        customer.id,
+        [RecurringPrice("Coffee club", 1500, "USD", "month")],
+        payment_method_id="pm_card_visa",
+        idempotency_key="chk_sub:1",
+        metadata={"checkout_id": "chk_sub"},
+    )
+    assert sub.status == "active" and sub.customer_id == customer.id
+    types = [e["type"] for e in gateway.events]
+    assert types[-2:] == ["customer.subscription.created", "invoice.paid"]
+    assert gateway.events[-1]["data"]["object"]["amount_paid"] == 1500
