@@ -35,7 +35,11 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy src
 
-pytest: install-dev
+# The browser tests inject axe-core from node_modules.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+pytest: install-dev node_modules/.package-lock.json
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -26,6 +26,7 @@ from tillpoint.sweeper import sweep_forever
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
+from tillpoint.web.pages import router as pages
 from tillpoint.web.routers import (
     admin_audit,
     admin_coupons,
@@ -145,8 +146,10 @@ def create_app(
         payments.router,
         orders.router,
         admin_audit.router,
+        pages.router,
     ):
         app.include_router(router)
+    app.mount("/static", pages.static_files(), name="static")
     # Added innermost first. Outermost: metrics see everything (security headers wrap even
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
     # the body limit runs before CSRF reads a form.

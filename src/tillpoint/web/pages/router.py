@@ -1,0 +1,103 @@
+"""The storefront pages (``/``, ``/cart``, ``/checkout``, ``/orders/{id}``) and the
+address-form rules the checkout page draws its form from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+from starlette.types import Scope
+
+from tillpoint.catalog import service as catalog
+from tillpoint.web.deps import RuntimeDep
+from tillpoint.web.pages.address_rules import COUNTRIES, address_form_rules
+from tillpoint.web.pages.display import display_money
+from tillpoint.web.pages.stock_levels import catalog_levels
+from tillpoint.web.schemas import error_responses
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["money"] = display_money
+
+router = APIRouter()
+
+CountryCode = Annotated[str, PathParam(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
+OrderId = Annotated[str, PathParam(max_length=40, pattern=r"^[0-9A-Za-z_\-]+$")]
+
+
+class StaticAssets(StaticFiles):
+    """Our CSS and JS: revalidated on every load (cheap 304s by ETag), never stale."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def static_files() -> StaticAssets:
+    return StaticAssets(directory=HERE / "static")
+
+
+def stripe_js_url(origin: str) -> str:
+    """Stripe.js v3 at ``TILLPOINT_STRIPE_JS_ORIGIN`` (the CSP allows that origin): Stripe's
+    own, or a stand-in such as localstripe's, which serves it under ``/js.stripe.com/v3/``."""
+    origin = origin.rstrip("/")
+    if origin == "https://js.stripe.com":
+        return f"{origin}/v3/"
+    return f"{origin}/js.stripe.com/v3/"
+
+
+def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
+    response = templates.TemplateResponse(request, template, {"page": template, **context})
+    # The pages embed no per-customer data, but they must not be cached past a deploy.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def catalog_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """The demo catalog: every active product with its variants and a stock badge slot."""
+    products, _ = await catalog.list_products(rt, limit=100)
+    levels = await catalog_levels(rt, [p.id for p in products])
+    return _page(request, "catalog.html", products=products, levels=levels, title="Shop")
+
+
+@router.get("/cart", response_class=HTMLResponse, include_in_schema=False)
+async def cart_page(request: Request) -> HTMLResponse:
+    """The shopping bag; its lines come from ``GET /api/cart``."""
+    return _page(request, "cart.html", title="Your cart")
+
+
+@router.get("/checkout", response_class=HTMLResponse, include_in_schema=False)
+async def checkout_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """The checkout; the step shown is the server-side checkout's state."""
+    return _page(
+        request,
+        "checkout.html",
+        title="Checkout",
+        countries=COUNTRIES,
+        stripe_js_url=stripe_js_url(rt.settings.stripe_js_origin),
+    )
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)
+async def order_page(request: Request, order_id: OrderId) -> HTMLResponse:
+    """One order of the caller's; its details come from ``GET /api/orders/{id}``."""
+    return _page(request, "order.html", title="Your order", order_id=order_id)
+
+
+@router.get(
+    "/api/addresses/rules/{country_code}",
+    tags=["addresses"],
+    responses=error_responses(422),
+)
+async def address_rules(country_code: CountryCode, response: Response) -> dict[str, Any]:
+    """Which address fields a country uses, their labels, required ones and region choices."""
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return address_form_rules(country_code).as_dict()

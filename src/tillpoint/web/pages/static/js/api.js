@@ -1,0 +1,110 @@
+// The JSON API as the pages use it: one session (and its CSRF token) per page load,
+// the token sent on every write, errors turned into ApiError with the API's fields.
+
+let sessionPromise = null;
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `Request failed (${status}).`);
+    this.status = status;
+    this.code = error.code || "http_" + status;
+    this.fields = Array.isArray(error.fields) ? error.fields : [];
+    this.details = error.details || {};
+    this.body = body;
+  }
+}
+
+// After signing in or out the server hands out a new session and token.
+export function resetSession(next) {
+  sessionPromise = next ? Promise.resolve(next) : null;
+}
+
+export function session() {
+  if (!sessionPromise) {
+    sessionPromise = request("GET", "/api/session").catch((err) => {
+      sessionPromise = null;
+      throw err;
+    });
+  }
+  return sessionPromise;
+}
+
+// The double-submit cookie is readable on purpose. Another tab of the same customer
+// may have been handed a newer token since this page loaded: the cookie has it.
+function csrfCookie() {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === "__Host-csrf-token" || name === "csrf-token") return decodeURIComponent(rest.join("="));
+  }
+  return null;
+}
+
+// Writes wait for the session so the CSRF cookie and token exist; a write refused for
+// its token is retried once with a fresh session.
+export async function request(method, url, body, options = {}) {
+  try {
+    return await send(method, url, body, options);
+  } catch (err) {
+    if (err.code !== "csrf_failed" || options.retried) throw err;
+    sessionPromise = null;
+    return send(method, url, body, { ...options, retried: true });
+  }
+}
+
+async function send(method, url, body, options) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") {
+    const s = await session();
+    headers[s.csrf_header || "X-CSRF-Token"] = csrfCookie() || s.csrf_token;
+  }
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.ifMatch !== undefined && options.ifMatch !== null) headers["If-Match"] = `"${options.ifMatch}"`;
+  if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch (err) {
+    throw new ApiError(0, { error: { code: "network_error", message: "We could not reach the shop. Check your connection and try again." } });
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch (err) { data = null; }
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const api = {
+  get: (url, options) => request("GET", url, undefined, options),
+  post: (url, body, options) => request("POST", url, body === undefined ? {} : body, options),
+  patch: (url, body, options) => request("PATCH", url, body, options),
+  put: (url, body, options) => request("PUT", url, body, options),
+  delete: (url, options) => request("DELETE", url, undefined, options),
+};
+
+// Minor units -> "$12.50". Intl formats a decimal *string* exactly, so no float ever
+// touches an amount.
+const formatters = new Map();
+export function money(amount, currency) {
+  let format = formatters.get(currency);
+  if (!format) {
+    format = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    formatters.set(currency, format);
+  }
+  const digits = format.resolvedOptions().maximumFractionDigits;
+  const negative = amount < 0;
+  let text = String(Math.abs(amount)).padStart(digits + 1, "0");
+  if (digits > 0) text = text.slice(0, -digits) + "." + text.slice(-digits);
+  return format.format((negative ? "-" : "") + text);
+}
+
+export function newIdempotencyKey() {
+  return crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+}

@@ -1,0 +1,64 @@
+"""The storefront pages and their static files, over HTTP in-process (the browser
+tests in tests/e2e drive them for real)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import demo_catalog
+from tests.support import Api, error_code
+from tillpoint.runtime import Runtime
+
+
+async def test_catalog_page_lists_every_active_product_with_price(api: Api, rt: Runtime) -> None:
+    products = await demo_catalog(rt)
+    r = await api.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    for p in products.values():
+        assert f'data-product-id="{p.id}"' in r.text
+    assert "Gooseneck Kettle" in r.text and "$69.00" in r.text
+    assert '<script type="module" src="/static/js/catalog.js">' in r.text
+
+
+@pytest.mark.parametrize("path", ["/cart", "/checkout", "/orders/ord_123"])
+async def test_other_pages_render(api: Api, path: str) -> None:
+    r = await api.get(path)
+    assert r.status_code == 200
+    assert '<main id="main"' in r.text
+
+
+async def test_order_page_refuses_a_malformed_id(api: Api) -> None:
+    r = await api.get("/orders/not%20an%20id")
+    assert r.status_code == 422
+
+
+async def test_static_files_are_served_and_revalidated(api: Api) -> None:
+    r = await api.get("/static/js/api.js")
+    assert r.status_code == 200
+    assert "javascript" in r.headers["content-type"]
+    assert r.headers["cache-control"] == "no-cache"
+    again = await api.get("/static/js/api.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+
+
+async def test_address_rules_follow_the_country(api: Api) -> None:
+    us = (await api.get("/api/addresses/rules/US")).json()
+    assert us["required"] == ["street1", "city", "state", "zip_code"]
+    assert us["labels"]["zip_code"] == "ZIP code"
+    assert {"value": "CA", "label": "California"} in us["state_choices"]
+    gb = (await api.get("/api/addresses/rules/gb")).json()
+    assert "state" not in gb["fields"]
+    assert gb["labels"]["city"] == "Town or city"
+    jp = (await api.get("/api/addresses/rules/JP")).json()
+    assert jp["labels"]["state"] == "Prefecture"
+    # One choice per prefecture, in its Latin spelling.
+    assert len(jp["state_choices"]) == 47
+    assert jp["state_choices"][0] == {"value": "北海道", "label": "Hokkaido"}
+
+
+async def test_unknown_country_is_a_field_error(api: Api) -> None:
+    r = await api.get("/api/addresses/rules/ZZ")
+    assert r.status_code == 422
+    assert error_code(r) == "unknown_country"
+    assert r.json()["error"]["fields"][0]["path"] == ["country"]
