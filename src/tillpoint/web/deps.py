@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from tillpoint.audit.service import Actor
 from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
 from tillpoint.errors import BadRequest, Forbidden, Unauthorized
@@ -114,3 +115,13 @@ async def require_admin(session: SessionDep) -> SessionContext:
 
 
 AdminDep = Annotated[SessionContext, Depends(require_admin)]
+
+
+def request_actor(request: Request, session: SessionContext) -> Actor:
+    """The audit actor of an HTTP caller: its session, user, address and user agent."""
+    return Actor(
+        session_id=session.session_id,
+        user_id=session.user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )

@@ -15,9 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from tillpoint.audit.service import Actor
 from tillpoint.promotions import admin
-from tillpoint.web.deps import AdminDep, RuntimeDep, client_ip
+from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.schemas import StrictModel, error_responses
 
 router = APIRouter(prefix="/api/admin/coupons", tags=["admin"])
@@ -108,15 +107,6 @@ class CouponListOut(BaseModel):
     next_cursor: str | None
 
 
-def _actor(request: Request, admin_session: Any) -> Actor:
-    return Actor(
-        session_id=admin_session.session_id,
-        user_id=admin_session.user_id,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-    )
-
-
 def _draft(body: CouponFields, code: str) -> admin.CouponDraft:
     return admin.CouponDraft(
         code=code,
@@ -142,7 +132,9 @@ async def create_coupon(
     body: CouponIn, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:
     """Create a coupon (codes are unique case-insensitively: 409 ``coupon_code_taken``)."""
-    coupon = await admin.create_coupon(rt, _draft(body, body.code), actor=_actor(request, session))
+    coupon = await admin.create_coupon(
+        rt, _draft(body, body.code), actor=request_actor(request, session)
+    )
     return admin.coupon_to_dict(coupon)
 
 
@@ -156,7 +148,7 @@ async def create_coupon_batch(
         _draft(body, body.prefix or "BATCH"),
         count=body.count,
         prefix=body.prefix,
-        actor=_actor(request, session),
+        actor=request_actor(request, session),
     )
     return {"items": [admin.coupon_to_dict(c) for c in coupons], "next_cursor": None}
 
@@ -189,7 +181,7 @@ async def update_coupon(
 ) -> dict[str, Any]:
     """Change some fields; the coupon is checked as a whole afterwards."""
     coupon = await admin.update_coupon(
-        rt, coupon_id, body.model_dump(exclude_unset=True), actor=_actor(request, session)
+        rt, coupon_id, body.model_dump(exclude_unset=True), actor=request_actor(request, session)
     )
     return admin.coupon_to_dict(coupon)
 
@@ -199,5 +191,5 @@ async def deactivate_coupon(
     coupon_id: CouponId, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:
     """Switch a coupon off (carts holding it drop it on their next change)."""
-    coupon = await admin.deactivate_coupon(rt, coupon_id, actor=_actor(request, session))
+    coupon = await admin.deactivate_coupon(rt, coupon_id, actor=request_actor(request, session))
     return admin.coupon_to_dict(coupon)

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
 
-from tillpoint.audit.service import Actor
 from tillpoint.inventory import levels
-from tillpoint.web.deps import AdminDep, RuntimeDep, client_ip
+from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.schemas import StrictModel, error_responses
 
 router = APIRouter(prefix="/api/admin/inventory", tags=["admin"])
@@ -40,12 +39,7 @@ async def adjust(
 ) -> dict[str, Any]:
     """Set (``on_hand``) or move (``delta``) a product's or variant's stock; the reason
     goes to the audit log."""
-    actor = Actor(
-        session_id=admin.session_id,
-        user_id=admin.user_id,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-    )
+    actor = request_actor(request, admin)
     row = await levels.adjust_stock(
         rt,
         product_id,

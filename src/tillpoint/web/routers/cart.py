@@ -85,7 +85,8 @@ class UpdateItemIn(StrictModel):
 CART_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422)
 
 
-def _answer(response: Response, view: CartView) -> dict[str, Any]:
+def cart_answer(response: Response, view: CartView) -> dict[str, Any]:
+    """A cart answer: the cart JSON with its version as ETag, never cached."""
     response.headers["ETag"] = f'"{view.version}"'
     response.headers["Cache-Control"] = "no-store"
     return cart_to_dict(view)
@@ -101,7 +102,7 @@ async def _own_cart(rt: RuntimeDep, cart_id: str) -> CartView:
 @router.get("", response_model=CartOut, responses=CART_ERRORS)
 async def get_cart(response: Response, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """The caller's cart with lines checked against today's catalog."""
-    return _answer(response, await _own_cart(rt, session.cart_id))
+    return cart_answer(response, await _own_cart(rt, session.cart_id))
 
 
 @router.post("/items", response_model=CartOut, responses=CART_ERRORS)
@@ -118,7 +119,7 @@ async def add_item(
         metadata=dict(body.metadata),
         if_match=if_match,
     )
-    return _answer(response, view)
+    return cart_answer(response, view)
 
 
 @router.patch("/items/{item_id}", response_model=CartOut, responses=CART_ERRORS)
@@ -134,7 +135,7 @@ async def update_item(
     view = await service.update_item_quantity(
         rt, session.cart_id, item_id, body.quantity, if_match=if_match
     )
-    return _answer(response, view)
+    return cart_answer(response, view)
 
 
 @router.delete("/items/{item_id}", response_model=CartOut, responses=CART_ERRORS)
@@ -142,7 +143,7 @@ async def remove_item(
     item_id: ItemId, response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
 ) -> dict[str, Any]:
     """Remove one line."""
-    return _answer(
+    return cart_answer(
         response, await service.remove_item(rt, session.cart_id, item_id, if_match=if_match)
     )
 
@@ -152,4 +153,4 @@ async def clear_cart(
     response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
 ) -> dict[str, Any]:
     """Empty the cart (lines and coupons)."""
-    return _answer(response, await service.clear_cart(rt, session.cart_id, if_match=if_match))
+    return cart_answer(response, await service.clear_cart(rt, session.cart_id, if_match=if_match))

@@ -16,12 +16,10 @@ from pydantic import BaseModel, Field
 
 from tillpoint.addresses.rules import rules_for_form
 from tillpoint.addresses.schemas import Address, GuestInfo
-from tillpoint.audit.service import Actor
 from tillpoint.checkout import service
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.service import CheckoutView, checkout_to_dict
-from tillpoint.sessions.service import SessionContext
-from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, client_ip
+from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
 from tillpoint.web.schemas import StrictModel, error_responses
 
 _TAGS = {e.value for e in Event} | {"card", "saved"}
@@ -175,15 +173,6 @@ class ShippingOptionsOut(BaseModel):
 ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422, 503)
 
 
-def _actor(request: Request, session: SessionContext) -> Actor:
-    return Actor(
-        session_id=session.session_id,
-        user_id=session.user_id,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-    )
-
-
 def _answer(response: Response, view: CheckoutView) -> dict[str, Any]:
     response.headers["ETag"] = f'"{view.version}"'
     response.headers["Cache-Control"] = "no-store"
@@ -196,7 +185,7 @@ async def start_checkout(
 ) -> dict[str, Any]:
     """Start a checkout of the session's cart (PROCEED_TO_CHECKOUT); 200 with the live
     one if this cart already has one (so retrying is safe)."""
-    view, created = await service.start_checkout(rt, session, actor=_actor(request, session))
+    view, created = await service.start_checkout(rt, session, actor=request_actor(request, session))
     if not created:
         response.status_code = 200
     return _answer(response, view)
@@ -250,7 +239,7 @@ async def send_event(
         Event(body.type),
         payload,
         if_match=if_match,
-        actor=_actor(request, session),
+        actor=request_actor(request, session),
     )
     return _answer(response, view)
 

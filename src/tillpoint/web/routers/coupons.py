@@ -11,12 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import Field
 
-from tillpoint.audit.service import Actor
-from tillpoint.cart.view import cart_to_dict
 from tillpoint.promotions import service
-from tillpoint.sessions.service import SessionContext
-from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, client_ip
-from tillpoint.web.routers.cart import CartOut
+from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
+from tillpoint.web.routers.cart import CartOut, cart_answer
 from tillpoint.web.schemas import StrictModel, error_responses
 
 router = APIRouter(prefix="/api/cart/coupons", tags=["cart"])
@@ -32,22 +29,6 @@ class ApplyCouponIn(StrictModel):
         description="The coupon code as the customer typed it (case and surrounding spaces "
         "do not matter).",
     )
-
-
-def request_actor(request: Request, session: SessionContext) -> Actor:
-    """The audit actor of an HTTP caller."""
-    return Actor(
-        session_id=session.session_id,
-        user_id=session.user_id,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-    )
-
-
-def _answer(response: Response, view: Any) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{view.version}"'
-    response.headers["Cache-Control"] = "no-store"
-    return cart_to_dict(view)
 
 
 @router.post("", response_model=CartOut, responses=COUPON_ERRORS)
@@ -72,7 +53,7 @@ async def apply_coupon(
         actor=request_actor(request, session),
         if_match=if_match,
     )
-    return _answer(response, view)
+    return cart_answer(response, view)
 
 
 @router.delete("/{coupon_id}", response_model=CartOut, responses=COUPON_ERRORS)
@@ -92,4 +73,4 @@ async def remove_coupon(
         actor=request_actor(request, session),
         if_match=if_match,
     )
-    return _answer(response, view)
+    return cart_answer(response, view)

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import Field
 
-from tillpoint.audit.service import Actor
 from tillpoint.errors import BadRequest, NotFound, Unauthorized
 from tillpoint.orders import service
 from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.sessions.service import SessionContext
-from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, client_ip, get_session
+from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
 from tillpoint.web.schemas import StrictModel, error_responses
 
@@ -102,12 +101,7 @@ async def create_refund(
     if idempotency_key is not None and not idempotency_key.strip():
         raise BadRequest("Idempotency-Key must not be blank.", code="invalid_idempotency_key")
     key = idempotency_key or f"auto:{secrets.token_hex(16)}"
-    actor = Actor(
-        session_id=admin.session_id,
-        user_id=admin.user_id,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-    )
+    actor = request_actor(request, admin)
     refund, created = await refund_order(
         rt,
         gateway,

@@ -10,14 +10,13 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from tillpoint.audit.service import Actor
 from tillpoint.errors import NotFound
 from tillpoint.orders import subscriptions as _subscriptions  # registers its webhook handlers
 from tillpoint.payments import customers, flow
 from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
-from tillpoint.web.deps import RuntimeDep, SessionDep, UserDep, client_ip
+from tillpoint.web.deps import RuntimeDep, SessionDep, UserDep, client_ip, request_actor
 from tillpoint.web.schemas import StrictModel, error_responses
 
 IdempotencyKey = Annotated[
@@ -273,12 +272,7 @@ async def confirm(
     """Confirm the payment with the method chosen at SELECT_PAYMENT (if Stripe.js has not
     already), then finalize: the answer says where the checkout is now — order created,
     3-D Secure needed (``next_action``), or declined (``decline_code``). Safe to repeat."""
-    actor = Actor(
-        session_id=session.session_id,
-        user_id=session.user_id,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-    )
+    actor = request_actor(request, session)
     return _status(await flow.confirm_payment(rt, session, body.checkout_id, actor=actor))
 
 
