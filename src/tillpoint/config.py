@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     mode: Mode = Mode.development
     database_url: str = "sqlite+aiosqlite:///./tillpoint.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A pooled PostgreSQL connection idle longer than this is pinged before use.
+    database_ping_idle_seconds: float = Field(default=1.0, ge=0, le=3600)
     redis_url: str | None = None
     secret_key: str | None = Field(default=None, min_length=32)
     secret_key_file: Path = Path(".tillpoint-secret")

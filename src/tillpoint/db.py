@@ -8,12 +8,13 @@ on PostgreSQL we lock rows explicitly where order matters.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -75,24 +76,55 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling, but only for connections that sat idle.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout, i.e. on every
+    transaction of every request. A connection handed back a moment ago is almost
+    certainly alive, and one the server closed is usually already marked closed by the
+    driver, so only a connection idle longer than ``idle_seconds`` is pinged; a dead one
+    is replaced before the request sees it (the pool retries on DisconnectionError).
+    """
+
+    def checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_conn, "_connection", None)
+        if driver is not None and driver.is_closed():
+            raise exc.DisconnectionError("connection closed by the server")
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            dbapi_conn.ping()
+        except Exception as error:  # any failure means: do not hand this connection out
+            raise exc.DisconnectionError("idle connection failed its ping") from error
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, ping_idle_seconds: float = 1.0
+) -> AsyncEngine:
     """Create the async engine for ``url`` with the per-backend settings we rely on."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine, ping_idle_seconds)
+    return engine
 
 
 class Database:
     """The engine and session factory one app instance uses."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, ping_idle_seconds: float = 1.0) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self.engine = make_engine(url, pool_size=pool_size, ping_idle_seconds=ping_idle_seconds)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

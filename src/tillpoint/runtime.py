@@ -31,7 +31,11 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         """Open the database (and Redis, if configured) for ``settings``."""
-        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            ping_idle_seconds=settings.database_ping_idle_seconds,
+        )
         redis = (
             Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
             if settings.redis_url

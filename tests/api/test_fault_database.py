@@ -26,7 +26,9 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def pg_rt(postgres_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+async def pg_rt(
+    postgres_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Runtime]:
     """A runtime on this run's PostgreSQL database (these faults exist only there)."""
     settings = load_settings(
         mode="test",
@@ -34,6 +36,7 @@ async def pg_rt(postgres_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         background_tasks=False,
         log_level="CRITICAL",
+        database_ping_idle_seconds=getattr(request, "param", 1.0),
     )
     runtime = Runtime.from_settings(settings, clock=MovableClock())
     await _truncate_postgres(runtime.db)
@@ -100,13 +103,18 @@ async def test_connection_killed_mid_write_answers_503_writes_nothing_and_retry_
     assert retry.json()["version"] == 2
 
 
+@pytest.mark.parametrize("pg_rt", [3600.0, 0.0], ids=["closed-flag", "ping"], indirect=True)
 async def test_idle_pooled_connections_killed_are_replaced_without_an_error(
     pg_api: Api, pg_rt: Runtime, admin: Any
 ) -> None:
+    """A pooled connection the server closed is replaced at checkout: by the driver's
+    closed flag (free; no ping for connections idle under an hour) and, with the idle
+    threshold at 0, also after a ping on every checkout."""
     p = await factories.product(pg_rt, price=500)
     await asyncio.gather(*(pg_api.get("/api/cart") for _ in range(5)))  # fill the pool
+    # The timeout makes pg_terminate_backend wait until each backend has exited.
     killed = await admin.fetchval(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
         " WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t"
     )
     assert killed >= 1
