@@ -9,7 +9,7 @@ import itertools
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from tillpoint.audit.chain import CHAINS_KEY, preferred_chain
 from tillpoint.audit.models import AuditLog
@@ -205,3 +205,22 @@ async def test_transactions_on_different_chains_do_not_wait_for_each_other(
     assert (await asyncio.wait_for(same, timeout=10)).chain == 1
     report = await verify_chain(rt)
     assert report.ok and report.checked == 3, report.problems
+
+
+async def test_an_append_is_three_statements(rt: Runtime) -> None:
+    await _append(rt, "cart_1")  # the chain's head exists from here on
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await _append(rt, "cart_1")
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    assert [s.split()[0] for s in statements] == ["SELECT", "INSERT", "UPDATE"], statements
+    assert "FROM audit_chain_head" in statements[0]
+    if rt.db.is_postgres:
+        assert statements[0].endswith("FOR UPDATE")

@@ -121,38 +121,14 @@ async def session_head(s: AsyncSession, entity_id: str) -> Head:
     """The head this unit of work appends to, locked. The first append picks the chain
     (from ``entity_id``) and remembers it in ``s.info``: later appends in the same
     transaction reuse it, so one transaction never holds two heads (no head-vs-head
-    deadlock between two transactions)."""
+    deadlock between two transactions). A busy preferred head is waited for: falling
+    back to a free one (``SKIP LOCKED``) measured no better (bench/audit_append.py)."""
     chain = s.info.get(SESSION_CHAIN_KEY)
-    if chain is not None:
-        return await lock_head(s, chain)
-    k = chain_count(s)
-    chain = preferred_chain(entity_id, k)
-    head = None
-    if SKIP_LOCKED and k > 1 and s.get_bind().dialect.name == "postgresql":
-        head = await _first_free_head(s, chain, k)
-    if head is None:
-        head = await lock_head(s, chain)
-    s.info[SESSION_CHAIN_KEY] = head.chain
+    if chain is None:
+        chain = preferred_chain(entity_id, chain_count(s))
+    head = await lock_head(s, chain)
+    s.info[SESSION_CHAIN_KEY] = chain
     return head
-
-
-SKIP_LOCKED = False
-
-
-async def _first_free_head(s: AsyncSession, preferred: int, k: int) -> Head | None:
-    """The existing head nearest after ``preferred`` that no one holds, locked; None if
-    every one is held (or none exists yet)."""
-    distance = (_HEAD.c.chain - preferred + k) % k
-    row = (
-        await s.execute(
-            select(_HEAD.c.chain, _HEAD.c.seq, _HEAD.c.hash)
-            .where(_HEAD.c.chain < k)
-            .order_by(distance)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-    ).first()
-    return Head(row.chain, row.seq, row.hash) if row is not None else None
 
 
 async def append(s: AsyncSession, row: AuditLog) -> AuditLog:
