@@ -305,7 +305,7 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit hash chain; exit 1 and list the breaks if a row was edited or removed."""
+    """Walk every audit hash chain; exit 1 and list the breaks if a row was edited or removed."""
     from tillpoint.audit.verify import verify_chain
 
     report = with_runtime(load_settings(), verify_chain)
@@ -316,6 +316,7 @@ def audit_verify() -> None:
                 "checked": report.checked,
                 "head_seq": report.head_seq,
                 "head_hash": report.head_hash,
+                "chains": [[h.chain, h.seq, h.hash] for h in report.chains],
                 "problems": report.problems,
             }
         )

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     inventory_sync_interval_seconds: int = Field(default=300, ge=5)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Independent hash chains of the audit log; a unit of work appends to one of them, so
+    # up to this many audited writes commit in parallel (PostgreSQL). Raise, never lower.
+    audit_chains: int = Field(default=16, ge=1, le=1024)
 
     # Security (the seed's RateLimitConfig); limits use the `limits` notation "N/M unit".
     rate_limit_enabled: bool = True

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 import tillpoint.models  # noqa: F401  (registers every table, so foreign keys resolve)
+from tillpoint.audit.chain import CHAINS_KEY
 from tillpoint.clock import Clock, SystemClock
 from tillpoint.config import Settings
 from tillpoint.db import Database
@@ -27,6 +28,8 @@ class Runtime:
     def __post_init__(self) -> None:
         # Stock events fan out through Redis pub/sub when it is configured.
         self.stock_feed = StockFeed(self.redis, self.settings.redis_url)
+        # record() sees only its session: the audit chain count travels in session.info.
+        self.db.sessions.configure(info={CHAINS_KEY: self.settings.audit_chains})
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from tests import factories
 from tests.support import Api, MovableClock, error_code
-from tillpoint.audit.models import AuditLog
 from tillpoint.audit.service import Actor, AuditEvent, record
+from tillpoint.audit.verify import ChainHeadState, anchor
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import SessionContext
 from tillpoint.web.deps import require_admin
@@ -32,13 +31,12 @@ def _as_admin(app: Any, api: Api) -> None:
     app.dependency_overrides[require_admin] = admin
 
 
-async def _seed(rt: Runtime, clock: MovableClock) -> int:
-    """Six rows of entity type "test"; returns the seq just before the first of them."""
-    async with rt.db.transaction() as s:
-        base = (await s.scalar(select(func.max(AuditLog.seq)))) or 0
+async def _seed(rt: Runtime, clock: MovableClock) -> list[str]:
+    """Six rows of entity type "test", ten minutes apart (over several chains); their ids."""
+    ids = []
     for i in range(6):
         async with rt.db.transaction() as s:
-            await record(
+            row = await record(
                 s,
                 AuditEvent(
                     "item_added" if i % 2 == 0 else "cart_created", "test", f"cart_{i % 3}", "add"
@@ -46,8 +44,9 @@ async def _seed(rt: Runtime, clock: MovableClock) -> int:
                 Actor(session_id=f"sess_{i % 2}", user_id="usr_1" if i < 3 else None),
                 clock.now(),
             )
+        ids.append(row.id)
         clock.advance(minutes=10)
-    return base
+    return ids
 
 
 async def test_a_guest_cannot_read_the_audit_log(api: Api) -> None:
@@ -59,16 +58,19 @@ async def test_filters_and_cursor_pages(
     app: Any, api: Api, rt: Runtime, clock: MovableClock
 ) -> None:
     start = clock.now()
-    base = await _seed(rt, clock)
+    ids = await _seed(rt, clock)
     _as_admin(app, api)
+
+    def numbers(items: list[dict[str, Any]]) -> list[int]:
+        return [ids.index(i["id"]) + 1 for i in items]
 
     async def seqs(**params: Any) -> list[int]:
         r = await api.get(URL, params={"entity_type": "test", **params})
         assert r.status_code == 200, r.text
-        return [i["seq"] - base for i in r.json()["items"]]
+        return numbers(r.json()["items"])
 
     page = (await api.get(URL, params={"limit": 4, "entity_type": "test"})).json()
-    assert [i["seq"] - base for i in page["items"]] == [6, 5, 4, 3]
+    assert numbers(page["items"]) == [6, 5, 4, 3]
     assert await seqs(limit=4, cursor=page["next_cursor"]) == [2, 1]
     last = (await api.get(URL, params={"limit": 4, "cursor": page["next_cursor"]})).json()
     assert last["next_cursor"] is None
@@ -88,6 +90,9 @@ async def test_bad_filters_are_refused_cleanly(app: Any, api: Api) -> None:
     for params in (
         {"since": "2026-01-01T00:00:00"},  # no offset: ambiguous
         {"cursor": "abc"},
+        {"cursor": "12"},  # a seq alone: chains make it ambiguous
+        {"cursor": "99999999999999999.0.1"},  # past any datetime
+        {"cursor": "1.0.9999999999999999999"},  # past BIGINT
         {"limit": 0},
         {"event_type": "DROP TABLE"},
     ):
@@ -98,16 +103,27 @@ async def test_bad_filters_are_refused_cleanly(app: Any, api: Api) -> None:
 async def test_items_carry_their_chain_hashes_and_the_chain_verifies(
     app: Any, api: Api, rt: Runtime, clock: MovableClock
 ) -> None:
-    base = await _seed(rt, clock)
+    await _seed(rt, clock)
     _as_admin(app, api)
-    items = (await api.get(URL)).json()["items"]
-    assert items[0]["prev_hash"] == items[1]["hash"]
+    items = (await api.get(URL, params={"limit": 200})).json()["items"]
+    by_chain: dict[int, list[dict[str, Any]]] = {}
+    for item in sorted(items, key=lambda i: (i["chain"], i["seq"])):
+        by_chain.setdefault(item["chain"], []).append(item)
+    assert len(by_chain) > 1
+    for rows in by_chain.values():
+        assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+        assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(rows))
+    heads = [
+        ChainHeadState(chain, rows[-1]["seq"], rows[-1]["hash"])
+        for chain, rows in sorted(by_chain.items())
+    ]
     report = (await api.get(f"{URL}/verify")).json()
     assert report == {
         "ok": True,
-        "checked": base + 6,
-        "head_seq": base + 6,
-        "head_hash": items[0]["hash"],
+        "checked": len(items),
+        "head_seq": len(items),
+        "head_hash": anchor(heads),
+        "chains": [{"chain": h.chain, "seq": h.seq, "hash": h.hash} for h in heads],
         "problems": [],
     }
 

@@ -11,9 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from tests.support import MovableClock
 from tillpoint.audit.events import CheckoutEventType, PaymentEventType, SecurityEventType
 from tillpoint.audit.models import AuditLog
-from tillpoint.audit.queries import AuditLogFilters, query_logs
+from tillpoint.audit.queries import AuditLogFilters, Cursor, query_logs
 from tillpoint.audit.service import (
     Actor,
     AuditEvent,
@@ -22,21 +23,24 @@ from tillpoint.audit.service import (
     log_security_event,
     record,
 )
-from tillpoint.audit.verify import verify_chain
+from tillpoint.audit.verify import ChainHeadState, anchor, verify_chain
 from tillpoint.cli import app as cli_app
 from tillpoint.runtime import Runtime
 
 ACTOR = Actor(session_id="s" * 64, user_id=None, ip_address="198.51.100.4", user_agent="pytest")
 
 
-async def _append(rt: Runtime, n: int, event_type: str = "item_added") -> list[AuditLog]:
+async def _append(
+    rt: Runtime, n: int, event_type: str = "item_added", entity_id: str = "cart_1"
+) -> list[AuditLog]:
+    """``n`` rows, one transaction each, all about one entity (so all in one chain)."""
     rows = []
     for i in range(n):
         async with rt.db.transaction() as s:
             rows.append(
                 await record(
                     s,
-                    AuditEvent(event_type, "cart", f"cart_{i}", "add", {"i": i}),
+                    AuditEvent(event_type, "cart", entity_id, "add", {"i": i}),
                     ACTOR,
                     rt.clock.now(),
                 )
@@ -59,10 +63,13 @@ async def _tamper(rt: Runtime, sql: str, **params: Any) -> None:
 async def test_appended_rows_form_a_chain_that_verifies(rt: Runtime) -> None:
     rows = await _append(rt, 5)
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert len({r.chain for r in rows}) == 1
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
     report = await verify_chain(rt)
     assert report.ok, report.problems
-    assert report.checked == 5 and report.head_seq == 5 and report.head_hash == rows[-1].hash
+    assert report.checked == 5 and report.head_seq == 5
+    assert report.chains == [ChainHeadState(rows[0].chain, 5, rows[-1].hash)]
+    assert report.head_hash == anchor(report.chains)
 
 
 async def test_rolled_back_work_leaves_no_audit_row_and_no_gap(rt: Runtime) -> None:
@@ -83,7 +90,8 @@ async def test_an_edited_row_breaks_the_chain(rt: Runtime) -> None:
     )
     report = await verify_chain(rt)
     assert not report.ok
-    assert any("seq 2" in p and "does not match its hash" in p for p in report.problems)
+    where = f"chain {rows[1].chain} seq 2"
+    assert any(where in p and "does not match its hash" in p for p in report.problems)
 
 
 async def test_a_deleted_row_breaks_the_chain(rt: Runtime) -> None:
@@ -91,14 +99,16 @@ async def test_a_deleted_row_breaks_the_chain(rt: Runtime) -> None:
     await _tamper(rt, "DELETE FROM audit_logs WHERE id = :id", id=rows[1].id)
     report = await verify_chain(rt)
     assert not report.ok
-    assert any("seq 3" in p and "expected seq 2" in p for p in report.problems)
+    where = f"chain {rows[2].chain} seq 3"
+    assert any(where in p and "expected seq 2" in p for p in report.problems)
 
 
 async def test_a_deleted_last_row_is_caught_by_the_chain_head(rt: Runtime) -> None:
     rows = await _append(rt, 3)
     await _tamper(rt, "DELETE FROM audit_logs WHERE id = :id", id=rows[-1].id)
     report = await verify_chain(rt)
-    assert not report.ok and "chain head says seq 3" in report.problems[-1]
+    assert not report.ok
+    assert f"chain {rows[0].chain}: chain head says seq 3" in report.problems[-1]
 
 
 async def test_the_database_refuses_update_and_delete(rt: Runtime) -> None:
@@ -181,17 +191,38 @@ async def test_every_seed_event_type_is_written_by_its_service_function(rt: Runt
 
 async def test_query_logs_filters_and_pages(rt: Runtime) -> None:
     await _append(rt, 5, "item_added")
-    await _append(rt, 2, "cart_created")
+    await _append(rt, 2, "cart_created", entity_id="cart_2")
     rows, cursor = await query_logs(rt, AuditLogFilters(event_types=["item_added"]), limit=3)
-    assert [r.seq for r in rows] == [5, 4, 3] and cursor == 3
+    assert [r.seq for r in rows] == [5, 4, 3] and cursor == Cursor.of(rows[-1])
+    assert cursor is not None and Cursor.parse(str(cursor)) == cursor
     rows, cursor = await query_logs(
-        rt, AuditLogFilters(event_types=["item_added"]), limit=3, before_seq=cursor
+        rt, AuditLogFilters(event_types=["item_added"]), limit=3, before=cursor
     )
     assert [r.seq for r in rows] == [2, 1] and cursor is None
     rows, _ = await query_logs(
-        rt, AuditLogFilters(entity_id="cart_1", event_types=["cart_created"])
+        rt, AuditLogFilters(entity_id="cart_2", event_types=["cart_created"])
     )
-    assert [r.seq for r in rows] == [7]
+    assert [r.seq for r in rows] == [2, 1]
+
+
+async def test_listing_orders_by_time_then_chain_and_seq_across_pages(
+    rt: Runtime, clock: MovableClock
+) -> None:
+    # 12 entities over the chains; rows of one instant page by (chain, seq) descending.
+    for i in range(12):
+        await _append(rt, 1, entity_id=f"cart_{i}")
+        if i % 4 == 3:
+            clock.advance(seconds=1)
+    pages, cursor = [], None
+    while True:
+        page, cursor = await query_logs(rt, AuditLogFilters(), limit=5, before=cursor)
+        pages.append(page)
+        if cursor is None:
+            break
+    listed = [(r.timestamp, r.chain, r.seq) for page in pages for r in page]
+    assert [len(p) for p in pages] == [5, 5, 2]
+    assert listed == sorted(listed, reverse=True) and len(set(listed)) == 12
+    assert len({c for _, c, _ in listed}) > 1
 
 
 async def test_cli_audit_verify_exits_nonzero_on_a_broken_chain(rt: Runtime, settings: Any) -> None:
@@ -200,6 +231,7 @@ async def test_cli_audit_verify_exits_nonzero_on_a_broken_chain(rt: Runtime, set
     # The command runs its own event loop: give it a thread.
     ok = await asyncio.to_thread(CliRunner().invoke, cli_app, ["audit", "verify"], env=env)
     assert ok.exit_code == 0 and '"ok": true' in ok.output and '"checked": 3' in ok.output
+    chain = (await verify_chain(rt)).chains[0].chain
     await _tamper(rt, "UPDATE audit_logs SET action = 'forged' WHERE seq = 2")
     broken = await asyncio.to_thread(CliRunner().invoke, cli_app, ["audit", "verify"], env=env)
-    assert broken.exit_code == 1 and "seq 2" in broken.output
+    assert broken.exit_code == 1 and f"chain {chain} seq 2" in broken.output

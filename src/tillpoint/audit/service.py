@@ -3,8 +3,9 @@ work, so a change and its audit row commit or roll back together.
 
 Every feature emits through :func:`record` (or the typed ``log_*`` helpers over it).
 Metadata is scrubbed first: card numbers, CVVs, passwords and tokens never reach the
-table. :func:`record` takes the chain head lock, held until the caller commits, so call
-it after taking your own row locks (in practice: at the end of the unit of work).
+table. :func:`record` takes the lock of one chain head (of ``TILLPOINT_AUDIT_CHAINS``),
+held until the caller commits, so call it after taking your own row locks (in practice:
+at the end of the unit of work). Every record of one unit of work goes to the same chain.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.audit.chain import lock_head, row_hash
+from tillpoint.audit.chain import append
 from tillpoint.audit.events import CheckoutEventType, PaymentEventType, SecurityEventType
 from tillpoint.audit.models import AuditLog
 from tillpoint.ids import new_id
@@ -61,8 +62,7 @@ def _clip(value: str | None, size: int) -> str | None:
 
 async def record(s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime) -> AuditLog:
     """Append one audit row to the unit of work ``s`` (it commits with the change it
-    records), chained to the row before it."""
-    head = await lock_head(s)
+    records), chained to the row before it in the chain this unit of work appends to."""
     row = AuditLog(
         id=new_id("aud"),
         event_type=event.event_type[:64],
@@ -75,13 +75,9 @@ async def record(s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime)
         ip_address=_clip(actor.ip_address, 64),
         user_agent=_clip(actor.user_agent, 512),
         timestamp=at,
-        seq=head.seq + 1,
-        prev_hash=head.hash,
     )
-    row.hash = row_hash(head.hash, row)
-    head.seq, head.hash = row.seq, row.hash
-    s.add(row)
-    return row
+    # Written with Core statements, so the returned row is not in the session.
+    return await append(s, row)
 
 
 async def log_checkout_event(

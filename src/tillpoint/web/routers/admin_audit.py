@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 
 from tillpoint.audit.models import AuditLog
-from tillpoint.audit.queries import AuditLogFilters, query_logs
+from tillpoint.audit.queries import CURSOR_PATTERN, AuditLogFilters, Cursor, query_logs
 from tillpoint.audit.verify import verify_chain
 from tillpoint.web.deps import AdminDep, RuntimeDep
 from tillpoint.web.schemas import error_responses
@@ -21,6 +21,7 @@ Name = Annotated[str | None, Query(max_length=80, pattern=r"^[A-Za-z0-9_.:@/-]+$
 
 class AuditLogOut(BaseModel):
     id: str
+    chain: int
     seq: int
     event_type: str
     entity_type: str
@@ -41,17 +42,25 @@ class AuditLogPage(BaseModel):
     next_cursor: str | None
 
 
+class ChainHeadOut(BaseModel):
+    chain: int
+    seq: int
+    hash: str
+
+
 class ChainReportOut(BaseModel):
     ok: bool
     checked: int
     head_seq: int
     head_hash: str
+    chains: list[ChainHeadOut]
     problems: list[str]
 
 
 def _out(row: AuditLog) -> AuditLogOut:
     return AuditLogOut(
         id=row.id,
+        chain=row.chain,
         seq=row.seq,
         event_type=row.event_type,
         entity_type=row.entity_type,
@@ -83,7 +92,7 @@ async def list_audit_logs(
     since: Annotated[AwareDatetime | None, Query(description="Inclusive, with offset.")] = None,
     until: Annotated[AwareDatetime | None, Query(description="Exclusive, with offset.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=45, pattern=CURSOR_PATTERN)] = None,
 ) -> AuditLogPage:
     """Audit rows matching every given filter, newest first; ``next_cursor`` continues."""
     filters = AuditLogFilters(
@@ -96,7 +105,7 @@ async def list_audit_logs(
         until=until,
     )
     rows, nxt = await query_logs(
-        rt, filters, limit=limit, before_seq=int(cursor) if cursor else None
+        rt, filters, limit=limit, before=Cursor.parse(cursor) if cursor else None
     )
     return AuditLogPage(
         items=[_out(r) for r in rows], next_cursor=str(nxt) if nxt is not None else None
@@ -105,12 +114,13 @@ async def list_audit_logs(
 
 @router.get("/verify", response_model=ChainReportOut, responses=error_responses(401, 403))
 async def verify_audit_chain(rt: RuntimeDep, _admin: AdminDep) -> ChainReportOut:
-    """Walk the whole hash chain (as ``tillpoint audit verify`` does) and report breaks."""
+    """Walk every hash chain (as ``tillpoint audit verify`` does) and report breaks."""
     report = await verify_chain(rt)
     return ChainReportOut(
         ok=report.ok,
         checked=report.checked,
         head_seq=report.head_seq,
         head_hash=report.head_hash,
+        chains=[ChainHeadOut(chain=h.chain, seq=h.seq, hash=h.hash) for h in report.chains],
         problems=report.problems,
     )
