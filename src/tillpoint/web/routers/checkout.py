@@ -96,10 +96,12 @@ class ShippingEvent(StrictModel):
 
 
 class CardMethod(StrictModel):
-    """A Stripe PaymentMethod made in the browser; card data never reaches us."""
+    """A card Stripe.js made into a PaymentMethod (``pm_``) in the browser, or a
+    tokenised card's id (``card_``, what a Stripe.js stand-in without
+    ``createPaymentMethod`` gives); card data never reaches us."""
 
     type: Literal["card"]
-    payment_method_id: str = Field(pattern=r"^pm_[A-Za-z0-9_]{3,100}$")
+    payment_method_id: str = Field(pattern=r"^(pm|card)_[A-Za-z0-9_]{3,100}$")
 
 
 class SavedMethod(StrictModel):
