@@ -75,9 +75,7 @@ def assert_no_card_number_reached_us(live: LiveServer, *numbers: str) -> None:
 def intent_of(live: LiveServer, localstripe: LocalStripe, page: Any) -> dict[str, Any]:
     """The checkout's PaymentIntent as localstripe has it (payment method expanded)."""
     checkout_id = page.evaluate("() => new URL(location.href).searchParams.get('id')")
-    view = page.evaluate(
-        "async (id) => (await fetch(`/api/checkout/${id}`)).json()", checkout_id
-    )
+    view = page.evaluate("async (id) => (await fetch(`/api/checkout/${id}`)).json()", checkout_id)
     client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": localstripe.url})
     intent = client.v1.payment_intents.retrieve(
         view["context"]["payment"]["intent_id"], {"expand": ["payment_method"]}
@@ -169,3 +167,135 @@ def test_reload_on_the_payment_step_mounts_the_card_element_again(
     pay_by_card(page, VISA)
     confirmation(page)
     expect(page.locator("[data-cart-count]").first).to_have_text("")
+
+
+# --- Apple Pay / Google Pay (Payment Request Button) ------------------------------------
+
+# Neither headless Chromium nor localstripe has a wallet, so for these tests (and only
+# these) the browser is given one: the stand-in script is served with a fake
+# ``paymentRequest`` / ``paymentRequestButton`` added, emulating Stripe.js over a wallet
+# at the browser boundary. ``window.__wallet`` records what the page asked of it.
+WALLET_JS = """
+;(() => {
+  const standIn = Stripe;
+  const wallet = window.__wallet = {
+    available: %(available)s, methodId: %(method)s, requests: [], confirms: [], completed: [],
+  };
+  Stripe = (key) => {
+    const stripe = standIn(key);
+    stripe.paymentRequest = (options) => {
+      const handlers = {};
+      wallet.requests.push(options);
+      return {
+        canMakePayment: async () => (wallet.available ? { googlePay: true } : null),
+        on: (name, handler) => { handlers[name] = handler; },
+        show: () => handlers.paymentmethod({
+          paymentMethod: { id: wallet.methodId }, payerEmail: "wallet@example.com",
+          complete: (status) => wallet.completed.push(status),
+        }),
+      };
+    };
+    const elements = stripe.elements;
+    stripe.elements = () => {
+      const group = elements();
+      const create = group.create.bind(group);
+      group.create = (type, options) => type !== "paymentRequestButton" ? create(type, options) : {
+        mount(el) {
+          this.button = document.createElement("button");
+          this.button.type = "button";
+          this.button.textContent = "Pay with Google Pay";
+          this.button.addEventListener("click", () => options.paymentRequest.show());
+          el.append(this.button);
+        },
+        destroy() { if (this.button) this.button.remove(); },
+        on() {},
+      };
+      return group;
+    };
+    const confirm = stripe.confirmCardPayment;
+    stripe.confirmCardPayment = async (secret, data, options) => {
+      if (!data || typeof data.payment_method !== "string") return confirm(secret, data);
+      wallet.confirms.push({ secret, data, options });
+      // What Stripe.js answers; the server confirms (or finds confirmed) the intent itself.
+      return wallet.methodId === "pm_card_visa"
+        ? { paymentIntent: { status: "succeeded" } }
+        : { error: { type: "card_error", message: "Your card was declined." } };
+    };
+    return stripe;
+  };
+})();
+"""
+
+
+def give_browser_a_wallet(
+    page: Any, localstripe: LocalStripe, *, available: bool, method: str = "pm_card_visa"
+) -> None:
+    script = WALLET_JS % {"available": "true" if available else "false", "method": repr(method)}
+
+    def serve(route: Any) -> None:
+        original = route.fetch()
+        route.fulfill(response=original, body=original.text() + script)
+
+    page.route(f"{localstripe.url}/js.stripe.com/v3/", serve)
+
+
+def test_wallet_payment_through_the_payment_request_button(
+    page: Any, live: LiveServer, localstripe: LocalStripe, shots: Any
+) -> None:
+    """The ``paymentmethod`` handler: the wallet's method is selected, the order placed,
+    the intent confirmed by Stripe.js without its own actions, the sheet completed."""
+    give_browser_a_wallet(page, localstripe, available=True)
+    guest_to_payment(page, ("Canvas Tote Bag", 1), email="wallet@example.com")
+    panel = step(page, "payment_method")
+    expect(panel.locator("[data-wallet]")).to_be_visible()
+    shots(page, "wallet-button")
+    panel.get_by_role("button", name="Pay with Google Pay").click()
+    confirmation(page)
+    wallet = page.evaluate("() => window.__wallet")
+    intent = intent_of(live, localstripe, page)
+    assert intent["status"] == "succeeded"
+    assert wallet["requests"] == [
+        {
+            "country": "US",
+            "currency": "usd",
+            "total": {"label": "tillpoint order", "amount": intent["amount"]},
+            "requestPayerEmail": True,
+            "requestPayerName": True,
+        }
+    ]
+    assert wallet["confirms"] == [
+        {
+            "secret": intent["client_secret"],
+            "data": {"payment_method": "pm_card_visa"},
+            "options": {"handleActions": False},
+        }
+    ]
+    assert wallet["completed"] == ["success"]
+
+
+def test_a_declined_wallet_payment_fails_the_sheet_and_the_checkout(
+    page: Any, live: LiveServer, localstripe: LocalStripe
+) -> None:
+    give_browser_a_wallet(page, localstripe, available=True, method="pm_card_chargeCustomerFail")
+    guest_to_payment(page, ("Canvas Tote Bag", 1))
+    step(page, "payment_method").get_by_role("button", name="Pay with Google Pay").click()
+    panel = step(page, "payment_failed")
+    expect(panel.locator("[data-failure-reason]")).to_contain_text("declined")
+    assert page.evaluate("() => window.__wallet.completed") == ["fail"]
+    panel.get_by_role("button", name="Use another card").click()
+    pay_by_card(page, VISA)
+    confirmation(page)
+
+
+def test_no_wallet_in_the_browser_keeps_the_button_hidden(
+    page: Any, live: LiveServer, localstripe: LocalStripe
+) -> None:
+    give_browser_a_wallet(page, localstripe, available=False)
+    guest_to_payment(page, ("Canvas Tote Bag", 1))
+    panel = step(page, "payment_method")
+    expect(panel.locator("#card-element input")).to_have_count(5)
+    page.wait_for_function("() => window.__wallet.requests.length === 1")
+    expect(panel.locator("[data-wallet]")).to_be_hidden()
+    expect(panel.get_by_role("button", name="Pay with Google Pay")).to_have_count(0)
+    pay_by_card(page, VISA)
+    confirmation(page)
