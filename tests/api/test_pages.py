@@ -50,6 +50,10 @@ async def test_address_rules_follow_the_country(api: Api) -> None:
     gb = (await api.get("/api/addresses/rules/gb")).json()
     assert "state" not in gb["fields"]
     assert gb["labels"]["city"] == "Town or city"
+    ca = (await api.get("/api/addresses/rules/ca")).json()
+    assert ca["country_code"] == "CA"
+    assert {"state", "zip_code"} <= set(ca["required"])
+    assert {"value": "ON", "label": "Ontario"} in ca["state_choices"]
     jp = (await api.get("/api/addresses/rules/JP")).json()
     assert jp["labels"]["state"] == "Prefecture"
     # One choice per prefecture, in its Latin spelling.
@@ -62,3 +66,10 @@ async def test_unknown_country_is_a_field_error(api: Api) -> None:
     assert r.status_code == 422
     assert error_code(r) == "unknown_country"
     assert r.json()["error"]["fields"][0]["path"] == ["country"]
+
+
+async def test_one_address_rules_endpoint_in_openapi(api: Api) -> None:
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    assert "/api/addresses/rules/{country_code}" in paths
+    assert not [p for p in paths if "address-rules" in p]
+    assert (await api.get("/api/checkout/address-rules/US")).status_code == 404
