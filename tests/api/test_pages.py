@@ -8,6 +8,7 @@ import pytest
 from tests.factories import demo_catalog
 from tests.support import Api, error_code
 from tillpoint.runtime import Runtime
+from tillpoint.web.pages.router import stripe_js_url
 
 
 async def test_catalog_page_lists_every_active_product_with_price(api: Api, rt: Runtime) -> None:
@@ -73,3 +74,18 @@ async def test_one_address_rules_endpoint_in_openapi(api: Api) -> None:
     assert "/api/addresses/rules/{country_code}" in paths
     assert not [p for p in paths if "address-rules" in p]
     assert (await api.get("/api/checkout/address-rules/US")).status_code == 404
+
+
+def test_stripe_js_url_follows_the_origin_setting() -> None:
+    assert stripe_js_url("https://js.stripe.com") == "https://js.stripe.com/v3/"
+    assert stripe_js_url("http://127.0.0.1:8420/") == "http://127.0.0.1:8420/js.stripe.com/v3/"
+
+
+async def test_checkout_page_has_the_stripe_js_url_and_a_hidden_wallet_slot(api: Api) -> None:
+    r = await api.get("/checkout")
+    assert 'data-stripe-js="https://js.stripe.com/v3/"' in r.text
+    assert '<div data-wallet class="wallet" hidden>' in r.text
+    config = (await api.get("/api/payment/config")).json()
+    assert config["account_country"] == "US"
+    wallets = [m for m in config["methods"] if m["type"] == "digital_wallet"]
+    assert wallets and wallets[0]["enabled"] is True
