@@ -200,7 +200,11 @@ class Settings(BaseSettings):
     rate_limit_surge_multiplier: float = Field(default=0.5, gt=0, le=1)
     rate_limit_monitor_interval_seconds: float = Field(default=60.0, gt=0)
     trusted_proxies: str = ""
+    # Where the page loads Stripe.js v3 from (the CSP allows it): Stripe's own, or a
+    # stand-in such as localstripe's, which serves it under /js.stripe.com/v3/.
     stripe_js_origin: str = "https://js.stripe.com"
+    # The Stripe account's country, for the Payment Request Button (Apple/Google Pay).
+    stripe_account_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     hsts_max_age_seconds: int = Field(default=2 * 365 * 24 * 3600, ge=0)
     log_level: str = "INFO"
     background_tasks: bool = True

@@ -73,18 +73,6 @@ async def test_concurrent_events_on_one_version_one_wins(api: Api, rt: Runtime) 
     assert final["version"] == 2
 
 
-async def test_address_rules_for_forms(api: Api) -> None:
-    r = await api.get("/api/checkout/address-rules/ca")
-    body = r.json()
-    assert r.status_code == 200 and body["country"] == "CA"
-    assert "state" in body["required_fields"] and "zip_code" in body["required_fields"]
-    assert {"code": "ON", "name": "Ontario"} in body["regions"]
-    gb = (await api.get("/api/checkout/address-rules/GB")).json()
-    assert "state" not in gb["required_fields"] and gb["regions"] == []
-    r = await api.get("/api/checkout/address-rules/XX")
-    assert r.status_code == 404 and error_code(r) == "country_not_found"
-
-
 async def test_reading_a_checkout_costs_a_handful_of_queries(api: Api, rt: Runtime) -> None:
     from sqlalchemy import event
 

@@ -8,6 +8,7 @@ import pytest
 from tests.factories import demo_catalog
 from tests.support import Api, error_code
 from tillpoint.runtime import Runtime
+from tillpoint.web.pages.router import stripe_js_url
 
 
 async def test_catalog_page_lists_every_active_product_with_price(api: Api, rt: Runtime) -> None:
@@ -50,6 +51,10 @@ async def test_address_rules_follow_the_country(api: Api) -> None:
     gb = (await api.get("/api/addresses/rules/gb")).json()
     assert "state" not in gb["fields"]
     assert gb["labels"]["city"] == "Town or city"
+    ca = (await api.get("/api/addresses/rules/ca")).json()
+    assert ca["country_code"] == "CA"
+    assert {"state", "zip_code"} <= set(ca["required"])
+    assert {"value": "ON", "label": "Ontario"} in ca["state_choices"]
     jp = (await api.get("/api/addresses/rules/JP")).json()
     assert jp["labels"]["state"] == "Prefecture"
     # One choice per prefecture, in its Latin spelling.
@@ -62,3 +67,25 @@ async def test_unknown_country_is_a_field_error(api: Api) -> None:
     assert r.status_code == 422
     assert error_code(r) == "unknown_country"
     assert r.json()["error"]["fields"][0]["path"] == ["country"]
+
+
+async def test_one_address_rules_endpoint_in_openapi(api: Api) -> None:
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    assert "/api/addresses/rules/{country_code}" in paths
+    assert not [p for p in paths if "address-rules" in p]
+    assert (await api.get("/api/checkout/address-rules/US")).status_code == 404
+
+
+def test_stripe_js_url_follows_the_origin_setting() -> None:
+    assert stripe_js_url("https://js.stripe.com") == "https://js.stripe.com/v3/"
+    assert stripe_js_url("http://127.0.0.1:8420/") == "http://127.0.0.1:8420/js.stripe.com/v3/"
+
+
+async def test_checkout_page_has_the_stripe_js_url_and_a_hidden_wallet_slot(api: Api) -> None:
+    r = await api.get("/checkout")
+    assert 'data-stripe-js="https://js.stripe.com/v3/"' in r.text
+    assert '<div data-wallet class="wallet" hidden>' in r.text
+    config = (await api.get("/api/payment/config")).json()
+    assert config["account_country"] == "US"
+    wallets = [m for m in config["methods"] if m["type"] == "digital_wallet"]
+    assert wallets and wallets[0]["enabled"] is True

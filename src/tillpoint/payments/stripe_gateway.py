@@ -82,6 +82,9 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 def _card_of(payment_method: Any) -> dict[str, Any]:
     pm = payment_method if isinstance(payment_method, dict) else {}
+    if pm.get("object") == "card":
+        # A tokenised Card used as the payment method: its details are top-level.
+        return pm
     card = pm.get("card")
     return card if isinstance(card, dict) else {}
 

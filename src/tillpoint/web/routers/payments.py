@@ -57,6 +57,7 @@ class PaymentMethodOut(BaseModel):
 class PaymentConfigOut(BaseModel):
     gateway: str
     publishable_key: str | None
+    account_country: str
     require_3ds: str
     methods: list[PaymentMethodOut]
 
@@ -124,10 +125,12 @@ for _path, _types in DEDICATED.items():
 
 @router.get("/api/payment/config", response_model=PaymentConfigOut)
 async def payment_config(rt: RuntimeDep, gateway: GatewayDep) -> dict[str, Any]:
-    """What the checkout page offers (the seed's ``PaymentMethodConfig``) and Stripe.js's key."""
+    """What the checkout page offers (the seed's ``PaymentMethodConfig``), Stripe.js's key
+    and the account's country (for the Payment Request Button)."""
     return {
         "gateway": gateway.name,
         "publishable_key": gateway.publishable_key,
+        "account_country": rt.settings.stripe_account_country,
         "require_3ds": rt.settings.stripe_require_3ds.value,
         "methods": [m.model_dump() for m in rt.settings.payment_methods],
     }

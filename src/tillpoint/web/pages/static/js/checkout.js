@@ -199,7 +199,7 @@ const STEPS = {
     if (!options.items.length) slot.textContent = "We cannot deliver to this address. Please change it.";
   },
   payment_method() {
-    payment.mount(root);
+    payment.mount(root, checkout, { placeOrder: placeWalletOrder, settle }).catch((err) => reportError(err));
   },
   order_review() {
     const c = ctx();
@@ -322,7 +322,7 @@ async function onSubmit(form, submitter) {
   if (type === "SELECT_PAYMENT") {
     let method;
     try {
-      method = await payment.method(form);
+      method = await payment.method(form, checkout);
     } catch (err) {
       return reportError(err, form);
     }
@@ -338,6 +338,17 @@ async function placeOrder() {
   const view = await sendEvent("CONFIRM_ORDER", {}, null, { idempotencyKey: confirmKey });
   if (view) confirmKey = null;
   if (view && view.state === "payment_processing") await settle(payment.afterConfirm(view));
+}
+
+// The wallet sheet handed back a PaymentMethod: choose it and place the order. Returns
+// the checkout in payment_processing (for Stripe.js to confirm), or null if refused.
+async function placeWalletOrder(paymentMethodId) {
+  const chosen = await sendEvent("SELECT_PAYMENT", { payment_method: { type: "card", payment_method_id: paymentMethodId } });
+  if (!chosen || chosen.state !== "order_review") return null;
+  confirmKey = confirmKey || newIdempotencyKey();
+  const view = await sendEvent("CONFIRM_ORDER", {}, null, { idempotencyKey: confirmKey });
+  if (view) confirmKey = null;
+  return view && view.state === "payment_processing" ? view : null;
 }
 
 // Whatever the payment call answers, the checkout's state on the server says what next.

@@ -1,7 +1,8 @@
 // Payment in the page. With the sandbox gateway: a picker of its test cards, whose
-// ids go to the server as the payment method. With Stripe: Stripe.js's Card Element
-// (loaded from the configured origin) and confirmCardPayment, so card data goes from
-// the browser to Stripe and never to this shop.
+// ids go to the server as the payment method. With Stripe: Stripe.js (loaded from the
+// configured origin) with its Card Element, and the Payment Request Button (Apple Pay /
+// Google Pay) where the browser offers a wallet. Card data goes from the browser to
+// Stripe, never to this shop: the server only ever sees payment method ids.
 import { api, ApiError } from "./api.js";
 
 const TEST_CARDS = {
@@ -13,7 +14,7 @@ const TEST_CARDS = {
 let configPromise = null;
 function config() {
   if (!configPromise) {
-    configPromise = api.get("/api/payment/config").catch(() => ({ gateway: "sandbox", publishable_key: null }));
+    configPromise = api.get("/api/payment/config").catch(() => ({ gateway: "sandbox", publishable_key: null, methods: [] }));
   }
   return configPromise;
 }
@@ -27,41 +28,143 @@ function loadStripe(key) {
       const script = document.createElement("script");
       script.src = stripeJsUrl();
       script.onload = () => resolve(window.Stripe(key));
-      script.onerror = () => { stripePromise = null; reject(new ApiError(0, { error: { code: "stripe_unavailable", message: "The card form could not load. Check your connection and try again." } })); };
+      script.onerror = () => { stripePromise = null; reject(cardError(0, "stripe_unavailable", "The card form could not load. Check your connection and try again.")); };
       document.head.append(script);
     });
   }
   return stripePromise;
 }
 
+async function stripeClient() {
+  return loadStripe((await config()).publishable_key);
+}
+
+function cardError(status, code, message) {
+  return new ApiError(status, { error: { code, message, fields: [{ path: ["payment_method_id"], message }] } });
+}
+
 let card = null;
+let cardEmpty = true;
+let walletButton = null;
 
 async function usesStripe() {
   const c = await config();
   return c.gateway === "stripe" && Boolean(c.publishable_key);
 }
 
+async function walletsEnabled() {
+  const methods = (await config()).methods || [];
+  return methods.some((m) => m.type === "digital_wallet" && m.enabled);
+}
+
+function billingDetails(checkout) {
+  const ctx = (checkout && checkout.context) || {};
+  const a = ctx.billing_address || ctx.shipping_address || null;
+  const details = {};
+  if (a) {
+    details.name = `${a.first_name || ""} ${a.last_name || ""}`.trim() || undefined;
+    details.address = { line1: a.street1, line2: a.street2 || undefined, city: a.city, state: a.state || undefined, postal_code: a.zip_code || undefined, country: a.country };
+  }
+  if (ctx.guest_info && ctx.guest_info.email) details.email = ctx.guest_info.email;
+  return details;
+}
+
+// The Card Element's card as a payment method id. Stripe.js makes a PaymentMethod;
+// a stand-in whose createPaymentMethod does nothing (localstripe's) can still
+// tokenise, and the token's card id is a payment method its API accepts.
+async function cardMethodId(stripe, checkout) {
+  if (cardEmpty) throw cardError(422, "required", "Enter your card details.");
+  if (typeof stripe.createPaymentMethod === "function") {
+    const made = await stripe.createPaymentMethod({ type: "card", card, billing_details: billingDetails(checkout) });
+    if (made && made.error) throw cardError(402, "card_error", made.error.message || "Your card could not be used.");
+    if (made && made.paymentMethod) return made.paymentMethod.id;
+  }
+  const token = await stripe.createToken(card);
+  if (!token || token.error || !token.token || !token.token.card) {
+    const error = (token && token.error) || {};
+    const message = error.type && error.message ? error.message : "Check your card number, expiry date and security code.";
+    throw cardError(402, "card_error", message);
+  }
+  return token.token.card.id;
+}
+
+// Apple Pay / Google Pay through Stripe's Payment Request Button, shown only when
+// canMakePayment() says the browser has a wallet. Its sheet hands back a
+// PaymentMethod; hooks.placeOrder(id) selects it and places the order, then Stripe.js
+// confirms the intent and the sheet is told how that went.
+async function mountWallet(root, stripe, checkout, hooks) {
+  const slot = root.querySelector("[data-wallet]");
+  if (!slot || typeof stripe.paymentRequest !== "function" || !(await walletsEnabled())) return;
+  const totals = checkout.context.totals;
+  if (!totals || !totals.total) return;
+  const request = stripe.paymentRequest({
+    country: (await config()).account_country || "US",
+    currency: totals.currency.toLowerCase(),
+    total: { label: "tillpoint order", amount: totals.total },
+    requestPayerEmail: true,
+    requestPayerName: true,
+  });
+  let available = null;
+  try {
+    available = await request.canMakePayment();
+  } catch (err) {
+    available = null;
+  }
+  if (!available || !slot.isConnected) return;
+  if (walletButton) walletButton.destroy();
+  walletButton = stripe.elements().create("paymentRequestButton", { paymentRequest: request });
+  walletButton.mount(slot.querySelector("#payment-request-button"));
+  slot.hidden = false;
+  request.on("paymentmethod", async (ev) => {
+    let view = null;
+    try {
+      view = await hooks.placeOrder(ev.paymentMethod.id);
+    } catch (err) {
+      view = null;
+    }
+    if (!view) { ev.complete("fail"); return; }
+    hooks.settle(payWithWallet(stripe, view, ev));
+  });
+}
+
+async function payWithWallet(stripe, view, ev) {
+  const intent = await api.post("/api/payment/create-intent", { checkout_id: view.id });
+  // Confirm without Stripe.js's own 3-D Secure handling, so the wallet sheet closes
+  // first; then handle the bank's challenge if there is one.
+  const first = await stripe.confirmCardPayment(intent.client_secret, { payment_method: ev.paymentMethod.id }, { handleActions: false });
+  if (first.error) {
+    ev.complete("fail");
+  } else {
+    ev.complete("success");
+    if (first.paymentIntent && first.paymentIntent.status === "requires_action") await stripe.confirmCardPayment(intent.client_secret);
+  }
+  // Whatever Stripe.js said, the server reads the intent and moves the checkout.
+  return api.post("/api/payment/confirm", { checkout_id: view.id });
+}
+
 export const payment = {
-  async mount(root) {
+  // The payment step: the sandbox's test cards, or Stripe's Card Element (and wallet).
+  async mount(root, checkout, hooks) {
     if (!(await usesStripe())) return;
     root.querySelector("[data-sandbox-cards]").hidden = true;
     root.querySelector("[data-stripe-card]").hidden = false;
-    const stripe = await loadStripe((await config()).publishable_key);
+    // Errors about the card are shown (and focused) at the Card Element.
+    root.querySelector("#card-element").dataset.path = "payment_method_id";
+    const stripe = await stripeClient();
+    if (card) card.destroy();
     card = stripe.elements().create("card");
+    cardEmpty = true;
+    // Stripe.js says whether the card is empty; a stand-in just says it changed.
+    card.on("change", (event) => { cardEmpty = Boolean(event && event.empty); });
     card.mount(root.querySelector("#card-element"));
+    await mountWallet(root, stripe, checkout, hooks);
   },
 
   // The payment_method field of SELECT_PAYMENT.
-  async method(form) {
+  async method(form, checkout) {
     if (await usesStripe()) {
-      const stripe = await loadStripe((await config()).publishable_key);
-      const result = await stripe.createPaymentMethod({ type: "card", card });
-      if (result && result.error) throw new ApiError(402, { error: { code: "card_error", message: result.error.message, fields: [{ path: ["payment_method_id"], message: result.error.message }] } });
-      if (!result || !result.paymentMethod) {
-        // localstripe's stand-in Stripe.js does not create PaymentMethods.
-        throw new ApiError(502, { error: { code: "card_not_tokenised", message: "Your card could not be read. Please try again.", fields: [{ path: ["payment_method_id"], message: "Your card could not be read." }] } });
-      }
-      return { type: "card", payment_method_id: result.paymentMethod.id };
+      const stripe = await stripeClient();
+      return { type: "card", payment_method_id: await cardMethodId(stripe, checkout) };
     }
     const chosen = form.querySelector("input[name=test_card]:checked");
     if (!chosen) throw new ApiError(422, { error: { code: "required", message: "Choose a card.", fields: [{ path: ["payment_method_id"], message: "Choose a card." }] } });
@@ -74,26 +177,21 @@ export const payment = {
     return TEST_CARDS[method.payment_method_id] || "Card";
   },
 
-  // After CONFIRM_ORDER (payment_processing): pay, then let the server finalize.
-  // Stripe: Stripe.js confirms the card with the intent's client secret (3-D Secure in
-  // its own dialog); sandbox: the server confirms with the chosen test card.
+  // After CONFIRM_ORDER (payment_processing): the server confirms the intent with the
+  // method chosen at SELECT_PAYMENT and finalizes; a 3-D Secure card comes back as
+  // payment_requires_action, drawn by challenge() below.
   async afterConfirm(view) {
-    if (await usesStripe()) {
-      const intent = await api.post("/api/payment/create-intent", { checkout_id: view.id });
-      if (intent.status === "requires_payment_method" || intent.status === "requires_confirmation" || intent.status === "requires_action") {
-        const stripe = await loadStripe(intent.publishable_key || (await config()).publishable_key);
-        await stripe.confirmCardPayment(intent.client_secret, card ? { payment_method: { card } } : undefined);
-      }
-    }
     return api.post("/api/payment/confirm", { checkout_id: view.id });
   },
 
-  // payment_requires_action (after a reload, or the sandbox): the bank's challenge.
+  // payment_requires_action: the bank's challenge. Stripe: Stripe.js runs it with the
+  // intent's client secret; sandbox: our page plays the bank.
   async challenge(root, checkout, { done }) {
     if (await usesStripe()) {
       root.querySelector("[data-stripe-challenge]").hidden = false;
       const intent = await api.post("/api/payment/create-intent", { checkout_id: checkout.id });
-      const stripe = await loadStripe(intent.publishable_key || (await config()).publishable_key);
+      const stripe = await stripeClient();
+      // A failed challenge is an answer too: the server reads the intent either way.
       await stripe.confirmCardPayment(intent.client_secret);
       return done(api.post("/api/payment/confirm", { checkout_id: checkout.id }));
     }

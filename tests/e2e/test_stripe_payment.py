@@ -1,0 +1,301 @@
+"""Whole purchases in the browser with the Stripe gateway, against a real localstripe
+process: the page loads localstripe's Stripe.js stand-in from
+``TILLPOINT_STRIPE_JS_ORIGIN``, the card is typed into its Card Element, its
+``confirmCardPayment`` runs the 3-D Secure dialog, and our server talks to localstripe
+with the real ``stripe`` SDK. Every request our app receives is recorded: the card
+number never is in one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import stripe
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, assert_accessible
+from tests.e2e.shopper import guest_to_payment, step
+from tests.localstripe_server import LocalStripe
+from tests.stripe_fixtures import STRIPE_KEY, stripe_settings
+
+VISA = "4242424242424242"
+DECLINED_ON_CHARGE = "4000000000000341"
+THREE_D_SECURE = "4000002500003155"
+
+
+@pytest.fixture
+def settings_overrides(localstripe: LocalStripe) -> dict[str, Any]:
+    return {**stripe_settings(localstripe.url), "stripe_js_origin": localstripe.url}
+
+
+def enter_card(page: Any, number: str) -> None:
+    """Type a card into the Card Element (the stand-in's five inputs)."""
+    element = step(page, "payment_method").locator("#card-element")
+    element.locator("input[placeholder=number]").fill(number)
+    element.locator("input[placeholder=exp_month]").fill("12")
+    element.locator("input[placeholder=exp_year]").fill("34")
+    element.locator("input[placeholder=cvc]").fill("123")
+    element.locator("input[placeholder=postal_code]").fill("95014")
+
+
+def pay_by_card(page: Any, number: str) -> None:
+    """Card into Stripe.js, continue to review, place the order."""
+    enter_card(page, number)
+    step(page, "payment_method").get_by_role("button", name="Continue to review").click()
+    panel = step(page, "order_review")
+    panel.get_by_role("button", name=re.compile("Place order and pay")).click()
+
+
+def stand_in_dialog(page: Any) -> Any:
+    """localstripe's 3-D Secure dialog (a box its script adds to <body>)."""
+    dialog = page.locator("body > div").filter(has_text="3D Secure")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def confirmation(page: Any) -> Any:
+    panel = step(page, "order_confirmation")
+    expect(panel.locator("[data-confirmation]")).to_contain_text(re.compile(r"Order TP-"))
+    return panel
+
+
+def assert_no_card_number_reached_us(live: LiveServer, *numbers: str) -> None:
+    received = live.received
+    writes = [r for r in received if r.method == "POST"]
+    # The recorder saw the purchase's own writes (so an empty list cannot pass).
+    assert any(r.path == "/api/payment/confirm" for r in writes)
+    assert any(b"SELECT_PAYMENT" in r.body for r in writes)
+    for number in numbers:
+        for r in received:
+            assert number.encode() not in r.raw(), f"{number} reached {r.method} {r.path}"
+
+
+def intent_of(live: LiveServer, localstripe: LocalStripe, page: Any) -> dict[str, Any]:
+    """The checkout's PaymentIntent as localstripe has it (payment method expanded)."""
+    checkout_id = page.evaluate("() => new URL(location.href).searchParams.get('id')")
+    view = page.evaluate("async (id) => (await fetch(`/api/checkout/${id}`)).json()", checkout_id)
+    client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": localstripe.url})
+    intent = client.v1.payment_intents.retrieve(
+        view["context"]["payment"]["intent_id"], {"expand": ["payment_method"]}
+    )
+    return dict(intent.to_dict())
+
+
+def test_card_purchase_through_stripe_js(
+    page: Any, live: LiveServer, localstripe: LocalStripe, shots: Any
+) -> None:
+    guest_to_payment(page, ("Assam Breakfast Tea, 250 g", 1), email="card@example.com")
+    panel = step(page, "payment_method")
+    # The stand-in's Card Element is mounted; no test-card picker, no wallet button.
+    expect(panel.locator("#card-element")).to_contain_text("localstripe")
+    expect(panel.locator("[data-sandbox-cards]")).to_be_hidden()
+    expect(panel.locator("[data-wallet]")).to_be_hidden()
+    assert page.evaluate("() => typeof Stripe('pk_test_x').paymentRequest") == "undefined"
+    # An empty card is refused in the page, before anything is sent.
+    panel.get_by_role("button", name="Continue to review").click()
+    expect(panel.locator("#payment-error")).to_have_text("Enter your card details.")
+    assert_accessible(page, context="Stripe payment step")  # axe skips nothing of ours
+    shots(page, "stripe-card")
+    pay_by_card(page, VISA)
+    panel = confirmation(page)
+    expect(panel).to_contain_text("card@example.com")
+    shots(page, "stripe-confirmation")
+
+    intent = intent_of(live, localstripe, page)
+    assert intent["status"] == "succeeded"
+    assert intent["payment_method"]["last4"] == "4242"
+    panel.get_by_role("link", name="View your order").click()
+    page.wait_for_url("**/orders/*")
+    expect(page.locator("#order .order-details")).to_contain_text("ending 4242")
+    assert_no_card_number_reached_us(live, VISA)
+
+
+def test_declined_card_then_a_successful_retry(
+    page: Any, live: LiveServer, localstripe: LocalStripe, shots: Any
+) -> None:
+    guest_to_payment(page, ("Canvas Tote Bag", 1))
+    pay_by_card(page, DECLINED_ON_CHARGE)
+    panel = step(page, "payment_failed")
+    expect(panel.locator("[data-failure-reason]")).to_contain_text("declined")
+    shots(page, "stripe-declined")
+    panel.get_by_role("button", name="Try again").click()
+    pay_by_card(page, VISA)
+    confirmation(page)
+    assert intent_of(live, localstripe, page)["payment_method"]["last4"] == "4242"
+    assert_no_card_number_reached_us(live, DECLINED_ON_CHARGE, VISA)
+
+
+def test_three_d_secure_completed_in_stripe_js(
+    page: Any, live: LiveServer, localstripe: LocalStripe, shots: Any
+) -> None:
+    guest_to_payment(page, ("Merino Wool Socks", 1))
+    pay_by_card(page, THREE_D_SECURE)
+    step(page, "payment_requires_action")
+    expect(page.locator("[data-stripe-challenge]")).to_be_visible()
+    dialog = stand_in_dialog(page)
+    shots(page, "stripe-3ds")
+    dialog.get_by_role("button", name="Complete authentication").click()
+    confirmation(page)
+    assert intent_of(live, localstripe, page)["status"] == "succeeded"
+    assert_no_card_number_reached_us(live, THREE_D_SECURE)
+
+
+def test_three_d_secure_failed_then_another_card(
+    page: Any, live: LiveServer, localstripe: LocalStripe
+) -> None:
+    guest_to_payment(page, ("Merino Wool Socks", 1))
+    pay_by_card(page, THREE_D_SECURE)
+    step(page, "payment_requires_action")
+    stand_in_dialog(page).get_by_role("button", name="Fail authentication").click()
+    panel = step(page, "payment_failed")
+    expect(panel.locator("[data-failure-reason]")).to_contain_text("authentication")
+    panel.get_by_role("button", name="Use another card").click()
+    pay_by_card(page, VISA)
+    confirmation(page)
+    assert_no_card_number_reached_us(live, THREE_D_SECURE, VISA)
+
+
+def test_reload_on_the_payment_step_mounts_the_card_element_again(
+    page: Any, live: LiveServer, localstripe: LocalStripe
+) -> None:
+    guest_to_payment(page, ("Stoneware Mug", 1))
+    page.reload()
+    page.wait_for_selector("html[data-ready='true']")
+    expect(step(page, "payment_method").locator("#card-element input")).to_have_count(5)
+    pay_by_card(page, VISA)
+    confirmation(page)
+    expect(page.locator("[data-cart-count]").first).to_have_text("")
+
+
+# --- Apple Pay / Google Pay (Payment Request Button) ------------------------------------
+
+# Neither headless Chromium nor localstripe has a wallet, so for these tests (and only
+# these) the browser is given one: the stand-in script is served with a fake
+# ``paymentRequest`` / ``paymentRequestButton`` added, emulating Stripe.js over a wallet
+# at the browser boundary. ``window.__wallet`` records what the page asked of it.
+WALLET_JS = """
+;(() => {
+  const standIn = Stripe;
+  const wallet = window.__wallet = {
+    available: %(available)s, methodId: %(method)s, requests: [], confirms: [], completed: [],
+  };
+  Stripe = (key) => {
+    const stripe = standIn(key);
+    stripe.paymentRequest = (options) => {
+      const handlers = {};
+      wallet.requests.push(options);
+      return {
+        canMakePayment: async () => (wallet.available ? { googlePay: true } : null),
+        on: (name, handler) => { handlers[name] = handler; },
+        show: () => handlers.paymentmethod({
+          paymentMethod: { id: wallet.methodId }, payerEmail: "wallet@example.com",
+          complete: (status) => wallet.completed.push(status),
+        }),
+      };
+    };
+    const elements = stripe.elements;
+    stripe.elements = () => {
+      const group = elements();
+      const create = group.create.bind(group);
+      group.create = (type, options) => type !== "paymentRequestButton" ? create(type, options) : {
+        mount(el) {
+          this.button = document.createElement("button");
+          this.button.type = "button";
+          this.button.textContent = "Pay with Google Pay";
+          this.button.addEventListener("click", () => options.paymentRequest.show());
+          el.append(this.button);
+        },
+        destroy() { if (this.button) this.button.remove(); },
+        on() {},
+      };
+      return group;
+    };
+    const confirm = stripe.confirmCardPayment;
+    stripe.confirmCardPayment = async (secret, data, options) => {
+      if (!data || typeof data.payment_method !== "string") return confirm(secret, data);
+      wallet.confirms.push({ secret, data, options });
+      // What Stripe.js answers; the server confirms (or finds confirmed) the intent itself.
+      return wallet.methodId === "pm_card_visa"
+        ? { paymentIntent: { status: "succeeded" } }
+        : { error: { type: "card_error", message: "Your card was declined." } };
+    };
+    return stripe;
+  };
+})();
+"""
+
+
+def give_browser_a_wallet(
+    page: Any, localstripe: LocalStripe, *, available: bool, method: str = "pm_card_visa"
+) -> None:
+    script = WALLET_JS % {"available": "true" if available else "false", "method": repr(method)}
+
+    def serve(route: Any) -> None:
+        original = route.fetch()
+        route.fulfill(response=original, body=original.text() + script)
+
+    page.route(f"{localstripe.url}/js.stripe.com/v3/", serve)
+
+
+def test_wallet_payment_through_the_payment_request_button(
+    page: Any, live: LiveServer, localstripe: LocalStripe, shots: Any
+) -> None:
+    """The ``paymentmethod`` handler: the wallet's method is selected, the order placed,
+    the intent confirmed by Stripe.js without its own actions, the sheet completed."""
+    give_browser_a_wallet(page, localstripe, available=True)
+    guest_to_payment(page, ("Canvas Tote Bag", 1), email="wallet@example.com")
+    panel = step(page, "payment_method")
+    expect(panel.locator("[data-wallet]")).to_be_visible()
+    shots(page, "wallet-button")
+    panel.get_by_role("button", name="Pay with Google Pay").click()
+    confirmation(page)
+    wallet = page.evaluate("() => window.__wallet")
+    intent = intent_of(live, localstripe, page)
+    assert intent["status"] == "succeeded"
+    assert wallet["requests"] == [
+        {
+            "country": "US",
+            "currency": "usd",
+            "total": {"label": "tillpoint order", "amount": intent["amount"]},
+            "requestPayerEmail": True,
+            "requestPayerName": True,
+        }
+    ]
+    assert wallet["confirms"] == [
+        {
+            "secret": intent["client_secret"],
+            "data": {"payment_method": "pm_card_visa"},
+            "options": {"handleActions": False},
+        }
+    ]
+    assert wallet["completed"] == ["success"]
+
+
+def test_a_declined_wallet_payment_fails_the_sheet_and_the_checkout(
+    page: Any, live: LiveServer, localstripe: LocalStripe
+) -> None:
+    give_browser_a_wallet(page, localstripe, available=True, method="pm_card_chargeCustomerFail")
+    guest_to_payment(page, ("Canvas Tote Bag", 1))
+    step(page, "payment_method").get_by_role("button", name="Pay with Google Pay").click()
+    panel = step(page, "payment_failed")
+    expect(panel.locator("[data-failure-reason]")).to_contain_text("declined")
+    assert page.evaluate("() => window.__wallet.completed") == ["fail"]
+    panel.get_by_role("button", name="Use another card").click()
+    pay_by_card(page, VISA)
+    confirmation(page)
+
+
+def test_no_wallet_in_the_browser_keeps_the_button_hidden(
+    page: Any, live: LiveServer, localstripe: LocalStripe
+) -> None:
+    give_browser_a_wallet(page, localstripe, available=False)
+    guest_to_payment(page, ("Canvas Tote Bag", 1))
+    panel = step(page, "payment_method")
+    expect(panel.locator("#card-element input")).to_have_count(5)
+    page.wait_for_function("() => window.__wallet.requests.length === 1")
+    expect(panel.locator("[data-wallet]")).to_be_hidden()
+    expect(panel.get_by_role("button", name="Pay with Google Pay")).to_have_count(0)
+    pay_by_card(page, VISA)
+    confirmation(page)
