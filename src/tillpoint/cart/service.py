@@ -305,8 +305,12 @@ async def add_item(
     """Add a line, or add to the quantity of the same product + variant + metadata line."""
     check_quantity(rt, quantity)
     meta = dict(metadata or {})
+    key = (product_id, variant_id)
 
     async def change(s: AsyncSession, cart: Cart) -> None:
+        # One read of every product the answer shows, this one included (the view and
+        # resolve_sellable then find them in the unit of work).
+        await sellables_for(s, [*((i.product_id, i.variant_id) for i in cart.items), key])
         sellable = await resolve_sellable(s, product_id, variant_id)
         if sellable.product.currency != cart.currency:
             raise InvalidInput(
@@ -321,7 +325,6 @@ async def add_item(
             ),
             None,
         )
-        key = (product_id, variant_id)
         # Availability of everything this cart wants of that stock, this line included.
         demand = _demand(cart.items)
         demand[key] = demand.get(key, 0) + quantity
