@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.errors import InvalidInput, NotFound
@@ -118,7 +119,9 @@ async def sellables_for(
     }
     missing = [pid for pid in ids if pid not in products]
     if missing:
-        found = {p.id: p for p in await s.scalars(select(Product).where(Product.id.in_(missing)))}
+        # Variants joined in: one statement, not the product SELECT plus a selectin one.
+        q = select(Product).options(joinedload(Product.variants)).where(Product.id.in_(missing))
+        found = {p.id: p for p in (await s.scalars(q)).unique()}
         seen.update(found)
         products.update(found)
     out: dict[tuple[str, str | None], Sellable] = {}

@@ -424,11 +424,12 @@ async def start_checkout(
             created_at=now,
             updated_at=now,
         )
-        s.add(row)
-        await _remember_on_session(s, session.session_id, row.id)
+        # Priced before it is added: the row is INSERTed once, quote included.
         totals, errors = await _try_price(rt, s, row, row.context, cart)
         if totals is not None:
             row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
+        s.add(row)
+        await _remember_on_session(s, session.session_id, row.id)
         await s.flush()
         await _audit(
             s,
