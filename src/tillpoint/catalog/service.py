@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.errors import InvalidInput, NotFound
@@ -76,7 +77,12 @@ async def get_product(rt: Runtime, product_id: str) -> Product:
 
 async def resolve_sellable(s: AsyncSession, product_id: str, variant_id: str | None) -> Sellable:
     """The product (and variant) a customer asked to buy, checked to be sellable now."""
-    product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+    found = (
+        (await sellables_for(s, [(product_id, None)])).get((product_id, None))
+        if is_valid_id(product_id, "prod")
+        else None
+    )
+    product = found.product if found is not None else None
     if product is None:
         raise NotFound("No such product.", code="product_not_found")
     variant: ProductVariant | None = None
@@ -94,6 +100,9 @@ async def resolve_sellable(s: AsyncSession, product_id: str, variant_id: str | N
     return sellable
 
 
+_SEEN = "tillpoint.products"
+
+
 async def sellables_for(
     s: AsyncSession, keys: list[tuple[str, str | None]]
 ) -> dict[tuple[str, str | None], Sellable]:
@@ -101,7 +110,20 @@ async def sellables_for(
     ids = sorted({p for p, _ in keys})
     if not ids:
         return {}
-    products = {p.id: p for p in (await s.scalars(select(Product).where(Product.id.in_(ids))))}
+    # Products this unit of work already resolved are not read again: a cart write resolves
+    # every line's product first, then answers with the whole cart. (Kept in ``s.info``:
+    # the identity map alone holds them weakly.)
+    seen: dict[str, Product] = s.info.setdefault(_SEEN, {})
+    products = {
+        pid: seen[pid] for pid in ids if pid in seen and not inspect(seen[pid]).expired_attributes
+    }
+    missing = [pid for pid in ids if pid not in products]
+    if missing:
+        # Variants joined in: one statement, not the product SELECT plus a selectin one.
+        q = select(Product).options(joinedload(Product.variants)).where(Product.id.in_(missing))
+        found = {p.id: p for p in (await s.scalars(q)).unique()}
+        seen.update(found)
+        products.update(found)
     out: dict[tuple[str, str | None], Sellable] = {}
     for pid, vid in keys:
         product = products.get(pid)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import and_, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.addresses.rules import check_guest_info
@@ -28,8 +28,8 @@ from tillpoint.addresses.schemas import Address, GuestInfo
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import RegisteredSession
 from tillpoint.cart import cache as cart_cache
-from tillpoint.cart.models import Cart
-from tillpoint.catalog.service import sellables_for
+from tillpoint.cart.models import Cart, CartItem
+from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
 from tillpoint.checkout.effects import EffectCall, run_effects
@@ -143,46 +143,95 @@ class CartFacts:
     status: str = "active"
 
 
+_CART_LINES = (
+    select(
+        Cart.id,
+        Cart.currency,
+        Cart.status,
+        CartItem.id,
+        CartItem.product_id,
+        CartItem.variant_id,
+        CartItem.quantity,
+        CartItem.price,
+        Product.id,
+        Product.active,
+        Product.price,
+        Product.weight_grams,
+        Product.tax_category,
+        Product.category,
+        ProductVariant.id,
+        ProductVariant.active,
+        ProductVariant.price,
+        ProductVariant.weight_grams,
+    )
+    .select_from(Cart)
+    .outerjoin(CartItem, CartItem.cart_id == Cart.id)
+    .outerjoin(Product, Product.id == CartItem.product_id)
+    # A variant counts only under its own product (as ``sellables_for`` resolves it).
+    .outerjoin(
+        ProductVariant,
+        and_(ProductVariant.id == CartItem.variant_id, ProductVariant.product_id == Product.id),
+    )
+    .order_by(CartItem.position)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Demand:
+    product_id: str
+    variant_id: str | None
+    quantity: int
+
+
 async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
-    """Read the cart's lines once, priced as stored, checked against today's catalog."""
-    cart = await s.get(Cart, cart_id, populate_existing=True)
-    if cart is None:
+    """Read the cart's lines once, priced as stored, checked against today's catalog.
+
+    One joined SELECT of cart, lines, products and variants (tuples, no ORM objects: this
+    runs at every checkout step), then one for the stock."""
+    rows = (await s.execute(_CART_LINES.where(Cart.id == cart_id))).all()
+    if not rows:
         return CartFacts(cart_id, "USD", (), (FieldError(("cart",), "cart_missing", "Gone."),))
-    keys = [(i.product_id, i.variant_id) for i in cart.items]
-    sellables = await sellables_for(s, keys)
+    currency, status = rows[0][1], rows[0][2]
     lines: list[PricingLine] = []
     problems: list[FieldError] = []
-    for pos, item in enumerate(cart.items):
-        sellable = sellables.get((item.product_id, item.variant_id))
+    demand: list[_Demand] = []
+    for pos, r in enumerate(row for row in rows if row[3] is not None):
+        (item_id, product_id, variant_id, quantity, price) = r[3:8]
+        found, p_active, p_price, p_weight, tax_category, category = r[8:14]
+        v_found, v_active, v_price, v_weight = r[14:18]
         path: tuple[str | int, ...] = ("cart", "items", pos)
-        if sellable is None or not sellable.active:
+        has_variant = v_found is not None
+        active = bool(p_active) and (not has_variant or bool(v_active))
+        unit_price = v_price if has_variant and v_price is not None else p_price
+        if found is None or not active:
             problems.append(FieldError(path, "item_unavailable", "This item is no longer sold."))
-        elif sellable.unit_price != item.price:
+        elif unit_price != price:
             problems.append(
                 FieldError(
                     path,
                     "price_changed",
-                    f"The price changed from {item.price} to {sellable.unit_price}; "
-                    "review the cart.",
+                    f"The price changed from {price} to {unit_price}; review the cart.",
                 )
             )
+        weight = v_weight if has_variant and v_weight is not None else p_weight
         lines.append(
             PricingLine(
-                line_id=item.id,
-                product_id=item.product_id,
-                variant_id=item.variant_id,
-                quantity=item.quantity,
-                unit_price=item.price,
-                tax_category=sellable.product.tax_category if sellable else "standard",
-                weight_grams=sellable.weight_grams if sellable else 0,
-                category=sellable.product.category if sellable else "general",
+                line_id=item_id,
+                product_id=product_id,
+                variant_id=variant_id,
+                quantity=quantity,
+                unit_price=price,
+                tax_category=str(tax_category) if found is not None else "standard",
+                weight_grams=int(weight or 0) if found is not None else 0,
+                category=str(category) if found is not None else "general",
             )
         )
-    if cart.status != "active":
+        demand.append(_Demand(product_id, variant_id, quantity))
+    if status != "active":
         problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
     # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
-    problems.extend(await cart_stock_problems(s, cart.id, cart.items))
-    return CartFacts(cart.id, cart.currency, tuple(lines), tuple(problems), cart.status)
+    problems.extend(await cart_stock_problems(s, cart_id, demand))
+    return CartFacts(cart_id, currency, tuple(lines), tuple(problems), status)
 
 
 def _address(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
@@ -241,21 +290,44 @@ def _view(
     )
 
 
+async def _session_row(
+    s: AsyncSession, session_id: str
+) -> tuple[type[GuestSession] | type[RegisteredSession], dict[str, Any]] | None:
+    """Which table holds the caller's session, and its ``checkout_data`` (one SELECT)."""
+    found = (
+        await s.execute(
+            select(literal(0), GuestSession.checkout_data)
+            .where(GuestSession.id == session_id)
+            .union_all(
+                select(literal(1), RegisteredSession.checkout_data).where(
+                    RegisteredSession.id == session_id
+                )
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    return (GuestSession, RegisteredSession)[found[0]], dict(found[1] or {})
+
+
 async def _session_checkout_data(s: AsyncSession, session_id: str) -> dict[str, Any]:
     """The caller's session's ``checkout_data`` (guest or registered session row)."""
-    for model in (GuestSession, RegisteredSession):
-        data = await s.scalar(select(model.checkout_data).where(model.id == session_id))
-        if data is not None:
-            return dict(data)
-    return {}
+    found = await _session_row(s, session_id)
+    return found[1] if found is not None else {}
 
 
 async def _remember_on_session(s: AsyncSession, session_id: str, checkout_id: str) -> None:
     """Note the checkout on the caller's session row: login carries ``checkout_data`` over to
     the new registered session, so the checkout stays the caller's across the login."""
-    data = {**await _session_checkout_data(s, session_id), "checkout_id": checkout_id}
-    for model in (GuestSession, RegisteredSession):
-        await s.execute(update(model).where(model.id == session_id).values(checkout_data=data))
+    found = await _session_row(s, session_id)
+    if found is None:
+        return
+    model, data = found
+    await s.execute(
+        update(model)
+        .where(model.id == session_id)
+        .values(checkout_data={**data, "checkout_id": checkout_id})
+    )
 
 
 async def _owned(s: AsyncSession, row: Checkout | None, session: SessionContext) -> Checkout:
@@ -352,11 +424,12 @@ async def start_checkout(
             created_at=now,
             updated_at=now,
         )
-        s.add(row)
-        await _remember_on_session(s, session.session_id, row.id)
+        # Priced before it is added: the row is INSERTed once, quote included.
         totals, errors = await _try_price(rt, s, row, row.context, cart)
         if totals is not None:
             row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
+        s.add(row)
+        await _remember_on_session(s, session.session_id, row.id)
         await s.flush()
         await _audit(
             s,
@@ -609,8 +682,17 @@ async def _step(
     row.updated_at = now
     row.expires_at = now + timedelta(seconds=rt.settings.checkout_ttl_seconds)
     pricing_errors: tuple[dict[str, Any], ...] = ()
-    if totals is None:
+    if totals is None and event in machine.SERVER_EVENTS:
+        # Server effects may write what pricing reads (coupon usage at order creation):
+        # let it flush them, with the context, in the checkout's one UPDATE.
+        row.context = call.context
         totals, pricing_errors = await _try_price(rt, s, row, call.context, cart)
+    elif totals is None:
+        # A customer's event writes nothing pricing reads (coupons are only touched at
+        # CONFIRM_ORDER, priced above): price before flushing, so the state and the new
+        # quote go out in one UPDATE of the checkout instead of two.
+        with s.no_autoflush:
+            totals, pricing_errors = await _try_price(rt, s, row, call.context, cart)
     if totals is not None and event not in machine.SERVER_EVENTS:
         call.context["quoted_totals"] = list(totals.money_fingerprint())
     row.context = call.context

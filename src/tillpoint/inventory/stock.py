@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from tillpoint.catalog.models import Product
 from tillpoint.errors import FieldError, InvalidInput, NotFound
@@ -21,6 +22,7 @@ from tillpoint.inventory.models import InventoryItem
 from tillpoint.runtime import Runtime
 
 StockKey = tuple[str, str | None]
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,7 @@ async def stock_rows(s: AsyncSession, keys: Iterable[StockKey]) -> dict[StockKey
     return {(r.product_id, r.variant_id): r for r in rows}
 
 
-def row_for(rows: dict[StockKey, InventoryItem], key: StockKey) -> InventoryItem | None:
+def row_for(rows: dict[StockKey, R], key: StockKey) -> R | None:
     """The row a (product, variant) draws on: its own, else its product's, else None."""
     return rows.get(key) or (rows.get((key[0], None)) if key[1] is not None else None)
 
@@ -227,27 +229,6 @@ async def stock_status_for(
     )
 
 
-async def held_for_cart(s: AsyncSession, cart_id: str, row_ids: Iterable[str]) -> dict[str, int]:
-    """Units that active reservations of this cart hold, per stock row."""
-    from tillpoint.inventory.models import InventoryReservation, InventoryReservationLine
-
-    ids = sorted(set(row_ids))
-    if not ids:
-        return {}
-    line = InventoryReservationLine
-    rows = await s.execute(
-        select(line.inventory_id, func.sum(line.quantity))
-        .join(InventoryReservation, InventoryReservation.id == line.reservation_id)
-        .where(
-            InventoryReservation.reference == cart_id,
-            InventoryReservation.status == "active",
-            line.inventory_id.in_(ids),
-        )
-        .group_by(line.inventory_id)
-    )
-    return {str(row_id): int(qty) for row_id, qty in rows.all()}
-
-
 async def stock_statuses(
     s: AsyncSession,
     demand: dict[StockKey, int],
@@ -256,10 +237,7 @@ async def stock_statuses(
     cart_id: str | None = None,
 ) -> dict[StockKey, StockStatus]:
     """:func:`stock_status_for` without a runtime (the shop-wide backorder switch given)."""
-    rows = await stock_rows(s, demand)
-    own: dict[str, int] = {}
-    if cart_id is not None:
-        own = await held_for_cart(s, cart_id, (r.id for r in rows.values()))
+    rows = await _stock_levels(s, demand, cart_id)
     per_row: dict[str, int] = {}
     for key, q in demand.items():
         row = row_for(rows, key)
@@ -272,9 +250,105 @@ async def stock_statuses(
             out[key] = StockStatus(None, None, q, backorder=False)
         else:
             backorder = row.backorder_allowed and backorder_enabled
-            available = max(row.on_hand - row.reserved + own.get(row.id, 0), 0)
+            available = max(row.on_hand - row.reserved + row.own, 0)
             out[key] = StockStatus(row.sku, available, per_row[row.id], backorder)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    backorder_allowed: bool
+    own: int  # units the cart's own active reservations hold on this row
+
+
+async def _stock_levels(
+    s: AsyncSession, demand: Iterable[StockKey], cart_id: str | None
+) -> dict[StockKey, _Level]:
+    """The stock rows of these products with what ``cart_id`` holds on each: one SELECT
+    (the hold as a correlated sum), tuples only (read at every cart and checkout step)."""
+    from tillpoint.inventory.models import InventoryReservation, InventoryReservationLine
+
+    pids = sorted({p for p, _ in demand})
+    if not pids:
+        return {}
+    memo = s.info.get(_LEVELS)
+    if (
+        memo is not None
+        and memo[0] == cart_id
+        and memo[1].issuperset(pids)
+        and not _stock_pending(s.sync_session)
+    ):
+        return dict(memo[2])
+    inv, line = InventoryItem, InventoryReservationLine
+    own: Any = literal(0)
+    if cart_id is not None:
+        own = (
+            select(func.coalesce(func.sum(line.quantity), 0))
+            .join(InventoryReservation, InventoryReservation.id == line.reservation_id)
+            .where(
+                InventoryReservation.reference == cart_id,
+                InventoryReservation.status == "active",
+                line.inventory_id == inv.id,
+            )
+            .correlate(inv)
+            .scalar_subquery()
+        )
+    result = await s.execute(
+        select(
+            inv.id, inv.product_id, inv.variant_id, inv.sku, inv.on_hand, inv.reserved,
+            inv.backorder_allowed, own,
+        ).where(inv.product_id.in_(pids))
+    )  # fmt: skip
+    levels = {
+        (pid, vid): _Level(str(rid), sku, int(on_hand), int(reserved), bool(back), int(held))
+        for rid, pid, vid, sku, on_hand, reserved, back, held in result.all()
+    }
+    s.info[_LEVELS] = (cart_id, frozenset(pids), levels)
+    return dict(levels)
+
+
+# The levels one unit of work read, kept until it writes anything that could move them: a
+# cart write checks stock for the line it adds, then answers with the whole cart's stock.
+_LEVELS = "tillpoint.stock_levels"
+_STOCK_TABLES = frozenset({"inventory", "inventory_reservations", "inventory_reservation_lines"})
+
+
+def _forget_levels(session: Session) -> None:
+    session.info.pop(_LEVELS, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    if not state.is_select and _LEVELS in state.session.info:
+        # Writes to other tables (the audit chain, cart lines) leave the levels standing.
+        table = getattr(getattr(state.statement, "table", None), "name", None)
+        if table is None or table in _STOCK_TABLES:
+            _forget_levels(state.session)
+
+
+def _stock_pending(session: Session) -> bool:
+    """Whether stock rows or reservations changed in the session and are not flushed yet."""
+    return any(
+        getattr(obj, "__tablename__", None) in _STOCK_TABLES
+        for obj in (*session.new, *session.dirty, *session.deleted)
+    )
+
+
+@event.listens_for(Session, "after_flush")
+def _on_flush(session: Session, _context: Any) -> None:
+    if _LEVELS in session.info and _stock_pending(session):
+        _forget_levels(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _on_end(session: Session, transaction: SessionTransaction) -> None:
+    # The unit of work or a savepoint ended (not the inner transaction every flush opens).
+    if transaction.parent is None or transaction.nested:
+        _forget_levels(session)
 
 
 async def ensure_available(

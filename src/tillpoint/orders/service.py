@@ -91,6 +91,20 @@ async def order_for_intent(s: AsyncSession, intent_id: str) -> Order | None:
     return await s.scalar(select(Order).where(Order.payment_intent_id == intent_id))
 
 
+# The finalize path only asks "is there an order?": one narrow SELECT, not the Order with
+# its lines, payments and refunds (three more statements through ``selectin``).
+async def order_ref_for_checkout(s: AsyncSession, checkout_id: str) -> tuple[str, str] | None:
+    """``(id, number)`` of the checkout's order, if any."""
+    row = (
+        await s.execute(select(Order.id, Order.number).where(Order.checkout_id == checkout_id))
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def order_id_for_intent(s: AsyncSession, intent_id: str) -> str | None:
+    return await s.scalar(select(Order.id).where(Order.payment_intent_id == intent_id))
+
+
 async def insert_order(
     s: AsyncSession,
     settings: Settings,

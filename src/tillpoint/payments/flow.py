@@ -44,14 +44,14 @@ from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, Tillp
 from tillpoint.inventory.checkout_stock import reservation_of
 from tillpoint.inventory.reservations import fulfill_reservation
 from tillpoint.orders import outbox
-from tillpoint.orders.models import Order, PaymentCustomer, SubscriptionRecord
+from tillpoint.orders.models import Order, OrderLine, PaymentCustomer, SubscriptionRecord
 from tillpoint.orders.service import (
     LineDraft,
     OrderDraft,
     insert_order,
     order_access_token,
-    order_for_checkout,
-    order_for_intent,
+    order_id_for_intent,
+    order_ref_for_checkout,
 )
 from tillpoint.orders.subscriptions import record_subscription
 from tillpoint.payments import attempts
@@ -289,9 +289,9 @@ async def create_order(call: EffectCall) -> None:
     """PROCEED_TO_CONFIRMATION: the order, stock, coupons, cart and email, in one transaction."""
     rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
     payment = _payment(ctx)
-    existing = await order_for_checkout(s, row.id)
+    existing = await order_ref_for_checkout(s, row.id)
     if existing is not None:
-        ctx["order"] = {"id": existing.id, "number": existing.number}
+        ctx["order"] = {"id": existing[0], "number": existing[1]}
         return
     intent_id = payment.get("intent_id")
     if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
@@ -304,7 +304,7 @@ async def create_order(call: EffectCall) -> None:
     )
     if intent.status is not IntentStatus.succeeded:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
-    if await order_for_intent(s, intent.id) is not None:
+    if await order_id_for_intent(s, intent.id) is not None:
         raise Conflict("This payment already has an order.", code="payment_already_used")
     draft = await _draft(call, payment)
     held = held_for_review(intent.risk_level, rt.settings.payment_risk_threshold)
@@ -450,8 +450,17 @@ async def _read(rt: Runtime, checkout_id: str) -> tuple[State, dict[str, Any], s
         row = await s.get(Checkout, checkout_id, populate_existing=True)
         if row is None:
             raise NotFound("No such checkout.", code="checkout_not_found")
-        order = await order_for_checkout(s, checkout_id)
-        return State(row.state), dict(row.context), (order.id if order else None)
+        order = await order_ref_for_checkout(s, checkout_id)
+        return State(row.state), dict(row.context), (order[0] if order else None)
+
+
+def _snapshot(state: State | str, ctx: dict[str, Any]) -> tuple[State, dict[str, Any], str | None]:
+    """A checkout as :func:`_read` answers, from a row or view in hand. ``context.order`` is
+    written by ``create_order`` in the order's own transaction, so it is there exactly
+    when the checkout has an order."""
+    order = ctx.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else None
+    return State(state), dict(ctx), (str(order_id) if order_id else None)
 
 
 def _next_event(state: State, intent: PaymentIntentResult) -> Event | None:
@@ -483,15 +492,18 @@ async def sync_payment(
     *,
     intent: PaymentIntentResult | None = None,
     actor: Actor = SYSTEM,
+    known: tuple[State, dict[str, Any], str | None] | None = None,
 ) -> SyncResult:
     """Bring the checkout in line with its PaymentIntent; create the order once paid.
 
     Safe to call any number of times from anywhere. An intent that is not the
-    checkout's current one (an older attempt) never moves the checkout.
+    checkout's current one (an older attempt) never moves the checkout. ``known``: the
+    checkout as the caller just read it (:func:`_snapshot`), saving the first read.
     """
     gateway = gateway_of(rt)
     for _ in range(6):
-        state, ctx, order_id = await _read(rt, checkout_id)
+        state, ctx, order_id = known or await _read(rt, checkout_id)
+        known = None
         payment = _payment(ctx)
         intent_id = payment.get("intent_id")
         if order_id is not None:
@@ -518,7 +530,9 @@ async def sync_payment(
         if event is Event.PAYMENT_FAILURE:
             payload["reason"] = intent.decline_code or intent.status.value
         try:
-            await checkout_service.apply_server_event(rt, checkout_id, event, payload, actor=actor)
+            view = await checkout_service.apply_server_event(
+                rt, checkout_id, event, payload, actor=actor
+            )
         except Conflict as exc:
             if event is Event.PROCEED_TO_CONFIRMATION and exc.code in _CANNOT_FULFIL:
                 # Paid, but the stock or a coupon ran out meanwhile: the money goes back.
@@ -527,6 +541,9 @@ async def sync_payment(
             if exc.code not in ("event_not_allowed", "checkout_expired"):
                 raise
             # Someone else moved it meanwhile (or it expired): read again.
+            continue
+        # What our own step committed is the current checkout: no need to read it back.
+        known = _snapshot(view.state, view.context)
     state, _, order_id = await _read(rt, checkout_id)
     if order_id is not None:
         await start_subscriptions(rt, order_id)
@@ -558,6 +575,11 @@ async def start_subscriptions(rt: Runtime, order_id: str) -> SubscriptionRecord 
     later (``trial_end``). Idempotent per order (gateway keys and the local record).
     """
     async with rt.db.transaction() as s:
+        # Most orders have no recurring line: one narrow SELECT says so (the Order itself
+        # would load its lines, payments and refunds).
+        specs = await s.scalars(select(OrderLine.recurring).where(OrderLine.order_id == order_id))
+        if not any(isinstance(spec, dict) and spec.get("interval") for spec in specs):
+            return None
         order = await s.get(Order, order_id)
         if order is None:
             return None
@@ -613,7 +635,7 @@ async def _refund_orphan(
         return
     async with rt.db.transaction() as s:
         attempt = await attempts.attempt_for_intent(s, intent.id)
-        if await order_for_intent(s, intent.id) is not None or (
+        if await order_id_for_intent(s, intent.id) is not None or (
             attempt is not None and attempt.status == attempts.REFUNDED
         ):
             return
@@ -745,7 +767,9 @@ async def confirm_payment(
             idempotency_key=idempotency_key(row.id, int(payment.get("attempt") or 1), "pay"),
             account=account,
         )
-    return await sync_payment(rt, checkout_id, intent=intent, actor=actor)
+    return await sync_payment(
+        rt, checkout_id, intent=intent, actor=actor, known=_snapshot(row.state, row.context)
+    )
 
 
 # --- recovery ----------------------------------------------------------------------------

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -55,17 +56,26 @@ async def check_velocity(
     """
     window = timedelta(seconds=settings.payment_velocity_window_seconds)
     since = now - window
-    for scope, column, value, limit in _limits(settings, keys):
-        if value is None:
-            continue
-        count, oldest = (
-            await s.execute(
-                select(func.count(), func.min(PaymentAttempt.created_at)).where(
-                    column == value,
-                    PaymentAttempt.created_at > since,
-                )
+    checked = [(scope, column == value, limit) for scope, column, value, limit in
+               _limits(settings, keys) if value is not None]  # fmt: skip
+    if not checked:
+        return
+    # Every scope counted in one SELECT (an aggregate per scope, FILTERed to its key).
+    columns: list[Any] = []
+    for _, match, _ in checked:
+        columns += [
+            func.count().filter(match),
+            func.min(PaymentAttempt.created_at).filter(match),
+        ]
+    row = (
+        await s.execute(
+            select(*columns).where(
+                PaymentAttempt.created_at > since, or_(*(match for _, match, _ in checked))
             )
-        ).one()
+        )
+    ).one()
+    for i, (scope, _, limit) in enumerate(checked):
+        count, oldest = row[2 * i], row[2 * i + 1]
         if count >= limit:
             retry_after = max(1, int((oldest + window - now).total_seconds()) + 1)
             raise PaymentVelocityExceeded(

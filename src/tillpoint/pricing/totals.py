@@ -12,11 +12,16 @@ provider. The invariant, checked by a property test:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from tillpoint.pricing.types import DiscountResult, PricingLine
 from tillpoint.tax.types import TaxableLine, TaxBreakdownItem, TaxCalculation
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    """A dataclass of scalars as a dict (one level; nested fields are replaced by the caller)."""
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +64,11 @@ class OrderTotal:
     promotions: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["lines"] = [asdict(line) for line in self.lines]
-        data["tax_breakdown"] = [asdict(b) for b in self.tax_breakdown]
+        # Field by field, not ``asdict``: its deep copies showed up in every checkout answer.
+        data = _flat(self)
+        data["lines"] = [_flat(line) for line in self.lines]
+        data["shipping_line"] = _flat(self.shipping_line)
+        data["tax_breakdown"] = [_flat(b) for b in self.tax_breakdown]
         data["promotions"] = list(self.promotions)
         return data
 

@@ -24,6 +24,7 @@ import limits
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from tillpoint.config import Settings
 from tillpoint.security.load import LoadMonitor
@@ -32,6 +33,50 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+# ``limits``' moving window (acquire_moving_window.lua, then moving_window.lua) for
+# several keys in one script: same lists, same keys (``rl:`` prefix), same answers.
+# ARGV: now, then (limit, expiry) per key. Returns {allowed, oldest, count} per key, up to
+# the first key refused (as the one-by-one checks, which stop there).
+_HIT_AND_STATS = """
+local now = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+    local limit = tonumber(ARGV[2 * i])
+    local expiry = tonumber(ARGV[2 * i + 1])
+    local allowed = 0
+    if limit >= 1 then
+        local entry = redis.call('lindex', key, limit - 1)
+        if not (entry and tonumber(entry) >= now - expiry) then
+            redis.call('lpush', key, now)
+            redis.call('ltrim', key, 0, limit - 1)
+            redis.call('expire', key, expiry)
+            allowed = 1
+        end
+    end
+    local low, high, found = 0, limit - 1, nil
+    while low <= high do
+        local mid = math.floor((low + high) / 2)
+        local val = tonumber(redis.call('lindex', key, mid))
+        if val and val >= now - expiry then
+            found = mid
+            low = mid + 1
+        else
+            high = mid - 1
+        end
+    end
+    if found then
+        out[i] = {allowed, tostring(redis.call('lindex', key, found)), found + 1}
+    else
+        out[i] = {allowed, tostring(now), 0}
+    end
+    if allowed == 0 then
+        break
+    end
+end
+return out
+"""
 
 
 class _Window(limits.RateLimitItemPerSecond):
@@ -124,6 +169,8 @@ class RateLimiter:
         self.enabled = enabled
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
+        self._redis = redis
+        self._script: AsyncScript | None = None
         if redis is not None:
             # Share the runtime's pool: one set of connections, closed with the runtime.
             storage: Storage = RedisStorage(
@@ -202,6 +249,43 @@ class RateLimiter:
             limit = window.amount
             return LimitState(rule.name, limit, 0, rule.block_seconds, allowed=False, blocked=True)
         return await self._state(rule, key, allowed)
+
+    async def consume_many(self, pairs: list[tuple[str, str]]) -> list[LimitState]:
+        """:meth:`consume` for (rule, key) pairs in order, up to the first refused one; in
+        one Redis round trip when every rule is a plain window (no block): the request path
+        counts 1-3 of them each time."""
+        rules = [self.rules[name] for name, _ in pairs]
+        if self._shared is None or any(r.block_seconds > 0 for r in rules):
+            return await self._consume_each(pairs)
+        windows = [self._window(rule) for rule in rules]
+        keys = [f"rl:{w.key_for(key)}" for w, (_, key) in zip(windows, pairs, strict=True)]
+        args: list[float | int] = [time.time()]
+        for w in windows:
+            args += [w.amount, w.get_expiry()]
+        try:
+            if self._script is None:
+                self._script = self._redis.register_script(_HIT_AND_STATS)  # type: ignore[union-attr]
+            answers = await self._script(keys=keys, args=args)
+        except Exception as exc:  # Redis down or slow: per-instance limits beat none
+            log.warning("rate limit storage failed, using in-memory counters: %s", exc)
+            return await self._consume_each(pairs)
+        now = time.time()
+        states = []
+        for rule, w, (allowed, oldest, count) in zip(rules, windows, answers, strict=False):
+            reset_after = max(math.ceil(float(oldest) + w.get_expiry() - now), 0)
+            if not allowed:
+                reset_after = max(reset_after, 1)
+            remaining = max(w.amount - int(count), 0)
+            states.append(LimitState(rule.name, w.amount, remaining, reset_after, bool(allowed)))
+        return states
+
+    async def _consume_each(self, pairs: list[tuple[str, str]]) -> list[LimitState]:
+        states = []
+        for name, key in pairs:
+            states.append(await self.consume(name, key))
+            if not states[-1].allowed:
+                break
+        return states
 
     async def peek(self, rule_name: str, key: str) -> LimitState:
         """Where ``key`` stands without counting this request (for skip-successful rules)."""

@@ -116,11 +116,25 @@ class RateLimitMiddleware:
             return
         session_id = self._session_id(scope)
         counted: list[tuple[LimitRule, str, LimitState]] = []
-        for rule in rules:
-            keys = [f"ip:{ip}"]
-            if rule.by_session and session_id:
-                keys.append(f"session:{session_id}")
-            for key in keys:
+        pairs = [
+            (rule, key)
+            for rule in rules
+            for key in (
+                [f"ip:{ip}", f"session:{session_id}"]
+                if rule.by_session and session_id
+                else [f"ip:{ip}"]
+            )
+        ]
+        if not any(rule.skip_successful for rule, _ in pairs):
+            # The usual case: every limit counted in one round trip (up to a refusal).
+            states = await limiter.consume_many([(rule.name, key) for rule, key in pairs])
+            for (rule, key), state in zip(pairs, states, strict=False):
+                if not state.allowed:
+                    await self._refuse(scope, send, limiter, state, key, ip, session_id)
+                    return
+                counted.append((rule, key, state))
+        else:
+            for rule, key in pairs:
                 check = limiter.peek if rule.skip_successful else limiter.consume
                 state = await check(rule.name, key)
                 if not state.allowed:
