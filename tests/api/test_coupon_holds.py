@@ -215,9 +215,7 @@ async def test_a_lapsed_stock_reservation_releases_the_hold_with_it(
     assert await _count(rt, select(func.count()).select_from(CouponRedemption)) == 1
 
 
-async def test_the_per_customer_limit_is_held_the_same_way(
-    new_api: NewApi, rt: Runtime
-) -> None:
+async def test_the_per_customer_limit_is_held_the_same_way(new_api: NewApi, rt: Runtime) -> None:
     product = await factories.product(rt, price=2000, weight_grams=300)
     await adjust_stock(rt, product.id, on_hand=20, reason="drop")
     coupon = await factories.coupon(rt, "ONCEEACH", per_customer_limit=1)
@@ -274,4 +272,3 @@ async def test_an_orphan_payment_is_refunded_once_however_many_paths_race(
     assert attempt is not None and attempt.status == "refunded"
     assert gateway._intents[intent_id].refunded == gateway._intents[intent_id].amount
     assert await _count(rt, select(func.count()).select_from(Order)) == 0
-
