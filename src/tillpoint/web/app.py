@@ -109,6 +109,9 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            limiter = getattr(app.state, "rate_limiter", None)
+            if limiter is not None:
+                await limiter.aclose()
             if owned:
                 await rt.close()
 
