@@ -10,7 +10,7 @@ Effects (run inside the checkout's unit of work, its row locked):
 - ``requestCustomerAction`` / ``refreshPaymentStatus`` / ``handlePaymentSuccess`` /
   ``handlePaymentFailure``: keep ``context.payment`` and the attempt row in step.
 - ``createOrder`` (PROCEED_TO_CONFIRMATION): insert the order from the totals the
-  customer paid, convert the stock reservation and claim coupon usage, mark the cart
+  customer paid, convert the stock reservation and redeem the coupon holds, mark the cart
   converted and queue the confirmation — all in the same transaction.
 
 :func:`sync_payment` is the finalize path the browser's confirmation, the webhook and

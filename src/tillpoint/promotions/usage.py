@@ -1,4 +1,8 @@
-"""Coupon usage, counted exactly: claimed when an order is created, released if it is not.
+"""Coupon usage, counted exactly: the conditional updates that take and give back a use.
+
+Checkouts take their uses at CONFIRM_ORDER through ``promotions/holds.py`` (which calls
+:func:`take_use` / :func:`give_back_use`); :func:`claim_coupon_usage` claims directly for an
+order, for a coupon whose hold lapsed before the order could be created.
 
 A claim is one conditional UPDATE per coupon (``usage_count < usage_limit``) and one
 conditional upsert per customer key (``usage_count < per_customer_limit``), so the
