@@ -64,11 +64,12 @@ Effect = Callable[[EffectCall], Awaitable[None]]
 _REGISTRY: dict[str, list[Effect]] = {}
 
 
-def register_effect(action: str, effect: Effect) -> None:
-    """Run ``effect`` whenever a transition with ``action`` is taken (idempotent)."""
+def register_effect(action: str, effect: Effect, *, first: bool = False) -> None:
+    """Run ``effect`` whenever a transition with ``action`` is taken (idempotent); ``first``
+    puts it ahead of the others (e.g. to take row locks in the order other paths do)."""
     effects = _REGISTRY.setdefault(action, [])
     if effect not in effects:
-        effects.append(effect)
+        effects.insert(0 if first else len(effects), effect)
 
 
 def unregister_effect(action: str, effect: Effect) -> None:

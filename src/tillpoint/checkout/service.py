@@ -56,6 +56,7 @@ from tillpoint.pricing.service import (
 )
 from tillpoint.pricing.totals import OrderTotal
 from tillpoint.pricing.types import PricingLine
+from tillpoint.promotions.applied import audit_removals
 from tillpoint.promotions.service import revalidate_locked_cart
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.models import GuestSession
@@ -630,6 +631,7 @@ async def _step(
                 row.cart_id,
                 email=(context.get("guest_info") or {}).get("email"),
                 actor=actor,
+                audit=False,  # recorded at the end: the audit head is the last lock taken
             )
         )
         totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
@@ -638,6 +640,7 @@ async def _step(
             row.context = {**context, "quoted_totals": fingerprint}
             row.version += 1
             row.updated_at = now
+            await audit_removals(s, row.cart_id, coupon_notices, actor, now)
             raise _TotalsChanged(_view(row, totals, coupon_notices))
     call = EffectCall(
         rt=rt,
@@ -660,6 +663,7 @@ async def _step(
         row.version += 1
         row.updated_at = now
         notices = coupon_notices + tuple(refused.notices)
+        await audit_removals(s, row.cart_id, coupon_notices, actor, now)
         raise _TotalsChanged(_view(row, totals, notices), refused.error) from refused
     row.state = step.target.value
     row.version += 1
@@ -672,6 +676,7 @@ async def _step(
         call.context["quoted_totals"] = list(totals.money_fingerprint())
     row.context = call.context
     await s.flush()
+    await audit_removals(s, row.cart_id, coupon_notices, actor, now)
     await _audit(
         s,
         rt,

@@ -136,6 +136,7 @@ async def refresh_cart_coupons(
     *,
     email: str | None = None,
     actor: Actor | None = None,
+    audit: bool = True,
 ) -> CouponPricing:
     """Re-check the coupons applied to ``cart`` (locked by the caller) and price them.
 
@@ -161,26 +162,37 @@ async def refresh_cart_coupons(
     for applied, problem in drops:
         cart.coupons.remove(applied)
         notices.append(_notice(applied, problem))
+    if audit:
+        await audit_removals(s, cart.id, notices, actor or actor_of(cart), now)
+    amounts = {d.coupon_id: d.amount for d in result.applied}
+    for applied in cart.coupons:
+        applied.discount_amount = amounts.get(applied.coupon_id, 0)
+    return CouponPricing(result, notices)
+
+
+async def audit_removals(
+    s: AsyncSession, cart_id: str, notices: Sequence[dict[str, Any]], actor: Actor, at: datetime
+) -> None:
+    """Record ``coupon_removed`` for each removal notice. CONFIRM_ORDER records them last in
+    its unit of work: the audit chain's head row is then always the last lock it takes,
+    as in every other write, so two checkouts never wait on each other in a cycle."""
+    for notice in notices:
         await record(
             s,
             AuditEvent(
                 "coupon_removed",
                 "cart",
-                cart.id,
+                cart_id,
                 "remove",
                 {
-                    "coupon_id": applied.coupon_id,
-                    "code": applied.code,
-                    "reason": problem.reason.value,
+                    "coupon_id": notice["coupon_id"],
+                    "code": notice["coupon_code"],
+                    "reason": notice["reason"],
                 },
             ),
-            actor or actor_of(cart),
-            now,
+            actor,
+            at,
         )
-    amounts = {d.coupon_id: d.amount for d in result.applied}
-    for applied in cart.coupons:
-        applied.discount_amount = amounts.get(applied.coupon_id, 0)
-    return CouponPricing(result, notices)
 
 
 async def stale_coupons(rt: Runtime, s: AsyncSession, cart: Cart) -> list[AppliedCoupon]:

@@ -310,6 +310,8 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
     """
     promotions = call.totals.promotions if call.totals is not None else ()
     codes = {str(p["coupon_id"]): str(p.get("code") or "") for p in promotions}
+    if not codes and not (call.context.get("payment") or {}).get("attempt"):
+        return  # no coupon, and no earlier attempt that could hold one: nothing to do
     cart = await call.s.get(Cart, call.checkout.cart_id)
     email = (call.context.get("guest_info") or {}).get("email")
     if email is None and call.checkout.user_id is not None:
@@ -338,7 +340,8 @@ async def release_checkout_coupons(call: EffectCall) -> None:
 def install() -> None:
     """Register the coupon hold effects on the checkout's actions (idempotent)."""
     register_effect("holdCoupons", hold_checkout_coupons)
-    register_effect("releaseReservations", release_checkout_coupons)
+    # Coupon rows before stock rows, as CONFIRM_ORDER locks them: no deadlock on PostgreSQL.
+    register_effect("releaseReservations", release_checkout_coupons, first=True)
 
 
 install()
