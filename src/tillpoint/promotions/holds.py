@@ -309,7 +309,9 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
     the order at full price.
     """
     promotions = call.totals.promotions if call.totals is not None else ()
-    codes = {str(p["coupon_id"]): str(p.get("code") or "") for p in promotions}
+    codes = {
+        str(p["coupon_id"]): str(p.get("code") or "") for p in promotions if p.get("coupon_id")
+    }
     if not codes and not (call.context.get("payment") or {}).get("attempt"):
         return  # no coupon, and no earlier attempt that could hold one: nothing to do
     cart = await call.s.get(Cart, call.checkout.cart_id)
