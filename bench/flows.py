@@ -290,14 +290,30 @@ class CheckoutReviewFlow:
         return await verify_carts(database_url, outcomes)
 
 
+# CONFIRM_ORDER refusals a shopper answers by confirming again: the new total is shown
+# (a coupon that ran out has left the cart, so the retry pays full price).
+RECONFIRM = frozenset({"totals_changed", "coupon_exhausted"})
+
+
+async def confirm_order(shopper: Shopper, checkout_id: str) -> tuple[dict[str, Any], list[str]]:
+    """CONFIRM_ORDER, confirming again after ``totals_changed`` / ``coupon_exhausted``;
+    the checkout's answer and the refusal codes met on the way."""
+    refusals: list[str] = []
+    for _ in range(3):
+        body = await send_event(shopper, checkout_id, "CONFIRM_ORDER", expect=(200, 409))
+        if "error" not in body:
+            return body, refusals
+        code = body["error"]["code"]
+        if code not in RECONFIRM:
+            raise FlowError(f"POST {EVENTS} CONFIRM_ORDER", 409, code)
+        refusals.append(code)
+    raise FlowError(f"POST {EVENTS} CONFIRM_ORDER", 409, refusals[-1])
+
+
 async def pay_and_confirm(shopper: Shopper, checkout_id: str) -> dict[str, Any]:
-    """CONFIRM_ORDER (accepting re-priced totals once), then pay with the method chosen
-    at SELECT_PAYMENT through ``POST /api/payment/confirm``; returns its answer."""
-    body = await send_event(shopper, checkout_id, "CONFIRM_ORDER", expect=(200, 409))
-    if "error" in body:
-        if body["error"]["code"] != "totals_changed":
-            raise FlowError(f"POST {EVENTS} CONFIRM_ORDER", 409, body["error"]["code"])
-        await send_event(shopper, checkout_id, "CONFIRM_ORDER")
+    """CONFIRM_ORDER (accepting re-priced totals or a used-up coupon), then pay with the
+    method chosen at SELECT_PAYMENT through ``POST /api/payment/confirm``; its answer."""
+    await confirm_order(shopper, checkout_id)
     r = await shopper.call(
         "POST",
         "/api/payment/confirm",

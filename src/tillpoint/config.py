@@ -199,6 +199,10 @@ class Settings(BaseSettings):
     rate_limit_adaptive_lag_ms: int = Field(default=250, ge=1)
     rate_limit_surge_multiplier: float = Field(default=0.5, gt=0, le=1)
     rate_limit_monitor_interval_seconds: float = Field(default=60.0, gt=0)
+    # The limiter's own Redis pool: a burst waits this long for a connection, then the
+    # request is counted in process memory instead (never refused for it).
+    rate_limit_redis_pool_size: int = Field(default=32, ge=1, le=1000)
+    rate_limit_redis_pool_timeout_seconds: float = Field(default=0.2, gt=0, le=10)
     trusted_proxies: str = ""
     # Where the page loads Stripe.js v3 from (the CSP allows it): Stripe's own, or a
     # stand-in such as localstripe's, which serves it under /js.stripe.com/v3/.

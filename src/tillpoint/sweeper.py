@@ -18,6 +18,7 @@ from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.orders.outbox import deliver_outbox
 from tillpoint.payments.flow import finalize_stuck_payments
+from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
 
@@ -31,6 +32,7 @@ JOBS: dict[str, Job] = {
     "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
     "inventory_reservations": expire_reservations,
+    "coupon_holds": coupon_holds.release_lapsed_holds,  # after the stock they live with
     "inventory_waitlist": notify_waitlists,
     "payments": finalize_stuck_payments,
     "outbox": deliver_outbox,
@@ -40,6 +42,7 @@ JOBS: dict[str, Job] = {
 async def run_sweep(rt: Runtime) -> dict[str, int]:
     """Run every job once; returns how many rows each one handled."""
     checkout_stock.install()  # expiring checkouts release their stock
+    coupon_holds.install()  # ... and their coupon holds
     results: dict[str, int] = {}
     for name, job in JOBS.items():
         try:

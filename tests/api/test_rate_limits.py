@@ -250,3 +250,60 @@ async def test_an_unsigned_inventory_webhook_is_audited(rt: Runtime, client_for:
     rows, _ = await query_logs(rt, AuditLogFilters(event_types=["webhook_signature_failed"]))
     assert len(rows) == 1 and rows[0].meta["webhook"] == "inventory"
     assert rows[0].meta["reason"] == error_code(r)
+
+
+def _tiny_pool_app(rt: Runtime, redis_url: str, **overrides: Any) -> tuple[Any, Runtime]:
+    settings = rt.settings.model_copy(
+        update={
+            "redis_url": redis_url,
+            "rate_limit_adaptive": False,
+            "rate_limit_redis_pool_size": 2,
+            "rate_limit_redis_pool_timeout_seconds": 0.05,
+            **overrides,
+        }
+    )
+    own = Runtime(settings=settings, db=rt.db, redis=Redis.from_url(redis_url), clock=rt.clock)
+    return create_app(runtime=own), own
+
+
+async def test_a_burst_on_a_tiny_limiter_pool_waits_or_falls_back_and_never_fails(
+    rt: Runtime, redis_url: str, client_for: Any
+) -> None:
+    """Seen in the 1,000-shopper stampede: the limiter exhausted the shared Redis pool
+    ("Too many connections"). Its own pool is bounded and blocking: a burst of 150
+    concurrent requests never opens more than its 2 connections, and none fails."""
+    app, own = _tiny_pool_app(rt, redis_url)
+    try:
+        clients = [client_for(app, client=(f"10.0.{i // 250}.{i % 250}", 5000)) for i in range(150)]
+        answers = await asyncio.gather(*(c.get("/api/products") for c in clients))
+        assert {r.status_code for r in answers} == {200}
+        limiter = app.state.rate_limiter
+        pool = limiter._pool
+        assert pool.max_connections == 2
+        assert len(pool._available_connections) + len(pool._in_use_connections) <= 2
+        assert [k async for k in own.redis.scan_iter("rl*")]  # Redis really counted
+        await limiter.aclose()
+    finally:
+        await own.redis.aclose()  # type: ignore[union-attr]
+
+
+async def test_a_busy_limiter_pool_counts_in_memory_instead(
+    rt: Runtime, redis_url: str, client_for: Any
+) -> None:
+    app, own = _tiny_pool_app(rt, redis_url, rate_limit_global="3/15 minutes")
+    client = client_for(app)
+    try:
+        assert (await client.get("/api/products")).status_code == 200  # builds the limiter
+        pool = app.state.rate_limiter._pool
+        # Something else holds every connection of the pool: requests still get answers,
+        # counted per instance (in memory the fourth is over the limit), in bounded time.
+        held = [await pool.get_connection(), await pool.get_connection()]
+        started = asyncio.get_running_loop().time()
+        statuses = [(await client.get("/api/products")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert asyncio.get_running_loop().time() - started < 5
+        for conn in held:
+            await pool.release(conn)
+        await app.state.rate_limiter.aclose()
+    finally:
+        await own.redis.aclose()  # type: ignore[union-attr]

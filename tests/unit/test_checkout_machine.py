@@ -143,6 +143,7 @@ def test_guards_and_actions_named_in_the_table_exist() -> None:
     effects = {
         "updateCartItems",
         "applyCoupon",
+        "holdCoupons",
         "reserveStock",
         "initiatePayment",
         "handlePaymentSuccess",

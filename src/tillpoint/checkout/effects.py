@@ -4,10 +4,12 @@ Other features register an async function for an action name; the checkout servi
 runs every function registered for the transition's actions, in registration order,
 inside the unit of work that moves the checkout (row locked), *before* the new state
 is saved. A function may update ``call.context`` (saved with the state) or raise a
-``TillpointError`` to refuse the event — then nothing of the step is kept.
+``TillpointError`` to refuse the event — then nothing of the step is kept — or
+:class:`RefuseKeeping` to refuse it but keep what it changed (the checkout stays where
+it was, re-priced).
 
-Action names (see ``checkout/machine.py``): ``reserveStock`` and ``initiatePayment``
-(CONFIRM_ORDER → payment_processing), ``requestCustomerAction``,
+Action names (see ``checkout/machine.py``): ``holdCoupons``, ``reserveStock`` and
+``initiatePayment`` (CONFIRM_ORDER → payment_processing), ``requestCustomerAction``,
 ``refreshPaymentStatus``, ``handlePaymentSuccess``, ``handlePaymentFailure``,
 ``createOrder`` (PROCEED_TO_CONFIRMATION), ``releaseReservations`` (EXPIRE),
 ``mergeGuestCart`` (LOGIN_SUCCEEDED), ``updateCartItems``, ``applyCoupon``.
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.audit.service import Actor
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
+from tillpoint.errors import TillpointError
 from tillpoint.pricing.totals import OrderTotal
 from tillpoint.runtime import Runtime
 
@@ -45,16 +48,28 @@ class EffectCall:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class RefuseKeeping(Exception):
+    """Refuse the event with ``error`` yet commit what the effect changed (e.g. a coupon
+    that ran out taken off the cart); ``notices`` join the checkout's answer. Raise it
+    before any other effect of the step has written (the step's effects are not undone)."""
+
+    def __init__(self, error: TillpointError, notices: list[dict[str, Any]]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.notices = notices
+
+
 Effect = Callable[[EffectCall], Awaitable[None]]
 
 _REGISTRY: dict[str, list[Effect]] = {}
 
 
-def register_effect(action: str, effect: Effect) -> None:
-    """Run ``effect`` whenever a transition with ``action`` is taken (idempotent)."""
+def register_effect(action: str, effect: Effect, *, first: bool = False) -> None:
+    """Run ``effect`` whenever a transition with ``action`` is taken (idempotent); ``first``
+    puts it ahead of the others (e.g. to take row locks in the order other paths do)."""
     effects = _REGISTRY.setdefault(action, [])
     if effect not in effects:
-        effects.append(effect)
+        effects.insert(0 if first else len(effects), effect)
 
 
 def unregister_effect(action: str, effect: Effect) -> None:

@@ -160,6 +160,7 @@ _TABLE: tuple[Transition, ...] = (
         E.CONFIRM_ORDER,
         S.payment_processing,
         "hasValidCartItems",
+        "holdCoupons",
         "reserveStock",
         "initiatePayment",
     ),

@@ -32,7 +32,7 @@ from tillpoint.cart.models import Cart, CartItem
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
-from tillpoint.checkout.effects import EffectCall, run_effects
+from tillpoint.checkout.effects import EffectCall, RefuseKeeping, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import (
@@ -43,6 +43,7 @@ from tillpoint.errors import (
     NotFound,
     PreconditionFailed,
     ServiceUnavailable,
+    TillpointError,
 )
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import cart_stock_problems
@@ -55,6 +56,7 @@ from tillpoint.pricing.service import (
 )
 from tillpoint.pricing.totals import OrderTotal
 from tillpoint.pricing.types import PricingLine
+from tillpoint.promotions.applied import audit_removals
 from tillpoint.promotions.service import revalidate_locked_cart
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.models import GuestSession
@@ -581,8 +583,55 @@ def _facts_dict(f: Facts) -> dict[str, Any]:
 
 
 class _TotalsChanged(Exception):
-    def __init__(self, view: CheckoutView) -> None:
+    def __init__(self, view: CheckoutView, error: TillpointError | None = None) -> None:
         self.view = view
+        self.error = error
+
+
+# A coupon removed at CONFIRM_ORDER for one of these reasons was used up meanwhile.
+_EXHAUSTED_REASONS = frozenset({"usage_limit_reached", "customer_limit_reached"})
+
+
+def _refusal_of(refusal: _TotalsChanged) -> TillpointError:
+    """409 ``totals_changed``, or ``coupon_exhausted`` when a coupon ran out (the coupon
+    is off the cart and the new totals are shown: confirming again pays full price)."""
+    view = refusal.view
+    gone = [
+        e
+        for e in view.errors
+        if e.get("code") == "coupon_removed" and e.get("reason") in _EXHAUSTED_REASONS
+    ]
+    details = {
+        "totals": view.totals.to_json() if view.totals else None,
+        "version": view.version,
+        "notices": list(view.errors),
+    }
+    if refusal.error is not None:
+        return type(refusal.error)(
+            refusal.error.message,
+            code=refusal.error.code,
+            details={**refusal.error.details, **details},
+        )
+    if gone:
+        codes = ", ".join(str(e.get("coupon_code")) for e in gone)
+        return Conflict(
+            f"The coupon {codes} has been used up; it was removed. "
+            "Review the new total and place the order again.",
+            code="coupon_exhausted",
+            details={
+                "coupons": [
+                    {"coupon_id": e.get("coupon_id"), "code": e.get("coupon_code"),
+                     "reason": e.get("reason")}
+                    for e in gone
+                ],
+                **details,
+            },
+        )  # fmt: skip
+    return Conflict(
+        "The order total changed since you last saw it; review the new totals.",
+        code="totals_changed",
+        details=details,
+    )
 
 
 class _Expired(Exception):
@@ -655,6 +704,7 @@ async def _step(
                 row.cart_id,
                 email=(context.get("guest_info") or {}).get("email"),
                 actor=actor,
+                audit=False,  # recorded at the end: the audit head is the last lock taken
             )
         )
         totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
@@ -663,6 +713,7 @@ async def _step(
             row.context = {**context, "quoted_totals": fingerprint}
             row.version += 1
             row.updated_at = now
+            await audit_removals(s, row.cart_id, coupon_notices, actor, now)
             raise _TotalsChanged(_view(row, totals, coupon_notices))
     call = EffectCall(
         rt=rt,
@@ -676,7 +727,17 @@ async def _step(
         actor=actor,
         totals=totals,
     )
-    await run_effects(step.transition.actions, call)
+    try:
+        await run_effects(step.transition.actions, call)
+    except RefuseKeeping as refused:
+        # E.g. a coupon that ran out at CONFIRM_ORDER left the cart: stay, show the new total.
+        totals = await _price(rt, s, row, row.context, cart)
+        row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
+        row.version += 1
+        row.updated_at = now
+        notices = coupon_notices + tuple(refused.notices)
+        await audit_removals(s, row.cart_id, coupon_notices, actor, now)
+        raise _TotalsChanged(_view(row, totals, notices), refused.error) from refused
     row.state = step.target.value
     row.version += 1
     row.updated_at = now
@@ -697,6 +758,7 @@ async def _step(
         call.context["quoted_totals"] = list(totals.money_fingerprint())
     row.context = call.context
     await s.flush()
+    await audit_removals(s, row.cart_id, coupon_notices, actor, now)
     await _audit(
         s,
         rt,
@@ -763,17 +825,8 @@ async def _drive(
             details={"state": State.expired.value},
         )
     assert refusal is not None
-    view = refusal.view
-    await _forget_cart_if_coupons_removed(rt, view)
-    raise Conflict(
-        "The order total changed since you last saw it; review the new totals.",
-        code="totals_changed",
-        details={
-            "totals": view.totals.to_json() if view.totals else None,
-            "version": view.version,
-            "notices": list(view.errors),
-        },
-    )
+    await _forget_cart_if_coupons_removed(rt, refusal.view)
+    raise _refusal_of(refusal)
 
 
 async def send_event(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.ids import new_id
@@ -14,9 +15,11 @@ from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.velocity import AttemptKeys
 
 REFUNDED = "refunded"  # ours: taken, but no order could be made, so given back
+REFUNDING = "refunding"  # ours: one finalize path has claimed that refund (see claim_refund)
+GIVEN_BACK = frozenset({REFUNDING, REFUNDED})
 
 # Statuses an attempt cannot leave: later news about it must not overwrite them.
-FINAL = frozenset({IntentStatus.succeeded.value, IntentStatus.canceled.value, REFUNDED})
+FINAL = frozenset({IntentStatus.succeeded.value, IntentStatus.canceled.value, *GIVEN_BACK})
 
 
 async def record_attempt(
@@ -73,3 +76,44 @@ async def apply_intent(
     row.card_fingerprint = row.card_fingerprint or intent.card_fingerprint
     row.updated_at = now
     return row
+
+
+async def claim_refund(s: AsyncSession, intent_id: str, now: datetime) -> str | None:
+    """Claim the refund of a payment that has no order: one conditional update, so of
+    the paths racing here (browser, webhook, sweeper) exactly one gets it. Returns the
+    status to restore if the refund fails ("" when we have no attempt row for the
+    intent: the gateway's idempotency key is then the only guard), or None when the
+    refund is already done or being done."""
+    row = await attempt_for_intent(s, intent_id)
+    if row is None:
+        return ""
+    previous = row.status
+    result = await s.execute(
+        update(PaymentAttempt)
+        .where(PaymentAttempt.id == row.id, PaymentAttempt.status.not_in(list(GIVEN_BACK)))
+        .values(status=REFUNDING, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    return previous if result.rowcount == 1 else None
+
+
+async def unclaim_refund(s: AsyncSession, intent_id: str, previous: str, now: datetime) -> None:
+    """The gateway refused or failed: hand the claim back so a later sync tries again."""
+    if not previous:
+        return
+    await s.execute(
+        update(PaymentAttempt)
+        .where(PaymentAttempt.payment_intent_id == intent_id, PaymentAttempt.status == REFUNDING)
+        .values(status=previous, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def finish_refund(s: AsyncSession, intent_id: str, now: datetime) -> None:
+    await s.execute(
+        update(PaymentAttempt)
+        .where(PaymentAttempt.payment_intent_id == intent_id)
+        .values(status=REFUNDED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -10,7 +10,7 @@ Effects (run inside the checkout's unit of work, its row locked):
 - ``requestCustomerAction`` / ``refreshPaymentStatus`` / ``handlePaymentSuccess`` /
   ``handlePaymentFailure``: keep ``context.payment`` and the attempt row in step.
 - ``createOrder`` (PROCEED_TO_CONFIRMATION): insert the order from the totals the
-  customer paid, convert the stock reservation and claim coupon usage, mark the cart
+  customer paid, convert the stock reservation and redeem the coupon holds, mark the cart
   converted and queue the confirmation — all in the same transaction.
 
 :func:`sync_payment` is the finalize path the browser's confirmation, the webhook and
@@ -71,7 +71,7 @@ from tillpoint.payments.risk import held_for_review
 from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
-from tillpoint.promotions.usage import claim_coupon_usage
+from tillpoint.promotions.holds import redeem_coupon_holds
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import SessionContext
 
@@ -297,7 +297,7 @@ async def create_order(call: EffectCall) -> None:
     if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
     attempt = await attempts.attempt_for_intent(s, intent_id)
-    if attempt is not None and attempt.status == attempts.REFUNDED:
+    if attempt is not None and attempt.status in attempts.GIVEN_BACK:
         raise Conflict("This payment was refunded: no order.", code="payment_refunded")
     intent = await gateway_of(rt).retrieve_payment_intent(
         intent_id, account=payment.get("account", "primary")
@@ -320,10 +320,11 @@ async def create_order(call: EffectCall) -> None:
     coupon_ids = [
         str(p["coupon_id"]) for p in draft.meta.get("promotions", []) if p.get("coupon_id")
     ]
-    if coupon_ids:
-        await claim_coupon_usage(
-            s, coupon_ids, user_id=row.user_id, email=draft.email, order_id=order.id, at=now
-        )
+    # The uses held at CONFIRM_ORDER become the order's (or are claimed afresh if lapsed).
+    await redeem_coupon_holds(
+        s, coupon_ids, checkout_id=row.id, order_id=order.id, user_id=row.user_id,
+        email=draft.email, at=now,
+    )  # fmt: skip
     for hook in ORDER_HOOKS:
         await hook(call, order)
     await mark_converted(s, row.cart_id)
@@ -630,26 +631,34 @@ async def start_subscriptions(rt: Runtime, order_id: str) -> SubscriptionRecord 
 async def _refund_orphan(
     rt: Runtime, gateway: PaymentGateway, checkout_id: str, intent: PaymentIntentResult
 ) -> None:
-    """Money taken for a checkout that can no longer become an order goes back."""
+    """Money taken for a checkout that can no longer become an order goes back — once.
+
+    The browser, the webhook and the sweeper may all get here for the same payment at
+    the same moment; the one that moves the attempt to ``refunding`` (a conditional
+    update, committed before the gateway is called) refunds, the others stop. A failed
+    gateway call hands the claim back so a later sync retries it.
+    """
     if intent.status is not IntentStatus.succeeded:
         return
     async with rt.db.transaction() as s:
-        attempt = await attempts.attempt_for_intent(s, intent.id)
-        if await order_id_for_intent(s, intent.id) is not None or (
-            attempt is not None and attempt.status == attempts.REFUNDED
-        ):
+        if await order_id_for_intent(s, intent.id) is not None:
             return
-    refund = await gateway.refund(
-        intent.id,
-        idempotency_key=f"tillpoint:orphan:{intent.id}",
-        account=intent.account,
-        metadata={"checkout_id": checkout_id, "reason": "no_order"},
-    )
+        claimed = await attempts.claim_refund(s, intent.id, rt.clock.now())
+    if claimed is None:
+        return  # refunded, or being refunded by someone else right now
+    try:
+        refund = await gateway.refund(
+            intent.id,
+            idempotency_key=f"tillpoint:orphan:{intent.id}",
+            account=intent.account,
+            metadata={"checkout_id": checkout_id, "reason": "no_order"},
+        )
+    except Exception:
+        async with rt.db.transaction() as s:
+            await attempts.unclaim_refund(s, intent.id, claimed, rt.clock.now())
+        raise
     async with rt.db.transaction() as s:
-        attempt = await attempts.attempt_for_intent(s, intent.id)
-        if attempt is not None:
-            attempt.status = attempts.REFUNDED
-            attempt.updated_at = rt.clock.now()
+        await attempts.finish_refund(s, intent.id, rt.clock.now())
         await record(
             s,
             AuditEvent(

@@ -8,7 +8,7 @@ a ``coupon_removed`` notice: never silently kept, never silently dropped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,16 @@ from tillpoint.promotions.fetch import (
     coupons_by_id,
     customer_keys,
     customer_uses,
+    held_by_cart,
     rule_of,
 )
-from tillpoint.promotions.rules import CartFacts, Problem, Reason, select_applicable
+from tillpoint.promotions.rules import (
+    CartFacts,
+    CouponRule,
+    Problem,
+    Reason,
+    select_applicable,
+)
 from tillpoint.runtime import Runtime
 
 
@@ -67,6 +74,30 @@ def _notice(applied: AppliedCoupon, problem: Problem) -> dict[str, Any]:
     }
 
 
+def _at_limit(rule: CouponRule, uses: dict[str, int]) -> bool:
+    return (rule.usage_limit is not None and rule.usage_count >= rule.usage_limit) or (
+        rule.per_customer_limit is not None and uses.get(rule.id, 0) >= rule.per_customer_limit
+    )
+
+
+async def _own_holds_excluded(
+    s: AsyncSession, cart_id: str, coupon_rules: list[CouponRule], uses: dict[str, int]
+) -> list[CouponRule]:
+    """A use this cart's checkout holds (CONFIRM_ORDER, then a declined card) is its own:
+    it must not count against the cart itself. Queried only for coupons at a limit."""
+    full = [r.id for r in coupon_rules if _at_limit(r, uses)]
+    held = await held_by_cart(s, cart_id, full) if full else set()
+    if not held:
+        return coupon_rules
+    for coupon_id in held:
+        if coupon_id in uses:
+            uses[coupon_id] = max(uses[coupon_id] - 1, 0)
+    return [
+        replace(r, usage_count=max(r.usage_count - 1, 0)) if r.id in held else r
+        for r in coupon_rules
+    ]
+
+
 async def _evaluate(
     rt: Runtime,
     s: AsyncSession,
@@ -83,8 +114,11 @@ async def _evaluate(
     rows = await coupons_by_id(s, [a.coupon_id for a in applied])
     rules = combinability_rules(rt.settings)
     uses = await customer_uses(s, list(rows), customer_keys(user_id, email))
+    coupon_rules = [rule_of(c) for c in rows.values()]
+    if applied:
+        coupon_rules = await _own_holds_excluded(s, applied[0].cart_id, coupon_rules, uses)
     facts = CartFacts(lines, currency, now)
-    kept, dropped = select_applicable([rule_of(c) for c in rows.values()], facts, rules, uses)
+    kept, dropped = select_applicable(coupon_rules, facts, rules, uses)
     drops = []
     for a in applied:
         problems = dropped.get(a.coupon_id) or (
@@ -102,6 +136,7 @@ async def refresh_cart_coupons(
     *,
     email: str | None = None,
     actor: Actor | None = None,
+    audit: bool = True,
 ) -> CouponPricing:
     """Re-check the coupons applied to ``cart`` (locked by the caller) and price them.
 
@@ -127,26 +162,37 @@ async def refresh_cart_coupons(
     for applied, problem in drops:
         cart.coupons.remove(applied)
         notices.append(_notice(applied, problem))
+    if audit:
+        await audit_removals(s, cart.id, notices, actor or actor_of(cart), now)
+    amounts = {d.coupon_id: d.amount for d in result.applied}
+    for applied in cart.coupons:
+        applied.discount_amount = amounts.get(applied.coupon_id, 0)
+    return CouponPricing(result, notices)
+
+
+async def audit_removals(
+    s: AsyncSession, cart_id: str, notices: Sequence[dict[str, Any]], actor: Actor, at: datetime
+) -> None:
+    """Record ``coupon_removed`` for each removal notice. CONFIRM_ORDER records them last in
+    its unit of work: the audit chain's head row is then always the last lock it takes,
+    as in every other write, so two checkouts never wait on each other in a cycle."""
+    for notice in notices:
         await record(
             s,
             AuditEvent(
                 "coupon_removed",
                 "cart",
-                cart.id,
+                cart_id,
                 "remove",
                 {
-                    "coupon_id": applied.coupon_id,
-                    "code": applied.code,
-                    "reason": problem.reason.value,
+                    "coupon_id": notice["coupon_id"],
+                    "code": notice["coupon_code"],
+                    "reason": notice["reason"],
                 },
             ),
-            actor or actor_of(cart),
-            now,
+            actor,
+            at,
         )
-    amounts = {d.coupon_id: d.amount for d in result.applied}
-    for applied in cart.coupons:
-        applied.discount_amount = amounts.get(applied.coupon_id, 0)
-    return CouponPricing(result, notices)
 
 
 async def stale_coupons(rt: Runtime, s: AsyncSession, cart: Cart) -> list[AppliedCoupon]:

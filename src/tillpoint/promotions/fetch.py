@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
 from tillpoint.promotions.codes import normalize_code
-from tillpoint.promotions.models import Coupon, CouponCustomerUsage
+from tillpoint.promotions.models import Coupon, CouponCustomerUsage, CouponHold
 from tillpoint.promotions.rules import BuyXGetY, CombinabilityRules, CouponRule, CouponType
 
 
@@ -104,3 +104,19 @@ async def customer_uses(
     for coupon_id, count in rows:
         out[coupon_id] = max(out.get(coupon_id, 0), count)
     return out
+
+
+async def held_by_cart(s: AsyncSession, cart_id: str, coupon_ids: Sequence[str]) -> set[str]:
+    """The coupons among ``coupon_ids`` a checkout of ``cart_id`` holds a use of (so the
+    use counted for them is this cart's own, not someone else's)."""
+    if not coupon_ids:
+        return set()
+    return set(
+        await s.scalars(
+            select(CouponHold.coupon_id).where(
+                CouponHold.cart_id == cart_id,
+                CouponHold.status == "held",
+                CouponHold.coupon_id.in_(list(coupon_ids)),
+            )
+        )
+    )

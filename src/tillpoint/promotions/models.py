@@ -71,3 +71,28 @@ class CouponCustomerUsage(Base):
     coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id"), primary_key=True)
     customer_key: Mapped[str] = mapped_column(String(340), primary_key=True)
     usage_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CouponHold(Base):
+    """One use of a coupon held by a checkout from CONFIRM_ORDER until its order exists.
+
+    The hold already counts against ``usage_limit`` and the per-customer limit (it took
+    the use with the same conditional updates a redemption does), so the shopper who
+    is charged has their coupon. ``status``: ``held``, then ``redeemed`` (the order was
+    created; a :class:`CouponRedemption` row carries on) or ``released`` (the use went
+    back: the checkout expired, or its stock reservation lapsed).
+    """
+
+    __tablename__ = "coupon_holds"
+    __table_args__ = (UniqueConstraint("coupon_id", "checkout_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id"), index=True)
+    checkout_id: Mapped[str] = mapped_column(String(40), index=True)
+    cart_id: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -241,12 +241,15 @@ async def revalidate_locked_cart(
     *,
     email: str | None = None,
     actor: Actor | None = None,
+    audit: bool = True,
 ) -> list[dict[str, Any]]:
     """Inside the caller's unit of work (CONFIRM_ORDER, order creation): lock the cart,
-    remove the coupons that no longer hold (audited), bump its version if any went, and
+    remove the coupons that no longer hold (audited, or with ``audit=False`` left for the
+    caller to record through ``applied.audit_removals``), bump its version if any went, and
     return their ``coupon_removed`` notices. Invalidate the cart cache after commit."""
     cart = await carts.lock_cart(s, cart_id)
-    notices = (await refresh_cart_coupons(rt, s, cart, email=email, actor=actor)).notices
+    pricing = await refresh_cart_coupons(rt, s, cart, email=email, actor=actor, audit=audit)
+    notices = pricing.notices
     if notices:
         cart.version += 1
         cart.updated_at = rt.clock.now()

@@ -1,4 +1,8 @@
-"""Coupon usage, counted exactly: claimed when an order is created, released if it is not.
+"""Coupon usage, counted exactly: the conditional updates that take and give back a use.
+
+Checkouts take their uses at CONFIRM_ORDER through ``promotions/holds.py`` (which calls
+:func:`take_use` / :func:`give_back_use`); :func:`claim_coupon_usage` claims directly for an
+order, for a coupon whose hold lapsed before the order could be created.
 
 A claim is one conditional UPDATE per coupon (``usage_count < usage_limit``) and one
 conditional upsert per customer key (``usage_count < per_customer_limit``), so the
@@ -82,9 +86,41 @@ async def claim_coupon_usage(
     return todo
 
 
+async def take_use(
+    s: AsyncSession, coupon_id: str, *, user_id: str | None, email: str | None
+) -> str | None:
+    """Take one use of the coupon and of the customer's counters (a hold or a claim does
+    this); the refusal reason, or None. Run it under the caller's savepoint: a refusal
+    may leave the coupon's own count taken."""
+    return await _claim_one(s, coupon_id, customer_keys(user_id, email))
+
+
+async def give_back_use(
+    s: AsyncSession, coupon_id: str, *, user_id: str | None, email: str | None
+) -> None:
+    """Undo one :func:`take_use` (a released hold or claim)."""
+    await s.execute(
+        update(Coupon)
+        .where(Coupon.id == coupon_id, Coupon.usage_count > 0)
+        .values(usage_count=Coupon.usage_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+    for key in customer_keys(user_id, email):
+        await s.execute(
+            update(CouponCustomerUsage)
+            .where(
+                CouponCustomerUsage.coupon_id == coupon_id,
+                CouponCustomerUsage.customer_key == key,
+                CouponCustomerUsage.usage_count > 0,
+            )
+            .values(usage_count=CouponCustomerUsage.usage_count - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def _claim_one(s: AsyncSession, coupon_id: str, keys: Sequence[str]) -> str | None:
     """Take one use of the coupon and of each customer key; the refusal reason, or None."""
-    taken = await _rowcount(
+    taken = await rowcount(
         s,
         update(Coupon)
         .where(
@@ -120,7 +156,7 @@ async def _count_customer_use(s: AsyncSession, coupon_id: str, key: str, limit: 
         set_={"usage_count": counter + 1},
         where=(counter < limit) if limit is not None else None,
     )
-    return await _rowcount(s, upsert) == 1
+    return await rowcount(s, upsert) == 1
 
 
 async def _forget_released(s: AsyncSession, coupon_id: str, order_id: str) -> None:
@@ -151,7 +187,7 @@ async def release_coupon_usage(
     ).all()
     released: list[str] = []
     for claim in claims:
-        done = await _rowcount(
+        done = await rowcount(
             s,
             update(CouponRedemption)
             .where(CouponRedemption.id == claim.id, CouponRedemption.released_at.is_(None))
@@ -160,28 +196,12 @@ async def release_coupon_usage(
         )
         if done != 1:
             continue
-        await s.execute(
-            update(Coupon)
-            .where(Coupon.id == claim.coupon_id, Coupon.usage_count > 0)
-            .values(usage_count=Coupon.usage_count - 1)
-            .execution_options(synchronize_session=False)
-        )
-        for key in customer_keys(claim.user_id, claim.email):
-            await s.execute(
-                update(CouponCustomerUsage)
-                .where(
-                    CouponCustomerUsage.coupon_id == claim.coupon_id,
-                    CouponCustomerUsage.customer_key == key,
-                    CouponCustomerUsage.usage_count > 0,
-                )
-                .values(usage_count=CouponCustomerUsage.usage_count - 1)
-                .execution_options(synchronize_session=False)
-            )
+        await give_back_use(s, claim.coupon_id, user_id=claim.user_id, email=claim.email)
         released.append(claim.coupon_id)
     return released
 
 
-async def _rowcount(s: AsyncSession, stmt: Any) -> int:
+async def rowcount(s: AsyncSession, stmt: Any) -> int:
     result = await s.execute(stmt)
     assert isinstance(result, CursorResult)
     return int(result.rowcount)

@@ -23,7 +23,7 @@ from typing import TypeVar
 import limits
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 
 from tillpoint.config import Settings
@@ -163,22 +163,34 @@ class RateLimiter:
         *,
         redis: Redis | None = None,
         enabled: bool = True,
+        pool_size: int = 32,
+        pool_timeout: float = 0.2,
     ) -> None:
         self.rules = rules
         self.monitor = monitor
         self.enabled = enabled
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
-        self._redis = redis
+        self._pool: BlockingConnectionPool | None = None
+        self._redis: Redis | None = None
         self._script: AsyncScript | None = None
+        self._warned_at = 0.0
         if redis is not None:
-            # Share the runtime's pool: one set of connections, closed with the runtime.
+            # The same server as the runtime's client, through a pool of our own.
+            base = redis.connection_pool
+            self._pool = BlockingConnectionPool(
+                connection_class=base.connection_class,
+                max_connections=pool_size,
+                timeout=pool_timeout,
+                **base.connection_kwargs,
+            )
+            self._redis = Redis(connection_pool=self._pool)
             storage: Storage = RedisStorage(
                 "async+redis://",
                 implementation="redispy",
                 key_prefix="rl",
                 wrap_exceptions=True,
-                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+                connection_pool=self._pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
 
@@ -193,8 +205,18 @@ class RateLimiter:
             enabled=settings.rate_limit_adaptive,
         )
         return cls(
-            rules_from_settings(settings), monitor, redis=redis, enabled=settings.rate_limit_enabled
+            rules_from_settings(settings),
+            monitor,
+            redis=redis,
+            enabled=settings.rate_limit_enabled,
+            pool_size=settings.rate_limit_redis_pool_size,
+            pool_timeout=settings.rate_limit_redis_pool_timeout_seconds,
         )
+
+    async def aclose(self) -> None:
+        """Close the limiter's Redis connections (app shutdown)."""
+        if self._pool is not None:
+            await self._pool.disconnect()
 
     @property
     def shared(self) -> bool:
@@ -205,9 +227,15 @@ class RateLimiter:
         if self._shared is not None:
             try:
                 return await op(self._shared)
-            except Exception as exc:  # Redis down or slow: per-instance limits beat none
-                log.warning("rate limit storage failed, using in-memory counters: %s", exc)
+            except Exception as exc:  # Redis down, slow or pool busy: per-instance limits
+                self._warn(exc)
         return await op(self._memory)
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 10:  # a burst logs once, not once per request
+            self._warned_at = now
+            log.warning("rate limit storage failed, using in-memory counters: %s", exc)
 
     def _window(self, rule: LimitRule) -> _Window:
         return _Window(self.monitor.scaled(rule.amount), rule.window_seconds, namespace=rule.name)
@@ -266,8 +294,8 @@ class RateLimiter:
             if self._script is None:
                 self._script = self._redis.register_script(_HIT_AND_STATS)  # type: ignore[union-attr]
             answers = await self._script(keys=keys, args=args)
-        except Exception as exc:  # Redis down or slow: per-instance limits beat none
-            log.warning("rate limit storage failed, using in-memory counters: %s", exc)
+        except Exception as exc:  # Redis down, slow or pool busy: per-instance limits
+            self._warn(exc)
             return await self._consume_each(pairs)
         now = time.time()
         states = []

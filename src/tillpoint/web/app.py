@@ -19,6 +19,7 @@ from tillpoint.payments.flow import bind_gateway, install_effects
 from tillpoint.payments.gateway import PaymentGateway
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
+from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime
 from tillpoint.security.headers import SecurityHeaders, security_headers
 from tillpoint.security.load import LoadMonitor
@@ -86,6 +87,7 @@ def create_app(
     configure_logging(settings.log_level)
     gateway = gateway if gateway is not None else build_gateway(settings)
     checkout_stock.install()  # stock effects on the checkout's transitions
+    coupon_holds.install()  # coupon uses held at CONFIRM_ORDER, released on expiry
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +109,9 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            limiter = getattr(app.state, "rate_limiter", None)
+            if limiter is not None:
+                await limiter.aclose()
             if owned:
                 await rt.close()
 

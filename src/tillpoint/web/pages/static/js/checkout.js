@@ -68,6 +68,11 @@ async function handleRefusal(err, form) {
   } else if (err.code === "event_not_allowed" || err.code === "checkout_expired") {
     await refresh();
     if (err.code === "event_not_allowed") showPageError("That step is no longer available. Here is where your checkout stands now.");
+  } else if (err.code === "coupon_exhausted") {
+    // The coupon ran out before this order was placed: it left the cart, nothing was charged.
+    await refresh();
+    const total = err.details && err.details.totals ? money(err.details.totals.total, err.details.totals.currency) : null;
+    showPageError(`${err.message}${total ? ` New total: ${total}.` : ""}`);
   } else if (err.code === "totals_changed") {
     await refresh();
     showPageError(`Your order total changed to ${money(err.details.totals.total, err.details.totals.currency)}. Please check it and place the order again.`);

@@ -1,0 +1,349 @@
+"""Coupon holds: a checkout takes its coupons' uses at CONFIRM_ORDER, as it takes its stock.
+
+Before a PaymentIntent exists, ``holdCoupons`` (CONFIRM_ORDER, in the checkout's unit of
+work, just before ``reserveStock``) takes one use of each applied coupon with the same
+conditional updates a redemption makes (``usage_count < usage_limit``, the per-customer
+counters), and records a :class:`CouponHold` per coupon and checkout. So only shoppers
+who hold their coupon are ever charged: the others are refused with 409
+``coupon_exhausted`` and see the full price first (the coupon leaves the cart).
+
+A hold becomes the redemption when the order is created (:func:`redeem_coupon_holds`,
+inside the order's transaction), and gives its use back when the checkout expires
+(``releaseReservations``) or its stock reservation lapses (the sweep job
+:func:`release_lapsed_holds`). A declined payment keeps the hold while the checkout
+and its reservation are live, so the retry keeps its discount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.audit.service import AuditEvent, record
+from tillpoint.auth.models import User
+from tillpoint.cart.models import Cart
+from tillpoint.checkout.effects import EffectCall, RefuseKeeping, register_effect
+from tillpoint.errors import Conflict
+from tillpoint.ids import new_id
+from tillpoint.inventory.models import InventoryReservation
+from tillpoint.inventory.reservations import ACTIVE
+from tillpoint.promotions.errors import CouponUnavailable
+from tillpoint.promotions.models import CouponHold, CouponRedemption
+from tillpoint.promotions.rules import MESSAGES, Reason
+from tillpoint.promotions.usage import (
+    claim_coupon_usage,
+    give_back_use,
+    rowcount,
+    take_use,
+)
+from tillpoint.runtime import Runtime
+
+HELD, REDEEMED, RELEASED = "held", "redeemed", "released"
+EXHAUSTED = "coupon_exhausted"
+# Refusal reasons that mean "used up" (as opposed to a coupon gone or switched off).
+EXHAUSTED_REASONS = frozenset(
+    {Reason.usage_limit_reached.value, Reason.customer_limit_reached.value}
+)
+
+
+def _message(reason: str) -> str:
+    try:
+        return MESSAGES[Reason(reason)]
+    except ValueError:
+        return "This coupon is not available."
+
+
+def _normal_email(email: str | None) -> str | None:
+    return email.strip().lower() if email else None
+
+
+async def hold_coupons(
+    s: AsyncSession,
+    coupon_ids: Sequence[str],
+    *,
+    checkout_id: str,
+    cart_id: str,
+    user_id: str | None,
+    email: str | None,
+    at: datetime,
+) -> list[str]:
+    """Hold one use of each coupon for ``checkout_id``, all or nothing; the ids newly held.
+
+    Coupons the checkout already holds keep their hold (a retry after a decline); holds
+    of coupons no longer applied are released. Raises :class:`CouponUnavailable` (nothing
+    of this call kept) when a coupon cannot be held.
+    """
+    ids = sorted(set(coupon_ids))  # one lock order for every caller: no deadlocks
+    current = {
+        h.coupon_id: h
+        for h in await s.scalars(
+            select(CouponHold).where(
+                CouponHold.checkout_id == checkout_id, CouponHold.status == HELD
+            )
+        )
+    }
+    for coupon_id in sorted(set(current) - set(ids)):
+        await _release(s, current[coupon_id], at)
+    todo = [c for c in ids if c not in current]
+    if not todo:
+        return []
+    refused: dict[str, str] = {}
+    async with s.begin_nested():  # a refusal undoes this call's uses, not the caller's work
+        for coupon_id in todo:
+            reason = await take_use(s, coupon_id, user_id=user_id, email=email)
+            if reason is not None:
+                refused[coupon_id] = reason
+                continue
+            # A released hold of the same checkout (an earlier attempt) makes way.
+            await s.execute(
+                delete(CouponHold).where(
+                    CouponHold.coupon_id == coupon_id,
+                    CouponHold.checkout_id == checkout_id,
+                    CouponHold.status != HELD,
+                )
+            )
+            s.add(
+                CouponHold(
+                    id=new_id("chold"),
+                    coupon_id=coupon_id,
+                    checkout_id=checkout_id,
+                    cart_id=cart_id,
+                    status=HELD,
+                    user_id=user_id,
+                    email=_normal_email(email),
+                    held_at=at,
+                )
+            )
+        if refused:
+            raise CouponUnavailable(refused)
+        await s.flush()
+    return todo
+
+
+async def _release(s: AsyncSession, hold: CouponHold, at: datetime) -> bool:
+    """Give one hold's use back (exactly once, however many release it at the same time)."""
+    done = await rowcount(
+        s,
+        update(CouponHold)
+        .where(CouponHold.id == hold.id, CouponHold.status == HELD)
+        .values(status=RELEASED, closed_at=at)
+        .execution_options(synchronize_session=False),
+    )
+    if done != 1:
+        return False
+    await give_back_use(s, hold.coupon_id, user_id=hold.user_id, email=hold.email)
+    return True
+
+
+async def release_checkout_holds(s: AsyncSession, checkout_id: str, *, at: datetime) -> list[str]:
+    """Give back every use ``checkout_id`` holds (it expired); the coupon ids released."""
+    holds = (
+        await s.scalars(
+            select(CouponHold)
+            .where(CouponHold.checkout_id == checkout_id, CouponHold.status == HELD)
+            .order_by(CouponHold.coupon_id)
+        )
+    ).all()
+    return [h.coupon_id for h in holds if await _release(s, h, at)]
+
+
+async def redeem_coupon_holds(
+    s: AsyncSession,
+    coupon_ids: Sequence[str],
+    *,
+    checkout_id: str,
+    order_id: str,
+    user_id: str | None,
+    email: str | None,
+    at: datetime,
+) -> list[str]:
+    """Inside the order's unit of work: the checkout's holds become the order's redemptions.
+
+    A coupon whose hold is gone (the reservation lapsed while the customer paid) is
+    claimed afresh, as :func:`claim_coupon_usage` does — :class:`CouponUnavailable` if it
+    ran out meanwhile (the order is then refused and the payment refunded). Idempotent
+    per order; the caller holds the checkout's row lock.
+    """
+    ids = sorted(set(coupon_ids))
+    held = {
+        h.coupon_id: h
+        for h in await s.scalars(
+            select(CouponHold).where(
+                CouponHold.checkout_id == checkout_id,
+                CouponHold.status == HELD,
+                CouponHold.coupon_id.in_(ids or ["-"]),
+            )
+        )
+    }
+    missing = [c for c in ids if c not in held]
+    if missing:
+        await claim_coupon_usage(s, missing, user_id=user_id, email=email, order_id=order_id, at=at)
+    for coupon_id in sorted(held):
+        hold = held[coupon_id]
+        done = await rowcount(
+            s,
+            update(CouponHold)
+            .where(CouponHold.id == hold.id, CouponHold.status == HELD)
+            .values(status=REDEEMED, order_id=order_id, closed_at=at)
+            .execution_options(synchronize_session=False),
+        )
+        if done != 1:  # released under us: claim the use afresh instead
+            await claim_coupon_usage(
+                s, [coupon_id], user_id=user_id, email=email, order_id=order_id, at=at
+            )
+            continue
+        s.add(
+            CouponRedemption(
+                id=new_id("rdm"),
+                coupon_id=coupon_id,
+                order_id=order_id,
+                user_id=hold.user_id,
+                email=hold.email,
+                claimed_at=at,
+            )
+        )
+    # Holds of coupons the order does not carry (removed before paying) go back.
+    for hold in (
+        await s.scalars(
+            select(CouponHold).where(
+                CouponHold.checkout_id == checkout_id, CouponHold.status == HELD
+            )
+        )
+    ).all():
+        if hold.coupon_id not in held:
+            await _release(s, hold, at)
+    await s.flush()
+    return ids
+
+
+async def release_lapsed_holds(rt: Runtime, *, batch: int = 200) -> int:
+    """Sweep job: release holds whose stock reservation is gone (expired or cancelled) —
+    the hold lives exactly as long as the checkout's stock does. Returns how many."""
+    now = rt.clock.now()
+    live_stock = exists().where(
+        and_(
+            InventoryReservation.reference == CouponHold.cart_id,
+            InventoryReservation.status == ACTIVE,
+        )
+    )
+    async with rt.db.transaction() as s:
+        q = (
+            select(CouponHold)
+            .where(CouponHold.status == HELD, ~live_stock)
+            .order_by(CouponHold.id)
+            .limit(batch)
+        )
+        if rt.db.is_postgres:
+            q = q.with_for_update(of=CouponHold, skip_locked=True)
+        lapsed = list(await s.scalars(q))
+        released = 0
+        for hold in lapsed:
+            released += await _release(s, hold, now)
+        return released
+
+
+# --- the checkout's effects --------------------------------------------------------------
+
+
+def _coupon_error(refused: dict[str, str], codes: dict[str, str]) -> Conflict:
+    names = ", ".join(codes.get(c, c) for c in sorted(refused))
+    return Conflict(
+        f"The coupon {names} has just been used up; it was removed. "
+        "Review the new total and place the order again.",
+        code=EXHAUSTED,
+        details={
+            "coupons": [
+                {"coupon_id": c, "code": codes.get(c, c), "reason": r}
+                for c, r in sorted(refused.items())
+            ]
+        },
+    )
+
+
+async def _remove_from_cart(
+    call: EffectCall, cart: Cart, refused: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Take the refused coupons off the (locked) cart, audited; their ``coupon_removed``
+    notices."""
+    now = call.rt.clock.now()
+    notices = []
+    for applied in [a for a in cart.coupons if a.coupon_id in refused]:
+        reason = refused[applied.coupon_id]
+        cart.coupons.remove(applied)
+        notices.append(
+            {
+                "code": "coupon_removed",
+                "coupon_id": applied.coupon_id,
+                "coupon_code": applied.code,
+                "reason": reason,
+                "message": _message(reason),
+            }
+        )
+        await record(
+            call.s,
+            AuditEvent(
+                "coupon_removed",
+                "cart",
+                cart.id,
+                "remove",
+                {"coupon_id": applied.coupon_id, "code": applied.code, "reason": reason},
+            ),
+            call.actor,
+            now,
+        )
+    cart.version += 1
+    cart.updated_at = now
+    await call.s.flush()
+    return notices
+
+
+async def hold_checkout_coupons(call: EffectCall) -> None:
+    """CONFIRM_ORDER: hold the coupons the re-priced total counts on, before any payment.
+
+    Refused (409 ``coupon_exhausted``) when one cannot be held: the coupon leaves the
+    cart and the checkout stays in review with the new total, so the customer can place
+    the order at full price.
+    """
+    promotions = call.totals.promotions if call.totals is not None else ()
+    codes = {
+        str(p["coupon_id"]): str(p.get("code") or "") for p in promotions if p.get("coupon_id")
+    }
+    if not codes and not (call.context.get("payment") or {}).get("attempt"):
+        return  # no coupon, and no earlier attempt that could hold one: nothing to do
+    cart = await call.s.get(Cart, call.checkout.cart_id)
+    email = (call.context.get("guest_info") or {}).get("email")
+    if email is None and call.checkout.user_id is not None:
+        user = await call.s.get(User, call.checkout.user_id)
+        email = user.email if user else None
+    try:
+        await hold_coupons(
+            call.s,
+            list(codes),
+            checkout_id=call.checkout.id,
+            cart_id=call.checkout.cart_id,
+            user_id=call.checkout.user_id,
+            email=email,
+            at=call.rt.clock.now(),
+        )
+    except CouponUnavailable as exc:
+        notices = await _remove_from_cart(call, cart, exc.refused) if cart is not None else []
+        raise RefuseKeeping(_coupon_error(exc.refused, codes), notices) from exc
+
+
+async def release_checkout_coupons(call: EffectCall) -> None:
+    """EXPIRE: the checkout's coupon uses go back at once."""
+    await release_checkout_holds(call.s, call.checkout.id, at=call.rt.clock.now())
+
+
+def install() -> None:
+    """Register the coupon hold effects on the checkout's actions (idempotent)."""
+    register_effect("holdCoupons", hold_checkout_coupons)
+    # Coupon rows before stock rows, as CONFIRM_ORDER locks them: no deadlock on PostgreSQL.
+    register_effect("releaseReservations", release_checkout_coupons, first=True)
+
+
+install()
