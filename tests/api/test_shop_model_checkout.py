@@ -21,7 +21,8 @@ gateway's ledger) for everything the example created:
   is at most 5.00, 10 % at most a tenth of the subtotal plus a cent per line);
 - per tracked SKU: on hand = initial + restocks - sold + restocked by refunds, on hand
   >= 0, 0 <= reserved <= on hand, reserved = the units of active reservations;
-- each coupon's usage count = the orders that used it = its live redemptions, never over
+- each coupon's usage count = the orders that used it (= its live redemptions) + its live
+  holds (CONFIRM_ORDER until the order exists or the hold is released), never over
   its limit; per customer the same, never over the per-customer limit;
 - refunded <= captured: per order (sum of refunds = refunded total <= total, per line),
   and at the gateway (what it gave back = what the order records);
@@ -77,7 +78,13 @@ from tillpoint.inventory.models import InventoryItem, InventoryReservation
 from tillpoint.orders.models import Order
 from tillpoint.payments.gateway import IntentStatus
 from tillpoint.payments.sandbox import SandboxGateway
-from tillpoint.promotions.models import Coupon, CouponCustomerUsage, CouponRedemption
+from tillpoint.promotions.fetch import customer_keys
+from tillpoint.promotions.models import (
+    Coupon,
+    CouponCustomerUsage,
+    CouponHold,
+    CouponRedemption,
+)
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import run_sweep
 from tillpoint.web.app import create_app
@@ -421,8 +428,11 @@ class ShopCheckoutModel(RuleBasedStateMachine):
         if shopper is None:
             return False
         r = self._event(shopper, "CONFIRM_ORDER")
-        if r.status_code == 409 and r.json()["error"]["code"] == "totals_changed":
-            self._event(shopper, "CONFIRM_ORDER")  # the customer saw the new totals
+        if r.status_code == 409 and r.json()["error"]["code"] in {
+            "totals_changed",  # the customer saw the new totals
+            "coupon_exhausted",  # the coupon ran out; it left the cart, confirm at full price
+        }:
+            self._event(shopper, "CONFIRM_ORDER")
         self._collect_events()
         return True
 
@@ -669,6 +679,13 @@ class ShopCheckoutModel(RuleBasedStateMachine):
                     select(CouponCustomerUsage).where(CouponCustomerUsage.coupon_id.in_(coupon_ids))
                 )
             )
+            holds = list(
+                await s.scalars(
+                    select(CouponHold).where(
+                        CouponHold.coupon_id.in_(coupon_ids), CouponHold.status == "held"
+                    )
+                )
+            )
         return {
             "inventory": inventory,
             "reservations": reservations,
@@ -677,6 +694,7 @@ class ShopCheckoutModel(RuleBasedStateMachine):
             "coupons": coupons,
             "redemptions": redemptions,
             "usage": usage,
+            "holds": holds,
         }
 
     def teardown(self) -> None:
@@ -807,13 +825,20 @@ def check_invariants(model: ShopCheckoutModel, snap: dict[str, Any], *, settled:
             used_by_orders[p["coupon_id"]] = used_by_orders.get(p["coupon_id"], 0) + 1
             for key in keys:
                 per_key[(p["coupon_id"], key)] = per_key.get((p["coupon_id"], key), 0) + 1
+    # A live hold (CONFIRM_ORDER until the order or the release) already took its use.
+    held: dict[str, int] = {}
+    for h in snap["holds"]:
+        held[h.coupon_id] = held.get(h.coupon_id, 0) + 1
+        for key in customer_keys(h.user_id, h.email):
+            per_key[(h.coupon_id, key)] = per_key.get((h.coupon_id, key), 0) + 1
     live = [r for r in snap["redemptions"] if r.released_at is None]
     order_ids = {o.id for o in orders}
     assert all(r.order_id in order_ids for r in live), "a live coupon claim without its order"
     for c in snap["coupons"]:
         uses = used_by_orders.get(c.id, 0)
         claims = sum(1 for r in live if r.coupon_id == c.id)
-        assert c.usage_count == uses == claims, (c.code, c.usage_count, uses, claims)
+        assert uses == claims, (c.code, uses, claims)
+        assert c.usage_count == uses + held.get(c.id, 0), (c.code, c.usage_count, uses, held)
         if c.usage_limit is not None:
             assert c.usage_count <= c.usage_limit, (c.code, c.usage_count, c.usage_limit)
     limits = {c.id: c.per_customer_limit for c in snap["coupons"]}

@@ -249,7 +249,7 @@ def _context_page(browser: Any, live: LiveServer, viewport: dict[str, int]) -> I
     context = browser.new_context(
         base_url=live.url, viewport=viewport, locale="en-US", timezone_id="UTC"
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)  # generous: CI machines can be busy
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -894,23 +894,32 @@ async def _expire_locked(rt: Runtime, s: AsyncSession, row: Checkout, actor: Act
 async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
     """Move checkouts idle past their TTL into ``expired`` (the sweep job); returns how many.
 
-    Rows are claimed with ``SKIP LOCKED`` on PostgreSQL so several instances may sweep.
+    Each checkout expires in its own transaction: one expiry takes stock, coupon and audit
+    locks, and holding a whole batch's locks at once could deadlock with a CONFIRM_ORDER
+    taking the same rows in its own order. Rows are claimed with ``SKIP LOCKED`` on
+    PostgreSQL so several instances may sweep.
     """
     now = rt.clock.now()
     skip = [st.value for st in machine.FINAL | _NEVER_SWEPT]
+    due = (Checkout.expires_at <= now, Checkout.state.not_in(skip))
     async with rt.db.transaction() as s:
-        q = (
-            select(Checkout)
-            .where(Checkout.expires_at <= now, Checkout.state.not_in(skip))
-            .order_by(Checkout.id)
-            .limit(batch)
+        ids = list(
+            (
+                await s.scalars(select(Checkout.id).where(*due).order_by(Checkout.id).limit(batch))
+            ).all()
         )
-        if rt.db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        rows = list((await s.scalars(q)).all())
-        for row in rows:
+    expired = 0
+    for checkout_id in ids:
+        async with rt.db.transaction() as s:
+            q = select(Checkout).where(Checkout.id == checkout_id, *due)
+            if rt.db.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            row = (await s.scalars(q)).first()
+            if row is None:  # taken by a request or another sweeper meanwhile
+                continue
             await _expire_locked(rt, s, row, SYSTEM)
-    return len(rows)
+            expired += 1
+    return expired
 
 
 async def adopt_checkouts(
