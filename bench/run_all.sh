@@ -45,6 +45,10 @@ stop_server() {
   server_pid=""
 }
 trap stop_server EXIT
+failed=0
+checked() { # run a benchmark; one whose own checks fail is reported and the rest still run
+  "$@" || { echo "   checks failed (exit $?): see its JSON" >&2; failed=1; }
+}
 rate_of() { # half of the measured capacity, from a load report
   "$BIN/python" -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["flows_per_s"] / 2, 2))' "$1"
 }
@@ -59,23 +63,24 @@ fi
 
 echo "== capacity: $SHOPPERS shoppers, ${DURATION}s, $WORKERS workers, pgbench ceiling"
 start_server
-"$BIN/tillpoint" bench --url "$URL" --shoppers "$SHOPPERS" --duration "$DURATION" --warmup 5 \
+checked "$BIN/tillpoint" bench --url "$URL" --shoppers "$SHOPPERS" --duration "$DURATION" --warmup 5 \
   --server-pid "$server_pid" --ceiling --output "$OUT/capacity.json" --quiet >/dev/null
 stop_server
 
 rate="$(rate_of "$OUT/capacity.json")"
 echo "== latency at half load: $rate checkouts/s"
 start_server
-"$BIN/tillpoint" bench --url "$URL" --shoppers "$SHOPPERS" --duration "$DURATION" --warmup 5 \
+checked "$BIN/tillpoint" bench --url "$URL" --shoppers "$SHOPPERS" --duration "$DURATION" --warmup 5 \
   --rate "$rate" --server-pid "$server_pid" --output "$OUT/half.json" --quiet >/dev/null
 stop_server
 
 echo "== stampede: 1000 shoppers, 100 units"
 start_server
-"$BIN/tillpoint" bench stampede --url "$URL" --shoppers 1000 --units 100 \
+checked "$BIN/tillpoint" bench stampede --url "$URL" --shoppers 1000 --units 100 \
   --output "$OUT/stampede.json" --quiet >/dev/null
 echo "== stampede with a 10-use coupon"
-"$BIN/tillpoint" bench stampede --url "$URL" --shoppers 1000 --units 100 --coupon-limit 10 \
+checked "$BIN/tillpoint" bench stampede --url "$URL" --shoppers 1000 --units 100 --coupon-limit 10 \
   --output "$OUT/stampede_coupon.json" --quiet >/dev/null
 stop_server
 echo "results in $OUT"
+exit "$failed"
