@@ -87,10 +87,6 @@ async def order_for_checkout(s: AsyncSession, checkout_id: str) -> Order | None:
     return await s.scalar(select(Order).where(Order.checkout_id == checkout_id))
 
 
-async def order_for_intent(s: AsyncSession, intent_id: str) -> Order | None:
-    return await s.scalar(select(Order).where(Order.payment_intent_id == intent_id))
-
-
 # The finalize path only asks "is there an order?": one narrow SELECT, not the Order with
 # its lines, payments and refunds (three more statements through ``selectin``).
 async def order_ref_for_checkout(s: AsyncSession, checkout_id: str) -> tuple[str, str] | None:
