@@ -33,7 +33,8 @@ router = APIRouter(tags=["payments"])
 assert _subscriptions  # imported for its webhook handlers
 
 
-def get_gateway(request: Request) -> PaymentGateway:
+# async: a plain def dependency costs a thread-pool hand-off per request
+async def get_gateway(request: Request) -> PaymentGateway:
     gateway: PaymentGateway = request.app.state.gateway
     return gateway
 
