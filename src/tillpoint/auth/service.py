@@ -38,6 +38,7 @@ from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
+from tillpoint.sessions import cache as guest_cache
 from tillpoint.sessions.models import GuestSession
 from tillpoint.sessions.service import SessionContext
 from tillpoint.sessions.tokens import session_id_for
@@ -314,6 +315,8 @@ async def _after_sign_in(rt: Runtime, client: Client, signed: SignedIn) -> None:
     await cart_cache.invalidate(rt, *signed.changed_carts)
     if client.session_token and sessions.is_registered_token(client.session_token):
         await sessions.publish_revocation(rt, session_id_for(client.session_token))
+    elif client.session_token:  # the guest row was deleted: no cached copy may open it
+        await guest_cache.mark_gone(rt, session_id_for(client.session_token))
 
 
 def _signed_in(

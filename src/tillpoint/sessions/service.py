@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 
 from tillpoint.cart.service import create_guest_cart
 from tillpoint.runtime import Runtime
+from tillpoint.sessions import cache as guest_cache
 from tillpoint.sessions.models import GuestSession
 from tillpoint.sessions.tokens import new_session_token, session_id_for
 
@@ -53,6 +54,7 @@ async def start_guest_session(
                 user_agent=(user_agent or "")[:512] or None,
             )
         )
+    await guest_cache.store(rt, sid, cart.id, expires)
     return token, SessionContext(session_id=sid, cart_id=cart.id, expires_at=expires)
 
 
@@ -62,14 +64,23 @@ async def resolve_guest_session(rt: Runtime, token: str) -> SessionContext | Non
         return None
     sid = session_id_for(token)
     now = rt.clock.now()
+    ttl = timedelta(seconds=rt.settings.guest_session_ttl_seconds)
+    hit = await guest_cache.cached(rt, sid)
+    if hit is guest_cache.GONE:
+        return None
+    if hit is not None:
+        cart_id, expires_at = hit
+        if expires_at > now and now + ttl - expires_at < _SLIDE_GRANULARITY:
+            return SessionContext(session_id=sid, cart_id=cart_id, expires_at=expires_at)
     async with rt.db.transaction() as s:
         row = await s.get(GuestSession, sid)
         if row is None or row.expires_at <= now:
             return None
-        ttl = timedelta(seconds=rt.settings.guest_session_ttl_seconds)
         if now + ttl - row.expires_at >= _SLIDE_GRANULARITY:
             row.expires_at = now + ttl
-        return SessionContext(session_id=sid, cart_id=row.cart_id, expires_at=row.expires_at)
+        ctx = SessionContext(session_id=sid, cart_id=row.cart_id, expires_at=row.expires_at)
+    await guest_cache.store(rt, sid, ctx.cart_id, ctx.expires_at)  # after the slide committed
+    return ctx
 
 
 async def save_checkout_data(rt: Runtime, session_id: str, data: dict[str, object]) -> None:

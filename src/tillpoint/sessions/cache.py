@@ -1,0 +1,80 @@
+"""The guest-session cache (Redis, optional): the cart id and expiry of a live guest session.
+
+Every guest request resolves its session; Redis keeps a short-lived copy so that need not
+read the row. A copy is only used while it is live and needs no slide of the expiry (the
+slide is a database write, so that request reads and re-caches the row). Sign-in deletes
+the guest row: it writes a ``gone`` marker that outlives any copy written before it, and
+every read checks the marker, like the registered-session cache's revocation. Redis
+failures never fail a request: they cost a database read.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import Enum
+
+from redis.exceptions import RedisError
+
+from tillpoint.runtime import Runtime
+
+log = logging.getLogger(__name__)
+PREFIX = "guest-session:"
+GONE_PREFIX = "guest-session-gone:"
+_MARGIN_SECONDS = 60
+
+
+class Gone(Enum):
+    marker = "gone"
+
+
+GONE = Gone.marker
+
+
+async def cached(rt: Runtime, session_id: str) -> tuple[str, datetime] | Gone | None:
+    """(cart id, expiry) of the cached session, ``GONE`` if it was deleted, or None."""
+    if rt.redis is None:
+        return None
+    try:
+        raw, gone = await rt.redis.mget([PREFIX + session_id, GONE_PREFIX + session_id])
+    except RedisError as exc:
+        log.warning("guest session cache read failed", extra={"error": str(exc)})
+        return None
+    if gone is not None:
+        return GONE
+    if not raw:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    cart_id, _, expires = text.partition(" ")
+    try:
+        return cart_id, datetime.fromisoformat(expires)
+    except ValueError:  # not ours: ask the database
+        return None
+
+
+async def store(rt: Runtime, session_id: str, cart_id: str, expires_at: datetime) -> None:
+    if rt.redis is None:
+        return
+    try:
+        await rt.redis.set(
+            PREFIX + session_id,
+            f"{cart_id} {expires_at.isoformat()}",
+            ex=rt.settings.session_cache_ttl_seconds,
+        )
+    except RedisError as exc:
+        log.warning("guest session cache write failed", extra={"error": str(exc)})
+
+
+async def mark_gone(rt: Runtime, *session_ids: str) -> None:
+    """Make a deleted guest session unknown to every instance now (its row is gone)."""
+    if rt.redis is None or not session_ids:
+        return
+    ttl = rt.settings.session_cache_ttl_seconds + _MARGIN_SECONDS
+    try:
+        async with rt.redis.pipeline(transaction=True) as pipe:
+            for sid in session_ids:
+                pipe.set(GONE_PREFIX + sid, "1", ex=ttl)
+                pipe.delete(PREFIX + sid)
+            await pipe.execute()
+    except RedisError as exc:
+        log.warning("guest session gone marker failed", extra={"error": str(exc)})
