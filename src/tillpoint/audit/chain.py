@@ -136,26 +136,28 @@ async def append(s: AsyncSession, row: AuditLog) -> AuditLog:
     head = await session_head(s, row.entity_id)
     row.chain, row.seq, row.prev_hash = head.chain, head.seq + 1, head.hash
     row.hash = row_hash(head.hash, row)
-    await s.execute(
-        _LOG.insert().values(
-            id=row.id,
-            event_type=row.event_type,
-            entity_type=row.entity_type,
-            entity_id=row.entity_id,
-            user_id=row.user_id,
-            session_id=row.session_id,
-            action=row.action,
-            metadata=row.meta,
-            ip_address=row.ip_address,
-            user_agent=row.user_agent,
-            timestamp=row.timestamp,
-            chain=row.chain,
-            seq=row.seq,
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-        )
+    insert = _LOG.insert().values(
+        id=row.id,
+        event_type=row.event_type,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        user_id=row.user_id,
+        session_id=row.session_id,
+        action=row.action,
+        metadata=row.meta,
+        ip_address=row.ip_address,
+        user_agent=row.user_agent,
+        timestamp=row.timestamp,
+        chain=row.chain,
+        seq=row.seq,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
     )
-    await s.execute(
-        update(_HEAD).where(_HEAD.c.chain == head.chain).values(seq=row.seq, hash=row.hash)
-    )
+    move_head = update(_HEAD).where(_HEAD.c.chain == head.chain).values(seq=row.seq, hash=row.hash)
+    if s.get_bind().dialect.name == "postgresql":
+        # One round trip: PostgreSQL runs a data-modifying WITH exactly once, read or not.
+        await s.execute(move_head.add_cte(insert.cte("appended")))
+    else:
+        await s.execute(insert)
+        await s.execute(move_head)
     return row
