@@ -156,17 +156,19 @@ class AdmissionMiddleware:
             return
         watch = _DisconnectWatch(receive)
         try:
-            await watch.until(limiter.acquire())
-        except Overloaded as exc:
-            await _send_busy(send, exc.reason)
-            return
-        except _Disconnected:
-            return  # nobody to answer; the queue position is already given back
-        try:
-            await self.app(scope, watch.receive, send)
+            try:
+                await watch.until(limiter.acquire())
+            except Overloaded as exc:
+                await _send_busy(send, exc.reason)
+                return
+            except _Disconnected:
+                return  # nobody to answer; the queue position is already given back
+            try:
+                await self.app(scope, watch.receive, send)
+            finally:
+                limiter.release()
         finally:
-            limiter.release()
-            watch.close()
+            watch.close()  # a read nobody took (refused, or the app never asked) is dropped
 
 
 class _Disconnected(Exception):
