@@ -113,8 +113,8 @@ class Result:
 
 async def _arrive(shopper: Shopper) -> None:
     """Open the shopper's session before the gun. 1,000 sessions at once can find the
-    database pool busy (503 ``database_busy``, ``Retry-After: 2``): the shopper retries as
-    asked, as a browser reload would. These requests are not counted in the race."""
+    server busy (503 ``server_busy`` or ``database_busy``, with ``Retry-After``): the shopper
+    retries as asked, as a browser reload would. These requests are not counted in the race."""
     for attempt in range(10):
         try:
             # As new_visit, but the connection closes after the answer: the shopper waits

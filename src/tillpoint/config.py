@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A pooled PostgreSQL connection idle longer than this is pinged before use.
     database_ping_idle_seconds: float = Field(default=1.0, ge=0, le=3600)
+    # Admission control (tillpoint.web.admission), per worker process: at most this many
+    # requests in flight, the rest wait in FIFO order. Unset: the pool size, so admitted
+    # requests find a connection and the overflow is left to background work; 0: off.
+    max_inflight_requests: int | None = Field(default=None, ge=0, le=10000)
+    admission_max_queue: int = Field(default=1000, ge=0, le=100000)
+    admission_queue_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Webhooks (Stripe, inventory) get their own slots, so they never queue behind shoppers.
+    admission_webhook_reserve: int = Field(default=2, ge=1, le=100)
     redis_url: str | None = None
     secret_key: str | None = Field(default=None, min_length=32)
     secret_key_file: Path = Path(".tillpoint-secret")
@@ -292,6 +300,12 @@ class Settings(BaseSettings):
         if self.payment_gateway is PaymentGatewayChoice.auto:
             return bool(self.stripe_secret_key)
         return self.payment_gateway is PaymentGatewayChoice.stripe
+
+    @property
+    def resolved_max_inflight_requests(self) -> int:
+        if self.max_inflight_requests is None:
+            return self.database_pool_size
+        return self.max_inflight_requests
 
     @property
     def is_sqlite(self) -> bool:

@@ -24,6 +24,7 @@ from tillpoint.runtime import Runtime
 from tillpoint.security.headers import SecurityHeaders, security_headers
 from tillpoint.security.load import LoadMonitor
 from tillpoint.sweeper import sweep_forever
+from tillpoint.web.admission import AdmissionMiddleware
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
@@ -157,8 +158,11 @@ def create_app(
     app.mount("/static", pages.static_files(), name="static")
     # Added innermost first. Outermost: metrics see everything (security headers wrap even
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
-    # the body limit runs before CSRF reads a form.
+    # the body limit runs before CSRF reads a form. Admission control queues requests
+    # inside the rate limit (a refused request never waits) and ahead of CSRF, whose
+    # failures write an audit row.
     app.add_middleware(CSRFMiddleware, settings=settings)
+    app.add_middleware(AdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, settings=settings, monitor=monitor)
     app.add_middleware(MetricsMiddleware)
