@@ -650,8 +650,12 @@ async def _step(
     caller: SessionContext | None,
     if_match: int | None,
     actor: Actor,
+    price: bool = True,
 ) -> CheckoutView:
-    """One event on a locked row; raises to refuse (the unit of work then rolls back)."""
+    """One event on a locked row; raises to refuse (the unit of work then rolls back).
+
+    ``price=False`` (the finalize path, which reads back only state and context): a step
+    whose transition has no guard neither loads nor prices the cart (view totals None)."""
     now = rt.clock.now()
     if if_match is not None and if_match != row.version:
         current_cart = await load_cart_facts(s, row.cart_id)
@@ -684,7 +688,11 @@ async def _step(
         row.session_id = caller.session_id
         row.cart_id = caller.cart_id
         row.context = {**row.context, "cart_id": caller.cart_id}
-    cart = await load_cart_facts(s, row.cart_id)
+    bare = not price and transition.guard is None and event is not Event.CONFIRM_ORDER
+    if bare:
+        cart = CartFacts(row.cart_id, str(row.context.get("currency") or "USD"), ())
+    else:
+        cart = await load_cart_facts(s, row.cart_id)
     prepared = await _prepare(rt, s, row, event, payload, user_id, cart)
     try:
         step = machine.step(source, event, prepared.facts)
@@ -743,7 +751,9 @@ async def _step(
     row.updated_at = now
     row.expires_at = now + timedelta(seconds=rt.settings.checkout_ttl_seconds)
     pricing_errors: tuple[dict[str, Any], ...] = ()
-    if totals is None and event in machine.SERVER_EVENTS:
+    if bare:
+        pass
+    elif totals is None and event in machine.SERVER_EVENTS:
         # Server effects may write what pricing reads (coupon usage at order creation):
         # let it flush them, with the context, in the checkout's one UPDATE.
         row.context = call.context
@@ -791,6 +801,7 @@ async def _drive(
     session: SessionContext | None,
     if_match: int | None,
     actor: Actor,
+    price: bool = True,
 ) -> CheckoutView:
     refusal: _TotalsChanged | _Expired | None = None
     async with rt.db.transaction() as s:
@@ -810,6 +821,7 @@ async def _drive(
                 caller=session,
                 if_match=if_match,
                 actor=actor,
+                price=price,
             )
         except (_TotalsChanged, _Expired) as kept:
             # Keep what the refusal changed (expiry, the new quote): commit, then answer.
@@ -862,15 +874,25 @@ async def apply_server_event(
     payload: dict[str, Any] | None = None,
     *,
     actor: Actor = SYSTEM,
+    price: bool = True,
 ) -> CheckoutView:
     """Apply an event the server decided (gateway answer, verified webhook, sweeper).
 
     No ownership check and no ``If-Match``; same table, guards, effects and audit as
     client events. Use it for PAYMENT_SUCCESS / PAYMENT_FAILURE / PAYMENT_REQUIRES_ACTION,
-    and for PROCEED_TO_CONFIRMATION from the finalize path.
+    and for PROCEED_TO_CONFIRMATION from the finalize path. ``price=False`` when only the
+    state and context are read back: an unguarded step then skips loading and pricing
+    the cart (the view's totals are None).
     """
     return await _drive(
-        rt, checkout_id, event, dict(payload or {}), session=None, if_match=None, actor=actor
+        rt,
+        checkout_id,
+        event,
+        dict(payload or {}),
+        session=None,
+        if_match=None,
+        actor=actor,
+        price=price,
     )
 
 

@@ -169,16 +169,16 @@ async def redeem_coupon_holds(
     per order; the caller holds the checkout's row lock.
     """
     ids = sorted(set(coupon_ids))
-    held = {
-        h.coupon_id: h
-        for h in await s.scalars(
-            select(CouponHold).where(
-                CouponHold.checkout_id == checkout_id,
-                CouponHold.status == HELD,
-                CouponHold.coupon_id.in_(ids or ["-"]),
-            )
+    # Every live hold of the checkout in one read: those of the order's coupons are
+    # redeemed, the others released below.
+    holding = list(
+        await s.scalars(
+            select(CouponHold)
+            .where(CouponHold.checkout_id == checkout_id, CouponHold.status == HELD)
+            .order_by(CouponHold.coupon_id)
         )
-    }
+    )
+    held = {h.coupon_id: h for h in holding if h.coupon_id in ids}
     missing = [c for c in ids if c not in held]
     if missing:
         await claim_coupon_usage(s, missing, user_id=user_id, email=email, order_id=order_id, at=at)
@@ -207,13 +207,7 @@ async def redeem_coupon_holds(
             )
         )
     # Holds of coupons the order does not carry (removed before paying) go back.
-    for hold in (
-        await s.scalars(
-            select(CouponHold).where(
-                CouponHold.checkout_id == checkout_id, CouponHold.status == HELD
-            )
-        )
-    ).all():
+    for hold in holding:
         if hold.coupon_id not in held:
             await _release(s, hold, at)
     await s.flush()
