@@ -143,6 +143,8 @@ class CartFacts:
     lines: tuple[PricingLine, ...]
     problems: tuple[FieldError, ...] = ()
     status: str = "active"
+    version: int = 0
+    user_id: str | None = None
 
 
 _CART_LINES = (
@@ -165,6 +167,8 @@ _CART_LINES = (
         ProductVariant.active,
         ProductVariant.price,
         ProductVariant.weight_grams,
+        Cart.version,
+        Cart.user_id,
     )
     .select_from(Cart)
     .outerjoin(CartItem, CartItem.cart_id == Cart.id)
@@ -185,15 +189,20 @@ class _Demand:
     quantity: int
 
 
-async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
+async def load_cart_facts(s: AsyncSession, cart_id: str, *, lock: bool = False) -> CartFacts:
     """Read the cart's lines once, priced as stored, checked against today's catalog.
 
     One joined SELECT of cart, lines, products and variants (tuples, no ORM objects: this
-    runs at every checkout step), then one for the stock."""
-    rows = (await s.execute(_CART_LINES.where(Cart.id == cart_id))).all()
+    runs at every checkout step), then one for the stock. ``lock``: the same SELECT takes
+    the cart's row lock (CONFIRM_ORDER), so what it read is what gets reserved."""
+    query = _CART_LINES.where(Cart.id == cart_id)
+    if lock:
+        query = query.with_for_update(of=Cart)
+    rows = (await s.execute(query)).all()
     if not rows:
         return CartFacts(cart_id, "USD", (), (FieldError(("cart",), "cart_missing", "Gone."),))
     currency, status = rows[0][1], rows[0][2]
+    version, owner = rows[0][18], rows[0][19]
     lines: list[PricingLine] = []
     problems: list[FieldError] = []
     demand: list[_Demand] = []
@@ -233,7 +242,7 @@ async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
         problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
     # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
     problems.extend(await cart_stock_problems(s, cart_id, demand))
-    return CartFacts(cart_id, currency, tuple(lines), tuple(problems), status)
+    return CartFacts(cart_id, currency, tuple(lines), tuple(problems), status, version, owner)
 
 
 def _address(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
@@ -692,7 +701,7 @@ async def _step(
     if bare:
         cart = CartFacts(row.cart_id, str(row.context.get("currency") or "USD"), ())
     else:
-        cart = await load_cart_facts(s, row.cart_id)
+        cart = await load_cart_facts(s, row.cart_id, lock=event is Event.CONFIRM_ORDER)
     prepared = await _prepare(rt, s, row, event, payload, user_id, cart)
     try:
         step = machine.step(source, event, prepared.facts)
@@ -704,15 +713,18 @@ async def _step(
     totals: OrderTotal | None = None
     coupon_notices: tuple[dict[str, Any], ...] = ()
     if event is Event.CONFIRM_ORDER:
-        # Coupons that no longer hold leave the cart now, with a notice (promotions).
+        # Coupons that no longer hold leave the cart now, with a notice (promotions),
+        # checked against the lines just read under the cart's lock (not read again).
+        # Their audit rows are recorded at the end: the audit head is the last lock taken.
         coupon_notices = tuple(
             await revalidate_locked_cart(
                 rt,
                 s,
                 row.cart_id,
+                lines=cart.lines,
+                currency=cart.currency,
+                user_id=cart.user_id,
                 email=(context.get("guest_info") or {}).get("email"),
-                actor=actor,
-                audit=False,  # recorded at the end: the audit head is the last lock taken
             )
         )
         totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
@@ -735,6 +747,10 @@ async def _step(
         actor=actor,
         totals=totals,
     )
+    if event is Event.CONFIRM_ORDER:
+        # The stock effect reserves these lines (a coupon removal above bumped the version).
+        call.cart_lines = cart.lines
+        call.cart_version = cart.version + (1 if coupon_notices else 0)
     try:
         await run_effects(step.transition.actions, call)
     except RefuseKeeping as refused:

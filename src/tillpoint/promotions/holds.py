@@ -308,7 +308,6 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
     }
     if not codes and not (call.context.get("payment") or {}).get("attempt"):
         return  # no coupon, and no earlier attempt that could hold one: nothing to do
-    cart = await call.s.get(Cart, call.checkout.cart_id)
     email = (call.context.get("guest_info") or {}).get("email")
     if email is None and call.checkout.user_id is not None:
         user = await call.s.get(User, call.checkout.user_id)
@@ -324,6 +323,8 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
             at=call.rt.clock.now(),
         )
     except CouponUnavailable as exc:
+        # Only a refusal needs the cart as objects (its row is locked by the step's read).
+        cart = await call.s.get(Cart, call.checkout.cart_id)
         notices = await _remove_from_cart(call, cart, exc.refused) if cart is not None else []
         raise RefuseKeeping(_coupon_error(exc.refused, codes), notices) from exc
 
