@@ -157,14 +157,29 @@ async def _email_for(call: EffectCall) -> str | None:
     return email
 
 
-async def initiate_payment(call: EffectCall) -> None:
-    """CONFIRM_ORDER: create the PaymentIntent for the re-priced total (not confirmed yet)."""
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What :func:`check_payment` found, for :func:`initiate_payment` to use."""
+
+    keys: AttemptKeys
+    customer_id: str | None
+
+
+_CHECKED = "payment_checked"
+
+
+async def check_payment(call: EffectCall) -> None:
+    """CONFIRM_ORDER, before any coupon or stock row is locked: the payment method (a
+    gateway call) and the velocity limits. A refusal here then takes no lock, and the hot
+    rows the later effects lock are not held across these calls."""
+    call.extra[_CHECKED] = await _check_payment(call)
+
+
+async def _check_payment(call: EffectCall) -> _Checked:
     rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
     if call.totals is None or call.totals.total <= 0:
         raise InvalidInput("There is nothing to pay.", code="nothing_to_pay")
     gateway = gateway_of(rt)
-    previous = _payment(ctx)
-    attempt = int(previous.get("attempt") or 0) + 1
     method_id = _method_id(ctx)
     email = await _email_for(call)
     fingerprint = None
@@ -180,6 +195,21 @@ async def initiate_payment(call: EffectCall) -> None:
     customer_id = await _saved_method_customer(call, gateway, method_id)
     keys = AttemptKeys(row.id, row.session_id, email, fingerprint)
     await check_velocity(s, rt.settings, keys, rt.clock.now())
+    return _Checked(keys, customer_id)
+
+
+async def initiate_payment(call: EffectCall) -> None:
+    """CONFIRM_ORDER: create the PaymentIntent for the re-priced total (not confirmed yet)."""
+    rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
+    checked = call.extra.get(_CHECKED)
+    if not isinstance(checked, _Checked):
+        checked = await _check_payment(call)
+    assert call.totals is not None  # checked above
+    gateway = gateway_of(rt)
+    previous = _payment(ctx)
+    attempt = int(previous.get("attempt") or 0) + 1
+    method_id = _method_id(ctx)
+    email, keys, customer_id = checked.keys.email, checked.keys, checked.customer_id
     await _cancel_previous(gateway, previous)
     intent = await gateway.create_payment_intent(
         CreateIntent(
@@ -436,11 +466,14 @@ def install_effects() -> None:
     """Register the payment effects on the checkout machine (idempotent)."""
     for action, effect in EFFECTS.items():
         register_effect(action, effect)
+    # CONFIRM_ORDER's first action: the payment's checks run ahead of every lock it takes.
+    register_effect("holdCoupons", check_payment, first=True)
 
 
 def uninstall_effects() -> None:
     for action, effect in EFFECTS.items():
         unregister_effect(action, effect)
+    unregister_effect("holdCoupons", check_payment)
 
 
 # --- the finalize path -------------------------------------------------------------------
