@@ -741,7 +741,7 @@ async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | 
             attempts.apply_to(attempt, intent, rt.clock.now())
         if intent.status is IntentStatus.succeeded:
             paid = await order_of_intent(s, intent.id)
-    if paid is not None:
+    if paid is not None and checkout_id:
         # The browser's confirmation (or an earlier delivery) made the order: the order
         # and the checkout's final state commit together, so nothing is left but the
         # subscriptions, which are idempotent.
