@@ -190,7 +190,7 @@ class SandboxGateway:
         # order made. Delivering at once would race that confirmation in the same loop
         # (both take the checkout's lock; one waits, then re-reads and retries).
         self.delivery_delay = delivery_delay
-        self._wakers: set[asyncio.Future[None]] = set()
+        self._wakers: dict[asyncio.Future[None], None] = {}  # in emission order
         self._intents: dict[str, _Intent] = {}
         self._idempotent: dict[str, Any] = {}
         self._customers: dict[str, CustomerResult] = {}
@@ -240,20 +240,20 @@ class SandboxGateway:
         if self.delivery_delay > 0:
             loop = asyncio.get_running_loop()
             waker: asyncio.Future[None] = loop.create_future()
-            self._wakers.add(waker)
+            self._wakers[waker] = None
             timer = loop.call_later(self.delivery_delay, _wake, waker)
             try:
                 await waker
             finally:
                 timer.cancel()
-                self._wakers.discard(waker)
+                self._wakers.pop(waker, None)
         await deliver(payload, signature)
 
     async def drain(self) -> None:
         """Deliver every scheduled webhook now, without its delay, and wait until all have
         finished (tests, benchmarks, shutdown)."""
         while self._pending:
-            for waker in list(self._wakers):
+            for waker in list(self._wakers):  # in the order they were emitted
                 _wake(waker)
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
