@@ -238,6 +238,9 @@ class Settings(BaseSettings):
     stripe_automatic_payment_methods: bool = True
     stripe_receipt_emails: bool = False
     sandbox_webhook_secret: str | None = None
+    # The sandbox posts its webhook events this long after the call that caused them, as
+    # Stripe does (about a second): the browser's confirmation usually finalizes first.
+    sandbox_webhook_delay_seconds: float = Field(default=1.0, ge=0, le=60)
     webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     webhook_allowed_ips: list[str] = Field(default_factory=list)
     payment_velocity_window_seconds: int = Field(default=3600, ge=1)

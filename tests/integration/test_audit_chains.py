@@ -229,3 +229,52 @@ async def test_an_append_is_two_statements_on_postgres_three_on_sqlite(rt: Runti
         assert "UPDATE audit_chain_head" in statements[1]
     else:
         assert [s.split()[0] for s in statements] == ["SELECT", "INSERT", "UPDATE"], statements
+
+
+async def test_a_later_append_in_the_same_unit_of_work_moves_the_head_it_left(
+    rt: Runtime,
+) -> None:
+    await _append(rt, "cart_1")  # the chain's head exists from here on
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with rt.db.transaction() as s:
+            for i in range(2):
+                event_ = AuditEvent("item_added", "cart", "cart_1", "add", {"i": i})
+                await record(s, event_, ACTOR, rt.clock.now())
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    # The second append does not read the head again: a conditional UPDATE, then its row.
+    kinds = [s.split()[0] for s in statements if "audit" in s]
+    first = ["SELECT", "WITH"] if rt.db.is_postgres else ["SELECT", "INSERT", "UPDATE"]
+    assert kinds == [*first, "UPDATE", "INSERT"], statements
+    report = await verify_chain(rt)
+    assert report.ok and report.checked == 3, report.problems
+
+
+async def test_an_append_after_a_rolled_back_savepoint_still_chains(rt: Runtime) -> None:
+    async with rt.db.transaction() as s:
+        await record(
+            s, AuditEvent("item_added", "cart", "cart_1", "add", {}), ACTOR, rt.clock.now()
+        )
+        with pytest.raises(RuntimeError):
+            async with s.begin_nested():
+                await record(
+                    s, AuditEvent("item_added", "cart", "cart_1", "add", {"n": 2}), ACTOR,
+                    rt.clock.now(),
+                )  # fmt: skip
+                raise RuntimeError("undo the savepoint")
+        await record(
+            s, AuditEvent("item_added", "cart", "cart_1", "add", {"n": 3}), ACTOR, rt.clock.now()
+        )
+    async with rt.db.transaction() as s:
+        rows = list(await s.scalars(select(AuditLog).order_by(AuditLog.seq)))
+    assert [r.meta for r in rows] == [{}, {"n": 3}]
+    assert [r.seq for r in rows] == [1, 2]
+    report = await verify_chain(rt)
+    assert report.ok and report.checked == 2, report.problems

@@ -3,6 +3,7 @@ that the shared verification path accepts, and subscriptions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -110,3 +111,34 @@ async def test_subscription_for_recurring_lines_emits_created_and_invoice_paid()
     types = [e["type"] for e in gateway.events]
     assert types[-2:] == ["customer.subscription.created", "invoice.paid"]
     assert gateway.events[-1]["data"]["object"]["amount_paid"] == 1500
+
+
+async def test_events_are_posted_after_the_delay_in_order_and_drain_posts_them_at_once() -> None:
+    gateway = SandboxGateway(SECRET, delivery_delay=0.5)
+    received: list[str] = []
+    three = asyncio.Event()
+
+    async def deliver(payload: bytes, signature: str) -> None:
+        received.append(json.loads(payload)["type"])
+        if len(received) == 3:
+            three.set()
+
+    gateway.subscribe(deliver)
+    await gateway.create_payment_intent(_req("chk_late:1:pay"))
+    await asyncio.sleep(0.05)
+    assert received == []  # not while the caller that caused them is still at work
+    await asyncio.wait_for(three.wait(), timeout=10)  # a busy machine posts late, never early
+    assert received == ["payment_intent.created", "charge.succeeded", "payment_intent.succeeded"]
+    await gateway.create_payment_intent(_req("chk_late:2:pay", "pm_card_chargeDeclined"))
+    slow = SandboxGateway(SECRET, delivery_delay=60)
+    slow.subscribe(deliver)
+    await slow.create_payment_intent(_req("chk_late:3:pay"))
+    await asyncio.wait_for(gateway.drain(), timeout=5)
+    await asyncio.wait_for(slow.drain(), timeout=5)  # without waiting out the minute
+    assert received[3:] == [
+        "payment_intent.created",
+        "payment_intent.payment_failed",
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+    ]

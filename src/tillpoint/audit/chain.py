@@ -8,6 +8,10 @@ chain 0) keep their stored hashes, and moving a row to another chain still break
 
 Appends use Core statements (no identity map, no unit-of-work flush): one
 ``SELECT ... FOR UPDATE`` of the head, one ``INSERT`` of the row, one ``UPDATE`` of the head.
+A later append in the same unit of work skips the SELECT: it moves the head from where the
+last append left it with ``UPDATE ... WHERE seq = <left> AND hash = <left>`` (before its
+``INSERT``), which also proves no savepoint rolled that append back (else it reads the head
+as the first append did).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Insert, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +36,8 @@ DEFAULT_CHAINS: int = Settings.model_fields["audit_chains"].default
 # and the chain this session's unit of work appends to (set by its first append).
 CHAINS_KEY = "audit_chains"
 SESSION_CHAIN_KEY = "audit_chain"
+# ... and the head its last append left (the head's row stays locked until commit).
+LAST_HEAD_KEY = "audit_last_head"
 
 _HEAD = cast(Table, AuditChainHead.__table__)
 _LOG = cast(Table, AuditLog.__table__)
@@ -131,12 +137,26 @@ async def session_head(s: AsyncSession, entity_id: str) -> Head:
     return head
 
 
-async def append(s: AsyncSession, row: AuditLog) -> AuditLog:
-    """Chain ``row`` (its content set, ``chain``/``seq``/hashes not) and write it."""
-    head = await session_head(s, row.entity_id)
-    row.chain, row.seq, row.prev_hash = head.chain, head.seq + 1, head.hash
-    row.hash = row_hash(head.hash, row)
-    insert = _LOG.insert().values(
+async def _advance_known_head(s: AsyncSession, row: AuditLog) -> bool:
+    """A later append of the same unit of work: chain ``row`` to the head its last append
+    left, moving the head with one conditional UPDATE instead of reading it again. False
+    (nothing written) if the head is not as left (a savepoint rolled that append back):
+    the caller then locks and reads it."""
+    known = s.info.get(LAST_HEAD_KEY)
+    if not isinstance(known, Head):
+        return False
+    row.chain, row.seq, row.prev_hash = known.chain, known.seq + 1, known.hash
+    row.hash = row_hash(known.hash, row)
+    moved = await s.execute(
+        update(_HEAD)
+        .where(_HEAD.c.chain == known.chain, _HEAD.c.seq == known.seq, _HEAD.c.hash == known.hash)
+        .values(seq=row.seq, hash=row.hash)
+    )
+    return bool(getattr(moved, "rowcount", 0) == 1)
+
+
+def _insert_of(row: AuditLog) -> Insert:
+    return _LOG.insert().values(
         id=row.id,
         event_type=row.event_type,
         entity_type=row.entity_type,
@@ -153,11 +173,24 @@ async def append(s: AsyncSession, row: AuditLog) -> AuditLog:
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
-    move_head = update(_HEAD).where(_HEAD.c.chain == head.chain).values(seq=row.seq, hash=row.hash)
-    if s.get_bind().dialect.name == "postgresql":
-        # One round trip: PostgreSQL runs a data-modifying WITH exactly once, read or not.
-        await s.execute(move_head.add_cte(insert.cte("appended")))
+
+
+async def append(s: AsyncSession, row: AuditLog) -> AuditLog:
+    """Chain ``row`` (its content set, ``chain``/``seq``/hashes not) and write it."""
+    if await _advance_known_head(s, row):
+        await s.execute(_insert_of(row))
     else:
-        await s.execute(insert)
-        await s.execute(move_head)
+        head = await session_head(s, row.entity_id)
+        row.chain, row.seq, row.prev_hash = head.chain, head.seq + 1, head.hash
+        row.hash = row_hash(head.hash, row)
+        move_head = (
+            update(_HEAD).where(_HEAD.c.chain == head.chain).values(seq=row.seq, hash=row.hash)
+        )
+        if s.get_bind().dialect.name == "postgresql":
+            # One round trip: PostgreSQL runs a data-modifying WITH exactly once, read or not.
+            await s.execute(move_head.add_cte(_insert_of(row).cte("appended")))
+        else:
+            await s.execute(_insert_of(row))
+            await s.execute(move_head)
+    s.info[LAST_HEAD_KEY] = Head(row.chain, row.seq, row.hash)
     return row

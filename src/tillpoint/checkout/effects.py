@@ -28,6 +28,7 @@ from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import TillpointError
 from tillpoint.pricing.totals import OrderTotal
+from tillpoint.pricing.types import PricingLine
 from tillpoint.runtime import Runtime
 
 
@@ -46,6 +47,10 @@ class EffectCall:
     actor: Actor
     totals: OrderTotal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # CONFIRM_ORDER: the cart's lines and version as the step read them under the cart's
+    # row lock (effects use them instead of loading the cart again).
+    cart_lines: tuple[PricingLine, ...] | None = None
+    cart_version: int | None = None
 
 
 class RefuseKeeping(Exception):

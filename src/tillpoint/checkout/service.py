@@ -143,6 +143,8 @@ class CartFacts:
     lines: tuple[PricingLine, ...]
     problems: tuple[FieldError, ...] = ()
     status: str = "active"
+    version: int = 0
+    user_id: str | None = None
 
 
 _CART_LINES = (
@@ -165,6 +167,8 @@ _CART_LINES = (
         ProductVariant.active,
         ProductVariant.price,
         ProductVariant.weight_grams,
+        Cart.version,
+        Cart.user_id,
     )
     .select_from(Cart)
     .outerjoin(CartItem, CartItem.cart_id == Cart.id)
@@ -185,15 +189,20 @@ class _Demand:
     quantity: int
 
 
-async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
+async def load_cart_facts(s: AsyncSession, cart_id: str, *, lock: bool = False) -> CartFacts:
     """Read the cart's lines once, priced as stored, checked against today's catalog.
 
     One joined SELECT of cart, lines, products and variants (tuples, no ORM objects: this
-    runs at every checkout step), then one for the stock."""
-    rows = (await s.execute(_CART_LINES.where(Cart.id == cart_id))).all()
+    runs at every checkout step), then one for the stock. ``lock``: the same SELECT takes
+    the cart's row lock (CONFIRM_ORDER), so what it read is what gets reserved."""
+    query = _CART_LINES.where(Cart.id == cart_id)
+    if lock:
+        query = query.with_for_update(of=Cart)
+    rows = (await s.execute(query)).all()
     if not rows:
         return CartFacts(cart_id, "USD", (), (FieldError(("cart",), "cart_missing", "Gone."),))
     currency, status = rows[0][1], rows[0][2]
+    version, owner = rows[0][18], rows[0][19]
     lines: list[PricingLine] = []
     problems: list[FieldError] = []
     demand: list[_Demand] = []
@@ -233,7 +242,7 @@ async def load_cart_facts(s: AsyncSession, cart_id: str) -> CartFacts:
         problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
     # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
     problems.extend(await cart_stock_problems(s, cart_id, demand))
-    return CartFacts(cart_id, currency, tuple(lines), tuple(problems), status)
+    return CartFacts(cart_id, currency, tuple(lines), tuple(problems), status, version, owner)
 
 
 def _address(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
@@ -650,8 +659,12 @@ async def _step(
     caller: SessionContext | None,
     if_match: int | None,
     actor: Actor,
+    price: bool = True,
 ) -> CheckoutView:
-    """One event on a locked row; raises to refuse (the unit of work then rolls back)."""
+    """One event on a locked row; raises to refuse (the unit of work then rolls back).
+
+    ``price=False`` (the finalize path, which reads back only state and context): a step
+    whose transition has no guard neither loads nor prices the cart (view totals None)."""
     now = rt.clock.now()
     if if_match is not None and if_match != row.version:
         current_cart = await load_cart_facts(s, row.cart_id)
@@ -684,7 +697,11 @@ async def _step(
         row.session_id = caller.session_id
         row.cart_id = caller.cart_id
         row.context = {**row.context, "cart_id": caller.cart_id}
-    cart = await load_cart_facts(s, row.cart_id)
+    bare = not price and transition.guard is None and event is not Event.CONFIRM_ORDER
+    if bare:
+        cart = CartFacts(row.cart_id, str(row.context.get("currency") or "USD"), ())
+    else:
+        cart = await load_cart_facts(s, row.cart_id, lock=event is Event.CONFIRM_ORDER)
     prepared = await _prepare(rt, s, row, event, payload, user_id, cart)
     try:
         step = machine.step(source, event, prepared.facts)
@@ -696,15 +713,18 @@ async def _step(
     totals: OrderTotal | None = None
     coupon_notices: tuple[dict[str, Any], ...] = ()
     if event is Event.CONFIRM_ORDER:
-        # Coupons that no longer hold leave the cart now, with a notice (promotions).
+        # Coupons that no longer hold leave the cart now, with a notice (promotions),
+        # checked against the lines just read under the cart's lock (not read again).
+        # Their audit rows are recorded at the end: the audit head is the last lock taken.
         coupon_notices = tuple(
             await revalidate_locked_cart(
                 rt,
                 s,
                 row.cart_id,
+                lines=cart.lines,
+                currency=cart.currency,
+                user_id=cart.user_id,
                 email=(context.get("guest_info") or {}).get("email"),
-                actor=actor,
-                audit=False,  # recorded at the end: the audit head is the last lock taken
             )
         )
         totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
@@ -727,6 +747,10 @@ async def _step(
         actor=actor,
         totals=totals,
     )
+    if event is Event.CONFIRM_ORDER:
+        # The stock effect reserves these lines (a coupon removal above bumped the version).
+        call.cart_lines = cart.lines
+        call.cart_version = cart.version + (1 if coupon_notices else 0)
     try:
         await run_effects(step.transition.actions, call)
     except RefuseKeeping as refused:
@@ -743,7 +767,9 @@ async def _step(
     row.updated_at = now
     row.expires_at = now + timedelta(seconds=rt.settings.checkout_ttl_seconds)
     pricing_errors: tuple[dict[str, Any], ...] = ()
-    if totals is None and event in machine.SERVER_EVENTS:
+    if bare:
+        pass
+    elif totals is None and event in machine.SERVER_EVENTS:
         # Server effects may write what pricing reads (coupon usage at order creation):
         # let it flush them, with the context, in the checkout's one UPDATE.
         row.context = call.context
@@ -791,6 +817,7 @@ async def _drive(
     session: SessionContext | None,
     if_match: int | None,
     actor: Actor,
+    price: bool = True,
 ) -> CheckoutView:
     refusal: _TotalsChanged | _Expired | None = None
     async with rt.db.transaction() as s:
@@ -810,6 +837,7 @@ async def _drive(
                 caller=session,
                 if_match=if_match,
                 actor=actor,
+                price=price,
             )
         except (_TotalsChanged, _Expired) as kept:
             # Keep what the refusal changed (expiry, the new quote): commit, then answer.
@@ -862,15 +890,25 @@ async def apply_server_event(
     payload: dict[str, Any] | None = None,
     *,
     actor: Actor = SYSTEM,
+    price: bool = True,
 ) -> CheckoutView:
     """Apply an event the server decided (gateway answer, verified webhook, sweeper).
 
     No ownership check and no ``If-Match``; same table, guards, effects and audit as
     client events. Use it for PAYMENT_SUCCESS / PAYMENT_FAILURE / PAYMENT_REQUIRES_ACTION,
-    and for PROCEED_TO_CONFIRMATION from the finalize path.
+    and for PROCEED_TO_CONFIRMATION from the finalize path. ``price=False`` when only the
+    state and context are read back: an unguarded step then skips loading and pricing
+    the cart (the view's totals are None).
     """
     return await _drive(
-        rt, checkout_id, event, dict(payload or {}), session=None, if_match=None, actor=actor
+        rt,
+        checkout_id,
+        event,
+        dict(payload or {}),
+        session=None,
+        if_match=None,
+        actor=actor,
+        price=price,
     )
 
 

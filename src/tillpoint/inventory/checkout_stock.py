@@ -45,12 +45,24 @@ def reservation_of(context: dict[str, Any]) -> str | None:
 async def reserve_stock(call: EffectCall) -> None:
     """CONFIRM_ORDER: hold the cart's stock (or refuse the event with ``out_of_stock``)."""
     rt, s = call.rt, call.s
-    cart = await s.get(Cart, call.checkout.cart_id)
-    if cart is None or not cart.items:
+    cart_id = call.checkout.cart_id
+    if call.cart_lines is not None and call.cart_version is not None:
+        # The lines the step read under the cart's row lock.
+        version = call.cart_version
+        items = [StockRequest(ln.product_id, ln.quantity, ln.variant_id) for ln in call.cart_lines]
+    else:
+        cart = await s.get(Cart, cart_id)
+        version = cart.version if cart is not None else 0
+        items = (
+            [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
+            if cart
+            else []
+        )
+    if not items:
         raise Conflict("The cart is empty.", code="cart_empty")
     held: dict[str, Any] = dict(call.context.get(CONTEXT_KEY) or {})
     rid = reservation_of(call.context)
-    if rid is not None and held.get("cart_version") == cart.version:
+    if rid is not None and held.get("cart_version") == version:
         try:
             current = await get_reservation_in(s, rid)
         except ReservationNotFound:
@@ -59,13 +71,12 @@ async def reserve_stock(call: EffectCall) -> None:
             return  # the same cart is still held (CONFIRM_ORDER again after a refusal)
     attempt = int(held.get("attempt") or 0) + 1
     new_id = f"{call.checkout.id}:r{attempt}"
-    await release_other_holds(rt, s, cart.id, keep=new_id)
-    items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
-    res = await reserve_inventory(rt, items, new_id, s=s, reference=cart.id)
+    await release_other_holds(rt, s, cart_id, keep=new_id)
+    res = await reserve_inventory(rt, items, new_id, s=s, reference=cart_id)
     call.context[CONTEXT_KEY] = {
         "id": res.id,
         "attempt": attempt,
-        "cart_version": cart.version,
+        "cart_version": version,
         "expires_at": res.expires_at.isoformat(),
     }
 

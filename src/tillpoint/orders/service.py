@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
@@ -99,6 +99,47 @@ async def order_ref_for_checkout(s: AsyncSession, checkout_id: str) -> tuple[str
 
 async def order_id_for_intent(s: AsyncSession, intent_id: str) -> str | None:
     return await s.scalar(select(Order.id).where(Order.payment_intent_id == intent_id))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    id: str
+    number: str
+    checkout_id: str
+    payment_intent_id: str
+
+
+async def orders_for_checkout_or_intent(
+    s: AsyncSession, checkout_id: str, intent_id: str
+) -> list[OrderRef]:
+    """The orders made for ``checkout_id`` or paid by ``intent_id`` (at most one each):
+    order creation's two "already done?" questions in one narrow SELECT."""
+    rows = await s.execute(
+        select(Order.id, Order.number, Order.checkout_id, Order.payment_intent_id).where(
+            or_(Order.checkout_id == checkout_id, Order.payment_intent_id == intent_id)
+        )
+    )
+    return [OrderRef(*row) for row in rows]
+
+
+def is_recurring(spec: Any) -> bool:
+    """An order line's ``recurring`` spec that asks for a subscription."""
+    return isinstance(spec, dict) and bool(spec.get("interval"))
+
+
+async def order_of_intent(s: AsyncSession, intent_id: str) -> tuple[str, bool] | None:
+    """``(order id, has recurring lines)`` of the order ``intent_id`` paid, if any: one
+    SELECT (the webhook's "is it done already?")."""
+    rows = (
+        await s.execute(
+            select(Order.id, OrderLine.recurring)
+            .outerjoin(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.payment_intent_id == intent_id)
+        )
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], any(is_recurring(row[1]) for row in rows)
 
 
 async def insert_order(

@@ -67,15 +67,21 @@ async def apply_intent(
     Returns the attempt (``None`` if we never created this intent).
     """
     row = await attempt_for_intent(s, intent.id)
-    if row is None or row.status in FINAL:
-        return row
+    if row is not None:
+        apply_to(row, intent, now)
+    return row
+
+
+def apply_to(row: PaymentAttempt, intent: PaymentIntentResult, now: datetime) -> None:
+    """:func:`apply_intent` on an attempt already read (and locked) by the caller."""
+    if row.status in FINAL:
+        return
     row.status = intent.status.value
     row.decline_code = intent.decline_code
     row.decline_message = intent.decline_message
     row.risk_level = intent.risk_level or row.risk_level
     row.card_fingerprint = row.card_fingerprint or intent.card_fingerprint
     row.updated_at = now
-    return row
 
 
 async def claim_refund(s: AsyncSession, intent_id: str, now: datetime) -> str | None:

@@ -23,4 +23,6 @@ def build_gateway(settings: Settings) -> PaymentGateway:
     """The configured gateway; one per app instance (the sandbox keeps its state in it)."""
     if settings.uses_stripe:
         return StripeGateway(settings)
-    return SandboxGateway(sandbox_webhook_secret(settings))
+    return SandboxGateway(
+        sandbox_webhook_secret(settings), delivery_delay=settings.sandbox_webhook_delay_seconds
+    )

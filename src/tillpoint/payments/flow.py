@@ -49,9 +49,12 @@ from tillpoint.orders.service import (
     LineDraft,
     OrderDraft,
     insert_order,
+    is_recurring,
     order_access_token,
     order_id_for_intent,
+    order_of_intent,
     order_ref_for_checkout,
+    orders_for_checkout_or_intent,
 )
 from tillpoint.orders.subscriptions import record_subscription
 from tillpoint.payments import attempts
@@ -154,14 +157,29 @@ async def _email_for(call: EffectCall) -> str | None:
     return email
 
 
-async def initiate_payment(call: EffectCall) -> None:
-    """CONFIRM_ORDER: create the PaymentIntent for the re-priced total (not confirmed yet)."""
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What :func:`check_payment` found, for :func:`initiate_payment` to use."""
+
+    keys: AttemptKeys
+    customer_id: str | None
+
+
+_CHECKED = "payment_checked"
+
+
+async def check_payment(call: EffectCall) -> None:
+    """CONFIRM_ORDER, before any coupon or stock row is locked: the payment method (a
+    gateway call) and the velocity limits. A refusal here then takes no lock, and the hot
+    rows the later effects lock are not held across these calls."""
+    call.extra[_CHECKED] = await _check_payment(call)
+
+
+async def _check_payment(call: EffectCall) -> _Checked:
     rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
     if call.totals is None or call.totals.total <= 0:
         raise InvalidInput("There is nothing to pay.", code="nothing_to_pay")
     gateway = gateway_of(rt)
-    previous = _payment(ctx)
-    attempt = int(previous.get("attempt") or 0) + 1
     method_id = _method_id(ctx)
     email = await _email_for(call)
     fingerprint = None
@@ -177,6 +195,21 @@ async def initiate_payment(call: EffectCall) -> None:
     customer_id = await _saved_method_customer(call, gateway, method_id)
     keys = AttemptKeys(row.id, row.session_id, email, fingerprint)
     await check_velocity(s, rt.settings, keys, rt.clock.now())
+    return _Checked(keys, customer_id)
+
+
+async def initiate_payment(call: EffectCall) -> None:
+    """CONFIRM_ORDER: create the PaymentIntent for the re-priced total (not confirmed yet)."""
+    rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
+    checked = call.extra.get(_CHECKED)
+    if not isinstance(checked, _Checked):
+        checked = await _check_payment(call)
+    assert call.totals is not None  # checked above
+    gateway = gateway_of(rt)
+    previous = _payment(ctx)
+    attempt = int(previous.get("attempt") or 0) + 1
+    method_id = _method_id(ctx)
+    email, keys, customer_id = checked.keys.email, checked.keys, checked.customer_id
     await _cancel_previous(gateway, previous)
     intent = await gateway.create_payment_intent(
         CreateIntent(
@@ -289,11 +322,14 @@ async def create_order(call: EffectCall) -> None:
     """PROCEED_TO_CONFIRMATION: the order, stock, coupons, cart and email, in one transaction."""
     rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
     payment = _payment(ctx)
-    existing = await order_ref_for_checkout(s, row.id)
-    if existing is not None:
-        ctx["order"] = {"id": existing[0], "number": existing[1]}
-        return
     intent_id = payment.get("intent_id")
+    # One narrow SELECT answers both "has this checkout an order?" and "has this
+    # payment one?" (the unique constraints stop a second order regardless).
+    found = await orders_for_checkout_or_intent(s, row.id, str(intent_id or ""))
+    existing = next((o for o in found if o.checkout_id == row.id), None)
+    if existing is not None:
+        ctx["order"] = {"id": existing.id, "number": existing.number}
+        return
     if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
     attempt = await attempts.attempt_for_intent(s, intent_id)
@@ -304,7 +340,7 @@ async def create_order(call: EffectCall) -> None:
     )
     if intent.status is not IntentStatus.succeeded:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
-    if await order_id_for_intent(s, intent.id) is not None:
+    if any(o.payment_intent_id == intent.id for o in found):
         raise Conflict("This payment already has an order.", code="payment_already_used")
     draft = await _draft(call, payment)
     held = held_for_review(intent.risk_level, rt.settings.payment_risk_threshold)
@@ -356,7 +392,13 @@ async def create_order(call: EffectCall) -> None:
         call.actor,
         now,
     )  # fmt: skip
-    ctx["order"] = {"id": order.id, "number": order.number, "status": order.status}
+    ctx["order"] = {
+        "id": order.id,
+        "number": order.number,
+        "status": order.status,
+        # Lets the finalize path skip asking for recurring lines (most orders have none).
+        "recurring": any(is_recurring(line.recurring) for line in draft.lines),
+    }
 
 
 async def _draft(call: EffectCall, payment: dict[str, Any]) -> OrderDraft:
@@ -424,11 +466,14 @@ def install_effects() -> None:
     """Register the payment effects on the checkout machine (idempotent)."""
     for action, effect in EFFECTS.items():
         register_effect(action, effect)
+    # CONFIRM_ORDER's first action: the payment's checks run ahead of every lock it takes.
+    register_effect("holdCoupons", check_payment, first=True)
 
 
 def uninstall_effects() -> None:
     for action, effect in EFFECTS.items():
         unregister_effect(action, effect)
+    unregister_effect("holdCoupons", check_payment)
 
 
 # --- the finalize path -------------------------------------------------------------------
@@ -462,6 +507,14 @@ def _snapshot(state: State | str, ctx: dict[str, Any]) -> tuple[State, dict[str,
     order = ctx.get("order")
     order_id = order.get("id") if isinstance(order, dict) else None
     return State(state), dict(ctx), (str(order_id) if order_id else None)
+
+
+def _recurring_hint(ctx: dict[str, Any]) -> bool | None:
+    """Whether the checkout's order has recurring lines, as ``create_order`` noted it
+    (None for an order made before it did: then the lines are asked)."""
+    order = ctx.get("order")
+    hint = order.get("recurring") if isinstance(order, dict) else None
+    return hint if isinstance(hint, bool) else None
 
 
 def _next_event(state: State, intent: PaymentIntentResult) -> Event | None:
@@ -508,7 +561,7 @@ async def sync_payment(
         payment = _payment(ctx)
         intent_id = payment.get("intent_id")
         if order_id is not None:
-            await start_subscriptions(rt, order_id)
+            await start_subscriptions(rt, order_id, recurring=_recurring_hint(ctx))
             return SyncResult(checkout_id, state.value, intent, order_id)
         if not intent_id:
             return SyncResult(checkout_id, state.value, intent, order_id)
@@ -531,8 +584,9 @@ async def sync_payment(
         if event is Event.PAYMENT_FAILURE:
             payload["reason"] = intent.decline_code or intent.status.value
         try:
+            # Only the state and context are read back: the step need not price the cart.
             view = await checkout_service.apply_server_event(
-                rt, checkout_id, event, payload, actor=actor
+                rt, checkout_id, event, payload, actor=actor, price=False
             )
         except Conflict as exc:
             if event is Event.PROCEED_TO_CONFIRMATION and exc.code in _CANNOT_FULFIL:
@@ -569,17 +623,22 @@ def _recurring_price(line: Any, currency: str) -> RecurringPrice | None:
     )
 
 
-async def start_subscriptions(rt: Runtime, order_id: str) -> SubscriptionRecord | None:
+async def start_subscriptions(
+    rt: Runtime, order_id: str, *, recurring: bool | None = None
+) -> SubscriptionRecord | None:
     """``processSubscription``: an order with recurring lines subscribes its customer.
 
     The order paid the first period, so the subscription's first charge is one period
     later (``trial_end``). Idempotent per order (gateway keys and the local record).
+    ``recurring=False``: the caller knows the order has no recurring line.
     """
+    if recurring is False:
+        return None
     async with rt.db.transaction() as s:
         # Most orders have no recurring line: one narrow SELECT says so (the Order itself
         # would load its lines, payments and refunds).
         specs = await s.scalars(select(OrderLine.recurring).where(OrderLine.order_id == order_id))
-        if not any(isinstance(spec, dict) and spec.get("interval") for spec in specs):
+        if not any(is_recurring(spec) for spec in specs):
             return None
         order = await s.get(Order, order_id)
         if order is None:
@@ -673,12 +732,22 @@ async def _refund_orphan(
 
 async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | None:
     """Finalize by intent (webhooks): find its checkout and sync it."""
+    paid: tuple[str, bool] | None = None
     async with rt.db.transaction() as s:
         attempt = await attempts.attempt_for_intent(s, intent.id)
         checkout_id = attempt.checkout_id if attempt else intent.metadata.get("checkout_id")
         if attempt is not None:
             intent = replace(intent, account=attempt.account)
-            await attempts.apply_intent(s, intent, rt.clock.now())
+            attempts.apply_to(attempt, intent, rt.clock.now())
+        if intent.status is IntentStatus.succeeded:
+            paid = await order_of_intent(s, intent.id)
+    if paid is not None and checkout_id:
+        # The browser's confirmation (or an earlier delivery) made the order: the order
+        # and the checkout's final state commit together, so nothing is left but the
+        # subscriptions, which are idempotent.
+        order_id, recurring = paid
+        await start_subscriptions(rt, order_id, recurring=recurring)
+        return SyncResult(str(checkout_id), State.order_confirmation.value, intent, order_id)
     if not checkout_id:
         return None
     try:

@@ -94,6 +94,11 @@ def _fingerprint(pm_id: str) -> str:
     return hashlib.sha256(pm_id.encode()).hexdigest()[:16]
 
 
+def _wake(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)
+
+
 def sign_payload(payload: bytes, secret: str, timestamp: int) -> str:
     """A ``Stripe-Signature`` header value for ``payload`` (Stripe's v1 scheme)."""
     signed = f"{timestamp}.".encode() + payload
@@ -178,8 +183,14 @@ class SandboxGateway:
 
     name = "sandbox"
 
-    def __init__(self, webhook_secret: str) -> None:
+    def __init__(self, webhook_secret: str, *, delivery_delay: float = 0.0) -> None:
         self.webhook_secret = webhook_secret
+        # Stripe posts an event about a second after the API call that caused it: by then
+        # the browser's own confirmation has usually finalized, and the webhook finds the
+        # order made. Delivering at once would race that confirmation in the same loop
+        # (both take the checkout's lock; one waits, then re-reads and retries).
+        self.delivery_delay = delivery_delay
+        self._wakers: dict[asyncio.Future[None], None] = {}  # in emission order
         self._intents: dict[str, _Intent] = {}
         self._idempotent: dict[str, Any] = {}
         self._customers: dict[str, CustomerResult] = {}
@@ -218,15 +229,32 @@ class SandboxGateway:
             return
         payload = json.dumps(event).encode()
         signature = sign_payload(payload, self.webhook_secret, created)
+        loop = asyncio.get_running_loop()
         for deliver in self._deliverers:
             # Delivered later, as Stripe does: never inside the caller's transaction.
-            task = asyncio.get_running_loop().create_task(deliver(payload, signature))
+            task = loop.create_task(self._deliver_later(deliver, payload, signature))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
+    async def _deliver_later(self, deliver: Deliverer, payload: bytes, signature: str) -> None:
+        if self.delivery_delay > 0:
+            loop = asyncio.get_running_loop()
+            waker: asyncio.Future[None] = loop.create_future()
+            self._wakers[waker] = None
+            timer = loop.call_later(self.delivery_delay, _wake, waker)
+            try:
+                await waker
+            finally:
+                timer.cancel()
+                self._wakers.pop(waker, None)
+        await deliver(payload, signature)
+
     async def drain(self) -> None:
-        """Wait until every scheduled webhook delivery has finished (tests, shutdown)."""
+        """Deliver every scheduled webhook now, without its delay, and wait until all have
+        finished (tests, benchmarks, shutdown)."""
         while self._pending:
+            for waker in list(self._wakers):  # in the order they were emitted
+                _wake(waker)
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     # --- intents ------------------------------------------------------------------------

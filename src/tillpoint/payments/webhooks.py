@@ -210,11 +210,6 @@ async def _track_intent(
     await attempts.apply_intent(s, intent, rt.clock.now())
 
 
-for _type in (
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.requires_action",
-    "payment_intent.canceled",
-    "payment_intent.processing",
-):
-    register_handler(_type, _track_intent)
+# The other payment_intent events have the finalize path as their applier
+# (payments/flow.py), which brings the attempt up to date itself.
+register_handler("payment_intent.processing", _track_intent)

@@ -170,6 +170,42 @@ async def refresh_cart_coupons(
     return CouponPricing(result, notices)
 
 
+async def revalidate_applied(
+    rt: Runtime,
+    s: AsyncSession,
+    applied: Sequence[AppliedCoupon],
+    *,
+    lines: Sequence[PricingLine],
+    currency: str,
+    user_id: str | None,
+    email: str | None,
+) -> CouponPricing:
+    """:func:`refresh_cart_coupons` for coupons read by the caller (no ORM cart): delete
+    those that no longer hold, store the kept ones' ``discount_amount``, and return the
+    discounts and the removal notices (not audited: the caller records them)."""
+    result, drops = await _evaluate(
+        rt,
+        s,
+        list(applied),
+        lines=lines,
+        currency=currency,
+        now=rt.clock.now(),
+        user_id=user_id,
+        email=email,
+        shipping_amount=0,
+    )
+    notices = []
+    for gone, problem in drops:
+        await s.delete(gone)
+        notices.append(_notice(gone, problem))
+    amounts = {d.coupon_id: d.amount for d in result.applied}
+    dropped = {id(gone) for gone, _ in drops}
+    for kept in applied:
+        if id(kept) not in dropped:
+            kept.discount_amount = amounts.get(kept.coupon_id, 0)
+    return CouponPricing(result, notices)
+
+
 async def audit_removals(
     s: AsyncSession, cart_id: str, notices: Sequence[dict[str, Any]], actor: Actor, at: datetime
 ) -> None:

@@ -169,16 +169,16 @@ async def redeem_coupon_holds(
     per order; the caller holds the checkout's row lock.
     """
     ids = sorted(set(coupon_ids))
-    held = {
-        h.coupon_id: h
-        for h in await s.scalars(
-            select(CouponHold).where(
-                CouponHold.checkout_id == checkout_id,
-                CouponHold.status == HELD,
-                CouponHold.coupon_id.in_(ids or ["-"]),
-            )
+    # Every live hold of the checkout in one read: those of the order's coupons are
+    # redeemed, the others released below.
+    holding = list(
+        await s.scalars(
+            select(CouponHold)
+            .where(CouponHold.checkout_id == checkout_id, CouponHold.status == HELD)
+            .order_by(CouponHold.coupon_id)
         )
-    }
+    )
+    held = {h.coupon_id: h for h in holding if h.coupon_id in ids}
     missing = [c for c in ids if c not in held]
     if missing:
         await claim_coupon_usage(s, missing, user_id=user_id, email=email, order_id=order_id, at=at)
@@ -207,13 +207,7 @@ async def redeem_coupon_holds(
             )
         )
     # Holds of coupons the order does not carry (removed before paying) go back.
-    for hold in (
-        await s.scalars(
-            select(CouponHold).where(
-                CouponHold.checkout_id == checkout_id, CouponHold.status == HELD
-            )
-        )
-    ).all():
+    for hold in holding:
         if hold.coupon_id not in held:
             await _release(s, hold, at)
     await s.flush()
@@ -314,7 +308,6 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
     }
     if not codes and not (call.context.get("payment") or {}).get("attempt"):
         return  # no coupon, and no earlier attempt that could hold one: nothing to do
-    cart = await call.s.get(Cart, call.checkout.cart_id)
     email = (call.context.get("guest_info") or {}).get("email")
     if email is None and call.checkout.user_id is not None:
         user = await call.s.get(User, call.checkout.user_id)
@@ -330,6 +323,8 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
             at=call.rt.clock.now(),
         )
     except CouponUnavailable as exc:
+        # Only a refusal needs the cart as objects (its row is locked by the step's read).
+        cart = await call.s.get(Cart, call.checkout.cart_id)
         notices = await _remove_from_cart(call, cart, exc.refused) if cart is not None else []
         raise RefuseKeeping(_coupon_error(exc.refused, codes), notices) from exc
 

@@ -8,9 +8,11 @@ Applying and removing go through the cart's one write path (row lock, ``version`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
@@ -19,12 +21,13 @@ from tillpoint.cart.models import AppliedCoupon, Cart
 from tillpoint.cart.view import CartView
 from tillpoint.errors import NotFound
 from tillpoint.ids import new_id
-from tillpoint.pricing.types import DiscountResult
+from tillpoint.pricing.types import DiscountResult, PricingLine
 from tillpoint.promotions.applied import (
     actor_of,
     cart_lines,
     price_applied_coupons,
     refresh_cart_coupons,
+    revalidate_applied,
 )
 from tillpoint.promotions.errors import coupon_rejected
 from tillpoint.promotions.fetch import (
@@ -239,22 +242,36 @@ async def revalidate_locked_cart(
     s: AsyncSession,
     cart_id: str,
     *,
+    lines: Sequence[PricingLine],
+    currency: str,
+    user_id: str | None,
     email: str | None = None,
-    actor: Actor | None = None,
-    audit: bool = True,
 ) -> list[dict[str, Any]]:
-    """Inside the caller's unit of work (CONFIRM_ORDER, order creation): lock the cart,
-    remove the coupons that no longer hold (audited, or with ``audit=False`` left for the
-    caller to record through ``applied.audit_removals``), bump its version if any went, and
-    return their ``coupon_removed`` notices. Invalidate the cart cache after commit."""
-    cart = await carts.lock_cart(s, cart_id)
-    pricing = await refresh_cart_coupons(rt, s, cart, email=email, actor=actor, audit=audit)
-    notices = pricing.notices
-    if notices:
-        cart.version += 1
-        cart.updated_at = rt.clock.now()
-        await s.flush()
-    return notices
+    """Inside CONFIRM_ORDER's unit of work, the cart's row locked by the caller's read of
+    its ``lines`` (passed in, not read again): remove the applied coupons that no longer
+    hold, bump the cart's version if any went, and return their ``coupon_removed``
+    notices for the caller to record (``applied.audit_removals``). One SELECT when the
+    cart has no coupon. Invalidate the cart cache after commit."""
+    applied = (
+        await s.scalars(
+            select(AppliedCoupon)
+            .where(AppliedCoupon.cart_id == cart_id)
+            .order_by(AppliedCoupon.applied_at, AppliedCoupon.id)
+        )
+    ).all()
+    if not applied:
+        return []
+    pricing = await revalidate_applied(
+        rt, s, applied, lines=lines, currency=currency, user_id=user_id, email=email
+    )
+    if pricing.notices:
+        await s.execute(
+            update(Cart)
+            .where(Cart.id == cart_id)
+            .values(version=Cart.version + 1, updated_at=rt.clock.now())
+            .execution_options(synchronize_session=False)
+        )
+    return pricing.notices
 
 
 async def get_coupon(s: AsyncSession, coupon_id: str) -> Coupon:
