@@ -17,7 +17,8 @@ from tillpoint.sessions.service import SessionContext, resolve_guest_session
 from tillpoint.web.security_middleware import rate_limiter_for
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -34,7 +35,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (shared through Redis when configured)."""
     return rate_limiter_for(request.app)
 
@@ -65,7 +66,7 @@ async def get_session(request: Request, rt: RuntimeDep) -> SessionContext:
 SessionDep = Annotated[SessionContext, Depends(get_session)]
 
 
-def parse_if_match(
+async def parse_if_match(
     if_match: Annotated[
         str | None,
         Header(description="The version you last read, to refuse a stale write (412)."),
@@ -93,7 +94,7 @@ async def require_user(session: SessionDep) -> SessionContext:
 UserDep = Annotated[SessionContext, Depends(require_user)]
 
 
-def get_login_throttle(request: Request, rt: RuntimeDep) -> LoginThrottle:
+async def get_login_throttle(request: Request, rt: RuntimeDep) -> LoginThrottle:
     """The app's login throttle (Redis-backed when Redis is configured)."""
     throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
     if throttle is None:

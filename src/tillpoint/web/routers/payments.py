@@ -33,7 +33,7 @@ router = APIRouter(tags=["payments"])
 assert _subscriptions  # imported for its webhook handlers
 
 
-def get_gateway(request: Request) -> PaymentGateway:
+async def get_gateway(request: Request) -> PaymentGateway:
     gateway: PaymentGateway = request.app.state.gateway
     return gateway
 
