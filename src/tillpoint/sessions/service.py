@@ -62,14 +62,24 @@ async def resolve_guest_session(rt: Runtime, token: str) -> SessionContext | Non
         return None
     sid = session_id_for(token)
     now = rt.clock.now()
-    async with rt.db.transaction() as s:
-        row = await s.get(GuestSession, sid)
+    # Every request resolves its session: one read (and, at most hourly, one UPDATE), each
+    # a statement of its own, so no transaction around them.
+    async with rt.db.single_statement() as conn:
+        row = (
+            await conn.execute(
+                select(GuestSession.cart_id, GuestSession.expires_at).where(GuestSession.id == sid)
+            )
+        ).first()
         if row is None or row.expires_at <= now:
             return None
+        expires_at: datetime = row.expires_at
         ttl = timedelta(seconds=rt.settings.guest_session_ttl_seconds)
-        if now + ttl - row.expires_at >= _SLIDE_GRANULARITY:
-            row.expires_at = now + ttl
-        return SessionContext(session_id=sid, cart_id=row.cart_id, expires_at=row.expires_at)
+        if now + ttl - expires_at >= _SLIDE_GRANULARITY:
+            expires_at = now + ttl
+            await conn.execute(
+                update(GuestSession).where(GuestSession.id == sid).values(expires_at=expires_at)
+            )
+        return SessionContext(session_id=sid, cart_id=row.cart_id, expires_at=expires_at)
 
 
 async def save_checkout_data(rt: Runtime, session_id: str, data: dict[str, object]) -> None:
