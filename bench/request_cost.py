@@ -60,11 +60,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         statements += 1
 
     event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    checkouts = 0
+
+    def checked_out(*_args: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    # Each transaction (or autocommit use) takes a pooled connection: a fixed cost each.
+    event.listen(rt.db.engine.sync_engine.pool, "checkout", checked_out)
     app = create_app(runtime=rt)
     app_transport = httpx.ASGITransport(app=app)
     floor_transport = httpx.ASGITransport(app=_floor_app())
     cpu: dict[str, list[float]] = {}
     stmts: dict[str, int] = {}
+    conns: dict[str, int] = {}
 
     try:
         async with (
@@ -83,7 +92,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             r = await client.post("/api/checkout")
             r.raise_for_status()
             cid = r.json()["id"]
-            events = "/api/checkout/{}/events".format(cid)
+            events = f"/api/checkout/{cid}/events"
             for body in (
                 {"type": "SELECT_GUEST"},
                 {"type": "SUBMIT_GUEST_INFO", "email": "cost@example.com", **GUEST},
@@ -128,11 +137,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for group in groups:
                     for _ in range(args.repeat):
                         for name in group:
-                            before = statements
+                            before, before_conns = statements, checkouts
                             start = time.process_time()
                             r = await requests[name]()
                             cpu.setdefault(name, []).append(time.process_time() - start)
                             stmts[name] = statements - before
+                            conns[name] = checkouts - before_conns
                             if r.status_code != 200:
                                 raise SystemExit(f"{name} answered {r.status_code}")
     finally:
@@ -141,14 +151,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "repeat": args.repeat,
         "rounds": args.rounds,
         "redis": bool(args.redis_url),
-        "cpu_us_median_per_request": {
-            n: round(statistics.median(v) * 1e6) for n, v in cpu.items()
-        },
+        "cpu_us_median_per_request": {n: round(statistics.median(v) * 1e6) for n, v in cpu.items()},
         # Load on a shared machine only ever adds: the low decile is the steadier figure.
         "cpu_us_p10_per_request": {
             n: round(statistics.quantiles(v, n=10)[0] * 1e6) for n, v in cpu.items()
         },
         "statements_per_request": stmts,
+        "connection_checkouts_per_request": conns,
     }
 
 
