@@ -77,3 +77,18 @@ async def test_expired_session_starts_a_new_one(api: Api, clock: Any) -> None:
     r = await api.get("/api/cart")
     assert r.status_code == 401
     assert (await api.start())["cart_id"] != first
+
+
+async def test_guest_session_slides_with_activity_and_expires_without(
+    api: Api, clock: Any, rt: Any
+) -> None:
+    ttl_days = rt.settings.guest_session_ttl_seconds / 86400
+    # Activity before the TTL runs out moves the expiry forward (stored, not just answered).
+    clock.advance(days=ttl_days - 1)
+    assert (await api.get("/api/cart")).status_code == 200
+    clock.advance(days=2)
+    assert (await api.get("/api/cart")).status_code == 200
+    # Without activity for a whole TTL the same cookie opens nothing.
+    clock.advance(days=ttl_days + 1)
+    r = await api.get("/api/cart")
+    assert r.status_code == 401 and error_code(r) == "session_required"

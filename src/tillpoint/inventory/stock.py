@@ -6,12 +6,13 @@ a product or variant with no row at all is untracked and always available.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import event, func, literal, select
+from sqlalchemy import Select, bindparam, event, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
@@ -270,7 +271,6 @@ async def _stock_levels(
 ) -> dict[StockKey, _Level]:
     """The stock rows of these products with what ``cart_id`` holds on each: one SELECT
     (the hold as a correlated sum), tuples only (read at every cart and checkout step)."""
-    from tillpoint.inventory.models import InventoryReservation, InventoryReservationLine
 
     pids = sorted({p for p, _ in demand})
     if not pids:
@@ -283,26 +283,10 @@ async def _stock_levels(
         and not _stock_pending(s.sync_session)
     ):
         return dict(memo[2])
-    inv, line = InventoryItem, InventoryReservationLine
-    own: Any = literal(0)
-    if cart_id is not None:
-        own = (
-            select(func.coalesce(func.sum(line.quantity), 0))
-            .join(InventoryReservation, InventoryReservation.id == line.reservation_id)
-            .where(
-                InventoryReservation.reference == cart_id,
-                InventoryReservation.status == "active",
-                line.inventory_id == inv.id,
-            )
-            .correlate(inv)
-            .scalar_subquery()
-        )
-    result = await s.execute(
-        select(
-            inv.id, inv.product_id, inv.variant_id, inv.sku, inv.on_hand, inv.reserved,
-            inv.backorder_allowed, own,
-        ).where(inv.product_id.in_(pids))
-    )  # fmt: skip
+    if cart_id is None:
+        result = await s.execute(_levels_statement(held=False), {"pids": pids})
+    else:
+        result = await s.execute(_levels_statement(held=True), {"pids": pids, "cart_id": cart_id})
     levels = {
         (pid, vid): _Level(str(rid), sku, int(on_hand), int(reserved), bool(back), int(held))
         for rid, pid, vid, sku, on_hand, reserved, back, held in result.all()
@@ -314,6 +298,34 @@ async def _stock_levels(
 # The levels one unit of work read, kept until it writes anything that could move them: a
 # cart write checks stock for the line it adds, then answers with the whole cart's stock.
 _LEVELS = "tillpoint.stock_levels"
+
+
+@functools.cache
+def _levels_statement(*, held: bool) -> Select[Any]:
+    """The stock-levels SELECT, built once: it runs at every cart and checkout step, and
+    building the expression (and its cache key) cost about as much CPU as running it."""
+    from tillpoint.inventory.models import InventoryReservation, InventoryReservationLine
+
+    inv, line = InventoryItem, InventoryReservationLine
+    own: Any = literal(0)
+    if held:
+        own = (
+            select(func.coalesce(func.sum(line.quantity), 0))
+            .join(InventoryReservation, InventoryReservation.id == line.reservation_id)
+            .where(
+                InventoryReservation.reference == bindparam("cart_id"),
+                InventoryReservation.status == "active",
+                line.inventory_id == inv.id,
+            )
+            .correlate(inv)
+            .scalar_subquery()
+        )
+    return select(
+        inv.id, inv.product_id, inv.variant_id, inv.sku, inv.on_hand, inv.reserved,
+        inv.backorder_allowed, own,
+    ).where(inv.product_id.in_(bindparam("pids", expanding=True)))  # fmt: skip
+
+
 _STOCK_TABLES = frozenset({"inventory", "inventory_reservations", "inventory_reservation_lines"})
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
@@ -43,6 +43,14 @@ class CouponPricing:
 
     result: DiscountResult = NO_DISCOUNTS
     notices: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Built once: checkout pricing reads it at every step.
+_APPLIED_TO_CART = (
+    select(AppliedCoupon)
+    .where(AppliedCoupon.cart_id == bindparam("cart_id"))
+    .order_by(AppliedCoupon.applied_at, AppliedCoupon.id)
+)
 
 
 def cart_lines(cart: Cart) -> list[PricingLine]:
@@ -272,13 +280,7 @@ async def price_applied_coupons(
     nothing is written (the next cart write, or :func:`revalidate_cart` at order
     creation, removes it from the cart).
     """
-    applied = (
-        await s.scalars(
-            select(AppliedCoupon)
-            .where(AppliedCoupon.cart_id == cart_id)
-            .order_by(AppliedCoupon.applied_at, AppliedCoupon.id)
-        )
-    ).all()
+    applied = (await s.scalars(_APPLIED_TO_CART, {"cart_id": cart_id})).all()
     if not applied:
         return CouponPricing()
     result, drops = await _evaluate(

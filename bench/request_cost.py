@@ -1,0 +1,179 @@
+"""Fixed CPU cost per request: the app driven in process, no network, no load.
+
+Builds a guest with a filled cart and a checkout at order review on ``--database-url``
+(prepared by ``tillpoint bench prepare``), then sends each representative request
+``--repeat`` times straight into the ASGI app (``httpx.ASGITransport``) and reports the
+median process CPU time per request in µs and the SQL statements it sent. ``floor`` is a
+bare FastAPI endpoint through the same transport: what a request costs before our code.
+Several ``--rounds`` interleave the requests so a burst of load on the machine hits them
+all alike; the median is over every sample. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event
+
+from bench.flows import ADDRESS, CARD, GUEST
+from tillpoint.config import load_settings
+from tillpoint.runtime import Runtime
+from tillpoint.web.app import create_app
+
+
+def _floor_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    return app
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    settings = load_settings(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        background_tasks=False,
+        log_level="WARNING",
+        # One caller sends every request: limits are raised, the limiter still runs.
+        rate_limit_global="100000000/minute",
+        rate_limit_checkout="100000000/minute",
+        rate_limit_create_intent="100000000/minute",
+    )
+    rt = Runtime.from_settings(settings)
+    statements = 0
+
+    def seen(*_args: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    checkouts = 0
+
+    def checked_out(*_args: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    # Each transaction (or autocommit use) takes a pooled connection: a fixed cost each.
+    event.listen(rt.db.engine.sync_engine.pool, "checkout", checked_out)
+    app = create_app(runtime=rt)
+    app_transport = httpx.ASGITransport(app=app)
+    floor_transport = httpx.ASGITransport(app=_floor_app())
+    cpu: dict[str, list[float]] = {}
+    stmts: dict[str, int] = {}
+    conns: dict[str, int] = {}
+
+    try:
+        async with (
+            httpx.AsyncClient(transport=app_transport, base_url="http://bench") as client,
+            httpx.AsyncClient(transport=floor_transport, base_url="http://bench") as floor,
+        ):
+            session = (await client.get("/api/session")).json()
+            client.headers["X-CSRF-Token"] = session["csrf_token"]
+            products = (await client.get("/api/products", params={"limit": "20"})).json()
+            picks = [p for p in products["items"] if not p["variants"]][:2]
+            for p in picks:
+                r = await client.post(
+                    "/api/cart/items", json={"product_id": p["id"], "quantity": 1}
+                )
+                r.raise_for_status()
+            r = await client.post("/api/checkout")
+            r.raise_for_status()
+            cid = r.json()["id"]
+            events = f"/api/checkout/{cid}/events"
+            for body in (
+                {"type": "SELECT_GUEST"},
+                {"type": "SUBMIT_GUEST_INFO", "email": "cost@example.com", **GUEST},
+                {"type": "SUBMIT_SHIPPING", "address": ADDRESS},
+                {"type": "USE_SHIPPING_ADDRESS"},
+            ):
+                (await client.post(events, json=body)).raise_for_status()
+            options = (await client.get(f"/api/checkout/{cid}/shipping-options")).json()
+            method = options["items"][0]["id"]
+            select_shipping = {"type": "SELECT_SHIPPING", "shipping_method_id": method}
+            (await client.post(events, json=select_shipping)).raise_for_status()
+            payment = {"type": "SELECT_PAYMENT", "payment_method": CARD}
+            (await client.post(events, json=payment)).raise_for_status()
+
+            requests: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
+                "floor GET /ping (bare FastAPI)": lambda: floor.get("/ping"),
+                "GET /api/cart": lambda: client.get("/api/cart"),
+                "GET /api/products": lambda: client.get("/api/products"),
+                "GET /api/checkout/{id}": lambda: client.get(f"/api/checkout/{cid}"),
+                "GET /api/checkout/{id}/shipping-options": lambda: client.get(
+                    f"/api/checkout/{cid}/shipping-options"
+                ),
+                # Back and forth at order review: EDIT_PAYMENT, then SELECT_PAYMENT again.
+                "POST /api/checkout/{id}/events EDIT_PAYMENT": lambda: client.post(
+                    events, json={"type": "EDIT_PAYMENT"}
+                ),
+                "POST /api/checkout/{id}/events SELECT_PAYMENT": lambda: client.post(
+                    events, json=payment
+                ),
+            }
+            # The two events must alternate; each is still timed on its own.
+            groups = [[name] for name in requests if "_PAYMENT" not in name]
+            groups.append([name for name in requests if "_PAYMENT" in name])
+            if args.only:
+                groups = [g for g in groups if any(args.only in name for name in g)]
+            for group in groups:  # warm caches and code paths
+                for name in group:
+                    r = await requests[name]()
+                    if r.status_code != 200:
+                        raise SystemExit(f"{name} answered {r.status_code}: {r.text[:300]}")
+            for _ in range(args.rounds):
+                for group in groups:
+                    for _ in range(args.repeat):
+                        for name in group:
+                            before, before_conns = statements, checkouts
+                            start = time.process_time()
+                            r = await requests[name]()
+                            cpu.setdefault(name, []).append(time.process_time() - start)
+                            stmts[name] = statements - before
+                            conns[name] = checkouts - before_conns
+                            if r.status_code != 200:
+                                raise SystemExit(f"{name} answered {r.status_code}")
+    finally:
+        await rt.close()
+    return {
+        "repeat": args.repeat,
+        "rounds": args.rounds,
+        "redis": bool(args.redis_url),
+        "cpu_us_median_per_request": {n: round(statistics.median(v) * 1e6) for n, v in cpu.items()},
+        # Load on a shared machine only ever adds: the low decile is the steadier figure.
+        "cpu_us_p10_per_request": {
+            n: round(statistics.quantiles(v, n=10)[0] * 1e6) for n, v in cpu.items()
+        },
+        "statements_per_request": stmts,
+        "connection_checkouts_per_request": conns,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.request_cost", description=__doc__)
+    p.add_argument("--database-url", default=os.environ.get("TILLPOINT_DATABASE_URL"))
+    p.add_argument("--redis-url", default=os.environ.get("TILLPOINT_REDIS_URL"))
+    p.add_argument("--repeat", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--only", help="just the requests whose name contains this")
+    args = p.parse_args(argv)
+    if not args.database_url:
+        p.error("--database-url (or TILLPOINT_DATABASE_URL) is required")
+    print(json.dumps(asyncio.run(measure(args)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
