@@ -294,6 +294,20 @@ async def test_webhook_after_twice_and_out_of_order_never_duplicates_or_undoes(p
         assert attempt is not None and attempt.status == "succeeded"
 
 
+async def test_the_order_and_its_payment_attempt_agree_before_any_webhook(pay: Pay) -> None:
+    if isinstance(pay.gateway, SandboxGateway):
+        pay.gateway.delivery_delay = 60.0  # no webhook arrives during this test
+    cid = await pay.checkout_at_review()
+    intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    assert (await pay.pay(cid))["state"] == "order_confirmation"
+    async with pay.rt.db.transaction() as s:
+        status = await s.scalar(
+            select(PaymentAttempt.status).where(PaymentAttempt.payment_intent_id == intent_id)
+        )
+    assert status == "succeeded"
+    assert len(await pay.orders()) == 1
+
+
 @pytest.mark.parametrize("recovered_by", ["webhook", "sweeper"])
 async def test_crash_between_payment_and_order_is_recovered_exactly_once(
     pay: Pay, clock: MovableClock, monkeypatch: pytest.MonkeyPatch, recovered_by: str

@@ -342,6 +342,10 @@ async def create_order(call: EffectCall) -> None:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
     if any(o.payment_intent_id == intent.id for o in found):
         raise Conflict("This payment already has an order.", code="payment_already_used")
+    if attempt is not None:
+        # The order and its attempt agree from the same commit: the webhook that would
+        # also mark it comes a second or more later (it then finds it final).
+        attempts.apply_to(attempt, intent, rt.clock.now())
     draft = await _draft(call, payment)
     held = held_for_review(intent.risk_level, rt.settings.payment_risk_threshold)
     now = rt.clock.now()
