@@ -29,26 +29,31 @@ from sqlalchemy import event
 from bench.flows import FLOWS
 from bench.recorder import Recorder
 from bench.shopper import Answer, FlowError, HttpxTransport, Shopper
-from tillpoint.config import load_settings
+from tillpoint.config import Settings, load_settings
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
 
-async def count(args: argparse.Namespace) -> dict[str, Any]:
-    settings = load_settings(
-        database_url=args.database_url,
-        redis_url=args.redis_url,
+def in_process_settings(database_url: str, redis_url: str | None) -> Settings:
+    """The app's settings for one in-process caller that makes every request: rate and
+    payment-velocity limits raised (the limiter still runs), no background tasks."""
+    return load_settings(
+        database_url=database_url,
+        redis_url=redis_url,
         background_tasks=False,
         log_level="WARNING",
-        # One in-process caller makes every request: limits are raised, the limiter still runs.
         rate_limit_global="100000000/minute",
         rate_limit_checkout="100000000/minute",
         rate_limit_create_intent="100000000/minute",
-        # Every visit pays with the same test card from one client: velocity limits too.
+        # Every visit pays with the same test card from one client.
         payment_max_attempts_per_card=100000000,
         payment_max_attempts_per_email=100000000,
         payment_max_attempts_per_session=100000000,
     )
+
+
+async def count(args: argparse.Namespace) -> dict[str, Any]:
+    settings = in_process_settings(args.database_url, args.redis_url)
     rt = Runtime.from_settings(settings)
     statements: list[str] = []
 

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from bench.flows import ADDRESS, CARD, GUEST
-from tillpoint.config import load_settings
+from bench.queries import in_process_settings
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
@@ -42,16 +42,7 @@ def _floor_app() -> FastAPI:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    settings = load_settings(
-        database_url=args.database_url,
-        redis_url=args.redis_url,
-        background_tasks=False,
-        log_level="WARNING",
-        # One caller sends every request: limits are raised, the limiter still runs.
-        rate_limit_global="100000000/minute",
-        rate_limit_checkout="100000000/minute",
-        rate_limit_create_intent="100000000/minute",
-    )
+    settings = in_process_settings(args.database_url, args.redis_url)
     rt = Runtime.from_settings(settings)
     statements = 0
 

@@ -96,14 +96,22 @@ async def store(rt: Runtime, live: LiveSession) -> None:
 
 async def mark_revoked(rt: Runtime, *session_ids: str) -> None:
     """Make revocation visible to every instance now (the database row is already revoked)."""
+    await write_markers(rt, REVOKED_PREFIX, PREFIX, session_ids, "session revocation")
+
+
+async def write_markers(
+    rt: Runtime, marker_prefix: str, entry_prefix: str, session_ids: tuple[str, ...], what: str
+) -> None:
+    """Set a marker per session that outlives any cached copy, and drop the copies: every
+    instance's next read sees the marker. A Redis error is logged, never raised."""
     if rt.redis is None or not session_ids:
         return
     ttl = rt.settings.session_cache_ttl_seconds + _MARGIN_SECONDS
     try:
         async with rt.redis.pipeline(transaction=True) as pipe:
             for sid in session_ids:
-                pipe.set(REVOKED_PREFIX + sid, "1", ex=ttl)
-                pipe.delete(PREFIX + sid)
+                pipe.set(marker_prefix + sid, "1", ex=ttl)
+                pipe.delete(entry_prefix + sid)
             await pipe.execute()
     except RedisError as exc:
-        log.warning("session revocation marker failed", extra={"error": str(exc)})
+        log.warning(f"{what} marker failed", extra={"error": str(exc)})

@@ -16,12 +16,12 @@ from enum import Enum
 
 from redis.exceptions import RedisError
 
+from tillpoint.auth.session_cache import write_markers
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
 PREFIX = "guest-session:"
 GONE_PREFIX = "guest-session-gone:"
-_MARGIN_SECONDS = 60
 
 
 class Gone(Enum):
@@ -67,14 +67,4 @@ async def store(rt: Runtime, session_id: str, cart_id: str, expires_at: datetime
 
 async def mark_gone(rt: Runtime, *session_ids: str) -> None:
     """Make a deleted guest session unknown to every instance now (its row is gone)."""
-    if rt.redis is None or not session_ids:
-        return
-    ttl = rt.settings.session_cache_ttl_seconds + _MARGIN_SECONDS
-    try:
-        async with rt.redis.pipeline(transaction=True) as pipe:
-            for sid in session_ids:
-                pipe.set(GONE_PREFIX + sid, "1", ex=ttl)
-                pipe.delete(PREFIX + sid)
-            await pipe.execute()
-    except RedisError as exc:
-        log.warning("guest session gone marker failed", extra={"error": str(exc)})
+    await write_markers(rt, GONE_PREFIX, PREFIX, session_ids, "guest session gone")
