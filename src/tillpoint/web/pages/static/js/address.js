@@ -36,12 +36,14 @@ export async function addressFieldset(slot, { prefix, legend, values, country })
   const hint = node.querySelector('[data-hint="zip_code"]');
   hint.id = `${prefix}-zip_code-hint`;
   node.querySelector('[data-field="zip_code"]').setAttribute("aria-describedby", `${prefix}-zip_code-error ${hint.id}`);
-  slot.replaceChildren(node);
   const countrySelect = node.querySelector('select[data-field="country"]');
   const initial = (values && values.country) || country || "US";
   if ([...countrySelect.options].some((o) => o.value === initial)) countrySelect.value = initial;
   fill(node, values || {});
   await applyRules(node, countrySelect.value, prefix, values ? values.state : "");
+  // Shown only once the country's rules are applied: until then the state's select and
+  // text box were both visible (a slow rules answer let a shopper, or a test, see both).
+  slot.replaceChildren(node);
   countrySelect.addEventListener("change", () => applyRules(node, countrySelect.value, prefix, ""));
   return node;
 }
