@@ -74,10 +74,13 @@ async def test_localstripe_signed_webhook_reaches_live_app_and_updates_the_attem
     )
     assert confirmed.status is IntentStatus.succeeded
 
-    async def updated() -> bool:
-        return await attempt_status(rt, intent.id) == "succeeded"
+    async def updated_and_recorded() -> bool:
+        # The applier updates the attempt first, then the event is recorded as processed
+        # in its own transaction: wait for both (checking only the first raced the second).
+        rows = [r for r in await webhook_rows(rt) if r.type == "payment_intent.succeeded"]
+        return await attempt_status(rt, intent.id) == "succeeded" and bool(rows)
 
-    await _eventually(updated)
+    await _eventually(updated_and_recorded)
     rows = [r for r in await webhook_rows(rt) if r.type == "payment_intent.succeeded"]
     assert [r.object_id for r in rows] == [intent.id]
     assert rows[0].gateway == "stripe"
