@@ -38,14 +38,21 @@ long run (it stops between batches of ten examples). Each run prints its progres
 summary (steps, examples, seconds, what it reached); with ``TILLPOINT_MODEL_REPORT=<path>``
 the summary is appended to that file as a JSON line. ``TILLPOINT_MODEL_TRACE=1`` also
 prints every kind of request with its answer and how often it was made.
+
+Seeds: each batch of examples runs from its own seed, derived from a base seed, the
+backend and the batch's number, so the two backends explore different sequences and two
+processes never repeat each other's. The base seed is random unless
+``TILLPOINT_MODEL_SEED`` gives one; the summary prints it, so a failing run replays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -54,7 +61,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -95,6 +102,7 @@ MAX_SECONDS = float(os.environ.get("TILLPOINT_MODEL_SECONDS", "0"))
 EXAMPLES_PER_BATCH = 10
 STEPS_PER_EXAMPLE = 40
 TRACE = os.environ.get("TILLPOINT_MODEL_TRACE") == "1"
+BASE_SEED = int(os.environ.get("TILLPOINT_MODEL_SEED") or secrets.randbits(32))
 SECRET = "whsec_shop_model"
 PASSWORD = "correct-horse-model-42"
 ADMIN = "model-admin@shop.example.com"
@@ -941,19 +949,26 @@ async def model_redis_url() -> str:
     return REDIS_URL
 
 
+def _batch_seed(backend: str, batch: int) -> int:
+    """Batch ``batch``'s seed on ``backend``: distinct per backend and per batch."""
+    digest = hashlib.sha256(f"{BASE_SEED}:{backend}:{batch}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 def test_whole_shop_follows_its_invariants(
     database_url: str, model_redis_url: str, backend: str
 ) -> None:
     world = _fix_world(_model_settings(database_url, model_redis_url), backend)
     ShopCheckoutModel.world = world
     began = time.monotonic()
+    batch = 0
     try:
         while world.steps < TOTAL_STEPS:
             if MAX_SECONDS and time.monotonic() - began > MAX_SECONDS:
                 break
             left = TOTAL_STEPS - world.steps
             run_state_machine_as_test(
-                ShopCheckoutModel,
+                seed(_batch_seed(backend, batch))(ShopCheckoutModel),
                 settings=settings(
                     max_examples=min(max(left // STEPS_PER_EXAMPLE, 1), EXAMPLES_PER_BATCH),
                     stateful_step_count=min(STEPS_PER_EXAMPLE, max(left, 1)),
@@ -962,6 +977,7 @@ def test_whole_shop_follows_its_invariants(
                     database=None,
                 ),
             )
+            batch += 1
             elapsed = time.monotonic() - began
             print(f"[{backend}] {world.steps} steps, {world.examples} examples, "
                   f"{elapsed:.0f} s, no violation", flush=True)  # fmt: skip
@@ -970,7 +986,8 @@ def test_whole_shop_follows_its_invariants(
     finally:
         world.run(world.runtime.close())
         world.loop.close()
-    summary = {"backend": backend, "steps": world.steps, "examples": world.examples,
+    summary = {"backend": backend, "seed": BASE_SEED, "batches": batch,
+               "steps": world.steps, "examples": world.examples,
                "seconds": seconds, "violations": 0, "covered": covered,
                "timing": {k: round(v, 1) for k, v in world.timing.items()}}  # fmt: skip
     print(f"\nwhole-shop model: {json.dumps(summary)}")
