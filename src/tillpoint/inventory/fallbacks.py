@@ -1,7 +1,9 @@
 """The seed's StockFallbackConfig: backorder (in ``stock.check_in``), substitutes, waitlist.
 
 Waitlist entries are notified exactly once: the notification row is unique per entry and
-is written in the same transaction that marks the entry notified.
+is written in the same transaction that marks the entry notified, together with the email
+that tells the shopper (a ``back_in_stock`` message in the outbox, which the sweeper
+delivers through the configured sender).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tillpoint.inventory.stock import (
     row_for,
     stock_rows,
 )
+from tillpoint.orders import outbox
 from tillpoint.runtime import Runtime
 
 # How many products of the same category/tags are looked at for substitutes.
@@ -127,11 +130,13 @@ async def notify_waitlist_in(s: AsyncSession, rows: list[InventoryItem], at: dat
         .with_for_update(skip_locked=True)
     )
     entries = list(await s.scalars(q))
+    names = await _product_names(s, {e.product_id for e in entries})
     for entry in entries:
         entry.notified_at = at
+        note_id = new_id("note")
         s.add(
             StockNotification(
-                id=new_id("note"),
+                id=note_id,
                 waitlist_entry_id=entry.id,
                 email=entry.email,
                 product_id=entry.product_id,
@@ -139,8 +144,31 @@ async def notify_waitlist_in(s: AsyncSession, rows: list[InventoryItem], at: dat
                 created_at=at,
             )
         )
+        name = names.get(entry.product_id, "An item you asked about")
+        outbox.enqueue(
+            s,
+            kind="back_in_stock",
+            dedupe_key=f"back_in_stock:{entry.id}",
+            recipient=entry.email,
+            payload={
+                "subject": f"Back in stock: {name}",
+                "text": f"Good news: {name} is back in stock. Stock is not held for you, "
+                "so order soon if you still want it.",
+                "product_id": entry.product_id,
+                "variant_id": entry.variant_id,
+                "notification_id": note_id,
+            },
+            now=at,
+        )
     await s.flush()
     return len(entries)
+
+
+async def _product_names(s: AsyncSession, product_ids: set[str]) -> dict[str, str]:
+    if not product_ids:
+        return {}
+    rows = await s.execute(select(Product.id, Product.name).where(Product.id.in_(product_ids)))
+    return {pid: name for pid, name in rows}
 
 
 async def notify_waitlists(rt: Runtime) -> int:
