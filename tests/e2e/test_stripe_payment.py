@@ -98,7 +98,12 @@ def test_card_purchase_through_stripe_js(
     expect(panel.locator("#payment-error")).to_have_text("Enter your card details.")
     assert_accessible(page, context="Stripe payment step")  # axe skips nothing of ours
     shots(page, "stripe-card")
-    pay_by_card(page, VISA)
+    enter_card(page, VISA)
+    panel.get_by_role("button", name="Continue to review").click()
+    review = step(page, "order_review")
+    # The review names the card from what Stripe.js handed back, not just "Card".
+    expect(review).to_contain_text("VISA ending 4242")
+    review.get_by_role("button", name=re.compile("Place order and pay")).click()
     panel = confirmation(page)
     expect(panel).to_contain_text("card@example.com")
     shots(page, "stripe-confirmation")

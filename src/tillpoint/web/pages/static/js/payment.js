@@ -72,12 +72,39 @@ function billingDetails(checkout) {
 // The Card Element's card as a payment method id. Stripe.js makes a PaymentMethod;
 // a stand-in whose createPaymentMethod does nothing (localstripe's) can still
 // tokenise, and the token's card id is a payment method its API accepts.
+// Brand and last four of each card made on this page, by its method id, kept for this tab:
+// the review step names the card ("VISA ending 4242") from what Stripe.js handed back,
+// without another call (the card number itself never reaches us).
+const CARD_LABELS = "tillpoint.card-labels";
+
+function cardLabels() {
+  try {
+    return JSON.parse(sessionStorage.getItem(CARD_LABELS) || "{}");
+  } catch {
+    return {}; // storage refused or garbled: the review says "Card"
+  }
+}
+
+function rememberCard(id, card) {
+  if (!id || !card || !card.brand || !card.last4) return;
+  const labels = cardLabels();
+  labels[id] = { brand: String(card.brand), last4: String(card.last4) };
+  try {
+    sessionStorage.setItem(CARD_LABELS, JSON.stringify(labels));
+  } catch {
+    // storage refused: nothing to remember, the review says "Card"
+  }
+}
+
 async function cardMethodId(stripe, checkout) {
   if (cardEmpty) throw cardError(422, "required", "Enter your card details.");
   if (typeof stripe.createPaymentMethod === "function") {
     const made = await stripe.createPaymentMethod({ type: "card", card, billing_details: billingDetails(checkout) });
     if (made && made.error) throw cardError(402, "card_error", made.error.message || "Your card could not be used.");
-    if (made && made.paymentMethod) return made.paymentMethod.id;
+    if (made && made.paymentMethod) {
+      rememberCard(made.paymentMethod.id, made.paymentMethod.card);
+      return made.paymentMethod.id;
+    }
   }
   const token = await stripe.createToken(card);
   if (!token || token.error || !token.token || !token.token.card) {
@@ -85,6 +112,7 @@ async function cardMethodId(stripe, checkout) {
     const message = error.type && error.message ? error.message : "Check your card number, expiry date and security code.";
     throw cardError(402, "card_error", message);
   }
+  rememberCard(token.token.card.id, token.token.card);
   return token.token.card.id;
 }
 
@@ -173,7 +201,8 @@ export const payment = {
 
   describe(method) {
     if (!method) return "";
-    if (method.brand && method.last4) return `${method.brand.toUpperCase()} ending ${method.last4}`;
+    const card = method.brand && method.last4 ? method : cardLabels()[method.payment_method_id];
+    if (card) return `${card.brand.toUpperCase()} ending ${card.last4}`;
     return TEST_CARDS[method.payment_method_id] || "Card";
   },
 
