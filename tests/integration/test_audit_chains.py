@@ -9,12 +9,14 @@ import itertools
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import bindparam, event, select, text, update
 
-from tillpoint.audit.chain import CHAINS_KEY, preferred_chain
+from tillpoint.audit.chain import CHAINS_KEY, Along, preferred_chain
 from tillpoint.audit.models import AuditLog
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.audit.verify import verify_chain
+from tillpoint.cart.models import Cart
+from tillpoint.cart.service import create_cart
 from tillpoint.runtime import Runtime
 
 ACTOR = Actor(session_id="s" * 64, ip_address="198.51.100.4", user_agent="pytest")
@@ -316,3 +318,35 @@ async def test_an_append_after_a_rolled_back_savepoint_still_chains(rt: Runtime)
     assert [r.seq for r in rows] == [1, 2]
     report = await verify_chain(rt)
     assert report.ok and report.checked == 2, report.problems
+
+
+_BUMP_CART = (
+    update(Cart.__table__)
+    .where(Cart.__table__.c.id == bindparam("x_cart"))
+    .values(version=Cart.__table__.c.version + 1)
+)
+
+
+@pytest.mark.parametrize("head_exists", [True, False])
+async def test_a_write_sent_along_runs_once_with_its_audit_row(
+    rt: Runtime, head_exists: bool
+) -> None:
+    """``along`` runs exactly once: in the append's statement, or (no head yet, where
+    PostgreSQL ran it in the statement that found no head) not again; and a later append
+    of the same unit of work runs it on its own."""
+    async with rt.db.transaction() as s:
+        cart = await create_cart(rt, s)
+        cart_id, version = cart.id, cart.version
+    # Audit rows about an entity in another chain than the cart's creation went to.
+    entity = entity_in((preferred_chain(cart_id, K) + 1) % K)
+    if head_exists:
+        await _append(rt, entity)
+    async with rt.db.transaction() as s:
+        for i in range(2):
+            along = Along(_BUMP_CART, {"x_cart": cart_id})
+            await record(s, AuditEvent("item_added", "cart", entity, "add", {"i": i}),
+                         ACTOR, rt.clock.now(), along=along)  # fmt: skip
+    async with rt.db.transaction() as s:
+        assert await s.scalar(select(Cart.version).where(Cart.id == cart_id)) == version + 2
+    report = await verify_chain(rt)
+    assert report.ok and report.checked == 3 + head_exists, report.problems

@@ -195,11 +195,12 @@ def _log_params(row: AuditLog) -> dict[str, Any]:
     }
 
 
-def _build_pg_append_at_head() -> Any:
+def _build_pg_append_at_head(along: Any = None) -> Any:
     """PostgreSQL, one round trip for a unit of work's first append: lock the head, hash
     the row onto it (``sha256`` in SQL over ``before || seq || after``, see
     :func:`canonical_around_seq`), insert the row and move the head. Returns the new
-    ``seq``, ``prev_hash`` and ``hash``; no row when the chain has no head yet."""
+    ``seq``, ``prev_hash`` and ``hash``; no row when the chain has no head yet.
+    ``along``: a data-modifying statement run in the same round trip (as a ``WITH``)."""
     binds = _log_binds()
     next_seq = _HEAD.c.seq + literal_column("1")
     text_of = func.convert_to(
@@ -226,13 +227,14 @@ def _build_pg_append_at_head() -> Any:
         [*columns, *taken],
         select(*(binds[c] for c in columns), *(head.c[c] for c in taken)),
     )
-    return (
+    statement = (
         update(_HEAD)
         .where(_HEAD.c.chain == head.c.chain)
         .values(seq=head.c.seq, hash=head.c.hash)
         .returning(head.c.seq, head.c.prev_hash, head.c.hash)
         .add_cte(appended.cte("appended"))
     )
+    return statement if along is None else statement.add_cte(along.cte("along"))
 
 
 def _build_pg_append_after() -> Any:
@@ -257,6 +259,8 @@ def _build_pg_append_after() -> Any:
 
 
 _PG_APPEND_AT_HEAD = _build_pg_append_at_head()
+# Statements that ride along with a first append (see ``Along``), each combined once.
+_PG_APPEND_ALONG: dict[Any, Any] = {}
 _PG_APPEND_AFTER = _build_pg_append_after()
 _INSERT_LOG = _LOG.insert().values(_log_binds())
 _MOVE_HEAD = (
@@ -300,12 +304,31 @@ async def _advance_known_head(s: AsyncSession, row: AuditLog, known: Head, pg: b
     return True
 
 
-async def _pg_append_at_head(s: AsyncSession, row: AuditLog) -> bool:
-    """The first append on PostgreSQL, in one round trip; False (nothing written) when
-    the chain has no head row yet. The hash PostgreSQL computed is checked here."""
+@dataclass(frozen=True, slots=True)
+class Along:
+    """A write of the caller's to send with the audit row: a data-modifying Core statement
+    built once (module level; it keys a cache of combined statements) and its parameters,
+    named apart from the audit ones (which start ``a_``). On PostgreSQL a unit of work's
+    first append runs it in the same round trip; otherwise it runs just before the row."""
+
+    statement: Any
+    params: dict[str, Any]
+
+
+async def _pg_append_at_head(s: AsyncSession, row: AuditLog, along: Along | None) -> bool:
+    """The first append on PostgreSQL, in one round trip; False (no row written, though
+    ``along`` ran: PostgreSQL runs a data-modifying WITH regardless) when the chain has no
+    head row yet. The hash PostgreSQL computed is checked here."""
     before, after = canonical_around_seq(row)
     params = {**_log_params(row), "before": f"\n{before}", "after": after}
-    found = (await _execute(s, _PG_APPEND_AT_HEAD, params)).first()
+    statement = _PG_APPEND_AT_HEAD
+    if along is not None:
+        statement = _PG_APPEND_ALONG.get(along.statement)
+        if statement is None:
+            statement = _build_pg_append_at_head(along.statement)
+            _PG_APPEND_ALONG[along.statement] = statement
+        params.update(along.params)
+    found = (await _execute(s, statement, params)).first()
     if found is None:
         return False
     row.seq, row.prev_hash, row.hash = found[0], found[1], found[2]
@@ -314,14 +337,11 @@ async def _pg_append_at_head(s: AsyncSession, row: AuditLog) -> bool:
     return True
 
 
-async def append(s: AsyncSession, row: AuditLog) -> AuditLog:
-    """Chain ``row`` (its content set, ``chain``/``seq``/hashes not) and write it."""
-    pg = s.get_bind().dialect.name == "postgresql"
-    known = s.info.get(LAST_HEAD_KEY)
+async def _append_alone(s: AsyncSession, row: AuditLog, known: Any, pg: bool) -> None:
     if isinstance(known, Head) and await _advance_known_head(s, row, known, pg):
         written = True
     else:
-        written = pg and await _pg_append_at_head(s, _in_session_chain(s, row))
+        written = pg and await _pg_append_at_head(s, _in_session_chain(s, row), None)
     if not written:
         head = await session_head(s, row.entity_id)
         row.chain, row.seq, row.prev_hash = head.chain, head.seq + 1, head.hash
@@ -333,6 +353,18 @@ async def append(s: AsyncSession, row: AuditLog) -> AuditLog:
         else:
             await _execute(s, _INSERT_LOG, params)
             await _execute(s, _MOVE_HEAD, params)
+
+
+async def append(s: AsyncSession, row: AuditLog, along: Along | None = None) -> AuditLog:
+    """Chain ``row`` (its content set, ``chain``/``seq``/hashes not) and write it (with
+    ``along``, the caller's write that goes with it)."""
+    pg = s.get_bind().dialect.name == "postgresql"
+    known = s.info.get(LAST_HEAD_KEY)
+    sent = pg and along is not None and not isinstance(known, Head)
+    if not (sent and await _pg_append_at_head(s, _in_session_chain(s, row), along)):
+        if along is not None and not sent:
+            await _execute(s, along.statement, along.params)
+        await _append_alone(s, row, known, pg)
     s.info[SESSION_CHAIN_KEY] = row.chain
     s.info[LAST_HEAD_KEY] = Head(row.chain, row.seq, row.hash)
     return row

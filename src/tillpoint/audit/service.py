@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.audit.chain import append
+from tillpoint.audit.chain import Along, append
 from tillpoint.audit.events import CheckoutEventType, PaymentEventType, SecurityEventType
 from tillpoint.audit.models import AuditLog
 from tillpoint.ids import new_id
@@ -60,9 +60,13 @@ def _clip(value: str | None, size: int) -> str | None:
     return scrub_text(value)[:size] or None if value else None
 
 
-async def record(s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime) -> AuditLog:
+async def record(
+    s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime, *, along: Along | None = None
+) -> AuditLog:
     """Append one audit row to the unit of work ``s`` (it commits with the change it
-    records), chained to the row before it in the chain this unit of work appends to."""
+    records), chained to the row before it in the chain this unit of work appends to.
+    ``along``: the change itself as a Core statement, sent with the row when it can be
+    (one round trip on PostgreSQL), else just before it."""
     row = AuditLog(
         id=new_id("aud"),
         event_type=event.event_type[:64],
@@ -77,7 +81,7 @@ async def record(s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime)
         timestamp=at,
     )
     # Written with Core statements, so the returned row is not in the session.
-    return await append(s, row)
+    return await append(s, row, along)
 
 
 async def log_checkout_event(
