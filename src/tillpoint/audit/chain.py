@@ -64,6 +64,28 @@ class Hashed(Protocol):
     timestamp: datetime
 
 
+@dataclass(slots=True)
+class ChainedRow:
+    """An audit row to append: its content, then where the append put it (no ORM object:
+    the row is written with Core statements)."""
+
+    id: str
+    event_type: str
+    entity_type: str
+    entity_id: str
+    user_id: str | None
+    session_id: str | None
+    action: str
+    meta: dict[str, Any]
+    ip_address: str | None
+    user_agent: str | None
+    timestamp: datetime
+    chain: int = 0
+    seq: int = 0
+    prev_hash: str = ""
+    hash: str = ""
+
+
 def _content(row: Hashed) -> dict[str, Any]:
     """The hashed fields but ``seq`` (which an append may learn only from the head)."""
     payload: dict[str, Any] = {
@@ -88,32 +110,35 @@ def canonical(row: Hashed) -> str:
     """The row's hashed content as one stable JSON string."""
     payload = _content(row)
     payload["seq"] = row.seq
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _dumps(payload)
 
 
 def canonical_around_seq(row: Hashed) -> tuple[str, str]:
     """``canonical(row)`` split where its ``seq`` number goes: ``before + str(seq) + after``.
 
-    Written item by item as ``json.dumps(sort_keys=True)`` writes a flat object (``seq``
-    is a top-level key), so PostgreSQL can hash a row whose ``seq`` it reads from the head
-    in the same statement."""
+    ``seq`` is a top-level key and never the first or last one sorted, so the keys before
+    it and those after it are each one sorted object: written apart, their braces joined,
+    they read as ``json.dumps(sort_keys=True)`` writes the whole. PostgreSQL can then hash
+    a row whose ``seq`` it reads from the head in the same statement."""
     payload = _content(row)
-    keys = sorted(payload)
-    items = [
-        json.dumps(k, ensure_ascii=False)
-        + ":"
-        + json.dumps(payload[k], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        for k in keys
-    ]
-    at = sum(1 for k in keys if k < "seq")
-    before = "{" + "".join(item + "," for item in items[:at]) + '"seq":'
-    after = "".join("," + item for item in items[at:]) + "}"
+    head = {k: v for k, v in payload.items() if k < "seq"}
+    tail = {k: v for k, v in payload.items() if k > "seq"}
+    before = _dumps(head)[:-1] + ',"seq":'
+    after = "," + _dumps(tail)[1:]
     return before, after
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _hash_of(prev_hash: str, canonical_text: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical_text}".encode()).hexdigest()
 
 
 def row_hash(prev_hash: str, row: Hashed) -> str:
     """The hash a row must carry given the hash before it in its chain."""
-    return hashlib.sha256(f"{prev_hash}\n{canonical(row)}".encode()).hexdigest()
+    return _hash_of(prev_hash, canonical(row))
 
 
 def chain_count(s: AsyncSession) -> int:
@@ -174,7 +199,7 @@ def _log_binds() -> dict[str, Any]:
     }
 
 
-def _log_params(row: AuditLog) -> dict[str, Any]:
+def _log_params(row: ChainedRow) -> dict[str, Any]:
     """``row``'s values for the statements below (chain, seq and hashes included)."""
     return {
         "a_id": row.id,
@@ -279,14 +304,14 @@ async def _execute(s: AsyncSession, statement: Any, params: dict[str, Any]) -> A
     return await (await s.connection()).execute(statement, params)
 
 
-def _in_session_chain(s: AsyncSession, row: AuditLog) -> AuditLog:
+def _in_session_chain(s: AsyncSession, row: ChainedRow) -> ChainedRow:
     """``row`` in the chain this unit of work appends to (picked from its entity if none)."""
     chain = s.info.get(SESSION_CHAIN_KEY)
     row.chain = preferred_chain(row.entity_id, chain_count(s)) if chain is None else chain
     return row
 
 
-async def _advance_known_head(s: AsyncSession, row: AuditLog, known: Head, pg: bool) -> bool:
+async def _advance_known_head(s: AsyncSession, row: ChainedRow, known: Head, pg: bool) -> bool:
     """A later append of the same unit of work: chain ``row`` to the head its last append
     left and write it, moving the head with a conditional UPDATE instead of reading it
     again (one round trip on PostgreSQL). False (nothing written) if the head is not as
@@ -315,7 +340,7 @@ class Along:
     params: dict[str, Any]
 
 
-async def _pg_append_at_head(s: AsyncSession, row: AuditLog, along: Along | None) -> bool:
+async def _pg_append_at_head(s: AsyncSession, row: ChainedRow, along: Along | None) -> bool:
     """The first append on PostgreSQL, in one round trip; False (no row written, though
     ``along`` ran: PostgreSQL runs a data-modifying WITH regardless) when the chain has no
     head row yet. The hash PostgreSQL computed is checked here."""
@@ -332,12 +357,12 @@ async def _pg_append_at_head(s: AsyncSession, row: AuditLog, along: Along | None
     if found is None:
         return False
     row.seq, row.prev_hash, row.hash = found[0], found[1], found[2]
-    if row.hash != row_hash(row.prev_hash, row):
+    if row.hash != _hash_of(row.prev_hash, f"{before}{row.seq}{after}"):
         raise RuntimeError(f"audit chain {row.chain}: the database hashed a row differently")
     return True
 
 
-async def _append_alone(s: AsyncSession, row: AuditLog, known: Any, pg: bool) -> None:
+async def _append_alone(s: AsyncSession, row: ChainedRow, known: Any, pg: bool) -> None:
     if isinstance(known, Head) and await _advance_known_head(s, row, known, pg):
         written = True
     else:
@@ -355,7 +380,7 @@ async def _append_alone(s: AsyncSession, row: AuditLog, known: Any, pg: bool) ->
             await _execute(s, _MOVE_HEAD, params)
 
 
-async def append(s: AsyncSession, row: AuditLog, along: Along | None = None) -> AuditLog:
+async def append(s: AsyncSession, row: ChainedRow, along: Along | None = None) -> ChainedRow:
     """Chain ``row`` (its content set, ``chain``/``seq``/hashes not) and write it (with
     ``along``, the caller's write that goes with it)."""
     pg = s.get_bind().dialect.name == "postgresql"
