@@ -156,3 +156,36 @@ async def test_a_guest_start_and_step_send_their_rows_with_their_audit_rows(
     assert after["context"]["user_type"] == "guest"
     report = await verify_chain(rt)
     assert report.ok, report.problems
+
+
+async def test_an_effect_on_a_core_step_gets_the_row_as_the_sessions(api: Api, rt: Runtime) -> None:
+    """A customer's plain step is read and written with Core; should an effect be
+    registered for its action, the effect still sees a row the session tracks."""
+    from sqlalchemy import inspect
+
+    from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+
+    seen: list[bool] = []
+
+    async def mark(call: EffectCall) -> None:
+        seen.append(inspect(call.checkout).persistent)
+        call.context["marked"] = True
+        await call.s.flush()
+
+    await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    register_effect("setUserType", mark)
+    try:
+        r = await send(api, cid, "SELECT_GUEST")
+    finally:
+        unregister_effect("setUserType", mark)
+    assert r.status_code == 200 and r.json()["state"] == State.guest_info.value, r.text
+    assert seen == [True]
+    r = await send(api, cid, "SUBMIT_GUEST_INFO", **GUEST)
+    assert r.status_code == 200 and r.json()["version"] == 3, r.text
+    async with rt.db.transaction() as s:
+        from tillpoint.checkout.models import Checkout
+
+        row = await s.get(Checkout, cid)
+        assert row is not None and row.context.get("marked") is True
+        assert row.state == State.shipping_address.value and row.version == 3

@@ -27,12 +27,14 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    inspect,
     literal,
     literal_column,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from tillpoint.addresses.rules import check_guest_info
 from tillpoint.addresses.schemas import Address, GuestInfo
@@ -44,7 +46,7 @@ from tillpoint.cart.models import Cart, CartItem
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
-from tillpoint.checkout.effects import EffectCall, RefuseKeeping, run_effects
+from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.db import UTCDateTime
@@ -403,6 +405,43 @@ _LOCK = (
 )
 
 
+_LOCK_CORE = select(_CHECKOUTS).where(_CHECKOUTS.c.id == bindparam("checkout_id")).with_for_update()
+# A customer's steps that write nothing but the checkout row (no effect registered today;
+# _step attaches the row if one is): read and written with Core, never in the session.
+_CORE_STEPS = frozenset(
+    {
+        Event.SELECT_GUEST,
+        Event.LOGIN_REQUIRED,
+        Event.SUBMIT_GUEST_INFO,
+        Event.SUBMIT_SHIPPING,
+        Event.SUBMIT_BILLING,
+        Event.USE_BILLING_AS_SHIPPING,
+        Event.USE_SHIPPING_ADDRESS,
+        Event.SELECT_SHIPPING,
+        Event.SELECT_PAYMENT,
+        Event.EDIT_SHIPPING,
+        Event.EDIT_BILLING,
+        Event.EDIT_PAYMENT,
+    }
+)
+
+
+async def _lock_detached(s: AsyncSession, checkout_id: str) -> Checkout | None:
+    """The checkout row, locked, as a transient ``Checkout`` the session does not track
+    (no ORM load; :func:`_attach` hands it to the session when a path needs that)."""
+    if not is_valid_id(checkout_id, "chk"):
+        return None
+    found = (await (await s.connection()).execute(_LOCK_CORE, {"checkout_id": checkout_id})).first()
+    return None if found is None else Checkout(**found._mapping)
+
+
+def _attach(s: AsyncSession, row: Checkout) -> None:
+    """Make a row from :func:`_lock_detached` the session's, as if it had loaded it."""
+    if inspect(row).transient:
+        make_transient_to_detached(row)
+        s.add(row)
+
+
 async def _lock(s: AsyncSession, checkout_id: str) -> Checkout | None:
     if not is_valid_id(checkout_id, "chk"):
         return None
@@ -737,6 +776,7 @@ async def _step(
     # Only a customer's late event finds the checkout expired; the server's events
     # (gateway answers, webhooks) carry facts that must be recorded.
     if caller is not None and _expired_by_time(row, now):
+        _attach(s, row)
         await _expire_locked(rt, s, row, actor)
         raise _Expired(_view(row, None))
     transition = machine.transition_for(source, event)
@@ -811,6 +851,8 @@ async def _step(
         # The stock effect reserves these lines (a coupon removal above bumped the version).
         call.cart_lines = cart.lines
         call.cart_version = cart.version + (1 if coupon_notices else 0)
+    if has_effects(step.transition.actions):
+        _attach(s, row)  # effects see (and may flush) the row as the session's
     try:
         await run_effects(step.transition.actions, call)
     except RefuseKeeping as refused:
@@ -845,10 +887,12 @@ async def _step(
     row.context = call.context
     name = event.value.lower()
     moved: dict[str, Any] = {"from": source.value, "to": step.target.value, "version": row.version}
-    if caller is not None and event not in _FLUSHED_STEPS and _only_row_changed(s, row):
-        # A customer's step changed this row alone: one Core UPDATE (no unit-of-work
-        # flush), sent with the audit row; the row leaves the session, which then has
-        # nothing left to flush at commit.
+    if inspect(row).transient:
+        # Read with Core for a customer's step (see _drive) and not handed to an effect:
+        # one Core UPDATE, sent with the audit row; nothing of it for the session to flush.
+        await _audit(s, rt, row, f"checkout_{name}", name, actor, moved, along=_saved(row))
+    elif caller is not None and event not in _FLUSHED_STEPS and _only_row_changed(s, row):
+        # The same for a row the session loaded, which then leaves the session.
         await _audit(s, rt, row, f"checkout_{name}", name, actor, moved, along=_saved(row))
         s.expunge(row)
     else:
@@ -912,7 +956,10 @@ async def _drive(
 ) -> CheckoutView:
     refusal: _TotalsChanged | _Expired | None = None
     async with rt.db.transaction() as s:
-        row = await _lock(s, checkout_id)
+        if session is not None and event in _CORE_STEPS:
+            row = await _lock_detached(s, checkout_id)
+        else:
+            row = await _lock(s, checkout_id)
         if session is not None:
             row = await _owned(s, row, session)
         elif row is None:
