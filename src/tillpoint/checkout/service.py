@@ -556,8 +556,9 @@ def _insert_params(row: Checkout) -> dict[str, Any]:
 async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> CheckoutView:
     """The caller's checkout with totals priced now (404 if not theirs); expires it if due."""
     async with rt.db.transaction() as s:
-        row = await _owned(s, await _lock(s, checkout_id), session)
+        row = await _owned(s, await _lock_detached(s, checkout_id), session)
         if _expired_by_time(row, rt.clock.now()):
+            _attach(s, row)
             await _expire_locked(rt, s, row, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
         totals, errors = await _try_price(rt, s, row, row.context, cart)
@@ -567,7 +568,7 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
 async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
     """The options offered for the checkout's shipping address and cart (409 without one)."""
     async with rt.db.transaction() as s:
-        row = await _owned(s, await _lock(s, checkout_id), session)
+        row = await _owned(s, await _lock_detached(s, checkout_id), session)
         address = _address(row.context)
         if address is None:
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
