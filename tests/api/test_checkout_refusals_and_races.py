@@ -106,3 +106,86 @@ async def test_reading_a_checkout_costs_a_handful_of_queries(api: Api, rt: Runti
     # ... plus session, CSRF and BEGIN bookkeeping, and one read of the applied coupons.
     # ... and one read of the cart's stock rows (availability is checked at every step).
     assert len(statements) <= 12, statements
+
+
+async def test_a_guest_start_and_step_send_their_rows_with_their_audit_rows(
+    api: Api, rt: Runtime
+) -> None:
+    """The checkout's INSERT (a guest's start) and UPDATE (a customer's step) go out with
+    the audit row: on PostgreSQL inside its one statement, on SQLite just before it."""
+    from sqlalchemy import event
+
+    from tillpoint.audit.chain import lock_head
+    from tillpoint.audit.verify import verify_chain
+
+    await fill_cart(api, rt)
+    async with rt.db.transaction() as s:  # every chain has its head (a chain's first
+        for chain in range(rt.settings.audit_chains):  # append creates it, apart)
+            await lock_head(s, chain)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    def writes() -> list[str]:
+        kinds = ("INSERT", "UPDATE", "WITH")
+        found = [s for s in statements if s.split()[0].upper() in kinds and "audit" in s]
+        found += [s for s in statements if s.split()[0].upper() in kinds and "checkouts" in s]
+        statements.clear()
+        return list(dict.fromkeys(found))
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        co = await start(api)
+        started = writes()
+        r = await send(api, co["id"], "SELECT_GUEST")
+        stepped = writes()
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    assert r.status_code == 200 and r.json()["state"] == State.guest_info.value
+    if rt.db.is_postgres:
+        assert len(started) == 1 and "INSERT INTO checkouts" in started[0], started
+        assert "INSERT INTO audit_logs" in started[0]
+        assert len(stepped) == 1 and "UPDATE checkouts" in stepped[0], stepped
+        assert "INSERT INTO audit_logs" in stepped[0]
+    else:
+        assert any(s.startswith("INSERT INTO checkouts") for s in started), started
+        assert any(s.startswith("UPDATE checkouts") for s in stepped), stepped
+    after = (await api.get(f"/api/checkout/{co['id']}")).json()
+    assert after["state"] == State.guest_info.value and after["version"] == 2
+    assert after["context"]["user_type"] == "guest"
+    report = await verify_chain(rt)
+    assert report.ok, report.problems
+
+
+async def test_an_effect_on_a_core_step_gets_the_row_as_the_sessions(api: Api, rt: Runtime) -> None:
+    """A customer's plain step is read and written with Core; should an effect be
+    registered for its action, the effect still sees a row the session tracks."""
+    from sqlalchemy import inspect
+
+    from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+
+    seen: list[bool] = []
+
+    async def mark(call: EffectCall) -> None:
+        seen.append(inspect(call.checkout).persistent)
+        call.context["marked"] = True
+        await call.s.flush()
+
+    await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    register_effect("setUserType", mark)
+    try:
+        r = await send(api, cid, "SELECT_GUEST")
+    finally:
+        unregister_effect("setUserType", mark)
+    assert r.status_code == 200 and r.json()["state"] == State.guest_info.value, r.text
+    assert seen == [True]
+    r = await send(api, cid, "SUBMIT_GUEST_INFO", **GUEST)
+    assert r.status_code == 200 and r.json()["version"] == 3, r.text
+    async with rt.db.transaction() as s:
+        from tillpoint.checkout.models import Checkout
+
+        row = await s.get(Checkout, cid)
+        assert row is not None and row.context.get("marked") is True
+        assert row.state == State.shipping_address.value and row.version == 3

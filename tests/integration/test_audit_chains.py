@@ -9,12 +9,14 @@ import itertools
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import bindparam, event, select, text, update
 
-from tillpoint.audit.chain import CHAINS_KEY, preferred_chain
+from tillpoint.audit.chain import CHAINS_KEY, Along, preferred_chain
 from tillpoint.audit.models import AuditLog
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.audit.verify import verify_chain
+from tillpoint.cart.models import Cart
+from tillpoint.cart.service import create_cart
 from tillpoint.runtime import Runtime
 
 ACTOR = Actor(session_id="s" * 64, ip_address="198.51.100.4", user_agent="pytest")
@@ -207,7 +209,7 @@ async def test_transactions_on_different_chains_do_not_wait_for_each_other(
     assert report.ok and report.checked == 3, report.problems
 
 
-async def test_an_append_is_two_statements_on_postgres_three_on_sqlite(rt: Runtime) -> None:
+async def test_an_append_is_one_statement_on_postgres_three_on_sqlite(rt: Runtime) -> None:
     await _append(rt, "cart_1")  # the chain's head exists from here on
     statements: list[str] = []
 
@@ -217,18 +219,51 @@ async def test_an_append_is_two_statements_on_postgres_three_on_sqlite(rt: Runti
 
     event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
     try:
-        await _append(rt, "cart_1")
+        (row,) = await _append(rt, "cart_1")
     finally:
         event.remove(rt.db.engine.sync_engine, "before_cursor_execute", seen)
-    assert "FROM audit_chain_head" in statements[0]
     if rt.db.is_postgres:
-        # The row and the head's move in one round trip: WITH (INSERT ...) UPDATE head.
-        assert [s.split()[0] for s in statements] == ["SELECT", "WITH"], statements
-        assert statements[0].endswith("FOR UPDATE")
-        assert "INSERT INTO audit_logs" in statements[1]
-        assert "UPDATE audit_chain_head" in statements[1]
+        # Lock the head, hash onto it, insert the row and move the head: one round trip.
+        assert [s.split()[0] for s in statements] == ["WITH"], statements
+        assert "FROM audit_chain_head" in statements[0]
+        assert "FOR UPDATE" in statements[0]
+        assert "INSERT INTO audit_logs" in statements[0]
+        assert "UPDATE audit_chain_head" in statements[0]
     else:
+        assert "FROM audit_chain_head" in statements[0]
         assert [s.split()[0] for s in statements] == ["SELECT", "INSERT", "UPDATE"], statements
+    assert row.seq == 2
+    report = await verify_chain(rt)
+    assert report.ok and report.checked == 2, report.problems
+
+
+async def test_a_first_append_creates_a_missing_head(rt: Runtime) -> None:
+    (row,) = await _append(rt, "cart_1")
+    assert row.seq == 1
+    async with rt.db.transaction() as s:
+        heads = (await s.execute(text("SELECT seq, hash FROM audit_chain_head"))).all()
+    assert [tuple(h) for h in heads] == [(1, row.hash)]
+    report = await verify_chain(rt)
+    assert report.ok and report.checked == 1, report.problems
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {"note": 'caf\u00e9 \u2028 \U0001f600 \\ "q" \n', "seq": 9, "z": [1.5, None, True]},
+        {"nested": {"b": 1, "a": {"d": [], "c": {}}}, "ünï": "x"},
+    ],
+)
+async def test_rows_the_database_hashed_verify(rt: Runtime, metadata: dict[str, Any]) -> None:
+    """The hash PostgreSQL computes over the canonical text is the one Python computes."""
+    for chain in (0, 3):
+        async with rt.db.transaction() as s:
+            event_ = AuditEvent("item_added", "cart", entity_in(chain), "add", metadata)
+            await record(s, event_, Actor(user_agent="agent \u00e9"), rt.clock.now())
+            await record(s, event_, ACTOR, rt.clock.now())
+    report = await verify_chain(rt)
+    assert report.ok and report.checked == 4, report.problems
 
 
 async def test_a_later_append_in_the_same_unit_of_work_moves_the_head_it_left(
@@ -249,10 +284,15 @@ async def test_a_later_append_in_the_same_unit_of_work_moves_the_head_it_left(
                 await record(s, event_, ACTOR, rt.clock.now())
     finally:
         event.remove(rt.db.engine.sync_engine, "before_cursor_execute", seen)
-    # The second append does not read the head again: a conditional UPDATE, then its row.
-    kinds = [s.split()[0] for s in statements if "audit" in s]
-    first = ["SELECT", "WITH"] if rt.db.is_postgres else ["SELECT", "INSERT", "UPDATE"]
-    assert kinds == [*first, "UPDATE", "INSERT"], statements
+    # The second append does not read the head again: a conditional UPDATE, then its row
+    # (on PostgreSQL in one statement: WITH moved AS (UPDATE ...) INSERT ... FROM moved).
+    audit = [s for s in statements if "audit" in s]
+    if rt.db.is_postgres:
+        assert [s.split()[0] for s in audit] == ["WITH", "WITH"], statements
+        assert "FOR UPDATE" not in audit[1] and "UPDATE audit_chain_head" in audit[1]
+    else:
+        kinds = [s.split()[0] for s in audit]
+        assert kinds == ["SELECT", "INSERT", "UPDATE", "UPDATE", "INSERT"], statements
     report = await verify_chain(rt)
     assert report.ok and report.checked == 3, report.problems
 
@@ -278,3 +318,35 @@ async def test_an_append_after_a_rolled_back_savepoint_still_chains(rt: Runtime)
     assert [r.seq for r in rows] == [1, 2]
     report = await verify_chain(rt)
     assert report.ok and report.checked == 2, report.problems
+
+
+_BUMP_CART = (
+    update(Cart.__table__)
+    .where(Cart.__table__.c.id == bindparam("x_cart"))
+    .values(version=Cart.__table__.c.version + 1)
+)
+
+
+@pytest.mark.parametrize("head_exists", [True, False])
+async def test_a_write_sent_along_runs_once_with_its_audit_row(
+    rt: Runtime, head_exists: bool
+) -> None:
+    """``along`` runs exactly once: in the append's statement, or (no head yet, where
+    PostgreSQL ran it in the statement that found no head) not again; and a later append
+    of the same unit of work runs it on its own."""
+    async with rt.db.transaction() as s:
+        cart = await create_cart(rt, s)
+        cart_id, version = cart.id, cart.version
+    # Audit rows about an entity in another chain than the cart's creation went to.
+    entity = entity_in((preferred_chain(cart_id, K) + 1) % K)
+    if head_exists:
+        await _append(rt, entity)
+    async with rt.db.transaction() as s:
+        for i in range(2):
+            along = Along(_BUMP_CART, {"x_cart": cart_id})
+            await record(s, AuditEvent("item_added", "cart", entity, "add", {"i": i}),
+                         ACTOR, rt.clock.now(), along=along)  # fmt: skip
+    async with rt.db.transaction() as s:
+        assert await s.scalar(select(Cart.version).where(Cart.id == cart_id)) == version + 2
+    report = await verify_chain(rt)
+    assert report.ok and report.checked == 3 + head_exists, report.problems

@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.audit.chain import append
+from tillpoint.audit.chain import Along, ChainedRow, append
 from tillpoint.audit.events import CheckoutEventType, PaymentEventType, SecurityEventType
-from tillpoint.audit.models import AuditLog
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
 from tillpoint.security.scrub import scrub, scrub_text
@@ -60,10 +59,14 @@ def _clip(value: str | None, size: int) -> str | None:
     return scrub_text(value)[:size] or None if value else None
 
 
-async def record(s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime) -> AuditLog:
+async def record(
+    s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime, *, along: Along | None = None
+) -> ChainedRow:
     """Append one audit row to the unit of work ``s`` (it commits with the change it
-    records), chained to the row before it in the chain this unit of work appends to."""
-    row = AuditLog(
+    records), chained to the row before it in the chain this unit of work appends to.
+    ``along``: the change itself as a Core statement, sent with the row when it can be
+    (one round trip on PostgreSQL), else just before it."""
+    row = ChainedRow(
         id=new_id("aud"),
         event_type=event.event_type[:64],
         entity_type=event.entity_type[:40],
@@ -77,7 +80,7 @@ async def record(s: AsyncSession, event: AuditEvent, actor: Actor, at: datetime)
         timestamp=at,
     )
     # Written with Core statements, so the returned row is not in the session.
-    return await append(s, row)
+    return await append(s, row, along)
 
 
 async def log_checkout_event(
@@ -89,7 +92,7 @@ async def log_checkout_event(
     at: datetime,
     checkout_id: str | None = None,
     metadata: dict[str, Any] | None = None,
-) -> AuditLog:
+) -> ChainedRow:
     """The seed's ``logCheckoutEvent``: a cart or checkout step, in the caller's transaction.
     The entity is the checkout when there is one, else the cart; ``cart_id`` is kept in
     the metadata either way."""
@@ -112,7 +115,7 @@ async def log_payment_event(
     actor: Actor,
     at: datetime,
     metadata: dict[str, Any] | None = None,
-) -> AuditLog:
+) -> ChainedRow:
     """The seed's ``logPaymentEvent``: amount in minor units, in the caller's transaction."""
     meta = {
         "payment_intent_id": payment_intent_id,
@@ -135,7 +138,7 @@ async def log_security_event(
     entity_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     s: AsyncSession | None = None,
-) -> AuditLog | None:
+) -> ChainedRow | None:
     """The seed's ``logSecurityEvent``. With ``s`` the row joins that unit of work; without,
     it commits on its own and a storage failure is logged, never raised (a security event
     must not turn a 403/429 into a 500). The entity defaults to the client's address."""

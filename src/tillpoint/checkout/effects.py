@@ -83,6 +83,11 @@ def unregister_effect(action: str, effect: Effect) -> None:
         effects.remove(effect)
 
 
+def has_effects(actions: tuple[str, ...]) -> bool:
+    """Whether any function is registered for one of ``actions``."""
+    return any(_REGISTRY.get(action) for action in actions)
+
+
 async def run_effects(actions: tuple[str, ...], call: EffectCall) -> None:
     for action in actions:
         for effect in list(_REGISTRY.get(action, ())):

@@ -17,14 +17,28 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import and_, literal, select, update
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    inspect,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from tillpoint.addresses.rules import check_guest_info
 from tillpoint.addresses.schemas import Address, GuestInfo
+from tillpoint.audit.chain import Along
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import RegisteredSession
 from tillpoint.cart import cache as cart_cache
@@ -32,9 +46,10 @@ from tillpoint.cart.models import Cart, CartItem
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
-from tillpoint.checkout.effects import EffectCall, RefuseKeeping, run_effects
+from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
+from tillpoint.db import UTCDateTime
 from tillpoint.errors import (
     Conflict,
     FieldError,
@@ -65,6 +80,8 @@ from tillpoint.shipping.service import ShippingQuote
 from tillpoint.shipping.types import ShippingOption
 
 log = logging.getLogger(__name__)
+
+_CHECKOUTS = cast(Table, Checkout.__table__)
 
 # While a payment may be in flight or was taken, inactivity must not end the checkout:
 # the gateway's answer still has to land (payments resolve these states, e.g. cancel the
@@ -179,7 +196,10 @@ _CART_LINES = (
         and_(ProductVariant.id == CartItem.variant_id, ProductVariant.product_id == Product.id),
     )
     .order_by(CartItem.position)
+    .where(Cart.id == bindparam("cart_id"))
 )
+# Built once (not per step): the cart's lines, and the same under the cart's row lock.
+_CART_LINES_LOCKED = _CART_LINES.with_for_update(of=Cart)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,10 +215,8 @@ async def load_cart_facts(s: AsyncSession, cart_id: str, *, lock: bool = False) 
     One joined SELECT of cart, lines, products and variants (tuples, no ORM objects: this
     runs at every checkout step), then one for the stock. ``lock``: the same SELECT takes
     the cart's row lock (CONFIRM_ORDER), so what it read is what gets reserved."""
-    query = _CART_LINES.where(Cart.id == cart_id)
-    if lock:
-        query = query.with_for_update(of=Cart)
-    rows = (await s.execute(query)).all()
+    query = _CART_LINES_LOCKED if lock else _CART_LINES
+    rows = (await s.execute(query, {"cart_id": cart_id})).all()
     if not rows:
         return CartFacts(cart_id, "USD", (), (FieldError(("cart",), "cart_missing", "Gone."),))
     currency, status = rows[0][1], rows[0][2]
@@ -301,44 +319,68 @@ def _view(
     )
 
 
-async def _session_row(
-    s: AsyncSession, session_id: str
-) -> tuple[type[GuestSession] | type[RegisteredSession], dict[str, Any]] | None:
-    """Which table holds the caller's session, and its ``checkout_data`` (one SELECT)."""
-    found = (
-        await s.execute(
-            select(literal(0), GuestSession.checkout_data)
-            .where(GuestSession.id == session_id)
-            .union_all(
-                select(literal(1), RegisteredSession.checkout_data).where(
-                    RegisteredSession.id == session_id
-                )
-            )
+_SESSION_ROW = (
+    select(literal(0), GuestSession.checkout_data)
+    .where(GuestSession.id == bindparam("session_id"))
+    .union_all(
+        select(literal(1), RegisteredSession.checkout_data).where(
+            RegisteredSession.id == bindparam("session_id")
         )
-    ).first()
-    if found is None:
-        return None
-    return (GuestSession, RegisteredSession)[found[0]], dict(found[1] or {})
+    )
+)
 
 
 async def _session_checkout_data(s: AsyncSession, session_id: str) -> dict[str, Any]:
     """The caller's session's ``checkout_data`` (guest or registered session row)."""
-    found = await _session_row(s, session_id)
-    return found[1] if found is not None else {}
+    found = (await s.execute(_SESSION_ROW, {"session_id": session_id})).first()
+    return dict(found[1] or {}) if found is not None else {}
 
 
-async def _remember_on_session(s: AsyncSession, session_id: str, checkout_id: str) -> None:
-    """Note the checkout on the caller's session row: login carries ``checkout_data`` over to
-    the new registered session, so the checkout stays the caller's across the login."""
-    found = await _session_row(s, session_id)
-    if found is None:
-        return
-    model, data = found
-    await s.execute(
+def _with_checkout_id(column: Any, pg: bool) -> Any:
+    """``column`` (a session's ``checkout_data``) with ``checkout_id`` set to the bound
+    ``checkout_id``; anything but a JSON object (NULL, JSON null) counts as empty."""
+    if pg:
+        data = case(
+            (func.jsonb_typeof(column) == "object", column), else_=literal_column("'{}'::jsonb")
+        )
+        return data.op("||")(
+            func.jsonb_build_object("checkout_id", bindparam("checkout_id", type_=String()))
+        )
+    data = case((func.json_type(column) == "object", column), else_=literal_column("'{}'"))
+    return func.json_set(data, "$.checkout_id", bindparam("checkout_id", type_=String()))
+
+
+def _remember_statement(model: type[GuestSession] | type[RegisteredSession], pg: bool) -> Any:
+    return (
         update(model)
-        .where(model.id == session_id)
-        .values(checkout_data={**data, "checkout_id": checkout_id})
+        .where(model.id == bindparam("session_id"))
+        .values(checkout_data=_with_checkout_id(model.__table__.c.checkout_data, pg))
     )
+
+
+# (guest first?, PostgreSQL?) -> the two UPDATEs in the order to try them.
+_REMEMBER = {
+    (guest, pg): tuple(
+        _remember_statement(model, pg)
+        for model in (
+            (GuestSession, RegisteredSession) if guest else (RegisteredSession, GuestSession)
+        )
+    )
+    for guest in (True, False)
+    for pg in (True, False)
+}
+
+
+async def _remember_on_session(s: AsyncSession, session: SessionContext, checkout_id: str) -> None:
+    """Note the checkout on the caller's session row: login carries ``checkout_data`` over to
+    the new registered session, so the checkout stays the caller's across the login.
+    One UPDATE in the table the session most likely lives in (the other if none matched)."""
+    pg = s.get_bind().dialect.name == "postgresql"
+    conn = await s.connection()
+    params = {"session_id": session.session_id, "checkout_id": checkout_id}
+    for statement in _REMEMBER[(session.user_id is None, pg)]:
+        if getattr(await conn.execute(statement, params), "rowcount", 0):
+            return
 
 
 async def _owned(s: AsyncSession, row: Checkout | None, session: SessionContext) -> Checkout:
@@ -355,15 +397,55 @@ async def _owned(s: AsyncSession, row: Checkout | None, session: SessionContext)
     raise NotFound("No such checkout.", code="checkout_not_found")
 
 
+_LOCK = (
+    select(Checkout)
+    .where(Checkout.id == bindparam("checkout_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+_LOCK_CORE = select(_CHECKOUTS).where(_CHECKOUTS.c.id == bindparam("checkout_id")).with_for_update()
+# A customer's steps that write nothing but the checkout row (no effect registered today;
+# _step attaches the row if one is): read and written with Core, never in the session.
+_CORE_STEPS = frozenset(
+    {
+        Event.SELECT_GUEST,
+        Event.LOGIN_REQUIRED,
+        Event.SUBMIT_GUEST_INFO,
+        Event.SUBMIT_SHIPPING,
+        Event.SUBMIT_BILLING,
+        Event.USE_BILLING_AS_SHIPPING,
+        Event.USE_SHIPPING_ADDRESS,
+        Event.SELECT_SHIPPING,
+        Event.SELECT_PAYMENT,
+        Event.EDIT_SHIPPING,
+        Event.EDIT_BILLING,
+        Event.EDIT_PAYMENT,
+    }
+)
+
+
+async def _lock_detached(s: AsyncSession, checkout_id: str) -> Checkout | None:
+    """The checkout row, locked, as a transient ``Checkout`` the session does not track
+    (no ORM load; :func:`_attach` hands it to the session when a path needs that)."""
+    if not is_valid_id(checkout_id, "chk"):
+        return None
+    found = (await (await s.connection()).execute(_LOCK_CORE, {"checkout_id": checkout_id})).first()
+    return None if found is None else Checkout(**found._mapping)
+
+
+def _attach(s: AsyncSession, row: Checkout) -> None:
+    """Make a row from :func:`_lock_detached` the session's, as if it had loaded it."""
+    if inspect(row).transient:
+        make_transient_to_detached(row)
+        s.add(row)
+
+
 async def _lock(s: AsyncSession, checkout_id: str) -> Checkout | None:
     if not is_valid_id(checkout_id, "chk"):
         return None
-    return await s.scalar(
-        select(Checkout)
-        .where(Checkout.id == checkout_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return await s.scalar(_LOCK, {"checkout_id": checkout_id})
 
 
 def _expired_by_time(row: Checkout, now: datetime) -> bool:
@@ -379,13 +461,17 @@ async def _audit(
     action: str,
     actor: Actor,
     metadata: dict[str, Any],
+    *,
+    along: Along | None = None,
 ) -> None:
-    """The one place checkout audit events are emitted (same unit of work as the change)."""
+    """The one place checkout audit events are emitted (same unit of work as the change;
+    ``along``: the change itself, sent with the audit row)."""
     await record(
         s,
         AuditEvent(event_type, "checkout", row.id, action, metadata),
         actor,
         rt.clock.now(),
+        along=along,
     )
 
 
@@ -402,19 +488,12 @@ async def start_checkout(
     """
     now = rt.clock.now()
     async with rt.db.transaction() as s:
-        await s.execute(select(Cart.id).where(Cart.id == session.cart_id).with_for_update())
+        # The cart's row lock (one start per cart at a time), taken by reading its lines.
+        cart = await load_cart_facts(s, session.cart_id, lock=True)
         live = await s.scalar(
-            select(Checkout)
-            .where(
-                Checkout.cart_id == session.cart_id,
-                Checkout.session_id == session.session_id,
-                Checkout.state.not_in([st.value for st in machine.FINAL]),
-                Checkout.expires_at > now,
-            )
-            .order_by(Checkout.created_at.desc())
-            .limit(1)
+            _LIVE_CHECKOUT,
+            {"cart_id": session.cart_id, "session_id": session.session_id, "now": now},
         )
-        cart = await load_cart_facts(s, session.cart_id)
         if live is not None:
             totals, errors = await _try_price(rt, s, live, live.context, cart)
             return _view(live, totals, errors), False
@@ -439,26 +518,47 @@ async def start_checkout(
         totals, errors = await _try_price(rt, s, row, row.context, cart)
         if totals is not None:
             row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
-        s.add(row)
-        await _remember_on_session(s, session.session_id, row.id)
-        await s.flush()
-        await _audit(
-            s,
-            rt,
-            row,
-            "checkout_started",
-            "start",
-            actor,
-            {"cart_id": row.cart_id, "lines": len(cart.lines), "state": row.state},
-        )
+        await _remember_on_session(s, session, row.id)
+        started = {"cart_id": row.cart_id, "lines": len(cart.lines), "state": row.state}
+        if session.user_id is None:
+            # A guest's row is INSERTed with the audit row (one round trip on PostgreSQL).
+            # Its only key to check is the cart's, whose row this transaction holds, so no
+            # lock is taken after the audit head's.
+            along = Along(_INSERT_CHECKOUT, _insert_params(row))
+            await _audit(s, rt, row, "checkout_started", "start", actor, started, along=along)
+        else:
+            s.add(row)
+            await s.flush()
+            await _audit(s, rt, row, "checkout_started", "start", actor, started)
         return _view(row, totals, errors), True
+
+
+_LIVE_CHECKOUT = (
+    select(Checkout)
+    .where(
+        Checkout.cart_id == bindparam("cart_id"),
+        Checkout.session_id == bindparam("session_id"),
+        Checkout.state.not_in([st.value for st in machine.FINAL]),
+        Checkout.expires_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(Checkout.created_at.desc())
+    .limit(1)
+)
+_INSERT_CHECKOUT = _CHECKOUTS.insert().values(
+    {c.name: bindparam(f"c_{c.name}", type_=c.type) for c in _CHECKOUTS.c}
+)
+
+
+def _insert_params(row: Checkout) -> dict[str, Any]:
+    return {f"c_{c.name}": getattr(row, c.key) for c in _CHECKOUTS.c}
 
 
 async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> CheckoutView:
     """The caller's checkout with totals priced now (404 if not theirs); expires it if due."""
     async with rt.db.transaction() as s:
-        row = await _owned(s, await _lock(s, checkout_id), session)
+        row = await _owned(s, await _lock_detached(s, checkout_id), session)
         if _expired_by_time(row, rt.clock.now()):
+            _attach(s, row)
             await _expire_locked(rt, s, row, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
         totals, errors = await _try_price(rt, s, row, row.context, cart)
@@ -468,7 +568,7 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
 async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
     """The options offered for the checkout's shipping address and cart (409 without one)."""
     async with rt.db.transaction() as s:
-        row = await _owned(s, await _lock(s, checkout_id), session)
+        row = await _owned(s, await _lock_detached(s, checkout_id), session)
         address = _address(row.context)
         if address is None:
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
@@ -677,6 +777,7 @@ async def _step(
     # Only a customer's late event finds the checkout expired; the server's events
     # (gateway answers, webhooks) carry facts that must be recorded.
     if caller is not None and _expired_by_time(row, now):
+        _attach(s, row)
         await _expire_locked(rt, s, row, actor)
         raise _Expired(_view(row, None))
     transition = machine.transition_for(source, event)
@@ -751,6 +852,8 @@ async def _step(
         # The stock effect reserves these lines (a coupon removal above bumped the version).
         call.cart_lines = cart.lines
         call.cart_version = cart.version + (1 if coupon_notices else 0)
+    if has_effects(step.transition.actions):
+        _attach(s, row)  # effects see (and may flush) the row as the session's
     try:
         await run_effects(step.transition.actions, call)
     except RefuseKeeping as refused:
@@ -783,18 +886,51 @@ async def _step(
     if totals is not None and event not in machine.SERVER_EVENTS:
         call.context["quoted_totals"] = list(totals.money_fingerprint())
     row.context = call.context
-    await s.flush()
-    await audit_removals(s, row.cart_id, coupon_notices, actor, now)
-    await _audit(
-        s,
-        rt,
-        row,
-        f"checkout_{event.value.lower()}",
-        event.value.lower(),
-        actor,
-        {"from": source.value, "to": step.target.value, "version": row.version},
-    )
+    name = event.value.lower()
+    moved: dict[str, Any] = {"from": source.value, "to": step.target.value, "version": row.version}
+    if inspect(row).transient:
+        # Read with Core for a customer's step (see _drive) and not handed to an effect:
+        # one Core UPDATE, sent with the audit row; nothing of it for the session to flush.
+        await _audit(s, rt, row, f"checkout_{name}", name, actor, moved, along=_saved(row))
+    elif caller is not None and event not in _FLUSHED_STEPS and _only_row_changed(s, row):
+        # The same for a row the session loaded, which then leaves the session.
+        await _audit(s, rt, row, f"checkout_{name}", name, actor, moved, along=_saved(row))
+        s.expunge(row)
+    else:
+        await s.flush()
+        await audit_removals(s, row.cart_id, coupon_notices, actor, now)
+        await _audit(s, rt, row, f"checkout_{name}", name, actor, moved)
     return _view(row, totals, pricing_errors + coupon_notices + _stock_errors(cart))
+
+
+# Steps saved by a flush before their audit row: CONFIRM_ORDER (its effects write other
+# rows), and those that set the user or cart keys, whose foreign-key checks lock the
+# user's or cart's row: that must happen before the audit head is locked, not with it.
+_FLUSHED_STEPS = frozenset({Event.CONFIRM_ORDER, Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED})
+# What a step may change on the checkout row, written whole (the row is locked).
+_STEP_COLUMNS = ("session_id", "user_id", "cart_id", "state", "context", "version")
+_SAVE_STEP = (
+    update(_CHECKOUTS)
+    .where(_CHECKOUTS.c.id == bindparam("c_id"))
+    .values(
+        {
+            name: bindparam(f"c_{name}", type_=_CHECKOUTS.c[name].type)
+            for name in (*_STEP_COLUMNS, "expires_at", "updated_at")
+        }
+    )
+)
+
+
+def _saved(row: Checkout) -> Along:
+    """The UPDATE that writes a step's changes to ``row``."""
+    params = {f"c_{name}": getattr(row, name) for name in _STEP_COLUMNS}
+    params.update(c_id=row.id, c_expires_at=row.expires_at, c_updated_at=row.updated_at)
+    return Along(_SAVE_STEP, params)
+
+
+def _only_row_changed(s: AsyncSession, row: Checkout) -> bool:
+    """Nothing but ``row`` waits to be flushed (no effect added or changed other rows)."""
+    return not s.new and not s.deleted and all(obj is row for obj in s.dirty)
 
 
 def _stock_errors(cart: CartFacts) -> tuple[dict[str, Any], ...]:
@@ -821,7 +957,10 @@ async def _drive(
 ) -> CheckoutView:
     refusal: _TotalsChanged | _Expired | None = None
     async with rt.db.transaction() as s:
-        row = await _lock(s, checkout_id)
+        if session is not None and event in _CORE_STEPS:
+            row = await _lock_detached(s, checkout_id)
+        else:
+            row = await _lock(s, checkout_id)
         if session is not None:
             row = await _owned(s, row, session)
         elif row is None:

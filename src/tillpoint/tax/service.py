@@ -1,9 +1,10 @@
 """The seed's ``TaxCalculationService``: one provider, results cached for an hour.
 
-Results are cached by a digest of every input (lines, categories, address, shipping,
-currency), in Redis when configured and in process otherwise, for
-``tax_cache_ttl_seconds`` (the seed's 1 h). A provider failure is never cached and
-becomes ``tax_unavailable`` (503): we refuse to price rather than guess a tax.
+The default manual provider (our own rate tables, pure) is computed at every call: it
+costs less than the cache. A remote provider's results are cached by a digest of every
+input (lines, categories, address, shipping, currency), in Redis when configured and in
+process otherwise, for ``tax_cache_ttl_seconds`` (the seed's 1 h). A provider failure is
+never cached and becomes ``tax_unavailable`` (503): we refuse to price rather than guess.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class TaxCalculationService:
 
     async def calculate_tax(self, rt: Runtime, request: TaxRequest) -> TaxCalculation:
         """Tax for ``request`` from the cache or the provider; ``tax_unavailable`` on failure."""
+        if type(self.provider) is ManualTaxProvider:
+            # Our own tables: a pure in-process lookup, cheaper than the cache's digest and
+            # round trip to Redis (and never stale after a deploy changed a rate).
+            return self.provider.compute(request)
         key = request.cache_key()
         cached = await self._get(rt, key)
         if cached is not None:
