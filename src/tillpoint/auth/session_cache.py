@@ -71,14 +71,11 @@ REVOKED = Revoked.marker
 
 async def cached(rt: Runtime, session_id: str) -> LiveSession | Revoked | None:
     """The cached session, ``REVOKED`` if it was revoked, or None (ask the database)."""
-    if rt.redis is None:
+    got = await read_with_marker(rt, PREFIX, REVOKED_PREFIX, session_id, "session")
+    if got is None:
         return None
-    try:
-        raw, revoked = await rt.redis.mget([PREFIX + session_id, REVOKED_PREFIX + session_id])
-    except RedisError as exc:
-        log.warning("session cache read failed", extra={"error": str(exc)})
-        return None
-    if revoked is not None:
+    raw, revoked = got
+    if revoked:
         return REVOKED
     return LiveSession.from_json(raw) if raw else None
 
@@ -97,6 +94,21 @@ async def store(rt: Runtime, live: LiveSession) -> None:
 async def mark_revoked(rt: Runtime, *session_ids: str) -> None:
     """Make revocation visible to every instance now (the database row is already revoked)."""
     await write_markers(rt, REVOKED_PREFIX, PREFIX, session_ids, "session revocation")
+
+
+async def read_with_marker(
+    rt: Runtime, entry_prefix: str, marker_prefix: str, session_id: str, what: str
+) -> tuple[bytes | str | None, bool] | None:
+    """One MGET of a session's cached entry and its marker: (entry, marked), or None
+    when there is no Redis or the read failed (logged, never raised: the database answers)."""
+    if rt.redis is None:
+        return None
+    try:
+        raw, marker = await rt.redis.mget([entry_prefix + session_id, marker_prefix + session_id])
+    except RedisError as exc:
+        log.warning(f"{what} cache read failed", extra={"error": str(exc)})
+        return None
+    return raw, marker is not None
 
 
 async def write_markers(

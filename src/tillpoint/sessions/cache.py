@@ -16,7 +16,7 @@ from enum import Enum
 
 from redis.exceptions import RedisError
 
-from tillpoint.auth.session_cache import write_markers
+from tillpoint.auth.session_cache import read_with_marker, write_markers
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,11 @@ GONE = Gone.marker
 
 async def cached(rt: Runtime, session_id: str) -> tuple[str, datetime] | Gone | None:
     """(cart id, expiry) of the cached session, ``GONE`` if it was deleted, or None."""
-    if rt.redis is None:
+    got = await read_with_marker(rt, PREFIX, GONE_PREFIX, session_id, "guest session")
+    if got is None:
         return None
-    try:
-        raw, gone = await rt.redis.mget([PREFIX + session_id, GONE_PREFIX + session_id])
-    except RedisError as exc:
-        log.warning("guest session cache read failed", extra={"error": str(exc)})
-        return None
-    if gone is not None:
+    raw, gone = got
+    if gone:
         return GONE
     if not raw:
         return None
