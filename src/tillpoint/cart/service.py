@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -45,6 +45,18 @@ T = TypeVar("T")
 ACTIVE = "active"
 ABANDONED = "abandoned"
 CONVERTED = "converted"
+
+# Statements built once: every cart request runs some, and building and cache-keying a
+# statement costs about what running it does.
+_VERSION = select(Cart.version, Cart.status).where(Cart.id == bindparam("cart_id"))
+# Lines and coupons joined in: one statement instead of three (selectin).
+_WITH_LINES = (
+    select(Cart)
+    .options(joinedload(Cart.items), joinedload(Cart.coupons))
+    .where(Cart.id == bindparam("cart_id"))
+)
+_RELOAD_WITH_LINES = _WITH_LINES.execution_options(populate_existing=True)
+_LOCK = select(Cart.id).where(Cart.id == bindparam("cart_id")).with_for_update()
 
 
 # --- creating and reading -------------------------------------------------------------
@@ -136,28 +148,16 @@ async def get_cart(rt: Runtime, cart_id: str) -> CartView | None:
     if not is_valid_id(cart_id, "cart"):
         return None
     snap = await cache.cached(rt, cart_id)
-    async with rt.db.transaction() as s:
+    params = {"cart_id": cart_id}
+    async with rt.db.reads() as s:
         if snap is not None:
             # The cache is only trusted at the stored version: an invalidation lost to a
             # Redis partition must not serve an old cart later (one primary-key read).
-            current = (
-                await s.execute(select(Cart.version, Cart.status).where(Cart.id == cart_id))
-            ).one_or_none()
+            current = (await s.execute(_VERSION, params)).one_or_none()
             if current is None or tuple(current) != (snap.version, snap.status):
                 snap = None
         if snap is None:
-            # Lines and coupons joined in: one statement instead of three (selectin).
-            cart = (
-                (
-                    await s.scalars(
-                        select(Cart)
-                        .options(joinedload(Cart.items), joinedload(Cart.coupons))
-                        .where(Cart.id == cart_id)
-                    )
-                )
-                .unique()
-                .one_or_none()
-            )
+            cart = (await s.scalars(_WITH_LINES, params)).unique().one_or_none()
             if cart is None:
                 return None
             snap = snapshot(cart)
@@ -228,18 +228,29 @@ async def with_retries(rt: Runtime, work: Callable[[], Awaitable[T]]) -> T:
 
 
 async def lock_cart(s: AsyncSession, cart_id: str) -> Cart:
-    """Load a cart for writing, holding its row lock until the unit of work ends."""
+    """Load a cart with its lines and coupons for writing, holding its row lock until the
+    unit of work ends."""
     cart = None
-    if is_valid_id(cart_id, "cart"):
-        cart = await s.scalar(
-            select(Cart)
-            .where(Cart.id == cart_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+    if is_valid_id(cart_id, "cart") and await _lock_row(s, cart_id):
+        params = {"cart_id": cart_id}
+        cart = (await s.scalars(_RELOAD_WITH_LINES, params)).unique().one_or_none()
     if cart is None:
         raise NotFound("No such cart.", code="cart_not_found")
     return cart
+
+
+async def _lock_row(s: AsyncSession, cart_id: str) -> bool:
+    """Take the cart's row lock; False if there is no such cart.
+
+    Lock first, then read the lines in a statement of their own: under READ COMMITTED a
+    statement that waited for the lock still sees the lines as they were when it began,
+    so one joining them under FOR UPDATE could miss a line a concurrent write just added.
+    SQLite has no row locks: the transaction's ``BEGIN IMMEDIATE`` already holds the write
+    lock, and the read below answers whether the cart exists."""
+    conn = await s.connection()
+    if conn.dialect.name != "postgresql":
+        return True
+    return (await conn.execute(_LOCK, {"cart_id": cart_id})).first() is not None
 
 
 async def _write(
@@ -250,7 +261,7 @@ async def _write(
 ) -> CartView:
     """Lock, check version and status, apply ``change``, bump the version, return the view."""
 
-    async def attempt() -> CartView:
+    async def attempt() -> tuple[CartSnapshot, CartView]:
         async with rt.db.transaction() as s:
             cart = await lock_cart(s, cart_id)
             if if_match is not None and if_match != cart.version:
@@ -271,15 +282,22 @@ async def _write(
             await s.flush()
             # No refresh: every change goes through the ORM collections, so after the
             # flush the loaded lines and coupons are what the database holds (3 reads saved).
-            view = await _view(rt, s, snapshot(cart))
+            snap = snapshot(cart)
+            view = await _view(rt, s, snap)
             if coupons.notices:
                 view = dataclasses.replace(view, notices=[*view.notices, *coupons.notices])
-            return view
+            return snap, view
 
     try:
-        return await with_retries(rt, attempt)
-    finally:
+        snap, view = await with_retries(rt, attempt)
+    except BaseException:
         await cache.invalidate(rt, cart_id)
+        raise
+    # Committed: the new cart replaces the cached copy, so the next read needs no load. A
+    # read trusts a copy only at the stored version, so a slower write's older copy landing
+    # after this one is never served.
+    await cache.store(rt, snap)
+    return view
 
 
 async def change_cart(
