@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -93,9 +93,39 @@ async def create_cart(
     return cart
 
 
-async def create_guest_cart(rt: Runtime, s: AsyncSession, *, session_id: str) -> Cart:
-    """A cart owned by a guest session (the seed's createGuestCart)."""
-    return await create_cart(rt, s, session_id=session_id)
+_INSERT_CART = insert(Cart)
+
+
+async def create_guest_cart(rt: Runtime, s: AsyncSession, *, session_id: str) -> str:
+    """A new empty cart owned by a guest session (the seed's createGuestCart); its id.
+
+    One Core INSERT in ``s``'s transaction, not an ORM object and a flush: every new
+    visitor runs this, and nothing here needs the object."""
+    cart_id = new_id("cart")
+    currency = rt.settings.default_currency
+    now = rt.clock.now()
+    conn = await s.connection()
+    await conn.execute(
+        _INSERT_CART,
+        {
+            "id": cart_id,
+            "session_id": session_id,
+            "user_id": None,
+            "status": ACTIVE,
+            "currency": currency,
+            "expires_at": now + timedelta(seconds=rt.settings.cart_ttl_seconds),
+            "version": 1,
+        },
+    )
+    await log_checkout_event(
+        s,
+        CheckoutEventType.cart_created,
+        cart_id=cart_id,
+        actor=Actor(session_id=session_id),
+        at=now,
+        metadata={"currency": currency},
+    )
+    return cart_id
 
 
 def snapshot(cart: Cart) -> CartSnapshot:

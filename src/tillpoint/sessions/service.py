@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from tillpoint.cart.service import create_guest_cart
 from tillpoint.runtime import Runtime
@@ -18,6 +18,7 @@ from tillpoint.sessions.tokens import new_session_token, session_id_for
 
 # Extend a session's expiry at most this often, so reads do not write every time.
 _SLIDE_GRANULARITY = timedelta(hours=1)
+_INSERT_SESSION = insert(GuestSession)
 # Built once: every request runs it, and building a statement costs about what running it does.
 _READ_SESSION = select(GuestSession.cart_id, GuestSession.expires_at).where(
     GuestSession.id == bindparam("sid")
@@ -48,18 +49,20 @@ async def start_guest_session(
     now = rt.clock.now()
     expires = now + timedelta(seconds=rt.settings.guest_session_ttl_seconds)
     async with rt.db.transaction() as s:
-        cart = await create_guest_cart(rt, s, session_id=sid)
-        s.add(
-            GuestSession(
-                id=sid,
-                cart_id=cart.id,
-                expires_at=expires,
-                ip_address=(ip_address or None),
-                user_agent=(user_agent or "")[:512] or None,
-            )
+        cart_id = await create_guest_cart(rt, s, session_id=sid)
+        # Core, not an ORM object and a flush: every new visitor runs this.
+        await (await s.connection()).execute(
+            _INSERT_SESSION,
+            {
+                "id": sid,
+                "cart_id": cart_id,
+                "expires_at": expires,
+                "ip_address": ip_address or None,
+                "user_agent": (user_agent or "")[:512] or None,
+            },
         )
-    await guest_cache.store(rt, sid, cart.id, expires)
-    return token, SessionContext(session_id=sid, cart_id=cart.id, expires_at=expires)
+    await guest_cache.store(rt, sid, cart_id, expires)
+    return token, SessionContext(session_id=sid, cart_id=cart_id, expires_at=expires)
 
 
 async def resolve_guest_session(rt: Runtime, token: str) -> SessionContext | None:
