@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -97,14 +98,23 @@ async def mark_revoked(rt: Runtime, *session_ids: str) -> None:
 
 
 async def read_with_marker(
-    rt: Runtime, entry_prefix: str, marker_prefix: str, session_id: str, what: str
+    rt: Runtime,
+    entry_prefix: str,
+    marker_prefix: str,
+    session_id: str,
+    what: str,
+    prefetched: Mapping[str, bytes | None] | None = None,
 ) -> tuple[bytes | str | None, bool] | None:
     """One MGET of a session's cached entry and its marker: (entry, marked), or None
-    when there is no Redis or the read failed (logged, never raised: the database answers)."""
+    when there is no Redis or the read failed (logged, never raised: the database answers).
+    ``prefetched`` holds values this request already read (both keys needed to skip the MGET)."""
     if rt.redis is None:
         return None
+    keys = [entry_prefix + session_id, marker_prefix + session_id]
+    if prefetched is not None and keys[0] in prefetched and keys[1] in prefetched:
+        return prefetched[keys[0]], prefetched[keys[1]] is not None
     try:
-        raw, marker = await rt.redis.mget([entry_prefix + session_id, marker_prefix + session_id])
+        raw, marker = await rt.redis.mget(keys)
     except RedisError as exc:
         log.warning(f"{what} cache read failed", extra={"error": str(exc)})
         return None

@@ -11,6 +11,7 @@ failures never fail a request: they cost a database read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 
@@ -31,9 +32,17 @@ class Gone(Enum):
 GONE = Gone.marker
 
 
-async def cached(rt: Runtime, session_id: str) -> tuple[str, datetime] | Gone | None:
-    """(cart id, expiry) of the cached session, ``GONE`` if it was deleted, or None."""
-    got = await read_with_marker(rt, PREFIX, GONE_PREFIX, session_id, "guest session")
+def keys_for(session_id: str) -> list[str]:
+    """The Redis keys :func:`cached` reads (for a caller that reads them ahead)."""
+    return [PREFIX + session_id, GONE_PREFIX + session_id]
+
+
+async def cached(
+    rt: Runtime, session_id: str, prefetched: Mapping[str, bytes | None] | None = None
+) -> tuple[str, datetime] | Gone | None:
+    """(cart id, expiry) of the cached session, ``GONE`` if it was deleted, or None.
+    ``prefetched``: the values of :func:`keys_for` if this request already read them."""
+    got = await read_with_marker(rt, PREFIX, GONE_PREFIX, session_id, "guest session", prefetched)
     if got is None:
         return None
     raw, gone = got

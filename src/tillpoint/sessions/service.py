@@ -5,6 +5,7 @@ The seed's ``GuestSession``: id, cart id, expiry, IP, user agent, checkout data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -65,14 +66,17 @@ async def start_guest_session(
     return token, SessionContext(session_id=sid, cart_id=cart_id, expires_at=expires)
 
 
-async def resolve_guest_session(rt: Runtime, token: str) -> SessionContext | None:
-    """The live guest session a cookie token opens, sliding its expiry; None if unknown/expired."""
+async def resolve_guest_session(
+    rt: Runtime, token: str, *, prefetched: Mapping[str, bytes | None] | None = None
+) -> SessionContext | None:
+    """The live guest session a cookie token opens, sliding its expiry; None if unknown/expired.
+    ``prefetched``: the session cache's keys (``cache.keys_for``) if the request read them."""
     if not token or len(token) > 128:
         return None
     sid = session_id_for(token)
     now = rt.clock.now()
     ttl = timedelta(seconds=rt.settings.guest_session_ttl_seconds)
-    hit = await guest_cache.cached(rt, sid)
+    hit = await guest_cache.cached(rt, sid, prefetched)
     if hit is guest_cache.GONE:
         return None
     if hit is not None:
