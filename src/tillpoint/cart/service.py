@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -96,36 +96,61 @@ async def create_cart(
 _INSERT_CART = insert(Cart)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewGuestCart:
+    """The row of a guest's new empty cart, before it is inserted."""
+
+    id: str
+    session_id: str
+    currency: str
+    expires_at: datetime
+    created_at: datetime
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session_id": self.session_id,
+            "user_id": None,
+            "status": ACTIVE,
+            "currency": self.currency,
+            "expires_at": self.expires_at,
+            "version": 1,
+        }
+
+
+def new_guest_cart(rt: Runtime, *, session_id: str) -> NewGuestCart:
+    """The row a guest session's new empty cart gets (for a caller that inserts it)."""
+    now = rt.clock.now()
+    return NewGuestCart(
+        id=new_id("cart"),
+        session_id=session_id,
+        currency=rt.settings.default_currency,
+        expires_at=now + timedelta(seconds=rt.settings.cart_ttl_seconds),
+        created_at=now,
+    )
+
+
+async def record_guest_cart_created(s: AsyncSession, cart: NewGuestCart) -> None:
+    """The ``cart_created`` audit row of a guest cart, in ``s``'s transaction."""
+    await log_checkout_event(
+        s,
+        CheckoutEventType.cart_created,
+        cart_id=cart.id,
+        actor=Actor(session_id=cart.session_id),
+        at=cart.created_at,
+        metadata={"currency": cart.currency},
+    )
+
+
 async def create_guest_cart(rt: Runtime, s: AsyncSession, *, session_id: str) -> str:
     """A new empty cart owned by a guest session (the seed's createGuestCart); its id.
 
     One Core INSERT in ``s``'s transaction, not an ORM object and a flush: every new
     visitor runs this, and nothing here needs the object."""
-    cart_id = new_id("cart")
-    currency = rt.settings.default_currency
-    now = rt.clock.now()
-    conn = await s.connection()
-    await conn.execute(
-        _INSERT_CART,
-        {
-            "id": cart_id,
-            "session_id": session_id,
-            "user_id": None,
-            "status": ACTIVE,
-            "currency": currency,
-            "expires_at": now + timedelta(seconds=rt.settings.cart_ttl_seconds),
-            "version": 1,
-        },
-    )
-    await log_checkout_event(
-        s,
-        CheckoutEventType.cart_created,
-        cart_id=cart_id,
-        actor=Actor(session_id=session_id),
-        at=now,
-        metadata={"currency": currency},
-    )
-    return cart_id
+    cart = new_guest_cart(rt, session_id=session_id)
+    await (await s.connection()).execute(_INSERT_CART, cart.values())
+    await record_guest_cart_created(s, cart)
+    return cart.id
 
 
 def snapshot(cart: Cart) -> CartSnapshot:
