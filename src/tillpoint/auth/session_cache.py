@@ -70,9 +70,17 @@ class Revoked(Enum):
 REVOKED = Revoked.marker
 
 
-async def cached(rt: Runtime, session_id: str) -> LiveSession | Revoked | None:
-    """The cached session, ``REVOKED`` if it was revoked, or None (ask the database)."""
-    got = await read_with_marker(rt, PREFIX, REVOKED_PREFIX, session_id, "session")
+def keys_for(session_id: str) -> list[str]:
+    """The Redis keys :func:`cached` reads (for a caller that reads them ahead)."""
+    return [PREFIX + session_id, REVOKED_PREFIX + session_id]
+
+
+async def cached(
+    rt: Runtime, session_id: str, prefetched: Mapping[str, bytes | None] | None = None
+) -> LiveSession | Revoked | None:
+    """The cached session, ``REVOKED`` if it was revoked, or None (ask the database).
+    ``prefetched``: the values of :func:`keys_for` if this request already read them."""
+    got = await read_with_marker(rt, PREFIX, REVOKED_PREFIX, session_id, "session", prefetched)
     if got is None:
         return None
     raw, revoked = got

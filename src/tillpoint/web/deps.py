@@ -60,7 +60,7 @@ async def get_session(request: Request, rt: RuntimeDep) -> SessionContext:
     token = request.cookies.get(names.session)
     if token and is_registered_token(token):
         ctx: SessionContext | None = await resolve_registered_session(
-            rt, token, request.cookies.get(names.access)
+            rt, token, request.cookies.get(names.access), prefetched=prefetched_values(request)
         )
     else:
         ctx = (

@@ -9,6 +9,7 @@ from starlette.datastructures import MutableHeaders
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.auth import session_cache
 from tillpoint.auth.sessions import is_registered_token
 from tillpoint.config import Settings
 from tillpoint.runtime import Runtime
@@ -111,13 +112,14 @@ class RateLimitMiddleware:
             self.monitor.request_finished()
 
     def _session(self, scope: Scope) -> tuple[str | None, list[str]]:
-        """The caller's session id, and the guest-session cache keys to read with the
-        counts (the session dependency then needs no Redis round trip of its own)."""
+        """The caller's session id, and its session-cache keys to read with the counts
+        (the session dependency then needs no Redis round trip of its own)."""
         token = _cookies(scope).get(self.session_cookie)
         if not token or len(token) > 128:
             return None, []
         session_id = session_id_for(token)
-        return session_id, ([] if is_registered_token(token) else guest_cache.keys_for(session_id))
+        cache = session_cache if is_registered_token(token) else guest_cache
+        return session_id, cache.keys_for(session_id)
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
         limiter = rate_limiter_for(scope["app"])

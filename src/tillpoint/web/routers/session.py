@@ -65,7 +65,7 @@ async def get_or_start_session(request: Request, response: Response, rt: Runtime
     ctx: SessionContext | None = None
     if token and is_registered_token(token):
         # A registered session continues even when its access token needs a refresh.
-        live = await load_session(rt, token)
+        live = await load_session(rt, token, prefetched=prefetched_values(request))
         ctx = session_context(live) if live is not None else None
     elif token:
         ctx = await resolve_guest_session(rt, token, prefetched=prefetched_values(request))
