@@ -314,7 +314,8 @@ class RateLimiter:
         except Exception as exc:  # Redis down, slow or pool busy: per-instance limits
             self._warn(exc)
             return await self._consume_each(pairs), None
-        return self._states(rules, windows, answers), dict(zip(read, values, strict=True))
+        read_values = dict(zip(read, values, strict=False)) if len(values) == len(read) else None
+        return self._states(rules, windows, answers), read_values
 
     def _states(
         self, rules: list[LimitRule], windows: list[_Window], answers: list[Any]
