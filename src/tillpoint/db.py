@@ -128,6 +128,7 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size, ping_idle_seconds=ping_idle_seconds)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_sessions = async_sessionmaker(self._autocommit, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -150,6 +151,18 @@ class Database:
             return
         async with self._autocommit.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: on PostgreSQL without BEGIN and COMMIT (two round trips
+        fewer; under READ COMMITTED each statement takes its own snapshot either way), on
+        SQLite an ordinary transaction. Never write through it: nothing is committed."""
+        if not self.is_postgres:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self._read_sessions() as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

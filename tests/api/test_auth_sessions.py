@@ -208,3 +208,24 @@ async def test_session_endpoint_continues_a_registered_session(user_api: Api) ->
     body = await user_api.start()
     assert body["kind"] == "registered" and body["user_id"]
     assert (await user_api.get("/api/auth/me")).status_code == 200
+
+
+async def test_a_registered_request_reads_its_session_with_the_rate_limit_counts(
+    user_api: Api, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis, the rate limiter's script also reads the session cache keys, so the
+    session lookup makes no Redis round trip of its own."""
+    if rt.redis is None:
+        pytest.skip("needs the Redis cache")
+    assert (await user_api.get("/api/auth/me")).status_code == 200  # the copy is cached
+    reads: list[Any] = []
+    real_mget = rt.redis.mget
+
+    async def counting_mget(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return await real_mget(*args, **kwargs)
+
+    monkeypatch.setattr(rt.redis, "mget", counting_mget)
+    r = await user_api.get("/api/cart")
+    assert r.status_code == 200, r.text
+    assert reads == []

@@ -87,3 +87,24 @@ async def test_guest_session_ended_by_login_is_not_reopened_from_the_cache(
         replay.client.cookies.set(name, value)
     r = await replay.get("/api/cart")
     assert r.status_code == 401 and error_code(r) == "session_required"
+
+
+async def test_a_guest_request_reads_its_session_with_the_rate_limit_counts(
+    api: Api, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis, the rate limiter's script also reads the guest-session cache keys, so
+    the session lookup makes no Redis round trip of its own."""
+    if rt.redis is None:
+        pytest.skip("needs the Redis cache")
+    assert (await api.get("/api/cart")).status_code == 200  # the copy is cached
+    reads: list[Any] = []
+    real_mget = rt.redis.mget
+
+    async def counting_mget(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return await real_mget(*args, **kwargs)
+
+    monkeypatch.setattr(rt.redis, "mget", counting_mget)
+    r = await api.get("/api/cart")
+    assert r.status_code == 200 and r.json()["id"] == api.session["cart_id"]
+    assert reads == []

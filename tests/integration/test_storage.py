@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests import factories
+from tillpoint.cart import cache as cart_cache
 from tillpoint.cart import service
 from tillpoint.config import load_settings
 from tillpoint.runtime import Runtime
@@ -31,7 +32,7 @@ async def test_cart_service_operations(rt: Runtime) -> None:
     assert [(i.product_id, i.quantity, i.unit_price) for i in items] == [(p.id, 3, 700)]
 
 
-async def test_redis_cache_serves_reads_and_is_invalidated_by_writes(
+async def test_redis_cache_serves_reads_and_writes_replace_it(
     rt: Runtime, redis_url: str, settings: Any, clock: Any
 ) -> None:
     cached_rt = Runtime.from_settings(
@@ -46,11 +47,19 @@ async def test_redis_cache_serves_reads_and_is_invalidated_by_writes(
         assert await cached_rt.redis.exists(f"cart:{ctx.cart_id}") == 1
         ttl = await cached_rt.redis.ttl(f"cart:{ctx.cart_id}")
         assert 7000 < ttl <= 7200
-        await service.add_item(cached_rt, ctx.cart_id, product_id=p.id, quantity=2)
-        assert await cached_rt.redis.exists(f"cart:{ctx.cart_id}") == 0
+        older = await cart_cache.cached(cached_rt, ctx.cart_id)
+        written = await service.add_item(cached_rt, ctx.cart_id, product_id=p.id, quantity=2)
+        copy = await cart_cache.cached(cached_rt, ctx.cart_id)
+        assert copy is not None and copy.version == written.version
+        assert [i.quantity for i in copy.items] == [3]
         again = await service.get_cart(cached_rt, ctx.cart_id)
         assert first is not None and again is not None
         assert (first.item_count, again.item_count) == (1, 3)
+        # A slower writer's older copy landing last is not served: the version is checked.
+        assert older is not None
+        await cart_cache.store(cached_rt, older)
+        latest = await service.get_cart(cached_rt, ctx.cart_id)
+        assert latest is not None and latest.item_count == 3
     finally:
         await cached_rt.close()
 

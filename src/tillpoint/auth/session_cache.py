@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -69,16 +70,21 @@ class Revoked(Enum):
 REVOKED = Revoked.marker
 
 
-async def cached(rt: Runtime, session_id: str) -> LiveSession | Revoked | None:
-    """The cached session, ``REVOKED`` if it was revoked, or None (ask the database)."""
-    if rt.redis is None:
+def keys_for(session_id: str) -> list[str]:
+    """The Redis keys :func:`cached` reads (for a caller that reads them ahead)."""
+    return [PREFIX + session_id, REVOKED_PREFIX + session_id]
+
+
+async def cached(
+    rt: Runtime, session_id: str, prefetched: Mapping[str, bytes | None] | None = None
+) -> LiveSession | Revoked | None:
+    """The cached session, ``REVOKED`` if it was revoked, or None (ask the database).
+    ``prefetched``: the values of :func:`keys_for` if this request already read them."""
+    got = await read_with_marker(rt, PREFIX, REVOKED_PREFIX, session_id, "session", prefetched)
+    if got is None:
         return None
-    try:
-        raw, revoked = await rt.redis.mget([PREFIX + session_id, REVOKED_PREFIX + session_id])
-    except RedisError as exc:
-        log.warning("session cache read failed", extra={"error": str(exc)})
-        return None
-    if revoked is not None:
+    raw, revoked = got
+    if revoked:
         return REVOKED
     return LiveSession.from_json(raw) if raw else None
 
@@ -97,6 +103,30 @@ async def store(rt: Runtime, live: LiveSession) -> None:
 async def mark_revoked(rt: Runtime, *session_ids: str) -> None:
     """Make revocation visible to every instance now (the database row is already revoked)."""
     await write_markers(rt, REVOKED_PREFIX, PREFIX, session_ids, "session revocation")
+
+
+async def read_with_marker(
+    rt: Runtime,
+    entry_prefix: str,
+    marker_prefix: str,
+    session_id: str,
+    what: str,
+    prefetched: Mapping[str, bytes | None] | None = None,
+) -> tuple[bytes | str | None, bool] | None:
+    """One MGET of a session's cached entry and its marker: (entry, marked), or None
+    when there is no Redis or the read failed (logged, never raised: the database answers).
+    ``prefetched`` holds values this request already read (both keys needed to skip the MGET)."""
+    if rt.redis is None:
+        return None
+    keys = [entry_prefix + session_id, marker_prefix + session_id]
+    if prefetched is not None and keys[0] in prefetched and keys[1] in prefetched:
+        return prefetched[keys[0]], prefetched[keys[1]] is not None
+    try:
+        raw, marker = await rt.redis.mget(keys)
+    except RedisError as exc:
+        log.warning(f"{what} cache read failed", extra={"error": str(exc)})
+        return None
+    return raw, marker is not None
 
 
 async def write_markers(

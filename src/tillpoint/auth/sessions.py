@@ -12,6 +12,7 @@ token that was already exchanged revokes the session (someone else has a copy).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,11 +107,13 @@ async def open_session(
     return OpenedSession(token=token, refresh_token=refresh, live=_live(row, user.role))
 
 
-async def _load(rt: Runtime, session_id: str) -> LiveSession | None:
+async def _load(
+    rt: Runtime, session_id: str, prefetched: Mapping[str, bytes | None] | None = None
+) -> LiveSession | None:
     """The live session ``session_id`` (cache, then database), slid forward; None if it
     does not exist, expired or was revoked."""
     now = rt.clock.now()
-    hit = await session_cache.cached(rt, session_id)
+    hit = await session_cache.cached(rt, session_id, prefetched)
     if hit is REVOKED:
         return None
     live = hit
@@ -146,11 +149,15 @@ async def _load(rt: Runtime, session_id: str) -> LiveSession | None:
     return live
 
 
-async def load_session(rt: Runtime, token: str) -> LiveSession | None:
-    """The live registered session a cookie token opens (sliding it), or None."""
+async def load_session(
+    rt: Runtime, token: str, *, prefetched: Mapping[str, bytes | None] | None = None
+) -> LiveSession | None:
+    """The live registered session a cookie token opens (sliding it), or None.
+    ``prefetched``: the session cache's keys (``session_cache.keys_for``) if the request
+    read them at its start."""
     if not is_registered_token(token) or len(token) > 128:
         return None
-    return await _load(rt, session_id_for(token))
+    return await _load(rt, session_id_for(token), prefetched)
 
 
 def _context(live: LiveSession) -> SessionContext:
@@ -164,7 +171,11 @@ def _context(live: LiveSession) -> SessionContext:
 
 
 async def resolve_registered_session(
-    rt: Runtime, token: str, access_token: str | None
+    rt: Runtime,
+    token: str,
+    access_token: str | None,
+    *,
+    prefetched: Mapping[str, bytes | None] | None = None,
 ) -> SessionContext:
     """The caller's registered session, given its cookie token and access JWT.
 
@@ -172,7 +183,7 @@ async def resolve_registered_session(
     401 ``access_token_expired`` if the access token is missing or expired (refresh it),
     401 ``invalid_access_token`` if it is forged, tampered or names another session.
     """
-    live = await load_session(rt, token)
+    live = await load_session(rt, token, prefetched=prefetched)
     if live is None:
         raise Unauthorized("Your session has ended; log in again.", code="session_expired")
     if not access_token:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -45,6 +45,18 @@ T = TypeVar("T")
 ACTIVE = "active"
 ABANDONED = "abandoned"
 CONVERTED = "converted"
+
+# Statements built once: every cart request runs some, and building and cache-keying a
+# statement costs about what running it does.
+_VERSION = select(Cart.version, Cart.status).where(Cart.id == bindparam("cart_id"))
+# Lines and coupons joined in: one statement instead of three (selectin).
+_WITH_LINES = (
+    select(Cart)
+    .options(joinedload(Cart.items), joinedload(Cart.coupons))
+    .where(Cart.id == bindparam("cart_id"))
+)
+_RELOAD_WITH_LINES = _WITH_LINES.execution_options(populate_existing=True)
+_LOCK = select(Cart.id).where(Cart.id == bindparam("cart_id")).with_for_update()
 
 
 # --- creating and reading -------------------------------------------------------------
@@ -81,9 +93,64 @@ async def create_cart(
     return cart
 
 
-async def create_guest_cart(rt: Runtime, s: AsyncSession, *, session_id: str) -> Cart:
-    """A cart owned by a guest session (the seed's createGuestCart)."""
-    return await create_cart(rt, s, session_id=session_id)
+_INSERT_CART = insert(Cart)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewGuestCart:
+    """The row of a guest's new empty cart, before it is inserted."""
+
+    id: str
+    session_id: str
+    currency: str
+    expires_at: datetime
+    created_at: datetime
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session_id": self.session_id,
+            "user_id": None,
+            "status": ACTIVE,
+            "currency": self.currency,
+            "expires_at": self.expires_at,
+            "version": 1,
+        }
+
+
+def new_guest_cart(rt: Runtime, *, session_id: str) -> NewGuestCart:
+    """The row a guest session's new empty cart gets (for a caller that inserts it)."""
+    now = rt.clock.now()
+    return NewGuestCart(
+        id=new_id("cart"),
+        session_id=session_id,
+        currency=rt.settings.default_currency,
+        expires_at=now + timedelta(seconds=rt.settings.cart_ttl_seconds),
+        created_at=now,
+    )
+
+
+async def record_guest_cart_created(s: AsyncSession, cart: NewGuestCart) -> None:
+    """The ``cart_created`` audit row of a guest cart, in ``s``'s transaction."""
+    await log_checkout_event(
+        s,
+        CheckoutEventType.cart_created,
+        cart_id=cart.id,
+        actor=Actor(session_id=cart.session_id),
+        at=cart.created_at,
+        metadata={"currency": cart.currency},
+    )
+
+
+async def create_guest_cart(rt: Runtime, s: AsyncSession, *, session_id: str) -> str:
+    """A new empty cart owned by a guest session (the seed's createGuestCart); its id.
+
+    One Core INSERT in ``s``'s transaction, not an ORM object and a flush: every new
+    visitor runs this, and nothing here needs the object."""
+    cart = new_guest_cart(rt, session_id=session_id)
+    await (await s.connection()).execute(_INSERT_CART, cart.values())
+    await record_guest_cart_created(s, cart)
+    return cart.id
 
 
 def snapshot(cart: Cart) -> CartSnapshot:
@@ -136,28 +203,16 @@ async def get_cart(rt: Runtime, cart_id: str) -> CartView | None:
     if not is_valid_id(cart_id, "cart"):
         return None
     snap = await cache.cached(rt, cart_id)
-    async with rt.db.transaction() as s:
+    params = {"cart_id": cart_id}
+    async with rt.db.reads() as s:
         if snap is not None:
             # The cache is only trusted at the stored version: an invalidation lost to a
             # Redis partition must not serve an old cart later (one primary-key read).
-            current = (
-                await s.execute(select(Cart.version, Cart.status).where(Cart.id == cart_id))
-            ).one_or_none()
+            current = (await s.execute(_VERSION, params)).one_or_none()
             if current is None or tuple(current) != (snap.version, snap.status):
                 snap = None
         if snap is None:
-            # Lines and coupons joined in: one statement instead of three (selectin).
-            cart = (
-                (
-                    await s.scalars(
-                        select(Cart)
-                        .options(joinedload(Cart.items), joinedload(Cart.coupons))
-                        .where(Cart.id == cart_id)
-                    )
-                )
-                .unique()
-                .one_or_none()
-            )
+            cart = (await s.scalars(_WITH_LINES, params)).unique().one_or_none()
             if cart is None:
                 return None
             snap = snapshot(cart)
@@ -228,18 +283,29 @@ async def with_retries(rt: Runtime, work: Callable[[], Awaitable[T]]) -> T:
 
 
 async def lock_cart(s: AsyncSession, cart_id: str) -> Cart:
-    """Load a cart for writing, holding its row lock until the unit of work ends."""
+    """Load a cart with its lines and coupons for writing, holding its row lock until the
+    unit of work ends."""
     cart = None
-    if is_valid_id(cart_id, "cart"):
-        cart = await s.scalar(
-            select(Cart)
-            .where(Cart.id == cart_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+    if is_valid_id(cart_id, "cart") and await _lock_row(s, cart_id):
+        params = {"cart_id": cart_id}
+        cart = (await s.scalars(_RELOAD_WITH_LINES, params)).unique().one_or_none()
     if cart is None:
         raise NotFound("No such cart.", code="cart_not_found")
     return cart
+
+
+async def _lock_row(s: AsyncSession, cart_id: str) -> bool:
+    """Take the cart's row lock; False if there is no such cart.
+
+    Lock first, then read the lines in a statement of their own: under READ COMMITTED a
+    statement that waited for the lock still sees the lines as they were when it began,
+    so one joining them under FOR UPDATE could miss a line a concurrent write just added.
+    SQLite has no row locks: the transaction's ``BEGIN IMMEDIATE`` already holds the write
+    lock, and the read below answers whether the cart exists."""
+    conn = await s.connection()
+    if conn.dialect.name != "postgresql":
+        return True
+    return (await conn.execute(_LOCK, {"cart_id": cart_id})).first() is not None
 
 
 async def _write(
@@ -250,7 +316,7 @@ async def _write(
 ) -> CartView:
     """Lock, check version and status, apply ``change``, bump the version, return the view."""
 
-    async def attempt() -> CartView:
+    async def attempt() -> tuple[CartSnapshot, CartView]:
         async with rt.db.transaction() as s:
             cart = await lock_cart(s, cart_id)
             if if_match is not None and if_match != cart.version:
@@ -271,15 +337,22 @@ async def _write(
             await s.flush()
             # No refresh: every change goes through the ORM collections, so after the
             # flush the loaded lines and coupons are what the database holds (3 reads saved).
-            view = await _view(rt, s, snapshot(cart))
+            snap = snapshot(cart)
+            view = await _view(rt, s, snap)
             if coupons.notices:
                 view = dataclasses.replace(view, notices=[*view.notices, *coupons.notices])
-            return view
+            return snap, view
 
     try:
-        return await with_retries(rt, attempt)
-    finally:
+        snap, view = await with_retries(rt, attempt)
+    except BaseException:
         await cache.invalidate(rt, cart_id)
+        raise
+    # Committed: the new cart replaces the cached copy, so the next read needs no load. A
+    # read trusts a copy only at the stored version, so a slower write's older copy landing
+    # after this one is never served.
+    await cache.store(rt, snap)
+    return view
 
 
 async def change_cart(

@@ -188,8 +188,16 @@ def cart_to_dict(view: CartView) -> dict[str, Any]:
         "currency": view.currency,
         "status": view.status,
         "expires_at": view.expires_at.isoformat(),
-        "items": [asdict(i) for i in view.items],
-        "coupons": [asdict(c) for c in view.coupons],
+        "items": [_line_to_dict(i) for i in view.items],
+        "coupons": [
+            {
+                "id": c.id,
+                "coupon_id": c.coupon_id,
+                "discount_amount": c.discount_amount,
+                "code": c.code,
+            }
+            for c in view.coupons
+        ],
         "totals": {
             "subtotal": view.subtotal,
             "discount": view.discount,
@@ -197,4 +205,24 @@ def cart_to_dict(view: CartView) -> dict[str, Any]:
             "item_count": view.item_count,
         },
         "notices": view.notices,
+    }
+
+
+def _line_to_dict(line: LineView) -> dict[str, Any]:
+    # Spelled out: dataclasses.asdict deep-copies field by field, on every cart answer.
+    return {
+        "id": line.id,
+        "product_id": line.product_id,
+        "variant_id": line.variant_id,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "line_total": line.line_total,
+        "current_unit_price": line.current_unit_price,
+        "price_changed": line.price_changed,
+        "available": line.available,
+        "metadata": dict(line.metadata),
+        "in_stock": line.in_stock,
+        "available_quantity": line.available_quantity,
     }

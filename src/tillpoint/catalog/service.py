@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -48,17 +48,35 @@ class Sellable:
         return self.product.active and (self.variant is None or self.variant.active)
 
 
+# Statements built once (building and cache-keying one costs about what running it does).
+# Variants are joined in: one statement, not the product SELECT plus a selectin one.
+_WITH_VARIANTS = select(Product).options(joinedload(Product.variants))
+_PRODUCT = _WITH_VARIANTS.where(Product.id == bindparam("product_id"))
+_PRODUCTS = _WITH_VARIANTS.where(Product.id.in_(bindparam("ids", expanding=True)))
+_PAGES: dict[tuple[bool, bool], Select[Product]] = {}
+
+
+def _page_query(after: bool, category: bool) -> Select[Product]:
+    """The page statement for this combination of filters, built on first use."""
+    built = _PAGES.get((after, category))
+    if built is None:
+        q = _WITH_VARIANTS.where(Product.active.is_(True))
+        if after:
+            q = q.where(Product.id > bindparam("after"))
+        if category:
+            q = q.where(Product.category == bindparam("category"))
+        built = _PAGES[(after, category)] = q.order_by(Product.id).limit(bindparam("limit"))
+    return built
+
+
 async def list_products(
     rt: Runtime, *, after: str | None = None, limit: int = 50, category: str | None = None
 ) -> tuple[list[Product], str | None]:
     """Active products ordered by id, a page at a time; returns the page and the next cursor."""
-    async with rt.db.transaction() as s:
-        q = select(Product).where(Product.active.is_(True)).order_by(Product.id).limit(limit + 1)
-        if after:
-            q = q.where(Product.id > after)
-        if category:
-            q = q.where(Product.category == category)
-        rows = list((await s.scalars(q)).all())
+    q = _page_query(bool(after), bool(category))
+    params = {"after": after, "category": category, "limit": limit + 1}
+    async with rt.db.reads() as s:
+        rows = list((await s.scalars(q, params)).unique())
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)
@@ -68,8 +86,8 @@ async def get_product(rt: Runtime, product_id: str) -> Product:
     """One product (active or not) by id, or ``NotFound``."""
     if not is_valid_id(product_id, "prod"):
         raise NotFound("No such product.", code="product_not_found")
-    async with rt.db.transaction() as s:
-        product = await s.get(Product, product_id)
+    async with rt.db.reads() as s:
+        product = (await s.scalars(_PRODUCT, {"product_id": product_id})).unique().one_or_none()
     if product is None:
         raise NotFound("No such product.", code="product_not_found")
     return product
@@ -119,9 +137,7 @@ async def sellables_for(
     }
     missing = [pid for pid in ids if pid not in products]
     if missing:
-        # Variants joined in: one statement, not the product SELECT plus a selectin one.
-        q = select(Product).options(joinedload(Product.variants)).where(Product.id.in_(missing))
-        found = {p.id: p for p in (await s.scalars(q)).unique()}
+        found = {p.id: p for p in (await s.scalars(_PRODUCTS, {"ids": missing})).unique()}
         seen.update(found)
         products.update(found)
     out: dict[tuple[str, str | None], Sellable] = {}

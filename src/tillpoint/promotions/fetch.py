@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
@@ -61,21 +61,47 @@ def rule_of(coupon: Coupon) -> CouponRule:
     )
 
 
+# Coupons this unit of work already loaded, by id. A second SELECT of a loaded row would
+# hand back the same identity-map object unchanged, so it is skipped: applying a coupon
+# reads it by code, then checks and prices the cart's coupons by id. (Kept in ``s.info``:
+# the identity map alone holds them weakly.)
+_LOADED = "tillpoint.coupons"
+_BY_CODE = select(Coupon).where(Coupon.code == bindparam("code"))
+_BY_IDS = select(Coupon).where(Coupon.id.in_(bindparam("ids", expanding=True)))
+
+
+def _loaded(s: AsyncSession) -> dict[str, Coupon]:
+    loaded: dict[str, Coupon] = s.info.setdefault(_LOADED, {})
+    return loaded
+
+
 async def coupon_by_code(s: AsyncSession, code: str) -> Coupon | None:
     """The coupon a customer typed, matched case-insensitively and ignoring spaces."""
     normal = normalize_code(code)
     if not normal or len(normal) > 64:
         return None
-    return await s.scalar(select(Coupon).where(Coupon.code == normal))
+    coupon = await s.scalar(_BY_CODE, {"code": normal})
+    if coupon is not None:
+        _loaded(s)[coupon.id] = coupon
+    return coupon
 
 
 async def coupons_by_id(s: AsyncSession, ids: Iterable[str]) -> dict[str, Coupon]:
-    """The coupons with these ids, in one query."""
+    """The coupons with these ids, in one query (none for those already loaded)."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = (await s.scalars(select(Coupon).where(Coupon.id.in_(wanted)))).all()
-    return {c.id: c for c in rows}
+    loaded = _loaded(s)
+    found = {
+        cid: loaded[cid]
+        for cid in wanted
+        if cid in loaded and not inspect(loaded[cid]).expired_attributes
+    }
+    missing = [cid for cid in wanted if cid not in found]
+    if missing:
+        for c in (await s.scalars(_BY_IDS, {"ids": missing})).all():
+            found[c.id] = loaded[c.id] = c
+    return {cid: found[cid] for cid in wanted if cid in found}
 
 
 def customer_keys(user_id: str | None, email: str | None) -> list[str]:

@@ -26,6 +26,7 @@ from tillpoint.promotions.applied import (
     actor_of,
     cart_lines,
     price_applied_coupons,
+    price_in_place,
     refresh_cart_coupons,
     revalidate_applied,
 )
@@ -132,6 +133,7 @@ async def apply_coupon(
                 applied_at=rt.clock.now(),
             )
         )
+        await price_in_place(rt, s, cart)  # before the audit's read flushes the new row
         await record(
             s,
             AuditEvent(

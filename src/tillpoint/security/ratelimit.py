@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import limits
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -37,14 +37,17 @@ OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 # ``limits``' moving window (acquire_moving_window.lua, then moving_window.lua) for
 # several keys in one script: same lists, same keys (``rl:`` prefix), same answers.
-# ARGV: now, then (limit, expiry) per key. Returns {allowed, oldest, count} per key, up to
-# the first key refused (as the one-by-one checks, which stop there).
+# KEYS: the counted keys, then keys only read. ARGV: now, how many keys are counted, then
+# (limit, expiry) per counted key. Returns {{allowed, oldest, count} per counted key, up to
+# the first refused (as the one-by-one checks, which stop there); the read keys' values}.
 _HIT_AND_STATS = """
 local now = tonumber(ARGV[1])
+local counted = tonumber(ARGV[2])
 local out = {}
-for i, key in ipairs(KEYS) do
-    local limit = tonumber(ARGV[2 * i])
-    local expiry = tonumber(ARGV[2 * i + 1])
+for i = 1, counted do
+    local key = KEYS[i]
+    local limit = tonumber(ARGV[2 * i + 1])
+    local expiry = tonumber(ARGV[2 * i + 2])
     local allowed = 0
     if limit >= 1 then
         local entry = redis.call('lindex', key, limit - 1)
@@ -75,7 +78,11 @@ for i, key in ipairs(KEYS) do
         break
     end
 end
-return out
+local reads = {}
+if #KEYS > counted then
+    reads = redis.call('mget', unpack(KEYS, counted + 1))
+end
+return {out, reads}
 """
 
 
@@ -282,21 +289,37 @@ class RateLimiter:
         """:meth:`consume` for (rule, key) pairs in order, up to the first refused one; in
         one Redis round trip when every rule is a plain window (no block): the request path
         counts 1-3 of them each time."""
+        states, _ = await self.consume_many_and_read(pairs, [])
+        return states
+
+    async def consume_many_and_read(
+        self, pairs: list[tuple[str, str]], read: list[str]
+    ) -> tuple[list[LimitState], dict[str, bytes | None] | None]:
+        """:meth:`consume_many`, and in the same round trip the values of the Redis keys
+        ``read`` (so a request that needs them pays one round trip, not two); None for the
+        values when they could not be read with the counts (no Redis, a rule with a block,
+        a Redis failure)."""
         rules = [self.rules[name] for name, _ in pairs]
         if self._shared is None or any(r.block_seconds > 0 for r in rules):
-            return await self._consume_each(pairs)
+            return await self._consume_each(pairs), None
         windows = [self._window(rule) for rule in rules]
         keys = [f"rl:{w.key_for(key)}" for w, (_, key) in zip(windows, pairs, strict=True)]
-        args: list[float | int] = [time.time()]
+        args: list[float | int] = [time.time(), len(keys)]
         for w in windows:
             args += [w.amount, w.get_expiry()]
         try:
             if self._script is None:
                 self._script = self._redis.register_script(_HIT_AND_STATS)  # type: ignore[union-attr]
-            answers = await self._script(keys=keys, args=args)
+            answers, values = await self._script(keys=[*keys, *read], args=args)
         except Exception as exc:  # Redis down, slow or pool busy: per-instance limits
             self._warn(exc)
-            return await self._consume_each(pairs)
+            return await self._consume_each(pairs), None
+        read_values = dict(zip(read, values, strict=False)) if len(values) == len(read) else None
+        return self._states(rules, windows, answers), read_values
+
+    def _states(
+        self, rules: list[LimitRule], windows: list[_Window], answers: list[Any]
+    ) -> list[LimitState]:
         now = time.time()
         states = []
         for rule, w, (allowed, oldest, count) in zip(rules, windows, answers, strict=False):

@@ -11,12 +11,13 @@ failures never fail a request: they cost a database read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 
 from redis.exceptions import RedisError
 
-from tillpoint.auth.session_cache import write_markers
+from tillpoint.auth.session_cache import read_with_marker, write_markers
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,16 +32,21 @@ class Gone(Enum):
 GONE = Gone.marker
 
 
-async def cached(rt: Runtime, session_id: str) -> tuple[str, datetime] | Gone | None:
-    """(cart id, expiry) of the cached session, ``GONE`` if it was deleted, or None."""
-    if rt.redis is None:
+def keys_for(session_id: str) -> list[str]:
+    """The Redis keys :func:`cached` reads (for a caller that reads them ahead)."""
+    return [PREFIX + session_id, GONE_PREFIX + session_id]
+
+
+async def cached(
+    rt: Runtime, session_id: str, prefetched: Mapping[str, bytes | None] | None = None
+) -> tuple[str, datetime] | Gone | None:
+    """(cart id, expiry) of the cached session, ``GONE`` if it was deleted, or None.
+    ``prefetched``: the values of :func:`keys_for` if this request already read them."""
+    got = await read_with_marker(rt, PREFIX, GONE_PREFIX, session_id, "guest session", prefetched)
+    if got is None:
         return None
-    try:
-        raw, gone = await rt.redis.mget([PREFIX + session_id, GONE_PREFIX + session_id])
-    except RedisError as exc:
-        log.warning("guest session cache read failed", extra={"error": str(exc)})
-        return None
-    if gone is not None:
+    raw, gone = got
+    if gone:
         return GONE
     if not raw:
         return None

@@ -5,12 +5,15 @@ The seed's ``GuestSession``: id, cart id, expiry, IP, user agent, checkout data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import String, bindparam, delete, insert, select, update
 
-from tillpoint.cart.service import create_guest_cart
+from tillpoint.cart.models import Cart
+from tillpoint.cart.service import create_guest_cart, new_guest_cart, record_guest_cart_created
+from tillpoint.db import UTCDateTime
 from tillpoint.runtime import Runtime
 from tillpoint.sessions import cache as guest_cache
 from tillpoint.sessions.models import GuestSession
@@ -18,6 +21,28 @@ from tillpoint.sessions.tokens import new_session_token, session_id_for
 
 # Extend a session's expiry at most this often, so reads do not write every time.
 _SLIDE_GRANULARITY = timedelta(hours=1)
+_CART_COLUMNS = ("id", "session_id", "user_id", "status", "currency", "expires_at", "version")
+_INSERT_SESSION = insert(GuestSession)
+_NEW_CART = (
+    insert(Cart)
+    .values({c: bindparam(f"cart_{c}") for c in _CART_COLUMNS})
+    .returning(Cart.id)
+    .cte("new_cart")
+)
+_INSERT_CART_AND_SESSION = (
+    insert(GuestSession)
+    .from_select(
+        ["id", "cart_id", "expires_at", "ip_address", "user_agent"],
+        select(
+            bindparam("id", type_=String()),
+            _NEW_CART.c.id,
+            bindparam("expires_at", type_=UTCDateTime()),
+            bindparam("ip_address", type_=String()),
+            bindparam("user_agent", type_=String()),
+        ),
+    )
+    .add_cte(_NEW_CART)
+)
 # Built once: every request runs it, and building a statement costs about what running it does.
 _READ_SESSION = select(GuestSession.cart_id, GuestSession.expires_at).where(
     GuestSession.id == bindparam("sid")
@@ -47,29 +72,41 @@ async def start_guest_session(
     sid = session_id_for(token)
     now = rt.clock.now()
     expires = now + timedelta(seconds=rt.settings.guest_session_ttl_seconds)
+    row = {
+        "id": sid,
+        "expires_at": expires,
+        "ip_address": ip_address or None,
+        "user_agent": (user_agent or "")[:512] or None,
+    }
+    # Core, not ORM objects and a flush: every new visitor runs this.
     async with rt.db.transaction() as s:
-        cart = await create_guest_cart(rt, s, session_id=sid)
-        s.add(
-            GuestSession(
-                id=sid,
-                cart_id=cart.id,
-                expires_at=expires,
-                ip_address=(ip_address or None),
-                user_agent=(user_agent or "")[:512] or None,
-            )
-        )
-    await guest_cache.store(rt, sid, cart.id, expires)
-    return token, SessionContext(session_id=sid, cart_id=cart.id, expires_at=expires)
+        conn = await s.connection()
+        if conn.dialect.name == "postgresql":
+            # Cart and session in one statement (the cart's INSERT as a CTE); then the audit
+            # row, whose chain head is the last lock the unit of work takes.
+            cart = new_guest_cart(rt, session_id=sid)
+            params = {f"cart_{k}": v for k, v in cart.values().items()}
+            await conn.execute(_INSERT_CART_AND_SESSION, {**params, **row})
+            await record_guest_cart_created(s, cart)
+            cart_id = cart.id
+        else:
+            cart_id = await create_guest_cart(rt, s, session_id=sid)
+            await conn.execute(_INSERT_SESSION, {**row, "cart_id": cart_id})
+    await guest_cache.store(rt, sid, cart_id, expires)
+    return token, SessionContext(session_id=sid, cart_id=cart_id, expires_at=expires)
 
 
-async def resolve_guest_session(rt: Runtime, token: str) -> SessionContext | None:
-    """The live guest session a cookie token opens, sliding its expiry; None if unknown/expired."""
+async def resolve_guest_session(
+    rt: Runtime, token: str, *, prefetched: Mapping[str, bytes | None] | None = None
+) -> SessionContext | None:
+    """The live guest session a cookie token opens, sliding its expiry; None if unknown/expired.
+    ``prefetched``: the session cache's keys (``cache.keys_for``) if the request read them."""
     if not token or len(token) > 128:
         return None
     sid = session_id_for(token)
     now = rt.clock.now()
     ttl = timedelta(seconds=rt.settings.guest_session_ttl_seconds)
-    hit = await guest_cache.cached(rt, sid)
+    hit = await guest_cache.cached(rt, sid, prefetched)
     if hit is guest_cache.GONE:
         return None
     if hit is not None:

@@ -14,7 +14,7 @@ from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.service import SessionContext, resolve_guest_session
-from tillpoint.web.security_middleware import rate_limiter_for
+from tillpoint.web.security_middleware import PREFETCHED, rate_limiter_for
 
 
 # The dependencies are ``async def`` though they never await: FastAPI runs a plain ``def``
@@ -36,6 +36,12 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def prefetched_values(request: Request) -> dict[str, bytes | None] | None:
+    """Redis values the rate-limit middleware read for this request, if it did."""
+    values: dict[str, bytes | None] | None = request.scope.get("state", {}).get(PREFETCHED)
+    return values
+
+
 async def get_rate_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (shared through Redis when configured)."""
     return rate_limiter_for(request.app)
@@ -54,10 +60,14 @@ async def get_session(request: Request, rt: RuntimeDep) -> SessionContext:
     token = request.cookies.get(names.session)
     if token and is_registered_token(token):
         ctx: SessionContext | None = await resolve_registered_session(
-            rt, token, request.cookies.get(names.access)
+            rt, token, request.cookies.get(names.access), prefetched=prefetched_values(request)
         )
     else:
-        ctx = await resolve_guest_session(rt, token) if token else None
+        ctx = (
+            await resolve_guest_session(rt, token, prefetched=prefetched_values(request))
+            if token
+            else None
+        )
     if ctx is None:
         raise Unauthorized("No live session: call GET /api/session first.", code="session_required")
     request.state.session = ctx

@@ -9,12 +9,15 @@ from starlette.datastructures import MutableHeaders
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.auth import session_cache
+from tillpoint.auth.sessions import is_registered_token
 from tillpoint.config import Settings
 from tillpoint.runtime import Runtime
 from tillpoint.security.client_ip import parse_networks, resolve_client_ip
 from tillpoint.security.headers import SecurityHeaders
 from tillpoint.security.load import LoadMonitor
 from tillpoint.security.ratelimit import LimitRule, LimitState, RateLimiter, rules_for_request
+from tillpoint.sessions import cache as guest_cache
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.tokens import session_id_for
 from tillpoint.web.middleware import ASGIApp, Message, Receive, Scope, Send, _cookies, _header
@@ -43,6 +46,10 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+# ``scope["state"]`` key: Redis values the rate limiter read for the request's later steps.
+PREFETCHED = "redis_prefetched"
 
 
 def rate_limiter_for(app: Any) -> RateLimiter:
@@ -104,9 +111,15 @@ class RateLimitMiddleware:
         finally:
             self.monitor.request_finished()
 
-    def _session_id(self, scope: Scope) -> str | None:
+    def _session(self, scope: Scope) -> tuple[str | None, list[str]]:
+        """The caller's session id, and its session-cache keys to read with the counts
+        (the session dependency then needs no Redis round trip of its own)."""
         token = _cookies(scope).get(self.session_cookie)
-        return session_id_for(token) if token and len(token) <= 128 else None
+        if not token or len(token) > 128:
+            return None, []
+        session_id = session_id_for(token)
+        cache = session_cache if is_registered_token(token) else guest_cache
+        return session_id, cache.keys_for(session_id)
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
         limiter = rate_limiter_for(scope["app"])
@@ -114,7 +127,7 @@ class RateLimitMiddleware:
         if not limiter.enabled or not rules:
             await self.app(scope, receive, send)
             return
-        session_id = self._session_id(scope)
+        session_id, read = self._session(scope)
         counted: list[tuple[LimitRule, str, LimitState]] = []
         pairs = [
             (rule, key)
@@ -127,7 +140,11 @@ class RateLimitMiddleware:
         ]
         if not any(rule.skip_successful for rule, _ in pairs):
             # The usual case: every limit counted in one round trip (up to a refusal).
-            states = await limiter.consume_many([(rule.name, key) for rule, key in pairs])
+            states, values = await limiter.consume_many_and_read(
+                [(rule.name, key) for rule, key in pairs], read
+            )
+            if values is not None:
+                scope["state"][PREFETCHED] = values
             for (rule, key), state in zip(pairs, states, strict=False):
                 if not state.allowed:
                     await self._refuse(scope, send, limiter, state, key, ip, session_id)

@@ -13,7 +13,7 @@ from tillpoint.config import Settings
 from tillpoint.security import csrf
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.service import SessionContext, resolve_guest_session, start_guest_session
-from tillpoint.web.deps import RuntimeDep, client_ip
+from tillpoint.web.deps import RuntimeDep, client_ip, prefetched_values
 
 router = APIRouter(prefix="/api", tags=["session"])
 
@@ -65,10 +65,10 @@ async def get_or_start_session(request: Request, response: Response, rt: Runtime
     ctx: SessionContext | None = None
     if token and is_registered_token(token):
         # A registered session continues even when its access token needs a refresh.
-        live = await load_session(rt, token)
+        live = await load_session(rt, token, prefetched=prefetched_values(request))
         ctx = session_context(live) if live is not None else None
     elif token:
-        ctx = await resolve_guest_session(rt, token)
+        ctx = await resolve_guest_session(rt, token, prefetched=prefetched_values(request))
     if ctx is None or token is None:
         token, ctx = await start_guest_session(
             rt, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
