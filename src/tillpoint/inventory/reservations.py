@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +43,9 @@ from tillpoint.inventory.models import (
 )
 from tillpoint.inventory.stock import StockKey, row_for, stock_rows
 from tillpoint.runtime import Runtime
+
+_RES = cast(Table, InventoryReservation.__table__)
+_LINES = cast(Table, InventoryReservationLine.__table__)
 
 ACTIVE = "active"
 EXPIRED = "expired"
@@ -294,7 +297,9 @@ async def reserve_inventory(
         ]
         # Lines first, stock last: the row locks the UPDATEs take are then held only
         # until the commit that follows, which keeps a hot SKU's queue short.
-        await u.execute(insert(InventoryReservationLine), lines)
+        # Core's executemany: one INSERT for every line (the ORM's bulk insert splits the
+        # lines by which values are None, one statement per shape).
+        await u.execute(insert(_LINES), lines)
         changes: list[StockChange] = []
         for line, (key, q, row) in zip(lines, planned, strict=True):
             if row is None:
@@ -395,6 +400,46 @@ async def release_reservation(
         return _view(res)
 
 
+# A reservation's row (locked) and its lines in one statement, for fulfilling it.
+_HELD = (
+    select(
+        _RES.c.status,
+        _RES.c.reference,
+        _RES.c.expires_at,
+        _LINES.c.product_id,
+        _LINES.c.variant_id,
+        _LINES.c.inventory_id,
+        _LINES.c.quantity,
+        _LINES.c.backordered,
+    )
+    .select_from(_RES.outerjoin(_LINES, _LINES.c.reservation_id == _RES.c.id))
+    .where(_RES.c.id == bindparam("rid"))
+    .order_by(_LINES.c.position)
+    .with_for_update(of=_RES)
+)
+
+
+def _held_view(reservation_id: str, rows: Sequence[Any]) -> Reservation:
+    first = rows[0]
+    return Reservation(
+        id=reservation_id,
+        status=first.status,
+        reference=first.reference,
+        expires_at=first.expires_at,
+        items=tuple(
+            ReservedItem(
+                product_id=r.product_id,
+                variant_id=r.variant_id,
+                quantity=r.quantity,
+                tracked=r.inventory_id is not None,
+                backordered=r.backordered,
+            )
+            for r in rows
+            if r.product_id is not None
+        ),
+    )
+
+
 async def fulfill_reservation(
     rt: Runtime, reservation_id: str, *, s: AsyncSession | None = None
 ) -> Reservation:
@@ -402,30 +447,54 @@ async def fulfill_reservation(
     Call it inside the order's unit of work (``s=``) so both commit together. Idempotent.
     A reservation that expired or was cancelled meanwhile takes its units again if they
     are still there, else raises ``OutOfStock`` and nothing changes."""
+    if s is not None:
+        return await _fulfill(rt, s, reservation_id)
+    async with rt.db.transaction() as own:
+        return await _fulfill(rt, own, reservation_id)
+
+
+async def _fulfill(rt: Runtime, s: AsyncSession, reservation_id: str) -> Reservation:
+    """Core statements on the order's hot path: one read of the row and its lines, one
+    UPDATE per inventory row, one of the reservation (no ORM load or flush)."""
     now = rt.clock.now()
-    async with _unit(rt, s) as u:
-        res = await _load(u, reservation_id, lock=True)
-        if res.status == FULFILLED:
-            return _view(res)
-        per_row = _per_row(res)
-        if res.status == ACTIVE:
-            changes = await _give_back(u, per_row, sold=True, at=now)
-        else:
-            changes = []
-            backorder = rt.settings.inventory_backorder_enabled
-            for row_id in sorted(per_row):
-                taken = await _take(
-                    u, row_id, per_row[row_id], backorder=backorder, consume=True, at=now
-                )
-                if taken is None:
-                    merged = {(ln.product_id, ln.variant_id): ln.quantity for ln in res.lines}
-                    raise OutOfStock(await _shortages(rt, u, merged, backorder))
-                changes.append(_change(taken, now))
-        res.status = FULFILLED
-        res.closed_at = res.updated_at = now
-        await u.flush()
-        publish_after_commit(rt.stock_feed, u, changes)
-        return _view(res)
+    rows = (await s.execute(_HELD, {"rid": reservation_id})).all()
+    if not rows:
+        raise ReservationNotFound("No such reservation.")
+    held = _held_view(reservation_id, rows)
+    if held.status == FULFILLED:
+        return held
+    per_row: dict[str, int] = {}
+    for r in rows:
+        if r.inventory_id is not None:
+            per_row[r.inventory_id] = per_row.get(r.inventory_id, 0) + r.quantity
+    if held.status == ACTIVE:
+        # Reserved units always go: nothing can refuse, so no savepoint is needed.
+        changes = await _give_back(s, per_row, sold=True, at=now)
+    else:
+        async with s.begin_nested():  # a refusal leaves the caller's unit of work usable
+            changes = await _retake(rt, s, held, per_row, now)
+    await s.execute(
+        update(_RES)
+        .where(_RES.c.id == reservation_id)
+        .values(status=FULFILLED, closed_at=now, updated_at=now)
+    )
+    publish_after_commit(rt.stock_feed, s, changes)
+    return Reservation(held.id, FULFILLED, held.reference, held.expires_at, held.items)
+
+
+async def _retake(
+    rt: Runtime, s: AsyncSession, held: Reservation, per_row: dict[str, int], now: datetime
+) -> list[StockChange]:
+    """An expired or cancelled reservation's units, taken again if they are still there."""
+    changes = []
+    backorder = rt.settings.inventory_backorder_enabled
+    for row_id in sorted(per_row):
+        taken = await _take(s, row_id, per_row[row_id], backorder=backorder, consume=True, at=now)
+        if taken is None:
+            merged = {(it.product_id, it.variant_id): it.quantity for it in held.items}
+            raise OutOfStock(await _shortages(rt, s, merged, backorder))
+        changes.append(_change(taken, now))
+    return changes
 
 
 async def expire_reservations(rt: Runtime, *, batch: int = 200) -> int:
