@@ -4,8 +4,9 @@ and webhooks. A succeeded attempt is never moved back by a late or replayed even
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ GIVEN_BACK = frozenset({REFUNDING, REFUNDED})
 
 # Statuses an attempt cannot leave: later news about it must not overwrite them.
 FINAL = frozenset({IntentStatus.succeeded.value, IntentStatus.canceled.value, *GIVEN_BACK})
+_FINAL_LIST = sorted(FINAL)
 
 
 async def record_attempt(
@@ -82,6 +84,46 @@ def apply_to(row: PaymentAttempt, intent: PaymentIntentResult, now: datetime) ->
     row.risk_level = intent.risk_level or row.risk_level
     row.card_fingerprint = row.card_fingerprint or intent.card_fingerprint
     row.updated_at = now
+
+
+async def settle_for_order(
+    s: AsyncSession, intent: PaymentIntentResult, now: datetime
+) -> str | None:
+    """:func:`apply_intent` for order creation, where the attempt is usually still open:
+    one conditional UPDATE (no ORM load and flush). Returns the attempt's status after it
+    (None if we have no attempt for ``intent``); a final status is read, never changed."""
+    values: dict[Any, Any] = {
+        PaymentAttempt.status: intent.status.value,
+        PaymentAttempt.decline_code: intent.decline_code,
+        PaymentAttempt.decline_message: intent.decline_message,
+        PaymentAttempt.updated_at: now,
+    }
+    if intent.risk_level:
+        values[PaymentAttempt.risk_level] = intent.risk_level
+    if intent.card_fingerprint:
+        values[PaymentAttempt.card_fingerprint] = func.coalesce(
+            PaymentAttempt.card_fingerprint, intent.card_fingerprint
+        )
+    moved = await s.execute(
+        update(PaymentAttempt)
+        .where(
+            PaymentAttempt.payment_intent_id == intent.id,
+            PaymentAttempt.status.not_in(_FINAL_LIST),
+        )
+        .values(values)
+        .returning(PaymentAttempt.status)
+        .execution_options(synchronize_session=False)
+    )
+    status = moved.scalar_one_or_none()
+    if status is not None:
+        return str(status)
+    # Final already (or no attempt): read it, locked as attempt_for_intent locks it.
+    found = await s.scalar(
+        select(PaymentAttempt.status)
+        .where(PaymentAttempt.payment_intent_id == intent.id)
+        .with_for_update()
+    )
+    return str(found) if found is not None else None
 
 
 async def claim_refund(s: AsyncSession, intent_id: str, now: datetime) -> str | None:

@@ -30,12 +30,13 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import User
 from tillpoint.cart.service import mark_converted
-from tillpoint.catalog.service import sellables_for
+from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import service as checkout_service
 from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
 from tillpoint.checkout.machine import Event, State
@@ -332,20 +333,19 @@ async def create_order(call: EffectCall) -> None:
         return
     if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
-    attempt = await attempts.attempt_for_intent(s, intent_id)
-    if attempt is not None and attempt.status in attempts.GIVEN_BACK:
-        raise Conflict("This payment was refunded: no order.", code="payment_refunded")
     intent = await gateway_of(rt).retrieve_payment_intent(
         intent_id, account=payment.get("account", "primary")
     )
+    # The order and its attempt agree from the same commit: the webhook that would also
+    # mark it comes a second or more later (it then finds it final). Applied before the
+    # checks below in one statement: any refusal rolls it back with everything else.
+    attempt_status = await attempts.settle_for_order(s, intent, rt.clock.now())
+    if attempt_status in attempts.GIVEN_BACK:
+        raise Conflict("This payment was refunded: no order.", code="payment_refunded")
     if intent.status is not IntentStatus.succeeded:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
     if any(o.payment_intent_id == intent.id for o in found):
         raise Conflict("This payment already has an order.", code="payment_already_used")
-    if attempt is not None:
-        # The order and its attempt agree from the same commit: the webhook that would
-        # also mark it comes a second or more later (it then finds it final).
-        attempts.apply_to(attempt, intent, rt.clock.now())
     draft = await _draft(call, payment)
     held = held_for_review(intent.risk_level, rt.settings.payment_risk_threshold)
     now = rt.clock.now()
@@ -405,23 +405,84 @@ async def create_order(call: EffectCall) -> None:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """What an order line copies from the catalog (as ``Sellable`` names it)."""
+
+    name: str
+    sku: str
+    meta: dict[str, Any]
+
+
+# Products with the wanted variants (a variant counts only under its own product, as
+# ``sellables_for`` resolves it): columns, not ORM objects, on the order's hot path.
+_LINE_NAMES = (
+    select(
+        Product.id,
+        Product.name,
+        Product.sku,
+        Product.meta,
+        ProductVariant.id,
+        ProductVariant.name,
+        ProductVariant.sku,
+    )
+    .select_from(Product)
+    .outerjoin(
+        ProductVariant,
+        and_(
+            ProductVariant.product_id == Product.id,
+            ProductVariant.id.in_(bindparam("variant_ids", expanding=True)),
+        ),
+    )
+    .where(Product.id.in_(bindparam("product_ids", expanding=True)))
+)
+
+
+async def _line_names(
+    s: AsyncSession, keys: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], _Named]:
+    """Name, SKU and metadata of each (product, variant) line that still exists."""
+    product_ids = sorted({p for p, _ in keys})
+    if not product_ids:
+        return {}
+    variant_ids = sorted({v for _, v in keys if v}) or [""]
+    rows = await s.execute(_LINE_NAMES, {"product_ids": product_ids, "variant_ids": variant_ids})
+    products: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    variants: dict[tuple[str, str], tuple[str, str]] = {}
+    for pid, pname, psku, pmeta, vid, vname, vsku in rows:
+        products[pid] = (pname, psku, dict(pmeta or {}))
+        if vid is not None:
+            variants[(pid, vid)] = (vname, vsku)
+    out: dict[tuple[str, str | None], _Named] = {}
+    for pid, vid in keys:
+        product = products.get(pid)
+        if product is None:
+            continue
+        name, sku, meta = product
+        variant = variants.get((pid, vid)) if vid else None
+        if variant is not None:
+            name, sku = f"{name} — {variant[0]}", variant[1]
+        out[(pid, vid)] = _Named(name, sku, meta)
+    return out
+
+
 async def _draft(call: EffectCall, payment: dict[str, Any]) -> OrderDraft:
     """The order's content from the totals the customer agreed to and paid."""
     totals = payment.get("totals") or {}
     ctx, row = call.context, call.checkout
     lines_json = list(totals.get("lines") or [])
     keys = [(str(line["product_id"]), line.get("variant_id")) for line in lines_json]
-    sellables = await sellables_for(call.s, keys)
+    named = await _line_names(call.s, keys)
     lines = []
     for line in lines_json:
-        sellable = sellables.get((line["product_id"], line.get("variant_id")))
-        meta = dict(sellable.product.meta or {}) if sellable else {}
+        found = named.get((line["product_id"], line.get("variant_id")))
+        meta = found.meta if found else {}
         lines.append(
             LineDraft(
                 product_id=line["product_id"],
                 variant_id=line.get("variant_id"),
-                name=sellable.name if sellable else str(line["product_id"]),
-                sku=sellable.sku if sellable else None,
+                name=found.name if found else str(line["product_id"]),
+                sku=found.sku if found else None,
                 cart_item_id=line.get("line_id"),
                 quantity=int(line["quantity"]),
                 unit_price=int(line["unit_price"]),
@@ -779,15 +840,32 @@ for _type in (
 # --- browser-facing use cases ------------------------------------------------------------
 
 
-async def _owned_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> Checkout:
-    async with rt.db.transaction() as s:
-        row = await s.get(Checkout, checkout_id) if checkout_id.startswith("chk_") else None
-        if row is None or not (
-            row.session_id == session.session_id
-            or (row.user_id is not None and row.user_id == session.user_id)
-        ):
-            raise NotFound("No such checkout.", code="checkout_not_found")
-        return row
+@dataclass(frozen=True, slots=True)
+class _Owned:
+    """What the browser-facing payment calls read of the caller's checkout."""
+
+    id: str
+    state: str
+    context: dict[str, Any]
+
+
+_OWNED = select(Checkout.session_id, Checkout.user_id, Checkout.state, Checkout.context).where(
+    Checkout.id == bindparam("checkout_id")
+)
+
+
+async def _owned_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> _Owned:
+    """The caller's checkout (404 for anyone else's): four columns, not the ORM row."""
+    found = None
+    if checkout_id.startswith("chk_"):
+        async with rt.db.transaction() as s:
+            found = (await s.execute(_OWNED, {"checkout_id": checkout_id})).first()
+    if found is None or not (
+        found.session_id == session.session_id
+        or (found.user_id is not None and found.user_id == session.user_id)
+    ):
+        raise NotFound("No such checkout.", code="checkout_not_found")
+    return _Owned(checkout_id, found.state, dict(found.context or {}))
 
 
 async def payment_intent_for(
