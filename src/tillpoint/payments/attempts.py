@@ -89,9 +89,10 @@ def apply_to(row: PaymentAttempt, intent: PaymentIntentResult, now: datetime) ->
 async def settle_for_order(
     s: AsyncSession, intent: PaymentIntentResult, now: datetime
 ) -> str | None:
-    """:func:`apply_intent` for order creation, where the attempt is usually still open:
-    one conditional UPDATE (no ORM load and flush). Returns the attempt's status after it
-    (None if we have no attempt for ``intent``); a final status is read, never changed."""
+    """:func:`apply_intent` as one conditional UPDATE (no ORM load and flush), for order
+    creation and webhooks, where the attempt is usually open. Returns the attempt's status
+    after it (None if we have no attempt for ``intent``); a final status is read (locked),
+    never changed."""
     values: dict[Any, Any] = {
         PaymentAttempt.status: intent.status.value,
         PaymentAttempt.decline_code: intent.decline_code,

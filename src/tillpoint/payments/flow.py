@@ -71,6 +71,7 @@ from tillpoint.payments.gateway import (
     WebhookEvent,
     idempotency_key,
 )
+from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.risk import held_for_review
 from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
@@ -795,17 +796,40 @@ async def _refund_orphan(
     log.warning("refunded a payment that has no order", extra={"intent": intent.id})
 
 
+# A webhook's "whose is this intent, and is it done?": the attempt (locked, as
+# attempts.attempt_for_intent locks it) with the order the intent paid and its lines'
+# recurring specs, in one statement.
+_ATTEMPT_AND_ORDER = (
+    select(
+        PaymentAttempt.checkout_id,
+        PaymentAttempt.account,
+        PaymentAttempt.status,
+        Order.id,
+        OrderLine.recurring,
+    )
+    .select_from(PaymentAttempt)
+    .outerjoin(Order, Order.payment_intent_id == PaymentAttempt.payment_intent_id)
+    .outerjoin(OrderLine, OrderLine.order_id == Order.id)
+    .where(PaymentAttempt.payment_intent_id == bindparam("intent_id"))
+    .with_for_update(of=PaymentAttempt)
+)
+
+
 async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | None:
     """Finalize by intent (webhooks): find its checkout and sync it."""
     paid: tuple[str, bool] | None = None
     async with rt.db.transaction() as s:
-        attempt = await attempts.attempt_for_intent(s, intent.id)
-        checkout_id = attempt.checkout_id if attempt else intent.metadata.get("checkout_id")
-        if attempt is not None:
-            intent = replace(intent, account=attempt.account)
-            attempts.apply_to(attempt, intent, rt.clock.now())
+        rows = (await s.execute(_ATTEMPT_AND_ORDER, {"intent_id": intent.id})).all()
+        checkout_id = rows[0].checkout_id if rows else intent.metadata.get("checkout_id")
+        if rows:
+            intent = replace(intent, account=rows[0].account)
+            if rows[0].status not in attempts.FINAL:
+                await attempts.settle_for_order(s, intent, rt.clock.now())
         if intent.status is IntentStatus.succeeded:
-            paid = await order_of_intent(s, intent.id)
+            if not rows:
+                paid = await order_of_intent(s, intent.id)
+            elif rows[0].id is not None:
+                paid = rows[0].id, any(is_recurring(row.recurring) for row in rows)
     if paid is not None and checkout_id:
         # The browser's confirmation (or an earlier delivery) made the order: the order
         # and the checkout's final state commit together, so nothing is left but the
@@ -855,11 +879,12 @@ _OWNED = select(Checkout.session_id, Checkout.user_id, Checkout.state, Checkout.
 
 
 async def _owned_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> _Owned:
-    """The caller's checkout (404 for anyone else's): four columns, not the ORM row."""
+    """The caller's checkout (404 for anyone else's): four columns, not the ORM row, in
+    one statement without a transaction around it."""
     found = None
     if checkout_id.startswith("chk_"):
-        async with rt.db.transaction() as s:
-            found = (await s.execute(_OWNED, {"checkout_id": checkout_id})).first()
+        async with rt.db.single_statement() as conn:
+            found = (await conn.execute(_OWNED, {"checkout_id": checkout_id})).first()
     if found is None or not (
         found.session_id == session.session_id
         or (found.user_id is not None and found.user_id == session.user_id)
