@@ -278,7 +278,7 @@ async def reserve_inventory(
         )
         if not created:
             return _same_or_refuse(await _load(u, reservation_id, lock=False), merged)
-        rows = await stock_rows(u, merged)
+        rows = await _row_refs(u, merged)
         planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
         # Tracked lines in row-id order: every transaction locks rows in the same order.
         planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
@@ -337,6 +337,27 @@ async def reserve_inventory(
                 for line in lines
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _RowRef:
+    """What reserving needs of a stock row: which row to take from (and its SKU)."""
+
+    id: str
+    sku: str
+
+
+# The stock rows of some products (all their variants): columns, not ORM rows (reserving
+# runs at every CONFIRM_ORDER); the UPDATE that takes the units reads the levels itself.
+_ROW_REFS = select(
+    InventoryItem.id, InventoryItem.product_id, InventoryItem.variant_id, InventoryItem.sku
+).where(InventoryItem.product_id.in_(bindparam("pids", expanding=True)))
+
+
+async def _row_refs(s: AsyncSession, keys: dict[StockKey, int]) -> dict[StockKey, _RowRef]:
+    pids = sorted({p for p, _ in keys})
+    result = await s.execute(_ROW_REFS, {"pids": pids})
+    return {(pid, vid): _RowRef(rid, sku) for rid, pid, vid, sku in result.all()}
 
 
 def _same_or_refuse(res: InventoryReservation, merged: dict[StockKey, int]) -> Reservation:
