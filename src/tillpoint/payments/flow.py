@@ -50,6 +50,7 @@ from tillpoint.orders.service import (
     LineDraft,
     OrderDraft,
     insert_order,
+    insert_order_rows,
     is_recurring,
     order_access_token,
     order_id_for_intent,
@@ -350,7 +351,9 @@ async def create_order(call: EffectCall) -> None:
     draft = await _draft(call, payment)
     held = held_for_review(intent.risk_level, rt.settings.payment_risk_threshold)
     now = rt.clock.now()
-    order = await insert_order(
+    # Hooks get the ORM order; without any, Core statements write the same rows.
+    insert = insert_order if ORDER_HOOKS else insert_order_rows
+    order = await insert(
         s, rt.settings, draft, intent, gateway=payment.get("gateway", "sandbox"),
         held_for_review=held, now=now,
     )  # fmt: skip
@@ -367,6 +370,7 @@ async def create_order(call: EffectCall) -> None:
         email=draft.email, at=now,
     )  # fmt: skip
     for hook in ORDER_HOOKS:
+        assert isinstance(order, Order)
         await hook(call, order)
     await mark_converted(s, row.cart_id)
     outbox.enqueue(
