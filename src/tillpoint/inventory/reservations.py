@@ -15,6 +15,7 @@ the commit.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Integer, String, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,24 +155,57 @@ _RETURNING = (
 )
 
 
+# The stock UPDATEs run once per line at every CONFIRM_ORDER and order: built once per
+# shape (building the expression cost more CPU than running it), quantities, time and row
+# bound by name (no inventory column is named q, at or row_id).
+_Q = bindparam("q", type_=Integer)
+_AT = bindparam("at", type_=InventoryItem.__table__.c.updated_at.type)
+_ROW_ID = bindparam("row_id", type_=String)
+
+
+@functools.cache
+def _take_statement(*, backorder: bool, consume: bool) -> Any:
+    has_room = InventoryItem.on_hand - InventoryItem.reserved >= _Q
+    condition = (InventoryItem.backorder_allowed.is_(True) | has_room) if backorder else has_room
+    values: dict[Any, Any] = {InventoryItem.updated_at: _AT}
+    if consume:
+        values[InventoryItem.on_hand] = InventoryItem.on_hand - _Q
+    else:
+        values[InventoryItem.reserved] = InventoryItem.reserved + _Q
+    return (
+        update(InventoryItem)
+        .where(InventoryItem.id == _ROW_ID, condition)
+        .values(values)
+        .returning(*_RETURNING)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _give_back_statement(*, sold: bool) -> Any:
+    values: dict[Any, Any] = {
+        InventoryItem.reserved: InventoryItem.reserved - _Q,
+        InventoryItem.updated_at: _AT,
+    }
+    if sold:
+        values[InventoryItem.on_hand] = InventoryItem.on_hand - _Q
+    return (
+        update(InventoryItem)
+        .where(InventoryItem.id == _ROW_ID)
+        .values(values)
+        .returning(*_RETURNING)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _take(
     s: AsyncSession, row_id: str, quantity: int, *, backorder: bool, consume: bool, at: datetime
 ) -> Any:
     """The one atomic statement per line: take ``quantity`` if it is there (or backorder is
     allowed). ``consume`` takes it from ``on_hand`` (a sale), else into ``reserved``."""
-    has_room = InventoryItem.on_hand - InventoryItem.reserved >= quantity
-    condition = (InventoryItem.backorder_allowed.is_(True) | has_room) if backorder else has_room
-    values: dict[Any, Any] = {InventoryItem.updated_at: at}
-    if consume:
-        values[InventoryItem.on_hand] = InventoryItem.on_hand - quantity
-    else:
-        values[InventoryItem.reserved] = InventoryItem.reserved + quantity
     result = await s.execute(
-        update(InventoryItem)
-        .where(InventoryItem.id == row_id, condition)
-        .values(values)
-        .returning(*_RETURNING)
-        .execution_options(synchronize_session=False)
+        _take_statement(backorder=backorder, consume=consume),
+        {"q": quantity, "at": at, "row_id": row_id},
     )
     return result.one_or_none()
 
@@ -181,21 +215,9 @@ async def _give_back(
 ) -> list[StockChange]:
     """Return reserved units (``sold``: they leave ``on_hand`` too), rows in id order."""
     changes = []
+    statement = _give_back_statement(sold=sold)
     for row_id in sorted(per_row):
-        q = per_row[row_id]
-        values: dict[Any, Any] = {
-            InventoryItem.reserved: InventoryItem.reserved - q,
-            InventoryItem.updated_at: at,
-        }
-        if sold:
-            values[InventoryItem.on_hand] = InventoryItem.on_hand - q
-        result = await s.execute(
-            update(InventoryItem)
-            .where(InventoryItem.id == row_id)
-            .values(values)
-            .returning(*_RETURNING)
-            .execution_options(synchronize_session=False)
-        )
+        result = await s.execute(statement, {"q": per_row[row_id], "at": at, "row_id": row_id})
         row = result.one_or_none()
         if row is not None:
             changes.append(_change(row, at))
@@ -212,14 +234,15 @@ def _per_row(res: InventoryReservation) -> dict[str, int]:
 
 async def _insert_if_new(s: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert the reservation row unless its id exists (concurrent twins wait, then skip)."""
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(InventoryReservation)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(InventoryReservation.id)
-    )
-    return (await s.execute(stmt)).scalar_one_or_none() is not None
+    stmt = _insert_if_new_statement(s.get_bind().dialect.name)
+    return (await s.execute(stmt, values)).scalar_one_or_none() is not None
+
+
+@functools.cache
+def _insert_if_new_statement(dialect: str) -> Any:
+    """The reservation's INSERT ... ON CONFLICT DO NOTHING, built once per dialect."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(_RES).on_conflict_do_nothing(index_elements=["id"]).returning(_RES.c.id)
 
 
 async def _load(s: AsyncSession, reservation_id: str, *, lock: bool) -> InventoryReservation:
@@ -440,6 +463,13 @@ _HELD = (
 )
 
 
+_FULFILLED = (
+    update(_RES)
+    .where(_RES.c.id == bindparam("rid"))
+    .values(status=FULFILLED, closed_at=_AT, updated_at=_AT)
+)
+
+
 def _held_view(reservation_id: str, rows: Sequence[Any]) -> Reservation:
     first = rows[0]
     return Reservation(
@@ -494,11 +524,7 @@ async def _fulfill(rt: Runtime, s: AsyncSession, reservation_id: str) -> Reserva
     else:
         async with s.begin_nested():  # a refusal leaves the caller's unit of work usable
             changes = await _retake(rt, s, held, per_row, now)
-    await s.execute(
-        update(_RES)
-        .where(_RES.c.id == reservation_id)
-        .values(status=FULFILLED, closed_at=now, updated_at=now)
-    )
+    await s.execute(_FULFILLED, {"rid": reservation_id, "at": now})
     publish_after_commit(rt.stock_feed, s, changes)
     return Reservation(held.id, FULFILLED, held.reference, held.expires_at, held.items)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,11 +118,19 @@ async def orders_for_checkout_or_intent(
     """The orders made for ``checkout_id`` or paid by ``intent_id`` (at most one each):
     order creation's two "already done?" questions in one narrow SELECT."""
     rows = await s.execute(
-        select(Order.id, Order.number, Order.checkout_id, Order.payment_intent_id).where(
-            or_(Order.checkout_id == checkout_id, Order.payment_intent_id == intent_id)
-        )
+        _FOR_CHECKOUT_OR_INTENT, {"checkout_id": checkout_id, "intent_id": intent_id}
     )
     return [OrderRef(*row) for row in rows]
+
+
+_FOR_CHECKOUT_OR_INTENT = select(
+    Order.id, Order.number, Order.checkout_id, Order.payment_intent_id
+).where(
+    or_(
+        Order.checkout_id == bindparam("checkout_id"),
+        Order.payment_intent_id == bindparam("intent_id"),
+    )
+)
 
 
 def is_recurring(spec: Any) -> bool:

@@ -3,10 +3,11 @@ and webhooks. A succeeded attempt is never moved back by a late or replayed even
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,6 +94,34 @@ def apply_to(row: PaymentAttempt, intent: PaymentIntentResult, now: datetime) ->
     row.updated_at = now
 
 
+def _new(column: str) -> Any:
+    """The new value of ``column``, bound by a name no column has (SET reserves those)."""
+    return bindparam(f"new_{column}", type_=_TABLE.c[column].type)
+
+
+@functools.cache
+def _settle_statement(risk_level: bool, fingerprint: bool) -> Any:
+    """settle_for_order's UPDATE, built once per shape: a risk level only when the intent
+    has one, a fingerprint only where the attempt has none."""
+    columns = ["status", "decline_code", "decline_message", "updated_at"]
+    values: dict[Any, Any] = {_TABLE.c[name]: _new(name) for name in columns}
+    if risk_level:
+        values[_TABLE.c.risk_level] = _new("risk_level")
+    if fingerprint:
+        values[_TABLE.c.card_fingerprint] = func.coalesce(
+            _TABLE.c.card_fingerprint, _new("card_fingerprint")
+        )
+    return (
+        _TABLE.update()
+        .where(
+            _TABLE.c.payment_intent_id == bindparam("intent_id"),
+            _TABLE.c.status.not_in(_FINAL_LIST),
+        )
+        .values(values)
+        .returning(_TABLE.c.status)
+    )
+
+
 async def settle_for_order(
     s: AsyncSession, intent: PaymentIntentResult, now: datetime
 ) -> str | None:
@@ -100,27 +129,17 @@ async def settle_for_order(
     creation and webhooks, where the attempt is usually open. Returns the attempt's status
     after it (None if we have no attempt for ``intent``); a final status is read (locked),
     never changed."""
-    values: dict[Any, Any] = {
-        PaymentAttempt.status: intent.status.value,
-        PaymentAttempt.decline_code: intent.decline_code,
-        PaymentAttempt.decline_message: intent.decline_message,
-        PaymentAttempt.updated_at: now,
-    }
-    if intent.risk_level:
-        values[PaymentAttempt.risk_level] = intent.risk_level
-    if intent.card_fingerprint:
-        values[PaymentAttempt.card_fingerprint] = func.coalesce(
-            PaymentAttempt.card_fingerprint, intent.card_fingerprint
-        )
     moved = await s.execute(
-        update(PaymentAttempt)
-        .where(
-            PaymentAttempt.payment_intent_id == intent.id,
-            PaymentAttempt.status.not_in(_FINAL_LIST),
-        )
-        .values(values)
-        .returning(PaymentAttempt.status)
-        .execution_options(synchronize_session=False)
+        _settle_statement(bool(intent.risk_level), bool(intent.card_fingerprint)),
+        {
+            "intent_id": intent.id,
+            "new_status": intent.status.value,
+            "new_decline_code": intent.decline_code,
+            "new_decline_message": intent.decline_message,
+            "new_updated_at": now,
+            "new_risk_level": intent.risk_level,
+            "new_card_fingerprint": intent.card_fingerprint,
+        },
     )
     status = moved.scalar_one_or_none()
     if status is not None:
