@@ -314,18 +314,18 @@ async def test_crash_between_payment_and_order_is_recovered_exactly_once(
 ) -> None:
     cid = await pay.checkout_at_review()
     intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
-    real_insert = flow.insert_order
+    real_insert = flow.insert_order_rows
 
     async def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("process killed while finalizing")
 
-    monkeypatch.setattr(flow, "insert_order", crash)
+    monkeypatch.setattr(flow, "insert_order_rows", crash)
     with pytest.raises(RuntimeError):
         await pay.api.post("/api/payment/confirm", json={"checkout_id": cid})
     await pay.settle()
     assert (await pay.state(cid))["state"] == "payment_success"
     assert await pay.orders() == []
-    monkeypatch.setattr(flow, "insert_order", real_insert)
+    monkeypatch.setattr(flow, "insert_order_rows", real_insert)
     if recovered_by == "webhook":
         await pay.webhook(intent_id, "payment_intent.succeeded")
     else:

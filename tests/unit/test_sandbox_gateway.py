@@ -4,7 +4,9 @@ that the shared verification path accepts, and subscriptions."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import tracemalloc
 
 import pytest
 
@@ -142,3 +144,76 @@ async def test_events_are_posted_after_the_delay_in_order_and_drain_posts_them_a
         "charge.succeeded",
         "payment_intent.succeeded",
     ]
+
+
+async def _purchase(gateway: SandboxGateway, i: int) -> str:
+    created = await gateway.create_payment_intent(
+        CreateIntent(
+            amount=1000 + i,
+            currency="USD",
+            idempotency_key=f"chk_{i}:1:pay",
+            metadata={"checkout_id": f"chk_{i}", "attempt": "1"},
+            payment_method_id="pm_card_visa",
+        )
+    )
+    await gateway.confirm_payment_intent(created.id, idempotency_key=f"chk_{i}:1:pay")
+    return created.id
+
+
+async def test_what_the_sandbox_keeps_per_purchase_is_bounded() -> None:
+    """A long-lived worker's sandbox must not grow with every purchase: the event log and
+    the idempotent answers keep only the latest ones; intents stay (refunds need them)."""
+    gateway = SandboxGateway(SECRET, event_log=10, idempotency_keys=20)
+    delivered: list[str] = []
+
+    async def deliver(payload: bytes, _signature: str) -> None:
+        delivered.append(json.loads(payload)["id"])
+
+    gateway.subscribe(deliver)
+    ids = [await _purchase(gateway, i) for i in range(60)]
+    await gateway.drain()
+    assert len(delivered) == 180  # every event is still delivered...
+    assert [e["id"] for e in gateway.events] == delivered[-10:]  # ...the log keeps the last
+    assert len(gateway._idempotent) == 20
+    assert not gateway._pending  # finished deliveries are not held
+    first = await gateway.retrieve_payment_intent(ids[0])
+    assert first.status is IntentStatus.succeeded  # an old intent is still there to refund
+    refund = await gateway.refund(ids[0], idempotency_key="ord_0:refund")
+    assert refund.amount == 1000
+
+
+async def test_sandbox_memory_per_purchase_stays_small() -> None:
+    """Held memory grows by about one compact intent per purchase, not by its events and
+    answers (7.4 KB per purchase before they were bounded)."""
+    gateway = SandboxGateway(SECRET, event_log=30, idempotency_keys=60)
+
+    async def ignore(_payload: bytes, _signature: str) -> None:
+        return None
+
+    gateway.subscribe(ignore)
+    for i in range(100):  # fill the bounded stores first
+        await _purchase(gateway, i)
+    await gateway.drain()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100, 400):
+            await _purchase(gateway, i)
+            await gateway.drain()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown / 300 < 1500, f"{grown / 300:.0f} bytes per purchase"
+
+
+async def test_an_idempotency_key_answers_the_same_until_it_is_evicted() -> None:
+    gateway = SandboxGateway(SECRET, idempotency_keys=2)
+    first = await gateway.create_payment_intent(_req("chk_a:1:pay", None))
+    assert (await gateway.create_payment_intent(_req("chk_a:1:pay", None))).id == first.id
+    await gateway.create_payment_intent(_req("chk_b:1:pay", None))
+    await gateway.create_payment_intent(_req("chk_c:1:pay", None))  # evicts chk_a's key
+    assert (await gateway.create_payment_intent(_req("chk_a:1:pay", None))).id != first.id
+    with pytest.raises(ValueError):
+        SandboxGateway(SECRET, idempotency_keys=0)

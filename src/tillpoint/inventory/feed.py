@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,11 +21,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 CHANNEL = "inventory-updates"
 _PENDING = "tillpoint.inventory.pending_changes"
-_HOOKED = "tillpoint.inventory.commit_hook"
+_FEED = "tillpoint.inventory.feed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +51,16 @@ class StockChange:
         return str(int(self.at.timestamp() * 1000))
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["at"] = self.at.isoformat()
-        return data
+        # Spelled out: dataclasses.asdict deep-copies every field and showed in profiles.
+        return {
+            "product_id": self.product_id,
+            "variant_id": self.variant_id,
+            "sku": self.sku,
+            "on_hand": self.on_hand,
+            "reserved": self.reserved,
+            "backorder_allowed": self.backorder_allowed,
+            "at": self.at.isoformat(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StockChange:
@@ -174,23 +182,23 @@ def publish_after_commit(feed: StockFeed, s: AsyncSession, changes: list[StockCh
     if not changes:
         return
     s.info.setdefault(_PENDING, []).extend(changes)
-    sync = s.sync_session
-    if sync.info.get(_HOOKED):
+    s.info.setdefault(_FEED, feed)
+
+
+# Listeners on the Session class that act only on sessions with changes queued (adding
+# listeners to each session that queues some cost more than the whole publish). SQLAlchemy
+# also fires these for savepoints; only the outermost transaction counts.
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if _PENDING not in session.info or session.in_nested_transaction():
         return
-    # Hooked once per session; each commit publishes (and each rollback drops) what is queued.
-    sync.info[_HOOKED] = True
+    batch = session.info.pop(_PENDING)
+    feed = session.info.get(_FEED)
+    if batch and feed is not None:
+        feed.publish_soon(batch)
 
-    # SQLAlchemy also fires these for savepoints; only the outermost transaction counts.
-    def committed(session: Any) -> None:
-        if session.in_nested_transaction():
-            return
-        batch = s.info.pop(_PENDING, [])
-        if batch:
-            feed.publish_soon(batch)
 
-    def rolled_back(session: Any) -> None:
-        if not session.in_nested_transaction():
-            s.info.pop(_PENDING, None)
-
-    event.listen(sync, "after_commit", committed)
-    event.listen(sync, "after_rollback", rolled_back)
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    if _PENDING in session.info and not session.in_nested_transaction():
+        session.info.pop(_PENDING, None)

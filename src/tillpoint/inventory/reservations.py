@@ -15,14 +15,15 @@ the commit.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Integer, String, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +44,9 @@ from tillpoint.inventory.models import (
 )
 from tillpoint.inventory.stock import StockKey, row_for, stock_rows
 from tillpoint.runtime import Runtime
+
+_RES = cast(Table, InventoryReservation.__table__)
+_LINES = cast(Table, InventoryReservationLine.__table__)
 
 ACTIVE = "active"
 EXPIRED = "expired"
@@ -151,24 +155,57 @@ _RETURNING = (
 )
 
 
+# The stock UPDATEs run once per line at every CONFIRM_ORDER and order: built once per
+# shape (building the expression cost more CPU than running it), quantities, time and row
+# bound by name (no inventory column is named q, at or row_id).
+_Q = bindparam("q", type_=Integer)
+_AT = bindparam("at", type_=InventoryItem.__table__.c.updated_at.type)
+_ROW_ID = bindparam("row_id", type_=String)
+
+
+@functools.cache
+def _take_statement(*, backorder: bool, consume: bool) -> Any:
+    has_room = InventoryItem.on_hand - InventoryItem.reserved >= _Q
+    condition = (InventoryItem.backorder_allowed.is_(True) | has_room) if backorder else has_room
+    values: dict[Any, Any] = {InventoryItem.updated_at: _AT}
+    if consume:
+        values[InventoryItem.on_hand] = InventoryItem.on_hand - _Q
+    else:
+        values[InventoryItem.reserved] = InventoryItem.reserved + _Q
+    return (
+        update(InventoryItem)
+        .where(InventoryItem.id == _ROW_ID, condition)
+        .values(values)
+        .returning(*_RETURNING)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _give_back_statement(*, sold: bool) -> Any:
+    values: dict[Any, Any] = {
+        InventoryItem.reserved: InventoryItem.reserved - _Q,
+        InventoryItem.updated_at: _AT,
+    }
+    if sold:
+        values[InventoryItem.on_hand] = InventoryItem.on_hand - _Q
+    return (
+        update(InventoryItem)
+        .where(InventoryItem.id == _ROW_ID)
+        .values(values)
+        .returning(*_RETURNING)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _take(
     s: AsyncSession, row_id: str, quantity: int, *, backorder: bool, consume: bool, at: datetime
 ) -> Any:
     """The one atomic statement per line: take ``quantity`` if it is there (or backorder is
     allowed). ``consume`` takes it from ``on_hand`` (a sale), else into ``reserved``."""
-    has_room = InventoryItem.on_hand - InventoryItem.reserved >= quantity
-    condition = (InventoryItem.backorder_allowed.is_(True) | has_room) if backorder else has_room
-    values: dict[Any, Any] = {InventoryItem.updated_at: at}
-    if consume:
-        values[InventoryItem.on_hand] = InventoryItem.on_hand - quantity
-    else:
-        values[InventoryItem.reserved] = InventoryItem.reserved + quantity
     result = await s.execute(
-        update(InventoryItem)
-        .where(InventoryItem.id == row_id, condition)
-        .values(values)
-        .returning(*_RETURNING)
-        .execution_options(synchronize_session=False)
+        _take_statement(backorder=backorder, consume=consume),
+        {"q": quantity, "at": at, "row_id": row_id},
     )
     return result.one_or_none()
 
@@ -178,21 +215,9 @@ async def _give_back(
 ) -> list[StockChange]:
     """Return reserved units (``sold``: they leave ``on_hand`` too), rows in id order."""
     changes = []
+    statement = _give_back_statement(sold=sold)
     for row_id in sorted(per_row):
-        q = per_row[row_id]
-        values: dict[Any, Any] = {
-            InventoryItem.reserved: InventoryItem.reserved - q,
-            InventoryItem.updated_at: at,
-        }
-        if sold:
-            values[InventoryItem.on_hand] = InventoryItem.on_hand - q
-        result = await s.execute(
-            update(InventoryItem)
-            .where(InventoryItem.id == row_id)
-            .values(values)
-            .returning(*_RETURNING)
-            .execution_options(synchronize_session=False)
-        )
+        result = await s.execute(statement, {"q": per_row[row_id], "at": at, "row_id": row_id})
         row = result.one_or_none()
         if row is not None:
             changes.append(_change(row, at))
@@ -209,14 +234,15 @@ def _per_row(res: InventoryReservation) -> dict[str, int]:
 
 async def _insert_if_new(s: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert the reservation row unless its id exists (concurrent twins wait, then skip)."""
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(InventoryReservation)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(InventoryReservation.id)
-    )
-    return (await s.execute(stmt)).scalar_one_or_none() is not None
+    stmt = _insert_if_new_statement(s.get_bind().dialect.name)
+    return (await s.execute(stmt, values)).scalar_one_or_none() is not None
+
+
+@functools.cache
+def _insert_if_new_statement(dialect: str) -> Any:
+    """The reservation's INSERT ... ON CONFLICT DO NOTHING, built once per dialect."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(_RES).on_conflict_do_nothing(index_elements=["id"]).returning(_RES.c.id)
 
 
 async def _load(s: AsyncSession, reservation_id: str, *, lock: bool) -> InventoryReservation:
@@ -275,7 +301,7 @@ async def reserve_inventory(
         )
         if not created:
             return _same_or_refuse(await _load(u, reservation_id, lock=False), merged)
-        rows = await stock_rows(u, merged)
+        rows = await _row_refs(u, merged)
         planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
         # Tracked lines in row-id order: every transaction locks rows in the same order.
         planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
@@ -294,7 +320,9 @@ async def reserve_inventory(
         ]
         # Lines first, stock last: the row locks the UPDATEs take are then held only
         # until the commit that follows, which keeps a hot SKU's queue short.
-        await u.execute(insert(InventoryReservationLine), lines)
+        # Core's executemany: one INSERT for every line (the ORM's bulk insert splits the
+        # lines by which values are None, one statement per shape).
+        await u.execute(insert(_LINES), lines)
         changes: list[StockChange] = []
         for line, (key, q, row) in zip(lines, planned, strict=True):
             if row is None:
@@ -332,6 +360,27 @@ async def reserve_inventory(
                 for line in lines
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _RowRef:
+    """What reserving needs of a stock row: which row to take from (and its SKU)."""
+
+    id: str
+    sku: str
+
+
+# The stock rows of some products (all their variants): columns, not ORM rows (reserving
+# runs at every CONFIRM_ORDER); the UPDATE that takes the units reads the levels itself.
+_ROW_REFS = select(
+    InventoryItem.id, InventoryItem.product_id, InventoryItem.variant_id, InventoryItem.sku
+).where(InventoryItem.product_id.in_(bindparam("pids", expanding=True)))
+
+
+async def _row_refs(s: AsyncSession, keys: dict[StockKey, int]) -> dict[StockKey, _RowRef]:
+    pids = sorted({p for p, _ in keys})
+    result = await s.execute(_ROW_REFS, {"pids": pids})
+    return {(pid, vid): _RowRef(rid, sku) for rid, pid, vid, sku in result.all()}
 
 
 def _same_or_refuse(res: InventoryReservation, merged: dict[StockKey, int]) -> Reservation:
@@ -395,6 +444,53 @@ async def release_reservation(
         return _view(res)
 
 
+# A reservation's row (locked) and its lines in one statement, for fulfilling it.
+_HELD = (
+    select(
+        _RES.c.status,
+        _RES.c.reference,
+        _RES.c.expires_at,
+        _LINES.c.product_id,
+        _LINES.c.variant_id,
+        _LINES.c.inventory_id,
+        _LINES.c.quantity,
+        _LINES.c.backordered,
+    )
+    .select_from(_RES.outerjoin(_LINES, _LINES.c.reservation_id == _RES.c.id))
+    .where(_RES.c.id == bindparam("rid"))
+    .order_by(_LINES.c.position)
+    .with_for_update(of=_RES)
+)
+
+
+_FULFILLED = (
+    update(_RES)
+    .where(_RES.c.id == bindparam("rid"))
+    .values(status=FULFILLED, closed_at=_AT, updated_at=_AT)
+)
+
+
+def _held_view(reservation_id: str, rows: Sequence[Any]) -> Reservation:
+    first = rows[0]
+    return Reservation(
+        id=reservation_id,
+        status=first.status,
+        reference=first.reference,
+        expires_at=first.expires_at,
+        items=tuple(
+            ReservedItem(
+                product_id=r.product_id,
+                variant_id=r.variant_id,
+                quantity=r.quantity,
+                tracked=r.inventory_id is not None,
+                backordered=r.backordered,
+            )
+            for r in rows
+            if r.product_id is not None
+        ),
+    )
+
+
 async def fulfill_reservation(
     rt: Runtime, reservation_id: str, *, s: AsyncSession | None = None
 ) -> Reservation:
@@ -402,30 +498,50 @@ async def fulfill_reservation(
     Call it inside the order's unit of work (``s=``) so both commit together. Idempotent.
     A reservation that expired or was cancelled meanwhile takes its units again if they
     are still there, else raises ``OutOfStock`` and nothing changes."""
+    if s is not None:
+        return await _fulfill(rt, s, reservation_id)
+    async with rt.db.transaction() as own:
+        return await _fulfill(rt, own, reservation_id)
+
+
+async def _fulfill(rt: Runtime, s: AsyncSession, reservation_id: str) -> Reservation:
+    """Core statements on the order's hot path: one read of the row and its lines, one
+    UPDATE per inventory row, one of the reservation (no ORM load or flush)."""
     now = rt.clock.now()
-    async with _unit(rt, s) as u:
-        res = await _load(u, reservation_id, lock=True)
-        if res.status == FULFILLED:
-            return _view(res)
-        per_row = _per_row(res)
-        if res.status == ACTIVE:
-            changes = await _give_back(u, per_row, sold=True, at=now)
-        else:
-            changes = []
-            backorder = rt.settings.inventory_backorder_enabled
-            for row_id in sorted(per_row):
-                taken = await _take(
-                    u, row_id, per_row[row_id], backorder=backorder, consume=True, at=now
-                )
-                if taken is None:
-                    merged = {(ln.product_id, ln.variant_id): ln.quantity for ln in res.lines}
-                    raise OutOfStock(await _shortages(rt, u, merged, backorder))
-                changes.append(_change(taken, now))
-        res.status = FULFILLED
-        res.closed_at = res.updated_at = now
-        await u.flush()
-        publish_after_commit(rt.stock_feed, u, changes)
-        return _view(res)
+    rows = (await s.execute(_HELD, {"rid": reservation_id})).all()
+    if not rows:
+        raise ReservationNotFound("No such reservation.")
+    held = _held_view(reservation_id, rows)
+    if held.status == FULFILLED:
+        return held
+    per_row: dict[str, int] = {}
+    for r in rows:
+        if r.inventory_id is not None:
+            per_row[r.inventory_id] = per_row.get(r.inventory_id, 0) + r.quantity
+    if held.status == ACTIVE:
+        # Reserved units always go: nothing can refuse, so no savepoint is needed.
+        changes = await _give_back(s, per_row, sold=True, at=now)
+    else:
+        async with s.begin_nested():  # a refusal leaves the caller's unit of work usable
+            changes = await _retake(rt, s, held, per_row, now)
+    await s.execute(_FULFILLED, {"rid": reservation_id, "at": now})
+    publish_after_commit(rt.stock_feed, s, changes)
+    return Reservation(held.id, FULFILLED, held.reference, held.expires_at, held.items)
+
+
+async def _retake(
+    rt: Runtime, s: AsyncSession, held: Reservation, per_row: dict[str, int], now: datetime
+) -> list[StockChange]:
+    """An expired or cancelled reservation's units, taken again if they are still there."""
+    changes = []
+    backorder = rt.settings.inventory_backorder_enabled
+    for row_id in sorted(per_row):
+        taken = await _take(s, row_id, per_row[row_id], backorder=backorder, consume=True, at=now)
+        if taken is None:
+            merged = {(it.product_id, it.variant_id): it.quantity for it in held.items}
+            raise OutOfStock(await _shortages(rt, s, merged, backorder))
+        changes.append(_change(taken, now))
+    return changes
 
 
 async def expire_reservations(rt: Runtime, *, batch: int = 200) -> int:

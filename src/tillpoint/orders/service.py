@@ -8,13 +8,16 @@ only its SHA-256 is stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
@@ -115,11 +118,19 @@ async def orders_for_checkout_or_intent(
     """The orders made for ``checkout_id`` or paid by ``intent_id`` (at most one each):
     order creation's two "already done?" questions in one narrow SELECT."""
     rows = await s.execute(
-        select(Order.id, Order.number, Order.checkout_id, Order.payment_intent_id).where(
-            or_(Order.checkout_id == checkout_id, Order.payment_intent_id == intent_id)
-        )
+        _FOR_CHECKOUT_OR_INTENT, {"checkout_id": checkout_id, "intent_id": intent_id}
     )
     return [OrderRef(*row) for row in rows]
+
+
+_FOR_CHECKOUT_OR_INTENT = select(
+    Order.id, Order.number, Order.checkout_id, Order.payment_intent_id
+).where(
+    or_(
+        Order.checkout_id == bindparam("checkout_id"),
+        Order.payment_intent_id == bindparam("intent_id"),
+    )
+)
 
 
 def is_recurring(spec: Any) -> bool:
@@ -142,6 +153,85 @@ async def order_of_intent(s: AsyncSession, intent_id: str) -> tuple[str, bool] |
     return rows[0][0], any(is_recurring(row[1]) for row in rows)
 
 
+def _order_values(
+    settings: Settings,
+    order_id: str,
+    draft: OrderDraft,
+    intent: PaymentIntentResult,
+    *,
+    held_for_review: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """The order row's values (ORM attribute names; the number is added by the caller)."""
+    return {
+        "id": order_id,
+        "checkout_id": draft.checkout_id,
+        "payment_intent_id": intent.id,
+        "cart_id": draft.cart_id,
+        "session_id": draft.session_id,
+        "user_id": draft.user_id,
+        "email": draft.email,
+        "status": "held_for_review" if held_for_review else "paid",
+        "currency": draft.currency,
+        "subtotal": draft.subtotal,
+        "discount_total": draft.discount_total,
+        "shipping_total": draft.shipping_total,
+        "tax_total": draft.tax_total,
+        "total": draft.total,
+        "refunded_total": 0,
+        "shipping_address": draft.shipping_address,
+        "billing_address": draft.billing_address,
+        "shipping_method": draft.shipping_method,
+        "shipping_refundable": draft.shipping_paid,
+        "shipping_refunded": 0,
+        "risk_level": intent.risk_level,
+        "access_token_hash": _token_hash(order_access_token(settings, order_id)),
+        "meta": dict(draft.meta),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _line_values(draft: OrderDraft) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": new_id("ol"),
+            "position": pos,
+            "cart_item_id": line.cart_item_id,
+            "product_id": line.product_id,
+            "variant_id": line.variant_id,
+            "sku": line.sku,
+            "name": line.name[:200],
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "amount": line.amount,
+            "discount": line.discount,
+            "tax": line.tax,
+            "total": line.total,
+            "refunded_amount": 0,
+            "restocked_quantity": 0,
+            "recurring": line.recurring,
+        }
+        for pos, line in enumerate(draft.lines)
+    ]
+
+
+def _payment_values(gateway: str, intent: PaymentIntentResult, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("pay"),
+        "gateway": gateway,
+        "account": intent.account,
+        "payment_intent_id": intent.id,
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "status": intent.status.value,
+        "risk_level": intent.risk_level,
+        "card_brand": intent.card_brand,
+        "card_last4": intent.card_last4,
+        "created_at": now,
+    }
+
+
 async def insert_order(
     s: AsyncSession,
     settings: Settings,
@@ -158,74 +248,75 @@ async def insert_order(
     the checkout or the intent; the unique constraints stop a second one regardless.
     """
     order_id = new_id("ord")
-    order = Order(
-        id=order_id,
-        number=await _unused_number(s),
-        checkout_id=draft.checkout_id,
-        payment_intent_id=intent.id,
-        cart_id=draft.cart_id,
-        session_id=draft.session_id,
-        user_id=draft.user_id,
-        email=draft.email,
-        status="held_for_review" if held_for_review else "paid",
-        currency=draft.currency,
-        subtotal=draft.subtotal,
-        discount_total=draft.discount_total,
-        shipping_total=draft.shipping_total,
-        tax_total=draft.tax_total,
-        total=draft.total,
-        refunded_total=0,
-        shipping_address=draft.shipping_address,
-        billing_address=draft.billing_address,
-        shipping_method=draft.shipping_method,
-        shipping_refundable=draft.shipping_paid,
-        shipping_refunded=0,
-        risk_level=intent.risk_level,
-        access_token_hash=_token_hash(order_access_token(settings, order_id)),
-        meta=dict(draft.meta),
-        created_at=now,
-        updated_at=now,
+    values = _order_values(
+        settings, order_id, draft, intent, held_for_review=held_for_review, now=now
     )
-    order.lines = [
-        OrderLine(
-            id=new_id("ol"),
-            position=pos,
-            cart_item_id=line.cart_item_id,
-            product_id=line.product_id,
-            variant_id=line.variant_id,
-            sku=line.sku,
-            name=line.name[:200],
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            amount=line.amount,
-            discount=line.discount,
-            tax=line.tax,
-            total=line.total,
-            refunded_amount=0,
-            restocked_quantity=0,
-            recurring=line.recurring,
-        )
-        for pos, line in enumerate(draft.lines)
-    ]
-    order.payments = [
-        OrderPayment(
-            id=new_id("pay"),
-            gateway=gateway,
-            account=intent.account,
-            payment_intent_id=intent.id,
-            amount=intent.amount,
-            currency=intent.currency,
-            status=intent.status.value,
-            risk_level=intent.risk_level,
-            card_brand=intent.card_brand,
-            card_last4=intent.card_last4,
-            created_at=now,
-        )
-    ]
+    order = Order(number=await _unused_number(s), **values)
+    order.lines = [OrderLine(**line) for line in _line_values(draft)]
+    order.payments = [OrderPayment(**_payment_values(gateway, intent, now))]
     order.refunds = []
     s.add(order)
     await s.flush()
     return order
+
+
+@dataclass(frozen=True, slots=True)
+class InsertedOrder:
+    """What :func:`insert_order_rows` wrote that its caller reads back."""
+
+    id: str
+    number: str
+    status: str
+    email: str | None
+    total: int
+    currency: str
+
+
+_ORDERS = cast(Table, Order.__table__)
+_ORDER_LINES = cast(Table, OrderLine.__table__)
+_PAYMENTS = cast(Table, OrderPayment.__table__)
+
+
+@functools.cache
+def _claiming_insert(dialect: str) -> Any:
+    """The order's INSERT that skips a taken number (built once per dialect)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(_ORDERS).on_conflict_do_nothing(index_elements=["number"]).returning(_ORDERS.c.id)
+
+
+async def insert_order_rows(
+    s: AsyncSession,
+    settings: Settings,
+    draft: OrderDraft,
+    intent: PaymentIntentResult,
+    *,
+    gateway: str,
+    held_for_review: bool,
+    now: datetime,
+) -> InsertedOrder:
+    """:func:`insert_order` in Core statements, for the finalize path (no ORM objects to
+    flush): the order, whose INSERT also claims its number (``ON CONFLICT (number) DO
+    NOTHING``: a number already taken tries another, with no SELECT before), its lines in
+    one INSERT, and its payment. The same rows, checks and unique constraints."""
+    order_id = new_id("ord")
+    values = _order_values(
+        settings, order_id, draft, intent, held_for_review=held_for_review, now=now
+    )
+    values["metadata"] = values.pop("meta")  # the column's name
+    statement = _claiming_insert(s.get_bind().dialect.name)
+    while True:
+        number = new_order_number()
+        if (await s.execute(statement, {**values, "number": number})).first() is not None:
+            break
+    lines = _line_values(draft)
+    if lines:
+        await s.execute(_ORDER_LINES.insert(), [{**line, "order_id": order_id} for line in lines])
+    await s.execute(
+        _PAYMENTS.insert(), {**_payment_values(gateway, intent, now), "order_id": order_id}
+    )
+    return InsertedOrder(
+        order_id, number, values["status"], draft.email, draft.total, draft.currency
+    )
 
 
 def can_read(order: Order, session: SessionContext | None, token: str | None) -> bool:

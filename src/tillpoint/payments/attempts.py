@@ -3,9 +3,11 @@ and webhooks. A succeeded attempt is never moved back by a late or replayed even
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +22,11 @@ GIVEN_BACK = frozenset({REFUNDING, REFUNDED})
 
 # Statuses an attempt cannot leave: later news about it must not overwrite them.
 FINAL = frozenset({IntentStatus.succeeded.value, IntentStatus.canceled.value, *GIVEN_BACK})
+_FINAL_LIST = sorted(FINAL)
+
+_TABLE = cast(Table, PaymentAttempt.__table__)
+# Executed with every column but updated_at (the database's default); built once.
+_INSERT = _TABLE.insert()
 
 
 async def record_attempt(
@@ -29,28 +36,31 @@ async def record_attempt(
     gateway: str,
     intent: PaymentIntentResult,
     now: datetime,
-) -> PaymentAttempt:
-    """Add the attempt behind ``intent`` to the unit of work (counted by velocity checks)."""
-    row = PaymentAttempt(
-        id=new_id("patt"),
-        checkout_id=keys.checkout_id,
-        session_id=keys.session_id,
-        email=keys.email.strip().lower() if keys.email else None,
-        card_fingerprint=keys.card_fingerprint or intent.card_fingerprint,
-        gateway=gateway,
-        account=intent.account,
-        payment_intent_id=intent.id,
-        amount=intent.amount,
-        currency=intent.currency,
-        status=intent.status.value,
-        decline_code=intent.decline_code,
-        decline_message=intent.decline_message,
-        risk_level=intent.risk_level,
-        created_at=now,
+) -> str:
+    """Insert the attempt behind ``intent`` in the unit of work (counted by velocity checks);
+    returns its id. One Core INSERT (CONFIRM_ORDER's hot path: no ORM object to flush)."""
+    attempt_id = new_id("patt")
+    await s.execute(
+        _INSERT,
+        {
+            "id": attempt_id,
+            "checkout_id": keys.checkout_id,
+            "session_id": keys.session_id,
+            "email": keys.email.strip().lower() if keys.email else None,
+            "card_fingerprint": keys.card_fingerprint or intent.card_fingerprint,
+            "gateway": gateway,
+            "account": intent.account,
+            "payment_intent_id": intent.id,
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "status": intent.status.value,
+            "decline_code": intent.decline_code,
+            "decline_message": intent.decline_message,
+            "risk_level": intent.risk_level,
+            "created_at": now,
+        },
     )
-    s.add(row)
-    await s.flush()
-    return row
+    return attempt_id
 
 
 async def attempt_for_intent(s: AsyncSession, intent_id: str) -> PaymentAttempt | None:
@@ -82,6 +92,65 @@ def apply_to(row: PaymentAttempt, intent: PaymentIntentResult, now: datetime) ->
     row.risk_level = intent.risk_level or row.risk_level
     row.card_fingerprint = row.card_fingerprint or intent.card_fingerprint
     row.updated_at = now
+
+
+def _new(column: str) -> Any:
+    """The new value of ``column``, bound by a name no column has (SET reserves those)."""
+    return bindparam(f"new_{column}", type_=_TABLE.c[column].type)
+
+
+@functools.cache
+def _settle_statement(risk_level: bool, fingerprint: bool) -> Any:
+    """settle_for_order's UPDATE, built once per shape: a risk level only when the intent
+    has one, a fingerprint only where the attempt has none."""
+    columns = ["status", "decline_code", "decline_message", "updated_at"]
+    values: dict[Any, Any] = {_TABLE.c[name]: _new(name) for name in columns}
+    if risk_level:
+        values[_TABLE.c.risk_level] = _new("risk_level")
+    if fingerprint:
+        values[_TABLE.c.card_fingerprint] = func.coalesce(
+            _TABLE.c.card_fingerprint, _new("card_fingerprint")
+        )
+    return (
+        _TABLE.update()
+        .where(
+            _TABLE.c.payment_intent_id == bindparam("intent_id"),
+            _TABLE.c.status.not_in(_FINAL_LIST),
+        )
+        .values(values)
+        .returning(_TABLE.c.status)
+    )
+
+
+async def settle_for_order(
+    s: AsyncSession, intent: PaymentIntentResult, now: datetime
+) -> str | None:
+    """:func:`apply_intent` as one conditional UPDATE (no ORM load and flush), for order
+    creation and webhooks, where the attempt is usually open. Returns the attempt's status
+    after it (None if we have no attempt for ``intent``); a final status is read (locked),
+    never changed."""
+    moved = await s.execute(
+        _settle_statement(bool(intent.risk_level), bool(intent.card_fingerprint)),
+        {
+            "intent_id": intent.id,
+            "new_status": intent.status.value,
+            "new_decline_code": intent.decline_code,
+            "new_decline_message": intent.decline_message,
+            "new_updated_at": now,
+            "new_risk_level": intent.risk_level,
+            "new_card_fingerprint": intent.card_fingerprint,
+        },
+    )
+    status = moved.scalar_one_or_none()
+    if status is not None:
+        return str(status)
+    # Final already (or no attempt): read it, locked as attempt_for_intent locks it.
+    found = await s.scalar(
+        select(PaymentAttempt.status)
+        .where(PaymentAttempt.payment_intent_id == intent.id)
+        .with_for_update()
+    )
+    return str(found) if found is not None else None
 
 
 async def claim_refund(s: AsyncSession, intent_id: str, now: datetime) -> str | None:

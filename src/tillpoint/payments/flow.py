@@ -30,12 +30,13 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import User
 from tillpoint.cart.service import mark_converted
-from tillpoint.catalog.service import sellables_for
+from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import service as checkout_service
 from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
 from tillpoint.checkout.machine import Event, State
@@ -49,6 +50,7 @@ from tillpoint.orders.service import (
     LineDraft,
     OrderDraft,
     insert_order,
+    insert_order_rows,
     is_recurring,
     order_access_token,
     order_id_for_intent,
@@ -70,6 +72,7 @@ from tillpoint.payments.gateway import (
     WebhookEvent,
     idempotency_key,
 )
+from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.risk import held_for_review
 from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
@@ -332,24 +335,25 @@ async def create_order(call: EffectCall) -> None:
         return
     if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
-    attempt = await attempts.attempt_for_intent(s, intent_id)
-    if attempt is not None and attempt.status in attempts.GIVEN_BACK:
-        raise Conflict("This payment was refunded: no order.", code="payment_refunded")
     intent = await gateway_of(rt).retrieve_payment_intent(
         intent_id, account=payment.get("account", "primary")
     )
+    # The order and its attempt agree from the same commit: the webhook that would also
+    # mark it comes a second or more later (it then finds it final). Applied before the
+    # checks below in one statement: any refusal rolls it back with everything else.
+    attempt_status = await attempts.settle_for_order(s, intent, rt.clock.now())
+    if attempt_status in attempts.GIVEN_BACK:
+        raise Conflict("This payment was refunded: no order.", code="payment_refunded")
     if intent.status is not IntentStatus.succeeded:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
     if any(o.payment_intent_id == intent.id for o in found):
         raise Conflict("This payment already has an order.", code="payment_already_used")
-    if attempt is not None:
-        # The order and its attempt agree from the same commit: the webhook that would
-        # also mark it comes a second or more later (it then finds it final).
-        attempts.apply_to(attempt, intent, rt.clock.now())
     draft = await _draft(call, payment)
     held = held_for_review(intent.risk_level, rt.settings.payment_risk_threshold)
     now = rt.clock.now()
-    order = await insert_order(
+    # Hooks get the ORM order; without any, Core statements write the same rows.
+    insert = insert_order if ORDER_HOOKS else insert_order_rows
+    order = await insert(
         s, rt.settings, draft, intent, gateway=payment.get("gateway", "sandbox"),
         held_for_review=held, now=now,
     )  # fmt: skip
@@ -366,6 +370,7 @@ async def create_order(call: EffectCall) -> None:
         email=draft.email, at=now,
     )  # fmt: skip
     for hook in ORDER_HOOKS:
+        assert isinstance(order, Order)
         await hook(call, order)
     await mark_converted(s, row.cart_id)
     outbox.enqueue(
@@ -405,23 +410,84 @@ async def create_order(call: EffectCall) -> None:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """What an order line copies from the catalog (as ``Sellable`` names it)."""
+
+    name: str
+    sku: str
+    meta: dict[str, Any]
+
+
+# Products with the wanted variants (a variant counts only under its own product, as
+# ``sellables_for`` resolves it): columns, not ORM objects, on the order's hot path.
+_LINE_NAMES = (
+    select(
+        Product.id,
+        Product.name,
+        Product.sku,
+        Product.meta,
+        ProductVariant.id,
+        ProductVariant.name,
+        ProductVariant.sku,
+    )
+    .select_from(Product)
+    .outerjoin(
+        ProductVariant,
+        and_(
+            ProductVariant.product_id == Product.id,
+            ProductVariant.id.in_(bindparam("variant_ids", expanding=True)),
+        ),
+    )
+    .where(Product.id.in_(bindparam("product_ids", expanding=True)))
+)
+
+
+async def _line_names(
+    s: AsyncSession, keys: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], _Named]:
+    """Name, SKU and metadata of each (product, variant) line that still exists."""
+    product_ids = sorted({p for p, _ in keys})
+    if not product_ids:
+        return {}
+    variant_ids = sorted({v for _, v in keys if v}) or [""]
+    rows = await s.execute(_LINE_NAMES, {"product_ids": product_ids, "variant_ids": variant_ids})
+    products: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    variants: dict[tuple[str, str], tuple[str, str]] = {}
+    for pid, pname, psku, pmeta, vid, vname, vsku in rows:
+        products[pid] = (pname, psku, dict(pmeta or {}))
+        if vid is not None:
+            variants[(pid, vid)] = (vname, vsku)
+    out: dict[tuple[str, str | None], _Named] = {}
+    for pid, vid in keys:
+        product = products.get(pid)
+        if product is None:
+            continue
+        name, sku, meta = product
+        variant = variants.get((pid, vid)) if vid else None
+        if variant is not None:
+            name, sku = f"{name} — {variant[0]}", variant[1]
+        out[(pid, vid)] = _Named(name, sku, meta)
+    return out
+
+
 async def _draft(call: EffectCall, payment: dict[str, Any]) -> OrderDraft:
     """The order's content from the totals the customer agreed to and paid."""
     totals = payment.get("totals") or {}
     ctx, row = call.context, call.checkout
     lines_json = list(totals.get("lines") or [])
     keys = [(str(line["product_id"]), line.get("variant_id")) for line in lines_json]
-    sellables = await sellables_for(call.s, keys)
+    named = await _line_names(call.s, keys)
     lines = []
     for line in lines_json:
-        sellable = sellables.get((line["product_id"], line.get("variant_id")))
-        meta = dict(sellable.product.meta or {}) if sellable else {}
+        found = named.get((line["product_id"], line.get("variant_id")))
+        meta = found.meta if found else {}
         lines.append(
             LineDraft(
                 product_id=line["product_id"],
                 variant_id=line.get("variant_id"),
-                name=sellable.name if sellable else str(line["product_id"]),
-                sku=sellable.sku if sellable else None,
+                name=found.name if found else str(line["product_id"]),
+                sku=found.sku if found else None,
                 cart_item_id=line.get("line_id"),
                 quantity=int(line["quantity"]),
                 unit_price=int(line["unit_price"]),
@@ -587,6 +653,11 @@ async def sync_payment(
         payload: dict[str, Any] = {"intent": _summary(intent)}
         if event is Event.PAYMENT_FAILURE:
             payload["reason"] = intent.decline_code or intent.status.value
+        if event is Event.PAYMENT_SUCCESS:
+            paid = await _pay_and_order(rt, checkout_id, payload, actor)
+            if paid is not None:
+                known = _snapshot(paid.state, paid.context)
+                continue
         try:
             # Only the state and context are read back: the step need not price the cart.
             view = await checkout_service.apply_server_event(
@@ -607,6 +678,28 @@ async def sync_payment(
     if order_id is not None:
         await start_subscriptions(rt, order_id)
     return SyncResult(checkout_id, state.value, intent, order_id)
+
+
+async def _pay_and_order(
+    rt: Runtime, checkout_id: str, payload: dict[str, Any], actor: Actor
+) -> checkout_service.CheckoutView | None:
+    """The usual finalize: PAYMENT_SUCCESS and PROCEED_TO_CONFIRMATION (same payload, as
+    the loop would send them) in one transaction. None if either refused or failed:
+    nothing was kept, and the loop applies them one at a time as it always did, so the
+    payment is recorded (payment_success) before an order that cannot be made, or that
+    fails, refuses or raises from its own step."""
+    try:
+        return await checkout_service.apply_server_events(
+            rt,
+            checkout_id,
+            [(Event.PAYMENT_SUCCESS, payload), (Event.PROCEED_TO_CONFIRMATION, payload)],
+            actor=actor,
+        )
+    except TillpointError:
+        return None  # a refusal (out of stock, a coupon gone, a race): no news
+    except Exception:
+        log.warning("finalizing in one transaction failed; one step at a time", exc_info=True)
+        return None
 
 
 _INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
@@ -734,17 +827,40 @@ async def _refund_orphan(
     log.warning("refunded a payment that has no order", extra={"intent": intent.id})
 
 
+# A webhook's "whose is this intent, and is it done?": the attempt (locked, as
+# attempts.attempt_for_intent locks it) with the order the intent paid and its lines'
+# recurring specs, in one statement.
+_ATTEMPT_AND_ORDER = (
+    select(
+        PaymentAttempt.checkout_id,
+        PaymentAttempt.account,
+        PaymentAttempt.status,
+        Order.id,
+        OrderLine.recurring,
+    )
+    .select_from(PaymentAttempt)
+    .outerjoin(Order, Order.payment_intent_id == PaymentAttempt.payment_intent_id)
+    .outerjoin(OrderLine, OrderLine.order_id == Order.id)
+    .where(PaymentAttempt.payment_intent_id == bindparam("intent_id"))
+    .with_for_update(of=PaymentAttempt)
+)
+
+
 async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | None:
     """Finalize by intent (webhooks): find its checkout and sync it."""
     paid: tuple[str, bool] | None = None
     async with rt.db.transaction() as s:
-        attempt = await attempts.attempt_for_intent(s, intent.id)
-        checkout_id = attempt.checkout_id if attempt else intent.metadata.get("checkout_id")
-        if attempt is not None:
-            intent = replace(intent, account=attempt.account)
-            attempts.apply_to(attempt, intent, rt.clock.now())
+        rows = (await s.execute(_ATTEMPT_AND_ORDER, {"intent_id": intent.id})).all()
+        checkout_id = rows[0].checkout_id if rows else intent.metadata.get("checkout_id")
+        if rows:
+            intent = replace(intent, account=rows[0].account)
+            if rows[0].status not in attempts.FINAL:
+                await attempts.settle_for_order(s, intent, rt.clock.now())
         if intent.status is IntentStatus.succeeded:
-            paid = await order_of_intent(s, intent.id)
+            if not rows:
+                paid = await order_of_intent(s, intent.id)
+            elif rows[0].id is not None:
+                paid = rows[0].id, any(is_recurring(row.recurring) for row in rows)
     if paid is not None and checkout_id:
         # The browser's confirmation (or an earlier delivery) made the order: the order
         # and the checkout's final state commit together, so nothing is left but the
@@ -779,15 +895,33 @@ for _type in (
 # --- browser-facing use cases ------------------------------------------------------------
 
 
-async def _owned_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> Checkout:
-    async with rt.db.transaction() as s:
-        row = await s.get(Checkout, checkout_id) if checkout_id.startswith("chk_") else None
-        if row is None or not (
-            row.session_id == session.session_id
-            or (row.user_id is not None and row.user_id == session.user_id)
-        ):
-            raise NotFound("No such checkout.", code="checkout_not_found")
-        return row
+@dataclass(frozen=True, slots=True)
+class _Owned:
+    """What the browser-facing payment calls read of the caller's checkout."""
+
+    id: str
+    state: str
+    context: dict[str, Any]
+
+
+_OWNED = select(Checkout.session_id, Checkout.user_id, Checkout.state, Checkout.context).where(
+    Checkout.id == bindparam("checkout_id")
+)
+
+
+async def _owned_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -> _Owned:
+    """The caller's checkout (404 for anyone else's): four columns, not the ORM row, in
+    one statement without a transaction around it."""
+    found = None
+    if checkout_id.startswith("chk_"):
+        async with rt.db.single_statement() as conn:
+            found = (await conn.execute(_OWNED, {"checkout_id": checkout_id})).first()
+    if found is None or not (
+        found.session_id == session.session_id
+        or (found.user_id is not None and found.user_id == session.user_id)
+    ):
+        raise NotFound("No such checkout.", code="checkout_not_found")
+    return _Owned(checkout_id, found.state, dict(found.context or {}))
 
 
 async def payment_intent_for(

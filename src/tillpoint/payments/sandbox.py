@@ -8,7 +8,12 @@ events signed with Stripe's scheme (``t=…,v1=HMAC-SHA256``) so one verificatio
 path serves both backends.
 
 State lives in this process's memory: it is the default for the one-instance
-``make demo`` and for tests, not for a fleet of app servers (use Stripe there).
+``make demo`` and for tests, not for a fleet of app servers (use Stripe there). What it
+keeps per purchase is bounded so a long-lived worker does not grow: the event log keeps
+the last ``event_log`` events, the idempotent answers the last ``idempotency_keys`` keys
+(Stripe keeps a key 24 hours; here the oldest key is forgotten first, and a request
+repeated after that makes a new object, as one repeated after 24 hours does at Stripe).
+Intents are kept (compact) for as long as the process lives: old orders refund by them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import sys
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -106,7 +113,13 @@ def sign_payload(payload: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-@dataclass
+# Defaults of the bounds (see the module docstring); a few minutes of a busy worker's
+# purchases, far more than any retry or webhook redelivery needs.
+EVENT_LOG_SIZE = 1000
+IDEMPOTENCY_KEYS = 10_000
+
+
+@dataclass(slots=True)
 class _Intent:
     id: str
     amount: int
@@ -183,7 +196,19 @@ class SandboxGateway:
 
     name = "sandbox"
 
-    def __init__(self, webhook_secret: str, *, delivery_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        webhook_secret: str,
+        *,
+        delivery_delay: float = 0.0,
+        event_log: int | None = EVENT_LOG_SIZE,
+        idempotency_keys: int = IDEMPOTENCY_KEYS,
+    ) -> None:
+        """``event_log``: how many of the latest events :attr:`events` keeps (None: all,
+        for tests that replay every event); ``idempotency_keys``: how many keys' first
+        answers are kept (oldest forgotten first)."""
+        if idempotency_keys < 1 or (event_log is not None and event_log < 0):
+            raise ValueError("the sandbox's bounds must be positive")
         self.webhook_secret = webhook_secret
         # Stripe posts an event about a second after the API call that caused it: by then
         # the browser's own confirmation has usually finalized, and the webhook finds the
@@ -192,13 +217,15 @@ class SandboxGateway:
         self.delivery_delay = delivery_delay
         self._wakers: dict[asyncio.Future[None], None] = {}  # in emission order
         self._intents: dict[str, _Intent] = {}
-        self._idempotent: dict[str, Any] = {}
+        self._idempotent: OrderedDict[str, Any] = OrderedDict()
+        self._idempotency_keys = idempotency_keys
         self._customers: dict[str, CustomerResult] = {}
         self._attached: dict[str, str] = {}  # payment method id -> customer id
         self._subscriptions: dict[str, SubscriptionResult] = {}
         self._deliverers: list[Deliverer] = []
         self._pending: set[asyncio.Task[None]] = set()
-        self.events: list[dict[str, Any]] = []
+        # The latest events, oldest first (deliveries do not read it: it is for tests).
+        self.events: deque[dict[str, Any]] = deque(maxlen=event_log)
 
     @property
     def publishable_key(self) -> str | None:
@@ -256,6 +283,9 @@ class SandboxGateway:
             for waker in list(self._wakers):  # in the order they were emitted
                 _wake(waker)
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+        # The gather's future (and so every task it waited for) stays referenced by the
+        # loop step that resumed us until that step ends: end it here, not in the caller.
+        await asyncio.sleep(0)
 
     # --- intents ------------------------------------------------------------------------
 
@@ -269,9 +299,12 @@ class SandboxGateway:
         """Stripe's idempotency: the same key answers the first result again."""
         if key is None:
             return make()
-        if key not in self._idempotent:
-            self._idempotent[key] = make()
-        return self._idempotent[key]
+        if key in self._idempotent:
+            return self._idempotent[key]
+        answer = self._idempotent[key] = make()
+        while len(self._idempotent) > self._idempotency_keys:
+            self._idempotent.popitem(last=False)  # the oldest key: its window is over
+        return answer
 
     async def create_payment_intent(self, request: CreateIntent) -> PaymentIntentResult:
         if request.amount <= 0:
@@ -284,7 +317,7 @@ class SandboxGateway:
             intent = _Intent(
                 id=intent_id,
                 amount=request.amount,
-                currency=request.currency.upper(),
+                currency=sys.intern(request.currency.upper()),  # one string per currency
                 client_secret=f"{intent_id}_secret_{secrets.token_hex(12)}",
                 metadata=dict(request.metadata),
                 customer_id=request.customer_id,

@@ -5,11 +5,12 @@ so the limits hold across every app instance sharing the database.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -47,6 +48,28 @@ def _limits(
     ]  # fmt: skip
 
 
+_COLUMNS = {
+    "checkout": PaymentAttempt.checkout_id,
+    "session": PaymentAttempt.session_id,
+    "email": PaymentAttempt.email,
+    "card": PaymentAttempt.card_fingerprint,
+}
+
+
+@functools.cache
+def _counts(scopes: tuple[str, ...]) -> Select[Any]:
+    """Every scope counted in one SELECT (an aggregate per scope, FILTERed to its key; the
+    key and window bound by name): built once per set of scopes, not at every attempt."""
+    matches = [_COLUMNS[scope] == bindparam(scope) for scope in scopes]
+    columns: list[Any] = []
+    for match in matches:
+        columns += [
+            func.count().filter(match),
+            func.min(PaymentAttempt.created_at).filter(match),
+        ]
+    return select(*columns).where(PaymentAttempt.created_at > bindparam("since"), or_(*matches))
+
+
 async def check_velocity(
     s: AsyncSession, settings: Settings, keys: AttemptKeys, now: datetime
 ) -> None:
@@ -56,24 +79,13 @@ async def check_velocity(
     """
     window = timedelta(seconds=settings.payment_velocity_window_seconds)
     since = now - window
-    checked = [(scope, column == value, limit) for scope, column, value, limit in
-               _limits(settings, keys) if value is not None]  # fmt: skip
+    checked = [(scope, value, limit) for scope, _, value, limit in _limits(settings, keys)
+               if value is not None]  # fmt: skip
     if not checked:
         return
-    # Every scope counted in one SELECT (an aggregate per scope, FILTERed to its key).
-    columns: list[Any] = []
-    for _, match, _ in checked:
-        columns += [
-            func.count().filter(match),
-            func.min(PaymentAttempt.created_at).filter(match),
-        ]
-    row = (
-        await s.execute(
-            select(*columns).where(
-                PaymentAttempt.created_at > since, or_(*(match for _, match, _ in checked))
-            )
-        )
-    ).one()
+    statement = _counts(tuple(scope for scope, _, _ in checked))
+    params: dict[str, Any] = {scope: value for scope, value, _ in checked}
+    row = (await s.execute(statement, {**params, "since": since})).one()
     for i, (scope, _, limit) in enumerate(checked):
         count, oldest = row[2 * i], row[2 * i + 1]
         if count >= limit:

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tillpoint.errors import Forbidden
 from tillpoint.payments import attempts
@@ -56,9 +57,13 @@ def register_applier(event_type: str, apply: Apply) -> None:
         bucket.append(apply)
 
 
+_SEEN = select(WebhookEventRecord.id).where(WebhookEventRecord.id == bindparam("event_id"))
+
+
 async def _seen(rt: Runtime, event_id: str) -> bool:
-    async with rt.db.transaction() as s:
-        return await s.get(WebhookEventRecord, event_id) is not None
+    """Whether the event was applied already: one read, no transaction around it."""
+    async with rt.db.single_statement() as conn:
+        return (await conn.execute(_SEEN, {"event_id": event_id})).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,9 @@ def _parse(data: dict[str, Any]) -> WebhookEvent:
     )
 
 
-async def _claim(s: AsyncSession, event: WebhookEvent, gateway: str, now: datetime) -> bool:
+async def _claim(
+    s: AsyncSession | AsyncConnection, event: WebhookEvent, gateway: str, now: datetime
+) -> bool:
     """Insert the event id; False if it was already there (a replay)."""
     values = {
         "id": event.id,
@@ -148,7 +155,8 @@ async def _claim(s: AsyncSession, event: WebhookEvent, gateway: str, now: dateti
         "event_created_at": datetime.fromtimestamp(event.created, UTC),
         "received_at": now,
     }
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    dialect = s.dialect if isinstance(s, AsyncConnection) else s.get_bind().dialect
+    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(WebhookEventRecord)
         .values(**values)
@@ -192,6 +200,14 @@ async def process_webhook(
             return WebhookOutcome(event.id, event.type, duplicate=True, handled=False)
         for apply in appliers:
             await apply(rt, gateway, event)
+    if not handlers:
+        # Nothing to commit with the claim (charge.succeeded and most others): the INSERT
+        # alone, without a transaction around it.
+        async with rt.db.single_statement() as conn:
+            claimed = await _claim(conn, event, gateway.name, rt.clock.now())
+        return WebhookOutcome(
+            event.id, event.type, duplicate=not claimed, handled=claimed and bool(appliers)
+        )
     async with rt.db.transaction() as s:
         if not await _claim(s, event, gateway.name, rt.clock.now()):
             return WebhookOutcome(event.id, event.type, duplicate=True, handled=False)
