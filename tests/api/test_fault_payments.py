@@ -39,10 +39,7 @@ from tillpoint.web.app import create_app
 
 pytestmark = pytest.mark.stripe
 
-# Runs `tillpoint serve`, dying by SIGKILL when the server is about to apply CRASH_AT. The
-# finalize path applies PAYMENT_SUCCESS and PROCEED_TO_CONFIRMATION in one transaction when
-# it can; when it falls back to one at a time (a refusal), a crash can land between them,
-# so CRASH_AT=PROCEED_TO_CONFIRMATION makes the pair fall back to reach that window.
+# Runs `tillpoint serve`, dying by SIGKILL when the server is about to apply CRASH_AT.
 _CRASHING_SERVER = """
 import os, signal, sys
 import tillpoint.checkout.service as checkout_service
@@ -55,17 +52,6 @@ async def apply_or_die(rt, checkout_id, event, *args, **kwargs):
     return await real(rt, checkout_id, event, *args, **kwargs)
 
 checkout_service.apply_server_event = apply_or_die
-real_many = checkout_service.apply_server_events
-
-async def apply_many_or_die(rt, checkout_id, events, *args, **kwargs):
-    names = [getattr(event, "value", event) for event, _ in events]
-    if crash_at and names[0] == crash_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-    if crash_at in names:
-        return None  # refused: the finalize path then applies them one at a time (above)
-    return await real_many(rt, checkout_id, events, *args, **kwargs)
-
-checkout_service.apply_server_events = apply_many_or_die
 from tillpoint.cli import main
 sys.argv = ["tillpoint", "serve", "--port", sys.argv[1]]
 main()

@@ -15,7 +15,6 @@ the new totals, now quoted) if anything moved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -1050,38 +1049,6 @@ async def apply_server_event(
         actor=actor,
         price=price,
     )
-
-
-async def apply_server_events(
-    rt: Runtime,
-    checkout_id: str,
-    events: Sequence[tuple[Event, dict[str, Any]]],
-    *,
-    actor: Actor = SYSTEM,
-) -> CheckoutView | None:
-    """Several server events in one unit of work, the checkout locked once (the finalize
-    path's PAYMENT_SUCCESS then PROCEED_TO_CONFIRMATION: one transaction, not two).
-
-    All or nothing, unpriced as ``apply_server_event(price=False)``: a refusal of any step
-    rolls every step back and raises as that step would (``TillpointError``), or returns
-    None for a refusal that would keep changes. Either way nothing is committed, and the
-    caller applies the events one at a time to get each one's own handling."""
-    done: CheckoutView | None = None
-    try:
-        async with rt.db.transaction() as s:
-            row = await _lock(s, checkout_id)
-            if row is None:
-                raise NotFound("No such checkout.", code="checkout_not_found")
-            for event, payload in events:
-                done = await _step(
-                    rt, s, row, event, dict(payload), user_id=row.user_id, caller=None,
-                    if_match=None, actor=actor, price=False,
-                )  # fmt: skip
-    except (_TotalsChanged, _Expired):
-        return None
-    if done is not None:
-        await _forget_cart_if_coupons_removed(rt, done)
-    return done
 
 
 # --- expiry ---------------------------------------------------------------------------

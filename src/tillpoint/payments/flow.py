@@ -653,11 +653,6 @@ async def sync_payment(
         payload: dict[str, Any] = {"intent": _summary(intent)}
         if event is Event.PAYMENT_FAILURE:
             payload["reason"] = intent.decline_code or intent.status.value
-        if event is Event.PAYMENT_SUCCESS:
-            paid = await _pay_and_order(rt, checkout_id, payload, actor)
-            if paid is not None:
-                known = _snapshot(paid.state, paid.context)
-                continue
         try:
             # Only the state and context are read back: the step need not price the cart.
             view = await checkout_service.apply_server_event(
@@ -678,28 +673,6 @@ async def sync_payment(
     if order_id is not None:
         await start_subscriptions(rt, order_id)
     return SyncResult(checkout_id, state.value, intent, order_id)
-
-
-async def _pay_and_order(
-    rt: Runtime, checkout_id: str, payload: dict[str, Any], actor: Actor
-) -> checkout_service.CheckoutView | None:
-    """The usual finalize: PAYMENT_SUCCESS and PROCEED_TO_CONFIRMATION (same payload, as
-    the loop would send them) in one transaction. None if either refused or failed:
-    nothing was kept, and the loop applies them one at a time as it always did, so the
-    payment is recorded (payment_success) before an order that cannot be made, or that
-    fails, refuses or raises from its own step."""
-    try:
-        return await checkout_service.apply_server_events(
-            rt,
-            checkout_id,
-            [(Event.PAYMENT_SUCCESS, payload), (Event.PROCEED_TO_CONFIRMATION, payload)],
-            actor=actor,
-        )
-    except TillpointError:
-        return None  # a refusal (out of stock, a coupon gone, a race): no news
-    except Exception:
-        log.warning("finalizing in one transaction failed; one step at a time", exc_info=True)
-        return None
 
 
 _INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
