@@ -77,12 +77,19 @@ async def test_localstripe_signed_webhook_reaches_live_app_and_updates_the_attem
     async def updated_and_recorded() -> bool:
         # The applier updates the attempt first, then the event is recorded as processed
         # in its own transaction: wait for both (checking only the first raced the second).
-        rows = [r for r in await webhook_rows(rt) if r.type == "payment_intent.succeeded"]
-        return await attempt_status(rt, intent.id) == "succeeded" and bool(rows)
+        return await attempt_status(rt, intent.id) == "succeeded" and bool(await ours())
+
+    async def ours() -> list[Any]:
+        # Only this intent's events: localstripe lives for the whole test session and may
+        # still be posting an earlier test's event to the URL registered now (seen once).
+        rows = await webhook_rows(rt)
+        return [
+            r for r in rows if r.type == "payment_intent.succeeded" and r.object_id == intent.id
+        ]
 
     await _eventually(updated_and_recorded)
-    rows = [r for r in await webhook_rows(rt) if r.type == "payment_intent.succeeded"]
-    assert [r.object_id for r in rows] == [intent.id]
+    rows = await ours()
+    assert len(rows) == 1
     assert rows[0].gateway == "stripe"
 
 
@@ -106,7 +113,10 @@ async def test_localstripe_failed_payment_webhook_records_the_decline(
     assert result.declined
 
     async def recorded() -> bool:
-        return any(r.type == "payment_intent.payment_failed" for r in await webhook_rows(rt))
+        return any(
+            r.type == "payment_intent.payment_failed" and r.object_id == intent.id
+            for r in await webhook_rows(rt)
+        )
 
     await _eventually(recorded)
     assert await attempt_status(rt, intent.id) == "requires_payment_method"
