@@ -184,20 +184,7 @@ async def price_in_place(rt: Runtime, s: AsyncSession, cart: Cart) -> None:
     amount, not inserted at 0 and updated by the write's re-pricing (which still runs,
     and removes what no longer holds)."""
     with s.no_autoflush:
-        result, _ = await _evaluate(
-            rt,
-            s,
-            list(cart.coupons),
-            lines=cart_lines(cart),
-            currency=cart.currency,
-            now=rt.clock.now(),
-            user_id=cart.user_id,
-            email=None,
-            shipping_amount=0,
-        )
-    amounts = {d.coupon_id: d.amount for d in result.applied}
-    for applied in cart.coupons:
-        applied.discount_amount = amounts.get(applied.coupon_id, 0)
+        await stale_coupons(rt, s, cart)
 
 
 async def revalidate_applied(
