@@ -104,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
             (w["growth_pct"] for w in report["server_rss"].values()), default=0.0
         )
     if "cpu" in report:
-        result["cpu_last_window"] = report["cpu"]
+        # CPU is sampled from the end of the warm-up to the end, like the windows; the load
+        # report divides it by its recorder's flows, which the windows reset each minute.
+        cpu = dict(report["cpu"])
+        done = max(flows, 1)
+        cpu["total_per_flow_s"] = round(cpu["total_s"] / done, 4)
+        cpu["machine_busy_per_flow_s"] = round(cpu["machine_busy_s"] / done, 4)
+        result["cpu"] = cpu
     if "verification" in report:
         result["verification"] = report["verification"]
     text = json.dumps(result, indent=2)
