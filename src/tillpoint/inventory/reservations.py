@@ -91,16 +91,18 @@ def _view(res: InventoryReservation) -> Reservation:
         status=res.status,
         reference=res.reference,
         expires_at=res.expires_at,
-        items=tuple(
-            ReservedItem(
-                product_id=line.product_id,
-                variant_id=line.variant_id,
-                quantity=line.quantity,
-                tracked=line.inventory_id is not None,
-                backordered=line.backordered,
-            )
-            for line in res.lines
-        ),
+        items=tuple(_reserved_item(line) for line in res.lines),
+    )
+
+
+def _reserved_item(line: Any) -> ReservedItem:
+    """A reservation line as reported, from an ORM line or a row with the same columns."""
+    return ReservedItem(
+        product_id=line.product_id,
+        variant_id=line.variant_id,
+        quantity=line.quantity,
+        tracked=line.inventory_id is not None,
+        backordered=line.backordered,
     )
 
 
@@ -477,17 +479,7 @@ def _held_view(reservation_id: str, rows: Sequence[Any]) -> Reservation:
         status=first.status,
         reference=first.reference,
         expires_at=first.expires_at,
-        items=tuple(
-            ReservedItem(
-                product_id=r.product_id,
-                variant_id=r.variant_id,
-                quantity=r.quantity,
-                tracked=r.inventory_id is not None,
-                backordered=r.backordered,
-            )
-            for r in rows
-            if r.product_id is not None
-        ),
+        items=tuple(_reserved_item(r) for r in rows if r.product_id is not None),
     )
 
 
