@@ -107,18 +107,38 @@ class Received:
         return b" ".join((self.method.encode(), self.path.encode(), self.query, head, self.body))
 
 
+@dataclass
+class Timed:
+    """When one request started, how it answered and how long it took (None: in flight)."""
+
+    method: str
+    path: str
+    started: float
+    status: int | None = None
+    seconds: float | None = None
+
+
 class RequestRecorder:
-    """ASGI wrapper keeping every request our app receives, body included."""
+    """ASGI wrapper keeping every request our app receives, body included, and a timeline
+    of them (printed when a browser test fails, to tell a slow server from a stuck page)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.received: list[Received] = []
+        self.timeline: list[Timed] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
+        timed = Timed(scope["method"], scope["path"], time.monotonic())
+        self.timeline.append(timed)
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                timed.status = int(message["status"])
+            await send(message)
 
         async def recording() -> Any:
             message = await receive()
@@ -127,8 +147,9 @@ class RequestRecorder:
             return message
 
         try:
-            await self.app(scope, recording, send)
+            await self.app(scope, recording, sending)
         finally:
+            timed.seconds = time.monotonic() - timed.started
             self.received.append(
                 Received(
                     scope["method"],
@@ -190,6 +211,12 @@ def start_server(settings: Settings, backend: str) -> LiveServer:
     def serve() -> None:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(server.serve())
+        # sse-starlette leaves a shutdown watcher per stream; closing the loop over it logs
+        # "Task was destroyed but it is pending": end them first.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=serve, name=f"uvicorn-{port}", daemon=True)
@@ -211,15 +238,38 @@ def start_server(settings: Settings, backend: str) -> LiveServer:
     )
 
 
+def describe_timeline(timeline: list[Timed], last: int = 25) -> str:
+    """The last requests the server saw: start offset, method, path, status, duration."""
+    if not timeline:
+        return "(no requests)"
+    origin = timeline[0].started
+    lines = []
+    for t in timeline[-last:]:
+        took = "IN FLIGHT" if t.seconds is None else f"{t.seconds * 1000:.0f} ms"
+        lines.append(f"+{t.started - origin:7.3f}s {t.method:6} {t.path} -> {t.status} ({took})")
+    return "\n".join(lines)
+
+
 @pytest.fixture
-def live(settings: Settings, backend: str) -> Iterator[LiveServer]:
+def live(request: pytest.FixtureRequest, settings: Settings, backend: str) -> Iterator[LiveServer]:
     """Our app with the demo catalog, served on a free loopback port."""
     # Playwright's sync API keeps an event loop in this thread: all async work runs
     # on the server's loop instead.
     server = start_server(settings, backend)
     server.call(_prepare)
     yield server
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        report.sections.append(("server requests", describe_timeline(server.recorder.timeline)))
     server.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # Kept on the item so the ``live`` fixture's teardown can see whether the test failed.
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 # --- the browser ------------------------------------------------------------------------------
