@@ -144,6 +144,8 @@ async def run_load(
             if cpu_before is None and now - begin >= args.warmup:
                 recorder.reset()
                 cpu_before = procstat.sample_cpu(args.server_pid)
+                if rss is not None:
+                    rss.warmed()
                 progress.update(bar, description=args.flow)
             if rss is not None:
                 rss.sample()

@@ -116,10 +116,16 @@ def cpu_delta(before: CpuSample, after: CpuSample) -> dict[str, float]:
 
 @dataclass
 class RssWatch:
-    """Peak and first/last RSS per server process, sampled during the run."""
+    """Peak, first, warm and last RSS per server process, sampled during the run.
+
+    Growth counts from ``warm`` (the sample at the end of the warm-up, when the load's
+    other figures start): before it a worker imports lazily, compiles its statements and
+    fills its pools, which is start-up, not growth under load. ``from_cold_pct`` keeps
+    the growth from the first sample too."""
 
     server_pid: int
     first: dict[int, int] = field(default_factory=dict)
+    warm: dict[int, int] = field(default_factory=dict)
     last: dict[int, int] = field(default_factory=dict)
     peak: dict[int, int] = field(default_factory=dict)
 
@@ -130,16 +136,26 @@ class RssWatch:
             self.last[pid] = rss
             self.peak[pid] = max(self.peak.get(pid, 0), rss)
 
+    def warmed(self) -> None:
+        """The warm-up is over: growth counts from the latest sample."""
+        self.sample()
+        self.warm = dict(self.last)
+
     def summary(self) -> dict[str, dict[str, float]]:
         mb = 1024 * 1024
-        return {
-            str(pid): {
+
+        def pct(start: int, end: int) -> float:
+            return round(100 * (end - start) / start, 1) if start else 0.0
+
+        out = {}
+        for pid in sorted(self.peak):
+            warm = self.warm.get(pid, self.first[pid])
+            out[str(pid)] = {
                 "first_mb": round(self.first[pid] / mb, 1),
+                "warm_mb": round(warm / mb, 1),
                 "last_mb": round(self.last[pid] / mb, 1),
                 "peak_mb": round(self.peak[pid] / mb, 1),
-                "growth_pct": round(100 * (self.last[pid] - self.first[pid]) / self.first[pid], 1)
-                if self.first[pid]
-                else 0.0,
+                "growth_pct": pct(warm, self.last[pid]),
+                "growth_from_cold_pct": pct(self.first[pid], self.last[pid]),
             }
-            for pid in sorted(self.peak)
-        }
+        return out

@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         result["latency_drift"] = drift(full[0], full[-1])
     if "server_rss" in report:
         result["server_rss"] = report["server_rss"]
-        result["rss_growth_pct_max"] = max(
-            (w["growth_pct"] for w in report["server_rss"].values()), default=0.0
+        workers = report["server_rss"].values()
+        result["rss_growth_pct_max"] = max((w["growth_pct"] for w in workers), default=0.0)
+        result["rss_growth_from_cold_pct_max"] = max(
+            (w["growth_from_cold_pct"] for w in workers), default=0.0
         )
     if "cpu" in report:
         # CPU is sampled from the end of the warm-up to the end, like the windows; the load

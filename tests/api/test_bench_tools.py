@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.flows import Outcome, verify_carts
+from bench.procstat import RssWatch
 from bench.recorder import Recorder, percentile
 
 from tests.redis_process import free_port
@@ -29,6 +30,23 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(samples, 99) == 99.0
     assert percentile(samples, 100) == 100.0
     assert percentile([7.0], 99) == 7.0
+
+
+def test_rss_growth_counts_from_the_end_of_the_warm_up() -> None:
+    watch = RssWatch(os.getpid())
+    watch.sample()
+    warm_up = bytearray(48 * 2**20)  # memory taken during the warm-up
+    warm_up[::4096] = b"x" * len(warm_up[::4096])  # touched, so it is resident
+    watch.warmed()
+    under_load = bytearray(16 * 2**20)
+    under_load[::4096] = b"y" * len(under_load[::4096])
+    watch.sample()
+    me = watch.summary()[str(os.getpid())]
+    assert me["first_mb"] + 40 < me["warm_mb"] < me["last_mb"] - 12
+    assert 0 < me["growth_pct"] < me["growth_from_cold_pct"]
+    from_warm = 100 * (me["last_mb"] - me["warm_mb"]) / me["warm_mb"]
+    assert abs(me["growth_pct"] - from_warm) < 0.2  # the MB figures are rounded
+    del warm_up, under_load
 
 
 def test_recorder_counts_errors_by_template_and_status() -> None:
