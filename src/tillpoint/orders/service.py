@@ -79,13 +79,6 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _unused_number(s: AsyncSession) -> str:
-    while True:
-        number = new_order_number()
-        if await s.scalar(select(Order.id).where(Order.number == number)) is None:
-            return number
-
-
 async def order_for_checkout(s: AsyncSession, checkout_id: str) -> Order | None:
     return await s.scalar(select(Order).where(Order.checkout_id == checkout_id))
 
@@ -242,21 +235,13 @@ async def insert_order(
     held_for_review: bool,
     now: datetime,
 ) -> Order:
-    """Add the order, its lines and its payment to the unit of work ``s``.
-
-    The caller holds the checkout's row lock and has checked that no order exists for
-    the checkout or the intent; the unique constraints stop a second one regardless.
-    """
-    order_id = new_id("ord")
-    values = _order_values(
-        settings, order_id, draft, intent, held_for_review=held_for_review, now=now
+    """:func:`insert_order_rows`, then the order as an ORM object with its lines and
+    payment loaded (for order hooks and tests, which want the object)."""
+    inserted = await insert_order_rows(
+        s, settings, draft, intent, gateway=gateway, held_for_review=held_for_review, now=now
     )
-    order = Order(number=await _unused_number(s), **values)
-    order.lines = [OrderLine(**line) for line in _line_values(draft)]
-    order.payments = [OrderPayment(**_payment_values(gateway, intent, now))]
-    order.refunds = []
-    s.add(order)
-    await s.flush()
+    order = await s.get(Order, inserted.id)
+    assert order is not None  # written by this transaction a moment ago
     return order
 
 
@@ -294,10 +279,14 @@ async def insert_order_rows(
     held_for_review: bool,
     now: datetime,
 ) -> InsertedOrder:
-    """:func:`insert_order` in Core statements, for the finalize path (no ORM objects to
-    flush): the order, whose INSERT also claims its number (``ON CONFLICT (number) DO
-    NOTHING``: a number already taken tries another, with no SELECT before), its lines in
-    one INSERT, and its payment. The same rows, checks and unique constraints."""
+    """Write the order, its lines and its payment in Core statements (no ORM objects to
+    flush): the order's INSERT also claims its number (``ON CONFLICT (number) DO NOTHING``:
+    a number already taken tries another, with no SELECT before), its lines go in one
+    INSERT, then its payment.
+
+    The caller holds the checkout's row lock and has checked that no order exists for
+    the checkout or the intent; the unique constraints stop a second one regardless.
+    """
     order_id = new_id("ord")
     values = _order_values(
         settings, order_id, draft, intent, held_for_review=held_for_review, now=now
