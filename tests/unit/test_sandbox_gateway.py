@@ -217,3 +217,20 @@ async def test_an_idempotency_key_answers_the_same_until_it_is_evicted() -> None
     assert (await gateway.create_payment_intent(_req("chk_a:1:pay", None))).id != first.id
     with pytest.raises(ValueError):
         SandboxGateway(SECRET, idempotency_keys=0)
+
+
+async def test_a_replayed_key_answers_the_intent_as_it_was_then() -> None:
+    """Stripe replays the first response: a create repeated after the confirm still says
+    ``requires_confirmation``; the confirm repeated after a refund still says it succeeded."""
+    gateway = SandboxGateway(SECRET)
+    unconfirmed = CreateIntent(
+        amount=1000, currency="USD", idempotency_key="chk_r:1", payment_method_id="pm_card_visa"
+    )
+    created = await gateway.create_payment_intent(unconfirmed)
+    paid = await gateway.confirm_payment_intent(created.id, idempotency_key="chk_r:1")
+    assert paid.status is IntentStatus.succeeded and paid.latest_charge_id
+    await gateway.refund(created.id, idempotency_key="chk_r:refund")
+    again = await gateway.create_payment_intent(unconfirmed)
+    assert again == created and again.status is IntentStatus.requires_confirmation
+    assert again.latest_charge_id is None
+    assert await gateway.confirm_payment_intent(created.id, idempotency_key="chk_r:1") == paid

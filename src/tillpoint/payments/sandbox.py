@@ -191,6 +191,38 @@ class _Intent:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _IntentAnswer:
+    """An intent as one call answered it, kept small for idempotent replays: the fields a
+    later call can change, as they were then; the rest is read from the intent itself
+    (a few references instead of a full result with its own copy of the metadata)."""
+
+    intent: _Intent
+    status: IntentStatus
+    amount: int
+    payment_method_id: str | None
+    decline_code: str | None
+    decline_message: str | None
+    charge_id: str | None
+    risk_level: str | None
+
+    @classmethod
+    def of(cls, intent: _Intent) -> _IntentAnswer:
+        return cls(
+            intent, intent.status, intent.amount, intent.payment_method_id,
+            intent.decline_code, intent.decline_message, intent.charge_id, intent.risk_level,
+        )  # fmt: skip
+
+    def result(self) -> PaymentIntentResult:
+        then = replace(
+            self.intent, status=self.status, amount=self.amount,
+            payment_method_id=self.payment_method_id, decline_code=self.decline_code,
+            decline_message=self.decline_message, charge_id=self.charge_id,
+            risk_level=self.risk_level,
+        )  # fmt: skip
+        return then.result()
+
+
 class SandboxGateway:
     """:class:`~tillpoint.payments.gateway.PaymentGateway` that never leaves the process."""
 
@@ -312,7 +344,7 @@ class SandboxGateway:
         if request.payment_method_id is not None:
             self._check_method(request.payment_method_id)
 
-        def make() -> PaymentIntentResult:
+        def make() -> _IntentAnswer:
             intent_id = _id("pi")
             intent = _Intent(
                 id=intent_id,
@@ -328,9 +360,10 @@ class SandboxGateway:
             )
             self._intents[intent_id] = intent
             self._emit("payment_intent.created", intent.as_stripe())
-            return intent.result()
+            return _IntentAnswer.of(intent)
 
-        created: PaymentIntentResult = self._once(f"{request.idempotency_key}:create", make)
+        answer: _IntentAnswer = self._once(f"{request.idempotency_key}:create", make)
+        created = answer.result()
         if not request.confirm:
             return created
         return await self.confirm_payment_intent(
@@ -384,7 +417,7 @@ class SandboxGateway:
         if payment_method_id is not None:
             await self.update_payment_intent(intent_id, payment_method_id=payment_method_id)
 
-        def make() -> PaymentIntentResult:
+        def make() -> _IntentAnswer:
             intent = self._get(intent_id)
             if intent.status is not IntentStatus.requires_confirmation:
                 raise GatewayRejected(
@@ -399,10 +432,10 @@ class SandboxGateway:
                 self._emit("payment_intent.requires_action", intent.as_stripe())
             else:
                 self._charge(intent, card)
-            return intent.result()
+            return _IntentAnswer.of(intent)
 
-        result: PaymentIntentResult = self._once(f"{idempotency_key}:confirm", make)
-        return result
+        answer: _IntentAnswer = self._once(f"{idempotency_key}:confirm", make)
+        return answer.result()
 
     def _charge(self, intent: _Intent, card: TestCard) -> None:
         intent.charge_id = _id("ch")
