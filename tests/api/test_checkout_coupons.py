@@ -3,12 +3,15 @@ re-validated at every pricing and removed with a notice at CONFIRM_ORDER."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests import factories
-from tests.api.test_checkout import fill_cart, send, start, to_state
+from tests.api.test_checkout import GUEST, fill_cart, send, start, to_state
 from tests.support import Api, MovableClock, error_code
 from tillpoint.audit.models import AuditLog
 from tillpoint.runtime import Runtime
@@ -64,3 +67,36 @@ async def test_a_coupon_that_expired_is_left_out_then_removed_at_confirm(
     assert [m["reason"] for m in reasons] == ["expired"]
     r = await send(api, cid, "CONFIRM_ORDER")
     assert r.status_code == 200 and r.json()["state"] == "payment_processing"
+
+
+@contextmanager
+def _statements(rt: Runtime) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", keep)
+
+
+async def test_a_step_reads_the_coupons_only_when_the_cart_has_one(api: Api, rt: Runtime) -> None:
+    """The step's cart read says whether any coupon is applied: without one, pricing does
+    not read the coupons; one applied mid-checkout is priced at the next step."""
+    await fill_cart(api, rt, price=2000, qty=2)
+    await factories.coupon(rt, "TEN", value=1000, combinable=True)
+    cid = (await start(api))["id"]
+    with _statements(rt) as seen:
+        r = await send(api, cid, "SELECT_GUEST")
+    assert r.status_code == 200, r.text
+    assert r.json()["context"]["totals"]["discount"] == 0
+    assert not [s for s in seen if "FROM applied_coupons" in s and "EXISTS" not in s], seen
+    assert (await api.post("/api/cart/coupons", json={"code": "TEN"})).status_code == 200
+    with _statements(rt) as seen:
+        r = await send(api, cid, "SUBMIT_GUEST_INFO", **GUEST)
+    assert r.status_code == 200, r.text
+    assert r.json()["context"]["totals"]["discount"] == 400
+    assert [s for s in seen if "FROM applied_coupons" in s and "EXISTS" not in s], seen

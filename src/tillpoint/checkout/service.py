@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     inspect,
     literal,
@@ -42,7 +43,7 @@ from tillpoint.audit.chain import Along
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import RegisteredSession
 from tillpoint.cart import cache as cart_cache
-from tillpoint.cart.models import Cart, CartItem
+from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
@@ -162,6 +163,8 @@ class CartFacts:
     status: str = "active"
     version: int = 0
     user_id: str | None = None
+    # Any coupon applied (read with the lines): without one, pricing skips the coupon read.
+    has_coupons: bool = True
 
 
 _CART_LINES = (
@@ -186,6 +189,7 @@ _CART_LINES = (
         ProductVariant.weight_grams,
         Cart.version,
         Cart.user_id,
+        exists().where(AppliedCoupon.cart_id == Cart.id).label("has_coupons"),
     )
     .select_from(Cart)
     .outerjoin(CartItem, CartItem.cart_id == Cart.id)
@@ -220,7 +224,7 @@ async def load_cart_facts(s: AsyncSession, cart_id: str, *, lock: bool = False) 
     if not rows:
         return CartFacts(cart_id, "USD", (), (FieldError(("cart",), "cart_missing", "Gone."),))
     currency, status = rows[0][1], rows[0][2]
-    version, owner = rows[0][18], rows[0][19]
+    version, owner, has_coupons = rows[0][18], rows[0][19], bool(rows[0][20])
     lines: list[PricingLine] = []
     problems: list[FieldError] = []
     demand: list[_Demand] = []
@@ -260,7 +264,9 @@ async def load_cart_facts(s: AsyncSession, cart_id: str, *, lock: bool = False) 
         problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
     # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
     problems.extend(await cart_stock_problems(s, cart_id, demand))
-    return CartFacts(cart_id, currency, tuple(lines), tuple(problems), status, version, owner)
+    return CartFacts(
+        cart_id, currency, tuple(lines), tuple(problems), status, version, owner, has_coupons
+    )
 
 
 def _address(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
@@ -286,6 +292,7 @@ async def _price(
             user_id=row.user_id,
             address=_address(ctx),
             shipping=_shipping(ctx),
+            has_coupons=cart.has_coupons,
         ),
     )
 

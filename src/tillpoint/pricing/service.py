@@ -21,7 +21,7 @@ from tillpoint.pricing.totals import (
     shipping_discount,
     taxable_lines,
 )
-from tillpoint.pricing.types import PricingLine
+from tillpoint.pricing.types import NO_DISCOUNTS, PricingLine
 from tillpoint.runtime import Runtime
 from tillpoint.shipping.service import ShippingCalculationService, build_shipping_service
 from tillpoint.shipping.types import ShippingOption, ShippingRequest
@@ -72,6 +72,9 @@ class PricingInput:
     user_id: str | None = None
     address: Address | None = None
     shipping: ShippingOption | None = None
+    # False when the caller's own read found no coupon applied to the cart: the
+    # discounts are then known to be none, without reading the coupons again.
+    has_coupons: bool = True
 
 
 def shipping_request(
@@ -102,16 +105,18 @@ async def price_checkout(rt: Runtime, s: AsyncSession, inp: PricingInput) -> Ord
             shipping_amount = svc.shipping.calculate_shipping_cost(request, inp.shipping, now)
         except LookupError as exc:
             raise ShippingNoLongerOffered(inp.shipping.id) from exc
-    discounts = await discounts_for(
-        rt,
-        s,
-        cart_id=inp.cart_id,
-        lines=inp.lines,
-        currency=inp.currency,
-        shipping_amount=shipping_amount,
-        user_id=inp.user_id,
-        now=now,
-    )
+    discounts = NO_DISCOUNTS
+    if inp.has_coupons:
+        discounts = await discounts_for(
+            rt,
+            s,
+            cart_id=inp.cart_id,
+            lines=inp.lines,
+            currency=inp.currency,
+            shipping_amount=shipping_amount,
+            user_id=inp.user_id,
+            now=now,
+        )
     tax = None
     if inp.address is not None:
         tax = await svc.tax.calculate_tax(
