@@ -824,6 +824,7 @@ async def _step(
         # Coupons that no longer hold leave the cart now, with a notice (promotions),
         # checked against the lines just read under the cart's lock (not read again).
         # Their audit rows are recorded at the end: the audit head is the last lock taken.
+        # No coupon in the locked read: none can be applied meanwhile (that takes the lock).
         coupon_notices = tuple(
             await revalidate_locked_cart(
                 rt,
@@ -834,6 +835,8 @@ async def _step(
                 user_id=cart.user_id,
                 email=(context.get("guest_info") or {}).get("email"),
             )
+            if cart.has_coupons
+            else ()
         )
         totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
         fingerprint = list(totals.money_fingerprint())
