@@ -24,6 +24,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from tests.lock_order import LockOrderGuard
 from tests.support import Api, MovableClock
 from tillpoint.config import Settings, load_settings
 from tillpoint.db import Database
@@ -148,10 +149,13 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
 @pytest.fixture
 async def rt(settings: Settings, clock: MovableClock, backend: str) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_settings(settings, clock=clock)
+    guard = LockOrderGuard()
     if backend == "postgres":
         await _truncate_postgres(runtime.db)
+        guard.install(runtime.db.engine.sync_engine)
     yield runtime
     await runtime.close()
+    assert not guard.violations, "\n".join(guard.violations)
 
 
 # --- redis --------------------------------------------------------------------------------

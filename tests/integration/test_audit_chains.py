@@ -342,6 +342,8 @@ async def test_a_write_sent_along_runs_once_with_its_audit_row(
     if head_exists:
         await _append(rt, entity)
     async with rt.db.transaction() as s:
+        # Locked first, as every caller that sends a write along holds its row.
+        await s.execute(select(Cart.id).where(Cart.id == cart_id).with_for_update())
         for i in range(2):
             along = Along(_BUMP_CART, {"x_cart": cart_id})
             await record(s, AuditEvent("item_added", "cart", entity, "add", {"i": i}),

@@ -79,6 +79,10 @@ async def record(
         user_agent=_clip(actor.user_agent, 512),
         timestamp=at,
     )
+    # The chain head must be the last lock the transaction takes (README, Audit trail):
+    # ORM changes made before this call are written first, not at commit after the head.
+    if s.new or s.dirty or s.deleted:
+        await s.flush()
     # Written with Core statements, so the returned row is not in the session.
     return await append(s, row, along)
 

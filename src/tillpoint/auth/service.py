@@ -172,13 +172,14 @@ async def register(
     try:
         async with rt.db.transaction() as s:
             user = await _insert_user(s, normalized, password_hash, CUSTOMER)
+            signed = await _sign_in(rt, s, user, client, revalidate)
+            # After the sign-in's cart and session locks: the audit head is the last lock.
             await record(
                 s,
                 AuditEvent("user_registered", "user", user.id, "register", {}),
                 client.actor(user_id=user.id),
                 rt.clock.now(),
             )
-            signed = await _sign_in(rt, s, user, client, revalidate)
     except Conflict:
         await throttle.record_failure(ip_keys, rt.clock.now())
         raise
@@ -273,6 +274,9 @@ async def _sign_in(
 ) -> SignedIn:
     """Inside ``s``: retire the caller's session, settle the cart, open a registered session."""
     now = rt.clock.now()
+    # The user's row first: audit rows (a new cart's, the login's) come after every lock.
+    user.last_login_at = now
+    await s.flush()
     guest = await _current_guest(s, client.session_token, now)
     if client.session_token and sessions.is_registered_token(client.session_token):
         await sessions.revoke_session(rt, s, session_id_for(client.session_token), "replaced")
@@ -297,7 +301,6 @@ async def _sign_in(
         )
         # A statement, not ORM delete: a concurrent login of the same guest may have won.
         await s.execute(delete(GuestSession).where(GuestSession.id == guest.id))
-    user.last_login_at = now
     actor = client.actor(session_id=opened.live.session_id, user_id=user.id)
     await record(s, AuditEvent("login_succeeded", "user", user.id, "login", {}), actor, now)
     if merge is not None:

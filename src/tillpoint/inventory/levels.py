@@ -174,6 +174,7 @@ async def adjust_stock(
                 row.low_stock_threshold = low_stock_threshold
             row.updated_at = now
             await s.flush()
+            await notify_waitlist_in(s, [row], now)  # its row locks before the audit head
             await record(
                 s,
                 AuditEvent(
@@ -188,7 +189,6 @@ async def adjust_stock(
                 actor,
                 now,
             )
-            await notify_waitlist_in(s, [row], now)
             publish_after_commit(rt.stock_feed, s, [change_of(row, now)])
             return stock_row(row)
 
@@ -265,6 +265,7 @@ async def apply_external_levels(
             changed[row.sku] = row
     await s.flush()
     if changed:
+        await notify_waitlist_in(s, list(changed.values()), now)  # before the audit head
         await record(
             s,
             AuditEvent(
@@ -277,7 +278,6 @@ async def apply_external_levels(
             SYSTEM,
             now,
         )
-        await notify_waitlist_in(s, list(changed.values()), now)
         publish_after_commit(rt.stock_feed, s, [change_of(r, now) for r in changed.values()])
     return [stock_row(r) for r in changed.values()]
 
