@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Table, bindparam, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,16 +113,17 @@ async def orders_for_checkout_or_intent(
     rows = await s.execute(
         _FOR_CHECKOUT_OR_INTENT, {"checkout_id": checkout_id, "intent_id": intent_id}
     )
-    return [OrderRef(*row) for row in rows]
+    found = {row[0]: OrderRef(*row) for row in rows}  # one order may answer both
+    return list(found.values())
 
 
-_FOR_CHECKOUT_OR_INTENT = select(
-    Order.id, Order.number, Order.checkout_id, Order.payment_intent_id
-).where(
-    or_(
-        Order.checkout_id == bindparam("checkout_id"),
-        Order.payment_intent_id == bindparam("intent_id"),
-    )
+# Two unique-index lookups, not one ``OR``: PostgreSQL plans that OR as a scan of the whole
+# table whenever its statistics are missing or stale (seen under load: a seq scan of
+# orders at every payment), while each half stays an index lookup.
+_ORDER_REF = select(Order.id, Order.number, Order.checkout_id, Order.payment_intent_id)
+_FOR_CHECKOUT_OR_INTENT = union_all(
+    _ORDER_REF.where(Order.checkout_id == bindparam("checkout_id")),
+    _ORDER_REF.where(Order.payment_intent_id == bindparam("intent_id")),
 )
 
 
