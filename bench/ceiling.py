@@ -46,6 +46,17 @@ async def _admin(p: dict[str, str], sql: str) -> Any:
         await conn.close()
 
 
+async def server_settings(database_url: str) -> dict[str, str]:
+    """The PostgreSQL settings a reader of the figures needs: with autovacuum off (this
+    machine's CI configuration) tables are never analyzed or vacuumed during a run, which a
+    production server never does, and long runs drift from it."""
+    p = libpq_parts(database_url)
+    return {
+        "server_version": str(await _admin(p, "SHOW server_version")),
+        "autovacuum": str(await _admin(p, "SHOW autovacuum")),
+    }
+
+
 async def run_pgbench(
     database_url: str, *, clients: int, duration: float, scale: int = 10, threads: int = 2
 ) -> dict[str, Any]:

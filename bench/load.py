@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import procstat
-from bench.ceiling import run_pgbench
+from bench.ceiling import run_pgbench, server_settings
 from bench.flows import FLOWS, Flow, Outcome
 from bench.recorder import Recorder
 from bench.shopper import FlowError, Shopper, open_transport
@@ -181,6 +181,8 @@ async def run_load(
         report["server_rss"] = rss.summary()
     if args.database_url and not args.no_verify:
         report["verification"] = await flow.verify(args.database_url, outcomes)
+    if args.database_url and args.database_url.startswith("postgresql"):
+        report["postgres"] = await server_settings(args.database_url)
     if args.ceiling:
         if not args.database_url:
             raise SystemExit("--ceiling needs --database-url (or TILLPOINT_DATABASE_URL)")

@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         result["cpu"] = cpu
     if "verification" in report:
         result["verification"] = report["verification"]
+    if "postgres" in report:
+        result["postgres"] = report["postgres"]
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:

@@ -146,3 +146,11 @@ def test_verification_catches_a_cart_that_differs_from_what_the_shopper_was_told
     assert report["ok"] is False and report["cart_mismatches"] == 1
     right = Outcome(told.cart_id, {(product["id"], None): 2}, told.subtotal, told.cart_version)
     assert asyncio.run(verify_carts(db, [right]))["ok"] is True
+
+
+async def test_the_load_report_names_the_postgres_settings_behind_it(postgres_url: str) -> None:
+    from bench.ceiling import server_settings
+
+    shown = await server_settings(postgres_url)
+    assert shown["autovacuum"] in {"on", "off"}
+    assert shown["server_version"].split(".")[0].isdigit()
