@@ -470,8 +470,30 @@ async def verify_orders(
     }
 
 
+class FloorFlow:
+    """A purchase's requests in order against ``tillpoint bench floor`` (no shop behind it)."""
+
+    name = "floor"
+    body: dict[str, Any] = {"type": "SUBMIT_SHIPPING", "address": ADDRESS}
+
+    async def prepare(self, client: httpx.AsyncClient, database_url: str | None) -> None:
+        from bench.floor import PURCHASE
+
+        self.steps = [method for method, _ in PURCHASE]
+
+    async def run(self, shopper: Shopper, rng: random.Random) -> Outcome:
+        for step, method in enumerate(self.steps):
+            body = self.body if method == "POST" else None
+            await shopper.call(method, f"/floor/{step}", f"{method} /floor/{step}", json=body)
+        return Outcome(cart_id="", lines={}, subtotal=0, cart_version=-1)
+
+    async def verify(self, database_url: str, outcomes: list[Outcome]) -> dict[str, Any]:
+        return {"ok": True, "note": "the floor shop keeps no orders: nothing to verify"}
+
+
 FLOWS: dict[str, type[Flow]] = {
     "cart": CartFlow,
+    "floor": FloorFlow,
     "checkout_review": CheckoutReviewFlow,
     "checkout": CheckoutFlow,
 }

@@ -325,7 +325,7 @@ def audit_verify() -> None:
         raise typer.Exit(1)
 
 
-BENCHES = ("load", "stampede", "soak", "prepare", "queries")
+BENCHES = ("load", "stampede", "soak", "prepare", "queries", "floor")
 
 
 @app.command(
@@ -333,7 +333,9 @@ BENCHES = ("load", "stampede", "soak", "prepare", "queries")
     add_help_option=False,
 )
 def bench(ctx: typer.Context) -> None:
-    """Benchmarks (source checkout): ``tillpoint bench [load|stampede|soak|prepare|queries] ...``.
+    """Benchmarks (source checkout): ``tillpoint bench [NAME] ...``.
+
+    NAME is one of load, stampede, soak, prepare, queries, floor.
 
     ``load`` (the default) drives a running server with concurrent shoppers and
     prints JSON; ``--help`` after the name lists each one's options.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -154,3 +155,103 @@ async def test_the_load_report_names_the_postgres_settings_behind_it(postgres_ur
     shown = await server_settings(postgres_url)
     assert shown["autovacuum"] in {"on", "off"}
     assert shown["server_version"].split(".")[0].isdigit()
+
+
+@pytest.fixture
+def floor_dsn() -> Iterator[str]:
+    """An empty PostgreSQL database of its own: the floor creates its table there."""
+    from tests.conftest import PG_ADMIN_URL, _raw_pg_dsn
+
+    admin = _raw_pg_dsn(PG_ADMIN_URL)
+    name = f"tillpoint_floor_{os.getpid()}"
+
+    async def run(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(admin, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _serve_floor(dsn: str, driver: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "tillpoint", "bench", "floor", "--port", str(port)]
+    cmd += ["--workers", "1", "--driver", driver, "--database-url", dsn]
+    server = subprocess.Popen(cmd)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise AssertionError("the floor server did not start")
+
+
+async def _floor_hits(dsn: str) -> int:
+    import asyncpg
+    from bench.floor import TABLE
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(f"SELECT coalesce(sum(hits), 0) FROM {TABLE}"))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("driver", ["asyncpg", "sqlalchemy"])
+def test_the_floor_runs_every_statement_of_a_purchase_it_claims(
+    floor_dsn: str, driver: str, tmp_path: Path
+) -> None:
+    """The floor's figure means something only if it really sends the purchase's statements:
+    its updates are counted in the database (one in three statements of a transaction)."""
+    from bench.floor import PURCHASE
+    from bench.flows import FloorFlow
+    from bench.shopper import Shopper, open_transport
+
+    server, base = _serve_floor(floor_dsn, driver)
+    try:
+        before = asyncio.run(_floor_hits(floor_dsn))
+
+        async def purchases(n: int) -> Recorder:
+            recorder = Recorder()
+            flow = FloorFlow()
+            async with httpx.AsyncClient(base_url=base) as client:
+                await flow.prepare(client, None)
+            async with open_transport("aiohttp", base, 10.0) as transport:
+                shopper = Shopper(transport, recorder)
+                for _ in range(n):
+                    await flow.run(shopper, random.Random(1))
+            return recorder
+
+        recorder = asyncio.run(purchases(3))
+        updates = sum(n // 3 for _, n in PURCHASE if n > 1)
+        assert sum(n for _, n in PURCHASE) == 101 and updates > 0
+        assert asyncio.run(_floor_hits(floor_dsn)) - before == 3 * updates
+        assert recorder.summary()["requests"] == 3 * len(PURCHASE)
+
+        out = tmp_path / "floor.json"
+        args = ["--url", base, "--flow", "floor", "--shoppers", "2", "--duration", "1"]
+        args += ["--warmup", "0", "--no-verify", "--server-pid", str(server.pid)]
+        done = subprocess.run(
+            [sys.executable, "-m", "tillpoint", "bench", *args, "--output", str(out), "--quiet"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads(out.read_text())
+        assert report["flows_completed"] > 0 and report["errors"] == {}
+        assert len(report["endpoints"]) == len(PURCHASE)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
