@@ -61,7 +61,17 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
         statements.append(" ".join(statement.split())[:160])
 
     event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    began: list[int] = []
+
+    def begun(conn: Any) -> None:
+        # A transaction costs two round trips (BEGIN, COMMIT) and a session's set-up;
+        # autocommit reads (Database.reads / single_statement on PostgreSQL) send neither.
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            began.append(1)
+
+    event.listen(rt.db.engine.sync_engine, "begin", begun)
     per_request: dict[str, list[int]] = {}
+    per_request_tx: dict[str, list[int]] = {}
     cpu_ms: dict[str, list[float]] = {}
     sql: dict[str, list[str]] = {}
     app = create_app(runtime=rt)
@@ -69,24 +79,25 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
 
     class Counting(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            before = len(statements)
+            before, before_tx = len(statements), len(began)
             cpu = time.process_time()
             response = await transport.handle_async_request(request)
             template = current["template"]
-            tally(template, before, cpu)
+            tally(template, before, before_tx, cpu)
             # The sandbox's webhook deliveries run in the app's loop; counted apart, so
             # neither this request nor the next one is charged for them.
             drain = getattr(app.state.gateway, "drain", None)
             if drain is not None:
-                before, cpu = len(statements), time.process_time()
+                before, before_tx, cpu = len(statements), len(began), time.process_time()
                 await drain()
                 if len(statements) > before:
-                    tally(f"webhooks after {template}", before, cpu)
+                    tally(f"webhooks after {template}", before, before_tx, cpu)
             return response
 
-    def tally(template: str, before: int, cpu: float) -> None:
+    def tally(template: str, before: int, before_tx: int, cpu: float) -> None:
         cpu_ms.setdefault(template, []).append((time.process_time() - cpu) * 1000)
         per_request.setdefault(template, []).append(len(statements) - before)
+        per_request_tx.setdefault(template, []).append(len(began) - before_tx)
         sql.setdefault(template, statements[before:])
 
     current = {"template": "?"}
@@ -114,6 +125,7 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await rt.close()
     counts = {t: Counter(v).most_common(1)[0][0] for t, v in per_request.items()}
+    tx_counts = {t: Counter(v).most_common(1)[0][0] for t, v in per_request_tx.items()}
     report: dict[str, Any] = {
         "flow": args.flow,
         "visits": args.visits,
@@ -125,6 +137,10 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_ms_per_flow": round(sum(sum(v) for v in cpu_ms.values()) / args.visits, 1),
         "statements_per_flow": sum(
             counts[t] * len(v) // args.visits for t, v in per_request.items()
+        ),
+        "transactions_per_request": dict(sorted(tx_counts.items())),
+        "transactions_per_flow": sum(
+            tx_counts[t] * len(v) // args.visits for t, v in per_request_tx.items()
         ),
         "errors": dict(recorder.errors),
         "wrong_answers": wrong,

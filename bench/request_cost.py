@@ -100,6 +100,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
             requests: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
                 "floor GET /ping (bare FastAPI)": lambda: floor.get("/ping"),
+                # Our middleware stack around an endpoint that does nothing.
+                "GET /healthz": lambda: client.get("/healthz"),
                 "GET /api/cart": lambda: client.get("/api/cart"),
                 "GET /api/products": lambda: client.get("/api/products"),
                 "GET /api/checkout/{id}": lambda: client.get(f"/api/checkout/{cid}"),

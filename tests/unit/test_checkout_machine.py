@@ -174,6 +174,37 @@ def test_pure_actions_copy_addresses_as_the_seed_says() -> None:
     assert moved["shipping_method"] is None
 
 
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_no_action_changes_a_nested_value_of_the_context_it_was_given(name: str) -> None:
+    """apply_actions copies only the top level: an action that changed a nested value in
+    place would change the checkout's stored context too."""
+    from copy import deepcopy
+
+    ctx = {
+        **new_context(cart_id="cart_x", currency="USD"),
+        "user_type": "guest",
+        "guest_info": {"email": "a@example.com", "first_name": "A"},
+        "shipping_address": {"street1": "1 Main St", "country": "US"},
+        "billing_address": {"street1": "2 Side St", "country": "US"},
+        "address_validation": {"status": "valid"},
+        "shipping_method": {"id": "us:ground", "cost": 500},
+        "payment_method": {"type": "card", "brand": "visa"},
+        "errors": [{"code": "x"}],
+    }
+    before = deepcopy(ctx)
+    data = {
+        "user_type": "registered",
+        "user_id": "user_x",
+        "guest_info": {"email": "b@example.com"},
+        "address": {"street1": "9 New St", "country": "CA"},
+        "validation": {"status": "corrected"},
+        "shipping_method": {"id": "ca:ground"},
+        "payment_method": {"type": "card", "brand": "amex"},
+    }
+    out = apply_actions(ctx, (name,), data)
+    assert ctx == before and out is not ctx
+
+
 def test_mermaid_and_dot_render_every_transition() -> None:
     mermaid = machine.to_mermaid()
     dot = machine.to_dot()

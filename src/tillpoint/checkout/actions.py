@@ -82,8 +82,11 @@ ACTIONS: dict[str, Action] = {
 
 
 def apply_actions(ctx: Context, names: tuple[str, ...], data: dict[str, Any]) -> Context:
-    """A new context with the pure actions among ``names`` applied in order."""
-    out = deepcopy(ctx)
+    """A new context with the pure actions among ``names`` applied in order. It shares
+    nested values with ``ctx``: neither is changed below the top level, ever."""
+    # Actions (and the effects after them) replace top-level keys and never change a
+    # nested value in place, so a shallow copy leaves ``ctx`` as it was.
+    out = dict(ctx)
     for name in names:
         action = ACTIONS.get(name)
         if action is not None:

@@ -412,7 +412,8 @@ _LOCK = (
 )
 
 
-_LOCK_CORE = select(_CHECKOUTS).where(_CHECKOUTS.c.id == bindparam("checkout_id")).with_for_update()
+_READ_CORE = select(_CHECKOUTS).where(_CHECKOUTS.c.id == bindparam("checkout_id"))
+_LOCK_CORE = _READ_CORE.with_for_update()
 # A customer's steps that write nothing but the checkout row (no effect registered today;
 # _step attaches the row if one is): read and written with Core, never in the session.
 _CORE_STEPS = frozenset(
@@ -433,12 +434,16 @@ _CORE_STEPS = frozenset(
 )
 
 
-async def _lock_detached(s: AsyncSession, checkout_id: str) -> Checkout | None:
-    """The checkout row, locked, as a transient ``Checkout`` the session does not track
-    (no ORM load; :func:`_attach` hands it to the session when a path needs that)."""
+async def _lock_detached(
+    s: AsyncSession, checkout_id: str, *, lock: bool = True
+) -> Checkout | None:
+    """The checkout row, locked unless ``lock`` is false, as a transient ``Checkout`` the
+    session does not track (no ORM load; :func:`_attach` hands it to the session when a
+    path needs that)."""
     if not is_valid_id(checkout_id, "chk"):
         return None
-    found = (await (await s.connection()).execute(_LOCK_CORE, {"checkout_id": checkout_id})).first()
+    query = _LOCK_CORE if lock else _READ_CORE
+    found = (await (await s.connection()).execute(query, {"checkout_id": checkout_id})).first()
     return None if found is None else Checkout(**found._mapping)
 
 
@@ -574,8 +579,10 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
 
 async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
     """The options offered for the checkout's shipping address and cart (409 without one)."""
-    async with rt.db.transaction() as s:
-        row = await _owned(s, await _lock_detached(s, checkout_id), session)
+    # Only reads, so no lock and (on PostgreSQL) no BEGIN/COMMIT: a quote never waits for a
+    # step in flight, and SELECT_SHIPPING checks the chosen method against fresh facts.
+    async with rt.db.reads() as s:
+        row = await _owned(s, await _lock_detached(s, checkout_id, lock=False), session)
         address = _address(row.context)
         if address is None:
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
