@@ -7,8 +7,9 @@ it with the same load generator. A floor "purchase" is the real one's requests i
 (session, product list and page, three cart adds, cart read, start checkout, six checkout
 events, shipping options, CONFIRM_ORDER, payment confirm, one webhook) with the statements
 each sent at the commit it was measured on (``tillpoint bench queries --flow checkout``),
-every one a primary-key read or update of a real table on asyncpg with no ORM, one
-transaction per request. ``--shape http`` sends no SQL at all.
+every one a primary-key read or update of a real table, one transaction per request:
+on asyncpg itself (``--driver asyncpg``), through SQLAlchemy Core (``sqlalchemy``) or in an
+ORM ``AsyncSession`` (``session``). ``--shape http`` sends no SQL at all.
 
 So its checkouts per second are the ceiling for this request and statement count on this
 machine with uvicorn, FastAPI, asyncpg and the aiohttp load generator: the gap between it
@@ -67,7 +68,7 @@ def create_app() -> Any:
 
     dsn = os.environ.get("BENCH_FLOOR_DATABASE_URL", "")
     steps = shape(os.environ.get("BENCH_FLOOR_SHAPE", "purchase"))
-    driver = _ASYNCPG if os.environ.get("BENCH_FLOOR_DRIVER") != "sqlalchemy" else _SQLALCHEMY
+    driver = DRIVERS[os.environ.get("BENCH_FLOOR_DRIVER", "asyncpg")]()
     holder: list[Any] = []
 
     @asynccontextmanager
@@ -167,8 +168,31 @@ class _Sqlalchemy:
         return row._asdict() if row else None
 
 
-_ASYNCPG = _Asyncpg()
-_SQLALCHEMY = _Sqlalchemy()
+class _Session(_Sqlalchemy):
+    """The same statements in an ORM ``AsyncSession`` per request (``session.begin()``), as
+    the shop's units of work run them: prices the session on top of Core."""
+
+    async def open(self, dsn: str) -> Any:
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
+        engine = await super().open(dsn)
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        return engine
+
+    async def run(self, engine: Any, statements: int) -> list[Any]:
+        async with self.sessions() as s, s.begin():
+            return [await self._one_in(s, i) for i in range(statements)]
+
+    async def _one_in(self, s: Any, i: int) -> Any:
+        key = random.randrange(ROWS)
+        if _is_update(i):
+            await s.execute(self.update, {"id": key})
+            return None
+        row = (await s.execute(self.select, {"id": key})).first()
+        return row._asdict() if row else None
+
+
+DRIVERS = {"asyncpg": _Asyncpg, "sqlalchemy": _Sqlalchemy, "session": _Session}
 
 
 async def _prepare(dsn: str) -> None:
@@ -201,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shape", choices=["purchase", "http"], default="purchase")
     p.add_argument(
         "--driver",
-        choices=["asyncpg", "sqlalchemy"],
+        choices=sorted(DRIVERS),
         default="asyncpg",
-        help="run the statements on asyncpg itself or through SQLAlchemy Core",
+        help="run the statements on asyncpg itself, through SQLAlchemy Core, or in an ORM"
+        " session per request",
     )
     p.add_argument(
         "--database-url",

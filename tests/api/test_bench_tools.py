@@ -209,7 +209,7 @@ async def _floor_hits(dsn: str) -> int:
         await conn.close()
 
 
-@pytest.mark.parametrize("driver", ["asyncpg", "sqlalchemy"])
+@pytest.mark.parametrize("driver", ["asyncpg", "sqlalchemy", "session"])
 def test_the_floor_runs_every_statement_of_a_purchase_it_claims(
     floor_dsn: str, driver: str, tmp_path: Path
 ) -> None:
