@@ -70,6 +70,7 @@ class LockOrderGuard:
     """Watches one engine; ``violations`` lists each lock taken after an audit append."""
 
     violations: list[str] = field(default_factory=list)
+    transactions: int = 0  # how many it watched: proof it was installed where it matters
 
     def install(self, engine: Engine) -> None:
         event.listen(engine, "begin", self._begin)
@@ -78,6 +79,7 @@ class LockOrderGuard:
         event.listen(engine, "before_cursor_execute", self._statement)
 
     def _begin(self, conn: Any) -> None:
+        self.transactions += 1
         conn.info[_KEY] = _Transaction()
 
     def _end(self, conn: Any) -> None:

@@ -30,6 +30,7 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
+from tests.lock_order import LockOrderGuard
 from tillpoint.catalog.demo import seed_demo_catalog
 from tillpoint.config import Settings
 from tillpoint.inventory.demo import seed_demo_stock
@@ -256,12 +257,17 @@ def live(request: pytest.FixtureRequest, settings: Settings, backend: str) -> It
     # Playwright's sync API keeps an event loop in this thread: all async work runs
     # on the server's loop instead.
     server = start_server(settings, backend)
+    guard = LockOrderGuard()  # the audit head is the last lock, in served requests too
+    if backend == "postgres":
+        guard.install(server.runtime.db.engine.sync_engine)
     server.call(_prepare)
     yield server
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         report.sections.append(("server requests", describe_timeline(server.recorder.timeline)))
     server.stop()
+    assert not guard.violations, "\n".join(guard.violations)
+    assert backend != "postgres" or guard.transactions > 0
 
 
 @pytest.hookimpl(wrapper=True)
