@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The issue-10 figures in one go, on a quiet machine: prepare a PostgreSQL database, serve
-# it with WORKERS workers (PostgreSQL + Redis), then capacity with the pgbench ceiling,
-# latency at half of that capacity, and the two stampedes. Every result is a JSON file in
+# it with WORKERS workers (PostgreSQL + Redis), then capacity with the pgbench ceiling, the
+# floor (a do-nothing app with the purchase's shape, four ways), latency at half of the
+# capacity, and the two stampedes. Every result is a JSON file in
 # OUT. The soak (10 min) is separate: `bench/run_all.sh soak` after a capacity run.
 #
 #   WORKERS=2 SHOPPERS=64 DURATION=30 OUT=/tmp/tillpoint-bench bench/run_all.sh
@@ -66,6 +67,18 @@ start_server
 checked "$BIN/tillpoint" bench --url "$URL" --shoppers "$SHOPPERS" --duration "$DURATION" --warmup 5 \
   --server-pid "$server_pid" --ceiling --output "$OUT/capacity.json" --quiet >/dev/null
 stop_server
+
+echo "== floor: the purchase's requests and statements against a do-nothing app, same load"
+for shape_driver in http:asyncpg purchase:asyncpg purchase:sqlalchemy purchase:session; do
+  shape="${shape_driver%%:*}" driver="${shape_driver##*:}"
+  "$BIN/tillpoint" bench floor --port "$((PORT + 1))" --workers "$WORKERS" --shape "$shape" \
+    --driver "$driver" --database-url "$TILLPOINT_DATABASE_URL" >"$OUT/floor_server.log" 2>&1 &
+  floor_pid=$!
+  checked "$BIN/tillpoint" bench --flow floor --url "http://127.0.0.1:$((PORT + 1))" \
+    --shoppers "$SHOPPERS" --duration "$DURATION" --warmup 5 --no-verify \
+    --server-pid "$floor_pid" --output "$OUT/floor_${shape}_${driver}.json" --quiet >/dev/null
+  kill "$floor_pid" && wait "$floor_pid" 2>/dev/null || true
+done
 
 rate="$(rate_of "$OUT/capacity.json")"
 echo "== latency at half load: $rate checkouts/s"
