@@ -147,7 +147,9 @@ class _Sqlalchemy:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-        return create_async_engine(url, pool_size=10, max_overflow=10)
+        # The asyncpg pool's size (10) and no overflow: an overflow connection is closed when
+        # it comes back, and reconnecting at every burst would price PostgreSQL's fork.
+        return create_async_engine(url, pool_size=10, max_overflow=0)
 
     async def close(self, engine: Any) -> None:
         await engine.dispose()
