@@ -40,12 +40,15 @@ class Pacer:
         self.start = time.perf_counter()
         self.issued = 0
 
-    async def wait_turn(self) -> None:
+    async def wait_turn(self, deadline: float) -> None:
+        """Sleep until this shopper's next start time, or the deadline if that comes first:
+        a shopper asleep past the deadline would stretch the run's measured time (with 32
+        shoppers at 9.2 flows/s, by 3.5 s: 8.2 flows/s reported instead of 9.2)."""
         if not self.rate:
             return
         slot = self.start + self.issued / self.rate
         self.issued += 1
-        delay = slot - time.perf_counter()
+        delay = min(slot, deadline) - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -77,7 +80,7 @@ async def _shop(
     while time.perf_counter() < deadline:
         if args.max_flows and recorder.flows_completed + recorder.flows_failed >= args.max_flows:
             return
-        await pacer.wait_turn()
+        await pacer.wait_turn(deadline)
         if time.perf_counter() >= deadline:
             return
         # Each visit on a connection of its own, as a browser's: the server's workers share

@@ -4,7 +4,9 @@ Builds a guest with a filled cart and a checkout at order review on ``--database
 (prepared by ``tillpoint bench prepare``), then sends each representative request
 ``--repeat`` times straight into the ASGI app (``httpx.ASGITransport``) and reports the
 median process CPU time per request in µs and the SQL statements it sent. ``floor`` is a
-bare FastAPI endpoint through the same transport: what a request costs before our code.
+bare FastAPI endpoint through the same transport: what a request costs before our code;
+``GET /healthz`` adds our middleware; the ``db:`` rows are the database layer alone (a unit
+of work with one or two reads, an autocommit read, the same read on asyncpg itself).
 Several ``--rounds`` interleave the requests so a burst of load on the machine hits them
 all alike; the median is over every sample. Prints JSON.
 """
@@ -23,7 +25,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from bench.flows import ADDRESS, CARD, GUEST
 from bench.queries import in_process_settings
@@ -39,6 +41,48 @@ def _floor_app() -> FastAPI:
         return {"ok": "yes"}
 
     return app
+
+
+class _Done:
+    """What a database unit below answers, so it is timed like a request."""
+
+    status_code = 200
+    text = ""
+
+
+def _database_units(rt: Runtime, checkout_id: str) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """What the database layer costs a request before our code: a unit of work (session,
+    pooled connection, BEGIN, COMMIT) with one or two primary-key reads, an autocommit read,
+    and the same read on asyncpg itself."""
+    read = text("SELECT * FROM checkouts WHERE id = :id")
+    params = {"id": checkout_id}
+
+    async def unit(statements: int) -> _Done:
+        async with rt.db.transaction() as s:
+            conn = await s.connection()
+            for _ in range(statements):
+                await conn.execute(read, params)
+        return _Done()
+
+    async def autocommit() -> _Done:
+        async with rt.db.reads() as s:
+            await (await s.connection()).execute(read, params)
+        return _Done()
+
+    async def driver() -> _Done:
+        async with rt.db.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            if rt.db.is_postgres:
+                async with raw.transaction():
+                    await raw.fetchrow("SELECT * FROM checkouts WHERE id = $1", checkout_id)
+        return _Done()
+
+    return {
+        "db: unit of work, 1 SELECT": lambda: unit(1),
+        "db: unit of work, 2 SELECTs": lambda: unit(2),
+        "db: autocommit read, 1 SELECT": autocommit,
+        "db: asyncpg itself, BEGIN + 1 SELECT + COMMIT": driver,
+    }
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,7 +142,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             payment = {"type": "SELECT_PAYMENT", "payment_method": CARD}
             (await client.post(events, json=payment)).raise_for_status()
 
-            requests: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
+            requests: dict[str, Callable[[], Awaitable[Any]]] = {
                 "floor GET /ping (bare FastAPI)": lambda: floor.get("/ping"),
                 # Our middleware stack around an endpoint that does nothing.
                 "GET /healthz": lambda: client.get("/healthz"),
@@ -116,6 +160,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     events, json=payment
                 ),
             }
+            requests.update(_database_units(rt, cid))
             # The two events must alternate; each is still timed on its own.
             groups = [[name] for name in requests if "_PAYMENT" not in name]
             groups.append([name for name in requests if "_PAYMENT" in name])

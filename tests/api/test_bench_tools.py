@@ -50,6 +50,33 @@ def test_rss_growth_counts_from_the_end_of_the_warm_up() -> None:
     del warm_up, under_load
 
 
+async def test_a_paced_shopper_never_sleeps_past_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A start time handed out beyond the run's end must not stretch the run: the measured
+    rate would read low (9.2 flows/s asked, 8.2 reported)."""
+    import bench.load
+    from bench.load import Pacer
+
+    asked: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # record instead of waiting
+        asked.append(seconds)
+
+    monkeypatch.setattr(bench.load.asyncio, "sleep", sleep)
+    pacer = Pacer(rate=2.0)  # slots at 0, 0.5, 1.0, 1.5 s after its start
+    deadline = pacer.start + 0.3
+    for _ in range(4):
+        await pacer.wait_turn(deadline)
+    assert len(asked) == 3  # the first slot is now
+    assert all(0 < s <= 0.3 for s in asked)
+    no_deadline = Pacer(rate=2.0)
+    asked.clear()
+    for _ in range(4):
+        await no_deadline.wait_turn(no_deadline.start + 60)
+    assert max(asked) > 1.4  # without the deadline near, the last slot is 1.5 s away
+
+
 def test_recorder_counts_errors_by_template_and_status() -> None:
     r = Recorder()
     r.request("GET /api/cart", 200, 3.0)
