@@ -23,8 +23,9 @@ from typing import Any
 
 import httpx
 
-from bench.flows import ADDRESS, CARD, GUEST
+from bench.flows import CARD
 from bench.queries import in_process_settings
+from bench.request_cost import guest_at_order_review
 
 spent: Counter[str] = Counter()
 
@@ -78,32 +79,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            session = (await client.get("/api/session")).json()
-            client.headers["X-CSRF-Token"] = session["csrf_token"]
-            items = (await client.get("/api/products", params={"limit": "20"})).json()["items"]
-            for p in [p for p in items if not p["variants"]][:2]:
-                body = {"product_id": p["id"], "quantity": 1}
-                (await client.post("/api/cart/items", json=body)).raise_for_status()
-            cid = (await client.post("/api/checkout")).json()["id"]
+            cid = await guest_at_order_review(client, "phases@example.com")
             events = f"/api/checkout/{cid}/events"
-            steps: list[dict[str, Any]] = [
-                {"type": "SELECT_GUEST"},
-                {"type": "SUBMIT_GUEST_INFO", "email": "phases@example.com", **GUEST},
-                {"type": "SUBMIT_SHIPPING", "address": ADDRESS},
-                {"type": "USE_SHIPPING_ADDRESS"},
-            ]
-            for body in steps:
-                (await client.post(events, json=body)).raise_for_status()
-            options = await client.get(f"/api/checkout/{cid}/shipping-options")
-            method = options.json()["items"][0]["id"]
-            chosen = {"type": "SELECT_SHIPPING", "shipping_method_id": method}
-            (await client.post(events, json=chosen)).raise_for_status()
-            # At order review, then back and forth: EDIT_PAYMENT, SELECT_PAYMENT again.
+            # At order review: back and forth, EDIT_PAYMENT then SELECT_PAYMENT again.
             back_and_forth = [
                 {"type": "EDIT_PAYMENT"},
                 {"type": "SELECT_PAYMENT", "payment_method": CARD},
             ]
-            (await client.post(events, json=back_and_forth[1])).raise_for_status()
 
             async def run(n: int) -> float:
                 start = time.process_time()

@@ -43,6 +43,34 @@ def _floor_app() -> FastAPI:
     return app
 
 
+async def guest_at_order_review(client: httpx.AsyncClient, email: str) -> str:
+    """A new guest (``client`` keeps its cookies and CSRF header) with two products in the
+    cart and a checkout walked to order review; the checkout's id."""
+    session = (await client.get("/api/session")).json()
+    client.headers["X-CSRF-Token"] = session["csrf_token"]
+    products = (await client.get("/api/products", params={"limit": "20"})).json()
+    for p in [p for p in products["items"] if not p["variants"]][:2]:
+        body = {"product_id": p["id"], "quantity": 1}
+        (await client.post("/api/cart/items", json=body)).raise_for_status()
+    r = await client.post("/api/checkout")
+    r.raise_for_status()
+    cid: str = r.json()["id"]
+    events = f"/api/checkout/{cid}/events"
+    for step in (
+        {"type": "SELECT_GUEST"},
+        {"type": "SUBMIT_GUEST_INFO", "email": email, **GUEST},
+        {"type": "SUBMIT_SHIPPING", "address": ADDRESS},
+        {"type": "USE_SHIPPING_ADDRESS"},
+    ):
+        (await client.post(events, json=step)).raise_for_status()
+    options = (await client.get(f"/api/checkout/{cid}/shipping-options")).json()
+    chosen = {"type": "SELECT_SHIPPING", "shipping_method_id": options["items"][0]["id"]}
+    (await client.post(events, json=chosen)).raise_for_status()
+    payment = {"type": "SELECT_PAYMENT", "payment_method": CARD}
+    (await client.post(events, json=payment)).raise_for_status()
+    return cid
+
+
 class _Done:
     """What a database unit below answers, so it is timed like a request."""
 
@@ -115,32 +143,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             httpx.AsyncClient(transport=app_transport, base_url="http://bench") as client,
             httpx.AsyncClient(transport=floor_transport, base_url="http://bench") as floor,
         ):
-            session = (await client.get("/api/session")).json()
-            client.headers["X-CSRF-Token"] = session["csrf_token"]
-            products = (await client.get("/api/products", params={"limit": "20"})).json()
-            picks = [p for p in products["items"] if not p["variants"]][:2]
-            for p in picks:
-                r = await client.post(
-                    "/api/cart/items", json={"product_id": p["id"], "quantity": 1}
-                )
-                r.raise_for_status()
-            r = await client.post("/api/checkout")
-            r.raise_for_status()
-            cid = r.json()["id"]
+            cid = await guest_at_order_review(client, "cost@example.com")
             events = f"/api/checkout/{cid}/events"
-            for body in (
-                {"type": "SELECT_GUEST"},
-                {"type": "SUBMIT_GUEST_INFO", "email": "cost@example.com", **GUEST},
-                {"type": "SUBMIT_SHIPPING", "address": ADDRESS},
-                {"type": "USE_SHIPPING_ADDRESS"},
-            ):
-                (await client.post(events, json=body)).raise_for_status()
-            options = (await client.get(f"/api/checkout/{cid}/shipping-options")).json()
-            method = options["items"][0]["id"]
-            select_shipping = {"type": "SELECT_SHIPPING", "shipping_method_id": method}
-            (await client.post(events, json=select_shipping)).raise_for_status()
             payment = {"type": "SELECT_PAYMENT", "payment_method": CARD}
-            (await client.post(events, json=payment)).raise_for_status()
 
             requests: dict[str, Callable[[], Awaitable[Any]]] = {
                 "floor GET /ping (bare FastAPI)": lambda: floor.get("/ping"),

@@ -61,6 +61,15 @@ def _raw_pg_dsn(url: str) -> str:
 # --- databases --------------------------------------------------------------------------
 
 
+async def admin_sql(sql: str) -> None:
+    """One statement on the PostgreSQL server's admin database (CREATE/DROP DATABASE)."""
+    conn = await asyncpg.connect(_raw_pg_dsn(PG_ADMIN_URL), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied fresh for each test."""
@@ -73,25 +82,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of our own for this test run."""
     name = f"tillpoint_t_{os.getpid()}"
-    admin = _raw_pg_dsn(PG_ADMIN_URL)
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
         _unavailable("PostgreSQL", str(exc))
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     url = f"{base}/{name}"
     upgrade(url)
     yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _truncate_postgres(db: Database) -> None:

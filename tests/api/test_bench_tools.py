@@ -187,26 +187,15 @@ async def test_the_load_report_names_the_postgres_settings_behind_it(postgres_ur
 @pytest.fixture
 def floor_dsn() -> Iterator[str]:
     """An empty PostgreSQL database of its own: the floor creates its table there."""
-    from tests.conftest import PG_ADMIN_URL, _raw_pg_dsn
+    from tests.conftest import PG_ADMIN_URL, _raw_pg_dsn, admin_sql
 
-    admin = _raw_pg_dsn(PG_ADMIN_URL)
     name = f"tillpoint_floor_{os.getpid()}"
-
-    async def run(sql: str) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(admin, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
     try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
+        yield _raw_pg_dsn(PG_ADMIN_URL).rsplit("/", 1)[0] + f"/{name}"
     finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _serve_floor(dsn: str, driver: str) -> tuple[subprocess.Popen[bytes], str]:
