@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import functools
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 
 from bench.flows import CARD
-from bench.queries import in_process_settings
+from bench.queries import in_process_parser, in_process_settings, parse_in_process
 from bench.request_cost import guest_at_order_review
 
 spent: Counter[str] = Counter()
@@ -108,13 +107,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.event_phases", description=__doc__)
-    p.add_argument("--database-url", default=os.environ.get("TILLPOINT_DATABASE_URL"))
-    p.add_argument("--redis-url", default=os.environ.get("TILLPOINT_REDIS_URL"))
+    p = in_process_parser("python -m bench.event_phases", __doc__)
     p.add_argument("--events", type=int, default=400)
-    args = p.parse_args(argv)
-    if not args.database_url:
-        p.error("--database-url (or TILLPOINT_DATABASE_URL) is required")
+    args = parse_in_process(p, argv)
     print(json.dumps(asyncio.run(measure(args)), indent=2))
     return 0
 

@@ -183,15 +183,8 @@ class _Session(_Sqlalchemy):
 
     async def run(self, engine: Any, statements: int) -> list[Any]:
         async with self.sessions() as s, s.begin():
-            return [await self._one_in(s, i) for i in range(statements)]
-
-    async def _one_in(self, s: Any, i: int) -> Any:
-        key = random.randrange(ROWS)
-        if _is_update(i):
-            await s.execute(self.update, {"id": key})
-            return None
-        row = (await s.execute(self.select, {"id": key})).first()
-        return row._asdict() if row else None
+            # A session executes text statements as a Core connection does.
+            return [await self._one(s, i) for i in range(statements)]
 
 
 DRIVERS = {"asyncpg": _Asyncpg, "sqlalchemy": _Sqlalchemy, "session": _Session}

@@ -150,17 +150,28 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tillpoint bench queries", description=__doc__)
+def in_process_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The options every in-process benchmark takes: the database (required) and Redis."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--database-url", default=os.environ.get("TILLPOINT_DATABASE_URL"))
     p.add_argument("--redis-url", default=os.environ.get("TILLPOINT_REDIS_URL"))
+    return p
+
+
+def parse_in_process(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args = p.parse_args(argv)
+    if not args.database_url:
+        p.error("--database-url (or TILLPOINT_DATABASE_URL) is required")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = in_process_parser("tillpoint bench queries", __doc__)
     p.add_argument("--flow", choices=sorted(FLOWS), default="checkout_review")
     p.add_argument("--visits", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sql", action="store_true", help="list each request's statements")
-    args = p.parse_args(argv)
-    if not args.database_url:
-        p.error("--database-url (or TILLPOINT_DATABASE_URL) is required")
+    args = parse_in_process(p, argv)
     print(json.dumps(asyncio.run(count(args)), indent=2))
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, text
 
 from bench.flows import ADDRESS, CARD, GUEST
-from bench.queries import in_process_settings
+from bench.queries import in_process_parser, in_process_settings, parse_in_process
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
@@ -205,15 +204,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.request_cost", description=__doc__)
-    p.add_argument("--database-url", default=os.environ.get("TILLPOINT_DATABASE_URL"))
-    p.add_argument("--redis-url", default=os.environ.get("TILLPOINT_REDIS_URL"))
+    p = in_process_parser("python -m bench.request_cost", __doc__)
     p.add_argument("--repeat", type=int, default=50)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--only", help="just the requests whose name contains this")
-    args = p.parse_args(argv)
-    if not args.database_url:
-        p.error("--database-url (or TILLPOINT_DATABASE_URL) is required")
+    args = parse_in_process(p, argv)
     print(json.dumps(asyncio.run(measure(args)), indent=2))
     return 0
 
