@@ -196,6 +196,19 @@ async def test_access_token_is_bound_to_its_session(
     assert signing_key(rt.settings.resolved_secret_key) != b"k" * 32
 
 
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+async def test_access_token_from_the_future_is_refused(
+    user_api: Api, rt: Runtime, clock: MovableClock, claim: str
+) -> None:
+    # Signed with our own key, for this very session: only the time claim is wrong.
+    claims = jwt.decode(_cookie(user_api, "tp-access"), options={"verify_signature": False})
+    claims[claim] = int(clock.now().timestamp()) + 600
+    key = signing_key(rt.settings.resolved_secret_key)
+    user_api.client.cookies.set("tp-access", jwt.encode(claims, key, algorithm="HS256"))
+    r = await user_api.get("/api/auth/me")
+    assert r.status_code == 401 and error_code(r) == "invalid_access_token"
+
+
 async def test_missing_access_token_asks_for_a_refresh(user_api: Api) -> None:
     user_api.client.cookies.delete("tp-access")
     r = await user_api.get("/api/cart")

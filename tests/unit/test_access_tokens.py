@@ -11,6 +11,7 @@ import pytest
 
 from tillpoint.auth.tokens import (
     AUDIENCE,
+    LEEWAY_SECONDS,
     ISSUER,
     AccessTokenError,
     issue_access_token,
@@ -117,3 +118,55 @@ def test_garbage_is_refused() -> None:
 def test_refresh_token_ids_are_digests_not_tokens() -> None:
     token = "some-refresh-token"
     assert refresh_token_id(token) != token and len(refresh_token_id(token)) == 64
+
+
+def _signed(**changes: object) -> str:
+    """A token signed with our own key (so only its claims can make it fail)."""
+    payload = {**_claims(_issue()), **changes}
+    return jwt.encode(payload, signing_key(SECRET), algorithm="HS256")
+
+
+def test_token_not_valid_before_a_future_nbf_is_refused() -> None:
+    token = _signed(nbf=int((NOW + timedelta(hours=1)).timestamp()))
+    with pytest.raises(AccessTokenError) as err:
+        read_access_token(SECRET, token, now=NOW)
+    assert err.value.code == "not_yet_valid"
+    # Once nbf has come (clock moved on, token still unexpired), it is read.
+    later = read_access_token(
+        SECRET,
+        _signed(
+            nbf=int((NOW + timedelta(minutes=10)).timestamp()),
+            exp=int((NOW + timedelta(minutes=50)).timestamp()),
+        ),
+        now=NOW + timedelta(minutes=10),
+    )
+    assert later.user_id == "user_1"
+
+
+def test_token_issued_in_the_future_is_refused() -> None:
+    token = _signed(iat=int((NOW + timedelta(minutes=5)).timestamp()))
+    with pytest.raises(AccessTokenError) as err:
+        read_access_token(SECRET, token, now=NOW)
+    assert err.value.code == "not_yet_valid"
+
+
+def test_small_clock_skew_between_instances_is_tolerated() -> None:
+    ahead = int((NOW + timedelta(seconds=LEEWAY_SECONDS)).timestamp())
+    claims = read_access_token(SECRET, _signed(iat=ahead, nbf=ahead), now=NOW)
+    assert claims.session_id == "sid-1"
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf", "exp"])
+@pytest.mark.parametrize("value", ["0", 1.5, True, None, [1]])
+def test_time_claims_that_are_not_whole_seconds_are_refused(claim: str, value: object) -> None:
+    with pytest.raises(AccessTokenError) as err:
+        read_access_token(SECRET, _signed(**{claim: value}), now=NOW)
+    assert err.value.code == "invalid"
+
+
+def test_token_living_longer_than_we_issue_is_refused() -> None:
+    token = _signed(exp=int((NOW + timedelta(days=3650)).timestamp()))
+    with pytest.raises(AccessTokenError) as err:
+        read_access_token(SECRET, token, now=NOW, max_lifetime_seconds=3600)
+    assert err.value.code == "invalid"
+    assert read_access_token(SECRET, _issue(), now=NOW, max_lifetime_seconds=3600)

@@ -78,6 +78,16 @@ def test_tolerance_is_the_configured_window() -> None:
     assert verify_event(payload, header, ["whsec_a"], 300).id == "evt_1"
 
 
+def test_timestamp_ahead_of_the_clock_beyond_the_tolerance_is_refused() -> None:
+    payload = _event()
+    header = sign_payload(payload, "whsec_a", int(time.time()) + 3600)
+    with pytest.raises(WebhookRejected) as err:
+        verify_event(payload, header, ["whsec_a"], 300)
+    assert err.value.code == "webhook_timestamp_stale"
+    ahead = sign_payload(payload, "whsec_a", int(time.time()) + 30)  # clock skew
+    assert verify_event(payload, ahead, ["whsec_a"], 300).id == "evt_1"
+
+
 def test_idempotency_key_names_checkout_attempt_and_operation() -> None:
     assert idempotency_key("chk_1", 2, "pay") == "tillpoint:chk_1:2:pay"
     assert idempotency_key("chk_1", 2, "pay") != idempotency_key("chk_1", 3, "pay")

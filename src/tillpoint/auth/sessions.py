@@ -190,7 +190,10 @@ async def resolve_registered_session(
         raise _expired_access()
     try:
         claims = read_access_token(
-            rt.settings.resolved_secret_key, access_token, now=rt.clock.now()
+            rt.settings.resolved_secret_key,
+            access_token,
+            now=rt.clock.now(),
+            max_lifetime_seconds=rt.settings.access_token_ttl_seconds,
         )
     except AccessTokenError as exc:
         if exc.code == "expired":

@@ -3,8 +3,12 @@
 The access JWT is a short-lived bearer of identity carried in an httpOnly cookie:
 ``sub`` (user id), ``sid`` (the registered session it belongs to), ``role``, ``iat``,
 ``exp``, ``jti``, ``iss``, ``aud``. Only HS256 is accepted, so ``alg: none`` and
-algorithm-confusion tokens fail before any claim is read. Expiry is checked against
-the injected clock (not PyJWT's wall clock) so the whole app shares one notion of now.
+algorithm-confusion tokens fail before any claim is read. Every time claim is checked
+against the injected clock (not PyJWT's wall clock) so the whole app shares one notion
+of now: ``exp`` must be ahead, ``iat`` and ``nbf`` (if present) not ahead by more than
+:data:`LEEWAY_SECONDS`, and all of them whole seconds. A signature says who made a
+token, not when it may be used: a token minted for later (a leaked key, a replayed
+test token) must not work now.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 import jwt
 
@@ -23,6 +28,8 @@ ALGORITHM = "HS256"
 ISSUER = "tillpoint"
 AUDIENCE = "tillpoint-api"
 _REQUIRED = ["sub", "sid", "role", "iat", "exp", "jti", "iss", "aud"]
+# How far ahead of our clock another instance's clock may be when it issues a token.
+LEEWAY_SECONDS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +41,8 @@ class AccessClaims:
 
 
 class AccessTokenError(Exception):
-    """The access token is unusable; ``code`` says why (``expired`` or ``invalid``)."""
+    """The access token is unusable; ``code`` says why (``expired``, ``not_yet_valid`` or
+    ``invalid``)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -64,8 +72,12 @@ def issue_access_token(
     return jwt.encode(claims, signing_key(secret), algorithm=ALGORITHM), expires
 
 
-def read_access_token(secret: str, token: str, *, now: datetime) -> AccessClaims:
-    """The claims of a genuine, unexpired access token; :class:`AccessTokenError` otherwise."""
+def read_access_token(
+    secret: str, token: str, *, now: datetime, max_lifetime_seconds: int | None = None
+) -> AccessClaims:
+    """The claims of a genuine access token that is valid now; :class:`AccessTokenError`
+    otherwise (``expired``; ``not_yet_valid`` for ``iat``/``nbf`` ahead of the clock;
+    ``invalid`` for anything else, a lifetime beyond ``max_lifetime_seconds`` included)."""
     try:
         claims = jwt.decode(
             token,
@@ -83,17 +95,34 @@ def read_access_token(secret: str, token: str, *, now: datetime) -> AccessClaims
         )
     except jwt.PyJWTError as exc:
         raise AccessTokenError("invalid") from exc
-    fields = (claims["sub"], claims["sid"], claims["role"], claims["exp"])
-    if not all(isinstance(v, str) for v in fields[:3]) or not isinstance(fields[3], int):
+    subject = (claims["sub"], claims["sid"], claims["role"])
+    if not all(isinstance(v, str) for v in subject):
         raise AccessTokenError("invalid")
-    if fields[3] <= now.timestamp():
-        raise AccessTokenError("expired")
+    expires = _check_times(claims, now.timestamp(), max_lifetime_seconds)
     return AccessClaims(
-        user_id=fields[0],
-        session_id=fields[1],
-        role=fields[2],
-        expires_at=datetime.fromtimestamp(fields[3], tz=now.tzinfo),
+        user_id=subject[0],
+        session_id=subject[1],
+        role=subject[2],
+        expires_at=datetime.fromtimestamp(expires, tz=now.tzinfo),
     )
+
+
+def _whole_seconds(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_times(claims: dict[str, object], now: float, max_lifetime: int | None) -> int:
+    """``exp`` once every time claim holds at ``now``."""
+    exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])
+    if not (_whole_seconds(exp) and _whole_seconds(iat) and _whole_seconds(nbf)):
+        raise AccessTokenError("invalid")
+    if max_lifetime is not None and exp - iat > max_lifetime + LEEWAY_SECONDS:
+        raise AccessTokenError("invalid")
+    if iat > now + LEEWAY_SECONDS or nbf > now + LEEWAY_SECONDS:
+        raise AccessTokenError("not_yet_valid")
+    if exp <= now:
+        raise AccessTokenError("expired")
+    return exp
 
 
 def new_refresh_token() -> str:

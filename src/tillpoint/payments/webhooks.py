@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,8 +93,8 @@ def verify_event(
 ) -> WebhookEvent:
     """The event in ``payload`` if ``signature`` is valid for one of ``secrets``.
 
-    Raises :class:`WebhookRejected` for a missing/bad signature, a timestamp older than
-    ``tolerance`` seconds, or a body that is not a Stripe event.
+    Raises :class:`WebhookRejected` for a missing/bad signature, a timestamp more than
+    ``tolerance`` seconds away from now (either way), or a body that is not a Stripe event.
     """
     if not secrets:
         raise WebhookRejected("No webhook secret is configured.", code="webhook_not_configured")
@@ -118,7 +119,21 @@ def verify_event(
         raise WebhookRejected(
             "The webhook signature does not match.", code="webhook_signature_invalid"
         )
+    _refuse_if_signed_for_later(signature, tolerance)
     return _parse(event.to_dict() if hasattr(event, "to_dict") else json.loads(payload))
+
+
+def _refuse_if_signed_for_later(signature: str, tolerance: int) -> None:
+    """The SDK refuses only old timestamps; one ahead of our clock by more than the
+    tolerance would stay replayable for as long as it is ahead, so it is refused too."""
+    # The timestamp the SDK verified: the first ``t=`` item, as it reads the header.
+    stamps = [part[2:] for part in signature.split(",") if part.startswith("t=")]
+    stamp = stamps[0] if stamps else ""
+    if stamp.isdigit() and int(stamp) > time.time() + tolerance:
+        raise WebhookRejected(
+            "The webhook's timestamp is outside the tolerance window.",
+            code="webhook_timestamp_stale",
+        )
 
 
 def _parse(data: dict[str, Any]) -> WebhookEvent:
