@@ -26,10 +26,11 @@ from redis.asyncio import Redis
 from tillpoint.auth import service
 from tillpoint.auth.passwords import hash_password, verify_password
 from tillpoint.auth.sessions import resolve_registered_session
-from tillpoint.auth.throttle import MemoryLoginThrottle, ThrottlePolicy
+from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
 from tillpoint.config import load_settings
 from tillpoint.migrate import upgrade
 from tillpoint.runtime import Runtime
+from tillpoint.security.attempts import MemoryAttempts
 from tillpoint.sessions.service import resolve_guest_session, start_guest_session
 
 PASSWORD = "bench-password-plum-7"
@@ -92,7 +93,7 @@ async def _resolve(url: str, redis_url: str | None, requests: int) -> dict[str, 
         await service.create_user(rt, email=email, password=PASSWORD)
         signed = await service.login(
             rt,
-            MemoryLoginThrottle(ThrottlePolicy(5, 900, 1800)),
+            LoginThrottle(MemoryAttempts(), ThrottlePolicy(5, 900, 1800)),
             email=email,
             password=PASSWORD,
             client=service.Client(),

@@ -3,9 +3,12 @@ account and per IP, then 429 with Retry-After for 30 minutes."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from tests.conftest import USER_EMAIL, USER_PASSWORD
@@ -85,3 +88,84 @@ async def test_throttle_is_shared_by_instances_on_redis(
         assert r.status_code == 429
     else:  # without Redis each process keeps its own count
         assert r.status_code == 200
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2 verification the app runs (the real one, counted)."""
+    seen: list[str] = []
+    real: Callable[..., Any] = PasswordHasher.verify
+
+    def counted(self: PasswordHasher, hash: str | bytes, password: str | bytes) -> Any:
+        seen.append(str(password))
+        return real(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counted)
+    return seen
+
+
+def _refusals_are_429_with_retry_after(responses: list[Any]) -> None:
+    for r in responses:
+        assert r.status_code == 429 and error_code(r) == "login_blocked", r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        assert r.json()["error"]["details"]["retry_after"] == int(r.headers["Retry-After"])
+
+
+async def _audit_types(rt: Runtime) -> list[str]:
+    async with rt.db.transaction() as s:
+        return list((await s.scalars(select(AuditLog.event_type))).all())
+
+
+async def test_concurrent_wrong_passwords_check_exactly_the_policy_number(
+    user_api: Api, api: Api, rt: Runtime, verifications: list[str]
+) -> None:
+    results = await asyncio.gather(*(api.login(USER_EMAIL, WRONG) for _ in range(15)))
+    assert verifications.count(WRONG) == 5
+    assert sorted(r.status_code for r in results) == [401] * 5 + [429] * 10
+    _refusals_are_429_with_retry_after([r for r in results if r.status_code == 429])
+    types = await _audit_types(rt)
+    assert types.count("login_failed") == 5
+    assert types.count("lockout") == 2  # the account key and the IP key, once each
+    r = await api.login(USER_EMAIL, USER_PASSWORD)  # blocked now, right password or not
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1800"
+    assert USER_PASSWORD not in verifications
+
+
+async def test_concurrent_guesses_at_many_accounts_from_one_ip_check_five(
+    api: Api, rt: Runtime, verifications: list[str]
+) -> None:
+    emails = [f"guess{i}@shop.example.com" for i in range(15)]
+    results = await asyncio.gather(*(api.login(e, WRONG) for e in emails))
+    assert len(verifications) == 5
+    assert sorted(r.status_code for r in results) == [401] * 5 + [429] * 10
+    _refusals_are_429_with_retry_after([r for r in results if r.status_code == 429])
+
+
+async def test_concurrent_guesses_through_two_instances_share_the_count_on_redis(
+    user_api: Api, rt: Runtime, verifications: list[str]
+) -> None:
+    from tests.conftest import make_client
+    from tillpoint.web.app import create_app
+
+    async with (
+        make_client(create_app(runtime=rt)) as one,
+        make_client(create_app(runtime=rt)) as two,
+    ):
+        callers = [Api(one), Api(two)]
+        for caller in callers:
+            await caller.start()
+        results = await asyncio.gather(
+            *(callers[i % 2].login(USER_EMAIL, WRONG) for i in range(15))
+        )
+    # On Redis the two instances share one count; in memory each keeps its own.
+    checked = 5 if rt.redis is not None else 10
+    assert verifications.count(WRONG) == checked
+    assert sorted(r.status_code for r in results) == [401] * checked + [429] * (15 - checked)
+
+
+async def test_concurrent_right_password_logins_are_not_refused(
+    user_api: Api, new_api: Any, verifications: list[str]
+) -> None:
+    callers = [await new_api() for _ in range(4)]
+    results = await asyncio.gather(*(c.login(USER_EMAIL, USER_PASSWORD) for c in callers))
+    assert [r.status_code for r in results] == [200] * 4

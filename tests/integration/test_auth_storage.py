@@ -15,13 +15,14 @@ from tests.support import MovableClock
 from tillpoint.auth import service, session_cache, sessions
 from tillpoint.auth.models import RefreshToken, RegisteredSession, User
 from tillpoint.auth.service import Client
-from tillpoint.auth.throttle import MemoryLoginThrottle, RedisLoginThrottle, ThrottlePolicy
+from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
 from tillpoint.cart.merge import merge_carts
 from tillpoint.cart.models import AppliedCoupon, Cart
 from tillpoint.cart.service import add_item, create_cart
 from tillpoint.config import RefreshPolicy
 from tillpoint.errors import Unauthorized
 from tillpoint.runtime import Runtime
+from tillpoint.security.attempts import MemoryAttempts, RedisAttempts
 from tillpoint.sweeper import run_sweep
 
 PASSWORD = "plum-orchard-lantern-7"
@@ -37,7 +38,7 @@ def _with(rt: Runtime, **settings: Any) -> Runtime:
 async def _signed_in(rt: Runtime, email: str = "it@shop.example.com") -> service.SignedIn:
     await service.create_user(rt, email=email, password=PASSWORD)
     return await service.login(
-        rt, MemoryLoginThrottle(POLICY), email=email, password=PASSWORD, client=Client()
+        rt, LoginThrottle(MemoryAttempts(), POLICY), email=email, password=PASSWORD, client=Client()
     )
 
 
@@ -47,14 +48,22 @@ async def test_login_rehashes_when_argon2_parameters_change(rt: Runtime) -> None
         before = (await s.get(User, user.id)).password_hash  # type: ignore[union-attr]
     stronger = _with(rt, argon2_time_cost=2)
     await service.login(
-        stronger, MemoryLoginThrottle(POLICY), email=user.email, password=PASSWORD, client=Client()
+        stronger,
+        LoginThrottle(MemoryAttempts(), POLICY),
+        email=user.email,
+        password=PASSWORD,
+        client=Client(),
     )
     async with rt.db.transaction() as s:
         after = (await s.get(User, user.id)).password_hash  # type: ignore[union-attr]
     assert before != after and ",t=2," in after and ",t=1," in before
     # and the new hash still logs in
     await service.login(
-        stronger, MemoryLoginThrottle(POLICY), email=user.email, password=PASSWORD, client=Client()
+        stronger,
+        LoginThrottle(MemoryAttempts(), POLICY),
+        email=user.email,
+        password=PASSWORD,
+        client=Client(),
     )
 
 
@@ -115,19 +124,26 @@ async def test_sessions_work_when_redis_is_down(rt: Runtime) -> None:
         await broken.redis.aclose()  # type: ignore[union-attr]
 
 
+async def _fail(throttle: LoginThrottle, keys: list[str], clock: MovableClock) -> list[str]:
+    attempt = await throttle.begin(keys, clock.now())
+    assert attempt.admitted
+    return await throttle.failed(attempt, clock.now())
+
+
 async def test_redis_throttle_blocks_across_instances_by_the_clock(
     redis_url: str, clock: MovableClock
 ) -> None:
     a, b = Redis.from_url(redis_url), Redis.from_url(redis_url)
     try:
-        one, two = RedisLoginThrottle(a, POLICY), RedisLoginThrottle(b, POLICY)
+        one = LoginThrottle(RedisAttempts(a, "tp:login:"), POLICY)
+        two = LoginThrottle(RedisAttempts(b, "tp:login:"), POLICY)
         for _ in range(4):
-            assert await one.record_failure(["acct:x"], clock.now()) == []
-        assert await two.record_failure(["acct:x"], clock.now()) == ["acct:x"]
-        assert await one.blocked_for(["acct:x"], clock.now()) == 1800
+            assert await _fail(one, ["acct:x"], clock) == []
+        assert await _fail(two, ["acct:x"], clock) == ["acct:x"]
+        assert (await one.begin(["acct:x"], clock.now())).retry_after == 1800
         clock.advance(minutes=30)
-        assert await two.blocked_for(["acct:x"], clock.now()) == 0
-        assert await one.record_failure(["acct:x"], clock.now()) == []  # counting anew
+        assert (await two.begin(["acct:x"], clock.now())).admitted
+        assert await _fail(one, ["acct:x"], clock) == []  # counting anew
     finally:
         await a.aclose()
         await b.aclose()
@@ -138,10 +154,10 @@ async def test_redis_throttle_falls_back_to_memory_when_redis_is_down(
 ) -> None:
     client = Redis.from_url(DEAD_REDIS, socket_connect_timeout=0.2)
     try:
-        throttle = RedisLoginThrottle(client, POLICY)
+        throttle = LoginThrottle(RedisAttempts(client, "tp:login:"), POLICY)
         for _ in range(5):
-            await throttle.record_failure(["ip:1"], clock.now())
-        assert await throttle.blocked_for(["ip:1"], clock.now()) == 1800
+            await _fail(throttle, ["ip:1"], clock)
+        assert (await throttle.begin(["ip:1"], clock.now())).retry_after == 1800
     finally:
         await client.aclose()
 
@@ -220,7 +236,7 @@ async def test_guest_checkout_data_carries_over_to_the_registered_session(rt: Ru
     await service.create_user(rt, email="carry@shop.example.com", password=PASSWORD)
     signed = await service.login(
         rt,
-        MemoryLoginThrottle(POLICY),
+        LoginThrottle(MemoryAttempts(), POLICY),
         email="carry@shop.example.com",
         password=PASSWORD,
         client=Client(session_token=token),

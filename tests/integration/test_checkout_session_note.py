@@ -8,9 +8,10 @@ import dataclasses
 from tillpoint.auth import service
 from tillpoint.auth.models import RegisteredSession
 from tillpoint.auth.service import Client
-from tillpoint.auth.throttle import MemoryLoginThrottle, ThrottlePolicy
+from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
 from tillpoint.checkout.service import _remember_on_session
 from tillpoint.runtime import Runtime
+from tillpoint.security.attempts import MemoryAttempts
 from tillpoint.sessions.models import GuestSession
 from tillpoint.sessions.service import save_checkout_data, start_guest_session
 
@@ -45,7 +46,7 @@ async def test_a_registered_session_is_noted_whichever_table_is_tried_first(
     await service.create_user(rt, email="note@shop.example.com", password=PASSWORD)
     signed = await service.login(
         rt,
-        MemoryLoginThrottle(POLICY),
+        LoginThrottle(MemoryAttempts(), POLICY),
         email="note@shop.example.com",
         password=PASSWORD,
         client=Client(),

@@ -11,8 +11,8 @@ import pytest
 
 from tillpoint.auth.tokens import (
     AUDIENCE,
-    LEEWAY_SECONDS,
     ISSUER,
+    LEEWAY_SECONDS,
     AccessTokenError,
     issue_access_token,
     read_access_token,

@@ -38,6 +38,7 @@ from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
+from tillpoint.security.attempts import Attempt
 from tillpoint.sessions import cache as guest_cache
 from tillpoint.sessions.models import GuestSession
 from tillpoint.sessions.service import SessionContext
@@ -137,17 +138,22 @@ def _throttle_keys(email_key: str, ip: str | None) -> list[str]:
     return keys
 
 
-async def _refuse_if_blocked(
-    rt: Runtime, throttle: LoginThrottle, keys: list[str], client: Client
-) -> None:
-    wait = await throttle.blocked_for(keys, rt.clock.now())
-    if wait > 0:
-        raise RateLimited(
-            "Too many failed logins; try again later.",
-            code="login_blocked",
-            retry_after=wait,
-            details={"retry_after": wait},
+async def _admit(rt: Runtime, throttle: LoginThrottle, keys: list[str]) -> Attempt:
+    """A slot on every key for one password check, or 429 ``login_blocked``."""
+    attempt = await throttle.begin(keys, rt.clock.now())
+    if not attempt.admitted:
+        message = (
+            "Too many failed logins; try again later."
+            if attempt.blocked
+            else "Too many login attempts at once; try again in a moment."
         )
+        raise RateLimited(
+            message,
+            code="login_blocked",
+            retry_after=attempt.retry_after,
+            details={"retry_after": attempt.retry_after},
+        )
+    return attempt
 
 
 async def register(
@@ -166,10 +172,9 @@ async def register(
     """
     normalized = normalize_email(email)
     check_password_policy(rt.settings, password, email=normalized)
-    ip_keys = _throttle_keys(normalized, client.ip_address)[1:]
-    await _refuse_if_blocked(rt, throttle, ip_keys, client)
-    password_hash = await hash_password(rt.settings, password)
+    attempt = await _admit(rt, throttle, _throttle_keys(normalized, client.ip_address)[1:])
     try:
+        password_hash = await hash_password(rt.settings, password)
         async with rt.db.transaction() as s:
             user = await _insert_user(s, normalized, password_hash, CUSTOMER)
             signed = await _sign_in(rt, s, user, client, revalidate)
@@ -181,8 +186,12 @@ async def register(
                 rt.clock.now(),
             )
     except Conflict:
-        await throttle.record_failure(ip_keys, rt.clock.now())
+        await throttle.failed(attempt, rt.clock.now())
         raise
+    except BaseException:
+        await throttle.release(attempt)
+        raise
+    await throttle.release(attempt)
     await _after_sign_in(rt, client, signed)
     return signed
 
@@ -207,15 +216,19 @@ async def login(
     except InvalidInput:
         email_key = email.strip().lower()  # cannot exist; fail like any unknown email
     keys = _throttle_keys(email_key, client.ip_address)
-    await _refuse_if_blocked(rt, throttle, keys, client)
-    async with rt.db.transaction() as s:
-        user = await s.scalar(select(User).where(User.email == email_key))
-    stored = user.password_hash if user is not None and user.is_active else None
-    checked = await verify_password(rt.settings, stored, password)
+    attempt = await _admit(rt, throttle, keys)
+    try:
+        async with rt.db.transaction() as s:
+            user = await s.scalar(select(User).where(User.email == email_key))
+        stored = user.password_hash if user is not None and user.is_active else None
+        checked = await verify_password(rt.settings, stored, password)
+    except BaseException:  # never got to an answer: the slot goes back
+        await throttle.release(attempt)
+        raise
     if user is None or stored is None or not checked.ok:
-        await _failed_login(rt, throttle, keys, user, email_key, client)
+        await _failed_login(rt, throttle, attempt, user, email_key, client)
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    await throttle.clear(keys[0])
+    await throttle.release(attempt, forget=keys[:1])
     new_hash = await hash_password(rt.settings, password) if checked.needs_rehash else None
     async with rt.db.transaction() as s:
         fresh = await s.get(User, user.id, populate_existing=True)
@@ -231,13 +244,13 @@ async def login(
 async def _failed_login(
     rt: Runtime,
     throttle: LoginThrottle,
-    keys: list[str],
+    attempt: Attempt,
     user: User | None,
     email_key: str,
     client: Client,
 ) -> None:
     now = rt.clock.now()
-    blocked = await throttle.record_failure(keys, now)
+    blocked = await throttle.failed(attempt, now)
     entity = user.id if user is not None else "unknown"
     meta: dict[str, Any] = {
         "email_sha256": email_fingerprint(email_key),

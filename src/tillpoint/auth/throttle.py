@@ -4,29 +4,23 @@ Failed attempts are counted per key (the account's email digest and the client I
 when a key reaches ``max_failures`` within ``window`` it is blocked for ``block``
 seconds, during which every attempt on it is refused, even with the right password.
 
-:class:`LoginThrottle` is the small interface the login use case needs, so the general
-rate limiter can replace the stores later. Times come from the caller's clock (stored
-as values, Redis TTLs only clean up), so tests can move time on both stores.
+Each attempt takes its slot before the password is checked (``security/attempts.py``),
+so however many guesses arrive at once, at most ``max_failures`` of them per key are
+ever checked: the rest are refused while those are in flight, then by the block.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import secrets
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import limits
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from tillpoint.config import Settings
+from tillpoint.security.attempts import Attempt, AttemptLimit, Attempts, attempts_for
 
-log = logging.getLogger(__name__)
 PREFIX = "tp:login:"
 
 
@@ -44,127 +38,32 @@ class ThrottlePolicy:
         item = limits.parse(settings.rate_limit_login)
         return cls(item.amount, item.get_expiry(), settings.rate_limit_login_block_seconds)
 
-
-class LoginThrottle(Protocol):
-    async def blocked_for(self, keys: Sequence[str], now: datetime) -> int:
-        """Seconds until every key is unblocked (0: the attempt may proceed)."""
-        ...
-
-    async def record_failure(self, keys: Sequence[str], now: datetime) -> list[str]:
-        """Count a failed attempt on each key; returns the keys this failure blocked."""
-        ...
-
-    async def clear(self, key: str) -> None:
-        """Forget a key's failures (a successful login clears its account key)."""
-        ...
+    def on(self, key: str) -> AttemptLimit:
+        return AttemptLimit(key, self.max_failures, self.window_seconds, self.block_seconds)
 
 
-@dataclass
-class _Bucket:
-    failures: deque[float] = field(default_factory=deque)
-    blocked_until: float = 0.0
+class LoginThrottle:
+    """What the login and register use cases need: one policy over a store of attempts
+    (Redis-backed when configured, so every instance shares the counts)."""
 
-
-class MemoryLoginThrottle:
-    """One process's throttle, for running without Redis."""
-
-    _PRUNE_AT = 10_000
-
-    def __init__(self, policy: ThrottlePolicy) -> None:
+    def __init__(self, attempts: Attempts, policy: ThrottlePolicy) -> None:
+        self.attempts = attempts
         self.policy = policy
-        self._buckets: dict[str, _Bucket] = {}
 
-    async def blocked_for(self, keys: Sequence[str], now: datetime) -> int:
-        ts = now.timestamp()
-        until = max((self._buckets[k].blocked_until for k in keys if k in self._buckets), default=0)
-        return max(0, math.ceil(until - ts))
+    async def begin(self, keys: Sequence[str], now: datetime) -> Attempt:
+        """Take a slot on every key before checking a password (or be refused)."""
+        return await self.attempts.begin([self.policy.on(k) for k in keys], now)
 
-    async def record_failure(self, keys: Sequence[str], now: datetime) -> list[str]:
-        ts = now.timestamp()
-        if len(self._buckets) > self._PRUNE_AT:
-            self._prune(ts)
-        blocked = []
-        for key in keys:
-            bucket = self._buckets.setdefault(key, _Bucket())
-            self._drop_old(bucket, ts)
-            bucket.failures.append(ts)
-            if len(bucket.failures) >= self.policy.max_failures and bucket.blocked_until <= ts:
-                bucket.blocked_until = ts + self.policy.block_seconds
-                bucket.failures.clear()
-                blocked.append(key)
-        return blocked
+    async def failed(self, attempt: Attempt, now: datetime) -> list[str]:
+        """The check failed; returns the keys this failure blocked."""
+        return await self.attempts.failed(attempt, now)
 
-    async def clear(self, key: str) -> None:
-        bucket = self._buckets.get(key)
-        if bucket is not None and bucket.blocked_until == 0:
-            del self._buckets[key]
-        elif bucket is not None:
-            bucket.failures.clear()
-
-    def _drop_old(self, bucket: _Bucket, ts: float) -> None:
-        while bucket.failures and bucket.failures[0] <= ts - self.policy.window_seconds:
-            bucket.failures.popleft()
-
-    def _prune(self, ts: float) -> None:
-        for key, bucket in list(self._buckets.items()):
-            self._drop_old(bucket, ts)
-            if not bucket.failures and bucket.blocked_until <= ts:
-                del self._buckets[key]
-
-
-class RedisLoginThrottle:
-    """The throttle shared by every instance: a sorted set of failure times per key and a
-    ``block`` key holding the unblock time. If Redis fails, a per-process throttle stands in
-    (a degraded limit beats none)."""
-
-    def __init__(self, redis: Redis, policy: ThrottlePolicy) -> None:
-        self.redis = redis
-        self.policy = policy
-        self.fallback = MemoryLoginThrottle(policy)
-
-    async def blocked_for(self, keys: Sequence[str], now: datetime) -> int:
-        try:
-            values = await self.redis.mget([f"{PREFIX}block:{k}" for k in keys])
-        except RedisError as exc:
-            log.warning("login throttle read failed", extra={"error": str(exc)})
-            return await self.fallback.blocked_for(keys, now)
-        until = max((float(v) for v in values if v is not None), default=0.0)
-        return max(0, math.ceil(until - now.timestamp()))
-
-    async def record_failure(self, keys: Sequence[str], now: datetime) -> list[str]:
-        try:
-            return [key for key in keys if await self._fail(key, now.timestamp())]
-        except RedisError as exc:
-            log.warning("login throttle write failed", extra={"error": str(exc)})
-            return await self.fallback.record_failure(keys, now)
-
-    async def _fail(self, key: str, ts: float) -> bool:
-        p = self.policy
-        fails, block = f"{PREFIX}fail:{key}", f"{PREFIX}block:{key}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(fails, "-inf", ts - p.window_seconds)
-            pipe.zadd(fails, {f"{ts}:{secrets.token_hex(4)}": ts})
-            pipe.zcard(fails)
-            pipe.expire(fails, p.window_seconds + p.block_seconds)
-            pipe.get(block)
-            _, _, count, _, current = await pipe.execute()
-        if int(count) < p.max_failures or (current is not None and float(current) > ts):
-            return False
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(block, str(ts + p.block_seconds), ex=p.block_seconds + p.window_seconds)
-            pipe.delete(fails)
-            await pipe.execute()
-        return True
-
-    async def clear(self, key: str) -> None:
-        try:
-            await self.redis.delete(f"{PREFIX}fail:{key}")
-        except RedisError as exc:
-            log.warning("login throttle clear failed", extra={"error": str(exc)})
-        await self.fallback.clear(key)
+    async def release(self, attempt: Attempt, *, forget: Sequence[str] = ()) -> None:
+        """The check did not fail; ``forget`` clears those keys' failures (a successful
+        login clears its account key, not the IP's)."""
+        await self.attempts.release(attempt, forget=forget)
 
 
 def login_throttle_for(settings: Settings, redis: Redis | None) -> LoginThrottle:
     """Redis-backed when Redis is configured (limits hold across instances), else in memory."""
-    policy = ThrottlePolicy.from_settings(settings)
-    return RedisLoginThrottle(redis, policy) if redis is not None else MemoryLoginThrottle(policy)
+    return LoginThrottle(attempts_for(redis, PREFIX), ThrottlePolicy.from_settings(settings))
