@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     coupon_allow_free_shipping_combination: bool = True
     coupon_priority_order: str = "buy_x_get_y,percentage,fixed_amount,free_shipping"
     coupon_item_level_first: bool = True
+    # Coupon-code guessing (promotions/guessing.py): failed codes per session (and per
+    # customer) and per client address, "N/M unit"; then every code is refused this long.
+    coupon_attempts_per_session: str = "10/15 minutes"
+    coupon_attempts_per_address: str = "30/15 minutes"
+    coupon_attempts_block_seconds: int = Field(default=15 * 60, ge=1)
 
     # Inventory (issue 6): reservations, fallbacks, real-time stream, external provider.
     inventory_reservation_ttl_seconds: int = Field(default=15 * 60, ge=30)
@@ -271,6 +276,12 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _limit_notation(cls, value: str) -> str:
+        limits.parse(value)  # raises ValueError on anything but "N/M unit"
+        return value
+
+    @field_validator("coupon_attempts_per_session", "coupon_attempts_per_address")
+    @classmethod
+    def _attempts_notation(cls, value: str) -> str:
         limits.parse(value)  # raises ValueError on anything but "N/M unit"
         return value
 

@@ -28,3 +28,5 @@ class SecurityEventType(StrEnum):
     rate_limited = "rate_limited"
     webhook_signature_failed = "webhook_signature_failed"
     refresh_token_reuse = "refresh_token_reuse"
+    coupon_attempts_exceeded = "coupon_attempts_exceeded"
+    reservation_cap_reached = "reservation_cap_reached"

@@ -10,7 +10,9 @@ from tillpoint.audit.service import Actor
 from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
 from tillpoint.errors import BadRequest, Forbidden, Unauthorized
+from tillpoint.promotions.guessing import PREFIX as COUPON_PREFIX
 from tillpoint.runtime import Runtime
+from tillpoint.security.attempts import Attempts, attempts_for
 from tillpoint.security.ratelimit import RateLimiter
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.service import SessionContext, resolve_guest_session
@@ -115,6 +117,18 @@ async def get_login_throttle(request: Request, rt: RuntimeDep) -> LoginThrottle:
 
 
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+
+
+async def get_coupon_attempts(request: Request, rt: RuntimeDep) -> Attempts:
+    """The app's count of failed coupon codes (Redis-backed when Redis is configured)."""
+    attempts: Attempts | None = getattr(request.app.state, "coupon_attempts", None)
+    if attempts is None:
+        attempts = attempts_for(rt.redis, COUPON_PREFIX)
+        request.app.state.coupon_attempts = attempts
+    return attempts
+
+
+CouponAttemptsDep = Annotated[Attempts, Depends(get_coupon_attempts)]
 
 
 async def require_admin(session: SessionDep) -> SessionContext:

@@ -12,14 +12,21 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import Field
 
 from tillpoint.promotions import service
-from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
+from tillpoint.promotions.guessing import apply_coupon_limited
+from tillpoint.web.deps import (
+    CouponAttemptsDep,
+    IfMatchDep,
+    RuntimeDep,
+    SessionDep,
+    request_actor,
+)
 from tillpoint.web.routers.cart import CartOut, cart_answer
 from tillpoint.web.schemas import StrictModel, error_responses
 
 router = APIRouter(prefix="/api/cart/coupons", tags=["cart"])
 
 CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
-COUPON_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422)
+COUPON_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422, 429)
 
 
 class ApplyCouponIn(StrictModel):
@@ -39,15 +46,19 @@ async def apply_coupon(
     rt: RuntimeDep,
     session: SessionDep,
     if_match: IfMatchDep,
+    attempts: CouponAttemptsDep,
 ) -> dict[str, Any]:
     """Apply a coupon code. Refusals answer 422 ``coupon_<reason>`` (not_found, not_started,
     expired, inactive, usage_limit_reached, customer_limit_reached, currency_mismatch,
     minimum_not_met, no_applicable_items) or 409 ``coupon_<reason>`` for a clash with the
     coupons already applied (already_applied, max_coupons_reached, not_combinable,
     percentage_with_fixed, multiple_percentage, free_shipping_combination); ``details``
-    lists every error and conflict."""
-    view = await service.apply_coupon(
+    lists every error and conflict. After too many codes that name no usable coupon
+    (per session and per address), every code answers 429 ``coupon_attempts_exceeded``
+    with ``Retry-After`` until the block ends."""
+    view = await apply_coupon_limited(
         rt,
+        attempts,
         session.cart_id,
         body.code,
         actor=request_actor(request, session),
