@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     # Inventory (issue 6): reservations, fallbacks, real-time stream, external provider.
     inventory_reservation_ttl_seconds: int = Field(default=15 * 60, ge=30)
     inventory_reservation_extend_seconds: int = Field(default=15 * 60, ge=30)
+    # What one session's or customer's cart may hold through POST /api/inventory/reservations
+    # (a hold with no purchase behind it): units of one SKU, and units in all.
+    inventory_hold_max_per_sku: int = Field(default=10, ge=1)
+    inventory_hold_max_units: int = Field(default=50, ge=1)
     inventory_backorder_enabled: bool = True
     inventory_backorder_estimate: str = Field(default="2-3 weeks", max_length=80)
     inventory_substitutes_enabled: bool = True

@@ -42,3 +42,25 @@ class ReservationClosed(Conflict):
     """The reservation expired or was cancelled; reserve again under a new id (409)."""
 
     code = "reservation_closed"
+
+
+class ReservationCapReached(Conflict):
+    """A cart hold would exceed what one session or customer may hold (409
+    ``reservation_cap_reached``); nothing was taken. ``details`` names the lines over the
+    per-SKU cap (``items``) and the hold's total (``units``) against ``max_units``."""
+
+    code = "reservation_cap_reached"
+
+    def __init__(
+        self, *, items: list[dict[str, Any]], units: int, max_per_sku: int, max_units: int
+    ):
+        super().__init__(
+            f"One shopper may hold at most {max_per_sku} of an item and {max_units} in all; "
+            "lower the quantities or go on to checkout.",
+            details={
+                "items": items,
+                "units": units,
+                "max_per_sku": max_per_sku,
+                "max_units": max_units,
+            },
+        )

@@ -1,17 +1,29 @@
 """Holding a cart's stock: one active reservation per cart, keyed by the cart's version.
 
 The id is derived from the cart id and version, so a double click (or the checkout and
-the page both asking) reserves once; a newer cart version replaces the older hold.
+the page both asking) reserves once; a newer cart version replaces the older hold. The
+cart's row is locked first, so two holds of one cart cannot both stay active.
+
+A hold has no purchase behind it, so what one cart (one session, or one customer) may
+hold is capped: ``inventory_hold_max_per_sku`` units of a stock row and
+``inventory_hold_max_units`` in all (tracked lines only: untracked stock is never
+short). Otherwise one anonymous session could hold a whole SKU for the reservation TTL
+and lock every other buyer out. Checkout's own reservation at CONFIRM_ORDER is not held
+to this cap: the payment follows at once (a failed one releases it), so it is bounded by
+the cart's line limit and the payment velocity limits instead.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.cart.models import Cart
 from tillpoint.errors import Conflict, NotFound
-from tillpoint.inventory.models import InventoryReservation
+from tillpoint.inventory.errors import ReservationCapReached
+from tillpoint.inventory.models import InventoryItem, InventoryReservation
 from tillpoint.inventory.reservations import (
     ACTIVE,
     Reservation,
@@ -19,6 +31,7 @@ from tillpoint.inventory.reservations import (
     release_reservation,
     reserve_inventory,
 )
+from tillpoint.inventory.stock import row_for, stock_rows
 from tillpoint.runtime import Runtime
 
 HOLD_PREFIX = "hold:"
@@ -57,15 +70,49 @@ async def reserve_cart(
     if s is None:
         async with rt.db.transaction() as own:
             return await reserve_cart(rt, cart_id, s=own, ttl_seconds=ttl_seconds)
-    cart = await s.get(Cart, cart_id)
+    cart = await s.scalar(
+        select(Cart)
+        .where(Cart.id == cart_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if cart is None:
         raise NotFound("No such cart.", code="cart_not_found")
     if not cart.items:
         raise Conflict("The cart is empty.", code="cart_empty")
+    await check_hold_cap(rt, s, [(i.product_id, i.variant_id, i.quantity) for i in cart.items])
     rid = cart_reservation_id(cart.id, cart.version)
     await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
     items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
     return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
+
+
+async def check_hold_cap(
+    rt: Runtime, s: AsyncSession, lines: Sequence[tuple[str, str | None, int]]
+) -> None:
+    """Raise :class:`ReservationCapReached` if holding these (product, variant, quantity)
+    lines would exceed what one cart may hold."""
+    per_sku, in_all = rt.settings.inventory_hold_max_per_sku, rt.settings.inventory_hold_max_units
+    rows = await stock_rows(s, [(p, v) for p, v, _ in lines])
+    held: dict[str, tuple[InventoryItem, int]] = {}
+    for product_id, variant_id, quantity in lines:
+        row = row_for(rows, (product_id, variant_id))
+        if row is not None:  # untracked stock is never short: holding it locks no one out
+            held[row.id] = (row, held.get(row.id, (row, 0))[1] + quantity)
+    over = [
+        {
+            "product_id": row.product_id,
+            "variant_id": row.variant_id,
+            "sku": row.sku,
+            "requested": quantity,
+            "max": per_sku,
+        }
+        for row, quantity in sorted(held.values(), key=lambda h: h[0].sku)
+        if quantity > per_sku
+    ]
+    units = sum(quantity for _, quantity in held.values())
+    if over or units > in_all:
+        raise ReservationCapReached(items=over, units=units, max_per_sku=per_sku, max_units=in_all)
 
 
 async def release_cart_hold(rt: Runtime, cart_id: str, reservation_id: str) -> Reservation:

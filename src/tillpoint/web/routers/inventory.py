@@ -16,9 +16,16 @@ from tillpoint.audit.service import Actor, log_security_event
 from tillpoint.errors import FieldError, InvalidInput, TillpointError
 from tillpoint.ids import is_valid_id
 from tillpoint.inventory import fallbacks, holds, stock, webhook
+from tillpoint.inventory.errors import ReservationCapReached
 from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
-from tillpoint.web.deps import RuntimeDep, SessionDep, client_ip
+from tillpoint.web.deps import (
+    RateLimiterDep,
+    RuntimeDep,
+    SessionDep,
+    client_ip,
+    request_actor,
+)
 from tillpoint.web.schemas import StrictModel, error_responses
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
@@ -166,10 +173,28 @@ _SIGNATURE_FAILURES = frozenset(
     response_model=ReservationOut,
     responses=error_responses(401, 403, 404, 409),
 )
-async def hold_cart(rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+async def hold_cart(
+    request: Request, rt: RuntimeDep, session: SessionDep, limiter: RateLimiterDep
+) -> dict[str, Any]:
     """Hold the caller's cart's stock for the reservation TTL (all lines or none: 409
-    ``out_of_stock`` with the available quantities). Idempotent per cart version."""
-    return reservation_out(await holds.reserve_cart(rt, session.cart_id))
+    ``out_of_stock`` with the available quantities). Idempotent per cart version. One
+    cart holds at most ``inventory_hold_max_per_sku`` units of an item and
+    ``inventory_hold_max_units`` in all: 409 ``reservation_cap_reached`` otherwise."""
+    try:
+        return reservation_out(await holds.reserve_cart(rt, session.cart_id))
+    except ReservationCapReached as exc:
+        # One audit row per cart and reservation TTL, however often it is tried.
+        ttl = rt.settings.inventory_reservation_ttl_seconds
+        if await limiter.once("reservation-cap-audit", session.cart_id, ttl):
+            await log_security_event(
+                rt,
+                SecurityEventType.reservation_cap_reached,
+                actor=request_actor(request, session),
+                entity_type="cart",
+                entity_id=session.cart_id,
+                metadata=exc.details,
+            )
+        raise
 
 
 @router.delete(
