@@ -109,13 +109,20 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 def make_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, ping_idle_seconds: float = 1.0
 ) -> AsyncEngine:
-    """Create the async engine for ``url`` with the per-backend settings we rely on."""
+    """Create the async engine for ``url`` with the per-backend settings we rely on.
+
+    Statement parameters are hidden from error messages and SQL logging: they carry the
+    shoppers' e-mails, names and addresses, and a failed statement's error is logged."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size
+    )
     _ping_when_idle(engine, ping_idle_seconds)
     return engine
 

@@ -31,15 +31,37 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Route every logger through one JSON handler (idempotent)."""
+    """Route every logger through one JSON handler that scrubs each record (idempotent).
+
+    Loggers that came with handlers of their own (uvicorn sets up ``uvicorn``,
+    ``uvicorn.error`` and ``uvicorn.access`` before it imports the app) are routed to that
+    handler too, so no record, an access line with its query string included, bypasses
+    the scrub; any other handler found is given the same filter.
+    """
     root = logging.getLogger()
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        root.setLevel(level)
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    # On the handler, so records from every logger (ours, uvicorn's, libraries') pass it.
-    handler.addFilter(ScrubFilter())
-    root.handlers = [handler]
+    handler = next((h for h in root.handlers if isinstance(h.formatter, JsonFormatter)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        # On the handler, so records from every logger (ours, uvicorn's, libraries') pass it.
+        handler.addFilter(ScrubFilter())
+        root.handlers = [handler]
     root.setLevel(level)
-    logging.getLogger("uvicorn.access").handlers = []
+    _route_to_root()
+
+
+def _route_to_root() -> None:
+    for name in list(logging.root.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if name == "uvicorn" or name.startswith("uvicorn."):
+            logger.handlers = []
+            logger.propagate = True
+        else:
+            for other in logger.handlers:
+                _add_scrub_filter(other)
+    _add_scrub_filter(logging.lastResort)
+
+
+def _add_scrub_filter(handler: logging.Handler | None) -> None:
+    if handler is not None and not any(isinstance(f, ScrubFilter) for f in handler.filters):
+        handler.addFilter(ScrubFilter())
