@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     inventory_substitutes_enabled: bool = True
     inventory_substitutes_limit: int = Field(default=3, ge=0, le=20)
     inventory_waitlist_enabled: bool = True
+    # Waitlist joins (each address is e-mailed when stock returns), "N/M unit".
+    inventory_waitlist_joins_per_session: str = "10/hour"
+    inventory_waitlist_joins_per_address: str = "30/hour"
     inventory_stream_throttle_ms: int = Field(default=1000, ge=0, le=60_000)
     inventory_stream_heartbeat_seconds: float = Field(default=15, gt=0, le=300)
     inventory_stream_max_products: int = Field(default=50, ge=1, le=500)
@@ -283,7 +286,12 @@ class Settings(BaseSettings):
         limits.parse(value)  # raises ValueError on anything but "N/M unit"
         return value
 
-    @field_validator("coupon_attempts_per_session", "coupon_attempts_per_address")
+    @field_validator(
+        "coupon_attempts_per_session",
+        "coupon_attempts_per_address",
+        "inventory_waitlist_joins_per_session",
+        "inventory_waitlist_joins_per_address",
+    )
     @classmethod
     def _attempts_notation(cls, value: str) -> str:
         limits.parse(value)  # raises ValueError on anything but "N/M unit"

@@ -355,6 +355,15 @@ class RateLimiter:
         if rule.block_seconds > 0:
             await self._run(lambda lim: lim.clear(block, key))
 
+    async def consume_limit(self, name: str, notation: str, key: str) -> LimitState:
+        """Count one use by ``key`` of a feature's own limit (``"N/M unit"``, not one of
+        the request rules), atomically, in the shared store; ``allowed`` is False once
+        over it (e.g. waitlist joins per session)."""
+        rule = LimitRule.parse(name, notation)
+        window = self._window(rule)
+        allowed = await self._run(lambda lim: lim.hit(window, key))
+        return await self._state(rule, key, allowed)
+
     async def once(self, namespace: str, key: str, seconds: int) -> bool:
         """True the first time ``(namespace, key)`` is seen within ``seconds`` (so a flood of
         429s writes one audit row per window, not thousands)."""

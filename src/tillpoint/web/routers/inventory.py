@@ -13,12 +13,14 @@ from sse_starlette.sse import EventSourceResponse
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
-from tillpoint.errors import FieldError, InvalidInput, TillpointError
+from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
 from tillpoint.ids import is_valid_id
 from tillpoint.inventory import fallbacks, holds, stock, webhook
 from tillpoint.inventory.errors import ReservationCapReached
 from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
+from tillpoint.runtime import Runtime
+from tillpoint.security.ratelimit import RateLimiter
 from tillpoint.web.deps import (
     RateLimiterDep,
     RuntimeDep,
@@ -243,12 +245,39 @@ class WaitlistIn(StrictModel):
     "/{product_id}/waitlist",
     status_code=201,
     response_model=WaitlistOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def join_waitlist(
-    product_id: ProductId, body: WaitlistIn, rt: RuntimeDep, session: SessionDep
+    product_id: ProductId,
+    body: WaitlistIn,
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    limiter: RateLimiterDep,
 ) -> dict[str, Any]:
-    """Be emailed once when this product (or variant) is back in stock."""
+    """Be emailed once when this product (or variant) is back in stock. A session may join
+    ``inventory_waitlist_joins_per_session`` times and an address
+    ``inventory_waitlist_joins_per_address`` times (429 ``waitlist_limit_reached``)."""
+    await _count_waitlist_join(rt, limiter, session.session_id, client_ip(request))
     entry = await fallbacks.join_waitlist(rt, product_id, body.email, variant_id=body.variant_id)
     return {"id": entry.id, "product_id": entry.product_id, "variant_id": entry.variant_id,
             "status": "notified" if entry.notified_at else "waiting"}  # fmt: skip
+
+
+async def _count_waitlist_join(
+    rt: Runtime, limiter: RateLimiter, session_id: str, ip: str | None
+) -> None:
+    """Every address on a waitlist is e-mailed when stock returns: one caller may not put
+    an unbounded number of them there."""
+    limits = [("waitlist-session", rt.settings.inventory_waitlist_joins_per_session, session_id)]
+    if ip:
+        limits.append(("waitlist-address", rt.settings.inventory_waitlist_joins_per_address, ip))
+    for name, notation, key in limits:
+        state = await limiter.consume_limit(name, notation, key)
+        if not state.allowed:
+            raise RateLimited(
+                "Too many waitlist sign-ups; try again later.",
+                code="waitlist_limit_reached",
+                retry_after=state.reset_after,
+                details={"retry_after": state.reset_after},
+            )
