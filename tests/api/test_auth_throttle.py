@@ -169,3 +169,15 @@ async def test_concurrent_right_password_logins_are_not_refused(
     callers = [await new_api() for _ in range(4)]
     results = await asyncio.gather(*(c.login(USER_EMAIL, USER_PASSWORD) for c in callers))
     assert [r.status_code for r in results] == [200] * 4
+
+
+async def test_concurrent_registrations_of_taken_emails_count_per_address(
+    user_api: Api, new_api: Any, rt: Runtime
+) -> None:
+    callers = [await new_api() for _ in range(15)]
+    results = await asyncio.gather(
+        *(c.register(USER_EMAIL, f"{WRONG}-{i}") for i, c in enumerate(callers))
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [409] * 5 + [429] * 10, [r.text for r in results]
+    _refusals_are_429_with_retry_after([r for r in results if r.status_code == 429])
