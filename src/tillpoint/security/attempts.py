@@ -88,7 +88,7 @@ class _Standing:
     pending: int
 
 
-def verdict(
+def _verdict(
     limits: Sequence[AttemptLimit], standings: Sequence[_Standing], ts: float
 ) -> tuple[bool, int, bool]:
     """(admitted, retry_after, blocked) for an attempt on these keys at ``ts``. A blocked
@@ -136,7 +136,7 @@ class MemoryAttempts:
             self._prune(ts)
         entries = [self._keys.setdefault(limit.key, _Key()) for limit in limits]
         standings = [e.standing(limit, ts) for e, limit in zip(entries, limits, strict=True)]
-        admitted, retry_after, blocked = verdict(limits, standings, ts)
+        admitted, retry_after, blocked = _verdict(limits, standings, ts)
         attempt = Attempt(tuple(limits), admitted, retry_after, blocked)
         if admitted:
             for entry in entries:
@@ -184,7 +184,7 @@ local function arg(i, j) return tonumber(ARGV[3 + 3 * (i - 1) + j]) end
 """
 
 # Admit (take a slot on every key) or refuse: {admitted, retry_after, blocked}, the same
-# decision as ``verdict``.
+# decision as ``_verdict``.
 _BEGIN = (
     _KEY_ARGS
     + """
