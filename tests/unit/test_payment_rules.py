@@ -78,6 +78,25 @@ def test_tolerance_is_the_configured_window() -> None:
     assert verify_event(payload, header, ["whsec_a"], 300).id == "evt_1"
 
 
+@pytest.mark.parametrize(
+    ("signed_at", "code"),
+    [
+        (1_000_000 - 61, "webhook_timestamp_stale"),
+        (1_000_000 + 61, "webhook_timestamp_future"),
+        (1_000_000 + 30 * 24 * 3600, "webhook_timestamp_future"),
+    ],
+)
+def test_the_window_bounds_the_timestamp_both_ways(signed_at: int, code: str) -> None:
+    payload = _event()
+    header = sign_payload(payload, "whsec_a", signed_at)
+    with pytest.raises(WebhookRejected) as err:
+        verify_event(payload, header, ["whsec_a"], 60, now=1_000_000)
+    assert err.value.code == code
+    for inside in (1_000_000 - 60, 1_000_000 + 60):
+        header = sign_payload(payload, "whsec_a", inside)
+        assert verify_event(payload, header, ["whsec_a"], 60, now=1_000_000).id == "evt_1"
+
+
 def test_idempotency_key_names_checkout_attempt_and_operation() -> None:
     assert idempotency_key("chk_1", 2, "pay") == "tillpoint:chk_1:2:pay"
     assert idempotency_key("chk_1", 2, "pay") != idempotency_key("chk_1", 3, "pay")
