@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.api.test_checkout import NY, fill_cart, send, start, to_state
 from tests.localstripe_server import LocalStripe
-from tests.payment_support import signed
+from tests.payment_support import attempt_status, signed
 from tests.stripe_fixtures import WEBHOOK_SECRET, stripe_settings
 from tests.support import Api, MovableClock, error_code
 from tillpoint.audit.models import AuditLog
@@ -445,3 +445,63 @@ async def test_browser_webhooks_and_sweeper_racing_make_exactly_one_order(
     assert (await pay.state(cid))["state"] == "order_confirmation"
     async with pay.rt.db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+# --- a webhook never moves a checkout past what the gateway itself says ------------------
+
+
+async def test_a_signed_success_for_an_unconfirmed_intent_moves_nothing(pay: Pay) -> None:
+    cid = await pay.checkout_at_review()
+    intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    # Correctly signed, but the intent was never confirmed: the gateway says otherwise.
+    unconfirmed = await pay.intent_json(intent_id)
+    processing = {**unconfirmed, "status": "processing"}
+    await pay.webhook(intent_id, "payment_intent.processing", obj=processing)
+    assert await attempt_status(pay.rt, intent_id) == "requires_confirmation"
+    await pay.webhook(
+        intent_id, "payment_intent.succeeded", obj={**unconfirmed, "status": "succeeded"}
+    )
+    view = await pay.state(cid)
+    assert view["state"] == "payment_processing"
+    assert view["context"]["payment"]["status"] == "requires_confirmation"
+    assert await attempt_status(pay.rt, intent_id) == "requires_confirmation"
+    # The shopper's own confirmation then pays, once.
+    result = await pay.pay(cid)
+    assert result["state"] == "order_confirmation" and result["order_id"]
+    orders = await pay.orders()
+    assert [o.payment_intent_id for o in orders] == [intent_id]
+
+
+async def test_a_signed_success_for_an_older_attempts_intent_moves_nothing(pay: Pay) -> None:
+    cid = await pay.checkout_at_review(pay.decline)
+    old = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    assert (await pay.pay(cid))["state"] == "payment_failed"
+    await send(pay.api, cid, "RETRY_PAYMENT")
+    await send(pay.api, cid, "SELECT_PAYMENT",
+               payment_method={"type": "card", "payment_method_id": pay.ok})  # fmt: skip
+    current = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    forged = {**await pay.intent_json(old), "status": "succeeded", "last_payment_error": None}
+    await pay.webhook(old, "payment_intent.succeeded", obj=forged)
+    view = await pay.state(cid)
+    assert view["state"] == "payment_processing"
+    assert view["context"]["payment"]["intent_id"] == current
+    assert await attempt_status(pay.rt, old) == "canceled"
+    assert (await pay.pay(cid))["state"] == "order_confirmation"
+    assert [o.payment_intent_id for o in await pay.orders()] == [current]
+
+
+async def test_a_signed_event_for_an_intent_the_gateway_does_not_know_changes_nothing(
+    pay: Pay,
+) -> None:
+    cid = await pay.checkout_at_review()
+    intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    stranger = {
+        **await pay.intent_json(intent_id),
+        "id": "pi_NotFromThisShop0000000000",
+        "status": "succeeded",
+        "metadata": {"checkout_id": cid, "attempt": "1"},
+    }
+    await pay.webhook(stranger["id"], "payment_intent.succeeded", obj=stranger)
+    assert (await pay.state(cid))["state"] == "payment_processing"
+    assert (await pay.pay(cid))["state"] == "order_confirmation"
+    assert len(await pay.orders()) == 1

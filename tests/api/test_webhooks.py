@@ -192,6 +192,11 @@ async def test_failed_after_succeeded_never_undoes_the_success(api: Api, rt: Run
             s, keys=AttemptKeys("chk_ooo"), gateway="sandbox", intent=intent, now=rt.clock.now()
         )
     assert await attempt_status(rt, intent.id) == "requires_payment_method"
+    # The payment really succeeds (a webhook's own copy of the intent moves nothing: the
+    # intake reads the intent from the gateway); then a stale failure arrives late.
+    await gateway.confirm_payment_intent(
+        intent.id, idempotency_key="chk_ooo:1:pay", payment_method_id="pm_card_visa"
+    )
     succeeded = stripe_event("payment_intent.succeeded", intent_object(intent.id, "succeeded"))
     failed = stripe_event(
         "payment_intent.payment_failed",

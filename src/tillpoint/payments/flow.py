@@ -74,7 +74,6 @@ from tillpoint.payments.gateway import (
 )
 from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.risk import held_for_review
-from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
 from tillpoint.promotions.holds import redeem_coupon_holds
@@ -620,7 +619,8 @@ async def sync_payment(
 ) -> SyncResult:
     """Bring the checkout in line with its PaymentIntent; create the order once paid.
 
-    Safe to call any number of times from anywhere. An intent that is not the
+    Safe to call any number of times from anywhere. ``intent``: the gateway's own read
+    of it (never a webhook's copy), or None to read it here. An intent that is not the
     checkout's current one (an older attempt) never moves the checkout. ``known``: the
     checkout as the caller just read it (:func:`_snapshot`), saving the first read.
     """
@@ -803,7 +803,7 @@ async def _refund_orphan(
 # A webhook's "whose is this intent, and is it done?": the attempt (locked, as
 # attempts.attempt_for_intent locks it) with the order the intent paid and its lines'
 # recurring specs, in one statement.
-_ATTEMPT_AND_ORDER = (
+_ATTEMPT_AND_ORDER_READ = (
     select(
         PaymentAttempt.checkout_id,
         PaymentAttempt.account,
@@ -815,12 +815,13 @@ _ATTEMPT_AND_ORDER = (
     .outerjoin(Order, Order.payment_intent_id == PaymentAttempt.payment_intent_id)
     .outerjoin(OrderLine, OrderLine.order_id == Order.id)
     .where(PaymentAttempt.payment_intent_id == bindparam("intent_id"))
-    .with_for_update(of=PaymentAttempt)
 )
+_ATTEMPT_AND_ORDER = _ATTEMPT_AND_ORDER_READ.with_for_update(of=PaymentAttempt)
 
 
 async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | None:
-    """Finalize by intent (webhooks): find its checkout and sync it."""
+    """Finalize by intent: find its checkout and sync it. ``intent`` is the gateway's own
+    read (the webhook applier reads it before calling this)."""
     paid: tuple[str, bool] | None = None
     async with rt.db.transaction() as s:
         rows = (await s.execute(_ATTEMPT_AND_ORDER, {"intent_id": intent.id})).all()
@@ -850,16 +851,41 @@ async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | 
 
 
 async def _apply_intent_event(rt: Runtime, gateway: PaymentGateway, event: WebhookEvent) -> None:
-    """Webhook applier: a PaymentIntent event drives its checkout through finalize."""
-    if event.object.get("object") != "payment_intent":
+    """Webhook applier: a PaymentIntent event drives its checkout through finalize, with
+    the intent as the gateway reads it now. The event only names the intent: signed is not
+    the same as true (a delivery may be stale, out of order, or made with a leaked secret),
+    so its copy of the intent moves nothing."""
+    obj = event.object
+    intent_id = obj.get("id")
+    if obj.get("object") != "payment_intent" or not isinstance(intent_id, str):
         return
-    await sync_intent(rt, intent_from_stripe(event.object, account="primary"))
+    async with rt.db.single_statement() as conn:
+        rows = (await conn.execute(_ATTEMPT_AND_ORDER_READ, {"intent_id": intent_id})).all()
+    if rows and rows[0].id is not None:
+        # Paid and ordered already (the order and the final state commit together): no
+        # event can move it, only the idempotent subscriptions are left to start.
+        recurring = any(is_recurring(row.recurring) for row in rows)
+        await start_subscriptions(rt, rows[0].id, recurring=recurring)
+        return
+    metadata = obj.get("metadata")
+    if not rows and not (isinstance(metadata, dict) and metadata.get("checkout_id")):
+        return  # not a payment of ours: nothing to move, nothing to ask the gateway
+    account = rows[0].account if rows else "primary"
+    try:
+        intent = await gateway.retrieve_payment_intent(intent_id, account=account)
+    except GatewayRejected:
+        log.warning(
+            "a webhook named an intent the gateway does not know", extra={"intent": intent_id}
+        )
+        return
+    await sync_intent(rt, intent)
 
 
 for _type in (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.requires_action",
+    "payment_intent.processing",
     "payment_intent.canceled",
 ):
     register_applier(_type, _apply_intent_event)

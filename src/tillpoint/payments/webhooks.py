@@ -31,10 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
 from tillpoint.errors import Forbidden
-from tillpoint.payments import attempts
 from tillpoint.payments.gateway import PaymentGateway, WebhookEvent, WebhookRejected
 from tillpoint.payments.models import WebhookEventRecord
-from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.runtime import Runtime
 
 Handler = Callable[[AsyncSession, Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
@@ -283,18 +281,3 @@ async def process_webhook(
         for handler in handlers:
             await handler(s, rt, gateway, event)
     return WebhookOutcome(event.id, event.type, duplicate=False, handled=bool(handlers or appliers))
-
-
-async def _track_intent(
-    s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
-) -> None:
-    """Keep the payment attempt's status in step with the gateway's intent events."""
-    if event.object.get("object") != "payment_intent":
-        return
-    intent = intent_from_stripe(event.object, account="primary")
-    await attempts.apply_intent(s, intent, rt.clock.now())
-
-
-# The other payment_intent events have the finalize path as their applier
-# (payments/flow.py), which brings the attempt up to date itself.
-register_handler("payment_intent.processing", _track_intent)
