@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from tillpoint.config import Settings, load_settings
 from tillpoint.migrate import upgrade
@@ -19,6 +20,19 @@ app = typer.Typer(
     help="tillpoint: a production-grade checkout for Python shops.", no_args_is_help=True
 )
 T = TypeVar("T")
+
+
+def settings_or_exit() -> Settings:
+    """The settings from the environment, or exit 2 with what is wrong and which
+    ``TILLPOINT_`` variable to fix (a configuration error is not a crash: no traceback)."""
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {'TILLPOINT_' + where + ': ' if where else ''}{message}", err=True)
+        raise typer.Exit(2) from None
 
 
 def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -37,7 +51,7 @@ def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) ->
 @app.command()
 def migrate() -> None:
     """Apply database migrations (SQLite or PostgreSQL, from TILLPOINT_DATABASE_URL)."""
-    settings = load_settings()
+    settings = settings_or_exit()
     upgrade(settings.database_url)
     typer.echo("migrated")
 
@@ -76,7 +90,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Serve the API and pages on an already migrated database."""
-    _serve(load_settings(), host, port, workers)
+    _serve(settings_or_exit(), host, port, workers)
 
 
 @app.command()
@@ -91,7 +105,7 @@ def demo(
     from tillpoint.catalog.demo import seed_demo_catalog
     from tillpoint.inventory.demo import seed_demo_stock
 
-    settings = load_settings()
+    settings = settings_or_exit()
     upgrade(settings.database_url)
     added = with_runtime(settings, seed_demo_catalog)
     typer.echo(f"demo catalog ready ({added} products added)")
@@ -111,7 +125,7 @@ def sweep() -> None:
     # No app runs in this process: without the payment effects, finishing a paid checkout
     # would move it to order_confirmation without creating the order (then refund it).
     install_effects()
-    typer.echo(json.dumps(with_runtime(load_settings(), run_sweep)))
+    typer.echo(json.dumps(with_runtime(settings_or_exit(), run_sweep)))
 
 
 class DiagramFormat(StrEnum):
@@ -156,7 +170,7 @@ def create_admin(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = load_settings()
+    settings = settings_or_exit()
 
     async def work(rt: Runtime) -> UserInfo:
         return await create_user(rt, email=email, password=password, role=ADMIN)
@@ -220,7 +234,7 @@ def coupon_create(
 
     if (code is None) == (count is None):
         raise typer.BadParameter("give exactly one of --code and --count")
-    settings = load_settings()
+    settings = settings_or_exit()
 
     def when(text: str | None, default: datetime) -> datetime:
         try:
@@ -286,7 +300,7 @@ def inventory_sync(
     from tillpoint.inventory.providers import provider_from_settings
     from tillpoint.inventory.sync import sync_forever, sync_inventory
 
-    settings = load_settings()
+    settings = settings_or_exit()
     try:
         provider = provider_from_settings(settings)
     except ValueError as exc:
@@ -314,7 +328,7 @@ def audit_verify() -> None:
     """Walk every audit hash chain; exit 1 and list the breaks if a row was edited or removed."""
     from tillpoint.audit.verify import verify_chain
 
-    report = with_runtime(load_settings(), verify_chain)
+    report = with_runtime(settings_or_exit(), verify_chain)
     typer.echo(
         json.dumps(
             {

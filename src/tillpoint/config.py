@@ -307,9 +307,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
-        if self.mode is Mode.production and not self.secret_key:
-            raise ValueError("TILLPOINT_SECRET_KEY is required in production mode")
+        require_production_ready(self)
         return self
+
+    def production_problem(self) -> str | None:
+        """Why these settings cannot run a shop in production mode, naming the setting to
+        fix; None when they can (or the mode is not production)."""
+        if self.mode is not Mode.production:
+            return None
+        if not self.secret_key:
+            return "TILLPOINT_SECRET_KEY is required in production mode"
+        return _payments_problem(self)
 
     @property
     def cookies_secure(self) -> bool:
@@ -351,6 +359,59 @@ class Settings(BaseSettings):
         path.write_text(key)
         path.chmod(0o600)
         return key
+
+
+class UnsafeForProduction(ValueError):
+    """Production mode with settings that would not take real money (or not safely); the
+    message names the setting. Raised at start-up, never while serving."""
+
+
+# Stripe test-mode secret keys (standard and restricted): test mode moves no money.
+_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+
+
+def _payments_problem(settings: Settings) -> str | None:
+    """A production shop must take real money: a live Stripe account, its webhooks heard."""
+    if settings.payment_gateway is PaymentGatewayChoice.sandbox:
+        return (
+            "TILLPOINT_PAYMENT_GATEWAY=sandbox is refused in production mode: the offline "
+            "sandbox takes no money. Use stripe (or auto) with TILLPOINT_STRIPE_SECRET_KEY."
+        )
+    if not settings.stripe_secret_key:
+        return (
+            "TILLPOINT_STRIPE_SECRET_KEY is required in production mode: without a payment "
+            "gateway that takes money, orders would be paid with no money taken."
+        )
+    keys = {
+        "TILLPOINT_STRIPE_SECRET_KEY": settings.stripe_secret_key,
+        "TILLPOINT_STRIPE_FALLBACK_SECRET_KEY": settings.stripe_fallback_secret_key,
+    }
+    for name, key in keys.items():
+        if key and key.startswith(_TEST_KEY_PREFIXES):
+            return (
+                f"{name} is a Stripe test-mode key, which takes no money; production mode "
+                "needs a live key (sk_live_... or rk_live_...)."
+            )
+    if settings.stripe_api_base:
+        return (
+            "TILLPOINT_STRIPE_API_BASE points the Stripe SDK away from Stripe (a test "
+            "double such as localstripe) and is refused in production mode."
+        )
+    if not settings.stripe_webhook_secret:
+        return (
+            "TILLPOINT_STRIPE_WEBHOOK_SECRET is required in production mode: without it "
+            "every Stripe webhook (payments settled later, refunds, subscriptions) is refused."
+        )
+    return None
+
+
+def require_production_ready(settings: Settings) -> None:
+    """Raise :class:`UnsafeForProduction` if ``settings`` cannot run a production shop
+    (checked when settings load, and again where the runtime, the app and the payment
+    gateway are built, since settings copied with changes skip validation)."""
+    problem = settings.production_problem()
+    if problem is not None:
+        raise UnsafeForProduction(problem)
 
 
 def load_settings(**overrides: object) -> Settings:

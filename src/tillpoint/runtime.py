@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 import tillpoint.models  # noqa: F401  (registers every table, so foreign keys resolve)
 from tillpoint.audit.chain import CHAINS_KEY
 from tillpoint.clock import Clock, SystemClock
-from tillpoint.config import Settings
+from tillpoint.config import Settings, require_production_ready
 from tillpoint.db import Database
 from tillpoint.inventory.feed import StockFeed
 
@@ -26,6 +26,8 @@ class Runtime:
     stock_feed: StockFeed = field(init=False)
 
     def __post_init__(self) -> None:
+        # Production without a real payment gateway (or secret) stops here, at start-up.
+        require_production_ready(self.settings)
         # Stock events fan out through Redis pub/sub when it is configured.
         self.stock_feed = StockFeed(self.redis, self.settings.redis_url)
         # record() sees only its session: the audit chain count travels in session.info.

@@ -162,7 +162,8 @@ async def test_not_allowed_events_answer_409_with_allowed_events(api: Api, rt: R
 
 
 @pytest.mark.parametrize(
-    "event", ["PAYMENT_SUCCESS", "PAYMENT_FAILURE", "PAYMENT_REQUIRES_ACTION", "EXPIRE"]
+    "event",
+    ["PAYMENT_SUCCESS", "PAYMENT_FAILURE", "PAYMENT_REQUIRES_ACTION", "PAYMENT_REFUNDED", "EXPIRE"],
 )
 async def test_clients_cannot_send_server_events(api: Api, rt: Runtime, event: str) -> None:
     await fill_cart(api, rt)

@@ -272,3 +272,35 @@ async def test_an_orphan_payment_is_refunded_once_however_many_paths_race(
     assert attempt is not None and attempt.status == "refunded"
     assert gateway._intents[intent_id].refunded == gateway._intents[intent_id].amount
     assert await _count(rt, select(func.count()).select_from(Order)) == 0
+
+
+async def test_paid_after_the_coupon_hold_lapsed_and_was_used_up_ends_refunded_and_says_why(
+    new_api: NewApi, rt: Runtime, clock: MovableClock
+) -> None:
+    product = await factories.product(rt, price=2000, weight_grams=300)
+    await adjust_stock(rt, product.id, on_hand=5, reason="drop")
+    coupon = await factories.coupon(rt, "LASTUSE", usage_limit=1)
+    ada, bob = await new_api(), await new_api()
+    cid = await _to_review(ada, product.id, "LASTUSE", VISA)
+    assert (await send(ada, cid, "CONFIRM_ORDER")).status_code == 200
+    _gateway(ada).delivery_delay = 60.0  # the browser's path only
+    # Ada's hold lapses with her stock reservation; Bob takes the last use and buys.
+    clock.advance(seconds=rt.settings.inventory_reservation_ttl_seconds + 1)
+    assert await expire_reservations(rt) == 1
+    assert await release_lapsed_holds(rt) == 1
+    bob_cid = await _to_review(bob, product.id, "LASTUSE", VISA)
+    assert (await send(bob, bob_cid, "CONFIRM_ORDER")).status_code == 200
+    bob_paid = (await bob.post("/api/payment/confirm", json={"checkout_id": bob_cid})).json()
+    assert bob_paid["state"] == "order_confirmation"
+    # Ada's payment goes through after all: no order for her, her money back, and why.
+    done = (await ada.post("/api/payment/confirm", json={"checkout_id": cid})).json()
+    assert done["state"] == "payment_refunded" and done["order_id"] is None
+    assert done["refund"]["reason"] == "coupon_unavailable"
+    view = (await ada.get(f"/api/checkout/{cid}")).json()
+    refund = view["context"]["payment"]["refund"]
+    assert "coupon" in refund["message"] and "refunded in full" in refund["message"]
+    intent_id = view["context"]["payment"]["intent_id"]
+    intent = _gateway(ada)._intents[intent_id]
+    assert intent.refunded == intent.amount == refund["amount"]
+    assert await _usage(rt, coupon.id) == 1  # Bob's only
+    assert await _count(rt, select(func.count()).select_from(Order)) == 1

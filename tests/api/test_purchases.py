@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests import factories
 from tests.api.test_checkout import NY, fill_cart, send, start, to_state
 from tests.localstripe_server import LocalStripe
-from tests.payment_support import signed
+from tests.payment_support import attempt_status, signed
 from tests.stripe_fixtures import WEBHOOK_SECRET, stripe_settings
 from tests.support import Api, MovableClock, error_code
 from tillpoint.audit.models import AuditLog
+from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.cart.models import Cart
+from tillpoint.inventory.levels import adjust_stock
+from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.orders.models import Order, OutboxMessage
 from tillpoint.payments import flow
 from tillpoint.payments.models import PaymentAttempt
@@ -113,6 +117,14 @@ class Pay:
         r = await self.api.post("/api/webhooks/stripe", content=body, headers=headers)
         assert r.status_code == 200, r.text
         return event
+
+    async def refunded(self, intent_id: str) -> int:
+        """How much of the intent the gateway has given back."""
+        if isinstance(self.gateway, SandboxGateway):
+            return self.gateway._intents[intent_id].refunded
+        client = self.gateway._accounts["primary"].client
+        refunds = await client.v1.refunds.list_async({"payment_intent": intent_id})
+        return sum(int(r.amount) for r in refunds.data)
 
     async def settle(self) -> None:
         if isinstance(self.gateway, SandboxGateway):
@@ -445,3 +457,156 @@ async def test_browser_webhooks_and_sweeper_racing_make_exactly_one_order(
     assert (await pay.state(cid))["state"] == "order_confirmation"
     async with pay.rt.db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+# --- a webhook never moves a checkout past what the gateway itself says ------------------
+
+
+async def test_a_signed_success_for_an_unconfirmed_intent_moves_nothing(pay: Pay) -> None:
+    cid = await pay.checkout_at_review()
+    intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    # Correctly signed, but the intent was never confirmed: the gateway says otherwise.
+    unconfirmed = await pay.intent_json(intent_id)
+    processing = {**unconfirmed, "status": "processing"}
+    await pay.webhook(intent_id, "payment_intent.processing", obj=processing)
+    assert await attempt_status(pay.rt, intent_id) == "requires_confirmation"
+    await pay.webhook(
+        intent_id, "payment_intent.succeeded", obj={**unconfirmed, "status": "succeeded"}
+    )
+    view = await pay.state(cid)
+    assert view["state"] == "payment_processing"
+    assert view["context"]["payment"]["status"] == "requires_confirmation"
+    assert await attempt_status(pay.rt, intent_id) == "requires_confirmation"
+    # The shopper's own confirmation then pays, once.
+    result = await pay.pay(cid)
+    assert result["state"] == "order_confirmation" and result["order_id"]
+    orders = await pay.orders()
+    assert [o.payment_intent_id for o in orders] == [intent_id]
+
+
+async def test_a_signed_success_for_an_older_attempts_intent_moves_nothing(pay: Pay) -> None:
+    cid = await pay.checkout_at_review(pay.decline)
+    old = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    assert (await pay.pay(cid))["state"] == "payment_failed"
+    await send(pay.api, cid, "RETRY_PAYMENT")
+    await send(pay.api, cid, "SELECT_PAYMENT",
+               payment_method={"type": "card", "payment_method_id": pay.ok})  # fmt: skip
+    current = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    forged = {**await pay.intent_json(old), "status": "succeeded", "last_payment_error": None}
+    await pay.webhook(old, "payment_intent.succeeded", obj=forged)
+    view = await pay.state(cid)
+    assert view["state"] == "payment_processing"
+    assert view["context"]["payment"]["intent_id"] == current
+    assert await attempt_status(pay.rt, old) == "canceled"
+    assert (await pay.pay(cid))["state"] == "order_confirmation"
+    assert [o.payment_intent_id for o in await pay.orders()] == [current]
+
+
+async def test_a_signed_event_for_an_intent_the_gateway_does_not_know_changes_nothing(
+    pay: Pay,
+) -> None:
+    cid = await pay.checkout_at_review()
+    intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
+    stranger = {
+        **await pay.intent_json(intent_id),
+        "id": "pi_NotFromThisShop0000000000",
+        "status": "succeeded",
+        "metadata": {"checkout_id": cid, "attempt": "1"},
+    }
+    await pay.webhook(stranger["id"], "payment_intent.succeeded", obj=stranger)
+    assert (await pay.state(cid))["state"] == "payment_processing"
+    assert (await pay.pay(cid))["state"] == "order_confirmation"
+    assert len(await pay.orders()) == 1
+
+
+# --- paid after the stock hold lapsed: refunded, and the shopper is told -------------------
+
+
+async def _last_one_at_review(pay: Pay) -> tuple[str, str]:
+    """A checkout of the last unit of a product, at order review with the good card."""
+    product = await factories.product(pay.rt, price=1500, weight_grams=300)
+    await adjust_stock(pay.rt, product.id, on_hand=1, reason="the last one")
+    r = await pay.api.post("/api/cart/items", json={"product_id": product.id, "quantity": 1})
+    assert r.status_code == 200, r.text
+    cid = str((await start(pay.api))["id"])
+    await to_state(pay.api, cid, "payment_method")
+    r = await send(pay.api, cid, "SELECT_PAYMENT",
+                   payment_method={"type": "card", "payment_method_id": pay.ok})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return cid, product.id
+
+
+async def _hold_lapses_and_the_last_one_sells(pay: Pay, clock: MovableClock, product: str) -> None:
+    clock.advance(seconds=pay.rt.settings.inventory_reservation_ttl_seconds + 1)
+    assert await expire_reservations(pay.rt) == 1
+    await adjust_stock(pay.rt, product, on_hand=0, reason="sold in the shop")
+
+
+async def _assert_refunded_and_told(
+    pay: Pay, clock: MovableClock, cid: str, payment: dict[str, Any], product: str
+) -> None:
+    view = await pay.state(cid)
+    assert view["state"] == "payment_refunded" and view["allowed_events"] == []
+    told = view["context"]["payment"]
+    refund = told["refund"]
+    assert told["status"] == "refunded" and refund["reason"] == "out_of_stock"
+    assert "sold out" in refund["message"] and "refunded" in refund["message"]
+    assert (refund["amount"], refund["currency"]) == (payment["amount"], payment["currency"])
+    # The records agree: no order, the money back at the gateway, the attempt and the audit.
+    assert await pay.orders() == []
+    assert await pay.refunded(payment["intent_id"]) == payment["amount"]
+    assert await attempt_status(pay.rt, payment["intent_id"]) == "refunded"
+    given_back, _ = await query_logs(
+        pay.rt, AuditLogFilters(event_types=["payment_refunded_without_order"])
+    )
+    assert [(r.entity_id, r.meta["reason"], r.meta["refund_id"], r.meta["amount"])
+            for r in given_back] == [
+        (payment["intent_id"], "out_of_stock", refund["id"], payment["amount"])
+    ]  # fmt: skip
+    moved, _ = await query_logs(
+        pay.rt, AuditLogFilters(event_types=["checkout_payment_refunded"], entity_id=cid)
+    )
+    assert len(moved) == 1
+    # Nothing is left for the sweeper, and the cart can be checked out again once restocked.
+    clock.advance(minutes=5)
+    assert (await run_sweep(pay.rt))["payments"] == 0
+    assert (await pay.state(cid))["state"] == "payment_refunded"
+    await adjust_stock(pay.rt, product, on_hand=3, reason="restocked")
+    again = await pay.api.post("/api/checkout")
+    assert again.status_code == 201 and again.json()["id"] != cid
+
+
+async def test_paid_after_the_hold_lapsed_and_sold_out_ends_refunded_and_says_why(
+    pay: Pay, clock: MovableClock
+) -> None:
+    if isinstance(pay.gateway, SandboxGateway):
+        pay.gateway.delivery_delay = 60.0  # this is the browser's path: no webhook meanwhile
+    cid, product = await _last_one_at_review(pay)
+    payment = (await pay.confirm_order(cid))["context"]["payment"]
+    await _hold_lapses_and_the_last_one_sells(pay, clock, product)
+    result = await pay.pay(cid)
+    assert result["state"] == "payment_refunded" and result["order_id"] is None
+    assert result["refund"]["reason"] == "out_of_stock"
+    await _assert_refunded_and_told(pay, clock, cid, payment, product)
+    again = await pay.pay(cid)  # the browser asking again changes nothing
+    assert again["state"] == "payment_refunded"
+    assert await pay.refunded(payment["intent_id"]) == payment["amount"]
+
+
+@pytest.mark.parametrize("finalized_by", ["webhook", "sweeper"])
+async def test_paid_in_the_browser_after_the_hold_lapsed_is_refunded_by_webhook_or_sweeper(
+    pay: Pay, clock: MovableClock, finalized_by: str
+) -> None:
+    if isinstance(pay.gateway, SandboxGateway):
+        pay.gateway.delivery_delay = 60.0  # delivered below, explicitly
+    cid, product = await _last_one_at_review(pay)
+    payment = (await pay.confirm_order(cid))["context"]["payment"]
+    await _hold_lapses_and_the_last_one_sells(pay, clock, product)
+    # Stripe.js confirmed the payment in the browser, which then went away.
+    await pay.gateway.confirm_payment_intent(payment["intent_id"], idempotency_key="browser")
+    if finalized_by == "webhook":
+        await pay.webhook(payment["intent_id"], "payment_intent.succeeded")
+    else:
+        clock.advance(minutes=5)
+        assert (await run_sweep(pay.rt))["payments"] == 0  # no order could be made
+    await _assert_refunded_and_told(pay, clock, cid, payment, product)

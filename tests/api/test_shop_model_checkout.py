@@ -809,6 +809,13 @@ def check_invariants(model: ShopCheckoutModel, snap: dict[str, Any], *, settled:
             "a paid intent without an order",
             intent.id, cid, states.get(cid), intent.refunded, intent.amount, settled,
         )  # fmt: skip
+    # A checkout that ended refunded says so truly: its payment went back in full.
+    for c in snap["checkouts"]:
+        if c.state == "payment_refunded":
+            payment = c.context.get("payment") or {}
+            given = gateway._intents[payment["intent_id"]]
+            told = (payment.get("refund") or {}).get("amount")
+            assert given.refunded == given.amount == told, (c.id, given.refunded, told)
 
     # --- stock ---------------------------------------------------------------------------
     held: dict[str, int] = {}

@@ -16,6 +16,7 @@ from tests.localstripe_server import LocalStripe, free_port
 from tests.payment_support import attempt_status, signed, stripe_event, webhook_rows
 from tests.stripe_fixtures import PREVIOUS_SECRET, WEBHOOK_SECRET, stripe_settings
 from tests.support import Api, error_code
+from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.payments.attempts import record_attempt
 from tillpoint.payments.gateway import CreateIntent, IntentStatus
 from tillpoint.payments.stripe_gateway import StripeGateway
@@ -135,6 +136,22 @@ async def test_retired_secret_is_refused(api: Api, rt: Runtime) -> None:
     assert response.status_code == 400
     assert error_code(response) == "webhook_signature_invalid"
     assert await webhook_rows(rt) == []
+
+
+@pytest.mark.parametrize(
+    ("offset", "code"),
+    [(30 * 24 * 3600, "webhook_timestamp_future"), (-301, "webhook_timestamp_stale")],
+)
+async def test_a_timestamp_outside_five_minutes_either_way_is_refused_and_audited(
+    api: Api, rt: Runtime, offset: int, code: str
+) -> None:
+    event = stripe_event("charge.succeeded", {"id": "ch_when"})
+    body, headers = signed(event, WEBHOOK_SECRET, timestamp=int(time.time()) + offset)
+    response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 400 and error_code(response) == code
+    assert await webhook_rows(rt) == []
+    rows, _ = await query_logs(rt, AuditLogFilters(event_types=["webhook_signature_failed"]))
+    assert [r.meta for r in rows] == [{"webhook": "stripe", "reason": code}]
 
 
 async def test_payment_config_gives_stripe_js_the_publishable_key(api: Api) -> None:

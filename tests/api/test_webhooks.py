@@ -16,6 +16,7 @@ from tests.payment_support import (
     webhook_rows,
 )
 from tests.support import Api, error_code
+from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.payments.attempts import record_attempt
 from tillpoint.payments.gateway import CreateIntent, IntentStatus
 from tillpoint.payments.sandbox import SandboxGateway
@@ -62,8 +63,12 @@ async def test_webhooks_need_no_csrf_token_or_session(new_api: Any) -> None:
     [
         ("wrong_secret", "webhook_signature_invalid"),
         ("stale", "webhook_timestamp_stale"),
-        ("from_the_future", "webhook_timestamp_stale"),
+        ("future", "webhook_timestamp_future"),
+        ("just_too_far_ahead", "webhook_timestamp_future"),
         ("missing_header", "webhook_signature_missing"),
+        ("malformed_header", "webhook_signature_malformed"),
+        ("timestamp_not_a_number", "webhook_signature_malformed"),
+        ("no_v1_signature", "webhook_signature_malformed"),
         ("tampered_body", "webhook_signature_invalid"),
         ("not_json", "webhook_malformed"),
         ("not_an_event", "webhook_malformed"),
@@ -72,31 +77,85 @@ async def test_webhooks_need_no_csrf_token_or_session(new_api: Any) -> None:
 async def test_unverifiable_webhook_is_400_and_changes_nothing(
     api: Api, rt: Runtime, case: str, code: str
 ) -> None:
-    event = stripe_event("payment_intent.succeeded", intent_object("pi_2", "succeeded"))
-    body, headers = signed(event, SECRET)
-    if case == "wrong_secret":
-        body, headers = signed(event, "whsec_someone_else")
-    elif case == "stale":
-        body, headers = signed(event, SECRET, timestamp=int(time.time()) - 301)
-    elif case == "from_the_future":  # signed for later: replayable until long after now
-        body, headers = signed(event, SECRET, timestamp=int(time.time()) + 3600)
-    elif case == "missing_header":
-        del headers["Stripe-Signature"]
-    elif case == "tampered_body":
-        body = body.replace(b"2599", b"1")
-    elif case == "not_json":
-        body, headers = signed(b"{not json", SECRET)
-    elif case == "not_an_event":
-        body, headers = signed(b'{"id": 3, "data": []}', SECRET)
+    body, headers = _delivery(case)
     response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
     assert response.status_code == 400, response.text
     assert error_code(response) == code
     assert await webhook_rows(rt) == []
 
 
-async def test_timestamp_within_five_minutes_is_accepted(api: Api) -> None:
+def _delivery(case: str) -> tuple[bytes, dict[str, str]]:
+    """A ``payment_intent.succeeded`` delivery spoilt the way ``case`` names."""
+    event = stripe_event("payment_intent.succeeded", intent_object("pi_2", "succeeded"))
+    body, headers = signed(event, SECRET)
+    now = int(time.time())
+    if case == "wrong_secret":
+        body, headers = signed(event, "whsec_someone_else")
+    elif case == "stale":
+        body, headers = signed(event, SECRET, timestamp=now - 301)
+    elif case == "future":
+        body, headers = signed(event, SECRET, timestamp=now + 30 * 24 * 3600)
+    elif case == "just_too_far_ahead":
+        body, headers = signed(event, SECRET, timestamp=now + 330)  # a few seconds of slack
+    elif case == "missing_header":
+        del headers["Stripe-Signature"]
+    elif case == "malformed_header":
+        headers["Stripe-Signature"] = "this is not a signature"
+    elif case == "timestamp_not_a_number":
+        headers["Stripe-Signature"] = headers["Stripe-Signature"].replace("t=", "t=soon")
+    elif case == "no_v1_signature":
+        headers["Stripe-Signature"] = headers["Stripe-Signature"].replace("v1=", "v0=")
+    elif case == "tampered_body":
+        body = body.replace(b"2599", b"1")
+    elif case == "not_json":
+        body, headers = signed(b"{not json", SECRET)
+    elif case == "not_an_event":
+        body, headers = signed(b'{"id": 3, "data": []}', SECRET)
+    return body, headers
+
+
+async def _signature_audits(rt: Runtime) -> list[Any]:
+    rows, _ = await query_logs(rt, AuditLogFilters(event_types=["webhook_signature_failed"]))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "wrong_secret",
+        "stale",
+        "future",
+        "missing_header",
+        "malformed_header",
+        "timestamp_not_a_number",
+        "no_v1_signature",
+        "tampered_body",
+    ],
+)
+async def test_every_failed_signature_is_audited_with_its_reason(
+    api: Api, rt: Runtime, case: str
+) -> None:
+    body, headers = _delivery(case)
+    response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    [row] = await _signature_audits(rt)
+    assert row.meta == {"webhook": "stripe", "reason": error_code(response)}
+    assert row.ip_address == "127.0.0.1" and row.entity_id == "127.0.0.1"
+
+
+@pytest.mark.parametrize("case", ["good", "not_json", "not_an_event"])
+async def test_a_correctly_signed_delivery_writes_no_signature_audit(
+    api: Api, rt: Runtime, case: str
+) -> None:
+    body, headers = _delivery(case)
+    await api.post("/api/webhooks/stripe", content=body, headers=headers)
+    assert await _signature_audits(rt) == []
+
+
+@pytest.mark.parametrize("offset", [-280, 280])
+async def test_timestamp_within_five_minutes_either_way_is_accepted(api: Api, offset: int) -> None:
     event = stripe_event("charge.succeeded", {"id": "ch_2"})
-    body, headers = signed(event, SECRET, timestamp=int(time.time()) - 280)
+    body, headers = signed(event, SECRET, timestamp=int(time.time()) + offset)
     response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
     assert response.status_code == 200
 
@@ -133,6 +192,11 @@ async def test_failed_after_succeeded_never_undoes_the_success(api: Api, rt: Run
             s, keys=AttemptKeys("chk_ooo"), gateway="sandbox", intent=intent, now=rt.clock.now()
         )
     assert await attempt_status(rt, intent.id) == "requires_payment_method"
+    # The payment really succeeds (a webhook's own copy of the intent moves nothing: the
+    # intake reads the intent from the gateway); then a stale failure arrives late.
+    await gateway.confirm_payment_intent(
+        intent.id, idempotency_key="chk_ooo:1:pay", payment_method_id="pm_card_visa"
+    )
     succeeded = stripe_event("payment_intent.succeeded", intent_object(intent.id, "succeeded"))
     failed = stripe_event(
         "payment_intent.payment_failed",
@@ -203,3 +267,26 @@ async def test_payment_config_lists_methods_from_settings(api: Api) -> None:
     assert enabled == {"card", "digital_wallet"}
     disabled = {m["type"] for m in body["methods"] if not m["enabled"]}
     assert disabled == {"bank_transfer", "buy_now_pay_later"}
+
+
+class TestSignatureFloodIsBoundedByTheRateLimit:
+    """One audit row per failed signature: the global per-address limit bounds how many
+    an attacker can write, and the refusals past it are audited once per window."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"sandbox_webhook_secret": SECRET, "rate_limit_global": "3/15 minutes"}
+
+    async def test_a_flood_of_bad_signatures_writes_at_most_the_limit(
+        self, new_api: Any, rt: Runtime
+    ) -> None:
+        attacker: Api = await new_api(start=False)
+        statuses = []
+        for _ in range(8):
+            body, headers = _delivery("wrong_secret")
+            response = await attacker.post("/api/webhooks/stripe", content=body, headers=headers)
+            statuses.append(response.status_code)
+        assert statuses == [400] * 3 + [429] * 5
+        assert len(await _signature_audits(rt)) == 3
+        limited, _ = await query_logs(rt, AuditLogFilters(event_types=["rate_limited"]))
+        assert len(limited) == 1

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from tests.e2e.conftest import LiveServer, assert_accessible
 from tests.e2e.shopper import (
@@ -20,6 +22,14 @@ from tests.e2e.shopper import (
     step,
     tab_to,
 )
+from tillpoint.catalog.models import Product
+from tillpoint.checkout.machine import Event
+from tillpoint.checkout.models import Checkout
+from tillpoint.checkout.service import apply_server_event
+from tillpoint.inventory.checkout_stock import reservation_of
+from tillpoint.inventory.levels import adjust_stock
+from tillpoint.inventory.reservations import release_reservation
+from tillpoint.runtime import Runtime
 
 
 def confirmation(page: Any) -> Any:
@@ -171,3 +181,70 @@ def test_purchase_on_a_360_px_phone(mobile_page: Any, live: LiveServer, shots: A
     no_horizontal_scroll(page)
     assert_accessible(page, context="confirmation at 360 px")
     shots(page, "confirmation-mobile")
+
+
+def _the_hold_lapses_and_it_sells_out(checkout_id: str, product_name: str) -> Any:
+    async def sell_out(rt: Runtime) -> None:
+        async with rt.db.transaction() as s:
+            row = await s.get(Checkout, checkout_id)
+            assert row is not None
+            held = reservation_of(row.context)
+            product_id = await s.scalar(select(Product.id).where(Product.name == product_name))
+        assert held is not None and product_id is not None
+        await release_reservation(rt, held)
+        await adjust_stock(rt, product_id, on_hand=0, reason="the last ones sold in the shop")
+
+    return sell_out
+
+
+def test_the_shopper_is_told_a_payment_was_refunded_when_the_items_sold_out_meanwhile(
+    page: Any, live: LiveServer, shots: Any
+) -> None:
+    guest_to_payment(page, ("Canvas Tote Bag", 1))
+    pay_with(page, "3155")
+    panel = step(page, "payment_requires_action")
+    # While the shopper is with their bank, the hold lapses and the last bags are sold.
+    checkout_id = parse_qs(urlparse(page.url).query)["id"][0]
+    live.call(_the_hold_lapses_and_it_sells_out(checkout_id, "Canvas Tote Bag"))
+    panel.get_by_role("button", name="Complete authentication").click()
+    panel = step(page, "payment_refunded")
+    expect(page.get_by_role("heading", name="Your payment was refunded")).to_be_focused()
+    reason = panel.locator("[data-refund-reason]")
+    expect(reason).to_contain_text("sold out while you were paying")
+    expect(reason).to_contain_text("refunded in full")
+    expect(panel.locator("[data-refund-amount]")).to_contain_text(re.compile(r"Refunded: \$\d"))
+    expect(panel.get_by_role("link", name="Back to cart")).to_be_visible()
+    assert_accessible(page, context="payment refunded")
+    shots(page, "refunded")
+    page.reload()  # the server's state: still refunded, still said
+    expect(step(page, "payment_refunded").locator("[data-refund-reason]")).to_contain_text(
+        "sold out"
+    )
+
+
+def test_a_page_reopened_on_a_paid_checkout_that_cannot_be_fulfilled_shows_the_refund(
+    page: Any, live: LiveServer
+) -> None:
+    gateway = live.app.state.gateway
+    gateway.delivery_delay = 600.0  # no webhook finishes it for the page
+    guest_to_payment(page, ("Canvas Tote Bag", 1))
+    pay_with(page, "3155")
+    step(page, "payment_requires_action")
+    checkout_id = parse_qs(urlparse(page.url).query)["id"][0]
+
+    async def paid_then_the_server_stopped(rt: Runtime) -> None:
+        # The bank approved and the payment was recorded, then the process died before
+        # the order; meanwhile the hold lapsed and the bags sold out.
+        await _the_hold_lapses_and_it_sells_out(checkout_id, "Canvas Tote Bag")(rt)
+        async with rt.db.transaction() as s:
+            row = await s.get(Checkout, checkout_id)
+            assert row is not None
+            intent_id = row.context["payment"]["intent_id"]
+        await gateway.authenticate(intent_id, success=True)
+        await apply_server_event(rt, checkout_id, Event.ACTION_COMPLETED)
+        await apply_server_event(rt, checkout_id, Event.PAYMENT_SUCCESS)
+
+    live.call(paid_then_the_server_stopped)
+    page.reload()
+    panel = step(page, "payment_refunded")
+    expect(panel.locator("[data-refund-reason]")).to_contain_text("sold out")

@@ -79,6 +79,7 @@ def test_the_seed_and_design_states_are_all_there() -> None:
         "order_confirmation",
         "auth_redirect",
         "payment_requires_action",
+        "payment_refunded",
         "expired",
     } == names
     assert machine.transition_for(State.payment_processing, Event.PAYMENT_REQUIRES_ACTION)
@@ -153,8 +154,22 @@ def test_guards_and_actions_named_in_the_table_exist() -> None:
         "requestCustomerAction",
         "refreshPaymentStatus",
         "releaseReservations",
+        "handlePaymentRefund",
     }
     assert machine.actions_used() <= set(ACTIONS) | effects
+
+
+def test_a_payment_given_back_ends_the_checkout_in_its_own_final_state() -> None:
+    # Paid, but the order could not be made (stock or coupon gone): the money goes back and
+    # the checkout ends, saying so. Not payment_failed: retrying the card cannot help.
+    t = machine.transition_for(State.payment_success, Event.PAYMENT_REFUNDED)
+    assert t is not None and t.target is State.payment_refunded
+    assert "releaseReservations" in t.actions
+    assert State.payment_refunded in FINAL
+    assert Event.PAYMENT_REFUNDED in SERVER_EVENTS
+    assert [t.source for t in TRANSITIONS if t.target is State.payment_refunded] == [
+        State.payment_success
+    ]
 
 
 def test_server_events_are_not_offered_to_clients() -> None:

@@ -11,7 +11,8 @@ it was, re-priced).
 Action names (see ``checkout/machine.py``): ``holdCoupons``, ``reserveStock`` and
 ``initiatePayment`` (CONFIRM_ORDER → payment_processing), ``requestCustomerAction``,
 ``refreshPaymentStatus``, ``handlePaymentSuccess``, ``handlePaymentFailure``,
-``createOrder`` (PROCEED_TO_CONFIRMATION), ``releaseReservations`` (EXPIRE),
+``createOrder`` (PROCEED_TO_CONFIRMATION), ``handlePaymentRefund`` (PAYMENT_REFUNDED),
+``releaseReservations`` (EXPIRE, PAYMENT_REFUNDED),
 ``mergeGuestCart`` (LOGIN_SUCCEEDED), ``updateCartItems``, ``applyCoupon``.
 """
 

@@ -2,8 +2,9 @@
 
 Pure: no I/O. The seed's table (section 1) plus the gaps DESIGN.md section 3 closes:
 ``auth_redirect`` (LOGIN_REQUIRED → log in → LOGIN_SUCCEEDED), 3-D Secure
-(``payment_requires_action``) and abandonment (EXPIRE from every non-final state
-into ``expired``).
+(``payment_requires_action``), abandonment (EXPIRE from every non-final state
+into ``expired``), and ``payment_refunded``: paid, but the order could not be made
+(the stock or a coupon ran out while the customer paid), so the money went back.
 
 Guards are named predicates over :class:`Facts` — everything a guard needs, gathered
 by the service beforehand (cart lines, who is logged in, the field errors that
@@ -36,6 +37,9 @@ class State(StrEnum):
     payment_requires_action = "payment_requires_action"
     payment_success = "payment_success"
     payment_failed = "payment_failed"
+    # Final: paid, no order possible, money given back (not payment_failed: the card was
+    # fine, and trying it again cannot bring the sold-out items back).
+    payment_refunded = "payment_refunded"
     order_confirmation = "order_confirmation"
     expired = "expired"
 
@@ -62,6 +66,7 @@ class Event(StrEnum):
     PAYMENT_SUCCESS = "PAYMENT_SUCCESS"
     PAYMENT_FAILURE = "PAYMENT_FAILURE"
     PAYMENT_REQUIRES_ACTION = "PAYMENT_REQUIRES_ACTION"
+    PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
     ACTION_COMPLETED = "ACTION_COMPLETED"
     PROCEED_TO_CONFIRMATION = "PROCEED_TO_CONFIRMATION"
     RETRY_PAYMENT = "RETRY_PAYMENT"
@@ -70,12 +75,20 @@ class Event(StrEnum):
 
 
 INITIAL = State.cart_review
-FINAL: frozenset[State] = frozenset({State.order_confirmation, State.expired})
+FINAL: frozenset[State] = frozenset(
+    {State.order_confirmation, State.payment_refunded, State.expired}
+)
 
 # Raised only by the server (gateway answers, verified webhooks, the expiry sweep);
 # a client that sends one is refused with 403.
 SERVER_EVENTS: frozenset[Event] = frozenset(
-    {Event.PAYMENT_SUCCESS, Event.PAYMENT_FAILURE, Event.PAYMENT_REQUIRES_ACTION, Event.EXPIRE}
+    {
+        Event.PAYMENT_SUCCESS,
+        Event.PAYMENT_FAILURE,
+        Event.PAYMENT_REQUIRES_ACTION,
+        Event.PAYMENT_REFUNDED,
+        Event.EXPIRE,
+    }
 )
 
 
@@ -203,6 +216,16 @@ _TABLE: tuple[Transition, ...] = (
         S.payment_failed,
         None,
         "handlePaymentFailure",
+    ),
+    # Paid, but PROCEED_TO_CONFIRMATION could not make the order (the stock or a coupon
+    # ran out meanwhile): the payment was refunded; the holds left go back with it.
+    _t(
+        S.payment_success,
+        E.PAYMENT_REFUNDED,
+        S.payment_refunded,
+        None,
+        "releaseReservations",
+        "handlePaymentRefund",
     ),
 )
 

@@ -8,7 +8,8 @@ Effects (run inside the checkout's unit of work, its row locked):
   record the attempt. Nothing is charged inside the transaction: if it rolls back, an
   unconfirmed intent is all that is left.
 - ``requestCustomerAction`` / ``refreshPaymentStatus`` / ``handlePaymentSuccess`` /
-  ``handlePaymentFailure``: keep ``context.payment`` and the attempt row in step.
+  ``handlePaymentFailure``: keep ``context.payment`` and the attempt row in step;
+  ``handlePaymentRefund`` (PAYMENT_REFUNDED) records the refund and why in it.
 - ``createOrder`` (PROCEED_TO_CONFIRMATION): insert the order from the totals the
   customer paid, convert the stock reservation and redeem the coupon holds, mark the cart
   converted and queue the confirmation — all in the same transaction.
@@ -16,7 +17,8 @@ Effects (run inside the checkout's unit of work, its row locked):
 :func:`sync_payment` is the finalize path the browser's confirmation, the webhook and
 the sweeper share: it reads the intent's real status and applies whatever server
 events are still missing (PAYMENT_SUCCESS then PROCEED_TO_CONFIRMATION, or
-PAYMENT_REQUIRES_ACTION, or PAYMENT_FAILURE). Every step is guarded by the checkout's
+PAYMENT_REQUIRES_ACTION, or PAYMENT_FAILURE; PAYMENT_REFUNDED when the payment succeeded
+but the order cannot be made, after refunding it). Every step is guarded by the checkout's
 state and the orders' unique constraints, so running it twice, concurrently or out of
 order never creates a second order or undoes a paid one.
 """
@@ -33,6 +35,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import User
 from tillpoint.cart.service import mark_converted
@@ -69,12 +72,12 @@ from tillpoint.payments.gateway import (
     PaymentGateway,
     PaymentIntentResult,
     RecurringPrice,
+    RefundResult,
     WebhookEvent,
     idempotency_key,
 )
 from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.risk import held_for_review
-from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
 from tillpoint.promotions.holds import redeem_coupon_holds
@@ -321,6 +324,16 @@ async def handle_payment_failure(call: EffectCall) -> None:
     call.context["payment"] = payment
 
 
+async def handle_payment_refund(call: EffectCall) -> None:
+    """PAYMENT_REFUNDED: the payment went back because no order could be made; the
+    checkout keeps how much, why, and the sentence the shopper is shown."""
+    payment = _payment(call.context)
+    refund = call.payload.get("refund")
+    payment["status"] = attempts.REFUNDED
+    payment["refund"] = dict(refund) if isinstance(refund, dict) else None
+    call.context["payment"] = payment
+
+
 async def create_order(call: EffectCall) -> None:
     """PROCEED_TO_CONFIRMATION: the order, stock, coupons, cart and email, in one transaction."""
     rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
@@ -528,6 +541,7 @@ EFFECTS: dict[str, Callable[[EffectCall], Awaitable[None]]] = {
     "refreshPaymentStatus": refresh_payment_status,
     "handlePaymentSuccess": handle_payment_success,
     "handlePaymentFailure": handle_payment_failure,
+    "handlePaymentRefund": handle_payment_refund,
     "createOrder": create_order,
 }
 
@@ -555,6 +569,8 @@ class SyncResult:
     state: str
     intent: PaymentIntentResult | None
     order_id: str | None
+    # payment_refunded: how much went back and why (``context.payment.refund``).
+    refund: dict[str, Any] | None = None
 
 
 _PAYING = frozenset({State.payment_processing, State.payment_requires_action})
@@ -620,7 +636,8 @@ async def sync_payment(
 ) -> SyncResult:
     """Bring the checkout in line with its PaymentIntent; create the order once paid.
 
-    Safe to call any number of times from anywhere. An intent that is not the
+    Safe to call any number of times from anywhere. ``intent``: the gateway's own read
+    of it (never a webhook's copy), or None to read it here. An intent that is not the
     checkout's current one (an older attempt) never moves the checkout. ``known``: the
     checkout as the caller just read it (:func:`_snapshot`), saving the first read.
     """
@@ -640,6 +657,8 @@ async def sync_payment(
             # money after all, that money goes back.
             await _refund_orphan(rt, gateway, checkout_id, intent)
             return SyncResult(checkout_id, state.value, intent, None)
+        if state is State.payment_refunded:
+            return SyncResult(checkout_id, state.value, intent, None, payment.get("refund"))
         if intent is None or intent.status is not IntentStatus.succeeded:
             # The gateway's current answer is the truth (webhooks arrive out of order).
             intent = await gateway.retrieve_payment_intent(
@@ -660,19 +679,22 @@ async def sync_payment(
             )
         except Conflict as exc:
             if event is Event.PROCEED_TO_CONFIRMATION and exc.code in _CANNOT_FULFIL:
-                # Paid, but the stock or a coupon ran out meanwhile: the money goes back.
-                await _refund_orphan(rt, gateway, checkout_id, intent)
-                return SyncResult(checkout_id, state.value, intent, None)
+                # Paid, but the stock or a coupon ran out meanwhile: the money goes back
+                # and the checkout ends in payment_refunded, saying why.
+                known = await _give_back(rt, gateway, checkout_id, intent, exc.code, actor)
+                if known is None:
+                    return SyncResult(checkout_id, state.value, intent, None)
+                continue
             if exc.code not in ("event_not_allowed", "checkout_expired"):
                 raise
             # Someone else moved it meanwhile (or it expired): read again.
             continue
         # What our own step committed is the current checkout: no need to read it back.
         known = _snapshot(view.state, view.context)
-    state, _, order_id = await _read(rt, checkout_id)
+    state, ctx, order_id = await _read(rt, checkout_id)
     if order_id is not None:
         await start_subscriptions(rt, order_id)
-    return SyncResult(checkout_id, state.value, intent, order_id)
+    return SyncResult(checkout_id, state.value, intent, order_id, _payment(ctx).get("refund"))
 
 
 _INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
@@ -758,29 +780,36 @@ async def start_subscriptions(
 
 
 async def _refund_orphan(
-    rt: Runtime, gateway: PaymentGateway, checkout_id: str, intent: PaymentIntentResult
-) -> None:
+    rt: Runtime,
+    gateway: PaymentGateway,
+    checkout_id: str,
+    intent: PaymentIntentResult,
+    *,
+    reason: str = "no_order",
+) -> RefundResult | None:
     """Money taken for a checkout that can no longer become an order goes back — once.
 
     The browser, the webhook and the sweeper may all get here for the same payment at
     the same moment; the one that moves the attempt to ``refunding`` (a conditional
     update, committed before the gateway is called) refunds, the others stop. A failed
-    gateway call hands the claim back so a later sync retries it.
+    gateway call hands the claim back so a later sync retries it. Returns the refund
+    this call made (None: nothing to give back, or another path has it); ``reason`` (why
+    no order) goes to the gateway's refund metadata and the audit row.
     """
     if intent.status is not IntentStatus.succeeded:
-        return
+        return None
     async with rt.db.transaction() as s:
         if await order_id_for_intent(s, intent.id) is not None:
-            return
+            return None
         claimed = await attempts.claim_refund(s, intent.id, rt.clock.now())
     if claimed is None:
-        return  # refunded, or being refunded by someone else right now
+        return None  # refunded, or being refunded by someone else right now
     try:
         refund = await gateway.refund(
             intent.id,
             idempotency_key=f"tillpoint:orphan:{intent.id}",
             account=intent.account,
-            metadata={"checkout_id": checkout_id, "reason": "no_order"},
+            metadata={"checkout_id": checkout_id, "reason": reason},
         )
     except Exception:
         async with rt.db.transaction() as s:
@@ -791,19 +820,95 @@ async def _refund_orphan(
         await record(
             s,
             AuditEvent(
-                "payment_refunded_without_order", "payment", intent.id, "refund",
-                {"checkout_id": checkout_id, "refund_id": refund.id, "amount": refund.amount},
+                REFUNDED_WITHOUT_ORDER, "payment", intent.id, "refund",
+                {"checkout_id": checkout_id, "refund_id": refund.id, "amount": refund.amount,
+                 "currency": refund.currency, "reason": reason},
             ),
             SYSTEM,
             rt.clock.now(),
         )  # fmt: skip
     log.warning("refunded a payment that has no order", extra={"intent": intent.id})
+    return refund
+
+
+REFUNDED_WITHOUT_ORDER = "payment_refunded_without_order"
+
+# What the shopper reads when the checkout ends in payment_refunded, by why no order.
+_STATEMENT = " It can take 5 to 10 business days to show on your statement."
+REFUND_MESSAGES = {
+    "out_of_stock": "Some items sold out while you were paying, so we could not place your "
+    "order. Your payment has been refunded in full." + _STATEMENT,
+    "coupon_unavailable": "A coupon on your order was used up while you were paying, so we "
+    "could not place your order. Your payment has been refunded in full." + _STATEMENT,
+}
+_REFUND_MESSAGE = "We could not place your order, so your payment has been refunded in full."
+
+
+def refund_message(reason: str) -> str:
+    """The shopper's sentence for a payment refunded because no order could be made."""
+    return REFUND_MESSAGES.get(reason, _REFUND_MESSAGE + _STATEMENT)
+
+
+async def _recorded_refund(rt: Runtime, intent_id: str) -> dict[str, Any] | None:
+    """The refund of a payment that has no order, as its audit row recorded it."""
+    rows, _ = await query_logs(
+        rt,
+        AuditLogFilters(
+            event_types=[REFUNDED_WITHOUT_ORDER], entity_type="payment", entity_id=intent_id
+        ),
+        limit=1,
+    )
+    if not rows:
+        return None
+    meta = rows[0].meta
+    return {
+        "id": meta.get("refund_id"),
+        "amount": meta.get("amount"),
+        "currency": meta.get("currency"),
+        "reason": str(meta.get("reason") or "no_order"),
+    }
+
+
+async def _give_back(
+    rt: Runtime,
+    gateway: PaymentGateway,
+    checkout_id: str,
+    intent: PaymentIntentResult,
+    code: str,
+    actor: Actor,
+) -> tuple[State, dict[str, Any], str | None] | None:
+    """Paid, but no order can be made (``code``: the stock or a coupon ran out, or the
+    payment went back already): refund it once and end the checkout in payment_refunded
+    with the amount and a sentence saying why. Returns the checkout to go on from, or
+    None while another path is refunding it (that path moves the checkout)."""
+    refund = await _refund_orphan(rt, gateway, checkout_id, intent, reason=code)
+    if refund is not None:
+        facts: dict[str, Any] | None = {
+            "id": refund.id, "amount": refund.amount, "currency": refund.currency,
+            "reason": code,
+        }  # fmt: skip
+    else:
+        # Refunded by another path, which may have stopped before moving the checkout:
+        # the refund's record says how much and why, so every path says the same.
+        facts = await _recorded_refund(rt, intent.id)
+    if facts is None:
+        return None
+    payload = {"refund": {**facts, "message": refund_message(facts["reason"])}}
+    try:
+        view = await checkout_service.apply_server_event(
+            rt, checkout_id, Event.PAYMENT_REFUNDED, payload, actor=actor, price=False
+        )
+    except Conflict as exc:
+        if exc.code not in ("event_not_allowed", "checkout_expired"):
+            raise
+        return await _read(rt, checkout_id)  # moved meanwhile (by another path)
+    return _snapshot(view.state, view.context)
 
 
 # A webhook's "whose is this intent, and is it done?": the attempt (locked, as
 # attempts.attempt_for_intent locks it) with the order the intent paid and its lines'
 # recurring specs, in one statement.
-_ATTEMPT_AND_ORDER = (
+_ATTEMPT_AND_ORDER_READ = (
     select(
         PaymentAttempt.checkout_id,
         PaymentAttempt.account,
@@ -815,12 +920,13 @@ _ATTEMPT_AND_ORDER = (
     .outerjoin(Order, Order.payment_intent_id == PaymentAttempt.payment_intent_id)
     .outerjoin(OrderLine, OrderLine.order_id == Order.id)
     .where(PaymentAttempt.payment_intent_id == bindparam("intent_id"))
-    .with_for_update(of=PaymentAttempt)
 )
+_ATTEMPT_AND_ORDER = _ATTEMPT_AND_ORDER_READ.with_for_update(of=PaymentAttempt)
 
 
 async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | None:
-    """Finalize by intent (webhooks): find its checkout and sync it."""
+    """Finalize by intent: find its checkout and sync it. ``intent`` is the gateway's own
+    read (the webhook applier reads it before calling this)."""
     paid: tuple[str, bool] | None = None
     async with rt.db.transaction() as s:
         rows = (await s.execute(_ATTEMPT_AND_ORDER, {"intent_id": intent.id})).all()
@@ -850,16 +956,41 @@ async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | 
 
 
 async def _apply_intent_event(rt: Runtime, gateway: PaymentGateway, event: WebhookEvent) -> None:
-    """Webhook applier: a PaymentIntent event drives its checkout through finalize."""
-    if event.object.get("object") != "payment_intent":
+    """Webhook applier: a PaymentIntent event drives its checkout through finalize, with
+    the intent as the gateway reads it now. The event only names the intent: signed is not
+    the same as true (a delivery may be stale, out of order, or made with a leaked secret),
+    so its copy of the intent moves nothing."""
+    obj = event.object
+    intent_id = obj.get("id")
+    if obj.get("object") != "payment_intent" or not isinstance(intent_id, str):
         return
-    await sync_intent(rt, intent_from_stripe(event.object, account="primary"))
+    async with rt.db.single_statement() as conn:
+        rows = (await conn.execute(_ATTEMPT_AND_ORDER_READ, {"intent_id": intent_id})).all()
+    if rows and rows[0].id is not None:
+        # Paid and ordered already (the order and the final state commit together): no
+        # event can move it, only the idempotent subscriptions are left to start.
+        recurring = any(is_recurring(row.recurring) for row in rows)
+        await start_subscriptions(rt, rows[0].id, recurring=recurring)
+        return
+    metadata = obj.get("metadata")
+    if not rows and not (isinstance(metadata, dict) and metadata.get("checkout_id")):
+        return  # not a payment of ours: nothing to move, nothing to ask the gateway
+    account = rows[0].account if rows else "primary"
+    try:
+        intent = await gateway.retrieve_payment_intent(intent_id, account=account)
+    except GatewayRejected:
+        log.warning(
+            "a webhook named an intent the gateway does not know", extra={"intent": intent_id}
+        )
+        return
+    await sync_intent(rt, intent)
 
 
 for _type in (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.requires_action",
+    "payment_intent.processing",
     "payment_intent.canceled",
 ):
     register_applier(_type, _apply_intent_event)

@@ -1,9 +1,13 @@
 """Webhook intake: verify, record the event id once, dispatch to the feature handlers.
 
-Verification uses ``stripe.Webhook.construct_event`` for both gateways (the sandbox
+Verification uses the ``stripe`` SDK's signature check for both gateways (the sandbox
 signs like Stripe) against every configured secret, so a secret can be rotated with
-the old and the new one valid at once. Anything that fails verification raises
-:class:`WebhookRejected` (400) before the database is touched. The event id is
+the old and the new one valid at once, then bounds the signed timestamp in both
+directions (Stripe's SDK only refuses old ones: a signature made for a time far ahead
+would otherwise stay valid until then). Anything that fails verification raises
+:class:`WebhookRejected` (400) before anything else is touched; a failed signature is
+audited (``webhook_signature_failed``, one row per failure: the global per-address rate
+limit bounds how many one caller can write). The event id is
 inserted in the same transaction as the handlers' changes: a replay finds it and does
 nothing, and a handler that fails rolls the record back so the retry runs again.
 """
@@ -24,11 +28,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from tillpoint.audit.events import SecurityEventType
+from tillpoint.audit.service import Actor, log_security_event
 from tillpoint.errors import Forbidden
-from tillpoint.payments import attempts
 from tillpoint.payments.gateway import PaymentGateway, WebhookEvent, WebhookRejected
 from tillpoint.payments.models import WebhookEventRecord
-from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.runtime import Runtime
 
 Handler = Callable[[AsyncSession, Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
@@ -88,52 +92,90 @@ def source_allowed(ip: str | None, allowed: list[str]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in allowed)
 
 
-def verify_event(
-    payload: bytes, signature: str | None, secrets: list[str], tolerance: int
-) -> WebhookEvent:
-    """The event in ``payload`` if ``signature`` is valid for one of ``secrets``.
+# The failures that mean "not signed by Stripe with our secret, now": audited.
+SIGNATURE_FAILURES = frozenset(
+    {
+        "webhook_signature_missing",
+        "webhook_signature_malformed",
+        "webhook_signature_invalid",
+        "webhook_timestamp_stale",
+        "webhook_timestamp_future",
+    }
+)
 
-    Raises :class:`WebhookRejected` for a missing/bad signature, a timestamp more than
-    ``tolerance`` seconds away from now (either way), or a body that is not a Stripe event.
+
+def _signed_at(signature: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header (``t=…,v1=…[,v1=…]``), if it is one."""
+    items = [part.strip().split("=", 1) for part in signature.split(",")]
+    stamps = [item[1] for item in items if len(item) == 2 and item[0] == "t"]
+    has_v1 = any(len(item) == 2 and item[0] == "v1" and item[1] for item in items)
+    if len(stamps) != 1 or not stamps[0].isdigit() or len(stamps[0]) > 12 or not has_v1:
+        raise WebhookRejected(
+            "The Stripe-Signature header is not of the form t=<unix time>,v1=<signature>.",
+            code="webhook_signature_malformed",
+        )
+    return int(stamps[0])
+
+
+def verify_event(
+    payload: bytes,
+    signature: str | None,
+    secrets: list[str],
+    tolerance: int,
+    *,
+    now: float | None = None,
+) -> WebhookEvent:
+    """The event in ``payload`` if ``signature`` is valid for one of ``secrets`` and was
+    made within ``tolerance`` seconds of ``now`` (the wall clock), before or after.
+
+    Raises :class:`WebhookRejected` for a missing, malformed or wrong signature, a
+    timestamp outside the window either way, or a body that is not a Stripe event.
     """
     if not secrets:
         raise WebhookRejected("No webhook secret is configured.", code="webhook_not_configured")
     if not signature:
         raise WebhookRejected("Missing Stripe-Signature header.", code="webhook_signature_missing")
-    event: Any = None
-    for secret in secrets:
-        try:
-            event = stripe.Webhook.construct_event(payload, signature, secret, tolerance)
-            break
-        except stripe.SignatureVerificationError as exc:
-            if "timestamp outside the tolerance" in str(exc).lower():
-                raise WebhookRejected(
-                    "The webhook's timestamp is outside the tolerance window.",
-                    code="webhook_timestamp_stale",
-                ) from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected(
-                "The webhook body is not valid JSON.", code="webhook_malformed"
-            ) from exc
-    if event is None:
+    signed_at = _signed_at(signature)
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookRejected("The webhook body is not UTF-8.", code="webhook_malformed") from exc
+    if not any(_signed_with(text, signature, secret) for secret in secrets):
         raise WebhookRejected(
             "The webhook signature does not match.", code="webhook_signature_invalid"
         )
-    _refuse_if_signed_for_later(signature, tolerance)
-    return _parse(event.to_dict() if hasattr(event, "to_dict") else json.loads(payload))
-
-
-def _refuse_if_signed_for_later(signature: str, tolerance: int) -> None:
-    """The SDK refuses only old timestamps; one ahead of our clock by more than the
-    tolerance would stay replayable for as long as it is ahead, so it is refused too."""
-    # The timestamp the SDK verified: the first ``t=`` item, as it reads the header.
-    stamps = [part[2:] for part in signature.split(",") if part.startswith("t=")]
-    stamp = stamps[0] if stamps else ""
-    if stamp.isdigit() and int(stamp) > time.time() + tolerance:
+    # Checked after the signature, as Stripe does: a refusal here is a genuine old (or
+    # early) delivery, e.g. a replay, not a forgery.
+    age = (time.time() if now is None else now) - signed_at
+    if age > tolerance:
         raise WebhookRejected(
-            "The webhook's timestamp is outside the tolerance window.",
+            "The webhook's timestamp is older than the tolerance window.",
             code="webhook_timestamp_stale",
         )
+    if -age > tolerance:
+        raise WebhookRejected(
+            "The webhook's timestamp is in the future, beyond the tolerance window.",
+            code="webhook_timestamp_future",
+        )
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise WebhookRejected(
+            "The webhook body is not valid JSON.", code="webhook_malformed"
+        ) from exc
+    if not isinstance(data, dict):
+        raise WebhookRejected("The webhook body is not a Stripe event.", code="webhook_malformed")
+    return _parse(data)
+
+
+def _signed_with(text: str, signature: str, secret: str) -> bool:
+    """Whether one of the header's ``v1`` signatures is ``secret``'s over ``t.body``
+    (the SDK's check; the timestamp is bounded by the caller)."""
+    try:
+        stripe.WebhookSignature.verify_header(text, signature, secret)
+    except stripe.SignatureVerificationError:
+        return False
+    return True
 
 
 def _parse(data: dict[str, Any]) -> WebhookEvent:
@@ -199,9 +241,19 @@ async def process_webhook(
         raise Forbidden(
             "Webhooks are not accepted from this address.", code="webhook_source_forbidden"
         )
-    event = verify_event(
-        payload, signature, gateway.webhook_secrets(), settings.webhook_tolerance_seconds
-    )
+    try:
+        event = verify_event(
+            payload, signature, gateway.webhook_secrets(), settings.webhook_tolerance_seconds
+        )
+    except WebhookRejected as exc:
+        if exc.code in SIGNATURE_FAILURES:
+            await log_security_event(
+                rt,
+                SecurityEventType.webhook_signature_failed,
+                actor=Actor(ip_address=source_ip),
+                metadata={"webhook": "stripe", "reason": exc.code},
+            )
+        raise
     if expected_types is not None and event.type not in expected_types:
         raise WebhookRejected(
             f"This endpoint does not take {event.type!r} events.",
@@ -229,18 +281,3 @@ async def process_webhook(
         for handler in handlers:
             await handler(s, rt, gateway, event)
     return WebhookOutcome(event.id, event.type, duplicate=False, handled=bool(handlers or appliers))
-
-
-async def _track_intent(
-    s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
-) -> None:
-    """Keep the payment attempt's status in step with the gateway's intent events."""
-    if event.object.get("object") != "payment_intent":
-        return
-    intent = intent_from_stripe(event.object, account="primary")
-    await attempts.apply_intent(s, intent, rt.clock.now())
-
-
-# The other payment_intent events have the finalize path as their applier
-# (payments/flow.py), which brings the attempt up to date itself.
-register_handler("payment_intent.processing", _track_intent)

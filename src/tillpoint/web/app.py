@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from tillpoint.config import Settings, load_settings
 from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
-from tillpoint.payments.backends import build_gateway
+from tillpoint.payments.backends import build_gateway, require_real_gateway
 from tillpoint.payments.flow import bind_gateway, install_effects
 from tillpoint.payments.gateway import PaymentGateway
 from tillpoint.payments.sandbox import SandboxGateway
@@ -83,10 +83,12 @@ def create_app(
     """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up.
 
     ``gateway`` defaults to the one the settings choose (Stripe with a key, else the sandbox).
+    Production settings without a real gateway raise :class:`UnsafeForProduction`.
     """
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
     gateway = gateway if gateway is not None else build_gateway(settings)
+    require_real_gateway(settings, gateway)  # production never serves the sandbox
     checkout_stock.install()  # stock effects on the checkout's transitions
     coupon_holds.install()  # coupon uses held at CONFIRM_ORDER, released on expiry
 

@@ -75,7 +75,13 @@ class SimpleEvent(StrictModel):
 class ServerOnlyEvent(StrictModel):
     """Raised by the server only (gateway answers, verified webhooks): clients get 403."""
 
-    type: Literal["PAYMENT_SUCCESS", "PAYMENT_FAILURE", "PAYMENT_REQUIRES_ACTION", "EXPIRE"]
+    type: Literal[
+        "PAYMENT_SUCCESS",
+        "PAYMENT_FAILURE",
+        "PAYMENT_REQUIRES_ACTION",
+        "PAYMENT_REFUNDED",
+        "EXPIRE",
+    ]
 
 
 class GuestInfoEvent(GuestInfo):

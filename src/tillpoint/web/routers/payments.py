@@ -244,6 +244,11 @@ class PaymentStatusOut(BaseModel):
     decline_code: str | None
     decline_message: str | None
     order_id: str | None
+    refund: dict[str, Any] | None = Field(
+        default=None,
+        description="payment_refunded: {id, amount, currency, reason, message}: the payment "
+        "went back because no order could be made (reason out_of_stock, coupon_unavailable).",
+    )
 
 
 PAY_ERRORS = error_responses(401, 404, 409, 422, 429, 502, 503)
@@ -259,6 +264,7 @@ def _status(result: flow.SyncResult) -> dict[str, Any]:
         "decline_code": intent.decline_code if intent else None,
         "decline_message": intent.decline_message if intent else None,
         "order_id": result.order_id,
+        "refund": result.refund,
     }
 
 
@@ -275,7 +281,8 @@ async def confirm(
 ) -> dict[str, Any]:
     """Confirm the payment with the method chosen at SELECT_PAYMENT (if Stripe.js has not
     already), then finalize: the answer says where the checkout is now — order created,
-    3-D Secure needed (``next_action``), or declined (``decline_code``). Safe to repeat."""
+    3-D Secure needed (``next_action``), declined (``decline_code``), or paid but refunded
+    because the order could not be made (``refund``). Safe to repeat."""
     actor = request_actor(request, session)
     return _status(await flow.confirm_payment(rt, session, body.checkout_id, actor=actor))
 

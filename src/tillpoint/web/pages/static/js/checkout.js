@@ -14,7 +14,7 @@ const STEP_OF = {
   guest_info: "details", shipping_address: "address", billing_address: "address",
   shipping_method: "shipping", payment_method: "payment", order_review: "review",
   payment_processing: "review", payment_requires_action: "review", payment_failed: "payment",
-  payment_success: "done", order_confirmation: "done",
+  payment_success: "done", payment_refunded: "done", order_confirmation: "done",
 };
 const TITLES = {
   cart_review: "Review your cart", user_identification: "Sign in or continue as guest",
@@ -22,7 +22,8 @@ const TITLES = {
   billing_address: "Billing address", shipping_method: "Delivery", payment_method: "Payment",
   order_review: "Review and pay", payment_processing: "Processing payment",
   payment_requires_action: "Confirm payment", payment_success: "Payment received",
-  payment_failed: "Payment failed", order_confirmation: "Order confirmed", expired: "Checkout expired",
+  payment_failed: "Payment failed", payment_refunded: "Payment refunded", order_confirmation: "Order confirmed",
+  expired: "Checkout expired",
 };
 
 let checkout = null;
@@ -225,7 +226,18 @@ const STEPS = {
     payment.challenge(root, checkout, { done: (paying) => settle(paying) }).catch((err) => settleFailed(err));
   },
   payment_success() {
-    if (checkout.allowed_events.includes("PROCEED_TO_CONFIRMATION")) sendEvent("PROCEED_TO_CONFIRMATION");
+    // Paid: the server's finalize path makes the order (or, if it cannot, refunds and
+    // says why); PROCEED_TO_CONFIRMATION alone would leave a payment it cannot use.
+    settle(api.post("/api/payment/confirm", { checkout_id: checkout.id }));
+  },
+  payment_refunded() {
+    const refund = (ctx().payment && ctx().payment.refund) || {};
+    root.querySelector("[data-refund-reason]").textContent = refund.message || "We could not place your order, so your payment has been refunded in full.";
+    const amount = root.querySelector("[data-refund-amount]");
+    if (Number.isInteger(refund.amount) && refund.currency) amount.textContent = `Refunded: ${money(refund.amount, refund.currency)}.`;
+    else amount.hidden = true;
+    // The summary's stock badges are from before the payment: show what sold out.
+    api.get("/api/cart").then((fresh) => { cart = fresh; renderSummary(); }).catch(() => {});
   },
   payment_failed() {
     const c = ctx();
@@ -473,7 +485,7 @@ function fillTotals(dl, totals, full) {
 onStock((productId) => {
   const item = cart && cart.items.find((i) => i.product_id === productId);
   const level = item && levelOf(productId, item.variant_id || "");
-  if (level && !level.in_stock && !["order_confirmation", "payment_success", "payment_processing"].includes(checkout.state)) {
+  if (level && !level.in_stock && !["order_confirmation", "payment_success", "payment_processing", "payment_refunded"].includes(checkout.state)) {
     showPageError(`${item.name} just sold out. Go back to your cart to change your order.`);
   }
 });
