@@ -5,6 +5,12 @@ scripts, styles and API, and Stripe.js (its origin is a setting, so the offline
 stand-in works too) with the frames and API calls it makes. Nothing inline, no
 framing of our pages. The interactive API docs get a looser policy of their own
 because Swagger UI loads from a CDN and boots with an inline script.
+
+Caching is refused by default: every answer that does not set its own ``Cache-Control``
+gets ``no-store``, so a personal or authenticated answer (a cart, an order, the caller's
+account, an admin list, an error that echoes any of them) is never kept by a browser or a
+shared cache, whichever route forgets to say so. Only the public catalog (the catalog page
+and ``/api/products``) is marked ``no-cache``: any cache may keep it, revalidating each time.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from tillpoint.config import Settings
 
 STRIPE_JS = "https://js.stripe.com"
 DOCS_PATHS = ("/docs", "/redoc")
+PUBLIC_PATHS = frozenset({"/", "/api/products"})
+PUBLIC_PREFIXES = ("/api/products/",)
 _DOCS_CDN = "https://cdn.jsdelivr.net"
 
 
@@ -61,13 +69,19 @@ def docs_content_security_policy() -> str:
 
 @dataclass(frozen=True, slots=True)
 class SecurityHeaders:
-    """Header lists ready for ASGI: one for everything, one for the docs pages."""
+    """Header lists ready for ASGI: one for everything, one for the public catalog, one
+    for the docs pages."""
 
     default: tuple[tuple[bytes, bytes], ...]
+    public: tuple[tuple[bytes, bytes], ...]
     docs: tuple[tuple[bytes, bytes], ...]
 
     def for_path(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
-        return self.docs if path.startswith(DOCS_PATHS) else self.default
+        if path.startswith(DOCS_PATHS):
+            return self.docs
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            return self.public
+        return self.default
 
 
 def security_headers(settings: Settings) -> SecurityHeaders:
@@ -90,11 +104,13 @@ def security_headers(settings: Settings) -> SecurityHeaders:
             )
         )
 
-    def encode(csp: str) -> tuple[tuple[bytes, bytes], ...]:
-        pairs = [*common, ("Content-Security-Policy", csp)]
+    def encode(csp: str, cache: str = "no-store") -> tuple[tuple[bytes, bytes], ...]:
+        pairs = [*common, ("Content-Security-Policy", csp), ("Cache-Control", cache)]
         return tuple((k.lower().encode(), v.encode()) for k, v in pairs)
 
+    csp = content_security_policy(settings)
     return SecurityHeaders(
-        default=encode(content_security_policy(settings)),
+        default=encode(csp),
+        public=encode(csp, "no-cache"),
         docs=encode(docs_content_security_policy()),
     )
