@@ -105,7 +105,7 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
     wrong: list[str] = []
 
     try:
-        async with httpx.AsyncClient(transport=Counting(), base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=Counting(), base_url="http://localhost") as client:
             flow = FLOWS[args.flow]()
             await flow.prepare(client, None)
             shopper = Shopper(HttpxTransport(client), recorder)

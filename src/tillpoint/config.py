@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -93,6 +94,21 @@ class InventoryProviderKind(StrEnum):
 
     internal = "internal"
     http_json = "http_json"
+
+
+# Allowed hosts outside production when none are configured: the names a developer, the
+# test client and the browser tests use (any port).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "testserver")
+
+
+def _origin_problem(url: str) -> str | None:
+    """Why ``url`` is not a bare ``scheme://host[:port]`` (the base URL, an origin)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http(s) URL such as https://shop.example.com"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return "must be scheme://host[:port] only: no path, query or credentials"
+    return None
 
 
 class Settings(BaseSettings):
@@ -212,6 +228,17 @@ class Settings(BaseSettings):
     rate_limit_redis_pool_size: int = Field(default=32, ge=1, le=1000)
     rate_limit_redis_pool_timeout_seconds: float = Field(default=0.2, gt=0, le=10)
     trusted_proxies: str = ""
+    # The shop's public address, scheme://host[:port] (required in production). Redirects
+    # point at it; its host is the allowed Host and its origin the allowed Origin of
+    # state-changing requests unless the two settings below say otherwise.
+    public_base_url: str | None = None
+    # Host names a request's Host header may name, comma-separated ("*.example.com": its
+    # subdomains, "*": any); others answer 400. Empty: the base URL's host, plus the
+    # loopback names and "testserver" outside production.
+    allowed_hosts: str = ""
+    # Origins (scheme://host[:port], comma-separated) besides the request's own whose pages
+    # may send state-changing requests. Empty: the base URL's origin.
+    allowed_origins: str = ""
     # Where the page loads Stripe.js v3 from (the CSP allows it): Stripe's own, or a
     # stand-in such as localstripe's, which serves it under /js.stripe.com/v3/.
     stripe_js_origin: str = "https://js.stripe.com"
@@ -282,11 +309,49 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(part.strip(), strict=False)
         return value
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if problem := _origin_problem(value):
+            raise ValueError(problem)
+        return value.rstrip("/")
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip() and (problem := _origin_problem(part.strip())):
+                raise ValueError(f"{part.strip()!r} {problem}")
+        return value
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.mode is Mode.production and not self.secret_key:
             raise ValueError("TILLPOINT_SECRET_KEY is required in production mode")
+        if self.mode is Mode.production and not self.public_base_url:
+            raise ValueError("TILLPOINT_PUBLIC_BASE_URL is required in production mode")
         return self
+
+    @property
+    def resolved_allowed_hosts(self) -> tuple[str, ...]:
+        """The Host patterns requests may name (see ``allowed_hosts``)."""
+        configured = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if configured:
+            return tuple(configured)
+        hosts = [urlsplit(self.public_base_url).hostname or ""] if self.public_base_url else []
+        if self.mode is not Mode.production:
+            hosts += LOCAL_HOSTS
+        return tuple(hosts)
+
+    @property
+    def resolved_allowed_origins(self) -> tuple[str, ...]:
+        """Origins besides a request's own that may send state-changing requests."""
+        configured = [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+        if configured:
+            return tuple(configured)
+        return (self.public_base_url,) if self.public_base_url else ()
 
     @property
     def cookies_secure(self) -> bool:

@@ -29,6 +29,8 @@ from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.pages import router as pages
+from tillpoint.web.redirects import install_slash_redirects
+from tillpoint.web.request_guards import HostGuardMiddleware
 from tillpoint.web.routers import (
     admin_audit,
     admin_coupons,
@@ -156,14 +158,16 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", pages.static_files(), name="static")
+    install_slash_redirects(app.router, settings.public_base_url)
     # Added innermost first. Outermost: metrics see everything (security headers wrap even
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
     # the body limit runs before CSRF reads a form. Admission control queues requests
     # inside the rate limit (a refused request never waits) and ahead of CSRF, whose
-    # failures write an audit row.
+    # failures write an audit row. A request for a host we do not serve is refused first.
     app.add_middleware(CSRFMiddleware, settings=settings)
     app.add_middleware(AdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, settings=settings, monitor=monitor)
+    app.add_middleware(HostGuardMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware)
     return app
