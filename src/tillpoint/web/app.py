@@ -30,7 +30,7 @@ from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.pages import router as pages
 from tillpoint.web.redirects import install_slash_redirects
-from tillpoint.web.request_guards import HostGuardMiddleware
+from tillpoint.web.request_guards import CookieGuardMiddleware, HostGuardMiddleware
 from tillpoint.web.routers import (
     admin_audit,
     admin_coupons,
@@ -163,11 +163,13 @@ def create_app(
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
     # the body limit runs before CSRF reads a form. Admission control queues requests
     # inside the rate limit (a refused request never waits) and ahead of CSRF, whose
-    # failures write an audit row. A request for a host we do not serve is refused first.
+    # failures write an audit row. A request for a host we do not serve, or with one of our
+    # cookies twice, is refused before anything reads it.
     app.add_middleware(CSRFMiddleware, settings=settings)
     app.add_middleware(AdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, settings=settings, monitor=monitor)
+    app.add_middleware(CookieGuardMiddleware, settings=settings)
     app.add_middleware(HostGuardMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware)
     return app

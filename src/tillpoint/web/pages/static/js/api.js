@@ -31,13 +31,15 @@ export function session() {
 }
 
 // The double-submit cookie is readable on purpose. Another tab of the same customer
-// may have been handed a newer token since this page loaded: the cookie has it.
+// may have been handed a newer token since this page loaded: the cookie has it. Where the
+// shop sets the __Host- cookie (https) a plain "csrf-token" beside it is not ours.
 function csrfCookie() {
+  const found = new Map();
   for (const part of document.cookie.split(";")) {
     const [name, ...rest] = part.trim().split("=");
-    if (name === "__Host-csrf-token" || name === "csrf-token") return decodeURIComponent(rest.join("="));
+    if (!found.has(name)) found.set(name, decodeURIComponent(rest.join("=")));
   }
-  return null;
+  return found.get("__Host-csrf-token") || found.get("csrf-token") || null;
 }
 
 // Writes wait for the session so the CSRF cookie and token exist; a write refused for
