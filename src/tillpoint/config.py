@@ -82,6 +82,14 @@ DEFAULT_PAYMENT_METHODS = [
 ]
 
 
+class ApiDocs(StrEnum):
+    """Who may read ``/docs``, ``/redoc`` and ``/openapi.json``."""
+
+    on = "on"
+    off = "off"
+    admin = "admin"
+
+
 class RefreshPolicy(StrEnum):
     """How a registered session's expiry moves: with activity, or never after login."""
 
@@ -239,6 +247,13 @@ class Settings(BaseSettings):
     # Origins (scheme://host[:port], comma-separated) besides the request's own whose pages
     # may send state-changing requests. Empty: the base URL's origin.
     allowed_origins: str = ""
+    # The interactive API docs and the OpenAPI document: on, off, or admin (an admin
+    # session). Unset: off in production, on elsewhere.
+    api_docs: ApiDocs | None = None
+    # /metrics answers clients in these networks (comma-separated CIDRs; the address as
+    # resolved through the trusted proxies) and callers with the bearer token; nobody else.
+    metrics_allowed_networks: str = "127.0.0.0/8,::1"
+    metrics_token: str | None = Field(default=None, min_length=16)
     # Where the page loads Stripe.js v3 from (the CSP allows it): Stripe's own, or a
     # stand-in such as localstripe's, which serves it under /js.stripe.com/v3/.
     stripe_js_origin: str = "https://js.stripe.com"
@@ -301,7 +316,7 @@ class Settings(BaseSettings):
         limits.parse(value)  # raises ValueError on anything but "N/M unit"
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allowed_networks")
     @classmethod
     def _proxy_networks(cls, value: str) -> str:
         for part in value.split(","):
@@ -344,6 +359,13 @@ class Settings(BaseSettings):
         if self.mode is not Mode.production:
             hosts += LOCAL_HOSTS
         return tuple(hosts)
+
+    @property
+    def resolved_api_docs(self) -> ApiDocs:
+        """The API docs setting, with its default (off in production) applied."""
+        if self.api_docs is not None:
+            return self.api_docs
+        return ApiDocs.off if self.mode is Mode.production else ApiDocs.on
 
     @property
     def resolved_allowed_origins(self) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ The Content-Security-Policy allows exactly what the checkout page needs: our own
 scripts, styles and API, and Stripe.js (its origin is a setting, so the offline
 stand-in works too) with the frames and API calls it makes. Nothing inline, no
 framing of our pages. The interactive API docs get a looser policy of their own
-because Swagger UI loads from a CDN and boots with an inline script.
+because Swagger UI and ReDoc boot with an inline script and inline styles (their files
+are ours, served from the package: no other origin is allowed).
 
 Caching is refused by default: every answer that does not set its own ``Cache-Control``
 gets ``no-store``, so a personal or authenticated answer (a cart, an order, the caller's
@@ -23,7 +24,6 @@ STRIPE_JS = "https://js.stripe.com"
 DOCS_PATHS = ("/docs", "/redoc")
 PUBLIC_PATHS = frozenset({"/", "/api/products"})
 PUBLIC_PREFIXES = ("/api/products/",)
-_DOCS_CDN = "https://cdn.jsdelivr.net"
 
 
 def _stripe_sources(js_origin: str) -> tuple[list[str], list[str], list[str]]:
@@ -59,10 +59,11 @@ def content_security_policy(settings: Settings) -> str:
 
 
 def docs_content_security_policy() -> str:
-    """Swagger UI / ReDoc: their CDN and their inline boot script, still never framed."""
+    """Swagger UI / ReDoc: their inline boot script and styles, ReDoc's blob: worker;
+    still only our own origin, never framed."""
     return (
-        f"default-src 'self'; script-src 'self' 'unsafe-inline' {_DOCS_CDN}; "
-        f"style-src 'self' 'unsafe-inline' {_DOCS_CDN}; img-src 'self' data: https:; "
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 

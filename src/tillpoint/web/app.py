@@ -40,6 +40,7 @@ from tillpoint.web.routers import (
     catalog,
     checkout,
     coupons,
+    docs,
     inventory,
     ops,
     orders,
@@ -129,6 +130,10 @@ def create_app(
         version="0.1.0",
         summary="Checkout API: bag, checkout, stock, coupons, tax, shipping, payments.",
         lifespan=lifespan,
+        # Served by routers/docs.py: from the package (offline), and only if allowed.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.security_headers = security_headers(settings)
     app.state.load_monitor = monitor
@@ -158,6 +163,9 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", pages.static_files(), name="static")
+    if (api_docs := docs.docs_router(settings.resolved_api_docs, app.title)) is not None:
+        app.include_router(api_docs)
+        app.mount(docs.ASSETS, docs.docs_assets(), name="docs-assets")
     install_slash_redirects(app.router, settings.public_base_url)
     # Added innermost first. Outermost: metrics see everything (security headers wrap even
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
