@@ -238,6 +238,22 @@ async def test_forwarded_for_counts_per_client_only_behind_a_trusted_proxy(
     assert got == [200, 200, 429]  # an untrusted peer cannot pick its own key
 
 
+async def test_every_forwarded_for_line_is_read_not_only_the_first(
+    rt: Runtime, client_for: Any
+) -> None:
+    """A proxy may add its own ``X-Forwarded-For`` line below the one the client sent;
+    the lines are one list (RFC 9110 5.3), so the client cannot pick its key with a first
+    line of its own."""
+    client = client_for(
+        _app(rt, rate_limit_per_address="2/15 minutes", trusted_proxies="127.0.0.1/32")
+    )
+    statuses = []
+    for spoofed in ("10.9.9.1", "10.9.9.2", "10.9.9.3"):
+        headers = [("x-forwarded-for", spoofed), ("x-forwarded-for", "198.51.100.7")]
+        statuses.append((await client.get("/api/products", headers=headers)).status_code)
+    assert statuses == [200, 200, 429]
+
+
 async def test_a_flood_of_refusals_is_audited_once(rt: Runtime, client_for: Any) -> None:
     client = client_for(_app(rt, rate_limit_per_address="1/15 minutes"))
     statuses = [(await client.get("/api/products")).status_code for _ in range(4)]

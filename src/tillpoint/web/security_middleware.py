@@ -74,7 +74,10 @@ def rate_limiter_for(app: Any) -> RateLimiter:
 def client_ip_of(scope: Scope, trusted: Any) -> str:
     client = scope.get("client")
     peer = client[0] if client else None
-    return resolve_client_ip(peer, _header(scope, b"x-forwarded-for"), trusted)
+    # Several X-Forwarded-For lines are one list (a proxy may add its own line below the
+    # client's): read them all, or the client's own first line would pick its address.
+    lines = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-forwarded-for"]
+    return resolve_client_ip(peer, ", ".join(lines) or None, trusted)
 
 
 def _tightest(states: list[LimitState]) -> LimitState:
