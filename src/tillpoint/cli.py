@@ -53,13 +53,19 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
             workers=workers,
             log_level="warning",
             access_log=False,
+            server_header=False,  # no "server: uvicorn": what we run is nobody's business
             factory=False,
         )
     else:
         from tillpoint.web.app import create_app
 
         uvicorn.run(
-            create_app(settings), host=host, port=port, log_level="warning", access_log=False
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
         )
 
 
