@@ -193,7 +193,8 @@ class RateLimitMiddleware:
         session_id: str | None,
     ) -> None:
         # One number of seconds for the body, Retry-After and RateLimit-Reset.
-        retry_after = wait = max(state.reset_after, 1)
+        state = replace(state, reset_after=max(state.reset_after, 1))
+        retry_after = state.reset_after
         body = json.dumps(
             {
                 "error": {
@@ -208,7 +209,7 @@ class RateLimitMiddleware:
             "content-type": "application/json",
             "content-length": str(len(body)),
             "retry-after": str(retry_after),
-            **{k.lower(): v for k, v in _limit_headers(replace(state, reset_after=wait)).items()},
+            **{k.lower(): v for k, v in _limit_headers(state).items()},
         }
         await send(
             {
