@@ -77,7 +77,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     app = create_app(runtime=rt)
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             cid = await guest_at_order_review(client, "phases@example.com")
             events = f"/api/checkout/{cid}/events"
             # At order review: back and forth, EDIT_PAYMENT then SELECT_PAYMENT again.

@@ -45,6 +45,7 @@ def in_process_settings(database_url: str, redis_url: str | None) -> Settings:
         rate_limit_global="100000000/minute",
         rate_limit_checkout="100000000/minute",
         rate_limit_create_intent="100000000/minute",
+        rate_limit_per_address="100000000/minute",
         # Every visit pays with the same test card from one client.
         payment_max_attempts_per_card=100000000,
         payment_max_attempts_per_email=100000000,
@@ -105,7 +106,7 @@ async def count(args: argparse.Namespace) -> dict[str, Any]:
     wrong: list[str] = []
 
     try:
-        async with httpx.AsyncClient(transport=Counting(), base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=Counting(), base_url="http://localhost") as client:
             flow = FLOWS[args.flow]()
             await flow.prepare(client, None)
             shopper = Shopper(HttpxTransport(client), recorder)

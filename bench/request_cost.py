@@ -139,8 +139,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         async with (
-            httpx.AsyncClient(transport=app_transport, base_url="http://bench") as client,
-            httpx.AsyncClient(transport=floor_transport, base_url="http://bench") as floor,
+            httpx.AsyncClient(transport=app_transport, base_url="http://localhost") as client,
+            httpx.AsyncClient(transport=floor_transport, base_url="http://localhost") as floor,
         ):
             cid = await guest_at_order_review(client, "cost@example.com")
             events = f"/api/checkout/{cid}/events"

@@ -45,6 +45,7 @@ TEST_RATE_LIMITS = {
     "rate_limit_global": "100000/15 minutes",
     "rate_limit_checkout": "100000/5 minutes",
     "rate_limit_create_intent": "100000/5 minutes",
+    "rate_limit_per_address": "100000/minute",
 }
 
 

@@ -65,6 +65,12 @@ class Api:
             self.adopt(r.json())
         return r
 
+    def set_cookie(self, name: str, value: str, path: str = "/") -> None:
+        """Hold ``value`` under ``name`` in place of the cookie the server set, as a browser
+        does: two cookies of one name would make every request ambiguous (400)."""
+        self.client.cookies.delete(name)
+        self.client.cookies.set(name, value, path=path)
+
     async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         return await self.client.request(method, url, **kw)
 

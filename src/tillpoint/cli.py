@@ -68,6 +68,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
             log_level="warning",
             access_log=False,
             log_config=None,  # our JSON handler, which scrubs every record, logs for uvicorn too
+            server_header=False,  # no "server: uvicorn": what we run is nobody's business
             factory=False,
         )
     else:
@@ -80,6 +81,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
             log_level="warning",
             access_log=False,
             log_config=None,
+            server_header=False,
         )
 
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -81,6 +82,14 @@ DEFAULT_PAYMENT_METHODS = [
 ]
 
 
+class ApiDocs(StrEnum):
+    """Who may read ``/docs``, ``/redoc`` and ``/openapi.json``."""
+
+    on = "on"
+    off = "off"
+    admin = "admin"
+
+
 class RefreshPolicy(StrEnum):
     """How a registered session's expiry moves: with activity, or never after login."""
 
@@ -93,6 +102,21 @@ class InventoryProviderKind(StrEnum):
 
     internal = "internal"
     http_json = "http_json"
+
+
+# Allowed hosts outside production when none are configured: the names a developer, the
+# test client and the browser tests use (any port).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "testserver")
+
+
+def _origin_problem(url: str) -> str | None:
+    """Why ``url`` is not a bare ``scheme://host[:port]`` (the base URL, an origin)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http(s) URL such as https://shop.example.com"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return "must be scheme://host[:port] only: no path, query or credentials"
+    return None
 
 
 class Settings(BaseSettings):
@@ -211,6 +235,14 @@ class Settings(BaseSettings):
     rate_limit_global: str = "1000/15 minutes"
     rate_limit_checkout: str = "50/5 minutes"
     rate_limit_create_intent: str = "10/5 minutes"
+    # The ceiling per client address (the seed's limits above are per session). A whole
+    # purchase from the pages is 45 requests (pages, assets, 24 API calls) over two minutes
+    # or more of a customer's typing, so at most ~23 a minute per shopper; 2,400 a minute
+    # lets ~100 shoppers behind one address buy at once: all 126 subscribers of a
+    # carrier-grade NAT address with 512-port blocks (64,512 / 512), or one in ten of a
+    # 1,000-person office. A flood from one address is held to 40 requests/s, about a
+    # tenth of one core on the costliest requests (a checkout event, ~2.4 ms of CPU).
+    rate_limit_per_address: str = "2400/minute"
     # Read by the login throttle (auth/throttle.py): failures per account and per IP.
     rate_limit_login: str = "5/15 minutes"
     rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=1)
@@ -224,6 +256,24 @@ class Settings(BaseSettings):
     rate_limit_redis_pool_size: int = Field(default=32, ge=1, le=1000)
     rate_limit_redis_pool_timeout_seconds: float = Field(default=0.2, gt=0, le=10)
     trusted_proxies: str = ""
+    # The shop's public address, scheme://host[:port] (required in production). Redirects
+    # point at it; its host is the allowed Host and its origin the allowed Origin of
+    # state-changing requests unless the two settings below say otherwise.
+    public_base_url: str | None = None
+    # Host names a request's Host header may name, comma-separated ("*.example.com": its
+    # subdomains, "*": any); others answer 400. Empty: the base URL's host, plus the
+    # loopback names and "testserver" outside production.
+    allowed_hosts: str = ""
+    # Origins (scheme://host[:port], comma-separated) besides the request's own whose pages
+    # may send state-changing requests. Empty: the base URL's origin.
+    allowed_origins: str = ""
+    # The interactive API docs and the OpenAPI document: on, off, or admin (an admin
+    # session). Unset: off in production, on elsewhere.
+    api_docs: ApiDocs | None = None
+    # /metrics answers clients in these networks (comma-separated CIDRs; the address as
+    # resolved through the trusted proxies) and callers with the bearer token; nobody else.
+    metrics_allowed_networks: str = "127.0.0.0/8,::1"
+    metrics_token: str | None = Field(default=None, min_length=16)
     # Where the page loads Stripe.js v3 from (the CSP allows it): Stripe's own, or a
     # stand-in such as localstripe's, which serves it under /js.stripe.com/v3/.
     stripe_js_origin: str = "https://js.stripe.com"
@@ -279,7 +329,11 @@ class Settings(BaseSettings):
         return ",".join(types)
 
     @field_validator(
-        "rate_limit_global", "rate_limit_checkout", "rate_limit_create_intent", "rate_limit_login"
+        "rate_limit_global",
+        "rate_limit_checkout",
+        "rate_limit_create_intent",
+        "rate_limit_login",
+        "rate_limit_per_address",
     )
     @classmethod
     def _limit_notation(cls, value: str) -> str:
@@ -297,12 +351,29 @@ class Settings(BaseSettings):
         limits.parse(value)  # raises ValueError on anything but "N/M unit"
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allowed_networks")
     @classmethod
     def _proxy_networks(cls, value: str) -> str:
         for part in value.split(","):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if problem := _origin_problem(value):
+            raise ValueError(problem)
+        return value.rstrip("/")
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip() and (problem := _origin_problem(part.strip())):
+                raise ValueError(f"{part.strip()!r} {problem}")
         return value
 
     @model_validator(mode="after")
@@ -317,7 +388,35 @@ class Settings(BaseSettings):
             return None
         if not self.secret_key:
             return "TILLPOINT_SECRET_KEY is required in production mode"
+        if not self.public_base_url:
+            return "TILLPOINT_PUBLIC_BASE_URL is required in production mode"
         return _payments_problem(self)
+
+    @property
+    def resolved_allowed_hosts(self) -> tuple[str, ...]:
+        """The Host patterns requests may name (see ``allowed_hosts``)."""
+        configured = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if configured:
+            return tuple(configured)
+        hosts = [urlsplit(self.public_base_url).hostname or ""] if self.public_base_url else []
+        if self.mode is not Mode.production:
+            hosts += LOCAL_HOSTS
+        return tuple(hosts)
+
+    @property
+    def resolved_api_docs(self) -> ApiDocs:
+        """The API docs setting, with its default (off in production) applied."""
+        if self.api_docs is not None:
+            return self.api_docs
+        return ApiDocs.off if self.mode is Mode.production else ApiDocs.on
+
+    @property
+    def resolved_allowed_origins(self) -> tuple[str, ...]:
+        """Origins besides a request's own that may send state-changing requests."""
+        configured = [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+        if configured:
+            return tuple(configured)
+        return (self.public_base_url,) if self.public_base_url else ()
 
     @property
     def cookies_secure(self) -> bool:

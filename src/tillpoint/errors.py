@@ -98,6 +98,8 @@ class RateLimited(TillpointError):
     def __init__(self, message: str, *, retry_after: int, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+        # Every 429 says when to try again in its body too, not only in Retry-After.
+        self.details = {**self.details, "retry_after": retry_after}
 
 
 class ServiceUnavailable(TillpointError):

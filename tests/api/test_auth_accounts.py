@@ -99,7 +99,7 @@ async def test_login_rotates_the_session_cookie(api: Api) -> None:
     registered_token = api.client.cookies.get("tp-session")
     assert registered_token and registered_token != guest_token
     # The guest session the caller (or an attacker who planted it) held is gone.
-    api.client.cookies.set("tp-session", guest_token)  # type: ignore[arg-type]
+    api.set_cookie("tp-session", guest_token)
     r = await api.get("/api/cart")
     assert r.status_code == 401 and error_code(r) == "session_required"
 
@@ -141,8 +141,8 @@ async def test_login_as_another_user_ends_the_first_session(user_api: Api, admin
     old_access = user_api.client.cookies.get("tp-access")
     assert (await user_api.login(ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 200
     assert (await user_api.get("/api/auth/me")).json()["role"] == "admin"
-    user_api.client.cookies.set("tp-session", old_session)  # type: ignore[arg-type]
-    user_api.client.cookies.set("tp-access", old_access)  # type: ignore[arg-type]
+    user_api.set_cookie("tp-session", old_session)
+    user_api.set_cookie("tp-access", old_access)
     r = await user_api.get("/api/auth/me")
     assert r.status_code == 401 and error_code(r) == "session_expired"
 

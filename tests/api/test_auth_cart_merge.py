@@ -151,8 +151,8 @@ async def test_double_submitted_login_merges_once(user_api: Api, api: Api, rt: R
     )
     assert {first.status_code, second.status_code} == {200}, (first.text, second.text)
     api.adopt(first.json())
-    api.client.cookies.set("tp-session", first.cookies["tp-session"])
-    api.client.cookies.set("tp-access", first.cookies["tp-access"])
+    api.set_cookie("tp-session", first.cookies["tp-session"])
+    api.set_cookie("tp-access", first.cookies["tp-access"])
     assert _lines((await api.get("/api/cart")).json()) == [(mug.id, 3)]
 
 

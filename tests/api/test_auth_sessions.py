@@ -93,7 +93,7 @@ async def test_reused_refresh_token_revokes_the_whole_family(user_api: Api, rt: 
     assert (await user_api.post("/api/auth/refresh")).status_code == 200  # the real user rotates
     assert (await user_api.get("/api/auth/me")).status_code == 200  # and is cached, if Redis
     # The thief replays the stolen (already rotated) token.
-    user_api.client.cookies.set("tp-refresh", stolen, path="/api/auth")
+    user_api.set_cookie("tp-refresh", stolen, path="/api/auth")
     r = await user_api.post("/api/auth/refresh")
     assert r.status_code == 401 and error_code(r) == "refresh_token_reused"
     # Every token of the family is dead, and so is the session — at once.
@@ -103,7 +103,7 @@ async def test_reused_refresh_token_revokes_the_whole_family(user_api: Api, rt: 
 
 
 async def test_refresh_without_or_with_unknown_token_is_401(user_api: Api) -> None:
-    user_api.client.cookies.set("tp-refresh", "made-up", path="/api/auth")
+    user_api.set_cookie("tp-refresh", "made-up", path="/api/auth")
     r = await user_api.post("/api/auth/refresh")
     assert r.status_code == 401 and error_code(r) == "invalid_refresh_token"
     user_api.client.cookies.delete("tp-refresh")
@@ -114,7 +114,7 @@ async def test_refresh_without_or_with_unknown_token_is_401(user_api: Api) -> No
 async def test_refresh_token_of_another_session_is_refused(user_api: Api, new_api: Any) -> None:
     other: Api = await new_api()
     assert (await other.login(USER_EMAIL, USER_PASSWORD)).status_code == 200
-    user_api.client.cookies.set("tp-refresh", _cookie(other, "tp-refresh"), path="/api/auth")
+    user_api.set_cookie("tp-refresh", _cookie(other, "tp-refresh"), path="/api/auth")
     r = await user_api.post("/api/auth/refresh")
     assert r.status_code == 401 and error_code(r) == "invalid_refresh_token"
 
@@ -166,7 +166,7 @@ def _b64(data: dict[str, Any]) -> str:
 async def test_alg_none_access_token_is_refused(admin_api: Api) -> None:
     genuine = _cookie(admin_api, "tp-access")
     claims = jwt.decode(genuine, options={"verify_signature": False})
-    admin_api.client.cookies.set("tp-access", f"{_b64({'alg': 'none'})}.{_b64(claims)}.")
+    admin_api.set_cookie("tp-access", f"{_b64({'alg': 'none'})}.{_b64(claims)}.")
     r = await admin_api.get("/api/auth/me")
     assert r.status_code == 401 and error_code(r) == "invalid_access_token"
 
@@ -175,7 +175,7 @@ async def test_tampered_access_token_is_refused(user_api: Api) -> None:
     header, payload, signature = _cookie(user_api, "tp-access").split(".")
     claims = jwt.decode(f"{header}.{payload}.{signature}", options={"verify_signature": False})
     claims["role"] = "admin"
-    user_api.client.cookies.set("tp-access", f"{header}.{_b64(claims)}.{signature}")
+    user_api.set_cookie("tp-access", f"{header}.{_b64(claims)}.{signature}")
     r = await user_api.get("/api/auth/me")
     assert r.status_code == 401 and error_code(r) == "invalid_access_token"
 
@@ -184,14 +184,14 @@ async def test_access_token_is_bound_to_its_session(
     user_api: Api, admin_api: Api, rt: Runtime
 ) -> None:
     # A genuine token (right key) for another session does not open this one.
-    user_api.client.cookies.set("tp-access", _cookie(admin_api, "tp-access"))
+    user_api.set_cookie("tp-access", _cookie(admin_api, "tp-access"))
     r = await user_api.get("/api/auth/me")
     assert r.status_code == 401 and error_code(r) == "invalid_access_token"
     # Nor does a self-made token claiming admin for this session without our key.
     claims = jwt.decode(_cookie(admin_api, "tp-access"), options={"verify_signature": False})
     claims["sid"] = session_id_for(_cookie(user_api, "tp-session"))
     forged = jwt.encode(claims, b"k" * 32, algorithm="HS256")
-    user_api.client.cookies.set("tp-access", forged)
+    user_api.set_cookie("tp-access", forged)
     assert (await user_api.get("/api/auth/me")).status_code == 401
     assert signing_key(rt.settings.resolved_secret_key) != b"k" * 32
 

@@ -59,6 +59,7 @@ async def test_global_limit_trips_after_its_count_with_standard_headers(
     rt: Runtime, client_for: Any
 ) -> None:
     client = client_for(_app(rt, rate_limit_global="5/15 minutes"))
+    await client.get("/api/session")  # the global limit is a session's budget
     for expected_remaining in (4, 3, 2, 1, 0):
         r = await client.get("/api/products")
         assert r.status_code == 200
@@ -75,6 +76,7 @@ async def test_global_limit_trips_after_its_count_with_standard_headers(
 
 async def test_a_limit_resets_when_its_window_has_passed(rt: Runtime, client_for: Any) -> None:
     client = client_for(_app(rt, rate_limit_global="2/1 second"))
+    await client.get("/api/session")
     assert [(await client.get("/api/products")).status_code for _ in range(3)] == [200, 200, 429]
     await asyncio.sleep(1.1)
     assert (await client.get("/api/products")).status_code == 200
@@ -82,6 +84,7 @@ async def test_a_limit_resets_when_its_window_has_passed(rt: Runtime, client_for
 
 async def test_checkout_limit_applies_to_checkout_paths_only(rt: Runtime, client_for: Any) -> None:
     client = client_for(_app(rt, rate_limit_checkout="3/5 minutes"))
+    await client.get("/api/session")
     statuses = [(await client.get("/api/checkout/chk_x")).status_code for _ in range(4)]
     assert statuses[:3] != [429, 429, 429] and statuses[3] == 429
     assert (await client.post("/api/checkout")).status_code == 429  # the collection path too
@@ -155,7 +158,7 @@ async def test_limits_are_shared_by_two_instances_through_redis(
 ) -> None:
     def instance() -> tuple[Any, Runtime]:
         settings = rt.settings.model_copy(
-            update={"redis_url": redis_url, "rate_limit_global": "4/15 minutes"}
+            update={"redis_url": redis_url, "rate_limit_per_address": "4/15 minutes"}
         )
         own = Runtime(settings=settings, db=rt.db, redis=Redis.from_url(redis_url), clock=rt.clock)
         return create_app(runtime=own), own
@@ -179,7 +182,7 @@ async def test_limits_are_shared_by_two_instances_through_redis(
 
 
 async def test_a_dead_redis_falls_back_to_per_instance_limits(rt: Runtime, client_for: Any) -> None:
-    settings = rt.settings.model_copy(update={"rate_limit_global": "2/15 minutes"})
+    settings = rt.settings.model_copy(update={"rate_limit_per_address": "2/15 minutes"})
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     app = create_app(runtime=Runtime(settings=settings, db=rt.db, redis=dead, clock=rt.clock))
     client = client_for(app)
@@ -191,7 +194,7 @@ async def test_a_dead_redis_falls_back_to_per_instance_limits(rt: Runtime, clien
 async def test_adaptive_mode_shrinks_limits_under_load_and_recovers(
     rt: Runtime, client_for: Any
 ) -> None:
-    app = _app(rt, rate_limit_global="10/15 minutes", rate_limit_surge_multiplier=0.5)
+    app = _app(rt, rate_limit_per_address="10/15 minutes", rate_limit_surge_multiplier=0.5)
     client = client_for(app)
     monitor = app.state.load_monitor
     r = await client.get("/api/products")
@@ -204,17 +207,30 @@ async def test_adaptive_mode_shrinks_limits_under_load_and_recovers(
     assert r.status_code == 200 and _limits(r)[:2] == (10, 4)
 
 
+async def test_a_surge_shrinks_the_session_budgets_too(rt: Runtime, client_for: Any) -> None:
+    app = _app(rt, rate_limit_checkout="4/5 minutes", rate_limit_surge_multiplier=0.5)
+    client = client_for(app)
+    await client.get("/api/session")
+    monitor = app.state.load_monitor
+    monitor.observe(in_flight=monitor.in_flight_threshold + 1, lag_ms=0)
+    statuses = [(await client.get("/api/checkout/chk_x")).status_code for _ in range(3)]
+    assert statuses == [404, 404, 429]  # 2 of the session's 4 while surging
+    refused = await client.get("/api/checkout/chk_x")
+    assert refused.json()["error"]["details"]["limit"] == "checkout"
+    assert _limits(refused)[:2] == (2, 0)
+
+
 async def test_forwarded_for_counts_per_client_only_behind_a_trusted_proxy(
     rt: Runtime, client_for: Any
 ) -> None:
     trusting = client_for(
-        _app(rt, rate_limit_global="2/15 minutes", trusted_proxies="127.0.0.1/32")
+        _app(rt, rate_limit_per_address="2/15 minutes", trusted_proxies="127.0.0.1/32")
     )
     for ip in ("198.51.100.1", "198.51.100.2"):
         hdr = {"X-Forwarded-For": ip}
         got = [(await trusting.get("/api/products", headers=hdr)).status_code for _ in range(3)]
         assert got == [200, 200, 429], ip
-    spoofed = client_for(_app(rt, rate_limit_global="2/15 minutes"), client=("203.0.113.7", 1))
+    spoofed = client_for(_app(rt, rate_limit_per_address="2/15 minutes"), client=("203.0.113.7", 1))
     got = [
         (await spoofed.get("/api/products", headers={"X-Forwarded-For": f"10.0.0.{i}"})).status_code
         for i in range(3)
@@ -222,13 +238,29 @@ async def test_forwarded_for_counts_per_client_only_behind_a_trusted_proxy(
     assert got == [200, 200, 429]  # an untrusted peer cannot pick its own key
 
 
+async def test_every_forwarded_for_line_is_read_not_only_the_first(
+    rt: Runtime, client_for: Any
+) -> None:
+    """A proxy may add its own ``X-Forwarded-For`` line below the one the client sent;
+    the lines are one list (RFC 9110 5.3), so the client cannot pick its key with a first
+    line of its own."""
+    client = client_for(
+        _app(rt, rate_limit_per_address="2/15 minutes", trusted_proxies="127.0.0.1/32")
+    )
+    statuses = []
+    for spoofed in ("10.9.9.1", "10.9.9.2", "10.9.9.3"):
+        headers = [("x-forwarded-for", spoofed), ("x-forwarded-for", "198.51.100.7")]
+        statuses.append((await client.get("/api/products", headers=headers)).status_code)
+    assert statuses == [200, 200, 429]
+
+
 async def test_a_flood_of_refusals_is_audited_once(rt: Runtime, client_for: Any) -> None:
-    client = client_for(_app(rt, rate_limit_global="1/15 minutes"))
+    client = client_for(_app(rt, rate_limit_per_address="1/15 minutes"))
     statuses = [(await client.get("/api/products")).status_code for _ in range(4)]
     assert statuses == [200, 429, 429, 429]
     rows, _ = await query_logs(rt, AuditLogFilters(event_types=["rate_limited"]))
     assert len(rows) == 1
-    assert rows[0].entity_id == "127.0.0.1" and rows[0].meta["limit"] == "global"
+    assert rows[0].entity_id == "127.0.0.1" and rows[0].meta["limit"] == "address"
     assert rows[0].meta["path"] == "/api/products"
 
 
@@ -290,7 +322,7 @@ async def test_a_burst_on_a_tiny_limiter_pool_waits_or_falls_back_and_never_fail
 async def test_a_busy_limiter_pool_counts_in_memory_instead(
     rt: Runtime, redis_url: str, client_for: Any
 ) -> None:
-    app, own = _tiny_pool_app(rt, redis_url, rate_limit_global="3/15 minutes")
+    app, own = _tiny_pool_app(rt, redis_url, rate_limit_per_address="3/15 minutes")
     client = client_for(app)
     try:
         assert (await client.get("/api/products")).status_code == 200  # builds the limiter

@@ -50,6 +50,7 @@ def test_demo_then_serve_completes_a_cart_round_trip(tmp_path: Path) -> None:
             )
             assert r.status_code == 200, r.text
             assert r.json()["totals"]["subtotal"] == 2 * product["price"]
+            assert "server" not in r.headers  # the server software is not announced
     finally:
         server.terminate()
         server.wait(timeout=10)

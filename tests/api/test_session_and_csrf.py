@@ -44,7 +44,7 @@ async def test_csrf_token_from_another_session_is_403(api: Api, new_api: Any, rt
     p = await factories.product(rt)
     other: Api = await new_api()
     # The attacker plants their own valid token pair in the victim's request.
-    api.client.cookies.set("csrf-token", other.csrf)
+    api.set_cookie("csrf-token", other.csrf)
     api.client.headers["X-CSRF-Token"] = other.csrf  # type: ignore[assignment]
     r = await api.post("/api/cart/items", json={"product_id": p.id, "quantity": 1})
     assert r.status_code == 403 and error_code(r) == "csrf_failed"

@@ -423,6 +423,7 @@ def test_carts_follow_the_model_under_random_operations(database_url: str, redis
         # run after a thousand requests (the limiter still runs, through Redis).
         rate_limit_global="100000000/minute",
         rate_limit_checkout="100000000/minute",
+        rate_limit_per_address="100000000/minute",
     )
     world = _fix_world(test_settings)
     ShopModel.world = world

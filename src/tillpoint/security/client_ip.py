@@ -36,6 +36,11 @@ def _trusted(address: str, proxies: Sequence[Network]) -> bool:
     return parsed is not None and any(parsed in net for net in proxies)
 
 
+def in_networks(address: str | None, networks: Sequence[Network]) -> bool:
+    """True if ``address`` (an IP, optionally with a port) is in one of ``networks``."""
+    return address is not None and _trusted(address, networks)
+
+
 def resolve_client_ip(
     peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]
 ) -> str:

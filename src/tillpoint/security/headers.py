@@ -4,7 +4,14 @@ The Content-Security-Policy allows exactly what the checkout page needs: our own
 scripts, styles and API, and Stripe.js (its origin is a setting, so the offline
 stand-in works too) with the frames and API calls it makes. Nothing inline, no
 framing of our pages. The interactive API docs get a looser policy of their own
-because Swagger UI loads from a CDN and boots with an inline script.
+because Swagger UI and ReDoc boot with an inline script and inline styles (their files
+are ours, served from the package: no other origin is allowed).
+
+Caching is refused by default: every answer that does not set its own ``Cache-Control``
+gets ``no-store``, so a personal or authenticated answer (a cart, an order, the caller's
+account, an admin list, an error that echoes any of them) is never kept by a browser or a
+shared cache, whichever route forgets to say so. Only the public catalog (the catalog page
+and ``/api/products``) is marked ``no-cache``: any cache may keep it, revalidating each time.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from tillpoint.config import Settings
 
 STRIPE_JS = "https://js.stripe.com"
 DOCS_PATHS = ("/docs", "/redoc")
-_DOCS_CDN = "https://cdn.jsdelivr.net"
+PUBLIC_PATHS = frozenset({"/", "/api/products"})
+PUBLIC_PREFIXES = ("/api/products/",)
 
 
 def _stripe_sources(js_origin: str) -> tuple[list[str], list[str], list[str]]:
@@ -51,23 +59,30 @@ def content_security_policy(settings: Settings) -> str:
 
 
 def docs_content_security_policy() -> str:
-    """Swagger UI / ReDoc: their CDN and their inline boot script, still never framed."""
+    """Swagger UI / ReDoc: their inline boot script and styles, ReDoc's blob: worker;
+    still only our own origin, never framed."""
     return (
-        f"default-src 'self'; script-src 'self' 'unsafe-inline' {_DOCS_CDN}; "
-        f"style-src 'self' 'unsafe-inline' {_DOCS_CDN}; img-src 'self' data: https:; "
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 
 
 @dataclass(frozen=True, slots=True)
 class SecurityHeaders:
-    """Header lists ready for ASGI: one for everything, one for the docs pages."""
+    """Header lists ready for ASGI: one for everything, one for the public catalog, one
+    for the docs pages."""
 
     default: tuple[tuple[bytes, bytes], ...]
+    public: tuple[tuple[bytes, bytes], ...]
     docs: tuple[tuple[bytes, bytes], ...]
 
     def for_path(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
-        return self.docs if path.startswith(DOCS_PATHS) else self.default
+        if path.startswith(DOCS_PATHS):
+            return self.docs
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            return self.public
+        return self.default
 
 
 def security_headers(settings: Settings) -> SecurityHeaders:
@@ -90,11 +105,13 @@ def security_headers(settings: Settings) -> SecurityHeaders:
             )
         )
 
-    def encode(csp: str) -> tuple[tuple[bytes, bytes], ...]:
-        pairs = [*common, ("Content-Security-Policy", csp)]
+    def encode(csp: str, cache: str = "no-store") -> tuple[tuple[bytes, bytes], ...]:
+        pairs = [*common, ("Content-Security-Policy", csp), ("Cache-Control", cache)]
         return tuple((k.lower().encode(), v.encode()) for k, v in pairs)
 
+    csp = content_security_policy(settings)
     return SecurityHeaders(
-        default=encode(content_security_policy(settings)),
+        default=encode(csp),
+        public=encode(csp, "no-cache"),
         docs=encode(docs_content_security_policy()),
     )

@@ -1,11 +1,19 @@
 """Rate limits per the seed's RateLimitConfig, on the ``limits`` library (moving window).
 
-Rules come from settings; each names the requests it applies to, how it keys callers
-(client IP, and the session where one applies), whether only unsuccessful requests
-count (``skip_successful``, the seed's ``skipSuccessfulRequests``) and how long a caller
-who trips it stays blocked. Counters live in Redis when configured, so every instance
-shares them, and in process memory otherwise; if Redis fails mid-flight we fall back to
-the in-memory counters rather than fail the request.
+Rules come from settings; each names the requests it applies to, how it keys callers,
+whether only unsuccessful requests count (``skip_successful``, the seed's
+``skipSuccessfulRequests``) and how long a caller who trips it stays blocked.
+
+The seed's rules (global, checkout, create-intent) are budgets *per session*: shoppers
+behind one office or carrier NAT share an address, not a budget. A request without a
+session cookie has no session budget. What stops a flood from one address, whatever
+sessions (real or made up) it sends, is the ``address`` rule: a ceiling per client
+address, far above what a crowd of real shoppers behind one address sends (its setting
+says why), counted first so a refused flood adds no further counters.
+
+Counters live in Redis when configured, so every instance shares them, and in process
+memory otherwise; if Redis fails mid-flight we fall back to the in-memory counters
+rather than fail the request.
 
 Counter keys leave the amount out, so the adaptive shrink changes the limit a caller is
 held to without resetting what they already used.
@@ -100,7 +108,7 @@ class LimitRule:
     name: str
     amount: int
     window_seconds: int
-    by_session: bool = False
+    by_session: bool = False  # keyed by the session (else by the client address)
     skip_successful: bool = False
     block_seconds: int = 0
 
@@ -127,7 +135,8 @@ def rules_from_settings(settings: Settings) -> dict[str, LimitRule]:
     (``rate_limit_login`` and its block) is enforced by the login use case itself
     (``auth/throttle.py``), which counts failures per account as well as per IP."""
     return {
-        "global": LimitRule.parse("global", settings.rate_limit_global),
+        "address": LimitRule.parse("address", settings.rate_limit_per_address),
+        "global": LimitRule.parse("global", settings.rate_limit_global, by_session=True),
         "checkout": LimitRule.parse("checkout", settings.rate_limit_checkout, by_session=True),
         "create_intent": LimitRule.parse(
             "create_intent",
@@ -139,16 +148,24 @@ def rules_from_settings(settings: Settings) -> dict[str, LimitRule]:
 
 
 def rules_for_request(rules: dict[str, LimitRule], method: str, path: str) -> list[LimitRule]:
-    """The rules a request counts against, most specific first (global last)."""
+    """The rules a request counts against: the address ceiling first, then the session's
+    rules, most specific first (global last)."""
     if path in OPS_PATHS:
         return []
-    matched: list[LimitRule] = []
+    matched: list[LimitRule] = [rules["address"]]
     if path == "/api/checkout" or path.startswith("/api/checkout/"):
         matched.append(rules["checkout"])
     elif path == "/api/payment/create-intent":
         matched.append(rules["create_intent"])
     matched.append(rules["global"])
     return matched
+
+
+def wait_words(seconds: int) -> str:
+    """``1`` -> "1 second", ``42`` -> "42 seconds", ``300`` -> "5 minutes" (rounded up)."""
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 def redis_storage_uri(redis_url: str) -> str:

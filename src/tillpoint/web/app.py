@@ -29,6 +29,8 @@ from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
 from tillpoint.web.pages import router as pages
+from tillpoint.web.redirects import install_slash_redirects
+from tillpoint.web.request_guards import CookieGuardMiddleware, HostGuardMiddleware
 from tillpoint.web.routers import (
     admin_audit,
     admin_coupons,
@@ -38,6 +40,7 @@ from tillpoint.web.routers import (
     catalog,
     checkout,
     coupons,
+    docs,
     inventory,
     ops,
     orders,
@@ -129,6 +132,10 @@ def create_app(
         version="0.1.0",
         summary="Checkout API: bag, checkout, stock, coupons, tax, shipping, payments.",
         lifespan=lifespan,
+        # Served by routers/docs.py: from the package (offline), and only if allowed.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.security_headers = security_headers(settings)
     app.state.load_monitor = monitor
@@ -158,14 +165,21 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", pages.static_files(), name="static")
+    if (api_docs := docs.docs_router(settings.resolved_api_docs, app.title)) is not None:
+        app.include_router(api_docs)
+        app.mount(docs.ASSETS, docs.docs_assets(), name="docs-assets")
+    install_slash_redirects(app.router, settings.public_base_url)
     # Added innermost first. Outermost: metrics see everything (security headers wrap even
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
     # the body limit runs before CSRF reads a form. Admission control queues requests
     # inside the rate limit (a refused request never waits) and ahead of CSRF, whose
-    # failures write an audit row.
+    # failures write an audit row. A request for a host we do not serve, or with one of our
+    # cookies twice, is refused before anything reads it.
     app.add_middleware(CSRFMiddleware, settings=settings)
     app.add_middleware(AdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, settings=settings, monitor=monitor)
+    app.add_middleware(CookieGuardMiddleware, settings=settings)
+    app.add_middleware(HostGuardMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware)
     return app

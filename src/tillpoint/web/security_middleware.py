@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -16,7 +17,13 @@ from tillpoint.runtime import Runtime
 from tillpoint.security.client_ip import parse_networks, resolve_client_ip
 from tillpoint.security.headers import SecurityHeaders
 from tillpoint.security.load import LoadMonitor
-from tillpoint.security.ratelimit import LimitRule, LimitState, RateLimiter, rules_for_request
+from tillpoint.security.ratelimit import (
+    LimitRule,
+    LimitState,
+    RateLimiter,
+    rules_for_request,
+    wait_words,
+)
 from tillpoint.sessions import cache as guest_cache
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.tokens import session_id_for
@@ -67,7 +74,10 @@ def rate_limiter_for(app: Any) -> RateLimiter:
 def client_ip_of(scope: Scope, trusted: Any) -> str:
     client = scope.get("client")
     peer = client[0] if client else None
-    return resolve_client_ip(peer, _header(scope, b"x-forwarded-for"), trusted)
+    # Several X-Forwarded-For lines are one list (a proxy may add its own line below the
+    # client's): read them all, or the client's own first line would pick its address.
+    lines = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-forwarded-for"]
+    return resolve_client_ip(peer, ", ".join(lines) or None, trusted)
 
 
 def _tightest(states: list[LimitState]) -> LimitState:
@@ -129,14 +139,12 @@ class RateLimitMiddleware:
             return
         session_id, read = self._session(scope)
         counted: list[tuple[LimitRule, str, LimitState]] = []
+        # Session rules key by the session; without a session cookie there is no session
+        # budget to count, and the address ceiling alone applies.
         pairs = [
-            (rule, key)
+            (rule, f"session:{session_id}" if rule.by_session else f"ip:{ip}")
             for rule in rules
-            for key in (
-                [f"ip:{ip}", f"session:{session_id}"]
-                if rule.by_session and session_id
-                else [f"ip:{ip}"]
-            )
+            if session_id or not rule.by_session
         ]
         if not any(rule.skip_successful for rule, _ in pairs):
             # The usual case: every limit counted in one round trip (up to a refusal).
@@ -184,12 +192,14 @@ class RateLimitMiddleware:
         ip: str,
         session_id: str | None,
     ) -> None:
-        retry_after = max(state.reset_after, 1)
+        # One number of seconds for the body, Retry-After and RateLimit-Reset.
+        state = replace(state, reset_after=max(state.reset_after, 1))
+        retry_after = state.reset_after
         body = json.dumps(
             {
                 "error": {
                     "code": "rate_limited",
-                    "message": "Too many requests, please try again later.",
+                    "message": f"Too many requests — try again in {wait_words(retry_after)}.",
                     "fields": [],
                     "details": {"limit": state.rule, "retry_after": retry_after},
                 }

@@ -55,10 +55,9 @@ def stripe_js_url(origin: str) -> str:
 
 
 def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
-    response = templates.TemplateResponse(request, template, {"page": template, **context})
-    # The pages embed no per-customer data, but they must not be cached past a deploy.
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    # No Cache-Control here: the security headers give the catalog page ``no-cache`` and
+    # the cart, checkout and order pages (a customer's own) ``no-store``.
+    return templates.TemplateResponse(request, template, {"page": template, **context})
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

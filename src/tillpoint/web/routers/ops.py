@@ -1,13 +1,24 @@
-"""Liveness, readiness (database and Redis) and Prometheus metrics."""
+"""Liveness, readiness (database and Redis) and Prometheus metrics.
+
+The metrics tell the runtime's version, memory and per-route traffic, so they answer only
+the shop's monitoring: a client in ``TILLPOINT_METRICS_ALLOWED_NETWORKS`` (loopback by
+default) or a caller with ``TILLPOINT_METRICS_TOKEN`` as its bearer token.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from tillpoint.web.deps import RuntimeDep
+from tillpoint.config import Settings
+from tillpoint.errors import Forbidden
+from tillpoint.security.client_ip import in_networks, parse_networks
+from tillpoint.web.deps import RuntimeDep, client_ip
 
 router = APIRouter(tags=["ops"])
 
@@ -40,7 +51,32 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
-async def metrics() -> Response:
-    """Prometheus text exposition."""
+_FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def _has_token(request: Request, settings: Settings) -> bool:
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    token = settings.metrics_token
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(sent, token or "")
+
+
+def _from_allowed_network(request: Request, settings: Settings) -> bool:
+    trusted = parse_networks(settings.trusted_proxies.split(","))
+    peer = request.client.host if request.client else None
+    if any(h in request.headers for h in _FORWARDING_HEADERS) and not in_networks(peer, trusted):
+        return False  # relayed by a proxy we do not trust: the real client is unknown
+    allowed = parse_networks(settings.metrics_allowed_networks.split(","))
+    return in_networks(client_ip(request), allowed)
+
+
+async def require_metrics_access(request: Request, rt: RuntimeDep) -> None:
+    """The caller is the shop's monitoring (allowed network or token), or 403
+    ``metrics_forbidden``."""
+    if not (_has_token(request, rt.settings) or _from_allowed_network(request, rt.settings)):
+        raise Forbidden("The metrics are only for the shop's monitoring.", code="metrics_forbidden")
+
+
+@router.get("/metrics", responses={403: {"description": "not the shop's monitoring"}})
+async def metrics(_: Annotated[None, Depends(require_metrics_access)]) -> Response:
+    """Prometheus text exposition (allowed networks or the metrics token only)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -3,10 +3,19 @@
 
 let sessionPromise = null;
 
+// Every 429 the shop sends says when to try again (retry_after, and Retry-After): the
+// customer reads it in words, whichever limit it was.
+function tooManyRequests(details, retryAfter) {
+  const seconds = Number.parseInt((details && details.retry_after) ?? retryAfter, 10);
+  if (!(seconds > 0)) return "Too many requests — please wait a moment and try again.";
+  const wait = seconds < 120 ? `${seconds} second${seconds === 1 ? "" : "s"}` : `${Math.ceil(seconds / 60)} minutes`;
+  return `Too many requests — try again in ${wait}.`;
+}
+
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     const error = (body && body.error) || {};
-    super(error.message || `Request failed (${status}).`);
+    super(status === 429 ? tooManyRequests(error.details, retryAfter) : error.message || `Request failed (${status}).`);
     this.status = status;
     this.code = error.code || "http_" + status;
     this.fields = Array.isArray(error.fields) ? error.fields : [];
@@ -31,13 +40,15 @@ export function session() {
 }
 
 // The double-submit cookie is readable on purpose. Another tab of the same customer
-// may have been handed a newer token since this page loaded: the cookie has it.
+// may have been handed a newer token since this page loaded: the cookie has it. Where the
+// shop sets the __Host- cookie (https) a plain "csrf-token" beside it is not ours.
 function csrfCookie() {
+  const found = new Map();
   for (const part of document.cookie.split(";")) {
     const [name, ...rest] = part.trim().split("=");
-    if (name === "__Host-csrf-token" || name === "csrf-token") return decodeURIComponent(rest.join("="));
+    if (!found.has(name)) found.set(name, decodeURIComponent(rest.join("=")));
   }
-  return null;
+  return found.get("__Host-csrf-token") || found.get("csrf-token") || null;
 }
 
 // Writes wait for the session so the CSRF cookie and token exist; a write refused for
@@ -77,7 +88,7 @@ async function send(method, url, body, options) {
   if (text) {
     try { data = JSON.parse(text); } catch (err) { data = null; }
   }
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, response.headers.get("Retry-After"));
   return data;
 }
 
