@@ -7,6 +7,17 @@ from typing import Any
 
 import httpx
 
+# What a production shop must configure: a secret, its public base URL and a live Stripe
+# account. Tests that run the app in production mode start from these settings.
+LIVE_PRODUCTION: dict[str, Any] = {
+    "mode": "production",
+    "secret_key": "production-secret-key-that-is-long-enough-0123456789",
+    "public_base_url": "https://shop.example.com",
+    "stripe_secret_key": "sk_live_primary_12345",
+    "stripe_publishable_key": "pk_live_primary_12345",
+    "stripe_webhook_secret": "whsec_live_primary",
+}
+
 
 class MovableClock:
     """A clock tests move by hand (``advance``); starts at a fixed instant."""

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.api.test_cache_control import _routes
-from tests.support import error_code
+from tests.support import LIVE_PRODUCTION, error_code
 from tillpoint.config import load_settings
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -92,10 +92,10 @@ async def test_no_redirect_of_any_route_is_built_from_the_host_header(client_for
 
 
 def test_production_needs_a_public_base_url_and_allows_only_its_host() -> None:
-    secret = "s" * 40
+    live = {**LIVE_PRODUCTION, "public_base_url": BASE_URL}
     with pytest.raises(ValidationError, match="TILLPOINT_PUBLIC_BASE_URL"):
-        load_settings(mode="production", secret_key=secret)
-    settings = load_settings(mode="production", secret_key=secret, public_base_url=BASE_URL)
+        load_settings(**{**live, "public_base_url": None})
+    settings = load_settings(**live)
     assert settings.resolved_allowed_hosts == ("shop.example.com",)
     with pytest.raises(ValidationError):
         load_settings(public_base_url="shop.example.com")  # not a URL

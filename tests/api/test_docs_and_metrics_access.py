@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.support import Api, error_code
+from tests.support import LIVE_PRODUCTION, Api, error_code
 from tillpoint.auth.service import create_user
 from tillpoint.config import Mode
 from tillpoint.runtime import Runtime
@@ -41,9 +41,7 @@ async def caller_for(rt: Runtime) -> AsyncIterator[Callable[..., Api]]:
 
 async def test_production_serves_no_docs_by_default(caller_for: Any) -> None:
     caller = caller_for(
-        base_url="https://shop.example.com",
-        mode=Mode.production,
-        public_base_url="https://shop.example.com",
+        base_url="https://shop.example.com", **{**LIVE_PRODUCTION, "mode": Mode.production}
     )
     for path in DOCS:
         r = await caller.get(path)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.support import LIVE_PRODUCTION
 from tillpoint.config import Mode, Settings, UnsafeForProduction, load_settings
 from tillpoint.db import Database
 from tillpoint.payments.backends import build_gateway
@@ -21,14 +22,8 @@ from tillpoint.payments.stripe_gateway import StripeGateway
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
-SECRET = "production-secret-key-that-is-long-enough-0123456789"
-LIVE = {
-    "mode": "production",
-    "secret_key": SECRET,
-    "stripe_secret_key": "sk_live_primary_12345",
-    "stripe_publishable_key": "pk_live_primary_12345",
-    "stripe_webhook_secret": "whsec_live_primary",
-}
+LIVE = LIVE_PRODUCTION
+SECRET = LIVE["secret_key"]
 
 
 def _refusal(**overrides: Any) -> str:
@@ -80,8 +75,11 @@ def test_outside_production_no_key_means_the_offline_sandbox(mode: str, tmp_path
 def _unchecked_production(tmp_path: Path) -> Settings:
     """Settings turned into production after validation (``model_copy`` skips it), as a
     caller that builds the runtime by hand might."""
-    return load_settings(secret_key=SECRET, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db")\
-        .model_copy(update={"mode": Mode.production})  # fmt: skip
+    return load_settings(
+        secret_key=SECRET,
+        public_base_url=LIVE["public_base_url"],
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db",
+    ).model_copy(update={"mode": Mode.production})
 
 
 def test_the_gateway_the_app_and_the_runtime_refuse_unchecked_production_settings(
@@ -112,6 +110,7 @@ def test_serve_in_production_without_a_gateway_exits_with_the_setting_named(
     env.update(
         TILLPOINT_MODE="production",
         TILLPOINT_SECRET_KEY=SECRET,
+        TILLPOINT_PUBLIC_BASE_URL=LIVE["public_base_url"],
         TILLPOINT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}",
     )
     # Run where no .env file can supply settings; a server that started would time out.
