@@ -79,6 +79,7 @@ from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
 from tillpoint.promotions.holds import redeem_coupon_holds
 from tillpoint.runtime import Runtime
+from tillpoint.sessions.next_cart import move_sessions_to_next_cart
 from tillpoint.sessions.service import SessionContext
 
 log = logging.getLogger(__name__)
@@ -372,7 +373,8 @@ async def create_order(call: EffectCall) -> None:
     for hook in ORDER_HOOKS:
         assert isinstance(order, Order)
         await hook(call, order)
-    await mark_converted(s, row.cart_id)
+    # The cart stays with this order only; the sessions holding it get a new empty one.
+    await move_sessions_to_next_cart(rt, s, await mark_converted(s, row.cart_id))
     outbox.enqueue(
         s,
         kind="order_confirmation",
