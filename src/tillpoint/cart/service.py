@@ -3,8 +3,10 @@
 Every write locks the cart row first (``SELECT … FOR UPDATE`` on PostgreSQL, the
 ``BEGIN IMMEDIATE`` write lock on SQLite), so concurrent edits of one cart queue
 instead of losing updates. ``version`` goes up by one per write; a caller that
-sends ``If-Match`` with an older version gets 412 and the current cart.
-Transient lock failures (deadlock, serialization, busy file) are retried.
+sends ``If-Match`` with an older version gets 412 and the current cart. While a
+checkout is paying for the cart, every write is refused with 409 ``cart_locked``
+(``checkout/paying.py``). Transient lock failures (deadlock, serialization, busy file)
+are retried.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tillpoint.cart.view import (
     cart_to_dict,
 )
 from tillpoint.catalog.service import resolve_sellable, sellables_for
+from tillpoint.checkout.paying import paying_checkout
 from tillpoint.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import ensure_available, stock_status_for
@@ -342,6 +345,7 @@ async def _write(
                 )
             if cart.status != ACTIVE:
                 raise Conflict("This cart can no longer be changed.", code="cart_not_active")
+            await refuse_while_paying(s, cart.id)
             await change(s, cart)
             # Every change re-checks and re-prices the applied coupons (promotions).
             coupons = await refresh_cart_coupons(rt, s, cart)
@@ -368,6 +372,20 @@ async def _write(
     # after this one is never served.
     await cache.store(rt, snap)
     return view
+
+
+async def refuse_while_paying(s: AsyncSession, cart_id: str) -> None:
+    """Under the cart's row lock: 409 ``cart_locked``, with the paying checkout's id and
+    state, while a checkout is paying for the cart (its order gets the paid lines only)."""
+    paying = await paying_checkout(s, cart_id)
+    if paying is not None:
+        checkout_id, state = paying
+        raise Conflict(
+            "A payment for this cart is in progress. You can change the cart again once "
+            "the payment has finished.",
+            code="cart_locked",
+            details={"checkout_id": checkout_id, "state": state},
+        )
 
 
 async def change_cart(

@@ -50,6 +50,7 @@ from tillpoint.checkout.actions import apply_actions, new_context
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
+from tillpoint.checkout.paying import PAYING_STATES
 from tillpoint.db import UTCDateTime
 from tillpoint.errors import (
     Conflict,
@@ -85,11 +86,10 @@ log = logging.getLogger(__name__)
 _CHECKOUTS = cast(Table, Checkout.__table__)
 
 # While a payment may be in flight or was taken, inactivity must not end the checkout:
-# the gateway's answer still has to land (payments resolve these states, e.g. cancel the
-# intent and send PAYMENT_FAILURE, or apply EXPIRE themselves via apply_server_event).
-_NEVER_SWEPT = frozenset(
-    {State.payment_processing, State.payment_requires_action, State.payment_success}
-)
+# the gateway's answer still has to land (payments resolve these states: the sweeper
+# cancels an intent left unfinished past the checkout's lifetime, see
+# payments/flow.py finalize_stuck_payments).
+_NEVER_SWEPT = PAYING_STATES
 
 
 @dataclass(frozen=True, slots=True)
