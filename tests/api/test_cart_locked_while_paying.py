@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tests import factories
 from tests.api.test_checkout import send, start, to_state
 from tests.api.test_purchases import SANDBOX_SECRET, Pay, make_pay
+from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.localstripe_server import LocalStripe
 from tests.stripe_fixtures import stripe_settings
 from tests.support import Api, MovableClock, error_code
@@ -173,3 +174,24 @@ async def test_a_payment_abandoned_past_the_checkout_lifetime_is_canceled_and_un
     assert intent.status.value == "canceled"  # it can never be charged later
     assert (await _edit(pay.api, pay.rt, cart, "add")).status_code == 200
     assert await pay.orders() == []
+
+
+async def test_signing_in_while_paying_leaves_the_paid_cart_and_the_account_cart_alone(
+    pay: Pay, new_api: Any
+) -> None:
+    from tillpoint.auth.service import create_user
+
+    await create_user(pay.rt, email=USER_EMAIL, password=USER_PASSWORD)
+    own = await new_api()
+    assert (await own.login(USER_EMAIL, USER_PASSWORD)).status_code == 200
+    mug = await factories.product(pay.rt, price=900)
+    assert (await own.post("/api/cart/items", json={"product_id": mug.id})).status_code == 200
+    cid, cart = await _paying(pay)
+    # The guest signs in from another tab while the payment is in flight.
+    assert (await pay.api.login(USER_EMAIL, USER_PASSWORD)).status_code == 200
+    assert (await pay.pay(cid))["state"] == "order_confirmation"
+    paid, converted = await _order_lines(pay.rt, cid)
+    assert paid == _lines(cart) == converted
+    for session in (pay.api, own):
+        account = (await session.get("/api/cart")).json()
+        assert account["status"] == "active" and _lines(account) == Counter({(mug.id, 1): 1})

@@ -1133,8 +1133,13 @@ async def adopt_checkouts(
         .values(session_id=new_session_id)
     )
     if from_cart_id and to_cart_id and from_cart_id != to_cart_id:
+        # A checkout paying for its cart stays with it: the order is made from those lines.
         await s.execute(
             update(Checkout)
-            .where(Checkout.session_id == new_session_id, Checkout.cart_id == from_cart_id)
+            .where(
+                Checkout.session_id == new_session_id,
+                Checkout.cart_id == from_cart_id,
+                Checkout.state.not_in([st.value for st in PAYING_STATES]),
+            )
             .values(cart_id=to_cart_id, version=Checkout.version + 1)
         )
