@@ -195,3 +195,17 @@ async def test_signing_in_while_paying_leaves_the_paid_cart_and_the_account_cart
     for session in (pay.api, own):
         account = (await session.get("/api/cart")).json()
         assert account["status"] == "active" and _lines(account) == Counter({(mug.id, 1): 1})
+
+
+async def test_the_paying_checkouts_stock_cannot_be_released_as_a_cart_hold(pay: Pay) -> None:
+    """``DELETE /api/inventory/reservations/{id}`` releases the shopper's own cart holds,
+    not the stock CONFIRM_ORDER reserved for the payment in flight."""
+    from tillpoint.inventory.models import InventoryReservation
+
+    cid, _ = await _paying(pay)
+    reservation_id = f"{cid}:r1"
+    r = await pay.api.delete(f"/api/inventory/reservations/{reservation_id}")
+    assert r.status_code == 404 and error_code(r) == "reservation_not_found", r.text
+    async with pay.rt.db.transaction() as s:
+        held = await s.get(InventoryReservation, reservation_id)
+        assert held is not None and held.status == "active"
