@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tests.api.test_checkout import send, start, to_state
+from tests.api.test_checkout import NY, send, start, to_state
 from tests.api.test_purchases import SANDBOX_SECRET, Pay, make_pay
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.localstripe_server import LocalStripe
@@ -209,3 +209,33 @@ async def test_the_paying_checkouts_stock_cannot_be_released_as_a_cart_hold(pay:
     async with pay.rt.db.transaction() as s:
         held = await s.get(InventoryReservation, reservation_id)
         assert held is not None and held.status == "active"
+
+
+async def test_a_second_device_cannot_confirm_an_order_for_a_cart_being_paid_for(
+    pay: Pay, user_api: Api, new_api: Any
+) -> None:
+    """Two sessions of one customer share the account's cart: while one pays for it, the
+    other's CONFIRM_ORDER (which would re-price it, take coupons off it and charge it a
+    second time) is refused like any other change of the cart."""
+    pay.api = user_api
+    other: Api = await new_api()
+    assert (await other.login(USER_EMAIL, USER_PASSWORD)).status_code == 200
+    await _filled(user_api, pay.rt)
+    checkouts = []
+    for session in (user_api, other):
+        cid = str((await start(session))["id"])
+        for type_, fields in [
+            ("SELECT_REGISTERED", {}),
+            ("SUBMIT_SHIPPING", {"address": NY}),
+            ("USE_SHIPPING_ADDRESS", {}),
+            ("SELECT_SHIPPING", {"shipping_method_id": "us:ground"}),
+            ("SELECT_PAYMENT", {"payment_method": {"type": "card", "payment_method_id": pay.ok}}),
+        ]:  # fmt: skip
+            assert (await send(session, cid, type_, **fields)).status_code == 200
+        checkouts.append(cid)
+    first, second = checkouts
+    assert first != second
+    assert (await send(user_api, first, "CONFIRM_ORDER")).status_code == 200
+    _assert_locked(await send(other, second, "CONFIRM_ORDER"), first)
+    assert (await pay.pay(first))["state"] == "order_confirmation"
+    assert len(await pay.orders()) == 1

@@ -44,6 +44,7 @@ from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import RegisteredSession
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
+from tillpoint.cart.service import refuse_while_paying
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
@@ -828,6 +829,9 @@ async def _step(
     totals: OrderTotal | None = None
     coupon_notices: tuple[dict[str, Any], ...] = ()
     if event is Event.CONFIRM_ORDER:
+        # Under the cart's lock: another checkout (another device) paying for this cart
+        # holds it; a second payment would re-price it and charge it again.
+        await refuse_while_paying(s, row.cart_id)
         # Coupons that no longer hold leave the cart now, with a notice (promotions),
         # checked against the lines just read under the cart's lock (not read again).
         # Their audit rows are recorded at the end: the audit head is the last lock taken.
