@@ -8,8 +8,9 @@ on PostgreSQL we lock rows explicitly where order matters.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,16 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+log = logging.getLogger(__name__)
+_AFTER_COMMIT = "tillpoint.after_commit"
+
+
+def after_commit(s: AsyncSession, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work`` once the unit of work ``s`` (from :meth:`Database.transaction`) has
+    committed, before the ``async with`` block returns; dropped if it rolls back. For
+    telling caches about committed changes: ``work`` should not raise (it is logged)."""
+    s.info.setdefault(_AFTER_COMMIT, []).append(work)
 
 
 class Base(DeclarativeBase):
@@ -143,9 +154,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commit if the block succeeds, roll back if it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """One unit of work: commit if the block succeeds, roll back if it raises; then
+        the work queued with :func:`after_commit`."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            for work in session.info.pop(_AFTER_COMMIT, ()):
+                try:
+                    await work()
+                except Exception:  # committed already: the answer must not become an error
+                    log.exception("work after commit failed")
 
     @asynccontextmanager
     async def single_statement(self) -> AsyncIterator[AsyncConnection]:

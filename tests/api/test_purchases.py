@@ -141,6 +141,11 @@ class Pay:
 
 @pytest.fixture
 async def pay(api: Api, rt: Runtime, pay_backend: str, request: pytest.FixtureRequest) -> Pay:
+    return await make_pay(api, rt, pay_backend, request)
+
+
+async def make_pay(api: Api, rt: Runtime, pay_backend: str, request: pytest.FixtureRequest) -> Pay:
+    """The purchase helpers for ``api`` on the backend's gateway (the ``pay`` fixture)."""
     gateway = api.client._transport.app.state.gateway  # type: ignore[attr-defined]
     if pay_backend == "sandbox":
 

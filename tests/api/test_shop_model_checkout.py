@@ -30,7 +30,12 @@ gateway's ledger) for everything the example created:
   order's intent succeeded; every succeeded intent has its order, was refunded in full
   (paid but stock or coupon ran out), or is still being finalized — and after ``settle``
   (every webhook delivered, the sweeper past its grace) none is left being finalized;
-  a checkout is at ``order_confirmation`` exactly when it has an order.
+  a checkout is at ``order_confirmation`` exactly when it has an order;
+- an order has exactly the lines of the cart it converted (nothing vanished with it);
+- a cart write is refused ``cart_locked`` (naming the checkout) exactly while a checkout
+  is paying for the session's cart (payment in flight, or paid and the order being
+  made), and never ``cart_not_active``: a session always holds an active cart. When a
+  shopper's checkout becomes an order, the shopper's session holds a new empty cart.
 
 Budget: ``TILLPOINT_MODEL_STEPS`` steps per backend (default 200 for CI; examples are
 repeated until that many steps ran); ``TILLPOINT_MODEL_SECONDS`` caps the wall clock of a
@@ -79,6 +84,7 @@ from tests.conftest import REDIS_URL, _unavailable, make_client
 from tests.inventory_support import level
 from tests.payment_support import signed
 from tests.support import Api, MovableClock
+from tillpoint.cart.models import CartItem
 from tillpoint.checkout.models import Checkout
 from tillpoint.config import Settings, load_settings
 from tillpoint.ids import new_id
@@ -234,11 +240,29 @@ class ShopCheckoutModel(RuleBasedStateMachine):
         return r
 
     def _cart(self, shopper: Shopper, method: str, url: str, **kw: Any) -> httpx.Response:
-        """A cart call; its answer tells the model whether the cart holds anything."""
+        """A cart call; its answer tells the model whether the cart holds anything. A write
+        is refused ``cart_locked`` exactly while a checkout is paying for the cart."""
         r = self._call(shopper.api, method, url, **kw)
+        code = r.json()["error"]["code"] if r.status_code >= 400 else None
+        assert code != "cart_not_active", r.text  # the session always has an active cart
         if r.status_code == 200 and "items" in r.json():
             shopper.items = len(r.json()["items"])
+        if method == "GET":
+            return r
+        if r.status_code == 200:
+            paying = self.w.run(self._paying_for(r.json()["id"]))
+            assert paying == [], ("a cart changed while a checkout was paying for it", paying)
+        elif code == "cart_locked":
+            cart_id = self._call(shopper.api, "GET", "/api/cart").json()["id"]
+            paying = self.w.run(self._paying_for(cart_id))
+            assert r.json()["error"]["details"]["checkout_id"] in paying, (r.text, paying)
         return r
+
+    async def _paying_for(self, cart_id: str) -> list[str]:
+        """The checkouts paying for ``cart_id`` now, as the database has them."""
+        async with self.w.runtime.db.transaction() as s:
+            q = select(Checkout.id).where(Checkout.cart_id == cart_id, Checkout.state.in_(PAYING))
+            return list(await s.scalars(q))
 
     def _eligible(self, data: st.DataObject, *states: str | None) -> Shopper | None:
         """A shopper whose checkout is in one of ``states`` (steers the model down the
@@ -632,10 +656,19 @@ class ShopCheckoutModel(RuleBasedStateMachine):
         check_invariants(self, snapshot, settled=settled)
         self.order_count = len(snapshot["orders"])
         states = {c.id: c.state for c in snapshot["checkouts"]}
+        ordered = {o.checkout_id: o.cart_id for o in snapshot["orders"]}
         for shopper in self.shoppers:
             before, shopper.state = shopper.state, states.get(shopper.checkout or "")
-            if shopper.state != before and shopper.state in ("order_confirmation", "expired"):
-                shopper.items = -1  # converted (a new cart) or released: ask again
+            if shopper.state != before and shopper.state == "order_confirmation":
+                # The converted cart stays with the order; the session shops on at once.
+                r = self._call(shopper.api, "GET", "/api/cart")
+                cart = r.json()
+                assert r.status_code == 200 and cart["status"] == "active", r.text
+                assert cart["id"] != ordered[shopper.checkout or ""], r.text
+                assert cart["items"] == [], r.text
+                shopper.items = 0
+            elif shopper.state != before and shopper.state == "expired":
+                shopper.items = -1  # released: ask again
 
     async def _snapshot(self) -> dict[str, Any]:
         inv_ids = sorted(self.base)
@@ -695,6 +728,10 @@ class ShopCheckoutModel(RuleBasedStateMachine):
                     )
                 )
             )
+            order_carts = sorted({o.cart_id for o in orders if o.cart_id})
+            converted_lines = list(
+                await s.scalars(select(CartItem).where(CartItem.cart_id.in_(order_carts)))
+            )
         return {
             "inventory": inventory,
             "reservations": reservations,
@@ -704,6 +741,7 @@ class ShopCheckoutModel(RuleBasedStateMachine):
             "redemptions": redemptions,
             "usage": usage,
             "holds": holds,
+            "converted_lines": converted_lines,
         }
 
     def teardown(self) -> None:
@@ -784,6 +822,15 @@ def check_invariants(model: ShopCheckoutModel, snap: dict[str, Any], *, settled:
             else ("refunded" if o.refunded_total == o.total else "partially_refunded")
         )
         assert o.status == expected_status, (o.id, o.status, o.refunded_total, o.total)
+
+    # --- an order has the lines of the cart it converted ----------------------------------
+    in_cart: dict[str, Counter[tuple[str, str | None, int]]] = {}
+    for item in snap["converted_lines"]:
+        key = (item.product_id, item.variant_id, item.quantity)
+        in_cart.setdefault(item.cart_id, Counter())[key] += 1
+    for o in orders:
+        paid = Counter((ln.product_id, ln.variant_id, ln.quantity) for ln in o.lines)
+        assert paid == in_cart.get(o.cart_id or "", Counter()), (o.id, paid, in_cart.get(o.cart_id))
 
     # --- one order per paid checkout ----------------------------------------------------
     assert all(len(v) == 1 for v in by_checkout.values()), by_checkout

@@ -377,7 +377,8 @@ async def _settle_cart(
     revalidate: CouponRevalidator,
 ) -> tuple[str, MergeReport | None]:
     """The user's cart after login: theirs with the guest's merged in, the guest's adopted
-    when they have none, or a new empty one."""
+    when they have none, or a new empty one. A cart a payment in flight holds is merged
+    into nothing and takes nothing in: if it is the user's, the guest's cart is adopted."""
     owned = await s.scalar(
         select(Cart.id)
         .where(Cart.user_id == user.id, Cart.status == ACTIVE)
@@ -386,21 +387,28 @@ async def _settle_cart(
     )
     guest_cart = await s.get(Cart, guest.cart_id) if guest is not None else None
     if owned is None:
-        if guest_cart is not None:
-            adopted = await lock_cart(s, guest_cart.id)
-            if adopted.status == ACTIVE and adopted.user_id in (None, user.id):
-                adopted.user_id = user.id
-                adopted.version += 1
-                await s.flush()
-                return adopted.id, None
-        return (await create_cart(rt, s, user_id=user.id)).id, None
+        adopted = await _adopt(s, guest_cart, user) if guest_cart is not None else None
+        return adopted or (await create_cart(rt, s, user_id=user.id)).id, None
     if guest_cart is None or (not guest_cart.items and not guest_cart.coupons):
         return owned, None
     # merge_carts locks both carts in id order and re-checks that both are still active.
     report = await merge_carts(
         rt, s, source_id=guest_cart.id, target_id=owned, revalidate=revalidate
     )
-    return owned, report
+    if report.held_cart == owned:  # being paid for on another device: keep the guest's lines
+        return await _adopt(s, guest_cart, user) or owned, None
+    return owned, None if report.held_cart else report
+
+
+async def _adopt(s: AsyncSession, cart: Cart, user: User) -> str | None:
+    """The guest's cart becomes the user's (its id), unless it is closed or someone else's."""
+    adopted = await lock_cart(s, cart.id)
+    if adopted.status != ACTIVE or adopted.user_id not in (None, user.id):
+        return None
+    adopted.user_id = user.id
+    adopted.version += 1
+    await s.flush()
+    return adopted.id
 
 
 def carry_over_checkout(guest: GuestSession | None) -> dict[str, Any] | None:

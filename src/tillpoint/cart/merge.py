@@ -6,6 +6,8 @@ catalog price; lines no longer sellable are left behind. Coupons move over and a
 re-validated against the merged cart by the promotions rules (the dropped ones are
 reported, and audited with the merge). The guest cart is marked abandoned.
 Both carts are locked in id order, so two merges touching the same carts cannot deadlock.
+Nothing moves while a checkout is paying for either cart: its order gets the lines
+that were paid for (``held_cart`` says which cart is held).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
 from tillpoint.cart.service import ABANDONED, ACTIVE, lock_cart
 from tillpoint.catalog.service import resolve_sellable
+from tillpoint.checkout.paying import paying_checkout
 from tillpoint.errors import InvalidInput, NotFound
 from tillpoint.ids import new_id
 from tillpoint.promotions.applied import stale_coupons
@@ -47,6 +50,7 @@ class MergeReport:
     capped: list[str] = field(default_factory=list)  # product ids whose quantity hit the cap
     left_behind: list[dict[str, str]] = field(default_factory=list)  # {product_id, reason}
     coupons_dropped: list[str] = field(default_factory=list)  # coupon ids
+    held_cart: str | None = None  # a cart a payment in flight holds: nothing was merged
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -77,6 +81,10 @@ async def merge_carts(
     source, target = locked[source_id], locked[target_id]
     if source.status != ACTIVE or target.status != ACTIVE or source is target:
         return report
+    for cart_id in (source_id, target_id):
+        if await paying_checkout(s, cart_id) is not None:
+            report.held_cart = cart_id
+            return report
     for line in source.items:
         await _merge_line(rt, s, line, target, report)
     held = {c.coupon_id for c in target.coupons}

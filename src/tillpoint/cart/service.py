@@ -3,8 +3,10 @@
 Every write locks the cart row first (``SELECT … FOR UPDATE`` on PostgreSQL, the
 ``BEGIN IMMEDIATE`` write lock on SQLite), so concurrent edits of one cart queue
 instead of losing updates. ``version`` goes up by one per write; a caller that
-sends ``If-Match`` with an older version gets 412 and the current cart.
-Transient lock failures (deadlock, serialization, busy file) are retried.
+sends ``If-Match`` with an older version gets 412 and the current cart. While a
+checkout is paying for the cart, every write is refused with 409 ``cart_locked``
+(``checkout/paying.py``). Transient lock failures (deadlock, serialization, busy file)
+are retried.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tillpoint.cart.view import (
     cart_to_dict,
 )
 from tillpoint.catalog.service import resolve_sellable, sellables_for
+from tillpoint.checkout.paying import paying_checkout
 from tillpoint.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import ensure_available, stock_status_for
@@ -97,20 +100,21 @@ _INSERT_CART = insert(Cart)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class NewGuestCart:
-    """The row of a guest's new empty cart, before it is inserted."""
+class NewCart:
+    """The row of a new empty cart, before it is inserted."""
 
     id: str
-    session_id: str
+    session_id: str | None
     currency: str
     expires_at: datetime
     created_at: datetime
+    user_id: str | None = None
 
     def values(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "session_id": self.session_id,
-            "user_id": None,
+            "user_id": self.user_id,
             "status": ACTIVE,
             "currency": self.currency,
             "expires_at": self.expires_at,
@@ -118,25 +122,39 @@ class NewGuestCart:
         }
 
 
-def new_guest_cart(rt: Runtime, *, session_id: str) -> NewGuestCart:
-    """The row a guest session's new empty cart gets (for a caller that inserts it)."""
+def new_cart(
+    rt: Runtime, *, session_id: str | None, user_id: str | None = None, currency: str | None = None
+) -> NewCart:
+    """The row a new empty cart gets (for a caller that inserts it: :func:`insert_new_cart`)."""
     now = rt.clock.now()
-    return NewGuestCart(
+    return NewCart(
         id=new_id("cart"),
         session_id=session_id,
-        currency=rt.settings.default_currency,
+        currency=currency or rt.settings.default_currency,
         expires_at=now + timedelta(seconds=rt.settings.cart_ttl_seconds),
         created_at=now,
+        user_id=user_id,
     )
 
 
-async def record_guest_cart_created(s: AsyncSession, cart: NewGuestCart) -> None:
-    """The ``cart_created`` audit row of a guest cart, in ``s``'s transaction."""
+def new_guest_cart(rt: Runtime, *, session_id: str) -> NewCart:
+    """The row a guest session's new empty cart gets (for a caller that inserts it)."""
+    return new_cart(rt, session_id=session_id)
+
+
+async def insert_new_cart(s: AsyncSession, cart: NewCart) -> None:
+    """One Core INSERT of ``cart`` in ``s``'s transaction (no audit row: see
+    :func:`record_cart_created`, which the caller sends after its other locks)."""
+    await (await s.connection()).execute(_INSERT_CART, cart.values())
+
+
+async def record_cart_created(s: AsyncSession, cart: NewCart) -> None:
+    """The ``cart_created`` audit row of a new cart, in ``s``'s transaction."""
     await log_checkout_event(
         s,
         CheckoutEventType.cart_created,
         cart_id=cart.id,
-        actor=Actor(session_id=cart.session_id),
+        actor=Actor(session_id=cart.session_id, user_id=cart.user_id),
         at=cart.created_at,
         metadata={"currency": cart.currency},
     )
@@ -148,8 +166,8 @@ async def create_guest_cart(rt: Runtime, s: AsyncSession, *, session_id: str) ->
     One Core INSERT in ``s``'s transaction, not an ORM object and a flush: every new
     visitor runs this, and nothing here needs the object."""
     cart = new_guest_cart(rt, session_id=session_id)
-    await (await s.connection()).execute(_INSERT_CART, cart.values())
-    await record_guest_cart_created(s, cart)
+    await insert_new_cart(s, cart)
+    await record_cart_created(s, cart)
     return cart.id
 
 
@@ -327,6 +345,7 @@ async def _write(
                 )
             if cart.status != ACTIVE:
                 raise Conflict("This cart can no longer be changed.", code="cart_not_active")
+            await refuse_while_paying(s, cart.id)
             await change(s, cart)
             # Every change re-checks and re-prices the applied coupons (promotions).
             coupons = await refresh_cart_coupons(rt, s, cart)
@@ -353,6 +372,20 @@ async def _write(
     # after this one is never served.
     await cache.store(rt, snap)
     return view
+
+
+async def refuse_while_paying(s: AsyncSession, cart_id: str) -> None:
+    """Under the cart's row lock: 409 ``cart_locked``, with the paying checkout's id and
+    state, while a checkout is paying for the cart (its order gets the paid lines only)."""
+    paying = await paying_checkout(s, cart_id)
+    if paying is not None:
+        checkout_id, state = paying
+        raise Conflict(
+            "A payment for this cart is in progress. You can change the cart again once "
+            "the payment has finished.",
+            code="cart_locked",
+            details={"checkout_id": checkout_id, "state": state},
+        )
 
 
 async def change_cart(
@@ -513,20 +546,33 @@ async def clear_cart(rt: Runtime, cart_id: str, *, if_match: int | None = None) 
     return await _write(rt, cart_id, if_match, change)
 
 
-async def mark_converted(s: AsyncSession, cart_id: str) -> None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConvertedCart:
+    """Whose cart became an order: its owner and currency (for the owner's next cart)."""
+
+    id: str
+    session_id: str | None
+    user_id: str | None
+    currency: str
+
+
+async def mark_converted(s: AsyncSession, cart_id: str) -> ConvertedCart:
     """Inside an order's unit of work: the cart became an order and is frozen.
 
     One UPDATE (it takes the row lock itself), not the cart with its lines and coupons."""
     done = None
     if is_valid_id(cart_id, "cart"):
-        done = await s.scalar(
-            update(Cart)
-            .where(Cart.id == cart_id)
-            .values(status=CONVERTED, version=Cart.version + 1, updated_at=func.now())
-            .returning(Cart.id)
-        )
+        done = (
+            await s.execute(
+                update(Cart)
+                .where(Cart.id == cart_id)
+                .values(status=CONVERTED, version=Cart.version + 1, updated_at=func.now())
+                .returning(Cart.session_id, Cart.user_id, Cart.currency)
+            )
+        ).first()
     if done is None:
         raise NotFound("No such cart.", code="cart_not_found")
+    return ConvertedCart(cart_id, done.session_id, done.user_id, done.currency)
 
 
 async def delete_expired_carts(rt: Runtime, *, batch: int = 500) -> int:

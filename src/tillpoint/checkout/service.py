@@ -44,12 +44,14 @@ from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import RegisteredSession
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
+from tillpoint.cart.service import refuse_while_paying
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
+from tillpoint.checkout.paying import PAYING_STATES
 from tillpoint.db import UTCDateTime
 from tillpoint.errors import (
     Conflict,
@@ -85,11 +87,10 @@ log = logging.getLogger(__name__)
 _CHECKOUTS = cast(Table, Checkout.__table__)
 
 # While a payment may be in flight or was taken, inactivity must not end the checkout:
-# the gateway's answer still has to land (payments resolve these states, e.g. cancel the
-# intent and send PAYMENT_FAILURE, or apply EXPIRE themselves via apply_server_event).
-_NEVER_SWEPT = frozenset(
-    {State.payment_processing, State.payment_requires_action, State.payment_success}
-)
+# the gateway's answer still has to land (payments resolve these states: the sweeper
+# cancels an intent left unfinished past the checkout's lifetime, see
+# payments/flow.py finalize_stuck_payments).
+_NEVER_SWEPT = PAYING_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -828,6 +829,9 @@ async def _step(
     totals: OrderTotal | None = None
     coupon_notices: tuple[dict[str, Any], ...] = ()
     if event is Event.CONFIRM_ORDER:
+        # Under the cart's lock: another checkout (another device) paying for this cart
+        # holds it; a second payment would re-price it and charge it again.
+        await refuse_while_paying(s, row.cart_id)
         # Coupons that no longer hold leave the cart now, with a notice (promotions),
         # checked against the lines just read under the cart's lock (not read again).
         # Their audit rows are recorded at the end: the audit head is the last lock taken.
@@ -1133,8 +1137,13 @@ async def adopt_checkouts(
         .values(session_id=new_session_id)
     )
     if from_cart_id and to_cart_id and from_cart_id != to_cart_id:
+        # A checkout paying for its cart stays with it: the order is made from those lines.
         await s.execute(
             update(Checkout)
-            .where(Checkout.session_id == new_session_id, Checkout.cart_id == from_cart_id)
+            .where(
+                Checkout.session_id == new_session_id,
+                Checkout.cart_id == from_cart_id,
+                Checkout.state.not_in([st.value for st in PAYING_STATES]),
+            )
             .values(cart_id=to_cart_id, version=Checkout.version + 1)
         )

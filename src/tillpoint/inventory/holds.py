@@ -116,9 +116,10 @@ async def check_hold_cap(
 
 
 async def release_cart_hold(rt: Runtime, cart_id: str, reservation_id: str) -> Reservation:
-    """Release a hold of this cart (``NotFound`` for another cart's reservation)."""
+    """Release a hold of this cart (``NotFound`` for another cart's reservation, and for
+    the stock a checkout reserved for its payment: only the payment's end releases that)."""
     async with rt.db.transaction() as s:
         res = await s.get(InventoryReservation, reservation_id)
-        if res is None or res.reference != cart_id:
+        if res is None or res.reference != cart_id or not res.id.startswith(HOLD_PREFIX):
             raise NotFound("No such reservation.", code="reservation_not_found")
         return await release_reservation(rt, reservation_id, s=s)

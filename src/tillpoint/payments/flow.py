@@ -82,6 +82,7 @@ from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
 from tillpoint.promotions.holds import redeem_coupon_holds
 from tillpoint.runtime import Runtime
+from tillpoint.sessions.next_cart import move_sessions_to_next_cart
 from tillpoint.sessions.service import SessionContext
 
 log = logging.getLogger(__name__)
@@ -385,7 +386,8 @@ async def create_order(call: EffectCall) -> None:
     for hook in ORDER_HOOKS:
         assert isinstance(order, Order)
         await hook(call, order)
-    await mark_converted(s, row.cart_id)
+    # The cart stays with this order only; the sessions holding it get a new empty one.
+    await move_sessions_to_next_cart(rt, s, await mark_converted(s, row.cart_id))
     outbox.enqueue(
         s,
         kind="order_confirmation",
@@ -1099,13 +1101,16 @@ RECOVERY_GRACE = timedelta(seconds=30)
 
 async def finalize_stuck_payments(rt: Runtime, *, batch: int = 50) -> int:
     """Sweeper job: sync checkouts left paying or paid-without-order (a crash, a lost
-    webhook); returns how many orders it created."""
-    cutoff = rt.clock.now() - RECOVERY_GRACE
+    webhook); returns how many orders it created. A payment the customer left unfinished
+    past the checkout's lifetime is canceled at the gateway and so fails: its cart (held
+    while a checkout is paying) can change again."""
+    now = rt.clock.now()
+    cutoff = now - RECOVERY_GRACE
     states = [State.payment_processing, State.payment_requires_action, State.payment_success]
     async with rt.db.transaction() as s:
-        ids = list(
-            await s.scalars(
-                select(Checkout.id)
+        rows = list(
+            await s.execute(
+                select(Checkout.id, Checkout.expires_at)
                 .where(
                     Checkout.state.in_([st.value for st in states]), Checkout.updated_at < cutoff
                 )
@@ -1114,9 +1119,11 @@ async def finalize_stuck_payments(rt: Runtime, *, batch: int = 50) -> int:
             )
         )
     created = 0
-    for checkout_id in ids:
+    for checkout_id, expires_at in rows:
         try:
             result = await sync_payment(rt, checkout_id)
+            if expires_at <= now and await _cancel_abandoned(rt, result):
+                result = await sync_payment(rt, checkout_id)
         except TillpointError as exc:
             log.warning(
                 "payment recovery failed", extra={"checkout": checkout_id, "error": exc.code}
@@ -1124,3 +1131,30 @@ async def finalize_stuck_payments(rt: Runtime, *, batch: int = 50) -> int:
             continue
         created += 1 if result.order_id and result.state == State.order_confirmation.value else 0
     return created
+
+
+# Intents waiting on the customer (a card, a confirmation, the bank's challenge): nothing
+# is charged yet, so canceling is safe. ``processing`` is the bank's turn: never canceled.
+_AWAITING_CUSTOMER = frozenset(
+    {
+        IntentStatus.requires_payment_method,
+        IntentStatus.requires_confirmation,
+        IntentStatus.requires_action,
+    }
+)
+
+
+async def _cancel_abandoned(rt: Runtime, result: SyncResult) -> bool:
+    """Cancel the intent of a checkout still waiting on its customer; True if canceled (a
+    confirmation racing it wins at the gateway, and the next sync sees that instead)."""
+    intent = result.intent
+    if State(result.state) not in _PAYING or intent is None:
+        return False
+    if intent.status not in _AWAITING_CUSTOMER:
+        return False
+    try:
+        await gateway_of(rt).cancel_payment_intent(intent.id, account=intent.account)
+    except GatewayRejected:
+        return False  # confirmed or canceled meanwhile: the next sweep syncs it
+    log.info("canceled an abandoned payment", extra={"checkout": result.checkout_id})
+    return True

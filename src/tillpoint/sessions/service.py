@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, bindparam, delete, insert, select, update
 
 from tillpoint.cart.models import Cart
-from tillpoint.cart.service import create_guest_cart, new_guest_cart, record_guest_cart_created
+from tillpoint.cart.service import create_guest_cart, new_guest_cart, record_cart_created
 from tillpoint.db import UTCDateTime
 from tillpoint.runtime import Runtime
 from tillpoint.sessions import cache as guest_cache
@@ -87,7 +87,7 @@ async def start_guest_session(
             cart = new_guest_cart(rt, session_id=sid)
             params = {f"cart_{k}": v for k, v in cart.values().items()}
             await conn.execute(_INSERT_CART_AND_SESSION, {**params, **row})
-            await record_guest_cart_created(s, cart)
+            await record_cart_created(s, cart)
             cart_id = cart.id
         else:
             cart_id = await create_guest_cart(rt, s, session_id=sid)

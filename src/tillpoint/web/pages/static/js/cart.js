@@ -163,6 +163,12 @@ async function write(action, onError) {
       showPageError("Your cart changed in another window. We have refreshed it; please check it and try again.");
       return false;
     }
+    if (err.code === "cart_locked") {
+      // Paying for these items (in another tab): the order gets exactly what is being paid.
+      render(await api.get("/api/cart"));
+      showPageError("You are paying for these items in another window, so the cart cannot change right now. Finish or cancel that payment first; if it does not go through, you can change your cart again.");
+      return false;
+    }
     onError(err);
     return false;
   }

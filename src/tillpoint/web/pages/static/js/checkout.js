@@ -256,6 +256,9 @@ const STEPS = {
     try {
       const order = await api.get(`/api/orders/by-checkout/${encodeURIComponent(checkout.id)}`);
       line.textContent = `Order ${order.number} is confirmed.${email ? ` We are emailing a receipt to ${email}.` : ""}`;
+      // The session shops on with a new empty cart: the summary shows what was ordered.
+      cart = { currency: order.currency, items: order.lines.map((l) => ({ product_id: l.product_id, variant_id: l.variant_id, name: l.name, quantity: l.quantity, line_total: l.amount })) };
+      renderSummary();
       const token = order.access_token ? `?token=${encodeURIComponent(order.access_token)}` : "";
       link.href = `/orders/${encodeURIComponent(order.id)}${token}`;
     } catch (err) {
