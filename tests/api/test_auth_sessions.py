@@ -204,7 +204,7 @@ async def test_access_token_from_the_future_is_refused(
     claims = jwt.decode(_cookie(user_api, "tp-access"), options={"verify_signature": False})
     claims[claim] = int(clock.now().timestamp()) + 600
     key = signing_key(rt.settings.resolved_secret_key)
-    user_api.client.cookies.set("tp-access", jwt.encode(claims, key, algorithm="HS256"))
+    user_api.set_cookie("tp-access", jwt.encode(claims, key, algorithm="HS256"))
     r = await user_api.get("/api/auth/me")
     assert r.status_code == 401 and error_code(r) == "invalid_access_token"
 

@@ -270,12 +270,13 @@ async def test_payment_config_lists_methods_from_settings(api: Api) -> None:
 
 
 class TestSignatureFloodIsBoundedByTheRateLimit:
-    """One audit row per failed signature: the global per-address limit bounds how many
-    an attacker can write, and the refusals past it are audited once per window."""
+    """One audit row per failed signature: the per-address ceiling bounds how many an
+    attacker (who sends no session) can write, and the refusals past it are audited once
+    per window."""
 
     @pytest.fixture
     def settings_overrides(self) -> dict[str, Any]:
-        return {"sandbox_webhook_secret": SECRET, "rate_limit_global": "3/15 minutes"}
+        return {"sandbox_webhook_secret": SECRET, "rate_limit_per_address": "3/15 minutes"}
 
     async def test_a_flood_of_bad_signatures_writes_at_most_the_limit(
         self, new_api: Any, rt: Runtime

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from playwright.sync_api import expect
+
+
+def wait_until(page: Any, expression: str, timeout: float = 5.0) -> None:
+    """Poll ``expression`` until it is true. Not ``page.wait_for_function``: its in-page
+    polling evaluates a string, which our CSP (no 'unsafe-eval') refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 def open_page(page: Any, path: str) -> None:

@@ -16,7 +16,7 @@ import stripe
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, assert_accessible
-from tests.e2e.shopper import guest_to_payment, step
+from tests.e2e.shopper import guest_to_payment, step, wait_until
 from tests.localstripe_server import LocalStripe
 from tests.stripe_fixtures import STRIPE_KEY, stripe_settings
 
@@ -299,7 +299,7 @@ def test_no_wallet_in_the_browser_keeps_the_button_hidden(
     guest_to_payment(page, ("Canvas Tote Bag", 1))
     panel = step(page, "payment_method")
     expect(panel.locator("#card-element input")).to_have_count(5)
-    page.wait_for_function("() => window.__wallet.requests.length === 1")
+    wait_until(page, "() => window.__wallet.requests.length === 1")
     expect(panel.locator("[data-wallet]")).to_be_hidden()
     expect(panel.get_by_role("button", name="Pay with Google Pay")).to_have_count(0)
     pay_by_card(page, VISA)
