@@ -40,8 +40,10 @@ _SECRET_TEXT = [
 ]
 
 # C0/C1 controls except tab, newline and carriage return; DEL; and the bidirectional
-# overrides that make text read differently from what it is ("Trojan Source").
+# overrides and isolates that make text read differently from what it is ("Trojan Source").
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# The same, tab, newline and carriage return included: for single-line values.
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -79,9 +81,11 @@ def contains_card_number(text: str) -> bool:
     return bool(_pan_spans(text))
 
 
-def contains_control_characters(text: str) -> bool:
-    """True if ``text`` holds control characters other than tab/newline/CR, or bidi overrides."""
-    return _CONTROL.search(text) is not None
+def contains_control_characters(text: str, *, allow_line_breaks: bool = True) -> bool:
+    """True if ``text`` holds control characters (other than tab/newline/CR when
+    ``allow_line_breaks``) or bidi overrides/isolates."""
+    pattern = _CONTROL if allow_line_breaks else _CONTROL_OR_BREAK
+    return pattern.search(text) is not None
 
 
 def scrub_text(text: str) -> str:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
 from tillpoint.config import Settings, load_settings
@@ -44,6 +44,7 @@ from tillpoint.web.routers import (
     payments,
     session,
 )
+from tillpoint.web.screening import screen_request
 from tillpoint.web.security_middleware import RateLimitMiddleware, SecurityHeadersMiddleware
 
 
@@ -127,6 +128,7 @@ def create_app(
         version="0.1.0",
         summary="Checkout API: bag, checkout, stock, coupons, tax, shipping, payments.",
         lifespan=lifespan,
+        dependencies=[Depends(screen_request)],  # every route's input, before anything else
     )
     app.security_headers = security_headers(settings)
     app.state.load_monitor = monitor

@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tillpoint.errors import RateLimited, TillpointError
 from tillpoint.security.scrub import scrub, scrub_text
-from tillpoint.web.schemas import CARD_DATA_NOT_ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,6 @@ def _validation_fields(exc: RequestValidationError) -> tuple[str, list[dict[str,
         kind = str(err.get("type", "invalid"))
         if kind == "json_invalid":
             code = "malformed_json"
-        elif kind == CARD_DATA_NOT_ACCEPTED and code != "malformed_json":
-            code = CARD_DATA_NOT_ACCEPTED
         fields.append({"path": loc, "code": kind, "message": str(err.get("msg", "invalid"))})
     return code, fields
 
