@@ -1,7 +1,8 @@
 """Checkout over HTTP: start, read, the one event write path, shipping options.
 
-The event body is a discriminated union on ``type`` (visible in OpenAPI); each
-member validates its own fields and refuses unknown ones.
+The event body is a discriminated union on ``type`` (``checkout/commands.py``, visible in
+OpenAPI); each member validates its own fields and refuses unknown ones, and the service
+receives the validated command itself.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from tillpoint.addresses.schemas import Address, GuestInfo
 from tillpoint.checkout import service
+from tillpoint.checkout.commands import CheckoutCommand
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.service import CheckoutView, checkout_to_dict
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.schemas import error_responses
 
 _TAGS = {e.value for e in Event} | {"card", "saved"}
 
@@ -45,80 +46,6 @@ class EventRoute(APIRoute):
 
 
 router = APIRouter(prefix="/api/checkout", tags=["checkout"], route_class=EventRoute)
-
-SimpleType = Literal[
-    "UPDATE_CART",
-    "APPLY_COUPON",
-    "SELECT_GUEST",
-    "SELECT_REGISTERED",
-    "LOGIN_REQUIRED",
-    "LOGIN_SUCCEEDED",
-    "USE_SHIPPING_ADDRESS",
-    "EDIT_SHIPPING",
-    "EDIT_BILLING",
-    "EDIT_PAYMENT",
-    "CONFIRM_ORDER",
-    "RETRY_PAYMENT",
-    "CHANGE_PAYMENT_METHOD",
-    "ACTION_COMPLETED",
-    "PROCEED_TO_CONFIRMATION",
-    "PROCEED_TO_CHECKOUT",
-]
-
-
-class SimpleEvent(StrictModel):
-    """An event without fields."""
-
-    type: SimpleType
-
-
-class ServerOnlyEvent(StrictModel):
-    """Raised by the server only (gateway answers, verified webhooks): clients get 403."""
-
-    type: Literal["PAYMENT_SUCCESS", "PAYMENT_FAILURE", "PAYMENT_REQUIRES_ACTION", "EXPIRE"]
-
-
-class GuestInfoEvent(GuestInfo):
-    type: Literal["SUBMIT_GUEST_INFO"]
-
-
-class AddressEvent(StrictModel):
-    """SUBMIT_SHIPPING / SUBMIT_BILLING, or USE_BILLING_AS_SHIPPING (one address for both)."""
-
-    type: Literal["SUBMIT_SHIPPING", "SUBMIT_BILLING", "USE_BILLING_AS_SHIPPING"]
-    address: Address
-
-
-class ShippingEvent(StrictModel):
-    type: Literal["SELECT_SHIPPING"]
-    shipping_method_id: str = Field(min_length=1, max_length=100)
-
-
-class CardMethod(StrictModel):
-    """A card Stripe.js made into a PaymentMethod (``pm_``) in the browser, or a
-    tokenised card's id (``card_``, what a Stripe.js stand-in without
-    ``createPaymentMethod`` gives); card data never reaches us."""
-
-    type: Literal["card"]
-    payment_method_id: str = Field(pattern=r"^(pm|card)_[A-Za-z0-9_]{3,100}$")
-
-
-class SavedMethod(StrictModel):
-    """A payment method the logged-in customer saved before."""
-
-    type: Literal["saved"]
-    saved_method_id: str = Field(pattern=r"^[a-z]{2,6}_[0-9A-Za-z_]{3,100}$")
-
-
-class PaymentEvent(StrictModel):
-    type: Literal["SELECT_PAYMENT"]
-    payment_method: Annotated[CardMethod | SavedMethod, Field(discriminator="type")]
-
-
-CheckoutEventIn = Annotated[
-    SimpleEvent | ServerOnlyEvent | GuestInfoEvent | AddressEvent | ShippingEvent | PaymentEvent,
-    Field(discriminator="type"),
-]
 
 
 class TotalsOut(BaseModel):
@@ -203,7 +130,7 @@ async def get_checkout(
 @router.post("/{checkout_id}/events", response_model=CheckoutOut, responses=ERRORS)
 async def send_event(
     checkout_id: str,
-    body: Annotated[CheckoutEventIn, Body()],
+    body: Annotated[CheckoutCommand, Body()],
     request: Request,
     response: Response,
     rt: RuntimeDep,
@@ -212,13 +139,11 @@ async def send_event(
 ) -> dict[str, Any]:
     """Drive the checkout. 409 not allowed now (with ``allowed_events``), 422 guard failed,
     412 stale ``If-Match``, 403 for server-only events."""
-    payload = body.model_dump(exclude={"type"})
     view = await service.send_event(
         rt,
         session,
         checkout_id,
-        Event(body.type),
-        payload,
+        body,  # the validated command itself, not a dict to validate again
         if_match=if_match,
         actor=request_actor(request, session),
     )
