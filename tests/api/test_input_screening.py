@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -296,3 +297,26 @@ async def test_every_string_input_of_every_route_is_screened(
         if not (routed_away or want in fields) or "4111" in r.text:
             misses.append((method, url, want, r.status_code, r.text[:120]))
     assert not misses, "\n".join(map(str, misses))
+
+
+async def test_a_nul_in_the_user_agent_never_reaches_the_database(app: Any, rt: Runtime) -> None:
+    # Real HTTP servers refuse NUL in headers; an in-process or lenient front end may not.
+    # The user agent is evidence we record (sessions, audit), not input we refuse.
+    agent = b"evil\x00agent \x1b[2J\xe2\x80\xae"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/api/session", headers={"user-agent": agent})
+        assert r.status_code == 200, r.text
+        r = await client.post("/api/cart/items%00", json={}, headers={"user-agent": agent})
+        assert r.status_code == 403 and error_code(r) == "csrf_failed"
+    async with rt.db.transaction() as s:
+        agents = (await s.execute(text("SELECT user_agent FROM guest_sessions"))).scalars().all()
+        audited = (
+            await s.execute(
+                text("SELECT user_agent, metadata FROM audit_logs WHERE event_type = 'csrf_failed'")
+            )
+        ).all()
+    assert [a.startswith("evil") for a in agents] == [True]
+    assert len(audited) == 1 and audited[0][0].startswith("evil")
+    for stored in [*agents, str(audited[0])]:
+        assert "\x00" not in stored and "\x1b" not in stored and "\u202e" not in stored

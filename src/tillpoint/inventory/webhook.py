@@ -25,6 +25,7 @@ from tillpoint.errors import BadRequest, FieldError, InvalidInput, ServiceUnavai
 from tillpoint.inventory.levels import ExternalLevel, apply_external_levels
 from tillpoint.inventory.models import WebhookDelivery
 from tillpoint.runtime import Runtime
+from tillpoint.security.screen import leading_code, message_for, screen_text, screen_value
 
 TIMESTAMP_HEADER = "x-inventory-timestamp"
 SIGNATURE_HEADER = "x-inventory-signature"
@@ -65,8 +66,12 @@ def verify(
 def _parse(body: bytes) -> list[ExternalLevel]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
+    refused = screen_value(data)  # the API's own input rules: this body is read here, not by it
+    if refused:
+        code = leading_code(refused)
+        raise InvalidInput(message_for(code), code=code, fields=refused)
     updates = data.get("updates") if isinstance(data, dict) else None
     if not isinstance(updates, list) or not 1 <= len(updates) <= MAX_UPDATES:
         raise InvalidInput(
@@ -109,6 +114,9 @@ async def receive_stock_webhook(
     delivery = headers.get(DELIVERY_HEADER, "")
     if not 1 <= len(delivery) <= 120:
         raise BadRequest("X-Inventory-Delivery is required.", code="missing_delivery_id")
+    bad_delivery = screen_text(delivery, ("header", DELIVERY_HEADER), single_line=True)
+    if bad_delivery is not None:
+        raise InvalidInput(bad_delivery.message, code=bad_delivery.code, fields=[bad_delivery])
     levels = _parse(body)
     async with rt.db.transaction() as s:
         insert = pg_insert if rt.db.is_postgres else sqlite_insert

@@ -89,13 +89,16 @@ def contains_control_characters(text: str, *, allow_line_breaks: bool = True) ->
 
 
 def scrub_text(text: str) -> str:
-    """``text`` with PAN-like runs and recognisable secrets replaced by markers."""
+    """``text`` with PAN-like runs and recognisable secrets replaced by markers, and control
+    characters (NUL, escapes, bidi overrides; not tab or line breaks) by U+FFFD: what we
+    log or record (user agents, paths) can neither rewrite a terminal nor break a
+    PostgreSQL text or JSONB column."""
     out = text
     for start, end in reversed(_pan_spans(text)):
         out = out[:start] + PAN_REDACTED + out[end:]
     for pattern in _SECRET_TEXT:
         out = pattern.sub(REDACTED, out)
-    return out
+    return _CONTROL.sub("\ufffd", out)
 
 
 def is_secret_key(key: str) -> bool:
@@ -104,15 +107,15 @@ def is_secret_key(key: str) -> bool:
 
 
 def scrub(value: Any, *, _depth: int = 0) -> Any:
-    """A copy of ``value`` safe to log or audit: secret keys redacted, PANs and secrets in
-    strings replaced, recursively through mappings, lists and tuples."""
+    """A copy of ``value`` safe to log or audit: secret keys redacted, strings (keys too)
+    scrubbed as :func:`scrub_text` does, recursively through mappings, lists and tuples."""
     if _depth > 20:
         return REDACTED
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
         return {
-            k: (
+            (scrub_text(k) if isinstance(k, str) else k): (
                 REDACTED if isinstance(k, str) and is_secret_key(k) else scrub(v, _depth=_depth + 1)
             )
             for k, v in value.items()
