@@ -33,7 +33,7 @@ from tillpoint.cart.view import (
     cart_to_dict,
 )
 from tillpoint.catalog.service import resolve_sellable, sellables_for
-from tillpoint.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import ensure_available, stock_status_for
 from tillpoint.promotions.applied import refresh_cart_coupons
@@ -373,6 +373,7 @@ def check_quantity(rt: Runtime, quantity: int, path: str = "quantity") -> None:
         raise InvalidInput(
             f"Quantity must be between 1 and {limit}.",
             code="quantity_out_of_range",
+            fields=[FieldError((path,), "quantity_out_of_range", f"1 to {limit}")],
             details={"min": 1, "max": limit},
         )
 

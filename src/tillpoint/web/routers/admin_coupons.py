@@ -13,8 +13,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic.json_schema import WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from tillpoint.money import MAX_AMOUNT
 from tillpoint.promotions import admin
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.schemas import StrictModel, error_responses
@@ -25,7 +28,23 @@ CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
 ADMIN_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 ProductIds = list[Annotated[str, Field(max_length=40)]]
 CouponKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_get_y"]
-Amount = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
+Uses = Annotated[int, Field(strict=True, ge=1, le=admin.MAX_USES)]
+Code = Annotated[str, Field(min_length=1, max_length=64)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+ProductList = Annotated[ProductIds, Field(max_length=500)]
+Metadata = Annotated[dict[str, Any], Field(max_length=20)]
+
+
+def _alone(tp: Any) -> WithJsonSchema:
+    """The schema of ``tp`` without ``null``: a PATCH field that may be left out, not nulled."""
+    return WithJsonSchema(TypeAdapter(tp).json_schema())
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A field left out of a PATCH keeps its value: no default to state.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
 
 
 class CouponFields(StrictModel):
@@ -43,8 +62,8 @@ class CouponFields(StrictModel):
     maximum_discount: Amount | None = Field(default=None, description="Minor units.")
     start_date: datetime
     end_date: datetime = Field(description="Exclusive: the coupon has expired at this instant.")
-    usage_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
-    per_customer_limit: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+    usage_limit: Uses | None = None
+    per_customer_limit: Uses | None = Field(
         default=None, description="Uses per customer (by user id, or email for guests)."
     )
     is_active: bool = True
@@ -64,21 +83,37 @@ class CouponBatchIn(CouponFields):
 
 
 class CouponPatch(StrictModel):
-    code: str | None = Field(default=None, min_length=1, max_length=64)
-    type: CouponKind | None = None
-    value: Amount | None = None
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    """The fields to change. ``null`` clears the ones a coupon may lack (``currency``,
+    ``minimum_order_amount``, ``maximum_discount``, ``usage_limit``,
+    ``per_customer_limit``); the others cannot be null (422 ``null_not_allowed``): leave
+    a field out to keep it, send ``[]`` or ``{}`` to empty a list or the metadata."""
+
+    model_config = ConfigDict(json_schema_extra=_no_defaults)
+
+    code: Annotated[Code | None, _alone(Code)] = None
+    type: Annotated[CouponKind | None, _alone(CouponKind)] = None
+    value: Annotated[Amount | None, _alone(Amount)] = None
+    currency: Currency | None = None
     minimum_order_amount: Amount | None = None
     maximum_discount: Amount | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    usage_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
-    per_customer_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
-    is_active: bool | None = None
-    combinable: bool | None = None
-    applicable_products: ProductIds | None = Field(default=None, max_length=500)
-    excluded_products: ProductIds | None = Field(default=None, max_length=500)
-    metadata: dict[str, Any] | None = Field(default=None, max_length=20)
+    start_date: Annotated[datetime | None, _alone(datetime)] = None
+    end_date: Annotated[datetime | None, _alone(datetime)] = None
+    usage_limit: Uses | None = None
+    per_customer_limit: Uses | None = None
+    is_active: Annotated[bool | None, _alone(bool)] = None
+    combinable: Annotated[bool | None, _alone(bool)] = None
+    applicable_products: Annotated[ProductList | None, _alone(ProductList)] = None
+    excluded_products: Annotated[ProductList | None, _alone(ProductList)] = None
+    metadata: Annotated[Metadata | None, _alone(Metadata)] = None
+
+    @field_validator(*sorted(admin.NOT_NULLABLE), mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                "null_not_allowed", "This field cannot be null: leave it out to keep it."
+            )
+        return value
 
 
 class CouponOut(BaseModel):

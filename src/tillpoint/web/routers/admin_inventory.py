@@ -7,20 +7,29 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import Field
+from pydantic import Field, Strict, WithJsonSchema
 
 from tillpoint.inventory import levels
+from tillpoint.inventory.levels import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.schemas import StrictModel, error_responses
 
 router = APIRouter(prefix="/api/admin/inventory", tags=["admin"])
+
+# Checked by the stock service, with its own codes; the schema states the same bounds.
+StockLevel = Annotated[
+    int, Strict(), WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_ON_HAND})
+]
 
 
 class AdjustIn(StrictModel):
     """Exactly one of ``on_hand`` (absolute) or ``delta``, or neither to change settings."""
 
     reason: str = Field(min_length=1, max_length=500)
-    on_hand: int | None = Field(default=None, strict=True)
+    on_hand: StockLevel | None = Field(
+        default=None,
+        description="Below 0: 422 negative_stock; above the cap: 422 stock_too_large.",
+    )
     delta: int | None = Field(default=None, strict=True, ge=-10_000_000, le=10_000_000)
     variant_id: str | None = Field(default=None, max_length=40)
     backorder_allowed: bool | None = None

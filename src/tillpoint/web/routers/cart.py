@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from tillpoint.cart import service
 from tillpoint.cart.view import CartView, cart_to_dict
+from tillpoint.config import MAX_LINE_QUANTITY
 from tillpoint.errors import NotFound
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep
 from tillpoint.web.schemas import StrictModel, error_responses
@@ -17,7 +18,13 @@ from tillpoint.web.schemas import StrictModel, error_responses
 router = APIRouter(prefix="/api/cart", tags=["cart"])
 
 ItemId = Annotated[str, Path(max_length=40, pattern=r"^item_[0-9A-Za-z]{22}$")]
-MetaValue = str | int | bool
+# Metadata numbers are small labels (sizes, counts), not money or ids.
+MetaValue = str | Annotated[int, Field(strict=True, ge=-(10**9), le=10**9)] | bool
+# Enforced by the cart service with its own code against the shop's setting (default 999).
+QUANTITY_DOC = (
+    f"1 to the shop's cart_max_line_quantity (default 999, at most {MAX_LINE_QUANTITY}); "
+    "beyond: 422 quantity_out_of_range."
+)
 
 
 class LineOut(BaseModel):
@@ -66,7 +73,12 @@ class CartOut(BaseModel):
 class AddItemIn(StrictModel):
     product_id: str = Field(max_length=40)
     variant_id: str | None = Field(default=None, max_length=40)
-    quantity: int = Field(default=1, strict=True)
+    quantity: int = Field(
+        default=1,
+        strict=True,
+        description=QUANTITY_DOC,
+        json_schema_extra={"minimum": 1, "maximum": MAX_LINE_QUANTITY},
+    )
     metadata: dict[str, MetaValue] = Field(default_factory=dict, max_length=20)
 
     @field_validator("metadata")
@@ -79,7 +91,11 @@ class AddItemIn(StrictModel):
 
 
 class UpdateItemIn(StrictModel):
-    quantity: int = Field(strict=True, ge=0)
+    quantity: int = Field(
+        strict=True,
+        description="0 removes the line; otherwise " + QUANTITY_DOC,
+        json_schema_extra={"minimum": 0, "maximum": MAX_LINE_QUANTITY},
+    )
 
 
 CART_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import Field
 
 from tillpoint.errors import BadRequest, NotFound, Unauthorized
+from tillpoint.money import MAX_AMOUNT
 from tillpoint.orders import service
 from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.sessions.service import SessionContext
@@ -25,7 +26,11 @@ CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$"
 
 class RefundIn(StrictModel):
     amount: int | None = Field(
-        default=None, strict=True, gt=0, description="Minor units; omit to refund everything left."
+        default=None,
+        strict=True,
+        gt=0,
+        le=MAX_AMOUNT,
+        description="Minor units; omit to refund everything left.",
     )
     reason: str | None = Field(default=None, max_length=500)
     restock: bool = False
