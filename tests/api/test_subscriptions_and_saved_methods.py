@@ -108,3 +108,9 @@ async def test_guests_have_no_saved_methods(api: Api) -> None:
     assert error_code(await api.get("/api/payment/methods")) == "login_required"
     r = await api.post("/api/payment/methods", json={"payment_method_id": "pm_card_visa"})
     assert error_code(r) == "login_required"
+
+
+async def test_saving_an_unknown_payment_method_is_a_422_with_the_field(user_api: Api) -> None:
+    r = await user_api.post("/api/payment/methods", json={"payment_method_id": "pm_" + "0" * 40})
+    assert r.status_code == 422 and error_code(r) == "payment_method_not_found", r.text
+    assert r.json()["error"]["fields"][0]["path"] == ["payment_method_id"]

@@ -7,9 +7,14 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tillpoint.auth.models import User
-from tillpoint.errors import NotFound, Unauthorized
+from tillpoint.errors import FieldError, NotFound, Unauthorized
 from tillpoint.orders.models import PaymentCustomer
-from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod, SetupIntentResult
+from tillpoint.payments.gateway import (
+    PaymentGateway,
+    PaymentMethodNotFound,
+    SavedPaymentMethod,
+    SetupIntentResult,
+)
 from tillpoint.runtime import Runtime
 
 
@@ -71,9 +76,14 @@ async def start_saving_method(
 async def save_method(
     rt: Runtime, gateway: PaymentGateway, user_id: str | None, payment_method_id: str
 ) -> SavedPaymentMethod:
-    """Attach a payment method (tokenised by Stripe.js) to the user's customer."""
+    """Attach a payment method (tokenised by Stripe.js) to the user's customer; 422
+    ``payment_method_not_found`` (field ``payment_method_id``) if the gateway has none."""
     customer = await customer_for(rt, gateway, user_id)
-    return await gateway.attach_payment_method(payment_method_id, customer)
+    try:
+        return await gateway.attach_payment_method(payment_method_id, customer)
+    except PaymentMethodNotFound as exc:
+        field = FieldError(("payment_method_id",), exc.code, "No such payment method.")
+        raise PaymentMethodNotFound(exc.message, fields=[field]) from exc
 
 
 async def remove_method(

@@ -168,6 +168,14 @@ class GatewayRejected(TillpointError):
     status = 502
 
 
+class PaymentMethodNotFound(GatewayRejected):
+    """The gateway has no payment method with the id the customer gave: the caller's
+    error (422), not the gateway's (502)."""
+
+    code = "payment_method_not_found"
+    status = 422
+
+
 class WebhookRejected(TillpointError):
     """A webhook failed verification (signature, timestamp, body); nothing was changed."""
 

@@ -38,6 +38,7 @@ from tillpoint.payments.gateway import (
     IntentStatus,
     PaymentIntentResult,
     PaymentMethodDeclined,
+    PaymentMethodNotFound,
     RecurringPrice,
     RefundResult,
     SavedPaymentMethod,
@@ -373,10 +374,9 @@ class SandboxGateway:
     def _check_method(self, payment_method_id: str) -> TestCard:
         card = TEST_CARDS.get(payment_method_id)
         if card is None:
-            raise GatewayRejected(
-                f"No such PaymentMethod: {payment_method_id!r} (the sandbox knows Stripe's "
-                "test methods, e.g. pm_card_visa).",
-                code="resource_missing",
+            raise PaymentMethodNotFound(
+                "No such payment method (the sandbox knows Stripe's test methods, "
+                "e.g. pm_card_visa)."
             )
         return card
 
