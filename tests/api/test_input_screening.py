@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import factories
-from tests.support import Api, error_code
+from tests.support import Api, error_code, path_example
 from tillpoint.runtime import Runtime
 
 PAN = "4111 1111 1111 1111"
@@ -157,7 +157,6 @@ async def test_a_card_number_inside_nested_metadata_is_refused(admin_api: Api) -
     [
         ("/api/products?category=%00", ["query", "category"]),
         ("/api/products?cursor=prd_%00", ["query", "cursor"]),
-        ("/api/products/prod_%00x", ["path", "product_id"]),
         ("/api/admin/coupons?cursor=%00", ["query", "cursor"]),
         ("/api/admin/inventory?cursor=a%00b", ["query", "cursor"]),
         ("/api/admin/audit-logs?entity_id=a%1b", ["query", "entity_id"]),
@@ -171,6 +170,11 @@ async def test_nul_and_controls_in_query_and_path_never_reach_the_database(
     assert r.status_code == 422, r.text
     assert error_code(r) == "control_characters_not_allowed"
     assert r.json()["error"]["fields"][0]["path"] == path
+
+
+async def test_a_control_character_in_an_id_never_routes(api: Api) -> None:
+    r = await api.get("/api/products/prod_%00x")
+    assert r.status_code == 404 and error_code(r) == "not_found"
 
 
 async def test_a_line_break_in_a_query_value_is_refused(api: Api) -> None:
@@ -254,20 +258,22 @@ def _filled(url: str, op: dict[str, Any], name: str | None, value: str) -> str:
     for param in op.get("parameters", []):
         if param["in"] == "path":
             slot = "{" + param["name"] + "}"
-            url = url.replace(slot, quote(value, safe="") if param["name"] == name else "x1")
+            fits = path_example(param["schema"])
+            url = url.replace(slot, quote(value, safe="") if param["name"] == name else fits)
     return url
 
 
-def _inputs(spec: dict[str, Any]) -> list[tuple[str, str, str, Path]]:
+def _inputs(spec: dict[str, Any]) -> list[tuple[str, str, str, Path, bool]]:
     cases = []
     for method, url, op in _operations(spec):
         for param in op.get("parameters", []):
             if "string" in str(param.get("schema")):
-                cases.append((method, url, param["in"], (param["in"], param["name"])))
+                opaque = bool(param["schema"].get("x-opaque-token"))
+                cases.append((method, url, param["in"], (param["in"], param["name"]), opaque))
         body = op.get("requestBody", {}).get("content", {}).get("application/json")
         if body:
             for path in _string_paths(body["schema"], spec, ()):
-                cases.append((method, url, "body", path))
+                cases.append((method, url, "body", path, False))
     return cases
 
 
@@ -279,7 +285,9 @@ async def test_every_string_input_of_every_route_is_screened(
     cases = _inputs(spec)
     assert len(cases) > 100  # the walk really reaches nested body fields
     misses = []
-    for method, url, where, path in cases:
+    for method, url, where, path, opaque in cases:
+        if opaque and bad.startswith("4111"):
+            continue  # our own cursors and tokens: control characters only (next test)
         kw: dict[str, Any] = {}
         name = str(path[1]) if where in {"query", "path", "header"} else None
         if where == "query":
@@ -320,3 +328,15 @@ async def test_a_nul_in_the_user_agent_never_reaches_the_database(app: Any, rt: 
     assert len(audited) == 1 and audited[0][0].startswith("evil")
     for stored in [*agents, str(audited[0])]:
         assert "\x00" not in stored and "\x1b" not in stored and "\u202e" not in stored
+
+
+async def test_our_own_cursors_and_tokens_are_not_mistaken_for_card_numbers(
+    admin_api: Api,
+) -> None:
+    # An audit cursor is <µs>.<chain>.<seq>: sixteen digits that pass Luhn one time in ten.
+    r = await admin_api.get("/api/admin/audit-logs", params={"cursor": "4111111111111111.1.1"})
+    assert r.status_code == 200, r.text
+    r = await admin_api.get("/api/orders/ord_" + "A" * 22, params={"token": "4111111111111111"})
+    assert r.status_code == 404 and error_code(r) == "order_not_found", r.text
+    r = await admin_api.get("/api/admin/audit-logs", params={"cursor": "1\u202e.1.1"})
+    assert r.status_code == 422 and error_code(r) == "control_characters_not_allowed"

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tillpoint.errors import RateLimited, TillpointError
 from tillpoint.security.scrub import scrub, scrub_text
+from tillpoint.web.routing import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_json(exc.status_code, code, message, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the route that answered knows only its own methods
+            headers["Allow"] = ", ".join(allowed_methods(_req.app.routes, _req.scope))
+        return error_json(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _database(req: Request, exc: DBAPIError) -> JSONResponse:

@@ -1,9 +1,9 @@
 """The one gate every route's input passes before any handler or database sees it.
 
 ``create_app`` installs :func:`screen_request` as an app-wide dependency, so it runs
-first on every route of every router, present and future: every query parameter, every
-path parameter, the headers the route declares (``If-Match``, ``Idempotency-Key``, ...)
-and the route's body at any depth are screened by :mod:`tillpoint.security.screen`.
+first on every route of every router, present and future: the path, query and header
+parameters the route declares (``cursor``, ``If-Match``, ``Idempotency-Key``, ...) and
+the route's body at any depth are screened by :mod:`tillpoint.security.screen`.
 Field paths follow our error shape: ``["address", "street1"]`` in a body,
 ``["query", "cursor"]``, ``["path", "product_id"]``, ``["header", "idempotency-key"]``.
 Raw bodies a route reads itself (the signed webhooks) are not declared and not screened
@@ -20,15 +20,46 @@ from fastapi.dependencies.models import Dependant
 from tillpoint.errors import FieldError, InvalidInput
 from tillpoint.security.screen import leading_code, message_for, screen_text, screen_value
 
+# Marks a query or header parameter whose value is one of our own opaque tokens or cursors
+# (compared, never stored): screened for control characters but not for card numbers,
+# since a token or cursor of ours may hold a Luhn-valid digit run by chance.
+OPAQUE_TOKEN: dict[str, Any] = {"x-opaque-token": True}
 
-def _declared_headers(dependant: Dependant) -> set[str]:
-    names: set[str] = set()
+Param = tuple[str, str, bool]  # location, name as sent, opaque
+
+
+def _is_opaque(field: Any) -> bool:
+    extra = getattr(field.field_info, "json_schema_extra", None)
+    return isinstance(extra, dict) and bool(extra.get("x-opaque-token"))
+
+
+def _declared_params(dependant: Dependant) -> list[Param]:
+    """The path, query and header parameters the route and its dependencies declare."""
+    params: list[Param] = []
     pending = [dependant]
     while pending:
         current = pending.pop()
-        names.update(str(field.alias).lower() for field in current.header_params)
+        for where, fields in (
+            ("path", current.path_params),
+            ("query", current.query_params),
+            ("header", current.header_params),
+        ):
+            for field in fields:
+                name = str(field.alias)
+                params.append(
+                    (where, name.lower() if where == "header" else name, _is_opaque(field))
+                )
         pending.extend(current.dependencies)
-    return names
+    return params
+
+
+def _values(request: Request, where: str, name: str) -> list[str]:
+    if where == "query":
+        return request.query_params.getlist(name)
+    if where == "header":
+        return request.headers.getlist(name)
+    value = request.path_params.get(name)
+    return [] if value is None else [str(value)]
 
 
 def _is_json(content_type: str) -> bool:
@@ -53,14 +84,13 @@ async def _declared_body(request: Request, route: Any) -> Any:
     return None
 
 
-def _single_line(found: list[FieldError], where: str, name: str, value: str) -> None:
-    bad_name = screen_text(name, (where,), single_line=True)
-    if bad_name is not None:
-        found.append(bad_name)
-        return
-    problem = screen_text(value, (where, name), single_line=True)
-    if problem is not None:
-        found.append(problem)
+def _screen_param(request: Request, param: Param) -> FieldError | None:
+    where, name, opaque = param
+    for value in _values(request, where, name):
+        problem = screen_text(value, (where, name), single_line=True, card_data=not opaque)
+        if problem is not None:
+            return problem
+    return None
 
 
 async def screen_request(request: Request) -> None:
@@ -68,16 +98,13 @@ async def screen_request(request: Request) -> None:
     request's input: ``card_data_not_accepted``, ``control_characters_not_allowed`` or
     ``nesting_too_deep``, each field with its path; the value is never echoed."""
     found: list[FieldError] = []
-    for name, value in request.query_params.multi_items():
-        _single_line(found, "query", name, value)
-    for name, value in request.path_params.items():
-        _single_line(found, "path", name, str(value))
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if isinstance(dependant, Dependant):
-        for name in sorted(_declared_headers(dependant)):
-            for value in request.headers.getlist(name):
-                _single_line(found, "header", name, value)
+        for param in _declared_params(dependant):
+            problem = _screen_param(request, param)
+            if problem is not None:
+                found.append(problem)
     found += screen_value(await _declared_body(request, route))
     if found:
         code = leading_code(found)

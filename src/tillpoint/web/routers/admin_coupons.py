@@ -20,9 +20,11 @@ from pydantic_core import PydanticCustomError
 from tillpoint.money import MAX_AMOUNT
 from tillpoint.promotions import admin
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(prefix="/api/admin/coupons", tags=["admin"])
+router = APIRouter(prefix="/api/admin/coupons", tags=["admin"], route_class=TypedPathRoute)
 
 CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
 ADMIN_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
@@ -192,7 +194,7 @@ async def create_coupon_batch(
 async def list_coupons(
     rt: RuntimeDep,
     session: AdminDep,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=40, json_schema_extra=OPAQUE_TOKEN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     active: bool | None = None,
     batch_id: Annotated[str | None, Query(max_length=40)] = None,

@@ -12,9 +12,11 @@ from pydantic import Field, Strict, WithJsonSchema
 from tillpoint.inventory import levels
 from tillpoint.inventory.levels import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(prefix="/api/admin/inventory", tags=["admin"])
+router = APIRouter(prefix="/api/admin/inventory", tags=["admin"], route_class=TypedPathRoute)
 
 # Checked by the stock service, with its own codes; the schema states the same bounds.
 StockLevel = Annotated[
@@ -40,7 +42,7 @@ class AdjustIn(StrictModel):
 
 @router.put("/{product_id}", responses=error_responses(401, 403, 404, 422))
 async def adjust(
-    product_id: Annotated[str, Path(max_length=40)],
+    product_id: Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")],
     body: AdjustIn,
     request: Request,
     rt: RuntimeDep,
@@ -70,7 +72,7 @@ async def low_stock(
     rt: RuntimeDep,
     admin: AdminDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64, json_schema_extra=OPAQUE_TOKEN)] = None,
 ) -> dict[str, Any]:
     """SKUs at or below their low-stock threshold, by SKU (``next_cursor`` continues)."""
     rows = await levels.low_stock(rt, limit=limit + 1, after=cursor)

@@ -13,9 +13,10 @@ from tillpoint.cart.view import CartView, cart_to_dict
 from tillpoint.config import MAX_LINE_QUANTITY
 from tillpoint.errors import NotFound
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
-router = APIRouter(prefix="/api/cart", tags=["cart"])
+router = APIRouter(prefix="/api/cart", tags=["cart"], route_class=TypedPathRoute)
 
 ItemId = Annotated[str, Path(max_length=40, pattern=r"^item_[0-9A-Za-z]{22}$")]
 # Metadata numbers are small labels (sizes, counts), not money or ids.

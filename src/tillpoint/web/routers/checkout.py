@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from tillpoint.checkout import service
@@ -20,12 +19,13 @@ from tillpoint.checkout.commands import CheckoutCommand
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.service import CheckoutView, checkout_to_dict
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
 
 _TAGS = {e.value for e in Event} | {"card", "saved"}
 
 
-class EventRoute(APIRoute):
+class EventRoute(TypedPathRoute):
     """Field paths without the union's tag: ``["address", "zip_code"]``, not
     ``["SUBMIT_SHIPPING", "address", "zip_code"]``."""
 
@@ -45,6 +45,7 @@ class EventRoute(APIRoute):
         return route
 
 
+CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$")]
 router = APIRouter(prefix="/api/checkout", tags=["checkout"], route_class=EventRoute)
 
 
@@ -121,7 +122,7 @@ async def start_checkout(
 
 @router.get("/{checkout_id}", response_model=CheckoutOut, responses=ERRORS)
 async def get_checkout(
-    checkout_id: str, response: Response, rt: RuntimeDep, session: SessionDep
+    checkout_id: CheckoutId, response: Response, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     """State, context, totals priced now, ``allowed_events`` and ``version``."""
     return _answer(response, await service.get_checkout(rt, session, checkout_id))
@@ -129,7 +130,7 @@ async def get_checkout(
 
 @router.post("/{checkout_id}/events", response_model=CheckoutOut, responses=ERRORS)
 async def send_event(
-    checkout_id: str,
+    checkout_id: CheckoutId,
     body: Annotated[CheckoutCommand, Body()],
     request: Request,
     response: Response,
@@ -151,7 +152,9 @@ async def send_event(
 
 
 @router.get("/{checkout_id}/shipping-options", response_model=ShippingOptionsOut, responses=ERRORS)
-async def shipping_options(checkout_id: str, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+async def shipping_options(
+    checkout_id: CheckoutId, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
     """The shipping options for the checkout's address and cart, with delivery windows."""
     quote = await service.shipping_options(rt, session, checkout_id)
     return {

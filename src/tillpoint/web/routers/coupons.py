@@ -14,9 +14,10 @@ from pydantic import Field
 from tillpoint.promotions import service
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
 from tillpoint.web.routers.cart import CartOut, cart_answer
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
-router = APIRouter(prefix="/api/cart/coupons", tags=["cart"])
+router = APIRouter(prefix="/api/cart/coupons", tags=["cart"], route_class=TypedPathRoute)
 
 CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
 COUPON_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422)

@@ -19,9 +19,10 @@ from tillpoint.inventory import fallbacks, holds, stock, webhook
 from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
 from tillpoint.web.deps import RuntimeDep, SessionDep, client_ip
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
-router = APIRouter(prefix="/api/inventory", tags=["inventory"])
+router = APIRouter(prefix="/api/inventory", tags=["inventory"], route_class=TypedPathRoute)
 
 ProductId = Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")]
 VariantQuery = Annotated[str | None, Query(max_length=40, pattern=r"^var_[0-9A-Za-z]{22}$")]
@@ -178,7 +179,9 @@ async def hold_cart(rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     responses=error_responses(401, 403, 404),
 )
 async def release_hold(
-    reservation_id: Annotated[str, Path(max_length=80)], rt: RuntimeDep, session: SessionDep
+    reservation_id: Annotated[str, Path(max_length=80, pattern=r"^[0-9A-Za-z_:.-]+$")],
+    rt: RuntimeDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Release one of the caller's cart holds at once."""
     return reservation_out(await holds.release_cart_hold(rt, session.cart_id, reservation_id))

@@ -8,8 +8,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from tillpoint.web.deps import RuntimeDep
+from tillpoint.web.routing import TypedPathRoute
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], route_class=TypedPathRoute)
 
 
 @router.get("/healthz")

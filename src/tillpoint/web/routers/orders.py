@@ -16,9 +16,11 @@ from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.sessions.service import SessionContext
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], route_class=TypedPathRoute)
 
 OrderId = Annotated[str, Path(max_length=40, pattern=r"^ord_[0-9A-Za-z]{22}$")]
 CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$")]
@@ -49,7 +51,7 @@ async def list_orders(
     rt: RuntimeDep,
     session: UserDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=40, json_schema_extra=OPAQUE_TOKEN)] = None,
 ) -> dict[str, Any]:
     """The logged-in user's orders, newest first (``next_cursor`` pages on)."""
     assert session.user_id is not None
@@ -77,8 +79,10 @@ async def get_order(
     request: Request,
     rt: RuntimeDep,
     response: Response,
-    token: Annotated[str | None, Query(max_length=80)] = None,
-    x_order_token: Annotated[str | None, Header(max_length=80)] = None,
+    token: Annotated[str | None, Query(max_length=80, json_schema_extra=OPAQUE_TOKEN)] = None,
+    x_order_token: Annotated[
+        str | None, Header(max_length=80, json_schema_extra=OPAQUE_TOKEN)
+    ] = None,
 ) -> dict[str, Any]:
     """One order: its owner, the session that placed it, or a guest with its access token."""
     session = await _optional_session(request, rt)

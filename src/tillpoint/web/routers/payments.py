@@ -17,6 +17,7 @@ from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
 from tillpoint.web.deps import RuntimeDep, SessionDep, UserDep, client_ip, request_actor
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
 IdempotencyKey = Annotated[
@@ -28,7 +29,7 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"], route_class=TypedPathRoute)
 
 assert _subscriptions  # imported for its webhook handlers
 

@@ -1,0 +1,99 @@
+"""The OpenAPI schema and the answers agree: typed paths route to their one operation, a
+wrong method answers 405 with every allowed method, malformed ids are 404, and headers
+are accepted exactly as documented."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from tests.support import Api, error_code, path_example
+from tillpoint.web.routing import TypedPathRoute
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _concrete(url: str, ops: dict[str, Any]) -> str:
+    for op in ops.values():
+        for param in op.get("parameters", []):
+            if param["in"] == "path":
+                url = url.replace("{" + param["name"] + "}", path_example(param["schema"]))
+    return url
+
+
+def test_every_api_route_routes_by_its_typed_path(app: Any) -> None:
+    routes = [c.original_route for c in iter_route_contexts(app.routes)]
+    api_routes = [r for r in routes if isinstance(r, APIRoute)]
+    assert len(api_routes) > 50
+    assert [r.path for r in api_routes if not isinstance(r, TypedPathRoute)] == []
+
+
+async def test_every_path_answers_405_with_exactly_its_methods(admin_api: Api, app: Any) -> None:
+    spec = app.openapi()
+    wrong = []
+    for url, ops in spec["paths"].items():
+        documented = {m.upper() for m in ops}
+        target = _concrete(url, ops)
+        for method in METHODS:
+            if method in documented:
+                continue
+            r = await admin_api.request(method, target)
+            allowed = {m.strip() for m in r.headers.get("allow", "").split(",") if m.strip()}
+            if r.status_code != 405 or allowed != documented:
+                wrong.append((method, url, r.status_code, sorted(allowed), sorted(documented)))
+    assert not wrong, "\n".join(map(str, wrong))
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allow"),
+    [
+        ("GET", "/api/inventory/reservations", "POST"),
+        ("GET", "/api/inventory/webhook", "POST"),
+        ("PATCH", "/api/admin/coupons/bulk", "POST"),
+        ("PUT", "/api/cart", "DELETE, GET"),
+        ("OPTIONS", "/api/cart/items/item_" + "A" * 22, "DELETE, PATCH"),
+    ],
+)
+async def test_a_literal_segment_is_not_taken_for_an_id(
+    admin_api: Api, method: str, url: str, allow: str
+) -> None:
+    r = await admin_api.request(method, url)
+    assert r.status_code == 405 and error_code(r) == "method_not_allowed", r.text
+    assert r.headers["allow"] == allow
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/checkout/nope",
+        "/api/products/4111111111111111",
+        "/api/inventory/prod_short",
+        "/api/orders/ord_" + "!" * 22,
+    ],
+)
+async def test_a_malformed_id_is_not_found(api: Api, url: str) -> None:
+    r = await api.get(url)
+    assert r.status_code == 404 and error_code(r) == "not_found", r.text
+
+
+async def test_if_match_is_documented_as_what_is_accepted(api: Api, app: Any) -> None:
+    spec = app.openapi()
+    params = spec["paths"]["/api/cart/items"]["post"]["parameters"]
+    (if_match,) = [p for p in params if p["name"] == "if-match"]
+    schema = if_match["schema"]
+    assert schema["type"] == "string" and "null" not in str(schema)
+    pattern = re.compile(schema["pattern"])
+    version = (await api.get("/api/cart")).json()["version"]
+    for form in ["*", "{}", '"{}"', 'W/"{}"']:
+        value = form.format(version)
+        assert pattern.search(value), value
+        r = await api.delete("/api/cart", headers={"If-Match": value})
+        assert r.status_code == 200, (value, r.text)
+        version = r.json()["version"]
+    for value in ["null", "", "abc", "1, 2"]:
+        assert not pattern.search(value), value
+        r = await api.delete("/api/cart", headers={"If-Match": value})
+        assert r.status_code == 400 and error_code(r) == "invalid_if_match", (value, r.text)
