@@ -11,7 +11,6 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.support import Api, error_code, path_example
-from tillpoint.web.routing import TypedPathRoute
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -25,6 +24,8 @@ def _concrete(url: str, ops: dict[str, Any]) -> str:
 
 
 def test_every_api_route_routes_by_its_typed_path(app: Any) -> None:
+    from tillpoint.web.routing import TypedPathRoute
+
     routes = [c.original_route for c in iter_route_contexts(app.routes)]
     api_routes = [r for r in routes if isinstance(r, APIRoute)]
     assert len(api_routes) > 50
@@ -97,3 +98,45 @@ async def test_if_match_is_documented_as_what_is_accepted(api: Api, app: Any) ->
         assert not pattern.search(value), value
         r = await api.delete("/api/cart", headers={"If-Match": value})
         assert r.status_code == 400 and error_code(r) == "invalid_if_match", (value, r.text)
+
+
+COUPON = {
+    "code": "ISO1",
+    "type": "percentage",
+    "value": 1000,
+    "start_date": "2026-01-01T00:00:00Z",
+    "end_date": "2099-01-01T00:00:00Z",
+}
+
+
+async def test_dates_are_iso_text_as_documented_not_unix_times(admin_api: Api, rt: Any) -> None:
+    from tests import factories
+
+    r = await admin_api.get("/api/admin/audit-logs", params={"until": "0.5"})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["path"] == ["query", "until"]
+    r = await admin_api.post("/api/admin/coupons", json={**COUPON, "start_date": 0})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["path"] == ["start_date"]
+    p = await factories.product(rt)
+    body = {"reason": "restock", "restock_date": 0}
+    r = await admin_api.put(f"/api/admin/inventory/{p.id}", json=body)
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["path"] == ["restock_date"]
+    body["restock_date"] = "2026-02-01"
+    assert (await admin_api.put(f"/api/admin/inventory/{p.id}", json=body)).status_code == 200
+
+
+@pytest.mark.parametrize("key", [" ", "", "two words", "ключ"])
+async def test_an_idempotency_key_is_visible_ascii_as_documented(admin_api: Api, key: str) -> None:
+    r = await admin_api.post(
+        "/api/admin/orders/ord_" + "A" * 22 + "/refunds",
+        json={},
+        headers={"Idempotency-Key": key.encode()},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["fields"][0]["path"] == ["header", "Idempotency-Key"]
+
+
+async def test_an_unknown_order_cursor_is_refused_with_its_path(user_api: Api) -> None:
+    for cursor in ["", "ord_" + "A" * 22]:
+        r = await user_api.get("/api/orders", params={"cursor": cursor})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["fields"][0]["path"] == ["query", "cursor"]

@@ -38,7 +38,7 @@ async def test_level_of_tracked_and_untracked_products(api: Api, rt: Runtime) ->
     r = await api.get("/api/inventory/prod_" + "Z" * 22)
     assert r.status_code == 404 and error_code(r) == "product_not_found"
     r = await api.get("/api/inventory/nope")
-    assert r.status_code == 422
+    assert r.status_code == 404 and error_code(r) == "not_found"
 
 
 async def test_availability_endpoint_returns_fallbacks(api: Api, rt: Runtime) -> None:

@@ -12,12 +12,18 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-# The seed's ValidationRules.phone pattern; phonenumbers then checks the number itself.
-PHONE_PATTERN = r"^\+?[\d\s\-\(\)]+$"
-# What a one-line field accepts as typed: surrounding whitespace is stripped, so only the
-# text between may not break lines; a required one needs a non-space character.
-ONE_LINE_PATTERN = r"^\s*[^\t\n\r]*\s*$"
-NON_BLANK_LINE_PATTERN = r"^\s*\S[^\t\n\r]*\s*$"
+from tillpoint.security.scrub import CONTROL_OR_BREAK_CLASS
+
+# The seed's ValidationRules.phone pattern (ASCII digits and spaces: ``\d`` and ``\s``
+# also match other scripts' digits and control characters); phonenumbers then checks it.
+PHONE_PATTERN = r"^\+?[0-9 \-\(\)]+$"
+# What a one-line field accepts as typed, in the schema: whitespace around it is stripped,
+# the text between may not break lines or hold control characters (the input gate), and a
+# required one needs a visible character.
+_EDGE = r"[ \t\n\r\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_VISIBLE = rf"[^{CONTROL_OR_BREAK_CLASS} \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+ONE_LINE_PATTERN = rf"^{_EDGE}*[^{CONTROL_OR_BREAK_CLASS}]*{_EDGE}*$"
+NON_BLANK_LINE_PATTERN = rf"^{_EDGE}*{_VISIBLE}[^{CONTROL_OR_BREAK_CLASS}]*{_EDGE}*$"
 
 
 def _one_line(value: str) -> str:

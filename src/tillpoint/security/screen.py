@@ -14,7 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from tillpoint.errors import FieldError
-from tillpoint.security.scrub import contains_card_number, contains_control_characters
+from tillpoint.security.scrub import (
+    CONTROL_CLASS,
+    CONTROL_OR_BREAK_CLASS,
+    contains_card_number,
+    contains_control_characters,
+)
 
 CARD_DATA = "card_data_not_accepted"
 CONTROL_CHARACTERS = "control_characters_not_allowed"
@@ -27,6 +32,11 @@ MAX_DEPTH = 8
 MAX_REFUSALS = 20
 
 Path = tuple[str | int, ...]
+
+# The same rules as JSON Schema patterns (ECMA-262 and Python read them alike), so the
+# API schema documents exactly what the screen lets through.
+TEXT_PATTERN = f"^[^{CONTROL_CLASS}]*$"
+LINE_PATTERN = f"^[^{CONTROL_OR_BREAK_CLASS}]*$"
 
 _MESSAGES = {
     CARD_DATA: "Card numbers are not accepted here: card details go to Stripe directly.",

@@ -41,9 +41,12 @@ _SECRET_TEXT = [
 
 # C0/C1 controls except tab, newline and carriage return; DEL; and the bidirectional
 # overrides and isolates that make text read differently from what it is ("Trojan Source").
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Written as character-class bodies so the API schema can state the same rule.
+CONTROL_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 # The same, tab, newline and carriage return included: for single-line values.
-_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CONTROL_OR_BREAK_CLASS = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
+_CONTROL_OR_BREAK = re.compile(f"[{CONTROL_OR_BREAK_CLASS}]")
 
 
 def luhn_valid(digits: str) -> bool:

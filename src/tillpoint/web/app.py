@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
@@ -28,6 +29,7 @@ from tillpoint.web.admission import AdmissionMiddleware
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
+from tillpoint.web.openapi import document_layers
 from tillpoint.web.pages import router as pages
 from tillpoint.web.routers import (
     admin_audit,
@@ -56,6 +58,9 @@ class TillpointApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
+
+    def openapi(self) -> dict[str, Any]:
+        return document_layers(super().openapi())  # statuses and rules every route shares
 
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
 
 class StrictModel(BaseModel):
@@ -13,6 +16,24 @@ class StrictModel(BaseModel):
     route, by the input gate (``web/screening.py``)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_text(value: Any) -> Any:
+    # Pydantic alone reads a number, or numeric text, as a Unix time; the schema says ISO.
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError(
+            "iso_8601_required", "Give an ISO 8601 date or date-time, e.g. 2026-01-01T00:00:00Z."
+        )
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+IsoAwareDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 
 class FieldErrorOut(BaseModel):

@@ -5,7 +5,8 @@ first on every route of every router, present and future: the path, query and he
 parameters the route declares (``cursor``, ``If-Match``, ``Idempotency-Key``, ...) and
 the route's body at any depth are screened by :mod:`tillpoint.security.screen`.
 Field paths follow our error shape: ``["address", "street1"]`` in a body,
-``["query", "cursor"]``, ``["path", "product_id"]``, ``["header", "idempotency-key"]``.
+``["query", "cursor"]``, ``["path", "product_id"]``, ``["header", "Idempotency-Key"]``
+(a header named as the route declares it, as FastAPI's own validation errors name it).
 Raw bodies a route reads itself (the signed webhooks) are not declared and not screened
 here: Stripe's events are not customer input, and the inventory webhook screens its own.
 """
@@ -45,10 +46,7 @@ def _declared_params(dependant: Dependant) -> list[Param]:
             ("header", current.header_params),
         ):
             for field in fields:
-                name = str(field.alias)
-                params.append(
-                    (where, name.lower() if where == "header" else name, _is_opaque(field))
-                )
+                params.append((where, str(field.alias), _is_opaque(field)))
         pending.extend(current.dependencies)
     return params
 

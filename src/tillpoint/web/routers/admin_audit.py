@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from tillpoint.audit.models import AuditLog
 from tillpoint.audit.queries import CURSOR_PATTERN, AuditLogFilters, Cursor, query_logs
 from tillpoint.audit.verify import verify_chain
 from tillpoint.web.deps import AdminDep, RuntimeDep
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import error_responses
+from tillpoint.web.schemas import IsoAwareDateTime, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(
@@ -93,8 +93,8 @@ async def list_audit_logs(
     entity_id: Name = None,
     user_id: Name = None,
     session_id: Name = None,
-    since: Annotated[AwareDatetime | None, Query(description="Inclusive, with offset.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Exclusive, with offset.")] = None,
+    since: Annotated[IsoAwareDateTime | None, Query(description="Inclusive, with offset.")] = None,
+    until: Annotated[IsoAwareDateTime | None, Query(description="Exclusive, with offset.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=45, pattern=CURSOR_PATTERN, json_schema_extra=OPAQUE_TOKEN)

@@ -21,7 +21,7 @@ from tillpoint.money import MAX_AMOUNT
 from tillpoint.promotions import admin
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.schemas import IsoDateTime, StrictModel, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(prefix="/api/admin/coupons", tags=["admin"], route_class=TypedPathRoute)
@@ -62,8 +62,8 @@ class CouponFields(StrictModel):
     )
     minimum_order_amount: Amount | None = Field(default=None, description="Minor units.")
     maximum_discount: Amount | None = Field(default=None, description="Minor units.")
-    start_date: datetime
-    end_date: datetime = Field(description="Exclusive: the coupon has expired at this instant.")
+    start_date: IsoDateTime
+    end_date: IsoDateTime = Field(description="Exclusive: the coupon has expired at this instant.")
     usage_limit: Uses | None = None
     per_customer_limit: Uses | None = Field(
         default=None, description="Uses per customer (by user id, or email for guests)."
@@ -98,8 +98,8 @@ class CouponPatch(StrictModel):
     currency: Currency | None = None
     minimum_order_amount: Amount | None = None
     maximum_discount: Amount | None = None
-    start_date: Annotated[datetime | None, _alone(datetime)] = None
-    end_date: Annotated[datetime | None, _alone(datetime)] = None
+    start_date: Annotated[IsoDateTime | None, _alone(datetime)] = None
+    end_date: Annotated[IsoDateTime | None, _alone(datetime)] = None
     usage_limit: Uses | None = None
     per_customer_limit: Uses | None = None
     is_active: Annotated[bool | None, _alone(bool)] = None

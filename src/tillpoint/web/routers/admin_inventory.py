@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -13,7 +12,7 @@ from tillpoint.inventory import levels
 from tillpoint.inventory.levels import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.schemas import IsoDate, StrictModel, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(prefix="/api/admin/inventory", tags=["admin"], route_class=TypedPathRoute)
@@ -36,7 +35,7 @@ class AdjustIn(StrictModel):
     variant_id: str | None = Field(default=None, max_length=40)
     backorder_allowed: bool | None = None
     backorder_estimate: str | None = Field(default=None, max_length=80)
-    restock_date: date | None = None
+    restock_date: IsoDate | None = None
     low_stock_threshold: int | None = Field(default=None, strict=True, ge=0, le=1_000_000)
 
 

@@ -113,7 +113,14 @@ def reservation_out(res: Reservation) -> dict[str, Any]:
     }
 
 
-@router.get("/stream", responses=error_responses(422))
+_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}
+}
+
+
+@router.get(
+    "/stream", response_class=EventSourceResponse, responses={**_STREAM, **error_responses(422)}
+)
 async def stream(
     request: Request,
     rt: RuntimeDep,

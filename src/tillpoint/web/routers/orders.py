@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import Field
 
-from tillpoint.errors import BadRequest, NotFound, Unauthorized
+from tillpoint.errors import NotFound, Unauthorized
 from tillpoint.money import MAX_AMOUNT
 from tillpoint.orders import service
 from tillpoint.orders.refunds import RefundRequest, refund_order
@@ -51,7 +51,10 @@ async def list_orders(
     rt: RuntimeDep,
     session: UserDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=40, json_schema_extra=OPAQUE_TOKEN)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=40, pattern=r"^ord_[0-9A-Za-z]{22}$", json_schema_extra=OPAQUE_TOKEN),
+    ] = None,
 ) -> dict[str, Any]:
     """The logged-in user's orders, newest first (``next_cursor`` pages on)."""
     assert session.user_id is not None
@@ -107,8 +110,6 @@ async def create_refund(
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Refund all or part of an order, prorated per line; more than is left answers 422."""
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise BadRequest("Idempotency-Key must not be blank.", code="invalid_idempotency_key")
     key = idempotency_key or f"auto:{secrets.token_hex(16)}"
     actor = request_actor(request, admin)
     refund, created = await refund_order(

@@ -24,7 +24,9 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=200,
+        pattern=r"^[!-~]+$",  # visible ASCII, as a UUID or any token is written
         description="Repeat a request safely: the same key returns the first result.",
     ),
 ]
