@@ -140,3 +140,32 @@ async def test_an_unknown_order_cursor_is_refused_with_its_path(user_api: Api) -
         r = await user_api.get("/api/orders", params={"cursor": cursor})
         assert r.status_code == 422, r.text
         assert r.json()["error"]["fields"][0]["path"] == ["query", "cursor"]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {
+        "sandbox_webhook_secret": "whsec_contract_0000000000",
+        "inventory_webhook_secret": "inventory-contract-secret-0000",
+    }
+
+
+async def test_signed_webhooks_document_their_credential_and_refuse_a_bad_one_with_401(
+    api: Api, app: Any
+) -> None:
+    spec = app.openapi()
+    stripe_op = spec["paths"]["/api/webhooks/stripe"]["post"]
+    inventory_op = spec["paths"]["/api/inventory/webhook"]["post"]
+    assert stripe_op["security"] == [{"StripeSignature": []}]
+    assert inventory_op["security"] == [{"InventorySignature": []}]
+    required = {p["name"] for p in inventory_op["parameters"] if p["required"]}
+    assert required == {"x-inventory-timestamp", "x-inventory-delivery"}
+    r = await api.post("/api/webhooks/stripe", content=b"{}", headers={"Stripe-Signature": "t=1"})
+    assert r.status_code == 401 and "401" in stripe_op["responses"], r.text
+    headers = {
+        "x-inventory-timestamp": "1",
+        "x-inventory-delivery": "d-1",
+        "x-inventory-signature": "sha256=00",
+    }
+    r = await api.post("/api/inventory/webhook", content=b"{}", headers=headers)
+    assert r.status_code == 401 and "401" in inventory_op["responses"], r.text

@@ -51,7 +51,8 @@ Street2 = Annotated[str, _text(0, 200), OneLine, OneLineInSchema]
 City = Annotated[str, _text(1, 100), OneLine, NonBlankInSchema]
 Region = Annotated[str, _text(0, 50), OneLine, OneLineInSchema]
 PostalCode = Annotated[str, _text(0, 20), OneLine, OneLineInSchema]
-Email = Annotated[str, _text(3, 320), OneLine, NonBlankInSchema]
+# At least one visible character; e-mail syntax is the rules' (422 email_invalid).
+Email = Annotated[str, _text(1, 320), OneLine, NonBlankInSchema]
 Phone = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=7, max_length=20, pattern=PHONE_PATTERN),

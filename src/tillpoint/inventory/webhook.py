@@ -1,6 +1,7 @@
 """``POST /api/inventory/webhook``: stock levels pushed by an external inventory system.
 
-Signed like Stripe's webhooks: ``X-Inventory-Signature: sha256=<hex>`` is
+Signed like Stripe's webhooks (a missing, wrong or stale signature is a 401):
+``X-Inventory-Signature: sha256=<hex>`` is
 HMAC-SHA256(secret, ``<timestamp>.<raw body>``) with the unix time sent in
 ``X-Inventory-Timestamp``; a timestamp more than the tolerance (5 min) away is refused,
 so a captured request cannot be replayed later, and ``X-Inventory-Delivery`` (unique per
@@ -46,14 +47,14 @@ def verify(
     stamp = headers.get(TIMESTAMP_HEADER)
     given = headers.get(SIGNATURE_HEADER)
     if not stamp or not given:
-        raise BadRequest(
+        raise Unauthorized(
             "X-Inventory-Timestamp and X-Inventory-Signature are required.",
             code="missing_signature",
         )
     if not stamp.isdigit() or len(stamp) > 12:
         raise BadRequest("X-Inventory-Timestamp must be unix seconds.", code="invalid_timestamp")
     if abs(now.timestamp() - int(stamp)) > tolerance:
-        raise BadRequest(
+        raise Unauthorized(
             "The timestamp is outside the tolerance; resend with a fresh signature.",
             code="stale_timestamp",
         )

@@ -183,6 +183,14 @@ class WebhookRejected(TillpointError):
     status = 400
 
 
+class WebhookUnauthenticated(WebhookRejected):
+    """A webhook's signature is missing, wrong or stale: it is not known to come from the
+    gateway (401, like any request whose credentials fail)."""
+
+    code = "webhook_signature_invalid"
+    status = 401
+
+
 def idempotency_key(checkout_id: str, attempt: int, operation: str) -> str:
     """The gateway idempotency key of one operation of one payment attempt of a checkout."""
     return f"tillpoint:{checkout_id}:{attempt}:{operation}"

@@ -25,7 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tillpoint.errors import Forbidden
 from tillpoint.payments import attempts
-from tillpoint.payments.gateway import PaymentGateway, WebhookEvent, WebhookRejected
+from tillpoint.payments.gateway import (
+    PaymentGateway,
+    WebhookEvent,
+    WebhookRejected,
+    WebhookUnauthenticated,
+)
 from tillpoint.payments.models import WebhookEventRecord
 from tillpoint.payments.stripe_gateway import intent_from_stripe
 from tillpoint.runtime import Runtime
@@ -92,13 +97,16 @@ def verify_event(
 ) -> WebhookEvent:
     """The event in ``payload`` if ``signature`` is valid for one of ``secrets``.
 
-    Raises :class:`WebhookRejected` for a missing/bad signature, a timestamp older than
-    ``tolerance`` seconds, or a body that is not a Stripe event.
+    Raises :class:`WebhookUnauthenticated` (401) for a missing or bad signature or a
+    timestamp older than ``tolerance`` seconds, :class:`WebhookRejected` (400) for a body
+    that is not a Stripe event.
     """
     if not secrets:
         raise WebhookRejected("No webhook secret is configured.", code="webhook_not_configured")
     if not signature:
-        raise WebhookRejected("Missing Stripe-Signature header.", code="webhook_signature_missing")
+        raise WebhookUnauthenticated(
+            "Missing Stripe-Signature header.", code="webhook_signature_missing"
+        )
     event: Any = None
     for secret in secrets:
         try:
@@ -106,7 +114,7 @@ def verify_event(
             break
         except stripe.SignatureVerificationError as exc:
             if "timestamp outside the tolerance" in str(exc).lower():
-                raise WebhookRejected(
+                raise WebhookUnauthenticated(
                     "The webhook's timestamp is outside the tolerance window.",
                     code="webhook_timestamp_stale",
                 ) from exc
@@ -115,7 +123,7 @@ def verify_event(
                 "The webhook body is not valid JSON.", code="webhook_malformed"
             ) from exc
     if event is None:
-        raise WebhookRejected(
+        raise WebhookUnauthenticated(
             "The webhook signature does not match.", code="webhook_signature_invalid"
         )
     return _parse(event.to_dict() if hasattr(event, "to_dict") else json.loads(payload))

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Strict
 from pydantic_core import PydanticCustomError
 
 
@@ -17,6 +17,18 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_max_length=2000)
 
+
+def _whole(value: Any) -> Any:
+    # JSON Schema's "integer" takes 3 and 3.0 alike; numeric text and booleans are no integers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A request's whole number: what the schema calls an integer, nothing more (no "3", no true).
+# Bounds go first, so they stay schema keywords: Annotated[int, Field(ge=1), Strict(), Whole].
+Whole = BeforeValidator(_whole)
+WholeNumber = Annotated[int, Strict(), Whole]
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 

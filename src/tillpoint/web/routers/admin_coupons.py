@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, field_validator
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -21,7 +21,7 @@ from tillpoint.money import MAX_AMOUNT
 from tillpoint.promotions import admin
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import IsoDateTime, StrictModel, error_responses
+from tillpoint.web.schemas import IsoDateTime, StrictModel, Whole, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(prefix="/api/admin/coupons", tags=["admin"], route_class=TypedPathRoute)
@@ -30,8 +30,8 @@ CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
 ADMIN_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 ProductIds = list[Annotated[str, Field(max_length=40)]]
 CouponKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_get_y"]
-Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
-Uses = Annotated[int, Field(strict=True, ge=1, le=admin.MAX_USES)]
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT), Strict(), Whole]
+Uses = Annotated[int, Field(ge=1, le=admin.MAX_USES), Strict(), Whole]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 ProductList = Annotated[ProductIds, Field(max_length=500)]
@@ -80,7 +80,7 @@ class CouponIn(CouponFields):
 
 
 class CouponBatchIn(CouponFields):
-    count: int = Field(strict=True, ge=1, le=admin.MAX_BATCH)
+    count: Annotated[int, Field(ge=1, le=admin.MAX_BATCH), Strict(), Whole]
     prefix: str = Field(default="", max_length=20)
 
 

@@ -12,14 +12,14 @@ from tillpoint.inventory import levels
 from tillpoint.inventory.levels import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import IsoDate, StrictModel, error_responses
+from tillpoint.web.schemas import IsoDate, StrictModel, Whole, WholeNumber, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(prefix="/api/admin/inventory", tags=["admin"], route_class=TypedPathRoute)
 
 # Checked by the stock service, with its own codes; the schema states the same bounds.
 StockLevel = Annotated[
-    int, Strict(), WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_ON_HAND})
+    WholeNumber, WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_ON_HAND})
 ]
 
 
@@ -31,12 +31,12 @@ class AdjustIn(StrictModel):
         default=None,
         description="Below 0: 422 negative_stock; above the cap: 422 stock_too_large.",
     )
-    delta: int | None = Field(default=None, strict=True, ge=-10_000_000, le=10_000_000)
+    delta: Annotated[int, Field(ge=-10_000_000, le=10_000_000), Strict(), Whole] | None = None
     variant_id: str | None = Field(default=None, max_length=40)
     backorder_allowed: bool | None = None
     backorder_estimate: str | None = Field(default=None, max_length=80)
     restock_date: IsoDate | None = None
-    low_stock_threshold: int | None = Field(default=None, strict=True, ge=0, le=1_000_000)
+    low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000), Strict(), Whole] | None = None
 
 
 @router.put("/{product_id}", responses=error_responses(401, 403, 404, 422))

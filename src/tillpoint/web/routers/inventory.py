@@ -7,7 +7,8 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response, Security
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
@@ -146,8 +147,40 @@ async def stream(
     )
 
 
-@router.post("/webhook", response_model=WebhookOut, responses=error_responses(400, 401, 422, 503))
-async def receive_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+# The signature is the operation's credential; the other two headers are checked (and
+# audited on failure) by the webhook itself, so they are stated here for the schema only.
+InventorySignature = Annotated[
+    str | None,
+    Security(
+        APIKeyHeader(
+            name=webhook.SIGNATURE_HEADER,
+            scheme_name="InventorySignature",
+            description="sha256=<hex>: HMAC-SHA256 of '<timestamp>.<body>' (README).",
+            auto_error=False,
+        )
+    ),
+]
+_SIGNED_HEADERS = {
+    "parameters": [
+        {"name": webhook.TIMESTAMP_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+         "description": "Unix seconds of the signature (within the tolerance)."},
+        {"name": webhook.DELIVERY_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 120},
+         "description": "Unique per delivery: a replay is ignored."},
+    ]
+}  # fmt: skip
+
+
+@router.post(
+    "/webhook",
+    response_model=WebhookOut,
+    responses=error_responses(400, 401, 422, 503),
+    openapi_extra=_SIGNED_HEADERS,
+)
+async def receive_webhook(
+    request: Request, rt: RuntimeDep, signature: InventorySignature
+) -> dict[str, Any]:
     """Stock levels from an external system, HMAC-SHA256 signed (see README)."""
     body = await request.body()
     try:

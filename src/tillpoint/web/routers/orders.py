@@ -7,7 +7,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import Field
+from pydantic import Field, Strict
 
 from tillpoint.errors import NotFound, Unauthorized
 from tillpoint.money import MAX_AMOUNT
@@ -17,7 +17,7 @@ from tillpoint.sessions.service import SessionContext
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.schemas import StrictModel, Whole, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(tags=["orders"], route_class=TypedPathRoute)
@@ -27,12 +27,8 @@ CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$"
 
 
 class RefundIn(StrictModel):
-    amount: int | None = Field(
-        default=None,
-        strict=True,
-        gt=0,
-        le=MAX_AMOUNT,
-        description="Minor units; omit to refund everything left.",
+    amount: Annotated[int, Field(gt=0, le=MAX_AMOUNT), Strict(), Whole] | None = Field(
+        default=None, description="Minor units; omit to refund everything left."
     )
     reason: str | None = Field(default=None, max_length=500)
     restock: bool = False
