@@ -42,12 +42,33 @@ def _layer_statuses(method: str, path: str, op: dict[str, Any]) -> set[int]:
     return statuses
 
 
+# Any JSON the gate lets through, for values typed "anything" (coupon metadata): no
+# control characters in strings, single-line keys, at any depth.
+_ANY_JSON = "ScreenedJson"
+_ANY_JSON_REF = {"$ref": f"#/components/schemas/{_ANY_JSON}"}
+_ANY_JSON_SCHEMA = {
+    "description": "Any JSON value, without control characters in its strings or keys.",
+    "anyOf": [
+        {"type": "string", "pattern": TEXT_PATTERN},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": _ANY_JSON_REF},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": LINE_PATTERN},
+            "additionalProperties": _ANY_JSON_REF,
+        },
+    ],
+}
+
+
 class _Strings:
     """Adds the gate's pattern to every free string of the schemas it walks (once each)."""
 
     def __init__(self, components: dict[str, Any]) -> None:
         self.components = components
-        self.seen: set[str] = set()
+        self.seen: set[str] = {_ANY_JSON}
 
     def walk(self, schema: Any, pattern: str) -> None:
         if not isinstance(schema, dict):
@@ -68,6 +89,9 @@ class _Strings:
         for sub in schema.get("properties", {}).values():
             self.walk(sub, pattern)
         for key in ("items", "additionalProperties"):
+            if schema.get(key) is True or schema.get(key) == {}:
+                schema[key] = dict(_ANY_JSON_REF)
+                self.components.setdefault(_ANY_JSON, _ANY_JSON_SCHEMA)
             self.walk(schema.get(key), pattern)
         if kind == "object" and schema.get("additionalProperties") not in (None, False):
             schema.setdefault("propertyNames", {}).setdefault("pattern", LINE_PATTERN)

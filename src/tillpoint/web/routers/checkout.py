@@ -108,7 +108,12 @@ def _answer(response: Response, view: CheckoutView) -> dict[str, Any]:
     return checkout_to_dict(view)
 
 
-@router.post("", response_model=CheckoutOut, status_code=201, responses=ERRORS)
+_RETRIED: dict[int | str, dict[str, Any]] = {
+    200: {"model": CheckoutOut, "description": "The cart's live checkout, started before."}
+}
+
+
+@router.post("", response_model=CheckoutOut, status_code=201, responses={**_RETRIED, **ERRORS})
 async def start_checkout(
     request: Request, response: Response, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:

@@ -93,7 +93,10 @@ async def get_order(
 @router.post(
     "/api/admin/orders/{order_id}/refunds",
     status_code=201,
-    responses=error_responses(400, 401, 403, 404, 409, 422, 502, 503),
+    responses={
+        200: {"description": "The refund this Idempotency-Key made before."},
+        **error_responses(400, 401, 403, 404, 409, 422, 502, 503),
+    },
 )
 async def create_refund(
     order_id: OrderId,
