@@ -169,3 +169,22 @@ async def test_signed_webhooks_document_their_credential_and_refuse_a_bad_one_wi
     }
     r = await api.post("/api/inventory/webhook", content=b"{}", headers=headers)
     assert r.status_code == 401 and "401" in inventory_op["responses"], r.text
+
+
+def test_every_link_points_at_an_operation_and_its_parameters(app: Any) -> None:
+    spec = app.openapi()
+    links = [
+        link
+        for ops in spec["paths"].values()
+        for op in ops.values()
+        for answer in op["responses"].values()
+        for link in answer.get("links", {}).values()
+    ]
+    assert len(links) >= 10
+    for link in links:
+        pointer = link["operationRef"].removeprefix("#/paths/")
+        path, method = pointer.rsplit("/", 1)
+        path = path.replace("~1", "/").replace("%7B", "{").replace("%7D", "}").replace("~0", "~")
+        target = spec["paths"][path][method]
+        names = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+        assert set(link["parameters"]) <= names, (path, method, link)

@@ -28,6 +28,14 @@ _WHY = {
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 
 
+def link(method: str, path: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation at ``method path``, its parameters taken from the
+    answer (``"$response.body#/id"``): what a client, or the fuzzer's stateful phase, can do
+    next with what it got."""
+    pointer = path.replace("~", "~0").replace("/", "~1").replace("{", "%7B").replace("}", "%7D")
+    return {"operationRef": f"#/paths/{pointer}/{method}", "parameters": parameters}
+
+
 def _layer_statuses(method: str, path: str, op: dict[str, Any]) -> set[int]:
     params = op.get("parameters", [])
     statuses = {429, 503}

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from tillpoint.money import MAX_AMOUNT
 from tillpoint.promotions import admin
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
+from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import IsoDateTime, StrictModel, Whole, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
@@ -164,7 +165,19 @@ def _draft(body: CouponFields, code: str) -> admin.CouponDraft:
     )
 
 
-@router.post("", response_model=CouponOut, status_code=201, responses=ADMIN_ERRORS)
+_COUPON = "/api/admin/coupons/{coupon_id}"
+_MADE: dict[int | str, dict[str, Any]] = {
+    201: {
+        "links": {
+            "GetCoupon": link("get", _COUPON, coupon_id="$response.body#/id"),
+            "UpdateCoupon": link("patch", _COUPON, coupon_id="$response.body#/id"),
+            "Deactivate": link("post", _COUPON + "/deactivate", coupon_id="$response.body#/id"),
+        }
+    }
+}
+
+
+@router.post("", response_model=CouponOut, status_code=201, responses={**_MADE, **ADMIN_ERRORS})
 async def create_coupon(
     body: CouponIn, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:

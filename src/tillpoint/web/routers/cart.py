@@ -13,6 +13,7 @@ from tillpoint.cart.view import CartView, cart_to_dict
 from tillpoint.config import MAX_LINE_QUANTITY
 from tillpoint.errors import NotFound
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep
+from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, Whole, WholeNumber, error_responses
 
@@ -117,7 +118,18 @@ async def get_cart(response: Response, rt: RuntimeDep, session: SessionDep) -> d
     return cart_answer(response, await _own_cart(rt, session.cart_id))
 
 
-@router.post("/items", response_model=CartOut, responses=CART_ERRORS)
+_ITEM = "/api/cart/items/{item_id}"
+_ADDED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "links": {
+            "UpdateItem": link("patch", _ITEM, item_id="$response.body#/items/0/id"),
+            "RemoveItem": link("delete", _ITEM, item_id="$response.body#/items/0/id"),
+        }
+    }
+}
+
+
+@router.post("/items", response_model=CartOut, responses={**_ADDED, **CART_ERRORS})
 async def add_item(
     body: AddItemIn, response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
 ) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from tillpoint.checkout.commands import CheckoutCommand
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.service import CheckoutView, checkout_to_dict
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
+from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
 
@@ -108,12 +109,29 @@ def _answer(response: Response, view: CheckoutView) -> dict[str, Any]:
     return checkout_to_dict(view)
 
 
-_RETRIED: dict[int | str, dict[str, Any]] = {
-    200: {"model": CheckoutOut, "description": "The cart's live checkout, started before."}
+_NEXT = {
+    "GetCheckout": link("get", "/api/checkout/{checkout_id}", checkout_id="$response.body#/id"),
+    "SendEvent": link(
+        "post", "/api/checkout/{checkout_id}/events", checkout_id="$response.body#/id"
+    ),
+    "ShippingOptions": link(
+        "get", "/api/checkout/{checkout_id}/shipping-options", checkout_id="$response.body#/id"
+    ),
+    "OrderForCheckout": link(
+        "get", "/api/orders/by-checkout/{checkout_id}", checkout_id="$response.body#/id"
+    ),
+}
+_STARTED: dict[int | str, dict[str, Any]] = {
+    201: {"links": _NEXT},
+    200: {
+        "model": CheckoutOut,
+        "description": "The cart's live checkout, started before.",
+        "links": _NEXT,
+    },
 }
 
 
-@router.post("", response_model=CheckoutOut, status_code=201, responses={**_RETRIED, **ERRORS})
+@router.post("", response_model=CheckoutOut, status_code=201, responses={**_STARTED, **ERRORS})
 async def start_checkout(
     request: Request, response: Response, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:

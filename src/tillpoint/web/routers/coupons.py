@@ -13,6 +13,7 @@ from pydantic import Field
 
 from tillpoint.promotions import service
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
+from tillpoint.web.openapi import link
 from tillpoint.web.routers.cart import CartOut, cart_answer
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
@@ -32,7 +33,20 @@ class ApplyCouponIn(StrictModel):
     )
 
 
-@router.post("", response_model=CartOut, responses=COUPON_ERRORS)
+_APPLIED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "links": {
+            "RemoveCoupon": link(
+                "delete",
+                "/api/cart/coupons/{coupon_id}",
+                coupon_id="$response.body#/coupons/0/coupon_id",
+            )
+        }
+    }
+}
+
+
+@router.post("", response_model=CartOut, responses={**_APPLIED, **COUPON_ERRORS})
 async def apply_coupon(
     body: ApplyCouponIn,
     request: Request,

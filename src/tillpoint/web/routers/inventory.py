@@ -20,6 +20,7 @@ from tillpoint.inventory import fallbacks, holds, stock, webhook
 from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
 from tillpoint.web.deps import RuntimeDep, SessionDep, client_ip
+from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
@@ -201,11 +202,24 @@ _SIGNATURE_FAILURES = frozenset(
 )
 
 
+_HELD: dict[int | str, dict[str, Any]] = {
+    201: {
+        "links": {
+            "ReleaseHold": link(
+                "delete",
+                "/api/inventory/reservations/{reservation_id}",
+                reservation_id="$response.body#/id",
+            )
+        }
+    }
+}
+
+
 @router.post(
     "/reservations",
     status_code=201,
     response_model=ReservationOut,
-    responses=error_responses(401, 403, 404, 409),
+    responses={**_HELD, **error_responses(401, 403, 404, 409)},
 )
 async def hold_cart(rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """Hold the caller's cart's stock for the reservation TTL (all lines or none: 409
