@@ -183,6 +183,13 @@ class WebhookRejected(TillpointError):
     status = 400
 
 
+class CustomerNotFound(GatewayRejected):
+    """The gateway has no customer with the id we kept (a restarted sandbox, another
+    Stripe account): the caller makes a new one (``payments/customers.py``)."""
+
+    code = "customer_not_found"
+
+
 class WebhookUnauthenticated(WebhookRejected):
     """A webhook's signature is missing, wrong or stale: it is not known to come from the
     gateway (401, like any request whose credentials fail)."""

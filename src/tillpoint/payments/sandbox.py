@@ -33,6 +33,7 @@ from typing import Any
 from tillpoint.payments.gateway import (
     PRIMARY,
     CreateIntent,
+    CustomerNotFound,
     CustomerResult,
     GatewayRejected,
     IntentStatus,
@@ -548,7 +549,7 @@ class SandboxGateway:
     def _customer(self, customer_id: str) -> CustomerResult:
         customer = self._customers.get(customer_id)
         if customer is None:
-            raise GatewayRejected(f"No such customer: {customer_id}", code="resource_missing")
+            raise CustomerNotFound(f"No such customer: {customer_id}")
         return customer
 
     async def create_setup_intent(

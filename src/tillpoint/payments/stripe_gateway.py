@@ -24,6 +24,7 @@ from tillpoint.payments.gateway import (
     FALLBACK,
     PRIMARY,
     CreateIntent,
+    CustomerNotFound,
     CustomerResult,
     GatewayRejected,
     GatewayUnavailable,
@@ -192,8 +193,11 @@ class StripeGateway:
         except stripe.CardError:
             raise
         except stripe.StripeError as exc:
-            if exc.code == "resource_missing" and getattr(exc, "param", None) == "payment_method":
+            missing = getattr(exc, "param", None) if exc.code == "resource_missing" else None
+            if missing == "payment_method":
                 raise PaymentMethodNotFound("No such payment method.") from exc
+            if missing == "customer":
+                raise CustomerNotFound("No such customer.") from exc
             if _unavailable(exc):
                 raise GatewayUnavailable(
                     "The payment provider is unavailable; try again shortly.",

@@ -1,8 +1,8 @@
 """The one gate every route's input passes before any handler or database sees it.
 
 ``create_app`` installs :func:`screen_request` as an app-wide dependency, so it runs
-first on every route of every router, present and future: the path, query and header
-parameters the route declares (``cursor``, ``If-Match``, ``Idempotency-Key``, ...) and
+first on every route of every router, present and future: the path, query, header and
+cookie parameters the route declares (``cursor``, ``If-Match``, ``Idempotency-Key``, ...) and
 the route's body at any depth are screened by :mod:`tillpoint.security.screen`.
 Field paths follow our error shape: ``["address", "street1"]`` in a body,
 ``["query", "cursor"]``, ``["path", "product_id"]``, ``["header", "Idempotency-Key"]``
@@ -35,7 +35,7 @@ def _is_opaque(field: Any) -> bool:
 
 
 def _declared_params(dependant: Dependant) -> list[Param]:
-    """The path, query and header parameters the route and its dependencies declare."""
+    """The path, query, header and cookie parameters the route and its dependencies declare."""
     params: list[Param] = []
     pending = [dependant]
     while pending:
@@ -44,6 +44,7 @@ def _declared_params(dependant: Dependant) -> list[Param]:
             ("path", current.path_params),
             ("query", current.query_params),
             ("header", current.header_params),
+            ("cookie", current.cookie_params),
         ):
             for field in fields:
                 params.append((where, str(field.alias), _is_opaque(field)))
@@ -56,6 +57,8 @@ def _values(request: Request, where: str, name: str) -> list[str]:
         return request.query_params.getlist(name)
     if where == "header":
         return request.headers.getlist(name)
+    if where == "cookie":
+        return [request.cookies[name]] if name in request.cookies else []
     value = request.path_params.get(name)
     return [] if value is None else [str(value)]
 
