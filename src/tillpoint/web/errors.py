@@ -107,12 +107,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_json(status, code, message, fields=fields)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # the route that answered knows only its own methods
-            headers["Allow"] = ", ".join(allowed_methods(_req.app.routes, _req.scope))
+            headers["Allow"] = ", ".join(allowed_methods(req.app.routes, req.scope))
         return error_json(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(DBAPIError)
