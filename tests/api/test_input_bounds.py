@@ -12,22 +12,32 @@ from tests.support import Api, error_code
 from tillpoint.runtime import Runtime
 
 
-def _integers(schema: dict[str, Any], spec: dict[str, Any], at: tuple[Any, ...]) -> list[Any]:
-    """(path, schema) of every integer in ``schema``, at any depth."""
-    while "$ref" in schema:
-        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+def _integers(
+    schema: dict[str, Any],
+    spec: dict[str, Any],
+    at: tuple[Any, ...],
+    seen: frozenset[str] = frozenset(),
+) -> list[Any]:
+    """(path, schema) of every integer in ``schema``, at any depth (a recursive component
+    is walked once)."""
+    ref = schema.get("$ref")
+    if ref is not None:
+        if ref in seen:
+            return []
+        name = ref.rsplit("/", 1)[-1]
+        return _integers(spec["components"]["schemas"][name], spec, at, seen | {ref})
     found = []
     if schema.get("type") == "integer":
         found.append((at, schema))
     for key in ("anyOf", "oneOf", "allOf"):
         for option in schema.get(key, []):
-            found += _integers(option, spec, at)
+            found += _integers(option, spec, at, seen)
     for name, sub in schema.get("properties", {}).items():
-        found += _integers(sub, spec, (*at, name))
+        found += _integers(sub, spec, (*at, name), seen)
     if isinstance(schema.get("items"), dict):
-        found += _integers(schema["items"], spec, (*at, 0))
+        found += _integers(schema["items"], spec, (*at, 0), seen)
     if isinstance(schema.get("additionalProperties"), dict):
-        found += _integers(schema["additionalProperties"], spec, (*at, "k"))
+        found += _integers(schema["additionalProperties"], spec, (*at, "k"), seen)
     return found
 
 

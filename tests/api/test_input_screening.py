@@ -266,6 +266,10 @@ def _filled(url: str, op: dict[str, Any], name: str | None, value: str) -> str:
 def _inputs(spec: dict[str, Any]) -> list[tuple[str, str, str, Path, bool]]:
     cases = []
     for method, url, op in _operations(spec):
+        if op.get("security"):
+            # The signed webhooks read their raw body and headers themselves, after the
+            # signature: test_inventory_api's refusal cases and test_webhooks cover them.
+            continue
         for param in op.get("parameters", []):
             if "string" in str(param.get("schema")):
                 opaque = bool(param["schema"].get("x-opaque-token"))
