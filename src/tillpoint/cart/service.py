@@ -370,10 +370,11 @@ async def change_cart(
 def check_quantity(rt: Runtime, quantity: int, path: str = "quantity") -> None:
     limit = rt.settings.cart_max_line_quantity
     if isinstance(quantity, bool) or not 1 <= quantity <= limit:
+        message = f"Quantity must be between 1 and {limit}."  # shown next to the input
         raise InvalidInput(
-            f"Quantity must be between 1 and {limit}.",
+            message,
             code="quantity_out_of_range",
-            fields=[FieldError((path,), "quantity_out_of_range", f"1 to {limit}")],
+            fields=[FieldError((path,), "quantity_out_of_range", message)],
             details={"min": 1, "max": limit},
         )
 
