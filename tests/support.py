@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,3 +108,19 @@ def error_code(response: httpx.Response) -> str:
     assert set(body) == {"error"}, body
     assert {"code", "message", "fields"} <= set(body["error"]), body
     return str(body["error"]["code"])
+
+
+_PATH_EXAMPLES = {
+    "^pm_[0-9A-Za-z_]+$": "pm_card_visa",
+    "^[A-Za-z]{2}$": "US",
+    "^[0-9A-Za-z_:.-]+$": "hold:cart_x:v1",
+}
+
+
+def path_example(schema: dict[str, object]) -> str:
+    """A value that fits an OpenAPI path parameter's schema (our id shapes)."""
+    pattern = str(schema.get("pattern", ""))
+    prefixed = re.fullmatch(r"\^([a-z]+)_\[0-9A-Za-z\]\{22\}\$", pattern)
+    if prefixed:
+        return f"{prefixed.group(1)}_{'A' * 22}"
+    return _PATH_EXAMPLES[pattern]

@@ -66,6 +66,10 @@ class PaymentMethodOption(BaseModel):
     international_fee_bp: int | None = Field(default=None, ge=0)
 
 
+# The most of one product a cart line may ever hold (the API documents it as the bound);
+# ``cart_max_line_quantity`` sets the shop's own limit below it.
+MAX_LINE_QUANTITY = 100_000
+
 DEFAULT_PAYMENT_METHODS = [
     PaymentMethodOption(
         type="card",
@@ -163,7 +167,7 @@ class Settings(BaseSettings):
 
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     cart_cache_ttl_seconds: int = Field(default=2 * 3600, ge=1)
-    cart_max_line_quantity: int = Field(default=999, ge=1)
+    cart_max_line_quantity: int = Field(default=999, ge=1, le=MAX_LINE_QUANTITY)
     cart_max_lines: int = Field(default=100, ge=1)
     cart_write_retries: int = Field(default=3, ge=0, le=10)
 

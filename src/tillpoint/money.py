@@ -68,6 +68,10 @@ KNOWN_CURRENCIES: frozenset[str] = frozenset(
 )
 
 BASIS_POINTS = 10_000
+# The largest amount an input may name (a price, a coupon's fixed value or cap, a refund):
+# 10^9 minor units ($10,000,000.00; ¥1,000,000,000). Amount columns are 32-bit INTEGER
+# (at most 2,147,483,647): a larger input would fail in the database, not as a 422.
+MAX_AMOUNT = 1_000_000_000
 
 
 class Rounding(StrEnum):

@@ -108,3 +108,81 @@ async def test_admin_bulk_creates_unique_single_use_codes(
 async def test_customers_cannot_manage_coupons(user_api: Api) -> None:
     r = await user_api.post("/api/admin/coupons", json=BODY)
     assert r.status_code == 403 and error_code(r) == "admin_required"
+
+
+OUT_OF_RANGE = [
+    ({"usage_limit": 2**63}, "usage_limit"),
+    ({"per_customer_limit": 2**63}, "per_customer_limit"),
+    ({"usage_limit": 10**9 + 1}, "usage_limit"),
+    ({"type": "fixed_amount", "value": 10**12, "currency": "USD"}, "value"),
+    ({"type": "fixed_amount", "value": 2**31, "currency": "USD"}, "value"),
+    ({"minimum_order_amount": 2**31}, "minimum_order_amount"),
+    ({"maximum_discount": 2**40}, "maximum_discount"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field"), OUT_OF_RANGE)
+async def test_numbers_beyond_the_documented_bounds_are_refused_with_their_path(
+    admin_api: Api, changes: dict[str, Any], field: str
+) -> None:
+    made = (await admin_api.post("/api/admin/coupons", json=BODY)).json()
+    batch = {**{k: v for k, v in BODY.items() if k != "code"}, "count": 2, **changes}
+    for r in [
+        await admin_api.post("/api/admin/coupons", json={**BODY, "code": "other", **changes}),
+        await admin_api.post("/api/admin/coupons/bulk", json=batch),
+        await admin_api.patch(f"/api/admin/coupons/{made['id']}", json=changes),
+    ]:
+        assert r.status_code == 422, r.text
+        assert [field] in [f["path"] for f in r.json()["error"]["fields"]], r.text
+
+
+NOT_NULLABLE = [
+    "code",
+    "type",
+    "value",
+    "start_date",
+    "end_date",
+    "is_active",
+    "combinable",
+    "applicable_products",
+    "excluded_products",
+    "metadata",
+]
+
+
+@pytest.mark.parametrize("field", NOT_NULLABLE)
+async def test_patch_with_null_for_a_field_that_cannot_be_empty_is_refused(
+    admin_api: Api, field: str
+) -> None:
+    made = (await admin_api.post("/api/admin/coupons", json=BODY)).json()
+    r = await admin_api.patch(f"/api/admin/coupons/{made['id']}", json={field: None})
+    assert r.status_code == 422, r.text
+    assert [(f["path"], f["code"]) for f in r.json()["error"]["fields"]] == [
+        ([field], "null_not_allowed")
+    ]
+    assert (await admin_api.get(f"/api/admin/coupons/{made['id']}")).json() == made
+
+
+@pytest.mark.parametrize(
+    "field", ["usage_limit", "per_customer_limit", "minimum_order_amount", "maximum_discount"]
+)
+async def test_patch_with_null_clears_a_field_that_may_be_empty(admin_api: Api, field: str) -> None:
+    body = {**BODY, "usage_limit": 5, "per_customer_limit": 1}
+    body |= {"minimum_order_amount": 1000, "maximum_discount": 500, "currency": "USD"}
+    made = (await admin_api.post("/api/admin/coupons", json=body)).json()
+    assert made[field] is not None
+    r = await admin_api.patch(f"/api/admin/coupons/{made['id']}", json={field: None})
+    assert r.status_code == 200, r.text
+    assert r.json()[field] is None
+
+
+async def test_the_schema_says_which_patch_fields_may_be_null_and_every_bound(
+    admin_api: Api,
+) -> None:
+    spec = (await admin_api.get("/openapi.json")).json()
+    props = spec["components"]["schemas"]["CouponPatch"]["properties"]
+    for name in NOT_NULLABLE:
+        assert "null" not in str(props[name]), (name, props[name])
+    for name in ("usage_limit", "per_customer_limit", "minimum_order_amount", "maximum_discount"):
+        assert {"type": "null"} in props[name]["anyOf"], name
+    assert "maximum" in str(props["usage_limit"]) and "maximum" in str(props["value"])

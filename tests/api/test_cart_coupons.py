@@ -83,7 +83,7 @@ async def test_refusals_carry_stable_codes_and_every_reason(
     r = await api.post("/api/cart/coupons", json={"code": "X", "discount": 5})
     assert r.status_code == 422 and error_code(r) == "invalid_request"
     r = await api.delete("/api/cart/coupons/not-a-coupon")
-    assert r.status_code == 422
+    assert r.status_code == 404 and error_code(r) == "not_found"
 
 
 async def test_cart_change_reprices_and_drops_a_coupon_that_no_longer_holds(

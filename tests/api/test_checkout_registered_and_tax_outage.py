@@ -5,13 +5,25 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from tests import factories
 from tests.api.test_checkout import CARD, GUEST, NY, fill_cart, send, start, to_state
 from tests.support import Api, error_code
+from tillpoint.addresses.schemas import Address
 from tillpoint.auth.models import User
 from tillpoint.cart import service as carts
 from tillpoint.checkout import service
+from tillpoint.checkout.commands import (
+    AddressEvent,
+    CheckoutCommand,
+    GuestInfoEvent,
+    PaymentEvent,
+    SavedMethod,
+    ShippingEvent,
+    SimpleEvent,
+    SimpleType,
+)
 from tillpoint.checkout.machine import Event
 from tillpoint.errors import InvalidInput
 from tillpoint.ids import new_id
@@ -20,6 +32,10 @@ from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import SessionContext
 from tillpoint.tax.service import TaxCalculationService
 from tillpoint.tax.types import TaxCalculation, TaxProviderError, TaxRequest
+
+
+def _simple(kind: SimpleType) -> SimpleEvent:
+    return SimpleEvent(type=kind)
 
 
 async def registered_session(rt: Runtime) -> SessionContext:
@@ -43,20 +59,20 @@ async def test_registered_path_to_order_review(rt: Runtime) -> None:
     session = await registered_session(rt)
     view, created = await service.start_checkout(rt, session)
     assert created and view.state.value == "user_identification"
-    view = await service.send_event(rt, session, view.id, Event.SELECT_REGISTERED, {})
+    view = await service.send_event(rt, session, view.id, _simple("SELECT_REGISTERED"))
     assert view.state.value == "shipping_address"
     assert view.context["user_type"] == "registered" and view.context["user_id"] == session.user_id
     view = await service.send_event(
-        rt, session, view.id, Event.USE_BILLING_AS_SHIPPING, {"address": NY}
+        rt, session, view.id, AddressEvent(type="USE_BILLING_AS_SHIPPING", address=Address(**NY))
     )
     assert view.state.value == "shipping_method"
     assert view.context["billing_address"] == view.context["shipping_address"]
     view = await service.send_event(
-        rt, session, view.id, Event.SELECT_SHIPPING, {"shipping_method_id": "us:ground"}
+        rt, session, view.id, ShippingEvent(type="SELECT_SHIPPING", shipping_method_id="us:ground")
     )
-    saved = {"type": "saved", "saved_method_id": "pm_saved1"}
+    saved = SavedMethod(type="saved", saved_method_id="pm_saved1")
     view = await service.send_event(
-        rt, session, view.id, Event.SELECT_PAYMENT, {"payment_method": saved}
+        rt, session, view.id, PaymentEvent(type="SELECT_PAYMENT", payment_method=saved)
     )
     assert view.state.value == "order_review"
     assert view.totals is not None and view.totals.total == 3000 + 599 + 120 + 24
@@ -71,28 +87,33 @@ async def test_login_redirect_then_login_succeeded(rt: Runtime) -> None:
     session = await registered_session(rt)
     guest = SessionContext(session.session_id, session.cart_id, session.expires_at)
     view, _ = await service.start_checkout(rt, guest)
-    view = await service.send_event(rt, guest, view.id, Event.LOGIN_REQUIRED, {})
+    view = await service.send_event(rt, guest, view.id, _simple("LOGIN_REQUIRED"))
     assert view.state.value == "auth_redirect"
     try:
-        await service.send_event(rt, guest, view.id, Event.LOGIN_SUCCEEDED, {})
+        await service.send_event(rt, guest, view.id, _simple("LOGIN_SUCCEEDED"))
         raise AssertionError("a guest cannot claim a login")
     except InvalidInput as exc:
         assert exc.code == "not_authenticated"
-    view = await service.send_event(rt, session, view.id, Event.LOGIN_SUCCEEDED, {})
+    view = await service.send_event(rt, session, view.id, _simple("LOGIN_SUCCEEDED"))
     assert view.state.value == "shipping_address" and view.context["user_type"] == "registered"
 
 
-async def test_service_payloads_are_validated_too(rt: Runtime) -> None:
+async def test_the_service_is_driven_by_the_typed_command_the_router_validated(
+    rt: Runtime,
+) -> None:
     session = await registered_session(rt)
     view, _ = await service.start_checkout(rt, session)
-    await service.send_event(rt, session, view.id, Event.SELECT_GUEST, {})
-    try:
-        await service.send_event(
-            rt, session, view.id, Event.SUBMIT_GUEST_INFO, {**GUEST, "email": 5}
-        )
-        raise AssertionError("expected a refusal")
-    except InvalidInput as exc:
-        assert exc.code == "invalid_request" and exc.fields[0].path == ("email",)
+    await service.send_event(rt, session, view.id, _simple("SELECT_GUEST"))
+    command = TypeAdapter(CheckoutCommand).validate_python({"type": "SUBMIT_GUEST_INFO", **GUEST})
+    assert isinstance(command, GuestInfoEvent)
+    view = await service.send_event(rt, session, view.id, command)
+    assert view.state.value == "shipping_address"
+    # What is saved is the command's own (normalised) guest info, without the event tag.
+    assert view.context["guest_info"] == {
+        **GUEST,
+        "phone": "+12125550100",
+        "marketing_consent": False,
+    }
 
 
 class DownTax:

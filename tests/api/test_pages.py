@@ -31,7 +31,7 @@ async def test_other_pages_render(api: Api, path: str) -> None:
 
 async def test_order_page_refuses_a_malformed_id(api: Api) -> None:
     r = await api.get("/orders/not%20an%20id")
-    assert r.status_code == 422
+    assert r.status_code == 404
 
 
 async def test_static_files_are_served_and_revalidated(api: Api) -> None:

@@ -97,7 +97,10 @@ async def test_docs_page_gets_headers_with_its_own_policy(api: Api) -> None:
     "body, path",
     [
         ({"product_id": "4242 4242 4242 4242"}, ["product_id"]),
-        ({"product_id": "prd_x", "metadata": {"note": "4111-1111-1111-1111"}}, ["metadata"]),
+        (
+            {"product_id": "prd_x", "metadata": {"note": "4111-1111-1111-1111"}},
+            ["metadata", "note"],
+        ),
         ({"product_id": "prd_x", "metadata": {"5555555555554444": "key"}}, ["metadata"]),
     ],
 )

@@ -133,7 +133,7 @@ async def test_current_and_previous_secret_are_both_accepted(api: Api, secret: s
 async def test_retired_secret_is_refused(api: Api, rt: Runtime) -> None:
     body, headers = signed(stripe_event("charge.succeeded", {"id": "ch_old"}), "whsec_retired")
     response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert error_code(response) == "webhook_signature_invalid"
     assert await webhook_rows(rt) == []
 

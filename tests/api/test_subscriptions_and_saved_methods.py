@@ -108,3 +108,31 @@ async def test_guests_have_no_saved_methods(api: Api) -> None:
     assert error_code(await api.get("/api/payment/methods")) == "login_required"
     r = await api.post("/api/payment/methods", json={"payment_method_id": "pm_card_visa"})
     assert error_code(r) == "login_required"
+
+
+async def test_saving_an_unknown_payment_method_is_a_422_with_the_field(user_api: Api) -> None:
+    r = await user_api.post("/api/payment/methods", json={"payment_method_id": "pm_" + "0" * 40})
+    assert r.status_code == 422 and error_code(r) == "payment_method_not_found", r.text
+    assert r.json()["error"]["fields"][0]["path"] == ["payment_method_id"]
+
+
+async def test_a_customer_the_gateway_lost_is_made_again_not_a_502(
+    user_api: Api, rt: Runtime
+) -> None:
+    # The sandbox keeps customers in memory, Stripe per account: after a restart or an
+    # account switch the customer id we kept names nobody there.
+    from tillpoint.orders.models import PaymentCustomer
+
+    assert (await user_api.get("/api/payment/methods")).status_code == 200
+    async with rt.db.transaction() as s:
+        kept = (await s.scalars(select(PaymentCustomer))).one()
+        kept.customer_id = "cus_gone_missing_here"
+    r = await user_api.get("/api/payment/methods")
+    assert r.status_code == 200 and r.json()["items"] == [], r.text
+    saved = await user_api.post("/api/payment/methods", json={"payment_method_id": "pm_card_visa"})
+    assert saved.status_code == 201, saved.text
+    assert (await user_api.post("/api/payment/setup-intent")).status_code == 201
+    async with rt.db.transaction() as s:
+        assert (
+            await s.scalars(select(PaymentCustomer))
+        ).one().customer_id != "cus_gone_missing_here"

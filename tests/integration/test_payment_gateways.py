@@ -18,6 +18,7 @@ from tillpoint.payments.gateway import (
     PaymentGateway,
     PaymentIntentResult,
     PaymentMethodDeclined,
+    PaymentMethodNotFound,
     RecurringPrice,
     idempotency_key,
 )
@@ -262,3 +263,12 @@ async def test_subscription_for_recurring_lines(kit: Kit) -> None:
     assert sub.customer_id == customer.id
     assert sub.status == "active"
     assert sub.current_period_end
+
+
+async def test_saving_an_unknown_payment_method_is_the_callers_error(kit: Kit) -> None:
+    customer = await kit.gateway.create_customer(
+        email="cy@example.com", name=None, idempotency_key="user_3", metadata={}
+    )
+    with pytest.raises(PaymentMethodNotFound) as err:
+        await kit.gateway.attach_payment_method("pm_" + "0" * 40, customer.id)
+    assert err.value.status == 422 and err.value.code == "payment_method_not_found"

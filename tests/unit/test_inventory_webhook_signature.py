@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tillpoint.errors import BadRequest, Unauthorized
+from tillpoint.errors import TillpointError, Unauthorized
 from tillpoint.inventory.webhook import sign, verify
 
 SECRET = "whsec_unit_secret_0123456789abcdef"
@@ -54,8 +54,9 @@ def test_rotation_accepts_any_listed_signature() -> None:
 def test_bad_timestamps_are_refused(stamp: str, code: str) -> None:
     body = b"{}"
     sig = sign(SECRET, int(stamp), body) if stamp.isdigit() else "sha256=00"
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(TillpointError) as err:
         verify(
             SECRET, {"x-inventory-timestamp": stamp, "x-inventory-signature": sig}, body, NOW, 300
         )
     assert err.value.code == code
+    assert err.value.status == (400 if code == "invalid_timestamp" else 401)

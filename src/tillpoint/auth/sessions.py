@@ -33,6 +33,7 @@ from tillpoint.auth.tokens import (
 from tillpoint.config import RefreshPolicy
 from tillpoint.errors import Unauthorized
 from tillpoint.runtime import Runtime
+from tillpoint.security.scrub import scrub_text
 from tillpoint.sessions.service import SessionContext
 from tillpoint.sessions.tokens import new_session_token, session_id_for
 
@@ -97,7 +98,7 @@ async def open_session(
         expires_at=min(now + timedelta(seconds=rt.settings.session_ttl_seconds), absolute),
         absolute_expires_at=absolute,
         ip_address=ip_address or None,
-        user_agent=(user_agent or "")[:512] or None,
+        user_agent=scrub_text(user_agent or "")[:512] or None,
     )
     s.add(row)
     await s.flush()  # the session row first: its refresh token references it

@@ -36,7 +36,7 @@ from tillpoint.cart.view import (
 )
 from tillpoint.catalog.service import resolve_sellable, sellables_for
 from tillpoint.checkout.paying import paying_checkout
-from tillpoint.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import ensure_available, stock_status_for
 from tillpoint.promotions.applied import refresh_cart_coupons
@@ -403,9 +403,11 @@ async def change_cart(
 def check_quantity(rt: Runtime, quantity: int, path: str = "quantity") -> None:
     limit = rt.settings.cart_max_line_quantity
     if isinstance(quantity, bool) or not 1 <= quantity <= limit:
+        message = f"Quantity must be between 1 and {limit}."  # shown next to the input
         raise InvalidInput(
-            f"Quantity must be between 1 and {limit}.",
+            message,
             code="quantity_out_of_range",
+            fields=[FieldError((path,), "quantity_out_of_range", message)],
             details={"min": 1, "max": limit},
         )
 

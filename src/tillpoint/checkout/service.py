@@ -2,7 +2,7 @@
 
 One write path: :func:`send_event` (clients) and :func:`apply_server_event` (payments,
 webhooks, the sweeper) both go through :func:`_step`, which locks the checkout row,
-checks ``If-Match``, asks the pure machine, validates the payload for the guard,
+checks ``If-Match``, asks the pure machine, gathers the facts of the typed command,
 applies the pure actions, runs the registered effects, re-prices and records the
 audit event — all in one unit of work.
 
@@ -17,9 +17,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import (
     String,
     Table,
@@ -38,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from tillpoint.addresses.rules import check_guest_info
-from tillpoint.addresses.schemas import Address, GuestInfo
+from tillpoint.addresses.schemas import Address
 from tillpoint.audit.chain import Along
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import RegisteredSession
@@ -48,6 +47,17 @@ from tillpoint.cart.service import refuse_while_paying
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import apply_actions, new_context
+from tillpoint.checkout.commands import (
+    AddressEvent,
+    ClientCommand,
+    Command,
+    GuestInfoEvent,
+    PaymentEvent,
+    SavedMethod,
+    ServerEvent,
+    ShippingEvent,
+    event_of,
+)
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
@@ -614,59 +624,35 @@ async def _prepare(
     rt: Runtime,
     s: AsyncSession,
     row: Checkout,
-    event: Event,
-    payload: dict[str, Any],
+    command: Command,
     user_id: str | None,
     cart: CartFacts,
 ) -> _Prepared:
-    """Validate the payload for this event and gather the facts its guard reads."""
+    """Gather the facts this event's guard reads from its (already validated) command."""
     base = Facts(cart_item_count=len(cart.lines), cart_problems=cart.problems, user_id=user_id)
-    svc = services(rt)
-    if event in (Event.SELECT_GUEST,):
+    event = event_of(command)
+    if event is Event.SELECT_GUEST:
         return _Prepared(base, {"user_type": "guest", "user_id": None})
     if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
         return _Prepared(base, {"user_type": "registered", "user_id": user_id})
-    if event is Event.SUBMIT_GUEST_INFO:
-        info, info_errors = check_guest_info(
-            _parse(GuestInfo, payload, ()), rt.settings.default_phone_region
-        )
+    if isinstance(command, GuestInfoEvent):
+        info, info_errors = check_guest_info(command, rt.settings.default_phone_region)
         return _Prepared(
             Facts(**{**_facts_dict(base), "input_errors": info_errors}),
-            {"guest_info": info.model_dump()},
+            {"guest_info": info.model_dump(exclude={"type"})},
         )
-    if event in (Event.SUBMIT_SHIPPING, Event.SUBMIT_BILLING, Event.USE_BILLING_AS_SHIPPING):
-        address = _parse(Address, payload.get("address"), ("address",))
-        result = await svc.addresses.validate_address(address)
-        chosen = result.standardized_address or address
+    if isinstance(command, AddressEvent):
+        result = await services(rt).addresses.validate_address(command.address)
+        chosen = result.standardized_address or command.address
         return _Prepared(
             Facts(**{**_facts_dict(base), "input_errors": result.errors}),
             {"address": chosen.model_dump(), "validation": result.as_dict()},
         )
-    if event is Event.SELECT_SHIPPING:
-        shipping_to = _address(row.context)
-        method_id = str(payload["shipping_method_id"])
-        if shipping_to is None:
-            err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
-            return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
-        quote = await svc.shipping.get_shipping_options(
-            shipping_request(cart.currency, cart.lines, shipping_to), rt.clock.now()
-        )
-        offered = {o.id: o for o in quote.options}
-        chosen_option = offered.get(method_id)
-        return _Prepared(
-            Facts(
-                **{
-                    **_facts_dict(base),
-                    "offered_shipping_ids": frozenset(offered),
-                    "shipping_method_id": method_id,
-                }
-            ),
-            {"shipping_method": chosen_option.to_json() if chosen_option else None},
-        )
-    if event is Event.SELECT_PAYMENT:
-        method = dict(payload["payment_method"])
+    if isinstance(command, ShippingEvent):
+        return await _prepare_shipping(rt, row, command.shipping_method_id, base, cart)
+    if isinstance(command, PaymentEvent):
         errors: tuple[FieldError, ...] = ()
-        if method.get("type") == "saved" and user_id is None:
+        if isinstance(command.payment_method, SavedMethod) and user_id is None:
             errors = (
                 FieldError(
                     ("payment_method", "saved_method_id"),
@@ -675,24 +661,34 @@ async def _prepare(
                 ),
             )
         return _Prepared(
-            Facts(**{**_facts_dict(base), "input_errors": errors}), {"payment_method": method}
+            Facts(**{**_facts_dict(base), "input_errors": errors}),
+            {"payment_method": command.payment_method.model_dump()},
         )
-    return _Prepared(base, dict(payload))
+    return _Prepared(base, dict(command.payload) if isinstance(command, ServerEvent) else {})
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], raw: Any, path: tuple[str | int, ...]) -> M:
-    """Validate a service-level payload (the router has already checked it over HTTP)."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput(
-            "Some fields are invalid.",
-            code="invalid_request",
-            fields=[FieldError((*path, *e["loc"]), e["type"], e["msg"]) for e in exc.errors()],
-        ) from exc
+async def _prepare_shipping(
+    rt: Runtime, row: Checkout, method_id: str, base: Facts, cart: CartFacts
+) -> _Prepared:
+    shipping_to = _address(row.context)
+    if shipping_to is None:
+        err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
+        return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
+    quote = await services(rt).shipping.get_shipping_options(
+        shipping_request(cart.currency, cart.lines, shipping_to), rt.clock.now()
+    )
+    offered = {o.id: o for o in quote.options}
+    chosen_option = offered.get(method_id)
+    return _Prepared(
+        Facts(
+            **{
+                **_facts_dict(base),
+                "offered_shipping_ids": frozenset(offered),
+                "shipping_method_id": method_id,
+            }
+        ),
+        {"shipping_method": chosen_option.to_json() if chosen_option else None},
+    )
 
 
 def _facts_dict(f: Facts) -> dict[str, Any]:
@@ -767,8 +763,7 @@ async def _step(
     rt: Runtime,
     s: AsyncSession,
     row: Checkout,
-    event: Event,
-    payload: dict[str, Any],
+    command: Command,
     *,
     user_id: str | None,
     caller: SessionContext | None,
@@ -781,6 +776,7 @@ async def _step(
     ``price=False`` (the finalize path, which reads back only state and context): a step
     whose transition has no guard neither loads nor prices the cart (view totals None)."""
     now = rt.clock.now()
+    event = event_of(command)
     if if_match is not None and if_match != row.version:
         current_cart = await load_cart_facts(s, row.cart_id)
         current, problems = await _try_price(rt, s, row, row.context, current_cart)
@@ -818,7 +814,7 @@ async def _step(
         cart = CartFacts(row.cart_id, str(row.context.get("currency") or "USD"), ())
     else:
         cart = await load_cart_facts(s, row.cart_id, lock=event is Event.CONFIRM_ORDER)
-    prepared = await _prepare(rt, s, row, event, payload, user_id, cart)
+    prepared = await _prepare(rt, s, row, command, user_id, cart)
     try:
         step = machine.step(source, event, prepared.facts)
     except machine.GuardRejected as exc:
@@ -864,7 +860,7 @@ async def _step(
         event=event,
         source=source,
         target=step.target,
-        payload=dict(payload),
+        payload=dict(command.payload) if isinstance(command, ServerEvent) else {},
         context=context,
         actor=actor,
         totals=totals,
@@ -968,8 +964,7 @@ async def _forget_cart_if_coupons_removed(rt: Runtime, view: CheckoutView) -> No
 async def _drive(
     rt: Runtime,
     checkout_id: str,
-    event: Event,
-    payload: dict[str, Any],
+    command: Command,
     *,
     session: SessionContext | None,
     if_match: int | None,
@@ -978,7 +973,7 @@ async def _drive(
 ) -> CheckoutView:
     refusal: _TotalsChanged | _Expired | None = None
     async with rt.db.transaction() as s:
-        if session is not None and event in _CORE_STEPS:
+        if session is not None and event_of(command) in _CORE_STEPS:
             row = await _lock_detached(s, checkout_id)
         else:
             row = await _lock(s, checkout_id)
@@ -991,8 +986,7 @@ async def _drive(
                 rt,
                 s,
                 row,
-                event,
-                payload,
+                command,
                 user_id=session.user_id if session else row.user_id,
                 caller=session,
                 if_match=if_match,
@@ -1021,26 +1015,25 @@ async def send_event(
     rt: Runtime,
     session: SessionContext,
     checkout_id: str,
-    event: Event,
-    payload: dict[str, Any],
+    command: ClientCommand,
     *,
     if_match: int | None = None,
     actor: Actor = SYSTEM,
 ) -> CheckoutView:
-    """A client's event on its own checkout. Server-only events are refused (403).
+    """A client's event (the command the router validated) on its own checkout.
+    Server-only events are refused (403).
 
     409 ``event_not_allowed`` (with ``allowed_events``) when the state has no such
     transition, 422 with the guard's code and field paths when a guard fails, 412
     on a stale ``If-Match``, 409 ``totals_changed`` from CONFIRM_ORDER when the
     re-priced totals differ from the ones last shown, 409 ``checkout_expired``.
     """
+    event = event_of(command)
     if event in machine.SERVER_EVENTS:
         raise Forbidden(
             f"{event.value} is raised by the server only.", code="server_event_forbidden"
         )
-    return await _drive(
-        rt, checkout_id, event, payload, session=session, if_match=if_match, actor=actor
-    )
+    return await _drive(rt, checkout_id, command, session=session, if_match=if_match, actor=actor)
 
 
 async def apply_server_event(
@@ -1063,8 +1056,7 @@ async def apply_server_event(
     return await _drive(
         rt,
         checkout_id,
-        event,
-        dict(payload or {}),
+        ServerEvent(event, dict(payload or {})),
         session=None,
         if_match=None,
         actor=actor,

@@ -216,9 +216,13 @@ async def apply_external_levels(
     nothing is applied. A catalog SKU not tracked yet starts being tracked."""
     problems: list[FieldError] = []
     for n, level in enumerate(levels):
-        if isinstance(level.on_hand, bool) or not 0 <= level.on_hand <= MAX_ON_HAND:
+        if isinstance(level.on_hand, bool) or level.on_hand < 0:
             problems.append(
                 FieldError(("updates", n, "on_hand"), "negative_stock", "must be 0 or more")
+            )
+        elif level.on_hand > MAX_ON_HAND:
+            problems.append(
+                FieldError(("updates", n, "on_hand"), "stock_too_large", f"at most {MAX_ON_HAND}")
             )
     skus = sorted({lv.sku for lv in levels})
     rows = {
@@ -237,11 +241,12 @@ async def apply_external_levels(
             problems.append(FieldError(("updates", n, "sku"), "unknown_sku", level.sku[:64]))
     if problems:
         code = problems[0].code
-        raise InvalidInput(
-            "Unknown SKU." if code == "unknown_sku" else "Stock cannot be negative.",
-            code=code,
-            fields=problems,
-        )
+        messages = {
+            "unknown_sku": "Unknown SKU.",
+            "negative_stock": "Stock cannot be negative.",
+            "stock_too_large": f"Stock is at most {MAX_ON_HAND}.",
+        }
+        raise InvalidInput(messages[code], code=code, fields=problems)
     now = rt.clock.now()
     for sku, (pid, vid) in catalog.items():
         rows[sku] = InventoryItem(

@@ -1,6 +1,7 @@
 """``POST /api/inventory/webhook``: stock levels pushed by an external inventory system.
 
-Signed like Stripe's webhooks: ``X-Inventory-Signature: sha256=<hex>`` is
+Signed like Stripe's webhooks (a missing, wrong or stale signature is a 401):
+``X-Inventory-Signature: sha256=<hex>`` is
 HMAC-SHA256(secret, ``<timestamp>.<raw body>``) with the unix time sent in
 ``X-Inventory-Timestamp``; a timestamp more than the tolerance (5 min) away is refused,
 so a captured request cannot be replayed later, and ``X-Inventory-Delivery`` (unique per
@@ -25,6 +26,7 @@ from tillpoint.errors import BadRequest, FieldError, InvalidInput, ServiceUnavai
 from tillpoint.inventory.levels import ExternalLevel, apply_external_levels
 from tillpoint.inventory.models import WebhookDelivery
 from tillpoint.runtime import Runtime
+from tillpoint.security.screen import leading_code, message_for, screen_text, screen_value
 
 TIMESTAMP_HEADER = "x-inventory-timestamp"
 SIGNATURE_HEADER = "x-inventory-signature"
@@ -45,14 +47,14 @@ def verify(
     stamp = headers.get(TIMESTAMP_HEADER)
     given = headers.get(SIGNATURE_HEADER)
     if not stamp or not given:
-        raise BadRequest(
+        raise Unauthorized(
             "X-Inventory-Timestamp and X-Inventory-Signature are required.",
             code="missing_signature",
         )
     if not stamp.isdigit() or len(stamp) > 12:
         raise BadRequest("X-Inventory-Timestamp must be unix seconds.", code="invalid_timestamp")
     if abs(now.timestamp() - int(stamp)) > tolerance:
-        raise BadRequest(
+        raise Unauthorized(
             "The timestamp is outside the tolerance; resend with a fresh signature.",
             code="stale_timestamp",
         )
@@ -65,8 +67,12 @@ def verify(
 def _parse(body: bytes) -> list[ExternalLevel]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
+    refused = screen_value(data)  # the API's own input rules: this body is read here, not by it
+    if refused:
+        code = leading_code(refused)
+        raise InvalidInput(message_for(code), code=code, fields=refused)
     updates = data.get("updates") if isinstance(data, dict) else None
     if not isinstance(updates, list) or not 1 <= len(updates) <= MAX_UPDATES:
         raise InvalidInput(
@@ -109,6 +115,9 @@ async def receive_stock_webhook(
     delivery = headers.get(DELIVERY_HEADER, "")
     if not 1 <= len(delivery) <= 120:
         raise BadRequest("X-Inventory-Delivery is required.", code="missing_delivery_id")
+    bad_delivery = screen_text(delivery, ("header", DELIVERY_HEADER), single_line=True)
+    if bad_delivery is not None:
+        raise InvalidInput(bad_delivery.message, code=bad_delivery.code, fields=[bad_delivery])
     levels = _parse(body)
     async with rt.db.transaction() as s:
         insert = pg_insert if rt.db.is_postgres else sqlite_insert

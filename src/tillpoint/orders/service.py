@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
-from tillpoint.errors import NotFound
+from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.orders.models import Order, OrderLine, OrderPayment
 from tillpoint.orders.numbers import new_order_number
@@ -365,7 +365,11 @@ async def list_orders(
         if before is not None:
             anchor = await s.get(Order, before)
             if anchor is None or anchor.user_id != user_id:
-                raise NotFound("Unknown cursor.", code="invalid_cursor")
+                raise InvalidInput(
+                    "Unknown cursor: pass a next_cursor this listing gave.",
+                    code="invalid_cursor",
+                    fields=[FieldError(("query", "cursor"), "invalid_cursor", "unknown cursor")],
+                )
             q = q.where(
                 (Order.created_at < anchor.created_at)
                 | ((Order.created_at == anchor.created_at) & (Order.id < anchor.id))

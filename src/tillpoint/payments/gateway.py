@@ -168,11 +168,34 @@ class GatewayRejected(TillpointError):
     status = 502
 
 
+class PaymentMethodNotFound(GatewayRejected):
+    """The gateway has no payment method with the id the customer gave: the caller's
+    error (422), not the gateway's (502)."""
+
+    code = "payment_method_not_found"
+    status = 422
+
+
 class WebhookRejected(TillpointError):
     """A webhook failed verification (signature, timestamp, body); nothing was changed."""
 
     code = "webhook_rejected"
     status = 400
+
+
+class CustomerNotFound(GatewayRejected):
+    """The gateway has no customer with the id we kept (a restarted sandbox, another
+    Stripe account): the caller makes a new one (``payments/customers.py``)."""
+
+    code = "customer_not_found"
+
+
+class WebhookUnauthenticated(WebhookRejected):
+    """A webhook's signature is missing, wrong or stale: it is not known to come from the
+    gateway (401, like any request whose credentials fail)."""
+
+    code = "webhook_signature_invalid"
+    status = 401
 
 
 def idempotency_key(checkout_id: str, attempt: int, operation: str) -> str:

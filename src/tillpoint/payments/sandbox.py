@@ -33,11 +33,13 @@ from typing import Any
 from tillpoint.payments.gateway import (
     PRIMARY,
     CreateIntent,
+    CustomerNotFound,
     CustomerResult,
     GatewayRejected,
     IntentStatus,
     PaymentIntentResult,
     PaymentMethodDeclined,
+    PaymentMethodNotFound,
     RecurringPrice,
     RefundResult,
     SavedPaymentMethod,
@@ -373,10 +375,9 @@ class SandboxGateway:
     def _check_method(self, payment_method_id: str) -> TestCard:
         card = TEST_CARDS.get(payment_method_id)
         if card is None:
-            raise GatewayRejected(
-                f"No such PaymentMethod: {payment_method_id!r} (the sandbox knows Stripe's "
-                "test methods, e.g. pm_card_visa).",
-                code="resource_missing",
+            raise PaymentMethodNotFound(
+                "No such payment method (the sandbox knows Stripe's test methods, "
+                "e.g. pm_card_visa)."
             )
         return card
 
@@ -548,7 +549,7 @@ class SandboxGateway:
     def _customer(self, customer_id: str) -> CustomerResult:
         customer = self._customers.get(customer_id)
         if customer is None:
-            raise GatewayRejected(f"No such customer: {customer_id}", code="resource_missing")
+            raise CustomerNotFound(f"No such customer: {customer_id}")
         return customer
 
     async def create_setup_intent(

@@ -24,12 +24,14 @@ from tillpoint.payments.gateway import (
     FALLBACK,
     PRIMARY,
     CreateIntent,
+    CustomerNotFound,
     CustomerResult,
     GatewayRejected,
     GatewayUnavailable,
     IntentStatus,
     PaymentIntentResult,
     PaymentMethodDeclined,
+    PaymentMethodNotFound,
     RecurringPrice,
     RefundResult,
     SavedPaymentMethod,
@@ -191,6 +193,11 @@ class StripeGateway:
         except stripe.CardError:
             raise
         except stripe.StripeError as exc:
+            missing = getattr(exc, "param", None) if exc.code == "resource_missing" else None
+            if missing == "payment_method":
+                raise PaymentMethodNotFound("No such payment method.") from exc
+            if missing == "customer":
+                raise CustomerNotFound("No such customer.") from exc
             if _unavailable(exc):
                 raise GatewayUnavailable(
                     "The payment provider is unavailable; try again shortly.",
@@ -408,6 +415,11 @@ class StripeGateway:
                 exc.user_message or "This card was declined.",
                 details={"decline_code": exc.code or "card_declined"},
             ) from exc
+        except GatewayRejected as exc:
+            # The method id is the only one the caller chose (the customer is ours).
+            if exc.details.get("http_status") == 404:
+                raise PaymentMethodNotFound("No such payment method.") from exc
+            raise
         return _saved_method(_as_dict(obj))
 
     async def detach_payment_method(self, payment_method_id: str) -> SavedPaymentMethod:

@@ -31,7 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
 from tillpoint.errors import Forbidden
-from tillpoint.payments.gateway import PaymentGateway, WebhookEvent, WebhookRejected
+from tillpoint.payments.gateway import (
+    PaymentGateway,
+    WebhookEvent,
+    WebhookRejected,
+    WebhookUnauthenticated,
+)
 from tillpoint.payments.models import WebhookEventRecord
 from tillpoint.runtime import Runtime
 
@@ -110,7 +115,7 @@ def _signed_at(signature: str) -> int:
     stamps = [item[1] for item in items if len(item) == 2 and item[0] == "t"]
     has_v1 = any(len(item) == 2 and item[0] == "v1" and item[1] for item in items)
     if len(stamps) != 1 or not stamps[0].isdigit() or len(stamps[0]) > 12 or not has_v1:
-        raise WebhookRejected(
+        raise WebhookUnauthenticated(
             "The Stripe-Signature header is not of the form t=<unix time>,v1=<signature>.",
             code="webhook_signature_malformed",
         )
@@ -128,32 +133,35 @@ def verify_event(
     """The event in ``payload`` if ``signature`` is valid for one of ``secrets`` and was
     made within ``tolerance`` seconds of ``now`` (the wall clock), before or after.
 
-    Raises :class:`WebhookRejected` for a missing, malformed or wrong signature, a
-    timestamp outside the window either way, or a body that is not a Stripe event.
+    Raises :class:`WebhookUnauthenticated` (401) for a missing, malformed or wrong
+    signature or a timestamp outside the window either way, :class:`WebhookRejected`
+    (400) for a body that is not a Stripe event.
     """
     if not secrets:
         raise WebhookRejected("No webhook secret is configured.", code="webhook_not_configured")
     if not signature:
-        raise WebhookRejected("Missing Stripe-Signature header.", code="webhook_signature_missing")
+        raise WebhookUnauthenticated(
+            "Missing Stripe-Signature header.", code="webhook_signature_missing"
+        )
     signed_at = _signed_at(signature)
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WebhookRejected("The webhook body is not UTF-8.", code="webhook_malformed") from exc
     if not any(_signed_with(text, signature, secret) for secret in secrets):
-        raise WebhookRejected(
+        raise WebhookUnauthenticated(
             "The webhook signature does not match.", code="webhook_signature_invalid"
         )
     # Checked after the signature, as Stripe does: a refusal here is a genuine old (or
     # early) delivery, e.g. a replay, not a forgery.
     age = (time.time() if now is None else now) - signed_at
     if age > tolerance:
-        raise WebhookRejected(
+        raise WebhookUnauthenticated(
             "The webhook's timestamp is older than the tolerance window.",
             code="webhook_timestamp_stale",
         )
     if -age > tolerance:
-        raise WebhookRejected(
+        raise WebhookUnauthenticated(
             "The webhook's timestamp is in the future, beyond the tolerance window.",
             code="webhook_timestamp_future",
         )

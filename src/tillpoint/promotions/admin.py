@@ -16,7 +16,7 @@ from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.catalog.models import Product
 from tillpoint.errors import Conflict, FieldError, InvalidInput
 from tillpoint.ids import new_id
-from tillpoint.money import BASIS_POINTS, KNOWN_CURRENCIES
+from tillpoint.money import BASIS_POINTS, KNOWN_CURRENCIES, MAX_AMOUNT
 from tillpoint.promotions.codes import is_valid_code, normalize_code, random_code
 from tillpoint.promotions.models import Coupon
 from tillpoint.promotions.rules import CouponType
@@ -25,6 +25,15 @@ from tillpoint.runtime import Runtime
 
 MAX_BATCH = 10_000
 MAX_PRODUCTS = 500
+# Usage limits (total and per customer) are counts in 32-bit INTEGER columns.
+MAX_USES = 1_000_000_000
+# Fields a coupon always has: a change may not set them to null (the others clear).
+NOT_NULLABLE = frozenset(
+    {
+        "code", "type", "value", "start_date", "end_date", "is_active", "combinable",
+        "applicable_products", "excluded_products", "metadata",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +99,8 @@ def check_draft(draft: CouponDraft, default_currency: str) -> CouponDraft:
         bad("type", "invalid_type", f"One of {', '.join(CouponType.__members__)}.")
     if kind in {"percentage", "buy_x_get_y"} and not 1 <= draft.value <= BASIS_POINTS:
         bad("value", "value_out_of_range", "A percentage in basis points: 1 to 10000.")
-    if kind == "fixed_amount" and draft.value < 1:
-        bad("value", "value_out_of_range", "A fixed amount of at least 1 minor unit.")
+    if kind == "fixed_amount" and not 1 <= draft.value <= MAX_AMOUNT:
+        bad("value", "value_out_of_range", f"A fixed amount of 1 to {MAX_AMOUNT} minor units.")
     if kind == "free_shipping" and draft.value != 0:
         bad("value", "value_out_of_range", "Free shipping coupons have value 0.")
     if kind == "buy_x_get_y":
@@ -101,15 +110,15 @@ def check_draft(draft: CouponDraft, default_currency: str) -> CouponDraft:
             bad(name, "timezone_required", "Give a timezone, e.g. 2026-01-01T00:00:00Z.")
     if not errors and draft.end_date <= draft.start_date:
         bad("end_date", "end_before_start", "The end must come after the start.")
-    for name, least in (
-        ("minimum_order_amount", 0),
-        ("maximum_discount", 1),
-        ("usage_limit", 1),
-        ("per_customer_limit", 1),
+    for name, least, most in (
+        ("minimum_order_amount", 0, MAX_AMOUNT),
+        ("maximum_discount", 1, MAX_AMOUNT),
+        ("usage_limit", 1, MAX_USES),
+        ("per_customer_limit", 1, MAX_USES),
     ):
         amount = getattr(draft, name)
-        if amount is not None and amount < least:
-            bad(name, "value_out_of_range", f"At least {least}.")
+        if amount is not None and not least <= amount <= most:
+            bad(name, "value_out_of_range", f"{least} to {most}.")
     currency = draft.currency
     needs_currency = kind == "fixed_amount" or (
         draft.minimum_order_amount is not None or draft.maximum_discount is not None
@@ -308,6 +317,13 @@ async def update_coupon(
             "These fields cannot be changed.",
             code="invalid_coupon",
             fields=[FieldError((k,), "not_editable", "Not editable.") for k in sorted(unknown)],
+        )
+    nulled = sorted(k for k in NOT_NULLABLE & set(changes) if changes[k] is None)
+    if nulled:
+        raise InvalidInput(
+            "These fields cannot be empty.",
+            code="invalid_coupon",
+            fields=[FieldError((k,), "null_not_allowed", "Cannot be null.") for k in nulled],
         )
     try:
         async with rt.db.transaction() as s:

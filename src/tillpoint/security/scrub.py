@@ -40,8 +40,13 @@ _SECRET_TEXT = [
 ]
 
 # C0/C1 controls except tab, newline and carriage return; DEL; and the bidirectional
-# overrides that make text read differently from what it is ("Trojan Source").
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# overrides and isolates that make text read differently from what it is ("Trojan Source").
+# Written as character-class bodies so the API schema can state the same rule.
+CONTROL_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+# The same, tab, newline and carriage return included: for single-line values.
+CONTROL_OR_BREAK_CLASS = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
+_CONTROL_OR_BREAK = re.compile(f"[{CONTROL_OR_BREAK_CLASS}]")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -79,19 +84,24 @@ def contains_card_number(text: str) -> bool:
     return bool(_pan_spans(text))
 
 
-def contains_control_characters(text: str) -> bool:
-    """True if ``text`` holds control characters other than tab/newline/CR, or bidi overrides."""
-    return _CONTROL.search(text) is not None
+def contains_control_characters(text: str, *, allow_line_breaks: bool = True) -> bool:
+    """True if ``text`` holds control characters (other than tab/newline/CR when
+    ``allow_line_breaks``) or bidi overrides/isolates."""
+    pattern = _CONTROL if allow_line_breaks else _CONTROL_OR_BREAK
+    return pattern.search(text) is not None
 
 
 def scrub_text(text: str) -> str:
-    """``text`` with PAN-like runs and recognisable secrets replaced by markers."""
+    """``text`` with PAN-like runs and recognisable secrets replaced by markers, and control
+    characters (NUL, escapes, bidi overrides; not tab or line breaks) by U+FFFD: what we
+    log or record (user agents, paths) can neither rewrite a terminal nor break a
+    PostgreSQL text or JSONB column."""
     out = text
     for start, end in reversed(_pan_spans(text)):
         out = out[:start] + PAN_REDACTED + out[end:]
     for pattern in _SECRET_TEXT:
         out = pattern.sub(REDACTED, out)
-    return out
+    return _CONTROL.sub("\ufffd", out)
 
 
 def is_secret_key(key: str) -> bool:
@@ -100,15 +110,15 @@ def is_secret_key(key: str) -> bool:
 
 
 def scrub(value: Any, *, _depth: int = 0) -> Any:
-    """A copy of ``value`` safe to log or audit: secret keys redacted, PANs and secrets in
-    strings replaced, recursively through mappings, lists and tuples."""
+    """A copy of ``value`` safe to log or audit: secret keys redacted, strings (keys too)
+    scrubbed as :func:`scrub_text` does, recursively through mappings, lists and tuples."""
     if _depth > 20:
         return REDACTED
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
         return {
-            k: (
+            (scrub_text(k) if isinstance(k, str) else k): (
                 REDACTED if isinstance(k, str) and is_secret_key(k) else scrub(v, _depth=_depth + 1)
             )
             for k, v in value.items()

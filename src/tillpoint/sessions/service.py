@@ -15,6 +15,7 @@ from tillpoint.cart.models import Cart
 from tillpoint.cart.service import create_guest_cart, new_guest_cart, record_cart_created
 from tillpoint.db import UTCDateTime
 from tillpoint.runtime import Runtime
+from tillpoint.security.scrub import scrub_text
 from tillpoint.sessions import cache as guest_cache
 from tillpoint.sessions.models import GuestSession
 from tillpoint.sessions.tokens import new_session_token, session_id_for
@@ -76,7 +77,7 @@ async def start_guest_session(
         "id": sid,
         "expires_at": expires,
         "ip_address": ip_address or None,
-        "user_agent": (user_agent or "")[:512] or None,
+        "user_agent": scrub_text(user_agent or "")[:512] or None,
     }
     # Core, not ORM objects and a flush: every new visitor runs this.
     async with rt.db.transaction() as s:

@@ -7,8 +7,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
 from tillpoint.config import Settings, load_settings
@@ -28,6 +29,7 @@ from tillpoint.web.admission import AdmissionMiddleware
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
 from tillpoint.web.middleware import BodyLimitMiddleware, CSRFMiddleware
+from tillpoint.web.openapi import document_layers
 from tillpoint.web.pages import router as pages
 from tillpoint.web.redirects import install_slash_redirects
 from tillpoint.web.request_guards import CookieGuardMiddleware, HostGuardMiddleware
@@ -47,6 +49,7 @@ from tillpoint.web.routers import (
     payments,
     session,
 )
+from tillpoint.web.screening import screen_request
 from tillpoint.web.security_middleware import RateLimitMiddleware, SecurityHeadersMiddleware
 
 
@@ -58,6 +61,9 @@ class TillpointApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
+
+    def openapi(self) -> dict[str, Any]:
+        return document_layers(super().openapi())  # statuses and rules every route shares
 
 
 log = logging.getLogger(__name__)
@@ -136,6 +142,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        dependencies=[Depends(screen_request)],  # every route's input, before anything else
     )
     app.security_headers = security_headers(settings)
     app.state.load_monitor = monitor

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from pydantic import WithJsonSchema
 
 from tillpoint.audit.service import Actor
 from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
@@ -79,19 +81,26 @@ async def get_session(request: Request, rt: RuntimeDep) -> SessionContext:
 SessionDep = Annotated[SessionContext, Depends(get_session)]
 
 
+# What If-Match takes: one version (bare, quoted or as a weak ETag) or ``*`` (any version).
+IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"?[0-9]{1,12}"?)\s*$'
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+
+
 async def parse_if_match(
     if_match: Annotated[
         str | None,
-        Header(description="The version you last read, to refuse a stale write (412)."),
+        Header(description="The version you last read, to refuse a stale write (412); * for any."),
+        WithJsonSchema({"type": "string", "pattern": IF_MATCH_PATTERN}),
     ] = None,
 ) -> int | None:
-    """``If-Match: 3`` or ``If-Match: "3"`` (an ETag) → 3; absent → None."""
+    """``If-Match: 3``, ``"3"`` or ``W/"3"`` (an ETag) → 3; absent or ``*`` → None;
+    anything else 400 ``invalid_if_match``."""
     if if_match is None:
         return None
+    if not _IF_MATCH.match(if_match):
+        raise BadRequest("If-Match must be a version number or *.", code="invalid_if_match")
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 12:
-        raise BadRequest("If-Match must be a version number.", code="invalid_if_match")
-    return int(text)
+    return None if text == "*" else int(text)
 
 
 IfMatchDep = Annotated[int | None, Depends(parse_if_match)]

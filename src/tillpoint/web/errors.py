@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tillpoint.errors import RateLimited, TillpointError
 from tillpoint.security.scrub import scrub, scrub_text
-from tillpoint.web.schemas import CARD_DATA_NOT_ACCEPTED
+from tillpoint.web.routing import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ def _validation_fields(exc: RequestValidationError) -> tuple[str, list[dict[str,
         kind = str(err.get("type", "invalid"))
         if kind == "json_invalid":
             code = "malformed_json"
-        elif kind == CARD_DATA_NOT_ACCEPTED and code != "malformed_json":
-            code = CARD_DATA_NOT_ACCEPTED
         fields.append({"path": loc, "code": kind, "message": str(err.get("msg", "invalid"))})
     return code, fields
 
@@ -109,10 +107,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_json(status, code, message, fields=fields)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_json(exc.status_code, code, message, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the route that answered knows only its own methods
+            headers["Allow"] = ", ".join(allowed_methods(req.app.routes, req.scope))
+        return error_json(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _database(req: Request, exc: DBAPIError) -> JSONResponse:

@@ -2,49 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Strict
 from pydantic_core import PydanticCustomError
-
-from tillpoint.security.scrub import contains_card_number, contains_control_characters
-
-CARD_DATA_NOT_ACCEPTED = "card_data_not_accepted"
-CONTROL_CHARACTERS = "control_characters_not_allowed"
-
-
-def _refuse_unsafe_strings(value: Any, depth: int = 0) -> None:
-    """Raise for a card-number-looking or control-character string anywhere in ``value``
-    (nested models validate themselves; lists and dict keys/values are walked)."""
-    if isinstance(value, str):
-        if contains_card_number(value):
-            raise PydanticCustomError(
-                CARD_DATA_NOT_ACCEPTED,
-                "Card numbers are not accepted here: card details go to Stripe directly.",
-            )
-        if contains_control_characters(value):
-            raise PydanticCustomError(CONTROL_CHARACTERS, "Control characters are not allowed.")
-    elif isinstance(value, dict) and depth < 10:
-        for key, item in value.items():
-            _refuse_unsafe_strings(key, depth + 1)
-            _refuse_unsafe_strings(item, depth + 1)
-    elif isinstance(value, list | tuple | set | frozenset) and depth < 10:
-        for item in value:
-            _refuse_unsafe_strings(item, depth + 1)
 
 
 class StrictModel(BaseModel):
-    """Request bodies refuse unknown fields, over-long strings, control characters and
-    anything that looks like a card number (422 ``card_data_not_accepted`` with the field
-    path): we never accept a PAN or CVV, Stripe does."""
+    """Request bodies refuse unknown fields and over-long strings. Card numbers, control
+    characters and deep nesting are refused before any model sees the body, for every
+    route, by the input gate (``web/screening.py``)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=2000)
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _safe_strings(cls, value: Any) -> Any:
-        _refuse_unsafe_strings(value)
-        return value
+
+def _whole(value: Any) -> Any:
+    # JSON Schema's "integer" takes 3 and 3.0 alike; numeric text and booleans are no integers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A request's whole number: what the schema calls an integer, nothing more (no "3", no true).
+# Bounds go first, so they stay schema keywords: Annotated[int, Field(ge=1), Strict(), Whole].
+Whole = BeforeValidator(_whole)
+WholeNumber = Annotated[int, Strict(), Whole]
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_text(value: Any) -> Any:
+    # Pydantic alone reads a number, or numeric text, as a Unix time; the schema says ISO.
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError(
+            "iso_8601_required", "Give an ISO 8601 date or date-time, e.g. 2026-01-01T00:00:00Z."
+        )
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+IsoAwareDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 
 class FieldErrorOut(BaseModel):

@@ -20,13 +20,14 @@ from tillpoint.web.deps import RuntimeDep
 from tillpoint.web.pages.address_rules import COUNTRIES, address_form_rules
 from tillpoint.web.pages.display import display_money
 from tillpoint.web.pages.stock_levels import catalog_levels
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["money"] = display_money
 
-router = APIRouter()
+router = APIRouter(route_class=TypedPathRoute)
 
 CountryCode = Annotated[str, PathParam(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
 OrderId = Annotated[str, PathParam(max_length=40, pattern=r"^[0-9A-Za-z_\-]+$")]

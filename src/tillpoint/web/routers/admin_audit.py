@@ -6,15 +6,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from tillpoint.audit.models import AuditLog
 from tillpoint.audit.queries import CURSOR_PATTERN, AuditLogFilters, Cursor, query_logs
 from tillpoint.audit.verify import verify_chain
 from tillpoint.web.deps import AdminDep, RuntimeDep
-from tillpoint.web.schemas import error_responses
+from tillpoint.web.routing import TypedPathRoute
+from tillpoint.web.schemas import IsoAwareDateTime, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(prefix="/api/admin/audit-logs", tags=["admin", "audit"])
+router = APIRouter(
+    prefix="/api/admin/audit-logs", tags=["admin", "audit"], route_class=TypedPathRoute
+)
 
 Name = Annotated[str | None, Query(max_length=80, pattern=r"^[A-Za-z0-9_.:@/-]+$")]
 
@@ -89,10 +93,12 @@ async def list_audit_logs(
     entity_id: Name = None,
     user_id: Name = None,
     session_id: Name = None,
-    since: Annotated[AwareDatetime | None, Query(description="Inclusive, with offset.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Exclusive, with offset.")] = None,
+    since: Annotated[IsoAwareDateTime | None, Query(description="Inclusive, with offset.")] = None,
+    until: Annotated[IsoAwareDateTime | None, Query(description="Exclusive, with offset.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=45, pattern=CURSOR_PATTERN)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=45, pattern=CURSOR_PATTERN, json_schema_extra=OPAQUE_TOKEN)
+    ] = None,
 ) -> AuditLogPage:
     """Audit rows matching every given filter, newest first; ``next_cursor`` continues."""
     filters = AuditLogFilters(

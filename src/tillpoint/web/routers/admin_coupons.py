@@ -13,19 +13,41 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, field_validator
+from pydantic.json_schema import WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from tillpoint.money import MAX_AMOUNT
 from tillpoint.promotions import admin
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.openapi import link
+from tillpoint.web.routing import TypedPathRoute
+from tillpoint.web.schemas import IsoDateTime, StrictModel, Whole, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(prefix="/api/admin/coupons", tags=["admin"])
+router = APIRouter(prefix="/api/admin/coupons", tags=["admin"], route_class=TypedPathRoute)
 
 CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
 ADMIN_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 ProductIds = list[Annotated[str, Field(max_length=40)]]
 CouponKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_get_y"]
-Amount = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT), Strict(), Whole]
+Uses = Annotated[int, Field(ge=1, le=admin.MAX_USES), Strict(), Whole]
+Code = Annotated[str, Field(min_length=1, max_length=64)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+ProductList = Annotated[ProductIds, Field(max_length=500)]
+Metadata = Annotated[dict[str, Any], Field(max_length=20)]
+
+
+def _alone(tp: Any) -> WithJsonSchema:
+    """The schema of ``tp`` without ``null``: a PATCH field that may be left out, not nulled."""
+    return WithJsonSchema(TypeAdapter(tp).json_schema())
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A field left out of a PATCH keeps its value: no default to state.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
 
 
 class CouponFields(StrictModel):
@@ -41,10 +63,10 @@ class CouponFields(StrictModel):
     )
     minimum_order_amount: Amount | None = Field(default=None, description="Minor units.")
     maximum_discount: Amount | None = Field(default=None, description="Minor units.")
-    start_date: datetime
-    end_date: datetime = Field(description="Exclusive: the coupon has expired at this instant.")
-    usage_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
-    per_customer_limit: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+    start_date: IsoDateTime
+    end_date: IsoDateTime = Field(description="Exclusive: the coupon has expired at this instant.")
+    usage_limit: Uses | None = None
+    per_customer_limit: Uses | None = Field(
         default=None, description="Uses per customer (by user id, or email for guests)."
     )
     is_active: bool = True
@@ -59,26 +81,42 @@ class CouponIn(CouponFields):
 
 
 class CouponBatchIn(CouponFields):
-    count: int = Field(strict=True, ge=1, le=admin.MAX_BATCH)
+    count: Annotated[int, Field(ge=1, le=admin.MAX_BATCH), Strict(), Whole]
     prefix: str = Field(default="", max_length=20)
 
 
 class CouponPatch(StrictModel):
-    code: str | None = Field(default=None, min_length=1, max_length=64)
-    type: CouponKind | None = None
-    value: Amount | None = None
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    """The fields to change. ``null`` clears the ones a coupon may lack (``currency``,
+    ``minimum_order_amount``, ``maximum_discount``, ``usage_limit``,
+    ``per_customer_limit``); the others cannot be null (422 ``null_not_allowed``): leave
+    a field out to keep it, send ``[]`` or ``{}`` to empty a list or the metadata."""
+
+    model_config = ConfigDict(json_schema_extra=_no_defaults)
+
+    code: Annotated[Code | None, _alone(Code)] = None
+    type: Annotated[CouponKind | None, _alone(CouponKind)] = None
+    value: Annotated[Amount | None, _alone(Amount)] = None
+    currency: Currency | None = None
     minimum_order_amount: Amount | None = None
     maximum_discount: Amount | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    usage_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
-    per_customer_limit: Annotated[int, Field(strict=True, ge=1)] | None = None
-    is_active: bool | None = None
-    combinable: bool | None = None
-    applicable_products: ProductIds | None = Field(default=None, max_length=500)
-    excluded_products: ProductIds | None = Field(default=None, max_length=500)
-    metadata: dict[str, Any] | None = Field(default=None, max_length=20)
+    start_date: Annotated[IsoDateTime | None, _alone(datetime)] = None
+    end_date: Annotated[IsoDateTime | None, _alone(datetime)] = None
+    usage_limit: Uses | None = None
+    per_customer_limit: Uses | None = None
+    is_active: Annotated[bool | None, _alone(bool)] = None
+    combinable: Annotated[bool | None, _alone(bool)] = None
+    applicable_products: Annotated[ProductList | None, _alone(ProductList)] = None
+    excluded_products: Annotated[ProductList | None, _alone(ProductList)] = None
+    metadata: Annotated[Metadata | None, _alone(Metadata)] = None
+
+    @field_validator(*sorted(admin.NOT_NULLABLE), mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                "null_not_allowed", "This field cannot be null: leave it out to keep it."
+            )
+        return value
 
 
 class CouponOut(BaseModel):
@@ -127,7 +165,19 @@ def _draft(body: CouponFields, code: str) -> admin.CouponDraft:
     )
 
 
-@router.post("", response_model=CouponOut, status_code=201, responses=ADMIN_ERRORS)
+_COUPON = "/api/admin/coupons/{coupon_id}"
+_MADE: dict[int | str, dict[str, Any]] = {
+    201: {
+        "links": {
+            "GetCoupon": link("get", _COUPON, coupon_id="$response.body#/id"),
+            "UpdateCoupon": link("patch", _COUPON, coupon_id="$response.body#/id"),
+            "Deactivate": link("post", _COUPON + "/deactivate", coupon_id="$response.body#/id"),
+        }
+    }
+}
+
+
+@router.post("", response_model=CouponOut, status_code=201, responses={**_MADE, **ADMIN_ERRORS})
 async def create_coupon(
     body: CouponIn, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:
@@ -157,7 +207,7 @@ async def create_coupon_batch(
 async def list_coupons(
     rt: RuntimeDep,
     session: AdminDep,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=40, json_schema_extra=OPAQUE_TOKEN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     active: bool | None = None,
     batch_id: Annotated[str | None, Query(max_length=40)] = None,

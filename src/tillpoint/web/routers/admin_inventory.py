@@ -3,35 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import Field
+from pydantic import Field, Strict, WithJsonSchema
 
 from tillpoint.inventory import levels
+from tillpoint.inventory.levels import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.routing import TypedPathRoute
+from tillpoint.web.schemas import IsoDate, StrictModel, Whole, WholeNumber, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(prefix="/api/admin/inventory", tags=["admin"])
+router = APIRouter(prefix="/api/admin/inventory", tags=["admin"], route_class=TypedPathRoute)
+
+# Checked by the stock service, with its own codes; the schema states the same bounds.
+StockLevel = Annotated[
+    WholeNumber, WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_ON_HAND})
+]
 
 
 class AdjustIn(StrictModel):
     """Exactly one of ``on_hand`` (absolute) or ``delta``, or neither to change settings."""
 
     reason: str = Field(min_length=1, max_length=500)
-    on_hand: int | None = Field(default=None, strict=True)
-    delta: int | None = Field(default=None, strict=True, ge=-10_000_000, le=10_000_000)
+    on_hand: StockLevel | None = Field(
+        default=None,
+        description="Below 0: 422 negative_stock; above the cap: 422 stock_too_large.",
+    )
+    delta: Annotated[int, Field(ge=-10_000_000, le=10_000_000), Strict(), Whole] | None = None
     variant_id: str | None = Field(default=None, max_length=40)
     backorder_allowed: bool | None = None
     backorder_estimate: str | None = Field(default=None, max_length=80)
-    restock_date: date | None = None
-    low_stock_threshold: int | None = Field(default=None, strict=True, ge=0, le=1_000_000)
+    restock_date: IsoDate | None = None
+    low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000), Strict(), Whole] | None = None
 
 
 @router.put("/{product_id}", responses=error_responses(401, 403, 404, 422))
 async def adjust(
-    product_id: Annotated[str, Path(max_length=40)],
+    product_id: Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")],
     body: AdjustIn,
     request: Request,
     rt: RuntimeDep,
@@ -61,7 +71,7 @@ async def low_stock(
     rt: RuntimeDep,
     admin: AdminDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64, json_schema_extra=OPAQUE_TOKEN)] = None,
 ) -> dict[str, Any]:
     """SKUs at or below their low-stock threshold, by SKU (``next_cursor`` continues)."""
     rows = await levels.low_stock(rt, limit=limit + 1, after=cursor)

@@ -24,9 +24,10 @@ from tillpoint.sessions.cookies import REFRESH_COOKIE_PATH, cookie_names
 from tillpoint.sessions.service import start_guest_session
 from tillpoint.web.deps import LoginThrottleDep, RuntimeDep, UserDep, client_ip
 from tillpoint.web.routers.session import set_session_cookies
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=TypedPathRoute)
 
 
 class Credentials(StrictModel):

@@ -6,18 +6,32 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, Strict
 
 from tillpoint.cart import service
 from tillpoint.cart.view import CartView, cart_to_dict
+from tillpoint.config import MAX_LINE_QUANTITY
 from tillpoint.errors import NotFound
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.openapi import link
+from tillpoint.web.routing import TypedPathRoute
+from tillpoint.web.schemas import StrictModel, Whole, WholeNumber, error_responses
 
-router = APIRouter(prefix="/api/cart", tags=["cart"])
+router = APIRouter(prefix="/api/cart", tags=["cart"], route_class=TypedPathRoute)
 
 ItemId = Annotated[str, Path(max_length=40, pattern=r"^item_[0-9A-Za-z]{22}$")]
-MetaValue = str | int | bool
+# Metadata numbers are small labels (sizes, counts), not money or ids.
+MetaKey = Annotated[str, Field(max_length=40)]
+MetaValue = (
+    Annotated[str, Field(max_length=200)]
+    | Annotated[int, Field(ge=-(10**9), le=10**9), Strict(), Whole]
+    | bool
+)
+# Enforced by the cart service with its own code against the shop's setting (default 999).
+QUANTITY_DOC = (
+    f"1 to the shop's cart_max_line_quantity (default 999, at most {MAX_LINE_QUANTITY}); "
+    "beyond: 422 quantity_out_of_range."
+)
 
 
 class LineOut(BaseModel):
@@ -66,20 +80,19 @@ class CartOut(BaseModel):
 class AddItemIn(StrictModel):
     product_id: str = Field(max_length=40)
     variant_id: str | None = Field(default=None, max_length=40)
-    quantity: int = Field(default=1, strict=True)
-    metadata: dict[str, MetaValue] = Field(default_factory=dict, max_length=20)
-
-    @field_validator("metadata")
-    @classmethod
-    def _small_metadata(cls, value: dict[str, MetaValue]) -> dict[str, MetaValue]:
-        for key, item in value.items():
-            if len(key) > 40 or (isinstance(item, str) and len(item) > 200):
-                raise ValueError("metadata keys are at most 40 and values 200 characters")
-        return value
+    quantity: WholeNumber = Field(
+        default=1,
+        description=QUANTITY_DOC,
+        json_schema_extra={"minimum": 1, "maximum": MAX_LINE_QUANTITY},
+    )
+    metadata: dict[MetaKey, MetaValue] = Field(default_factory=dict, max_length=20)
 
 
 class UpdateItemIn(StrictModel):
-    quantity: int = Field(strict=True, ge=0)
+    quantity: WholeNumber = Field(
+        description="0 removes the line; otherwise " + QUANTITY_DOC,
+        json_schema_extra={"minimum": 0, "maximum": MAX_LINE_QUANTITY},
+    )
 
 
 CART_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422)
@@ -105,7 +118,18 @@ async def get_cart(response: Response, rt: RuntimeDep, session: SessionDep) -> d
     return cart_answer(response, await _own_cart(rt, session.cart_id))
 
 
-@router.post("/items", response_model=CartOut, responses=CART_ERRORS)
+_ITEM = "/api/cart/items/{item_id}"
+_ADDED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "links": {
+            "UpdateItem": link("patch", _ITEM, item_id="$response.body#/items/0/id"),
+            "RemoveItem": link("delete", _ITEM, item_id="$response.body#/items/0/id"),
+        }
+    }
+}
+
+
+@router.post("/items", response_model=CartOut, responses={**_ADDED, **CART_ERRORS})
 async def add_item(
     body: AddItemIn, response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
 ) -> dict[str, Any]:

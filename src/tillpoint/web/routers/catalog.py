@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from tillpoint.catalog import service
 from tillpoint.catalog.models import Product
 from tillpoint.web.deps import RuntimeDep
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(prefix="/api/products", tags=["catalog"])
+router = APIRouter(prefix="/api/products", tags=["catalog"], route_class=TypedPathRoute)
 
 
 class VariantOut(BaseModel):
@@ -80,7 +82,10 @@ def product_out(p: Product) -> ProductOut:
 @router.get("", response_model=ProductPage, responses=error_responses(422))
 async def list_products(
     rt: RuntimeDep,
-    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$", json_schema_extra=OPAQUE_TOKEN),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     category: Annotated[str | None, Query(max_length=80)] = None,
 ) -> ProductPage:
@@ -90,6 +95,9 @@ async def list_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses=error_responses(404))
-async def get_product(product_id: str, rt: RuntimeDep) -> ProductOut:
+async def get_product(
+    product_id: Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")],
+    rt: RuntimeDep,
+) -> ProductOut:
     """One product with its variants."""
     return product_out(await service.get_product(rt, product_id))

@@ -1,7 +1,8 @@
 """Checkout over HTTP: start, read, the one event write path, shipping options.
 
-The event body is a discriminated union on ``type`` (visible in OpenAPI); each
-member validates its own fields and refuses unknown ones.
+The event body is a discriminated union on ``type`` (``checkout/commands.py``, visible in
+OpenAPI); each member validates its own fields and refuses unknown ones, and the service
+receives the validated command itself.
 """
 
 from __future__ import annotations
@@ -9,22 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from tillpoint.addresses.schemas import Address, GuestInfo
 from tillpoint.checkout import service
+from tillpoint.checkout.commands import CheckoutCommand
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.service import CheckoutView, checkout_to_dict
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.openapi import link
+from tillpoint.web.routing import TypedPathRoute
+from tillpoint.web.schemas import error_responses
 
 _TAGS = {e.value for e in Event} | {"card", "saved"}
 
 
-class EventRoute(APIRoute):
+class EventRoute(TypedPathRoute):
     """Field paths without the union's tag: ``["address", "zip_code"]``, not
     ``["SUBMIT_SHIPPING", "address", "zip_code"]``."""
 
@@ -44,87 +46,8 @@ class EventRoute(APIRoute):
         return route
 
 
+CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$")]
 router = APIRouter(prefix="/api/checkout", tags=["checkout"], route_class=EventRoute)
-
-SimpleType = Literal[
-    "UPDATE_CART",
-    "APPLY_COUPON",
-    "SELECT_GUEST",
-    "SELECT_REGISTERED",
-    "LOGIN_REQUIRED",
-    "LOGIN_SUCCEEDED",
-    "USE_SHIPPING_ADDRESS",
-    "EDIT_SHIPPING",
-    "EDIT_BILLING",
-    "EDIT_PAYMENT",
-    "CONFIRM_ORDER",
-    "RETRY_PAYMENT",
-    "CHANGE_PAYMENT_METHOD",
-    "ACTION_COMPLETED",
-    "PROCEED_TO_CONFIRMATION",
-    "PROCEED_TO_CHECKOUT",
-]
-
-
-class SimpleEvent(StrictModel):
-    """An event without fields."""
-
-    type: SimpleType
-
-
-class ServerOnlyEvent(StrictModel):
-    """Raised by the server only (gateway answers, verified webhooks): clients get 403."""
-
-    type: Literal[
-        "PAYMENT_SUCCESS",
-        "PAYMENT_FAILURE",
-        "PAYMENT_REQUIRES_ACTION",
-        "PAYMENT_REFUNDED",
-        "EXPIRE",
-    ]
-
-
-class GuestInfoEvent(GuestInfo):
-    type: Literal["SUBMIT_GUEST_INFO"]
-
-
-class AddressEvent(StrictModel):
-    """SUBMIT_SHIPPING / SUBMIT_BILLING, or USE_BILLING_AS_SHIPPING (one address for both)."""
-
-    type: Literal["SUBMIT_SHIPPING", "SUBMIT_BILLING", "USE_BILLING_AS_SHIPPING"]
-    address: Address
-
-
-class ShippingEvent(StrictModel):
-    type: Literal["SELECT_SHIPPING"]
-    shipping_method_id: str = Field(min_length=1, max_length=100)
-
-
-class CardMethod(StrictModel):
-    """A card Stripe.js made into a PaymentMethod (``pm_``) in the browser, or a
-    tokenised card's id (``card_``, what a Stripe.js stand-in without
-    ``createPaymentMethod`` gives); card data never reaches us."""
-
-    type: Literal["card"]
-    payment_method_id: str = Field(pattern=r"^(pm|card)_[A-Za-z0-9_]{3,100}$")
-
-
-class SavedMethod(StrictModel):
-    """A payment method the logged-in customer saved before."""
-
-    type: Literal["saved"]
-    saved_method_id: str = Field(pattern=r"^[a-z]{2,6}_[0-9A-Za-z_]{3,100}$")
-
-
-class PaymentEvent(StrictModel):
-    type: Literal["SELECT_PAYMENT"]
-    payment_method: Annotated[CardMethod | SavedMethod, Field(discriminator="type")]
-
-
-CheckoutEventIn = Annotated[
-    SimpleEvent | ServerOnlyEvent | GuestInfoEvent | AddressEvent | ShippingEvent | PaymentEvent,
-    Field(discriminator="type"),
-]
 
 
 class TotalsOut(BaseModel):
@@ -186,7 +109,29 @@ def _answer(response: Response, view: CheckoutView) -> dict[str, Any]:
     return checkout_to_dict(view)
 
 
-@router.post("", response_model=CheckoutOut, status_code=201, responses=ERRORS)
+_NEXT = {
+    "GetCheckout": link("get", "/api/checkout/{checkout_id}", checkout_id="$response.body#/id"),
+    "SendEvent": link(
+        "post", "/api/checkout/{checkout_id}/events", checkout_id="$response.body#/id"
+    ),
+    "ShippingOptions": link(
+        "get", "/api/checkout/{checkout_id}/shipping-options", checkout_id="$response.body#/id"
+    ),
+    "OrderForCheckout": link(
+        "get", "/api/orders/by-checkout/{checkout_id}", checkout_id="$response.body#/id"
+    ),
+}
+_STARTED: dict[int | str, dict[str, Any]] = {
+    201: {"links": _NEXT},
+    200: {
+        "model": CheckoutOut,
+        "description": "The cart's live checkout, started before.",
+        "links": _NEXT,
+    },
+}
+
+
+@router.post("", response_model=CheckoutOut, status_code=201, responses={**_STARTED, **ERRORS})
 async def start_checkout(
     request: Request, response: Response, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -200,7 +145,7 @@ async def start_checkout(
 
 @router.get("/{checkout_id}", response_model=CheckoutOut, responses=ERRORS)
 async def get_checkout(
-    checkout_id: str, response: Response, rt: RuntimeDep, session: SessionDep
+    checkout_id: CheckoutId, response: Response, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     """State, context, totals priced now, ``allowed_events`` and ``version``."""
     return _answer(response, await service.get_checkout(rt, session, checkout_id))
@@ -208,8 +153,8 @@ async def get_checkout(
 
 @router.post("/{checkout_id}/events", response_model=CheckoutOut, responses=ERRORS)
 async def send_event(
-    checkout_id: str,
-    body: Annotated[CheckoutEventIn, Body()],
+    checkout_id: CheckoutId,
+    body: Annotated[CheckoutCommand, Body()],
     request: Request,
     response: Response,
     rt: RuntimeDep,
@@ -218,13 +163,11 @@ async def send_event(
 ) -> dict[str, Any]:
     """Drive the checkout. 409 not allowed now (with ``allowed_events``), 422 guard failed,
     412 stale ``If-Match``, 403 for server-only events."""
-    payload = body.model_dump(exclude={"type"})
     view = await service.send_event(
         rt,
         session,
         checkout_id,
-        Event(body.type),
-        payload,
+        body,  # the validated command itself, not a dict to validate again
         if_match=if_match,
         actor=request_actor(request, session),
     )
@@ -232,7 +175,9 @@ async def send_event(
 
 
 @router.get("/{checkout_id}/shipping-options", response_model=ShippingOptionsOut, responses=ERRORS)
-async def shipping_options(checkout_id: str, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+async def shipping_options(
+    checkout_id: CheckoutId, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
     """The shipping options for the checkout's address and cart, with delivery windows."""
     quote = await service.shipping_options(rt, session, checkout_id)
     return {

@@ -20,10 +20,12 @@ from tillpoint.web.deps import (
     SessionDep,
     request_actor,
 )
+from tillpoint.web.openapi import link
 from tillpoint.web.routers.cart import CartOut, cart_answer
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
-router = APIRouter(prefix="/api/cart/coupons", tags=["cart"])
+router = APIRouter(prefix="/api/cart/coupons", tags=["cart"], route_class=TypedPathRoute)
 
 CouponId = Annotated[str, Path(max_length=40, pattern=r"^cpn_[0-9A-Za-z]{22}$")]
 COUPON_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422, 429)
@@ -38,7 +40,20 @@ class ApplyCouponIn(StrictModel):
     )
 
 
-@router.post("", response_model=CartOut, responses=COUPON_ERRORS)
+_APPLIED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "links": {
+            "RemoveCoupon": link(
+                "delete",
+                "/api/cart/coupons/{coupon_id}",
+                coupon_id="$response.body#/coupons/0/coupon_id",
+            )
+        }
+    }
+}
+
+
+@router.post("", response_model=CartOut, responses={**_APPLIED, **COUPON_ERRORS})
 async def apply_coupon(
     body: ApplyCouponIn,
     request: Request,

@@ -7,7 +7,8 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response, Security
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
@@ -28,9 +29,11 @@ from tillpoint.web.deps import (
     client_ip,
     request_actor,
 )
+from tillpoint.web.openapi import link
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
-router = APIRouter(prefix="/api/inventory", tags=["inventory"])
+router = APIRouter(prefix="/api/inventory", tags=["inventory"], route_class=TypedPathRoute)
 
 ProductId = Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")]
 VariantQuery = Annotated[str | None, Query(max_length=40, pattern=r"^var_[0-9A-Za-z]{22}$")]
@@ -121,7 +124,14 @@ def reservation_out(res: Reservation) -> dict[str, Any]:
     }
 
 
-@router.get("/stream", responses=error_responses(422))
+_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}
+}
+
+
+@router.get(
+    "/stream", response_class=EventSourceResponse, responses={**_STREAM, **error_responses(422)}
+)
 async def stream(
     request: Request,
     rt: RuntimeDep,
@@ -147,8 +157,40 @@ async def stream(
     )
 
 
-@router.post("/webhook", response_model=WebhookOut, responses=error_responses(400, 401, 422, 503))
-async def receive_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+# The signature is the operation's credential; the other two headers are checked (and
+# audited on failure) by the webhook itself, so they are stated here for the schema only.
+InventorySignature = Annotated[
+    str | None,
+    Security(
+        APIKeyHeader(
+            name=webhook.SIGNATURE_HEADER,
+            scheme_name="InventorySignature",
+            description="sha256=<hex>: HMAC-SHA256 of '<timestamp>.<body>' (README).",
+            auto_error=False,
+        )
+    ),
+]
+_SIGNED_HEADERS = {
+    "parameters": [
+        {"name": webhook.TIMESTAMP_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+         "description": "Unix seconds of the signature (within the tolerance)."},
+        {"name": webhook.DELIVERY_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 120},
+         "description": "Unique per delivery: a replay is ignored."},
+    ]
+}  # fmt: skip
+
+
+@router.post(
+    "/webhook",
+    response_model=WebhookOut,
+    responses=error_responses(400, 401, 422, 503),
+    openapi_extra=_SIGNED_HEADERS,
+)
+async def receive_webhook(
+    request: Request, rt: RuntimeDep, signature: InventorySignature
+) -> dict[str, Any]:
     """Stock levels from an external system, HMAC-SHA256 signed (see README)."""
     body = await request.body()
     try:
@@ -169,11 +211,24 @@ _SIGNATURE_FAILURES = frozenset(
 )
 
 
+_HELD: dict[int | str, dict[str, Any]] = {
+    201: {
+        "links": {
+            "ReleaseHold": link(
+                "delete",
+                "/api/inventory/reservations/{reservation_id}",
+                reservation_id="$response.body#/id",
+            )
+        }
+    }
+}
+
+
 @router.post(
     "/reservations",
     status_code=201,
     response_model=ReservationOut,
-    responses=error_responses(401, 403, 404, 409),
+    responses={**_HELD, **error_responses(401, 403, 404, 409)},
 )
 async def hold_cart(
     request: Request, rt: RuntimeDep, session: SessionDep, limiter: RateLimiterDep
@@ -205,7 +260,9 @@ async def hold_cart(
     responses=error_responses(401, 403, 404),
 )
 async def release_hold(
-    reservation_id: Annotated[str, Path(max_length=80)], rt: RuntimeDep, session: SessionDep
+    reservation_id: Annotated[str, Path(max_length=80, pattern=r"^[0-9A-Za-z_:.-]+$")],
+    rt: RuntimeDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Release one of the caller's cart holds at once."""
     return reservation_out(await holds.release_cart_hold(rt, session.cart_id, reservation_id))

@@ -11,7 +11,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -19,8 +19,9 @@ from tillpoint.config import Settings
 from tillpoint.errors import Forbidden
 from tillpoint.security.client_ip import in_networks, parse_networks
 from tillpoint.web.deps import RuntimeDep, client_ip
+from tillpoint.web.routing import TypedPathRoute
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], route_class=TypedPathRoute)
 
 
 @router.get("/healthz")
@@ -76,7 +77,11 @@ async def require_metrics_access(request: Request, rt: RuntimeDep) -> None:
         raise Forbidden("The metrics are only for the shop's monitoring.", code="metrics_forbidden")
 
 
-@router.get("/metrics", responses={403: {"description": "not the shop's monitoring"}})
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={403: {"description": "not the shop's monitoring"}},
+)
 async def metrics(_: Annotated[None, Depends(require_metrics_access)]) -> Response:
     """Prometheus text exposition (allowed networks or the metrics token only)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

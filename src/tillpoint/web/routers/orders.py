@@ -7,25 +7,28 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import Field
+from pydantic import Field, Strict
 
-from tillpoint.errors import BadRequest, NotFound, Unauthorized
+from tillpoint.errors import NotFound, Unauthorized
+from tillpoint.money import MAX_AMOUNT
 from tillpoint.orders import service
 from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.sessions.service import SessionContext
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.routing import TypedPathRoute
+from tillpoint.web.schemas import StrictModel, Whole, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], route_class=TypedPathRoute)
 
 OrderId = Annotated[str, Path(max_length=40, pattern=r"^ord_[0-9A-Za-z]{22}$")]
 CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$")]
 
 
 class RefundIn(StrictModel):
-    amount: int | None = Field(
-        default=None, strict=True, gt=0, description="Minor units; omit to refund everything left."
+    amount: Annotated[int, Field(gt=0, le=MAX_AMOUNT), Strict(), Whole] | None = Field(
+        default=None, description="Minor units; omit to refund everything left."
     )
     reason: str | None = Field(default=None, max_length=500)
     restock: bool = False
@@ -44,7 +47,10 @@ async def list_orders(
     rt: RuntimeDep,
     session: UserDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=40, pattern=r"^ord_[0-9A-Za-z]{22}$", json_schema_extra=OPAQUE_TOKEN),
+    ] = None,
 ) -> dict[str, Any]:
     """The logged-in user's orders, newest first (``next_cursor`` pages on)."""
     assert session.user_id is not None
@@ -72,8 +78,10 @@ async def get_order(
     request: Request,
     rt: RuntimeDep,
     response: Response,
-    token: Annotated[str | None, Query(max_length=80)] = None,
-    x_order_token: Annotated[str | None, Header(max_length=80)] = None,
+    token: Annotated[str | None, Query(max_length=80, json_schema_extra=OPAQUE_TOKEN)] = None,
+    x_order_token: Annotated[
+        str | None, Header(max_length=80, json_schema_extra=OPAQUE_TOKEN)
+    ] = None,
 ) -> dict[str, Any]:
     """One order: its owner, the session that placed it, or a guest with its access token."""
     session = await _optional_session(request, rt)
@@ -85,7 +93,10 @@ async def get_order(
 @router.post(
     "/api/admin/orders/{order_id}/refunds",
     status_code=201,
-    responses=error_responses(400, 401, 403, 404, 409, 422, 502, 503),
+    responses={
+        200: {"description": "The refund this Idempotency-Key made before."},
+        **error_responses(400, 401, 403, 404, 409, 422, 502, 503),
+    },
 )
 async def create_refund(
     order_id: OrderId,
@@ -98,8 +109,6 @@ async def create_refund(
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Refund all or part of an order, prorated per line; more than is left answers 422."""
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise BadRequest("Idempotency-Key must not be blank.", code="invalid_idempotency_key")
     key = idempotency_key or f"auto:{secrets.token_hex(16)}"
     actor = request_actor(request, admin)
     refund, created = await refund_order(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response, Security
 from fastapi import Path as PathParam
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from tillpoint.errors import NotFound
@@ -17,18 +18,21 @@ from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
 from tillpoint.web.deps import RuntimeDep, SessionDep, UserDep, client_ip, request_actor
+from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=200,
+        pattern=r"^[!-~]+$",  # visible ASCII, as a UUID or any token is written
         description="Repeat a request safely: the same key returns the first result.",
     ),
 ]
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"], route_class=TypedPathRoute)
 
 assert _subscriptions  # imported for its webhook handlers
 
@@ -63,7 +67,7 @@ class PaymentConfigOut(BaseModel):
     methods: list[PaymentMethodOut]
 
 
-WEBHOOK_ERRORS = error_responses(400, 403)
+WEBHOOK_ERRORS = error_responses(400, 401, 403)
 
 # The seed's dedicated endpoints, each with the event types it takes.
 DEDICATED = {
@@ -80,14 +84,32 @@ DEDICATED = {
 }
 
 
+# Documented as the operation's credential (401 when missing, wrong or stale).
+StripeSignature = Annotated[
+    str | None,
+    Security(
+        APIKeyHeader(
+            name="Stripe-Signature",
+            scheme_name="StripeSignature",
+            description="Stripe's signature of the body with the webhook secret.",
+            auto_error=False,
+        )
+    ),
+]
+
+
 async def _receive(
-    request: Request, rt: Any, gateway: PaymentGateway, expected: frozenset[str] | None
+    request: Request,
+    rt: Any,
+    gateway: PaymentGateway,
+    signature: str | None,
+    expected: frozenset[str] | None,
 ) -> dict[str, Any]:
     outcome = await process_webhook(
         rt,
         gateway,
         await request.body(),
-        request.headers.get("stripe-signature"),
+        signature,
         source_ip=client_ip(request),
         expected_types=expected,
     )
@@ -100,14 +122,18 @@ async def _receive(
 
 
 @router.post("/api/webhooks/stripe", response_model=WebhookAck, responses=WEBHOOK_ERRORS)
-async def stripe_webhook(request: Request, rt: RuntimeDep, gateway: GatewayDep) -> dict[str, Any]:
+async def stripe_webhook(
+    request: Request, rt: RuntimeDep, gateway: GatewayDep, signature: StripeSignature
+) -> dict[str, Any]:
     """Any Stripe event, verified by its ``Stripe-Signature``; a replayed event id is a no-op."""
-    return await _receive(request, rt, gateway, None)
+    return await _receive(request, rt, gateway, signature, None)
 
 
 def _dedicated(path: str, types: frozenset[str]) -> None:
-    async def endpoint(request: Request, rt: RuntimeDep, gateway: GatewayDep) -> dict[str, Any]:
-        return await _receive(request, rt, gateway, types)
+    async def endpoint(
+        request: Request, rt: RuntimeDep, gateway: GatewayDep, signature: StripeSignature
+    ) -> dict[str, Any]:
+        return await _receive(request, rt, gateway, signature, types)
 
     endpoint.__doc__ = f"Stripe webhook for {', '.join(sorted(types))} only."
     router.add_api_route(

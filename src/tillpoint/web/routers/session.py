@@ -14,8 +14,9 @@ from tillpoint.security import csrf
 from tillpoint.sessions.cookies import cookie_names
 from tillpoint.sessions.service import SessionContext, resolve_guest_session, start_guest_session
 from tillpoint.web.deps import RuntimeDep, client_ip, prefetched_values
+from tillpoint.web.routing import TypedPathRoute
 
-router = APIRouter(prefix="/api", tags=["session"])
+router = APIRouter(prefix="/api", tags=["session"], route_class=TypedPathRoute)
 
 
 class SessionOut(BaseModel):
