@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from tillpoint.config import ApiDocs
 from tillpoint.web.deps import require_admin
 from tillpoint.web.pages.router import StaticAssets
+from tillpoint.web.routing import TypedPathRoute
 
 ASSETS = "/docs/assets"
 
@@ -26,7 +27,9 @@ def docs_router(mode: ApiDocs, title: str) -> APIRouter | None:
     if mode == ApiDocs.off:
         return None
     admin_only = [Depends(require_admin)] if mode == ApiDocs.admin else []
-    router = APIRouter(include_in_schema=False, dependencies=admin_only)
+    router = APIRouter(
+        include_in_schema=False, dependencies=admin_only, route_class=TypedPathRoute
+    )
 
     @router.get("/openapi.json")
     async def openapi(request: Request) -> JSONResponse:
