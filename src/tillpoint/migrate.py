@@ -1,7 +1,7 @@
 """Run Alembic migrations from code (``tillpoint migrate``, the demo, tests).
 
-Features add migrations as branches off the foundation revision; ``upgrade``
-applies every head, so parallel features need no merge revision to run.
+The history is one line (``0003`` joined the first features' branches): a new
+revision's ``down_revision`` is the current head, and a test holds it to one head.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
-    """Bring the database at ``url`` to ``revision`` (all heads by default)."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (the head by default)."""
     command.upgrade(alembic_config(url), revision)
 
 
-async def upgrade_async(url: str, revision: str = "heads") -> None:
+async def upgrade_async(url: str, revision: str = "head") -> None:
     """:func:`upgrade` from inside a running event loop (env.py starts its own loop)."""
     await asyncio.to_thread(upgrade, url, revision)
