@@ -316,7 +316,7 @@ async def test_a_nul_in_the_user_agent_never_reaches_the_database(app: Any, rt: 
     # The user agent is evidence we record (sessions, audit), not input we refuse.
     agent = b"evil\x00agent \x1b[2J\xe2\x80\xae"
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         r = await client.get("/api/session", headers={"user-agent": agent})
         assert r.status_code == 200, r.text
         r = await client.post("/api/cart/items%00", json={}, headers={"user-agent": agent})

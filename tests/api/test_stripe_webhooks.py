@@ -148,7 +148,7 @@ async def test_a_timestamp_outside_five_minutes_either_way_is_refused_and_audite
     event = stripe_event("charge.succeeded", {"id": "ch_when"})
     body, headers = signed(event, WEBHOOK_SECRET, timestamp=int(time.time()) + offset)
     response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
-    assert response.status_code == 400 and error_code(response) == code
+    assert response.status_code == 401 and error_code(response) == code
     assert await webhook_rows(rt) == []
     rows, _ = await query_logs(rt, AuditLogFilters(event_types=["webhook_signature_failed"]))
     assert [r.meta for r in rows] == [{"webhook": "stripe", "reason": code}]

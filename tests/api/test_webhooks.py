@@ -138,7 +138,7 @@ async def test_every_failed_signature_is_audited_with_its_reason(
 ) -> None:
     body, headers = _delivery(case)
     response = await api.post("/api/webhooks/stripe", content=body, headers=headers)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 401, response.text
     [row] = await _signature_audits(rt)
     assert row.meta == {"webhook": "stripe", "reason": error_code(response)}
     assert row.ip_address == "127.0.0.1" and row.entity_id == "127.0.0.1"
@@ -288,7 +288,7 @@ class TestSignatureFloodIsBoundedByTheRateLimit:
             body, headers = _delivery("wrong_secret")
             response = await attacker.post("/api/webhooks/stripe", content=body, headers=headers)
             statuses.append(response.status_code)
-        assert statuses == [400] * 3 + [429] * 5
+        assert statuses == [401] * 3 + [429] * 5
         assert len(await _signature_audits(rt)) == 3
         limited, _ = await query_logs(rt, AuditLogFilters(event_types=["rate_limited"]))
         assert len(limited) == 1
