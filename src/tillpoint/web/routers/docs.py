@@ -27,9 +27,7 @@ def docs_router(mode: ApiDocs, title: str) -> APIRouter | None:
     if mode == ApiDocs.off:
         return None
     admin_only = [Depends(require_admin)] if mode == ApiDocs.admin else []
-    router = APIRouter(
-        include_in_schema=False, dependencies=admin_only, route_class=TypedPathRoute
-    )
+    router = APIRouter(include_in_schema=False, dependencies=admin_only, route_class=TypedPathRoute)
 
     @router.get("/openapi.json")
     async def openapi(request: Request) -> JSONResponse:
