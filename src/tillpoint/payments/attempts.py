@@ -4,10 +4,10 @@ and webhooks. A succeeded attempt is never moved back by a late or replayed even
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,10 @@ from tillpoint.payments.velocity import AttemptKeys
 REFUNDED = "refunded"  # ours: taken, but no order could be made, so given back
 REFUNDING = "refunding"  # ours: one finalize path has claimed that refund (see claim_refund)
 GIVEN_BACK = frozenset({REFUNDING, REFUNDED})
+# A claim older than this was left by a path that died between claiming and refunding
+# (the gateway call takes seconds): another path may take it over. The gateway's
+# idempotency key makes a second refund call answer with the first refund, if any.
+REFUND_CLAIM_LEASE = timedelta(minutes=5)
 
 # Statuses an attempt cannot leave: later news about it must not overwrite them.
 FINAL = frozenset({IntentStatus.succeeded.value, IntentStatus.canceled.value, *GIVEN_BACK})
@@ -158,14 +162,21 @@ async def claim_refund(s: AsyncSession, intent_id: str, now: datetime) -> str | 
     the paths racing here (browser, webhook, sweeper) exactly one gets it. Returns the
     status to restore if the refund fails ("" when we have no attempt row for the
     intent: the gateway's idempotency key is then the only guard), or None when the
-    refund is already done or being done."""
+    refund is already done or being done (a claim older than ``REFUND_CLAIM_LEASE``
+    counts as abandoned and is taken over)."""
     row = await attempt_for_intent(s, intent_id)
     if row is None:
         return ""
-    previous = row.status
+    # Taking over an abandoned claim: a failure hands back what the intent is, succeeded.
+    previous = IntentStatus.succeeded.value if row.status == REFUNDING else row.status
+    claimable = or_(
+        PaymentAttempt.status.not_in(list(GIVEN_BACK)),
+        (PaymentAttempt.status == REFUNDING)
+        & (PaymentAttempt.updated_at < now - REFUND_CLAIM_LEASE),
+    )
     result = await s.execute(
         update(PaymentAttempt)
-        .where(PaymentAttempt.id == row.id, PaymentAttempt.status.not_in(list(GIVEN_BACK)))
+        .where(PaymentAttempt.id == row.id, claimable)
         .values(status=REFUNDING, updated_at=now)
         .execution_options(synchronize_session=False)
     )
