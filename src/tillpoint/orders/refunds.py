@@ -22,7 +22,7 @@ from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.stock import stock_rows
 from tillpoint.orders.models import Order, OrderLine, Refund
 from tillpoint.orders.prorate import SHIPPING, prorate_refund
-from tillpoint.payments.gateway import PaymentGateway
+from tillpoint.payments.gateway import PaymentGateway, RefundResult
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,46 @@ async def refund_order(
     gateway's refusal or unavailability leaves the order as it was.
     """
     key = f"{order_id}:{request.idempotency_key}"
+    opened = await _open_refund(rt, order_id, key, request, actor)
+    if isinstance(opened, Refund):
+        return opened, False  # the same Idempotency-Key again: the first refund
+    try:
+        result = await gateway.refund(
+            opened.intent_id,
+            idempotency_key=f"tillpoint:refund:{key}",
+            amount=opened.amount,
+            account=opened.account,
+            metadata={"order_id": order_id, "refund_id": opened.refund_id},
+        )
+    except TillpointError:
+        await _withdraw_refund(rt, order_id, opened)
+        raise
+    row, restock = await _settle_refund(rt, order_id, opened, result, request, actor)
+    await _restock(rt, order_id, row.id, restock, actor)
+    return row, True
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """A refund reserved on the order (first transaction), before the gateway is asked."""
+
+    refund_id: str
+    amount: int
+    allocation: dict[str, int]
+    intent_id: str
+    account: str
+
+
+async def _open_refund(
+    rt: Runtime, order_id: str, key: str, request: RefundRequest, actor: Actor
+) -> _Opened | Refund:
+    """Reserve the amount on the locked order (a pending refund row), or find the refund
+    this key made before."""
     async with rt.db.transaction() as s:
         order = await _lock_order(s, order_id)
         found = await _existing(s, order_id, key)
         if found is not None:
-            return found, False
+            return found
         refundable = _refundable(order)
         remaining = sum(refundable.values())
         amount = remaining if request.amount is None else request.amount
@@ -127,59 +162,70 @@ async def refund_order(
             created_at=rt.clock.now(),
         )
         s.add(refund)
-        intent_id, account = payment.payment_intent_id, payment.account
-    try:
-        result = await gateway.refund(
-            intent_id,
-            idempotency_key=f"tillpoint:refund:{key}",
-            amount=amount,
-            account=account,
-            metadata={"order_id": order_id, "refund_id": refund.id},
-        )
-    except TillpointError:
-        async with rt.db.transaction() as s:
-            order = await _lock_order(s, order_id)
-            _apply(order, allocation, -1)
-            row = await s.get(Refund, refund.id)
-            if row is not None:
-                await s.delete(row)
-        raise
+        return _Opened(refund.id, amount, allocation, payment.payment_intent_id, payment.account)
+
+
+async def _withdraw_refund(rt: Runtime, order_id: str, opened: _Opened) -> None:
+    """The gateway refused or failed: give the reserved amount back to the order."""
     async with rt.db.transaction() as s:
         order = await _lock_order(s, order_id)
-        row = await s.get(Refund, refund.id, populate_existing=True)
+        _apply(order, opened.allocation, -1)
+        row = await s.get(Refund, opened.refund_id)
+        if row is not None:
+            await s.delete(row)
+
+
+async def _settle_refund(
+    rt: Runtime,
+    order_id: str,
+    opened: _Opened,
+    result: RefundResult,
+    request: RefundRequest,
+    actor: Actor,
+) -> tuple[Refund, list[tuple[OrderLine, int]]]:
+    """Record the gateway's answer and the order's new status; returns the refund and the
+    tracked units to put back on the shelf."""
+    async with rt.db.transaction() as s:
+        order = await _lock_order(s, order_id)
+        row = await s.get(Refund, opened.refund_id, populate_existing=True)
         assert row is not None
         row.status = "succeeded" if result.status == "succeeded" else result.status
         row.gateway_refund_id = result.id
         order.status = _status(order)
-        restock = _units_to_restock(order, allocation) if request.restock else []
+        restock = _units_to_restock(order, opened.allocation) if request.restock else []
         tracked = await stock_rows(s, [(line.product_id, line.variant_id) for line, _ in restock])
         restock = [(ln, q) for ln, q in restock if (ln.product_id, ln.variant_id) in tracked]
+        meta = {
+            "refund_id": row.id,
+            "amount": opened.amount,
+            "currency": order.currency,
+            "restock": request.restock,
+        }
         await record(
             s,
-            AuditEvent(
-                "refund_created",
-                "order",
-                order.id,
-                "refund",
-                {
-                    "refund_id": row.id,
-                    "amount": amount,
-                    "currency": order.currency,
-                    "restock": request.restock,
-                },
-            ),
+            AuditEvent("refund_created", "order", order.id, "refund", meta),
             actor,
             rt.clock.now(),
         )
+    return row, restock
+
+
+async def _restock(
+    rt: Runtime,
+    order_id: str,
+    refund_id: str,
+    restock: list[tuple[OrderLine, int]],
+    actor: Actor,
+) -> None:
+    """Put refunded units back; a failure is logged (the refund itself stands)."""
     for line, quantity in restock:
         try:
             await adjust_stock(
                 rt, line.product_id, variant_id=line.variant_id, delta=quantity,
-                reason=f"refund {row.id} of order {order_id}", actor=actor,
+                reason=f"refund {refund_id} of order {order_id}", actor=actor,
             )  # fmt: skip
         except TillpointError:
-            log.exception("restock after refund failed", extra={"refund": row.id})
-    return row, True
+            log.exception("restock after refund failed", extra={"refund": refund_id})
 
 
 def _units_to_restock(order: Order, allocation: dict[str, int]) -> list[tuple[OrderLine, int]]:
