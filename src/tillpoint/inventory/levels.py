@@ -102,6 +102,24 @@ async def _sku_of(s: AsyncSession, product_id: str, variant_id: str | None) -> s
     return variant.sku
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What one stock adjustment asks: a new level or a move, and settings to change."""
+
+    on_hand: int | None
+    delta: int | None
+    backorder_allowed: bool | None
+    backorder_estimate: str | None
+    restock_date: date | None
+    low_stock_threshold: int | None
+
+    @property
+    def kind(self) -> str:
+        if self.on_hand is not None:
+            return "set"
+        return "adjust" if self.delta is not None else "configure"
+
+
 async def adjust_stock(
     rt: Runtime,
     product_id: str,
@@ -120,12 +138,25 @@ async def adjust_stock(
     neither to change only the settings), recording ``reason`` in the audit log. The
     first adjustment of an untracked product starts tracking it. A delta may not take
     on-hand stock below zero (422 ``negative_stock``)."""
-    if (on_hand is not None) and (delta is not None):
+    change = _Change(
+        on_hand, delta, backorder_allowed, backorder_estimate, restock_date, low_stock_threshold
+    )
+    _check_change(change, reason)
+    try:
+        return await _adjust_once(rt, product_id, variant_id, change, reason, actor)
+    except IntegrityError:
+        # Two first adjustments of one SKU raced to create its row: the loser retries
+        # and finds the row.
+        return await _adjust_once(rt, product_id, variant_id, change, reason, actor)
+
+
+def _check_change(change: _Change, reason: str) -> None:
+    if (change.on_hand is not None) and (change.delta is not None):
         raise InvalidInput("Send on_hand or delta, not both.", code="on_hand_or_delta")
-    if on_hand is not None and not 0 <= on_hand <= MAX_ON_HAND:
+    if change.on_hand is not None and not 0 <= change.on_hand <= MAX_ON_HAND:
         raise InvalidInput(
             "on_hand must be between 0 and 10,000,000.",
-            code="negative_stock" if on_hand < 0 else "stock_too_large",
+            code="negative_stock" if change.on_hand < 0 else "stock_too_large",
             fields=[FieldError(("on_hand",), "out_of_range", "0..10000000")],
         )
     if not reason.strip():
@@ -134,70 +165,74 @@ async def adjust_stock(
             code="reason_required",
             fields=[FieldError(("reason",), "required", "a reason is required")],
         )
+
+
+async def _adjust_once(
+    rt: Runtime,
+    product_id: str,
+    variant_id: str | None,
+    change: _Change,
+    reason: str,
+    actor: Actor,
+) -> StockRow:
     now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = await _locked_row(s, product_id, variant_id)
+        before = None if row is None else row.on_hand
+        if row is None:
+            sku = await _sku_of(s, product_id, variant_id)
+            row = _new_item(product_id, variant_id, sku, now)
+            s.add(row)
+        _apply_change(row, change)
+        row.updated_at = now
+        await s.flush()
+        await notify_waitlist_in(s, [row], now)  # its row locks before the audit head
+        meta = {"reason": reason, "before": before, "after": row.on_hand, "delta": change.delta}
+        await record(
+            s,
+            AuditEvent("stock_adjusted", "inventory", row.sku, change.kind, meta),
+            actor,
+            now,
+        )
+        publish_after_commit(rt.stock_feed, s, [change_of(row, now)])
+        return stock_row(row)
 
-    async def attempt() -> StockRow:
-        async with rt.db.transaction() as s:
-            row = await _locked_row(s, product_id, variant_id)
-            before = None if row is None else row.on_hand
-            if row is None:
-                sku = await _sku_of(s, product_id, variant_id)
-                row = InventoryItem(
-                    id=new_id("inv"),
-                    product_id=product_id,
-                    variant_id=variant_id,
-                    sku=sku,
-                    on_hand=0,
-                    reserved=0,
-                    backorder_allowed=False,
-                    low_stock_threshold=5,
-                    updated_at=now,
-                )
-                s.add(row)
-            if on_hand is not None:
-                row.on_hand = on_hand
-            if delta is not None:
-                if row.on_hand + delta < 0 or row.on_hand + delta > MAX_ON_HAND:
-                    raise InvalidInput(
-                        f"That would leave {row.on_hand + delta} on hand.",
-                        code="negative_stock" if row.on_hand + delta < 0 else "stock_too_large",
-                        fields=[FieldError(("delta",), "out_of_range", "result must be >= 0")],
-                    )
-                row.on_hand += delta
-            if backorder_allowed is not None:
-                row.backorder_allowed = backorder_allowed
-            if backorder_estimate is not None:
-                row.backorder_estimate = backorder_estimate or None
-            if restock_date is not None:
-                row.restock_date = restock_date
-            if low_stock_threshold is not None:
-                row.low_stock_threshold = low_stock_threshold
-            row.updated_at = now
-            await s.flush()
-            await notify_waitlist_in(s, [row], now)  # its row locks before the audit head
-            await record(
-                s,
-                AuditEvent(
-                    "stock_adjusted",
-                    "inventory",
-                    row.sku,
-                    "set"
-                    if on_hand is not None
-                    else ("adjust" if delta is not None else "configure"),
-                    {"reason": reason, "before": before, "after": row.on_hand, "delta": delta},
-                ),
-                actor,
-                now,
+
+def _new_item(product_id: str, variant_id: str | None, sku: str, now: datetime) -> InventoryItem:
+    """The stock row of a SKU that starts being tracked: nothing on hand yet."""
+    return InventoryItem(
+        id=new_id("inv"),
+        product_id=product_id,
+        variant_id=variant_id,
+        sku=sku,
+        on_hand=0,
+        reserved=0,
+        backorder_allowed=False,
+        low_stock_threshold=5,
+        updated_at=now,
+    )
+
+
+def _apply_change(row: InventoryItem, change: _Change) -> None:
+    if change.on_hand is not None:
+        row.on_hand = change.on_hand
+    if change.delta is not None:
+        after = row.on_hand + change.delta
+        if after < 0 or after > MAX_ON_HAND:
+            raise InvalidInput(
+                f"That would leave {after} on hand.",
+                code="negative_stock" if after < 0 else "stock_too_large",
+                fields=[FieldError(("delta",), "out_of_range", "result must be >= 0")],
             )
-            publish_after_commit(rt.stock_feed, s, [change_of(row, now)])
-            return stock_row(row)
-
-    try:
-        return await attempt()
-    except IntegrityError:
-        # Two first adjustments of one SKU raced to create its row: the loser retries
-        # and finds the row.
-        return await attempt()
+        row.on_hand = after
+    if change.backorder_allowed is not None:
+        row.backorder_allowed = change.backorder_allowed
+    if change.backorder_estimate is not None:
+        row.backorder_estimate = change.backorder_estimate or None
+    if change.restock_date is not None:
+        row.restock_date = change.restock_date
+    if change.low_stock_threshold is not None:
+        row.low_stock_threshold = change.low_stock_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,16 +249,7 @@ async def apply_external_levels(
     """Set on-hand stock of known SKUs from an external system, in the unit of work ``s``.
     Every level is checked first: an unknown SKU or a negative level raises (422) and
     nothing is applied. A catalog SKU not tracked yet starts being tracked."""
-    problems: list[FieldError] = []
-    for n, level in enumerate(levels):
-        if isinstance(level.on_hand, bool) or level.on_hand < 0:
-            problems.append(
-                FieldError(("updates", n, "on_hand"), "negative_stock", "must be 0 or more")
-            )
-        elif level.on_hand > MAX_ON_HAND:
-            problems.append(
-                FieldError(("updates", n, "on_hand"), "stock_too_large", f"at most {MAX_ON_HAND}")
-            )
+    problems = _level_problems(levels)
     skus = sorted({lv.sku for lv in levels})
     rows = {
         r.sku: r
@@ -240,26 +266,12 @@ async def apply_external_levels(
         if level.sku not in rows and level.sku not in catalog:
             problems.append(FieldError(("updates", n, "sku"), "unknown_sku", level.sku[:64]))
     if problems:
-        code = problems[0].code
-        messages = {
-            "unknown_sku": "Unknown SKU.",
-            "negative_stock": "Stock cannot be negative.",
-            "stock_too_large": f"Stock is at most {MAX_ON_HAND}.",
-        }
-        raise InvalidInput(messages[code], code=code, fields=problems)
+        raise InvalidInput(
+            _LEVEL_MESSAGES[problems[0].code], code=problems[0].code, fields=problems
+        )
     now = rt.clock.now()
     for sku, (pid, vid) in catalog.items():
-        rows[sku] = InventoryItem(
-            id=new_id("inv"),
-            product_id=pid,
-            variant_id=vid,
-            sku=sku,
-            on_hand=0,
-            reserved=0,
-            backorder_allowed=False,
-            low_stock_threshold=5,
-            updated_at=now,
-        )
+        rows[sku] = _new_item(pid, vid, sku, now)
         s.add(rows[sku])
     changed: dict[str, InventoryItem] = {}
     for level in levels:
@@ -270,21 +282,43 @@ async def apply_external_levels(
             changed[row.sku] = row
     await s.flush()
     if changed:
-        await notify_waitlist_in(s, list(changed.values()), now)  # before the audit head
-        await record(
-            s,
-            AuditEvent(
-                "stock_synced",
-                "inventory",
-                source,
-                "set",
-                {"levels": {sku: r.on_hand for sku, r in sorted(changed.items())}},
-            ),
-            SYSTEM,
-            now,
-        )
-        publish_after_commit(rt.stock_feed, s, [change_of(r, now) for r in changed.values()])
+        await _record_synced(rt, s, source, changed, now)
     return [stock_row(r) for r in changed.values()]
+
+
+_LEVEL_MESSAGES = {
+    "unknown_sku": "Unknown SKU.",
+    "negative_stock": "Stock cannot be negative.",
+    "stock_too_large": f"Stock is at most {MAX_ON_HAND}.",
+}
+
+
+def _level_problems(levels: Sequence[ExternalLevel]) -> list[FieldError]:
+    problems: list[FieldError] = []
+    for n, level in enumerate(levels):
+        if isinstance(level.on_hand, bool) or level.on_hand < 0:
+            problems.append(
+                FieldError(("updates", n, "on_hand"), "negative_stock", "must be 0 or more")
+            )
+        elif level.on_hand > MAX_ON_HAND:
+            problems.append(
+                FieldError(("updates", n, "on_hand"), "stock_too_large", f"at most {MAX_ON_HAND}")
+            )
+    return problems
+
+
+async def _record_synced(
+    rt: Runtime, s: AsyncSession, source: str, changed: dict[str, InventoryItem], now: datetime
+) -> None:
+    await notify_waitlist_in(s, list(changed.values()), now)  # before the audit head
+    levels = {sku: r.on_hand for sku, r in sorted(changed.items())}
+    await record(
+        s,
+        AuditEvent("stock_synced", "inventory", source, "set", {"levels": levels}),
+        SYSTEM,
+        now,
+    )
+    publish_after_commit(rt.stock_feed, s, [change_of(r, now) for r in changed.values()])
 
 
 async def _catalog_skus(s: AsyncSession, skus: list[str]) -> dict[str, tuple[str, str | None]]:

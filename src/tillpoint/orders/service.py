@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.config import Settings
 from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
-from tillpoint.orders.models import Order, OrderLine, OrderPayment
+from tillpoint.orders.models import Order, OrderLine, OrderPayment, Refund
 from tillpoint.orders.numbers import new_order_number
 from tillpoint.payments.gateway import PaymentIntentResult
 from tillpoint.runtime import Runtime
@@ -400,50 +400,54 @@ def order_to_dict(order: Order, *, access_token: str | None = None) -> dict[str,
             "total": order.total,
             "refunded": order.refunded_total,
         },
-        "lines": [
-            {
-                "id": line.id,
-                "product_id": line.product_id,
-                "variant_id": line.variant_id,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "amount": line.amount,
-                "discount": line.discount,
-                "tax": line.tax,
-                "total": line.total,
-                "refunded": line.refunded_amount,
-                "recurring": line.recurring,
-            }
-            for line in order.lines
-        ],
+        "lines": [_line_to_dict(line) for line in order.lines],
         "shipping_address": order.shipping_address,
         "billing_address": order.billing_address,
         "shipping_method": order.shipping_method,
-        "payment": None
-        if payment is None
-        else {
-            "gateway": payment.gateway,
-            "status": payment.status,
-            "amount": payment.amount,
-            "card_brand": payment.card_brand,
-            "card_last4": payment.card_last4,
-        },
-        "refunds": [
-            {
-                "id": r.id,
-                "amount": r.amount,
-                "status": r.status,
-                "reason": r.reason,
-                "restock": r.restock,
-                "allocation": r.allocation,
-                "created_at": r.created_at.isoformat(),
-            }
-            for r in order.refunds
-        ],
+        "payment": None if payment is None else _payment_to_dict(payment),
+        "refunds": [_refund_to_dict(r) for r in order.refunds],
         "created_at": order.created_at.isoformat(),
     }
     if access_token is not None:
         data["access_token"] = access_token
     return data
+
+
+def _line_to_dict(line: OrderLine) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "product_id": line.product_id,
+        "variant_id": line.variant_id,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "amount": line.amount,
+        "discount": line.discount,
+        "tax": line.tax,
+        "total": line.total,
+        "refunded": line.refunded_amount,
+        "recurring": line.recurring,
+    }
+
+
+def _payment_to_dict(payment: OrderPayment) -> dict[str, Any]:
+    return {
+        "gateway": payment.gateway,
+        "status": payment.status,
+        "amount": payment.amount,
+        "card_brand": payment.card_brand,
+        "card_last4": payment.card_last4,
+    }
+
+
+def _refund_to_dict(r: Refund) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "amount": r.amount,
+        "status": r.status,
+        "reason": r.reason,
+        "restock": r.restock,
+        "allocation": r.allocation,
+        "created_at": r.created_at.isoformat(),
+    }
