@@ -288,7 +288,6 @@ async def reserve_inventory(
     merged = _merge(items)
     now = rt.clock.now()
     ttl = ttl_seconds or rt.settings.inventory_reservation_ttl_seconds
-    backorder = rt.settings.inventory_backorder_enabled
     async with _unit(rt, s) as u:
         created = await _insert_if_new(
             u,
@@ -307,61 +306,80 @@ async def reserve_inventory(
         planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
         # Tracked lines in row-id order: every transaction locks rows in the same order.
         planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
-        lines: list[dict[str, Any]] = [
-            {
-                "id": new_id("resl"),
-                "reservation_id": reservation_id,
-                "product_id": key[0],
-                "variant_id": key[1],
-                "inventory_id": row.id if row is not None else None,
-                "quantity": q,
-                "backordered": 0,
-                "position": pos,
-            }
-            for pos, (key, q, row) in enumerate(planned)
-        ]
+        lines = _line_values(reservation_id, planned)
         # Lines first, stock last: the row locks the UPDATEs take are then held only
         # until the commit that follows, which keeps a hot SKU's queue short.
         # Core's executemany: one INSERT for every line (the ORM's bulk insert splits the
         # lines by which values are None, one statement per shape).
         await u.execute(insert(_LINES), lines)
-        changes: list[StockChange] = []
-        for line, (key, q, row) in zip(lines, planned, strict=True):
-            if row is None:
-                continue
-            taken = await _take(u, row.id, q, backorder=backorder, consume=False, at=now)
-            if taken is None:
-                raise OutOfStock(
-                    await _shortages(rt, u, merged, backorder)
-                    or [Shortage(key[0], key[1], row.sku, q, 0)]
-                )
-            changes.append(_change(taken, now))
-            short = max(0, q - max(taken.on_hand - (taken.reserved - q), 0))
-            if short:
-                line["backordered"] = short
-                await u.execute(
-                    update(InventoryReservationLine)
-                    .where(InventoryReservationLine.id == line["id"])
-                    .values(backordered=short)
-                    .execution_options(synchronize_session=False)
-                )
+        changes = await _take_lines(rt, u, lines, planned, merged, now)
         publish_after_commit(rt.stock_feed, u, changes)
-        return Reservation(
-            id=reservation_id,
-            status=ACTIVE,
-            reference=reference,
-            expires_at=now + timedelta(seconds=ttl),
-            items=tuple(
-                ReservedItem(
-                    line["product_id"],
-                    line["variant_id"],
-                    line["quantity"],
-                    line["inventory_id"] is not None,
-                    line["backordered"],
-                )
-                for line in lines
-            ),
+        reserved = tuple(
+            ReservedItem(
+                line["product_id"],
+                line["variant_id"],
+                line["quantity"],
+                line["inventory_id"] is not None,
+                line["backordered"],
+            )
+            for line in lines
         )
+        expires_at = now + timedelta(seconds=ttl)
+        return Reservation(reservation_id, ACTIVE, reference, expires_at, reserved)
+
+
+_Planned = list[tuple[StockKey, int, "_RowRef | None"]]
+
+
+def _line_values(reservation_id: str, planned: _Planned) -> list[dict[str, Any]]:
+    """The reservation's line rows, as Core's executemany takes them."""
+    return [
+        {
+            "id": new_id("resl"),
+            "reservation_id": reservation_id,
+            "product_id": key[0],
+            "variant_id": key[1],
+            "inventory_id": row.id if row is not None else None,
+            "quantity": q,
+            "backordered": 0,
+            "position": pos,
+        }
+        for pos, (key, q, row) in enumerate(planned)
+    ]
+
+
+async def _take_lines(
+    rt: Runtime,
+    u: AsyncSession,
+    lines: list[dict[str, Any]],
+    planned: _Planned,
+    merged: dict[StockKey, int],
+    now: datetime,
+) -> list[StockChange]:
+    """Take each tracked line's quantity off its stock row, or refuse them all
+    (``OutOfStock`` rolls the unit back); a line beyond what is on hand is backordered."""
+    backorder = rt.settings.inventory_backorder_enabled
+    changes: list[StockChange] = []
+    for line, (key, q, row) in zip(lines, planned, strict=True):
+        if row is None:
+            continue
+        taken = await _take(u, row.id, q, backorder=backorder, consume=False, at=now)
+        if taken is None:
+            raise OutOfStock(
+                await _shortages(rt, u, merged, backorder)
+                or [Shortage(key[0], key[1], row.sku, q, 0)]
+            )
+        changes.append(_change(taken, now))
+        short = max(0, q - max(taken.on_hand - (taken.reserved - q), 0))
+        if short:
+            line["backordered"] = short
+            await u.execute(
+                update(InventoryReservationLine)
+                .where(InventoryReservationLine.id == line["id"])
+                .values(backordered=short)
+                .execution_options(synchronize_session=False)
+            )
+    return changes
 
 
 @dataclass(frozen=True, slots=True)
