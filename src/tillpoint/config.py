@@ -197,9 +197,9 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None,
         min_length=32,
-        description="Signing secret of sessions, CSRF tokens and access tokens (at least 32 "
-        "characters; required in production). Unset outside production: generated once and "
-        "kept in the secret key file.",
+        description="Signing secret of CSRF tokens, access tokens and guests' order links (at "
+        "least 32 characters; required in production). Unset outside production: generated "
+        "once and kept in the secret key file.",
     )
     secret_key_file: Path = Field(
         default=Path(".tillpoint-secret"),
@@ -362,8 +362,7 @@ class Settings(BaseSettings):
         default=14,
         ge=0,
         le=24,
-        description="Orders placed before this hour (UTC) on a business day ship the same "
-        "day; delivery estimates count from then.",
+        description="Orders placed before this hour (UTC) on a business day ship the same day.",
     )
     tax_provider: Literal["manual", "stripe_tax"] = Field(
         default="manual",
