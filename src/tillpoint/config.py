@@ -586,6 +586,7 @@ class Settings(BaseSettings):
         description="Requests per client IP address, whatever the session: the flood "
         "ceiling, set far above a crowd of shoppers behind one NAT.",
     )
+    # Read by the login throttle (auth/throttle.py), not by the rate-limit middleware.
     rate_limit_login: str = Field(
         default="5/15 minutes",
         description="Failed logins (and registrations with a taken email) per account and "
