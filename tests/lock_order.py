@@ -1,5 +1,5 @@
 """A guard for the rule "in any transaction the audit chain head is the last lock taken"
-(README, Audit trail), installed on every PostgreSQL runtime the tests build.
+(docs/security.md, Audit trail), installed on every PostgreSQL runtime the tests build.
 
 Two transactions that take the same locks in opposite orders deadlock, and every write
 appends to one of a few audit chains: a step that locked its chain's head and then waited

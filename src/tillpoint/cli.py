@@ -1,4 +1,5 @@
-"""``tillpoint`` command line: serve, demo, migrate, sweep, create-admin, machine, bench."""
+"""``tillpoint`` command line: serve, demo, migrate, sweep, create-admin, machine, settings,
+bench."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -344,6 +346,26 @@ def audit_verify() -> None:
         )
     )
     if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("settings")
+def settings_doc(
+    check: Annotated[
+        Path | None,
+        typer.Option(help="Exit 1 if this file (docs/configuration.md) is out of date."),
+    ] = None,
+) -> None:
+    """Print every TILLPOINT_ setting as Markdown: the source of docs/configuration.md."""
+    from tillpoint.settings_doc import render_markdown, stale_lines
+
+    page = render_markdown()
+    if check is None:
+        typer.echo(page, nl=False)
+        return
+    if diff := stale_lines(check, page):
+        typer.echo("\n".join(diff), err=True)
+        typer.echo(f"{check} is out of date: run `tillpoint settings > {check}`", err=True)
         raise typer.Exit(1)
 
 

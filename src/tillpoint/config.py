@@ -124,204 +124,724 @@ def _origin_problem(url: str) -> str | None:
 
 
 class Settings(BaseSettings):
-    """Every knob of tillpoint. The README lists each with its meaning."""
+    """Every knob of tillpoint; ``tillpoint settings`` renders them as docs/configuration.md."""
 
     model_config = SettingsConfigDict(
         env_prefix="TILLPOINT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    mode: Mode = Mode.development
-    database_url: str = "sqlite+aiosqlite:///./tillpoint.db"
-    database_pool_size: int = Field(default=10, ge=1, le=200)
-    # A pooled PostgreSQL connection idle longer than this is pinged before use.
-    database_ping_idle_seconds: float = Field(default=1.0, ge=0, le=3600)
-    # Admission control (tillpoint.web.admission), per worker process: at most this many
-    # requests in flight, the rest wait in FIFO order. Unset: the pool size, so admitted
-    # requests find a connection and the overflow is left to background work; 0: off.
-    max_inflight_requests: int | None = Field(default=None, ge=0, le=10000)
-    admission_max_queue: int = Field(default=1000, ge=0, le=100000)
-    admission_queue_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
-    # Webhooks (Stripe, inventory) get their own slots, so they never queue behind shoppers.
-    admission_webhook_reserve: int = Field(default=2, ge=1, le=100)
-    redis_url: str | None = None
-    secret_key: str | None = Field(default=None, min_length=32)
-    secret_key_file: Path = Path(".tillpoint-secret")
-    cookie_security: CookieSecurity | None = None
-    default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    mode: Mode = Field(
+        default=Mode.development,
+        description="Where the app runs. `production` refuses to start without a secret key, "
+        "a public base URL and a live Stripe account (live secret key and webhook secret; "
+        "never the sandbox or a Stripe API base), and always sets Secure cookies.",
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./tillpoint.db",
+        description="SQLAlchemy async URL of the database: the SQLite file for one machine, "
+        "`postgresql+asyncpg://user@host/db` for PostgreSQL and several app servers.",
+    )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Pooled PostgreSQL connections per worker process (as many again may "
+        "overflow). Raise it with the workers' concurrency, within PostgreSQL's "
+        "`max_connections`.",
+    )
+    database_ping_idle_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="A pooled PostgreSQL connection idle longer than this (seconds) is pinged "
+        "before use and replaced if dead; busier connections skip the round trip.",
+    )
+    # Unset: the pool size, so admitted requests find a connection and the pool's overflow
+    # is left to background work.
+    max_inflight_requests: int | None = Field(
+        default=None,
+        ge=0,
+        le=10000,
+        description="Admission control per worker process: at most this many requests run at "
+        "once, the rest wait in arrival order before any work. Unset: the database pool "
+        "size; `0` turns admission control off.",
+    )
+    admission_max_queue: int = Field(
+        default=1000,
+        ge=0,
+        le=100000,
+        description="Requests that may wait for admission per worker; one more is answered "
+        "`503 server_busy` at once.",
+    )
+    admission_queue_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="A request that waited this long (seconds) for admission is answered "
+        "`503 server_busy` with `Retry-After: 5`. Raise it if a surge's longest waits pass it.",
+    )
+    admission_webhook_reserve: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Slots of the webhooks' own lane (`/api/webhooks/*`, "
+        "`/api/inventory/webhook`) on top of the cap, so Stripe's deliveries never wait "
+        "behind shoppers.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for everything app servers share: cart, session and tax caches, "
+        "rate-limit counters, the login throttle and the live stock channel, e.g. "
+        "`redis://127.0.0.1:6379/0`. Unset: each process keeps its own, in memory.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Signing secret of CSRF tokens, access tokens and guests' order links (at "
+        "least 32 characters; required in production). Unset outside production: generated "
+        "once and kept in the secret key file.",
+    )
+    secret_key_file: Path = Field(
+        default=Path(".tillpoint-secret"),
+        description="Where the generated development secret is kept when no secret key is set.",
+    )
+    cookie_security: CookieSecurity | None = Field(
+        default=None,
+        description="`secure`: Secure cookies with `__Host-` names (https only); `local`: "
+        "plain-http development cookies. Unset: `local` outside production; production is "
+        "always `secure`.",
+    )
+    default_currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 currency of new carts and of the demo catalog.",
+    )
 
-    guest_session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    csrf_rotation_seconds: int = Field(default=24 * 3600, ge=60)
+    guest_session_ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="Lifetime of a guest session in seconds (7 days), sliding with use.",
+    )
+    csrf_rotation_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="How often the CSRF signing key rotates, in seconds (24 h); tokens "
+        "signed with the previous key stay valid.",
+    )
 
     # Registered sessions (the seed's SessionConfig): 1 h access JWT, 7 d sliding session.
-    access_token_ttl_seconds: int = Field(default=3600, ge=30, le=24 * 3600)
-    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=300)
-    session_max_lifetime_seconds: int = Field(default=30 * 24 * 3600, ge=300)
-    session_refresh_policy: RefreshPolicy = RefreshPolicy.sliding_window
-    session_cache_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
-    password_min_length: int = Field(default=10, ge=8, le=128)
+    access_token_ttl_seconds: int = Field(
+        default=3600,
+        ge=30,
+        le=24 * 3600,
+        description="Lifetime of a signed-in user's access token (HS256 JWT in an httpOnly "
+        "cookie), in seconds; the page then calls `POST /api/auth/refresh`.",
+    )
+    session_ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=300,
+        description="Lifetime of a registered session in seconds (7 days), extended by "
+        "activity under the `sliding-window` refresh policy.",
+    )
+    session_max_lifetime_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=300,
+        description="A registered session never slides past this age in seconds (30 days): "
+        "the user signs in again.",
+    )
+    session_refresh_policy: RefreshPolicy = Field(
+        default=RefreshPolicy.sliding_window,
+        description="`sliding-window`: requests and refreshes extend a registered session; "
+        "`fixed`: it ends its session lifetime after login, however active.",
+    )
+    session_cache_ttl_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=24 * 3600,
+        description="How long Redis caches a session (seconds). Logout and revocation take "
+        "effect at once regardless: their markers outlive the cache.",
+    )
+    password_min_length: int = Field(
+        default=10,
+        ge=8,
+        le=128,
+        description="Shortest accepted password; common passwords and the account's own "
+        "email are refused too.",
+    )
     # argon2id cost: OWASP's profile (19 MiB, t=2, p=1). Memory is held per concurrent
     # login, so 64 MiB profiles turn a login burst into memory pressure on small servers.
-    argon2_time_cost: int = Field(default=2, ge=1, le=20)
-    argon2_memory_cost_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
-    argon2_parallelism: int = Field(default=1, ge=1, le=64)
+    argon2_time_cost: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="argon2id iterations per password hash. Changing any argon2 setting "
+        "rehashes each password at its next login.",
+    )
+    argon2_memory_cost_kib: int = Field(
+        default=19456,
+        ge=8,
+        le=4 * 1024 * 1024,
+        description="argon2id memory per password hash in KiB (19 MiB), held once per "
+        "concurrent login.",
+    )
+    argon2_parallelism: int = Field(
+        default=1, ge=1, le=64, description="argon2id lanes per password hash."
+    )
 
-    cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    cart_cache_ttl_seconds: int = Field(default=2 * 3600, ge=1)
-    cart_max_line_quantity: int = Field(default=999, ge=1, le=MAX_LINE_QUANTITY)
-    cart_max_lines: int = Field(default=100, ge=1)
-    cart_write_retries: int = Field(default=3, ge=0, le=10)
+    cart_ttl_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="A cart untouched this long (seconds; 30 days) is removed by the sweeper.",
+    )
+    cart_cache_ttl_seconds: int = Field(
+        default=2 * 3600,
+        ge=1,
+        description="How long Redis caches a cart (seconds; 2 h).",
+    )
+    cart_max_line_quantity: int = Field(
+        default=999,
+        ge=1,
+        le=MAX_LINE_QUANTITY,
+        description="Largest quantity of one cart line (at most 100000).",
+    )
+    cart_max_lines: int = Field(default=100, ge=1, description="Most distinct lines in a cart.")
+    cart_write_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a cart write after a transient lock failure.",
+    )
 
     # checkout, addresses, shipping, tax (issue 4)
-    checkout_ttl_seconds: int = Field(default=30 * 60, ge=60)
-    address_provider: Literal["none", "google"] = "none"
-    address_google_api_key: str | None = None
-    address_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
-    shipping_provider: Literal["table", "ups"] = "table"
-    shipping_ups_endpoint: str = "https://onlinetools.ups.com"
-    shipping_ups_token: str | None = None
-    shipping_origin_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
-    shipping_origin_postal_code: str = "10001"
-    shipping_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
-    shipping_cutoff_hour: int = Field(default=14, ge=0, le=24)
-    tax_provider: Literal["manual", "stripe_tax"] = "manual"
-    tax_prices_include_tax: bool | None = None
-    tax_cache_ttl_seconds: int = Field(default=3600, ge=1)
-    tax_stripe_api_key: str | None = None
-    tax_stripe_api_base: str | None = None
-    tax_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    checkout_ttl_seconds: int = Field(
+        default=30 * 60,
+        ge=60,
+        description="A checkout idle this long (seconds; 30 min) expires and releases its "
+        "stock; a checkout whose payment is in flight never expires for idleness.",
+    )
+    address_provider: Literal["none", "google"] = Field(
+        default="none",
+        description="`google`: ask Google Address Validation after the built-in per-country "
+        "rules (the rules alone on error or timeout); `none`: the rules only.",
+    )
+    address_google_api_key: str | None = Field(
+        default=None, description="API key for the `google` address provider."
+    )
+    address_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=30,
+        description="Timeout of the address provider, in seconds.",
+    )
+    shipping_provider: Literal["table", "ups"] = Field(
+        default="table",
+        description="`table`: the built-in rate tables by zone; `ups`: live UPS rates first, "
+        "the tables when UPS fails or times out.",
+    )
+    shipping_ups_endpoint: str = Field(
+        default="https://onlinetools.ups.com", description="Base URL of the UPS API."
+    )
+    shipping_ups_token: str | None = Field(
+        default=None, description="UPS OAuth bearer token for the `ups` provider."
+    )
+    shipping_origin_country: str = Field(
+        default="US",
+        pattern=r"^[A-Z]{2}$",
+        description="Country parcels ship from (ISO 3166 alpha-2), for carrier quotes.",
+    )
+    shipping_origin_postal_code: str = Field(
+        default="10001", description="Postal code parcels ship from, for carrier quotes."
+    )
+    shipping_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=30,
+        description="Carrier timeout in seconds before falling back to the rate tables.",
+    )
+    shipping_cutoff_hour: int = Field(
+        default=14,
+        ge=0,
+        le=24,
+        description="Orders placed before this hour (UTC) on a business day ship the same day.",
+    )
+    tax_provider: Literal["manual", "stripe_tax"] = Field(
+        default="manual",
+        description="`manual`: the built-in rate tables per country, region and tax "
+        "category; `stripe_tax`: the Stripe Tax API (when it fails, checkout refuses to "
+        "price rather than guess).",
+    )
+    tax_prices_include_tax: bool | None = Field(
+        default=None,
+        description="Whether catalog prices include tax. Unset: each jurisdiction's "
+        "convention (EU, UK, JP, AU inclusive; US, CA exclusive); `true`/`false` forces it.",
+    )
+    tax_cache_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long tax results are cached by their inputs, in seconds (in Redis "
+        "when configured, else in process).",
+    )
+    tax_stripe_api_key: str | None = Field(
+        default=None, description="Stripe secret key for the `stripe_tax` provider."
+    )
+    tax_stripe_api_base: str | None = Field(
+        default=None,
+        description="Another Stripe API base URL for Stripe Tax (tests, proxies). Unset: "
+        "Stripe's own.",
+    )
+    tax_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of Stripe Tax, in seconds."
+    )
+    default_phone_region: str = Field(
+        default="US",
+        pattern=r"^[A-Z]{2}$",
+        description="Region assumed for guest phone numbers given without `+country`.",
+    )
     # Promotions: the seed's CombinabilityRules (promotions/rules.py).
-    coupon_max_per_order: int = Field(default=3, ge=1, le=20)
-    coupon_allow_percentage_with_fixed: bool = True
-    coupon_allow_multiple_percentage: bool = False
-    coupon_allow_free_shipping_combination: bool = True
-    coupon_priority_order: str = "buy_x_get_y,percentage,fixed_amount,free_shipping"
-    coupon_item_level_first: bool = True
-    # Coupon-code guessing (promotions/guessing.py): failed codes per session (and per
-    # customer) and per client address, "N/M unit"; then every code is refused this long.
-    coupon_attempts_per_session: str = "10/15 minutes"
-    coupon_attempts_per_address: str = "30/15 minutes"
-    coupon_attempts_block_seconds: int = Field(default=15 * 60, ge=1)
+    coupon_max_per_order: int = Field(
+        default=3, ge=1, le=20, description="Most coupons on one cart or order."
+    )
+    coupon_allow_percentage_with_fixed: bool = Field(
+        default=True, description="Whether a percentage and a fixed-amount coupon may stack."
+    )
+    coupon_allow_multiple_percentage: bool = Field(
+        default=False,
+        description="Whether several percentage coupons may stack (they compound).",
+    )
+    coupon_allow_free_shipping_combination: bool = Field(
+        default=True, description="Whether free shipping may stack with other coupons."
+    )
+    coupon_priority_order: str = Field(
+        default="buy_x_get_y,percentage,fixed_amount,free_shipping",
+        description="Order in which coupon types apply, comma-separated; each applies to what "
+        "the previous ones left.",
+    )
+    coupon_item_level_first: bool = Field(
+        default=True,
+        description="Whether coupons limited to some products apply before order-wide ones.",
+    )
+    coupon_attempts_per_session: str = Field(
+        default="10/15 minutes",
+        description="Codes naming no usable coupon (unknown, inactive, expired) that one "
+        "session or customer may try, as `N/M unit`; then every code is refused for the "
+        "block time.",
+    )
+    coupon_attempts_per_address: str = Field(
+        default="30/15 minutes",
+        description="The same limit on coupon-code guessing per client IP address, over all "
+        "its sessions.",
+    )
+    coupon_attempts_block_seconds: int = Field(
+        default=15 * 60,
+        ge=1,
+        description="After either guessing limit, every code, the right one too, answers 429 "
+        "`coupon_attempts_exceeded` for this long (seconds).",
+    )
 
     # Inventory (issue 6): reservations, fallbacks, real-time stream, external provider.
-    inventory_reservation_ttl_seconds: int = Field(default=15 * 60, ge=30)
-    inventory_reservation_extend_seconds: int = Field(default=15 * 60, ge=30)
-    # What one session's or customer's cart may hold through POST /api/inventory/reservations
-    # (a hold with no purchase behind it): units of one SKU, and units in all.
-    inventory_hold_max_per_sku: int = Field(default=10, ge=1)
-    inventory_hold_max_units: int = Field(default=50, ge=1)
-    inventory_backorder_enabled: bool = True
-    inventory_backorder_estimate: str = Field(default="2-3 weeks", max_length=80)
-    inventory_substitutes_enabled: bool = True
-    inventory_substitutes_limit: int = Field(default=3, ge=0, le=20)
-    inventory_waitlist_enabled: bool = True
-    # Waitlist joins (each address is e-mailed when stock returns), "N/M unit".
-    inventory_waitlist_joins_per_session: str = "10/hour"
-    inventory_waitlist_joins_per_address: str = "30/hour"
-    inventory_stream_throttle_ms: int = Field(default=1000, ge=0, le=60_000)
-    inventory_stream_heartbeat_seconds: float = Field(default=15, gt=0, le=300)
-    inventory_stream_max_products: int = Field(default=50, ge=1, le=500)
-    inventory_webhook_secret: str | None = Field(default=None, min_length=16)
-    inventory_webhook_tolerance_seconds: int = Field(default=300, ge=1)
-    inventory_provider: InventoryProviderKind = InventoryProviderKind.internal
-    inventory_provider_url: str | None = None
-    inventory_provider_api_key: str | None = None
-    inventory_provider_timeout_seconds: float = Field(default=10, gt=0, le=120)
-    inventory_sync_interval_seconds: int = Field(default=300, ge=5)
+    inventory_reservation_ttl_seconds: int = Field(
+        default=15 * 60,
+        ge=30,
+        description="How long a stock reservation holds (seconds; 15 min) before the sweeper "
+        "releases it.",
+    )
+    inventory_reservation_extend_seconds: int = Field(
+        default=15 * 60,
+        ge=30,
+        description="How far extending a reservation pushes its expiry (seconds), e.g. while "
+        "3-D Secure is pending.",
+    )
+    inventory_hold_max_per_sku: int = Field(
+        default=10,
+        ge=1,
+        description="Most units of one SKU a session's or customer's cart may hold through "
+        "`POST /api/inventory/reservations` (409 `reservation_cap_reached`); checkout's own "
+        "reservation is not capped.",
+    )
+    inventory_hold_max_units: int = Field(
+        default=50,
+        ge=1,
+        description="Most units in all such a hold may take.",
+    )
+    inventory_backorder_enabled: bool = Field(
+        default=True,
+        description="The backorder fallback: SKUs marked `backorder_allowed` sell beyond stock.",
+    )
+    inventory_backorder_estimate: str = Field(
+        default="2-3 weeks",
+        max_length=80,
+        description="Estimated delivery shown for a backorder when the SKU has none of its own.",
+    )
+    inventory_substitutes_enabled: bool = Field(
+        default=True,
+        description="The substitute fallback: suggest in-stock products of the same category "
+        "or tags.",
+    )
+    inventory_substitutes_limit: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Most substitutes returned with an availability check.",
+    )
+    inventory_waitlist_enabled: bool = Field(
+        default=True,
+        description="The waitlist fallback: shoppers leave an email to hear when stock is back.",
+    )
+    inventory_waitlist_joins_per_session: str = Field(
+        default="10/hour",
+        description="Waitlist sign-ups one session may make, as `N/M unit` (each address is "
+        "emailed on restock; 429 `waitlist_limit_reached` beyond).",
+    )
+    inventory_waitlist_joins_per_address: str = Field(
+        default="30/hour", description="The same waitlist limit per client IP address."
+    )
+    inventory_stream_throttle_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=60_000,
+        description="At most one live stock event per product per this interval, in milliseconds.",
+    )
+    inventory_stream_heartbeat_seconds: float = Field(
+        default=15,
+        gt=0,
+        le=300,
+        description="Interval of the live stock stream's heartbeat comment, in seconds.",
+    )
+    inventory_stream_max_products: int = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description="Most product ids one live stock stream may watch.",
+    )
+    inventory_webhook_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Shared HMAC secret (at least 16 characters) of "
+        "`POST /api/inventory/webhook`. Unset: that webhook answers 503.",
+    )
+    inventory_webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="How far an inventory webhook's timestamp may be from now, in seconds.",
+    )
+    inventory_provider: InventoryProviderKind = Field(
+        default=InventoryProviderKind.internal,
+        description="`internal`: stock is our `inventory` table only; `http_json`: an "
+        "external JSON inventory API, synced into that table by `tillpoint inventory sync`.",
+    )
+    inventory_provider_url: str | None = Field(
+        default=None, description="Base URL of the `http_json` inventory provider."
+    )
+    inventory_provider_api_key: str | None = Field(
+        default=None, description="Bearer key of the `http_json` inventory provider."
+    )
+    inventory_provider_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=120,
+        description="HTTP timeout towards the inventory provider, in seconds.",
+    )
+    inventory_sync_interval_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="How often `tillpoint inventory sync --watch` pulls levels, in seconds.",
+    )
 
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    # Independent hash chains of the audit log; a unit of work appends to one of them, so
-    # up to this many audited writes commit in parallel (PostgreSQL). Raise, never lower.
-    audit_chains: int = Field(default=16, ge=1, le=1024)
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request body in bytes; larger bodies answer 413.",
+    )
+    audit_chains: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Independent hash chains of the audit log; audited writes on different "
+        "chains commit in parallel (PostgreSQL). Raise it freely, never lower it.",
+    )
 
     # Security (the seed's RateLimitConfig); limits use the `limits` notation "N/M unit".
-    rate_limit_enabled: bool = True
-    rate_limit_global: str = "1000/15 minutes"
-    rate_limit_checkout: str = "50/5 minutes"
-    rate_limit_create_intent: str = "10/5 minutes"
-    # The ceiling per client address (the seed's limits above are per session). A whole
-    # purchase from the pages is 45 requests (pages, assets, 24 API calls) over two minutes
-    # or more of a customer's typing, so at most ~23 a minute per shopper; 2,400 a minute
-    # lets ~100 shoppers behind one address buy at once: all 126 subscribers of a
-    # carrier-grade NAT address with 512-port blocks (64,512 / 512), or one in ten of a
-    # 1,000-person office. A flood from one address is held to 40 requests/s, about a
-    # tenth of one core on the costliest requests (a checkout event, ~2.4 ms of CPU).
-    rate_limit_per_address: str = "2400/minute"
-    # Read by the login throttle (auth/throttle.py): failures per account and per IP.
-    rate_limit_login: str = "5/15 minutes"
-    rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=1)
-    rate_limit_adaptive: bool = True
-    rate_limit_adaptive_in_flight: int = Field(default=100, ge=1)
-    rate_limit_adaptive_lag_ms: int = Field(default=250, ge=1)
-    rate_limit_surge_multiplier: float = Field(default=0.5, gt=0, le=1)
-    rate_limit_monitor_interval_seconds: float = Field(default=60.0, gt=0)
-    # The limiter's own Redis pool: a burst waits this long for a connection, then the
-    # request is counted in process memory instead (never refused for it).
-    rate_limit_redis_pool_size: int = Field(default=32, ge=1, le=1000)
-    rate_limit_redis_pool_timeout_seconds: float = Field(default=0.2, gt=0, le=10)
-    trusted_proxies: str = ""
-    # The shop's public address, scheme://host[:port] (required in production). Redirects
-    # point at it; its host is the allowed Host and its origin the allowed Origin of
-    # state-changing requests unless the two settings below say otherwise.
-    public_base_url: str | None = None
-    # Host names a request's Host header may name, comma-separated ("*.example.com": its
-    # subdomains, "*": any); others answer 400. Empty: the base URL's host, plus the
-    # loopback names and "testserver" outside production.
-    allowed_hosts: str = ""
-    # Origins (scheme://host[:port], comma-separated) besides the request's own whose pages
-    # may send state-changing requests. Empty: the base URL's origin.
-    allowed_origins: str = ""
-    # The interactive API docs and the OpenAPI document: on, off, or admin (an admin
-    # session). Unset: off in production, on elsewhere.
-    api_docs: ApiDocs | None = None
-    # /metrics answers clients in these networks (comma-separated CIDRs; the address as
-    # resolved through the trusted proxies) and callers with the bearer token; nobody else.
-    metrics_allowed_networks: str = "127.0.0.0/8,::1"
-    metrics_token: str | None = Field(default=None, min_length=16)
-    # Where the page loads Stripe.js v3 from (the CSP allows it): Stripe's own, or a
-    # stand-in such as localstripe's, which serves it under /js.stripe.com/v3/.
-    stripe_js_origin: str = "https://js.stripe.com"
-    # The Stripe account's country, for the Payment Request Button (Apple/Google Pay).
-    stripe_account_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
-    hsts_max_age_seconds: int = Field(default=2 * 365 * 24 * 3600, ge=0)
-    log_level: str = "INFO"
-    background_tasks: bool = True
-    sweep_interval_seconds: int = Field(default=60, ge=1)
+    rate_limit_enabled: bool = Field(default=True, description="Turns every rate limit on or off.")
+    rate_limit_global: str = Field(
+        default="1000/15 minutes",
+        description="Requests per session, as `N/M unit` (health and metrics endpoints "
+        "excepted; without a session only the per-address ceiling counts).",
+    )
+    rate_limit_checkout: str = Field(
+        default="50/5 minutes",
+        description="Requests to `/api/checkout` and `/api/checkout/*` per session (a "
+        "purchase from the pages sends 10).",
+    )
+    rate_limit_create_intent: str = Field(
+        default="10/5 minutes",
+        description="Unsuccessful (status 400 or more) `POST /api/payment/create-intent` "
+        "answers per session.",
+    )
+    # Why 2,400: a purchase from the pages is 45 requests over two minutes or more of
+    # typing (at most ~23 a minute), so ~100 shoppers behind one address may buy at once:
+    # all 126 subscribers of a carrier-grade NAT address with 512-port blocks, or one in
+    # ten of a 1,000-person office. A flood from one address is held to 40 requests/s.
+    rate_limit_per_address: str = Field(
+        default="2400/minute",
+        description="Requests per client IP address, whatever the session: the flood "
+        "ceiling, set far above a crowd of shoppers behind one NAT.",
+    )
+    # Read by the login throttle (auth/throttle.py), not by the rate-limit middleware.
+    rate_limit_login: str = Field(
+        default="5/15 minutes",
+        description="Failed logins (and registrations with a taken email) per account and "
+        "per client IP address.",
+    )
+    rate_limit_login_block_seconds: int = Field(
+        default=30 * 60,
+        ge=1,
+        description="An account or address that reaches the login limit is refused for this "
+        "long (seconds; 30 min), even with the right password.",
+    )
+    rate_limit_adaptive: bool = Field(
+        default=True, description="Shrink every limit while this instance is under load."
+    )
+    rate_limit_adaptive_in_flight: int = Field(
+        default=100,
+        ge=1,
+        description="Load threshold: peak concurrent requests within a monitor interval.",
+    )
+    rate_limit_adaptive_lag_ms: int = Field(
+        default=250, ge=1, description="Load threshold: event-loop lag in milliseconds."
+    )
+    rate_limit_surge_multiplier: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Every limit is multiplied by this while under load (never below 1).",
+    )
+    rate_limit_monitor_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often load is measured, in seconds."
+    )
+    rate_limit_redis_pool_size: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Connections of the rate limiter's own Redis pool per process, so a "
+        "burst never exhausts the pool sessions and caches share.",
+    )
+    rate_limit_redis_pool_timeout_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="How long a request waits for a rate-limiter Redis connection (seconds) "
+        "before it is counted in process memory instead (never refused for it).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated CIDRs of your own reverse proxies; `X-Forwarded-For` is "
+        "honoured only from them. Empty: the TCP peer is the client.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="The shop's public address, `scheme://host[:port]` (required in "
+        "production). Redirects point at it, never at the request's `Host`; its host is the "
+        "default allowed host and its origin the default allowed origin.",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description="Host names a request's `Host` header may name, comma-separated "
+        "(`*.example.com`: its subdomains, `*`: any); others answer 400 `host_not_allowed`. "
+        "Empty: the base URL's host, plus the loopback names and `testserver` outside "
+        "production.",
+    )
+    allowed_origins: str = Field(
+        default="",
+        description="Origins (`scheme://host[:port]`, comma-separated) besides the request's "
+        "own whose pages may send state-changing requests; others answer 403 "
+        "`origin_not_allowed`. Empty: the base URL's origin.",
+    )
+    api_docs: ApiDocs | None = Field(
+        default=None,
+        description="`/docs`, `/redoc` and `/openapi.json`: `on`, `off` (404) or `admin` (an "
+        "admin session only). Unset: `off` in production, `on` elsewhere.",
+    )
+    metrics_allowed_networks: str = Field(
+        default="127.0.0.0/8,::1",
+        description="Comma-separated CIDRs whose clients may read `/metrics` (the address as "
+        "resolved through the trusted proxies); others answer 403 `metrics_forbidden`.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="A bearer token (at least 16 characters) that opens `/metrics` from "
+        "anywhere (`Authorization: Bearer ...`).",
+    )
+    stripe_js_origin: str = Field(
+        default="https://js.stripe.com",
+        description="Where the checkout page loads Stripe.js v3 from (the Content-Security-"
+        "Policy allows it): Stripe's own, or a stand-in such as localstripe's, which serves "
+        "it under `/js.stripe.com/v3/`.",
+    )
+    stripe_account_country: str = Field(
+        default="US",
+        pattern=r"^[A-Z]{2}$",
+        description="The Stripe account's country, for the Payment Request Button (Apple "
+        "Pay, Google Pay).",
+    )
+    hsts_max_age_seconds: int = Field(
+        default=2 * 365 * 24 * 3600,
+        ge=0,
+        description="`Strict-Transport-Security` max-age in seconds (2 years), sent only "
+        "where cookies are Secure.",
+    )
+    log_level: str = Field(
+        default="INFO",
+        description="Level of the JSON logs written to stderr (`DEBUG`, `INFO`, `WARNING`, "
+        "`ERROR`).",
+    )
+    background_tasks: bool = Field(
+        default=True,
+        description="Run the sweeper inside the server process. Turn it off when a separate "
+        "`tillpoint sweep` job does the work.",
+    )
+    sweep_interval_seconds: int = Field(
+        default=60, ge=1, description="How often the in-process sweeper runs, in seconds."
+    )
 
     # --- payments (issue 7) -----------------------------------------------------------
-    payment_gateway: PaymentGatewayChoice = PaymentGatewayChoice.auto
-    stripe_secret_key: str | None = None
-    stripe_publishable_key: str | None = None
-    stripe_webhook_secret: str | None = None
-    stripe_webhook_secret_previous: str | None = None
-    stripe_fallback_secret_key: str | None = None
-    stripe_fallback_publishable_key: str | None = None
-    stripe_fallback_webhook_secret: str | None = None
-    stripe_api_base: str | None = None
-    stripe_max_network_retries: int = Field(default=3, ge=0, le=10)
-    stripe_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
-    stripe_require_3ds: ThreeDSecure = ThreeDSecure.automatic
-    stripe_automatic_payment_methods: bool = True
-    stripe_receipt_emails: bool = False
-    sandbox_webhook_secret: str | None = None
-    # The sandbox posts its webhook events this long after the call that caused them, as
-    # Stripe does (about a second): the browser's confirmation usually finalizes first.
-    sandbox_webhook_delay_seconds: float = Field(default=1.0, ge=0, le=60)
-    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
-    webhook_allowed_ips: list[str] = Field(default_factory=list)
-    payment_velocity_window_seconds: int = Field(default=3600, ge=1)
-    payment_max_attempts_per_checkout: int = Field(default=5, ge=1)
-    payment_max_attempts_per_session: int = Field(default=10, ge=1)
-    payment_max_attempts_per_email: int = Field(default=10, ge=1)
-    payment_max_attempts_per_card: int = Field(default=5, ge=1)
-    payment_risk_threshold: RiskLevel = RiskLevel.elevated
-    payment_methods: list[PaymentMethodOption] = Field(
-        default_factory=lambda: list(DEFAULT_PAYMENT_METHODS)
+    payment_gateway: PaymentGatewayChoice = Field(
+        default=PaymentGatewayChoice.auto,
+        description="`auto`: Stripe when a Stripe secret key is set, else the offline "
+        "sandbox; `stripe` or `sandbox` to force one. Production never runs the sandbox.",
     )
-    notification_smtp_host: str | None = None
-    notification_smtp_port: int = Field(default=25, ge=1, le=65535)
-    notification_smtp_starttls: bool = False
-    notification_from: str = "orders@tillpoint.invalid"
+    stripe_secret_key: str | None = Field(
+        default=None, description="Secret key of the primary Stripe account."
+    )
+    stripe_publishable_key: str | None = Field(
+        default=None,
+        description="Publishable key of the primary Stripe account, handed to Stripe.js.",
+    )
+    stripe_webhook_secret: str | None = Field(
+        default=None,
+        description="Signing secret (`whsec_...`) of the primary account's webhook endpoint "
+        "(required in production).",
+    )
+    stripe_webhook_secret_previous: str | None = Field(
+        default=None,
+        description="The previous webhook signing secret, accepted too while you rotate it.",
+    )
+    stripe_fallback_secret_key: str | None = Field(
+        default=None,
+        description="Secret key of a second Stripe account; new payment intents go there "
+        "only when the primary is unreachable or answers 5xx (never on a decline).",
+    )
+    stripe_fallback_publishable_key: str | None = Field(
+        default=None, description="Publishable key of the fallback Stripe account."
+    )
+    stripe_fallback_webhook_secret: str | None = Field(
+        default=None, description="Webhook signing secret of the fallback Stripe account."
+    )
+    stripe_api_base: str | None = Field(
+        default=None,
+        description="Another Stripe API address, e.g. localstripe's `http://127.0.0.1:8420` "
+        "in tests; refused in production. Unset: api.stripe.com.",
+    )
+    stripe_max_network_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Stripe SDK retries on network errors, 409 and 5xx (exponential backoff "
+        "with jitter).",
+    )
+    stripe_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=120,
+        description="Timeout of each Stripe API request, in seconds.",
+    )
+    stripe_require_3ds: ThreeDSecure = Field(
+        default=ThreeDSecure.automatic,
+        description="Stripe's `request_three_d_secure`: `automatic` (when the bank requires "
+        "it) or `any` (whenever possible).",
+    )
+    stripe_automatic_payment_methods: bool = Field(
+        default=True,
+        description="Send `automatic_payment_methods` on payment intents (cards and wallets "
+        "as the Stripe dashboard enables them); localstripe needs `false`.",
+    )
+    stripe_receipt_emails: bool = Field(
+        default=False,
+        description="Also ask Stripe to email its own receipt; the shop's order "
+        "confirmation goes out regardless.",
+    )
+    sandbox_webhook_secret: str | None = Field(
+        default=None,
+        description="Signing secret of the offline sandbox's webhook events. Unset: derived "
+        "from the secret key.",
+    )
+    sandbox_webhook_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long after the call that caused it the sandbox posts a webhook "
+        "event, in seconds (Stripe takes about a second); `0` posts at once.",
+    )
+    webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        description="How far a `Stripe-Signature` timestamp may be from now, past or future, "
+        "in seconds.",
+    )
+    webhook_allowed_ips: list[str] = Field(
+        default_factory=list,
+        description="JSON list of addresses or CIDRs Stripe webhooks may come from (Stripe "
+        "publishes its IPs); others answer 403. Empty: any.",
+    )
+    payment_velocity_window_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Window of the payment velocity checks (the `PAYMENT_MAX_ATTEMPTS_*` "
+        "settings), in seconds.",
+    )
+    payment_max_attempts_per_checkout: int = Field(
+        default=5,
+        ge=1,
+        description="Payment attempts per checkout within the velocity window (429 "
+        "`payment_velocity_exceeded` beyond).",
+    )
+    payment_max_attempts_per_session: int = Field(
+        default=10, ge=1, description="Payment attempts per session within the window."
+    )
+    payment_max_attempts_per_email: int = Field(
+        default=10, ge=1, description="Payment attempts per email address within the window."
+    )
+    payment_max_attempts_per_card: int = Field(
+        default=5,
+        ge=1,
+        description="Payment attempts per card fingerprint within the window.",
+    )
+    payment_risk_threshold: RiskLevel = Field(
+        default=RiskLevel.elevated,
+        description="Stripe Radar risk level (`normal`, `elevated`, `highest`) from which a "
+        "paid order is held for review instead of fulfilled.",
+    )
+    payment_methods: list[PaymentMethodOption] = Field(
+        default_factory=lambda: list(DEFAULT_PAYMENT_METHODS),
+        description="JSON list of the payment methods the checkout offers, each `{type, "
+        "providers, enabled, domestic_fee_bp?, international_fee_bp?}` (fees in basis "
+        "points).",
+    )
+    notification_smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for order and stock emails. Unset: emails are written to "
+        "the log instead.",
+    )
+    notification_smtp_port: int = Field(
+        default=25, ge=1, le=65535, description="Port of the SMTP server."
+    )
+    notification_smtp_starttls: bool = Field(
+        default=False, description="Whether to upgrade the SMTP connection with STARTTLS."
+    )
+    notification_from: str = Field(
+        default="orders@tillpoint.invalid", description="Sender address of the shop's emails."
+    )
 
     @field_validator("coupon_priority_order")
     @classmethod

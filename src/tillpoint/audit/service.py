@@ -79,7 +79,7 @@ async def record(
         user_agent=_clip(actor.user_agent, 512),
         timestamp=at,
     )
-    # The chain head must be the last lock the transaction takes (README, Audit trail):
+    # The chain head must be the last lock the transaction takes (docs/security.md, Audit trail):
     # ORM changes made before this call are written first, not at commit after the head.
     if s.new or s.dirty or s.deleted:
         await s.flush()

@@ -165,7 +165,7 @@ InventorySignature = Annotated[
         APIKeyHeader(
             name=webhook.SIGNATURE_HEADER,
             scheme_name="InventorySignature",
-            description="sha256=<hex>: HMAC-SHA256 of '<timestamp>.<body>' (README).",
+            description="sha256=<hex>: HMAC-SHA256 of '<timestamp>.<body>' (docs/api.md).",
             auto_error=False,
         )
     ),
@@ -191,7 +191,7 @@ _SIGNED_HEADERS = {
 async def receive_webhook(
     request: Request, rt: RuntimeDep, signature: InventorySignature
 ) -> dict[str, Any]:
-    """Stock levels from an external system, HMAC-SHA256 signed (see README)."""
+    """Stock levels from an external system, HMAC-SHA256 signed (docs/api.md, Webhooks)."""
     body = await request.body()
     try:
         return await webhook.receive_stock_webhook(rt, request.headers, body)
