@@ -121,7 +121,7 @@ def demo(
 @app.command()
 def sweep() -> None:
     """Run every clean-up job once (expired sessions, carts, ...) and print the counts."""
-    from tillpoint.payments.flow import install_effects
+    from tillpoint.checkout.payment_sync import install_effects
     from tillpoint.sweeper import run_sweep
 
     # No app runs in this process: without the payment effects, finishing a paid checkout

@@ -141,11 +141,11 @@ async def test_tax_outage_shows_no_totals_and_refuses_to_confirm(api: Api, rt: R
 def without_payment_effects(app: Any) -> Iterator[None]:
     """These tests drive the machine's payment edges by hand, with no gateway behind
     them: the real payment effects (which ask the gateway) are set aside meanwhile."""
-    from tillpoint.payments import flow
+    from tillpoint.checkout import payment_sync
 
-    flow.uninstall_effects()
+    payment_sync.uninstall_effects()
     yield
-    flow.install_effects()
+    payment_sync.install_effects()
 
 
 @pytest.mark.usefixtures("without_payment_effects")

@@ -99,7 +99,7 @@ _CHECKOUTS = cast(Table, Checkout.__table__)
 # While a payment may be in flight or was taken, inactivity must not end the checkout:
 # the gateway's answer still has to land (payments resolve these states: the sweeper
 # cancels an intent left unfinished past the checkout's lifetime, see
-# payments/flow.py finalize_stuck_payments).
+# checkout/payment_recovery.py).
 _NEVER_SWEPT = PAYING_STATES
 
 

@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
+from tillpoint.checkout.payment_sync import install_effects
 from tillpoint.config import Settings, load_settings
 from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
-from tillpoint.payments.backends import build_gateway, require_real_gateway
-from tillpoint.payments.flow import bind_gateway, install_effects
+from tillpoint.payments.backends import bind_gateway, build_gateway, require_real_gateway
 from tillpoint.payments.gateway import PaymentGateway
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
