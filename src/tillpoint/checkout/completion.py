@@ -20,8 +20,8 @@ from tillpoint.cart.service import mark_converted
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.checkout.payment_steps import email_for, payment_of
+from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.errors import Conflict
-from tillpoint.inventory.checkout_stock import reservation_of
 from tillpoint.inventory.reservations import fulfill_reservation
 from tillpoint.orders import outbox
 from tillpoint.orders.service import (
@@ -35,7 +35,6 @@ from tillpoint.orders.service import (
     orders_for_checkout_or_intent,
 )
 from tillpoint.payments import attempts
-from tillpoint.payments.backends import gateway_of
 from tillpoint.payments.gateway import IntentStatus, PaymentIntentResult
 from tillpoint.payments.risk import held_for_review
 from tillpoint.promotions.holds import redeem_coupon_holds
@@ -82,7 +81,7 @@ async def _paid_intent(
     intent_id = payment.get("intent_id")
     if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
-    intent = await gateway_of(rt).retrieve_payment_intent(
+    intent = await rt.gateway.retrieve_payment_intent(
         intent_id, account=payment.get("account", "primary")
     )
     # The order and its attempt agree from the same commit: the webhook that would also

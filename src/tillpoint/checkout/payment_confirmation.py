@@ -14,7 +14,6 @@ from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.payment_steps import payment_of
 from tillpoint.checkout.payment_sync import PAYING, SyncResult, snapshot, sync_payment
 from tillpoint.errors import Conflict, NotFound
-from tillpoint.payments.backends import gateway_of
 from tillpoint.payments.gateway import IntentStatus, idempotency_key
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import SessionContext
@@ -67,7 +66,7 @@ async def payment_intent_for(
             code="payment_not_started",
             details={"state": row.state},
         )
-    gateway = gateway_of(rt)
+    gateway = rt.gateway
     intent = await gateway.retrieve_payment_intent(
         payment["intent_id"], account=payment.get("account", "primary")
     )
@@ -97,7 +96,7 @@ async def confirm_payment(
     intent_id = payment.get("intent_id")
     if not intent_id:
         raise Conflict("Confirm the order first (CONFIRM_ORDER).", code="payment_not_started")
-    gateway = gateway_of(rt)
+    gateway = rt.gateway
     account = payment.get("account", "primary")
     intent = await gateway.retrieve_payment_intent(intent_id, account=account)
     if State(row.state) is State.payment_processing and (

@@ -13,7 +13,6 @@ from tillpoint.checkout.machine import State
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.payment_sync import PAYING, SyncResult, sync_payment
 from tillpoint.errors import TillpointError
-from tillpoint.payments.backends import gateway_of
 from tillpoint.payments.gateway import GatewayRejected, IntentStatus
 from tillpoint.runtime import Runtime
 
@@ -76,7 +75,7 @@ async def _cancel_abandoned(rt: Runtime, result: SyncResult) -> bool:
     if intent.status not in _AWAITING_CUSTOMER:
         return False
     try:
-        await gateway_of(rt).cancel_payment_intent(intent.id, account=intent.account)
+        await rt.gateway.cancel_payment_intent(intent.id, account=intent.account)
     except GatewayRejected:
         return False  # confirmed or canceled meanwhile: the next sweep syncs it
     log.info("canceled an abandoned payment", extra={"checkout": result.checkout_id})

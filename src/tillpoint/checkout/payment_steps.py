@@ -18,7 +18,6 @@ is ``checkout/payment_sync.py``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,6 @@ from tillpoint.checkout.effects import EffectCall
 from tillpoint.errors import FieldError, InvalidInput, TillpointError
 from tillpoint.orders.models import PaymentCustomer
 from tillpoint.payments import attempts
-from tillpoint.payments.backends import gateway_of
 from tillpoint.payments.gateway import (
     CreateIntent,
     GatewayRejected,
@@ -107,7 +105,7 @@ async def _check_payment(call: EffectCall) -> _Checked:
     rt, s, row, ctx = call.rt, call.s, call.checkout, call.context
     if call.totals is None or call.totals.total <= 0:
         raise InvalidInput("There is nothing to pay.", code="nothing_to_pay")
-    gateway = gateway_of(rt)
+    gateway = rt.gateway
     method_id = _method_id(ctx)
     email = await email_for(call)
     fingerprint = None
@@ -133,7 +131,7 @@ async def initiate_payment(call: EffectCall) -> None:
     if not isinstance(checked, _Checked):
         checked = await _check_payment(call)
     assert call.totals is not None  # checked above
-    gateway = gateway_of(rt)
+    gateway = rt.gateway
     previous = payment_of(ctx)
     attempt = int(previous.get("attempt") or 0) + 1
     method_id = _method_id(ctx)
@@ -225,7 +223,7 @@ async def refresh_payment_status(call: EffectCall) -> None:
     intent_id = payment.get("intent_id")
     if not intent_id:
         return
-    intent = await gateway_of(call.rt).retrieve_payment_intent(
+    intent = await call.rt.gateway.retrieve_payment_intent(
         intent_id, account=payment.get("account", "primary")
     )
     payment.update(intent_summary(intent))
@@ -254,13 +252,3 @@ async def handle_payment_refund(call: EffectCall) -> None:
     payment["status"] = attempts.REFUNDED
     payment["refund"] = dict(refund) if isinstance(refund, dict) else None
     call.context["payment"] = payment
-
-
-EFFECTS: dict[str, Callable[[EffectCall], Awaitable[None]]] = {
-    "initiatePayment": initiate_payment,
-    "requestCustomerAction": request_customer_action,
-    "refreshPaymentStatus": refresh_payment_status,
-    "handlePaymentSuccess": handle_payment_success,
-    "handlePaymentFailure": handle_payment_failure,
-    "handlePaymentRefund": handle_payment_refund,
-}

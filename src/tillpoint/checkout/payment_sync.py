@@ -20,18 +20,15 @@ from sqlalchemy import bindparam, select
 
 from tillpoint.audit.service import SYSTEM, Actor
 from tillpoint.checkout import service as checkout_service
-from tillpoint.checkout.completion import create_order
-from tillpoint.checkout.effects import register_effect, unregister_effect
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.orphan_refunds import recorded_refund, refund_message, refund_orphan
-from tillpoint.checkout.payment_steps import EFFECTS, check_payment, intent_summary, payment_of
+from tillpoint.checkout.payment_steps import intent_summary, payment_of
 from tillpoint.checkout.subscriptions import start_subscriptions
 from tillpoint.errors import Conflict, NotFound
 from tillpoint.orders.models import Order, OrderLine
 from tillpoint.orders.service import is_recurring, order_of_intent, order_ref_for_checkout
 from tillpoint.payments import attempts
-from tillpoint.payments.backends import gateway_of
 from tillpoint.payments.gateway import (
     GatewayRejected,
     IntentStatus,
@@ -40,7 +37,6 @@ from tillpoint.payments.gateway import (
     WebhookEvent,
 )
 from tillpoint.payments.models import PaymentAttempt
-from tillpoint.payments.webhooks import register_applier
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -127,7 +123,7 @@ async def sync_payment(
     checkout's current one (an older attempt) never moves the checkout. ``known``: the
     checkout as the caller just read it (:func:`snapshot`), saving the first read.
     """
-    gateway = gateway_of(rt)
+    gateway = rt.gateway
     for _ in range(6):
         checkout = known or await _read(rt, checkout_id)
         finished = await _finished(rt, gateway, checkout_id, checkout, intent)
@@ -306,7 +302,7 @@ async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | 
         return None
 
 
-async def _apply_intent_event(rt: Runtime, gateway: PaymentGateway, event: WebhookEvent) -> None:
+async def apply_intent_event(rt: Runtime, gateway: PaymentGateway, event: WebhookEvent) -> None:
     """Webhook applier: a PaymentIntent event drives its checkout through finalize, with
     the intent as the gateway reads it now. The event only names the intent: signed is not
     the same as true (a delivery may be stale, out of order, or made with a leaked secret),
@@ -335,29 +331,3 @@ async def _apply_intent_event(rt: Runtime, gateway: PaymentGateway, event: Webho
         )
         return
     await sync_intent(rt, intent)
-
-
-for _type in (
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.requires_action",
-    "payment_intent.processing",
-    "payment_intent.canceled",
-):
-    register_applier(_type, _apply_intent_event)
-
-
-def install_effects() -> None:
-    """Register the payment effects on the checkout machine (idempotent)."""
-    for action, effect in EFFECTS.items():
-        register_effect(action, effect)
-    register_effect("createOrder", create_order)
-    # CONFIRM_ORDER's first action: the payment's checks run ahead of every lock it takes.
-    register_effect("holdCoupons", check_payment, first=True)
-
-
-def uninstall_effects() -> None:
-    for action, effect in EFFECTS.items():
-        unregister_effect(action, effect)
-    unregister_effect("createOrder", create_order)
-    unregister_effect("holdCoupons", check_payment)

@@ -11,7 +11,6 @@ from tillpoint.errors import TillpointError
 from tillpoint.orders.models import Order, OrderLine, SubscriptionRecord
 from tillpoint.orders.service import is_recurring
 from tillpoint.orders.subscriptions import record_subscription
-from tillpoint.payments.backends import gateway_of
 from tillpoint.payments.customers import customer_for
 from tillpoint.payments.gateway import RecurringPrice
 from tillpoint.runtime import Runtime
@@ -64,7 +63,7 @@ async def start_subscriptions(
             return existing
         payment = order.payments[0]
         user_id, email = order.user_id, order.email or ""
-    gateway = gateway_of(rt)
+    gateway = rt.gateway
     intent = await gateway.retrieve_payment_intent(
         payment.payment_intent_id, account=payment.account
     )

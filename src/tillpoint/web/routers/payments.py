@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 from tillpoint.checkout import payment_confirmation
 from tillpoint.checkout.payment_sync import SyncResult
 from tillpoint.errors import NotFound
-from tillpoint.orders import subscriptions as _subscriptions  # registers its webhook handlers
 from tillpoint.payments import customers
 from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod
 from tillpoint.payments.sandbox import SandboxGateway
@@ -35,8 +34,6 @@ IdempotencyKey = Annotated[
 ]
 
 router = APIRouter(tags=["payments"], route_class=TypedPathRoute)
-
-assert _subscriptions  # imported for its webhook handlers
 
 
 # async: a plain def dependency costs a thread-pool hand-off per request
