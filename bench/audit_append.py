@@ -35,6 +35,7 @@ from tillpoint.audit import chain as audit_chain
 from tillpoint.audit.models import AuditChainHead, AuditLog
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.audit.verify import verify_chain
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
 from tillpoint.ids import new_id
 from tillpoint.migrate import upgrade_async
@@ -104,7 +105,7 @@ def _runtime(url: str, chains: int, pool: int) -> Runtime:
         background_tasks=False,
         log_level="WARNING",
     )
-    return Runtime.from_settings(settings)
+    return build_runtime(settings)
 
 
 def _configure(config: str) -> tuple[int, Append]:

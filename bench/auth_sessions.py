@@ -27,9 +27,9 @@ from tillpoint.auth import service
 from tillpoint.auth.passwords import hash_password, verify_password
 from tillpoint.auth.sessions import resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
 from tillpoint.migrate import upgrade
-from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import MemoryAttempts
 from tillpoint.sessions.service import resolve_guest_session, start_guest_session
 
@@ -58,7 +58,7 @@ async def _argon2(rounds: int) -> dict[str, float]:
 
 async def _guest_baseline(url: str, requests: int) -> dict[str, Any]:
     """The foundation's guest-session resolution, for comparison."""
-    rt = Runtime.from_settings(load_settings(database_url=url, secret_key="b" * 40))
+    rt = build_runtime(load_settings(database_url=url, secret_key="b" * 40))
     try:
         token, _ = await start_guest_session(rt, ip_address=None, user_agent=None)
         t0 = time.perf_counter()
@@ -85,7 +85,7 @@ async def _resolve(url: str, redis_url: str | None, requests: int) -> dict[str, 
         argon2_memory_cost_kib=1024,
         argon2_parallelism=1,
     )
-    rt = Runtime.from_settings(settings)
+    rt = build_runtime(settings)
     try:
         if rt.redis is not None:
             await rt.redis.flushdb()

@@ -70,10 +70,10 @@ def _instrument() -> None:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     _instrument()  # before the app is built: routes capture what they call
-    from tillpoint.runtime import Runtime
+    from tillpoint.bootstrap import build_runtime
     from tillpoint.web.app import create_app
 
-    rt = Runtime.from_settings(in_process_settings(args.database_url, args.redis_url))
+    rt = build_runtime(in_process_settings(args.database_url, args.redis_url))
     app = create_app(runtime=rt)
     transport = httpx.ASGITransport(app=app)
     try:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import select
 
+from tillpoint.bootstrap import build_runtime
 from tillpoint.catalog.demo import seed_demo_catalog
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.config import load_settings
@@ -26,7 +27,6 @@ from tillpoint.errors import Conflict
 from tillpoint.inventory.levels import seed_stock
 from tillpoint.migrate import upgrade
 from tillpoint.promotions.admin import CouponDraft, create_coupon
-from tillpoint.runtime import Runtime
 
 
 async def create_database(database_url: str, *, fresh: bool) -> bool:
@@ -52,7 +52,7 @@ COUPON_CODE = "BENCH10"
 
 async def seed(database_url: str) -> dict[str, Any]:
     """The demo catalog, every SKU deep in stock, and the 10 % coupon the flows apply."""
-    rt = Runtime.from_settings(load_settings(database_url=database_url, background_tasks=False))
+    rt = build_runtime(load_settings(database_url=database_url, background_tasks=False))
     try:
         added = await seed_demo_catalog(rt)
         async with rt.db.transaction() as s:

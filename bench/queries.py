@@ -29,8 +29,8 @@ from sqlalchemy import event
 from bench.flows import FLOWS
 from bench.recorder import Recorder
 from bench.shopper import Answer, FlowError, HttpxTransport, Shopper
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Settings, load_settings
-from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
 
@@ -55,7 +55,7 @@ def in_process_settings(database_url: str, redis_url: str | None) -> Settings:
 
 async def count(args: argparse.Namespace) -> dict[str, Any]:
     settings = in_process_settings(args.database_url, args.redis_url)
-    rt = Runtime.from_settings(settings)
+    rt = build_runtime(settings)
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:

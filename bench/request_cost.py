@@ -28,6 +28,7 @@ from sqlalchemy import event, text
 
 from bench.flows import ADDRESS, CARD, GUEST
 from bench.queries import in_process_parser, in_process_settings, parse_in_process
+from tillpoint.bootstrap import build_runtime
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
@@ -114,7 +115,7 @@ def _database_units(rt: Runtime, checkout_id: str) -> dict[str, Callable[[], Awa
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     settings = in_process_settings(args.database_url, args.redis_url)
-    rt = Runtime.from_settings(settings)
+    rt = build_runtime(settings)
     statements = 0
 
     def seen(*_args: Any) -> None:

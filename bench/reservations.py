@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import func, select
 
+from tillpoint.bootstrap import build_runtime
 from tillpoint.catalog.models import Product
 from tillpoint.config import load_settings
 from tillpoint.ids import new_id
@@ -121,7 +122,7 @@ async def main(admin_url: str, attempts: int, concurrency: int) -> dict[str, Any
             secret_key="bench-secret-key-that-is-long-enough-0123456789",
             log_level="WARNING",
         )
-        rt = Runtime.from_settings(settings)
+        rt = build_runtime(settings)
         try:
             hot = await _products(rt, 1, "HOT", on_hand=attempts * 3 // 4)
             spread = await _products(rt, 1000, "SPREAD", on_hand=max(attempts // 1000, 1) * 3)

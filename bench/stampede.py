@@ -39,12 +39,12 @@ from bench.flows import apply_coupon, confirm_order, guest_checkout_to_review
 from bench.load import wait_until_up
 from bench.recorder import Recorder
 from bench.shopper import FlowError, Shopper, open_transport
+from tillpoint.bootstrap import build_runtime
 from tillpoint.catalog.models import Product
 from tillpoint.config import load_settings
 from tillpoint.ids import new_id
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.promotions.admin import CouponDraft, create_coupon
-from tillpoint.runtime import Runtime
 
 OUT_OF_STOCK = {"out_of_stock", "cart_invalid", "insufficient_stock"}
 
@@ -57,7 +57,7 @@ class Hot:
 
 async def create_hot_product(database_url: str, units: int, coupon_limit: int) -> Hot:
     """A new product with ``units`` in stock, and a coupon limited to ``coupon_limit`` uses."""
-    rt = Runtime.from_settings(load_settings(database_url=database_url, background_tasks=False))
+    rt = build_runtime(load_settings(database_url=database_url, background_tasks=False))
     tag = secrets.token_hex(4).upper()
     try:
         pid = new_id("prod")

@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
 from tillpoint.ids import new_id
 from tillpoint.migrate import upgrade
 from tillpoint.payments.sandbox import SandboxGateway, sign_payload
 from tillpoint.payments.webhooks import process_webhook
-from tillpoint.runtime import Runtime
 
 SECRET = "whsec_bench"
 
@@ -45,7 +45,7 @@ async def _run(url: str, count: int) -> dict[str, object]:
     settings = load_settings(
         database_url=url, secret_key="bench-secret-key-long-enough-0123456789", log_level="ERROR"
     )
-    rt = Runtime.from_settings(settings)
+    rt = build_runtime(settings)
     gateway = SandboxGateway(SECRET)
     bodies = [_event(n) for n in range(count)]
     signed = [(b, sign_payload(b, SECRET, int(time.time()))) for b in bodies]

@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from tests.lock_order import LockOrderGuard
 from tests.support import Api, MovableClock
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Settings, load_settings
 from tillpoint.db import Database
 from tillpoint.migrate import upgrade
@@ -149,7 +150,7 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
 
 @pytest.fixture
 async def rt(settings: Settings, clock: MovableClock, backend: str) -> AsyncIterator[Runtime]:
-    runtime = Runtime.from_settings(settings, clock=clock)
+    runtime = build_runtime(settings, clock=clock)
     guard = LockOrderGuard()
     if backend == "postgres":
         await _truncate_postgres(runtime.db)

@@ -83,12 +83,13 @@ async def paid_order(
     email: str = "buyer@example.com",
     checkout_id: str | None = None,
 ) -> Any:
-    """A paid order through the real services: a sandbox payment, then ``insert_order``.
+    """A paid order through the real services: a sandbox payment, then ``insert_order_rows``.
 
     Lines: 2 x 3000 with a 600 discount share and 432 tax, 1 x 2000 with 200 and 144;
     shipping 500 + 40 tax. Total 8316.
     """
-    from tillpoint.orders.service import LineDraft, OrderDraft, insert_order
+    from tillpoint.orders.models import Order
+    from tillpoint.orders.service import LineDraft, OrderDraft, insert_order_rows
     from tillpoint.payments.gateway import CreateIntent
 
     checkout = checkout_id or new_id("chk")
@@ -112,8 +113,9 @@ async def paid_order(
         session_id=session_id, user_id=user_id, email=email,
     )  # fmt: skip
     async with rt.db.transaction() as s:
-        order = await insert_order(
+        inserted = await insert_order_rows(
             s, rt.settings, draft, intent, gateway=gateway.name, held_for_review=False,
             now=rt.clock.now(),
         )  # fmt: skip
+        order = await s.get(Order, inserted.id)
     return order

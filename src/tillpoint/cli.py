@@ -38,10 +38,11 @@ def settings_or_exit() -> Settings:
 
 
 def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Open a runtime, run ``work`` on it, close it."""
+    """Open a runtime (built by the composition root), run ``work`` on it, close it."""
+    from tillpoint.bootstrap import build_runtime
 
     async def main() -> T:
-        rt = Runtime.from_settings(settings)
+        rt = build_runtime(settings)
         try:
             return await work(rt)
         finally:
@@ -123,12 +124,8 @@ def demo(
 @app.command()
 def sweep() -> None:
     """Run every clean-up job once (expired sessions, carts, ...) and print the counts."""
-    from tillpoint.payments.flow import install_effects
     from tillpoint.sweeper import run_sweep
 
-    # No app runs in this process: without the payment effects, finishing a paid checkout
-    # would move it to order_confirmation without creating the order (then refund it).
-    install_effects()
     typer.echo(json.dumps(with_runtime(settings_or_exit(), run_sweep)))
 
 

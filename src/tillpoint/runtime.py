@@ -1,11 +1,16 @@
-"""The collaborators one app instance shares: settings, database, Redis, clock.
+"""The collaborators one app instance shares: settings, database, Redis, clock, and what
+the composition root (``tillpoint/bootstrap.py``) built: the payment gateway, the pricing
+collaborators, the checkout's action table and the webhook routes.
 
-Built once at start-up and handed to use cases, so nothing reaches for globals.
+Built once at start-up by ``bootstrap.build_runtime`` and handed to use cases, so nothing
+reaches for globals. The features' types are named here only for the type checker: at
+run time this core module imports no feature it carries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -16,6 +21,12 @@ from tillpoint.config import Settings, require_production_ready
 from tillpoint.db import Database
 from tillpoint.inventory.feed import StockFeed
 
+if TYPE_CHECKING:
+    from tillpoint.checkout.effects import ActionTable
+    from tillpoint.payments.gateway import PaymentGateway
+    from tillpoint.payments.webhooks import WebhookRoutes
+    from tillpoint.pricing.service import PricingServices
+
 
 @dataclass
 class Runtime:
@@ -24,6 +35,11 @@ class Runtime:
     redis: Redis | None = None
     clock: Clock = field(default_factory=SystemClock)
     stock_feed: StockFeed = field(init=False)
+    # Built by the composition root (bootstrap.build_runtime).
+    gateway: PaymentGateway = field(kw_only=True)
+    pricing: PricingServices = field(kw_only=True)
+    actions: ActionTable = field(kw_only=True)
+    webhooks: WebhookRoutes = field(kw_only=True)
 
     def __post_init__(self) -> None:
         # Production without a real payment gateway (or secret) stops here, at start-up.
@@ -33,23 +49,24 @@ class Runtime:
         # record() sees only its session: the audit chain count travels in session.info.
         self.db.sessions.configure(info={CHAINS_KEY: self.settings.audit_chains})
 
-    @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
-        """Open the database (and Redis, if configured) for ``settings``."""
-        db = Database(
-            settings.database_url,
-            pool_size=settings.database_pool_size,
-            ping_idle_seconds=settings.database_ping_idle_seconds,
-        )
-        redis = (
-            Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-            if settings.redis_url
-            else None
-        )
-        return cls(settings=settings, db=db, redis=redis, clock=clock or SystemClock())
-
     async def close(self) -> None:
         await self.stock_feed.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    """The database pool ``settings`` describe."""
+    return Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        ping_idle_seconds=settings.database_ping_idle_seconds,
+    )
+
+
+def open_redis(settings: Settings) -> Redis | None:
+    """A Redis client if ``settings`` configure one."""
+    if not settings.redis_url:
+        return None
+    return Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)

@@ -12,12 +12,11 @@ from collections.abc import Awaitable, Callable
 
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
+from tillpoint.checkout.payment_recovery import finalize_stuck_payments
 from tillpoint.checkout.service import expire_checkouts
-from tillpoint.inventory import checkout_stock
 from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.orders.outbox import deliver_outbox
-from tillpoint.payments.flow import finalize_stuck_payments
 from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import delete_expired_sessions
@@ -41,8 +40,6 @@ JOBS: dict[str, Job] = {
 
 async def run_sweep(rt: Runtime) -> dict[str, int]:
     """Run every job once; returns how many rows each one handled."""
-    checkout_stock.install()  # expiring checkouts release their stock
-    coupon_holds.install()  # ... and their coupon holds
     results: dict[str, int] = {}
     for name, job in JOBS.items():
         try:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from tests.api.test_cache_control import _routes
 from tests.support import LIVE_PRODUCTION, error_code
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -28,7 +29,7 @@ async def client_for(rt: Runtime) -> AsyncIterator[Callable[..., httpx.AsyncClie
 
     def make(**overrides: Any) -> httpx.AsyncClient:
         settings = rt.settings.model_copy(update=overrides)
-        app = create_app(runtime=Runtime(settings=settings, db=rt.db, clock=rt.clock))
+        app = create_app(runtime=build_runtime(settings, connections=(rt.db, None), clock=rt.clock))
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"
         )

@@ -12,6 +12,7 @@ import pytest
 
 from tests import factories
 from tests.support import Api, error_code
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import CookieSecurity
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -80,7 +81,7 @@ async def client_for(rt: Runtime) -> AsyncIterator[Callable[..., Api]]:
 
     async def make(base_url: str = "http://testserver", **overrides: Any) -> Api:
         settings = rt.settings.model_copy(update=overrides)
-        app = create_app(runtime=Runtime(settings=settings, db=rt.db, clock=rt.clock))
+        app = create_app(runtime=build_runtime(settings, connections=(rt.db, None), clock=rt.clock))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
         clients.append(client)
         caller = Api(client)

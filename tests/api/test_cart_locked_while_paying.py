@@ -19,8 +19,8 @@ from tests.localstripe_server import LocalStripe
 from tests.stripe_fixtures import stripe_settings
 from tests.support import Api, MovableClock, error_code
 from tillpoint.cart.models import CartItem
+from tillpoint.checkout import completion
 from tillpoint.orders.models import Order
-from tillpoint.payments import flow
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import run_sweep
 
@@ -141,17 +141,17 @@ async def test_a_paid_checkout_still_making_its_order_keeps_the_cart_locked(
     pay: Pay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cid, cart = await _paying(pay)
-    real_insert = flow.insert_order_rows
+    real_insert = completion.insert_order_rows
 
     async def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("process killed while finalizing")
 
-    monkeypatch.setattr(flow, "insert_order_rows", crash)
+    monkeypatch.setattr(completion, "insert_order_rows", crash)
     with pytest.raises(RuntimeError):
         await pay.api.post("/api/payment/confirm", json={"checkout_id": cid})
     assert (await pay.state(cid))["state"] == "payment_success"
     _assert_locked(await _edit(pay.api, pay.rt, cart, "delete_line"), cid)
-    monkeypatch.setattr(flow, "insert_order_rows", real_insert)
+    monkeypatch.setattr(completion, "insert_order_rows", real_insert)
     assert (await pay.pay(cid))["state"] == "order_confirmation"
     paid, converted = await _order_lines(pay.rt, cid)
     assert paid == _lines(cart) == converted

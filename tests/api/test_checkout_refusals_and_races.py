@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.api.test_checkout import CARD, GUEST, NY, fill_cart, send, start
 from tests.support import Api, error_code
 from tillpoint.checkout.machine import SERVER_EVENTS, Event, State, allowed_events
@@ -158,12 +160,14 @@ async def test_a_guest_start_and_step_send_their_rows_with_their_audit_rows(
     assert report.ok, report.problems
 
 
-async def test_an_effect_on_a_core_step_gets_the_row_as_the_sessions(api: Api, rt: Runtime) -> None:
+async def test_an_effect_on_a_core_step_gets_the_row_as_the_sessions(
+    api: Api, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A customer's plain step is read and written with Core; should an effect be
     registered for its action, the effect still sees a row the session tracks."""
     from sqlalchemy import inspect
 
-    from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+    from tillpoint.checkout.effects import EffectCall
 
     seen: list[bool] = []
 
@@ -174,11 +178,9 @@ async def test_an_effect_on_a_core_step_gets_the_row_as_the_sessions(api: Api, r
 
     await fill_cart(api, rt)
     cid = (await start(api))["id"]
-    register_effect("setUserType", mark)
-    try:
-        r = await send(api, cid, "SELECT_GUEST")
-    finally:
-        unregister_effect("setUserType", mark)
+    monkeypatch.setattr(rt, "actions", {**rt.actions, "setUserType": (mark,)})
+    r = await send(api, cid, "SELECT_GUEST")
+    monkeypatch.setattr(rt, "actions", {k: v for k, v in rt.actions.items() if k != "setUserType"})
     assert r.status_code == 200 and r.json()["state"] == State.guest_info.value, r.text
     assert seen == [True]
     r = await send(api, cid, "SUBMIT_GUEST_INFO", **GUEST)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +27,6 @@ from tillpoint.checkout.commands import (
 from tillpoint.checkout.machine import Event
 from tillpoint.errors import InvalidInput
 from tillpoint.ids import new_id
-from tillpoint.pricing.service import install_services, services
 from tillpoint.runtime import Runtime
 from tillpoint.sessions.service import SessionContext
 from tillpoint.tax.service import TaxCalculationService
@@ -127,8 +126,7 @@ async def test_tax_outage_shows_no_totals_and_refuses_to_confirm(api: Api, rt: R
     await fill_cart(api, rt)
     cid = (await start(api))["id"]
     await to_state(api, cid, "order_review")
-    svc = services(rt)
-    install_services(rt, type(svc)(svc.addresses, svc.shipping, TaxCalculationService(DownTax())))
+    rt.pricing = dataclasses.replace(rt.pricing, tax=TaxCalculationService(DownTax()))
     got = (await api.get(f"/api/checkout/{cid}")).json()
     assert got["context"]["totals"] is None
     assert got["context"]["errors"][0]["code"] == "tax_unavailable"
@@ -137,15 +135,18 @@ async def test_tax_outage_shows_no_totals_and_refuses_to_confirm(api: Api, rt: R
     assert (await api.get(f"/api/checkout/{cid}")).json()["state"] == "order_review"
 
 
+_PAYMENT_MODULES = ("tillpoint.checkout.payment_steps", "tillpoint.checkout.completion")
+
+
 @pytest.fixture
-def without_payment_effects(app: Any) -> Iterator[None]:
+def without_payment_effects(app: Any, rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests drive the machine's payment edges by hand, with no gateway behind
     them: the real payment effects (which ask the gateway) are set aside meanwhile."""
-    from tillpoint.payments import flow
-
-    flow.uninstall_effects()
-    yield
-    flow.install_effects()
+    kept = {
+        action: tuple(h for h in handlers if h.__module__ not in _PAYMENT_MODULES)
+        for action, handlers in rt.actions.items()
+    }
+    monkeypatch.setattr(rt, "actions", kept)
 
 
 @pytest.mark.usefixtures("without_payment_effects")
@@ -173,8 +174,10 @@ async def test_payments_drive_the_machine_with_server_events(api: Api, rt: Runti
 
 
 @pytest.mark.usefixtures("without_payment_effects")
-async def test_effects_run_inside_the_step_and_can_refuse(api: Api, rt: Runtime) -> None:
-    from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+async def test_effects_run_inside_the_step_and_can_refuse(
+    api: Api, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tillpoint.checkout.effects import EffectCall
     from tillpoint.errors import Conflict
 
     calls: list[Any] = []
@@ -185,20 +188,23 @@ async def test_effects_run_inside_the_step_and_can_refuse(api: Api, rt: Runtime)
             raise Conflict("Out of stock.", code="out_of_stock")
         call.context["payment"] = {"intent": "pi_test"}
 
-    register_effect("reserveStock", reserve)
-    try:
-        await fill_cart(api, rt)
-        cid = (await start(api))["id"]
-        body = await to_state(api, cid, "order_review")
-        r = await send(api, cid, "CONFIRM_ORDER")
-        assert r.status_code == 409 and error_code(r) == "out_of_stock"
-        assert (await api.get(f"/api/checkout/{cid}")).json()["state"] == "order_review"
-        r = await send(api, cid, "CONFIRM_ORDER")
-        assert r.json()["state"] == "payment_processing"
-        assert r.json()["context"]["payment"] == {"intent": "pi_test"}
-        assert calls[-1] == (Event.CONFIRM_ORDER, body["context"]["totals"]["total"])
-    finally:
-        unregister_effect("reserveStock", reserve)
+    _add_handler(monkeypatch, rt, "reserveStock", reserve)
+    await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    body = await to_state(api, cid, "order_review")
+    r = await send(api, cid, "CONFIRM_ORDER")
+    assert r.status_code == 409 and error_code(r) == "out_of_stock"
+    assert (await api.get(f"/api/checkout/{cid}")).json()["state"] == "order_review"
+    r = await send(api, cid, "CONFIRM_ORDER")
+    assert r.json()["state"] == "payment_processing"
+    assert r.json()["context"]["payment"] == {"intent": "pi_test"}
+    assert calls[-1] == (Event.CONFIRM_ORDER, body["context"]["totals"]["total"])
+
+
+def _add_handler(monkeypatch: pytest.MonkeyPatch, rt: Runtime, action: str, handler: Any) -> None:
+    """Run ``handler`` after the runtime's own handlers of ``action``, for this test."""
+    table = {**rt.actions, action: (*rt.actions.get(action, ()), handler)}
+    monkeypatch.setattr(rt, "actions", table)
 
 
 # --- the registered path over HTTP (accounts have landed) -------------------------------
@@ -276,9 +282,9 @@ async def test_login_that_merges_carts_repoints_the_checkout(
 
 
 async def test_expiry_runs_release_reservations_and_keeps_the_cart(
-    api: Api, rt: Runtime, clock: Any
+    api: Api, rt: Runtime, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tillpoint.checkout.effects import EffectCall, register_effect, unregister_effect
+    from tillpoint.checkout.effects import EffectCall
     from tillpoint.sweeper import run_sweep
 
     released: list[tuple[str, str]] = []
@@ -286,18 +292,15 @@ async def test_expiry_runs_release_reservations_and_keeps_the_cart(
     async def release(call: EffectCall) -> None:
         released.append((call.checkout.id, call.source.value))
 
-    register_effect("releaseReservations", release)
-    try:
-        await fill_cart(api, rt, qty=2)
-        cid = (await start(api))["id"]
-        await to_state(api, cid, "order_review")
-        clock.advance(minutes=31)
-        assert (await run_sweep(rt))["checkouts"] == 1
-        assert released == [(cid, "order_review")]
-        cart = (await api.get("/api/cart")).json()
-        assert cart["items"][0]["quantity"] == 2
-    finally:
-        unregister_effect("releaseReservations", release)
+    _add_handler(monkeypatch, rt, "releaseReservations", release)
+    await fill_cart(api, rt, qty=2)
+    cid = (await start(api))["id"]
+    await to_state(api, cid, "order_review")
+    clock.advance(minutes=31)
+    assert (await run_sweep(rt))["checkouts"] == 1
+    assert released == [(cid, "order_review")]
+    cart = (await api.get("/api/cart")).json()
+    assert cart["items"][0]["quantity"] == 2
 
 
 @pytest.mark.usefixtures("without_payment_effects")

@@ -18,12 +18,12 @@ from tests import factories
 from tests.api.test_checkout import send, start, to_state
 from tests.support import Api, MovableClock
 from tillpoint.audit.models import AuditLog
+from tillpoint.checkout import orphan_refunds, payment_sync
 from tillpoint.checkout.service import expire_checkouts
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.inventory.stock import get_stock_level
 from tillpoint.orders.models import Order
-from tillpoint.payments import flow
 from tillpoint.payments.models import PaymentAttempt
 from tillpoint.promotions.holds import release_lapsed_holds
 from tillpoint.promotions.models import Coupon, CouponHold, CouponRedemption
@@ -163,7 +163,7 @@ async def test_a_hold_survives_a_decline_is_redeemed_once_and_never_double_count
     assert done["state"] == "order_confirmation"
     await _gateway(ada).drain()
     # The browser, the webhook and the sweeper all finalize again: counted once.
-    await asyncio.gather(*(flow.sync_payment(rt, cid) for _ in range(3)))
+    await asyncio.gather(*(payment_sync.sync_payment(rt, cid) for _ in range(3)))
     async with rt.db.transaction() as s:
         [order] = list(await s.scalars(select(Order)))
         redemptions = list(await s.scalars(select(CouponRedemption)))
@@ -254,9 +254,9 @@ async def test_an_orphan_payment_is_refunded_once_however_many_paths_race(
     intent = await gateway.confirm_payment_intent(intent_id, idempotency_key="t-orphan")
     # Browser, webhook and sweeper finalize at once; each would refund.
     await asyncio.gather(
-        *(flow.sync_payment(rt, cid) for _ in range(3)),
-        *(flow.sync_intent(rt, intent) for _ in range(3)),
-        *(flow._refund_orphan(rt, gateway, cid, intent) for _ in range(3)),
+        *(payment_sync.sync_payment(rt, cid) for _ in range(3)),
+        *(payment_sync.sync_intent(rt, intent) for _ in range(3)),
+        *(orphan_refunds.refund_orphan(rt, gateway, cid, intent) for _ in range(3)),
     )
     await gateway.drain()
     async with rt.db.transaction() as s:

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.support import LIVE_PRODUCTION, Api, error_code
 from tillpoint.auth.service import create_user
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Mode
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -28,7 +29,7 @@ async def caller_for(rt: Runtime) -> AsyncIterator[Callable[..., Api]]:
 
     def make(peer: str = "127.0.0.1", base_url: str = "http://testserver", **overrides: Any) -> Api:
         settings = rt.settings.model_copy(update=overrides)
-        app = create_app(runtime=Runtime(settings=settings, db=rt.db, clock=rt.clock))
+        app = create_app(runtime=build_runtime(settings, connections=(rt.db, None), clock=rt.clock))
         transport = httpx.ASGITransport(app=app, client=(peer, 5000))
         client = httpx.AsyncClient(transport=transport, base_url=base_url)
         clients.append(client)

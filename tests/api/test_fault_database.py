@@ -18,6 +18,7 @@ import pytest
 from tests import factories
 from tests.conftest import _raw_pg_dsn, _truncate_postgres, make_client
 from tests.support import Api, MovableClock, error_code
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -38,7 +39,7 @@ async def pg_rt(
         log_level="CRITICAL",
         database_ping_idle_seconds=getattr(request, "param", 1.0),
     )
-    runtime = Runtime.from_settings(settings, clock=MovableClock())
+    runtime = build_runtime(settings, clock=MovableClock())
     await _truncate_postgres(runtime.db)
     yield runtime
     await runtime.close()

@@ -30,10 +30,10 @@ from tests.localstripe_server import LocalStripe
 from tests.redis_process import free_port
 from tests.stripe_fixtures import FALLBACK_KEY, STRIPE_KEY, stripe_settings
 from tests.support import Api, MovableClock, error_code
+from tillpoint.checkout import payment_recovery
 from tillpoint.checkout.models import Checkout
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.orders.models import Order, OrderPayment
-from tillpoint.payments import flow
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
@@ -169,8 +169,8 @@ def _stripe_intent(localstripe: LocalStripe, intent_id: str) -> dict[str, Any]:
 _CLI_SWEEP = """
 import sys
 from datetime import timedelta
-import tillpoint.payments.flow as flow
-flow.RECOVERY_GRACE = timedelta(0)
+import tillpoint.checkout.payment_recovery as recovery
+recovery.RECOVERY_GRACE = timedelta(0)
 from tillpoint.cli import main
 sys.argv = ["tillpoint", "sweep"]
 main()
@@ -210,8 +210,8 @@ async def test_sigkill_between_payment_and_order_then_exactly_one_order_after_re
         create_app(runtime=rt)  # this process is now a second app instance (its effects)
         retry, _, _ = await asyncio.gather(
             asyncio.to_thread(browser.post, "/api/payment/confirm", json={"checkout_id": cid}),
-            flow.finalize_stuck_payments(rt),
-            flow.finalize_stuck_payments(rt),
+            payment_recovery.finalize_stuck_payments(rt),
+            payment_recovery.finalize_stuck_payments(rt),
         )
     assert retry.status_code == 200, retry.text
     assert retry.json()["state"] == "order_confirmation"
@@ -227,7 +227,7 @@ async def test_sigkill_between_payment_and_order_then_exactly_one_order_after_re
     assert payments == 1
     assert _stripe_intent(localstripe, intent_id)["amount"] == orders[0].total
     assert _refunds_of(localstripe, intent_id) == []  # nothing paid back: the sale stands
-    assert await flow.finalize_stuck_payments(rt) == 0  # nothing left to recover
+    assert await payment_recovery.finalize_stuck_payments(rt) == 0  # nothing left to recover
 
 
 async def test_sigkill_then_recovery_by_tillpoint_sweep_in_its_own_process(

@@ -34,11 +34,11 @@ import pytest
 
 from tests.conftest import PG_ADMIN_URL, TEST_RATE_LIMITS, admin_sql
 from tillpoint.auth.service import create_user
+from tillpoint.bootstrap import build_runtime
 from tillpoint.catalog.demo import seed_demo_catalog
 from tillpoint.config import load_settings
 from tillpoint.inventory.demo import seed_demo_stock
 from tillpoint.migrate import upgrade
-from tillpoint.runtime import Runtime
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "4"))
 SEED = os.environ.get("FUZZ_SEED", "1")
@@ -77,7 +77,7 @@ def _free_port() -> int:
 
 
 async def _seed(url: str) -> None:
-    rt = Runtime.from_settings(load_settings(database_url=url, **_settings_env()))
+    rt = build_runtime(load_settings(database_url=url, **_settings_env()))
     try:
         await seed_demo_catalog(rt)
         await seed_demo_stock(rt)

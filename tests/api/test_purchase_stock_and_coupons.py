@@ -138,10 +138,10 @@ async def test_stock_gone_between_payment_and_order_refunds_instead_of_overselli
 async def test_a_refund_whose_path_stopped_before_moving_the_checkout_is_finished_as_recorded(
     api: Api, rt: Runtime
 ) -> None:
+    from tillpoint.checkout import orphan_refunds, payment_sync
     from tillpoint.checkout.machine import Event
     from tillpoint.checkout.service import apply_server_event
     from tillpoint.inventory.reservations import release_reservation
-    from tillpoint.payments import flow
 
     product = await factories.product(rt, price=1000)
     await adjust_stock(rt, product.id, on_hand=1, reason="last one")
@@ -154,9 +154,9 @@ async def test_a_refund_whose_path_stopped_before_moving_the_checkout_is_finishe
     intent = await gateway.confirm_payment_intent(intent_id, idempotency_key="browser")
     await apply_server_event(rt, cid, Event.PAYMENT_SUCCESS)
     # One path refunded (and recorded why), then its process died before the checkout moved.
-    assert await flow._refund_orphan(rt, gateway, cid, intent, reason="out_of_stock")
+    assert await orphan_refunds.refund_orphan(rt, gateway, cid, intent, reason="out_of_stock")
     assert (await api.get(f"/api/checkout/{cid}")).json()["state"] == "payment_success"
-    result = await flow.sync_payment(rt, cid)  # the sweeper's call
+    result = await payment_sync.sync_payment(rt, cid)  # the sweeper's call
     assert result.state == "payment_refunded" and result.refund is not None
     assert result.refund["reason"] == "out_of_stock" and "sold out" in result.refund["message"]
     assert result.refund["amount"] == intent.amount == gateway._intents[intent_id].refunded

@@ -21,10 +21,10 @@ from tests.support import Api, MovableClock, error_code
 from tillpoint.audit.models import AuditLog
 from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.cart.models import Cart
+from tillpoint.checkout import completion, payment_sync
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.orders.models import Order, OutboxMessage
-from tillpoint.payments import flow
 from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.runtime import Runtime
@@ -331,18 +331,18 @@ async def test_crash_between_payment_and_order_is_recovered_exactly_once(
 ) -> None:
     cid = await pay.checkout_at_review()
     intent_id = (await pay.confirm_order(cid))["context"]["payment"]["intent_id"]
-    real_insert = flow.insert_order_rows
+    real_insert = completion.insert_order_rows
 
     async def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("process killed while finalizing")
 
-    monkeypatch.setattr(flow, "insert_order_rows", crash)
+    monkeypatch.setattr(completion, "insert_order_rows", crash)
     with pytest.raises(RuntimeError):
         await pay.api.post("/api/payment/confirm", json={"checkout_id": cid})
     await pay.settle()
     assert (await pay.state(cid))["state"] == "payment_success"
     assert await pay.orders() == []
-    monkeypatch.setattr(flow, "insert_order_rows", real_insert)
+    monkeypatch.setattr(completion, "insert_order_rows", real_insert)
     if recovered_by == "webhook":
         await pay.webhook(intent_id, "payment_intent.succeeded")
     else:
@@ -453,7 +453,7 @@ async def test_browser_webhooks_and_sweeper_racing_make_exactly_one_order(
         pay.webhook(intent_id, "payment_intent.succeeded"),
         pay.webhook(intent_id, "payment_intent.succeeded"),
         run_sweep(pay.rt),
-        flow.sync_payment(pay.rt, cid),
+        payment_sync.sync_payment(pay.rt, cid),
         return_exceptions=True,
     )
     assert not [r for r in results if isinstance(r, BaseException)], results

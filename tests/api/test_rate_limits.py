@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from tests.support import error_code
 from tillpoint.audit.queries import AuditLogFilters, query_logs
+from tillpoint.bootstrap import build_runtime
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
@@ -23,7 +24,9 @@ BASE = "http://testserver"
 def _app(rt: Runtime, **overrides: Any) -> Any:
     """An app over the test's database with these settings changed."""
     settings = rt.settings.model_copy(update=overrides)
-    return create_app(runtime=Runtime(settings=settings, db=rt.db, redis=rt.redis, clock=rt.clock))
+    return create_app(
+        runtime=build_runtime(settings, connections=(rt.db, rt.redis), clock=rt.clock)
+    )
 
 
 def _first_route(app: Any, path: str, method: str, endpoint: Callable[..., Any]) -> None:
@@ -160,7 +163,9 @@ async def test_limits_are_shared_by_two_instances_through_redis(
         settings = rt.settings.model_copy(
             update={"redis_url": redis_url, "rate_limit_per_address": "4/15 minutes"}
         )
-        own = Runtime(settings=settings, db=rt.db, redis=Redis.from_url(redis_url), clock=rt.clock)
+        own = build_runtime(
+            settings, connections=(rt.db, Redis.from_url(redis_url)), clock=rt.clock
+        )
         return create_app(runtime=own), own
 
     (app_a, rt_a), (app_b, rt_b) = instance(), instance()
@@ -184,7 +189,7 @@ async def test_limits_are_shared_by_two_instances_through_redis(
 async def test_a_dead_redis_falls_back_to_per_instance_limits(rt: Runtime, client_for: Any) -> None:
     settings = rt.settings.model_copy(update={"rate_limit_per_address": "2/15 minutes"})
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    app = create_app(runtime=Runtime(settings=settings, db=rt.db, redis=dead, clock=rt.clock))
+    app = create_app(runtime=build_runtime(settings, connections=(rt.db, dead), clock=rt.clock))
     client = client_for(app)
     statuses = [(await client.get("/api/products")).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
@@ -294,7 +299,7 @@ def _tiny_pool_app(rt: Runtime, redis_url: str, **overrides: Any) -> tuple[Any, 
             **overrides,
         }
     )
-    own = Runtime(settings=settings, db=rt.db, redis=Redis.from_url(redis_url), clock=rt.clock)
+    own = build_runtime(settings, connections=(rt.db, Redis.from_url(redis_url)), clock=rt.clock)
     return create_app(runtime=own), own
 
 

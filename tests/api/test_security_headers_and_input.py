@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support import Api, error_code
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import CookieSecurity
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -72,7 +73,7 @@ async def test_stand_in_stripe_origin_and_hsts_follow_settings(rt: Runtime) -> N
             "cookie_security": CookieSecurity.secure,
         }
     )
-    app = create_app(runtime=Runtime(settings=settings, db=rt.db, clock=rt.clock))
+    app = create_app(runtime=build_runtime(settings, connections=(rt.db, None), clock=rt.clock))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://testserver"
     ) as client:

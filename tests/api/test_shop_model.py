@@ -39,6 +39,7 @@ from hypothesis.stateful import (
 from tests import factories
 from tests.conftest import make_client
 from tests.support import Api, error_code
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Settings, load_settings
 from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
@@ -377,7 +378,7 @@ class ShopModel(RuleBasedStateMachine):
 
 def _fix_world(test_settings: Settings) -> World:
     loop = asyncio.new_event_loop()
-    runtime = Runtime.from_settings(test_settings)
+    runtime = build_runtime(test_settings)
     app = create_app(runtime=runtime)
 
     async def shop() -> World:

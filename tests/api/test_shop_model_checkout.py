@@ -84,6 +84,7 @@ from tests.conftest import REDIS_URL, _unavailable, make_client
 from tests.inventory_support import level
 from tests.payment_support import signed
 from tests.support import Api, MovableClock
+from tillpoint.bootstrap import build_runtime
 from tillpoint.cart.models import CartItem
 from tillpoint.checkout.models import Checkout
 from tillpoint.config import Settings, load_settings
@@ -947,9 +948,9 @@ def _fix_world(test_settings: Settings, backend: str) -> World:
 
     loop = asyncio.new_event_loop()
     clock = MovableClock()
-    runtime = Runtime.from_settings(test_settings, clock=clock)
     gateway = SandboxGateway(SECRET, event_log=None)  # the model replays every event
-    app = create_app(runtime=runtime, gateway=gateway)
+    runtime = build_runtime(test_settings, gateway=gateway, clock=clock)
+    app = create_app(runtime=runtime)
     # The model delivers the gateway's webhooks itself (late, twice, out of order).
     gateway._deliverers.clear()
     loop.run_until_complete(create_user(runtime, email=ADMIN, password=PASSWORD, role="admin"))

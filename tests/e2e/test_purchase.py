@@ -26,7 +26,7 @@ from tillpoint.catalog.models import Product
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.service import apply_server_event
-from tillpoint.inventory.checkout_stock import reservation_of
+from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.reservations import release_reservation
 from tillpoint.runtime import Runtime

@@ -24,10 +24,10 @@ from tests.conftest import PG_ADMIN_URL, _raw_pg_dsn
 from tests.support import MovableClock
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.audit.verify import verify_chain
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
 from tillpoint.db import JSONType, UTCDateTime
 from tillpoint.migrate import alembic_config, upgrade_async
-from tillpoint.runtime import Runtime
 
 GENESIS = "0" * 64
 OLD_LOG = sa.table(
@@ -109,7 +109,7 @@ async def test_rows_from_before_the_split_still_verify_and_new_ones_spread(
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         background_tasks=False,
     )
-    rt = Runtime.from_settings(settings, clock=MovableClock())
+    rt = build_runtime(settings, clock=MovableClock())
     try:
         report = await verify_chain(rt)
         assert report.ok, report.problems

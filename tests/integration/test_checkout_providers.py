@@ -18,6 +18,7 @@ from aiohttp import web
 
 from tillpoint.addresses.schemas import Address
 from tillpoint.addresses.service import AddressValidationService, GoogleAddressValidation
+from tillpoint.bootstrap import build_runtime
 from tillpoint.errors import ServiceUnavailable
 from tillpoint.runtime import Runtime
 from tillpoint.shipping.service import ShippingCalculationService
@@ -415,7 +416,7 @@ async def test_tax_results_are_cached_for_an_hour_in_memory(rt: Runtime, clock: 
 async def test_tax_results_are_cached_in_redis(redis_url: str, settings: Any, clock: Any) -> None:
     from redis.asyncio import Redis
 
-    rt = Runtime.from_settings(settings.model_copy(update={"redis_url": redis_url}), clock=clock)
+    rt = build_runtime(settings.model_copy(update={"redis_url": redis_url}), clock=clock)
     try:
         provider = CountingTax()
         first = await TaxCalculationService(provider).calculate_tax(rt, REQUEST)

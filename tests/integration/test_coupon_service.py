@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests import factories
+from tillpoint.bootstrap import build_runtime
 from tillpoint.cart import service as carts
 from tillpoint.config import load_settings
 from tillpoint.promotions import service
@@ -55,7 +56,7 @@ async def test_calculate_discount_matches_the_cart_and_changes_nothing(rt: Runti
 async def test_cached_cart_shows_coupons_and_is_refreshed_by_coupon_writes(
     rt: Runtime, redis_url: str, settings: Any, clock: Any
 ) -> None:
-    cached = Runtime.from_settings(
+    cached = build_runtime(
         load_settings(**{**settings.model_dump(), "redis_url": redis_url}), clock=clock
     )
     try:

@@ -16,6 +16,7 @@ from tests import factories
 from tests.inventory_support import level, stocked
 from tests.support import MovableClock
 from tillpoint.audit.models import AuditLog
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
 from tillpoint.errors import InvalidInput
 from tillpoint.inventory.fallbacks import join_waitlist, notify_waitlists
@@ -259,8 +260,8 @@ async def test_changes_fan_out_across_instances_through_redis(
     rt: Runtime, redis_url: str, settings: Any, clock: MovableClock
 ) -> None:
     shared = {**settings.model_dump(), "redis_url": redis_url}
-    one = Runtime.from_settings(load_settings(**shared), clock=clock)
-    two = Runtime.from_settings(load_settings(**shared), clock=clock)
+    one = build_runtime(load_settings(**shared), clock=clock)
+    two = build_runtime(load_settings(**shared), clock=clock)
     try:
         p = await stocked(one, 5)
         got: list[StockChange] = []

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from tests.lock_order import LockOrderGuard, locked_tables
 from tillpoint.audit.service import Actor, AuditEvent, record
+from tillpoint.bootstrap import build_runtime
 from tillpoint.runtime import Runtime
 
 ACTOR = Actor(session_id="s" * 64, ip_address="198.51.100.4", user_agent="pytest")
@@ -35,7 +36,7 @@ async def watched(rt: Runtime) -> AsyncIterator[tuple[Runtime, LockOrderGuard]]:
     guard would fail the test on the violation this test makes on purpose)."""
     if not rt.db.is_postgres:
         pytest.fail("use with the postgres backend only")
-    other = Runtime.from_settings(rt.settings, clock=rt.clock)
+    other = build_runtime(rt.settings, clock=rt.clock)
     guard = LockOrderGuard()
     guard.install(other.db.engine.sync_engine)
     yield other, guard

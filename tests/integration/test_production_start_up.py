@@ -14,12 +14,12 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support import LIVE_PRODUCTION
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Mode, Settings, UnsafeForProduction, load_settings
 from tillpoint.db import Database
 from tillpoint.payments.backends import build_gateway
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.stripe_gateway import StripeGateway
-from tillpoint.runtime import Runtime
 from tillpoint.web.app import create_app
 
 LIVE = LIVE_PRODUCTION
@@ -89,7 +89,7 @@ def test_the_gateway_the_app_and_the_runtime_refuse_unchecked_production_setting
     for start in (
         lambda: build_gateway(settings),
         lambda: create_app(settings),
-        lambda: Runtime(settings=settings, db=Database(settings.database_url)),
+        lambda: build_runtime(settings, connections=(Database(settings.database_url), None)),
     ):
         with pytest.raises(UnsafeForProduction) as info:
             start()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests import factories
+from tillpoint.bootstrap import build_runtime
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart import service
 from tillpoint.config import load_settings
@@ -35,7 +36,7 @@ async def test_cart_service_operations(rt: Runtime) -> None:
 async def test_redis_cache_serves_reads_and_writes_replace_it(
     rt: Runtime, redis_url: str, settings: Any, clock: Any
 ) -> None:
-    cached_rt = Runtime.from_settings(
+    cached_rt = build_runtime(
         load_settings(**{**settings.model_dump(), "redis_url": redis_url}), clock=clock
     )
     try:
@@ -65,7 +66,7 @@ async def test_redis_cache_serves_reads_and_writes_replace_it(
 
 
 async def test_cart_works_when_redis_is_down(rt: Runtime, settings: Any, clock: Any) -> None:
-    broken = Runtime.from_settings(
+    broken = build_runtime(
         load_settings(**{**settings.model_dump(), "redis_url": "redis://127.0.0.1:1/0"}),
         clock=clock,
     )

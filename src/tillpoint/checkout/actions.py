@@ -2,7 +2,7 @@
 
 The service passes ``data``: the event's payload after validation and normalisation
 (e.g. the standardised address). Actions not listed here have side effects and run
-as effects (``checkout/effects.py``).
+the handlers of the composition root's table (``bootstrap.ACTION_HANDLERS``).
 """
 
 from __future__ import annotations
@@ -70,7 +70,17 @@ def save_payment_method(ctx: Context, data: dict[str, Any]) -> None:
     ctx["payment_method"] = data["payment_method"]
 
 
+def keep_context(ctx: Context, data: dict[str, Any]) -> None:
+    """Nothing to copy into the context: ``updateCartItems`` and ``applyCoupon`` (the cart's
+    own API changed its lines or coupons) and ``mergeGuestCart`` (login merged the carts;
+    the step follows the session's cart) leave the cart as truth, and every step re-reads
+    and re-prices it."""
+
+
 ACTIONS: dict[str, Action] = {
+    "updateCartItems": keep_context,
+    "applyCoupon": keep_context,
+    "mergeGuestCart": keep_context,
     "setUserType": set_user_type,
     "saveGuestInfo": save_guest_info,
     "saveShippingAddress": save_shipping_address,

@@ -1,30 +1,27 @@
-"""Hooks for the machine's actions with side effects (stock, payment, order).
+"""What the machine's actions with side effects (stock, coupons, payment, order) see
+and how they run.
 
-Other features register an async function for an action name; the checkout service
-runs every function registered for the transition's actions, in registration order,
-inside the unit of work that moves the checkout (row locked), *before* the new state
-is saved. A function may update ``call.context`` (saved with the state) or raise a
-``TillpointError`` to refuse the event — then nothing of the step is kept — or
-:class:`RefuseKeeping` to refuse it but keep what it changed (the checkout stays where
-it was, re-priced).
-
-Action names (see ``checkout/machine.py``): ``holdCoupons``, ``reserveStock`` and
-``initiatePayment`` (CONFIRM_ORDER → payment_processing), ``requestCustomerAction``,
-``refreshPaymentStatus``, ``handlePaymentSuccess``, ``handlePaymentFailure``,
-``createOrder`` (PROCEED_TO_CONFIRMATION), ``handlePaymentRefund`` (PAYMENT_REFUNDED),
-``releaseReservations`` (EXPIRE, PAYMENT_REFUNDED),
-``mergeGuestCart`` (LOGIN_SUCCEEDED), ``updateCartItems``, ``applyCoupon``.
+The composition root (``tillpoint/bootstrap.py``) builds the one table from action name
+to handlers (:data:`ActionTable`) and puts it on the runtime; the checkout service runs
+every handler of the transition's actions, in the table's order, inside the unit of
+work that moves the checkout (row locked), *before* the new state is saved. A handler
+may update ``call.context`` (saved with the state) or raise a ``TillpointError`` to
+refuse the event — then nothing of the step is kept — or :class:`RefuseKeeping` to
+refuse it but keep what it changed (the checkout stays where it was, re-priced).
+Actions that only update the context are pure functions (``checkout/actions.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor
+from tillpoint.checkout import machine
+from tillpoint.checkout.actions import ACTIONS
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import TillpointError
@@ -66,30 +63,33 @@ class RefuseKeeping(Exception):
 
 
 Effect = Callable[[EffectCall], Awaitable[None]]
-
-_REGISTRY: dict[str, list[Effect]] = {}
-
-
-def register_effect(action: str, effect: Effect, *, first: bool = False) -> None:
-    """Run ``effect`` whenever a transition with ``action`` is taken (idempotent); ``first``
-    puts it ahead of the others (e.g. to take row locks in the order other paths do)."""
-    effects = _REGISTRY.setdefault(action, [])
-    if effect not in effects:
-        effects.insert(0 if first else len(effects), effect)
+# Action name -> its handlers, in the order they run (which is the lock order).
+ActionTable = Mapping[str, tuple[Effect, ...]]
 
 
-def unregister_effect(action: str, effect: Effect) -> None:
-    effects = _REGISTRY.get(action, [])
-    if effect in effects:
-        effects.remove(effect)
+class MissingHandlers(RuntimeError):
+    """The machine names an action that nothing handles: refused at start-up."""
 
 
-def has_effects(actions: tuple[str, ...]) -> bool:
-    """Whether any function is registered for one of ``actions``."""
-    return any(_REGISTRY.get(action) for action in actions)
+def check_handlers(table: ActionTable) -> None:
+    """Every action the machine names is a pure action or has handlers in ``table``."""
+    missing = sorted(machine.actions_used() - set(ACTIONS) - set(table))
+    if missing:
+        raise MissingHandlers(
+            "The checkout machine names actions without a handler: "
+            + ", ".join(missing)
+            + " (add them to bootstrap.ACTION_HANDLERS or checkout/actions.py)."
+        )
+
+
+def has_effects(table: ActionTable, actions: tuple[str, ...]) -> bool:
+    """Whether ``table`` has a handler for one of ``actions``."""
+    return any(table.get(action) for action in actions)
 
 
 async def run_effects(actions: tuple[str, ...], call: EffectCall) -> None:
+    """Run the handlers of ``actions``, in order, from the runtime's table."""
+    table = call.rt.actions
     for action in actions:
-        for effect in list(_REGISTRY.get(action, ())):
+        for effect in table.get(action, ()):
             await effect(call)

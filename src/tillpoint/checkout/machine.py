@@ -11,7 +11,7 @@ by the service beforehand (cart lines, who is logged in, the field errors that
 validating the event's payload produced, the shipping options on offer). A failed
 guard yields a :class:`GuardFailure` with a stable code and field paths. Actions are
 names; ``checkout/actions.py`` holds the pure context updates and the service runs
-the effects (payment, order, stock) registered for the others.
+the handlers ``bootstrap.ACTION_HANDLERS`` lists for the others (payment, order, stock).
 """
 
 from __future__ import annotations
@@ -173,6 +173,9 @@ _TABLE: tuple[Transition, ...] = (
         E.CONFIRM_ORDER,
         S.payment_processing,
         "hasValidCartItems",
+        # In lock order: the payment's checks (gateway calls, velocity) take no row lock,
+        # then the coupon rows, then the stock rows, then the intent is made.
+        "checkPayment",
         "holdCoupons",
         "reserveStock",
         "initiatePayment",

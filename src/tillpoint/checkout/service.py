@@ -3,8 +3,8 @@
 One write path: :func:`send_event` (clients) and :func:`apply_server_event` (payments,
 webhooks, the sweeper) both go through :func:`_step`, which locks the checkout row,
 checks ``If-Match``, asks the pure machine, gathers the facts of the typed command,
-applies the pure actions, runs the registered effects, re-prices and records the
-audit event — all in one unit of work.
+applies the pure actions, runs the action handlers the runtime carries, re-prices and
+records the audit event — all in one unit of work.
 
 Totals are never stored as truth: they are recomputed from the cart, the context
 and the catalog at every read. ``context.quoted_totals`` remembers what the customer
@@ -79,7 +79,6 @@ from tillpoint.pricing.service import (
     PricingInput,
     ShippingNoLongerOffered,
     price_checkout,
-    services,
     shipping_request,
 )
 from tillpoint.pricing.totals import OrderTotal
@@ -99,7 +98,7 @@ _CHECKOUTS = cast(Table, Checkout.__table__)
 # While a payment may be in flight or was taken, inactivity must not end the checkout:
 # the gateway's answer still has to land (payments resolve these states: the sweeper
 # cancels an intent left unfinished past the checkout's lifetime, see
-# payments/flow.py finalize_stuck_payments).
+# checkout/payment_recovery.py).
 _NEVER_SWEPT = PAYING_STATES
 
 
@@ -425,7 +424,7 @@ _LOCK = (
 
 _READ_CORE = select(_CHECKOUTS).where(_CHECKOUTS.c.id == bindparam("checkout_id"))
 _LOCK_CORE = _READ_CORE.with_for_update()
-# A customer's steps that write nothing but the checkout row (no effect registered today;
+# A customer's steps that write nothing but the checkout row (no action handler today;
 # _step attaches the row if one is): read and written with Core, never in the session.
 _CORE_STEPS = frozenset(
     {
@@ -599,7 +598,7 @@ async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: st
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
         cart = await load_cart_facts(s, row.cart_id)
     request = shipping_request(cart.currency, cart.lines, address)
-    return await services(rt).shipping.get_shipping_options(request, rt.clock.now())
+    return await rt.pricing.shipping.get_shipping_options(request, rt.clock.now())
 
 
 # --- driving ------------------------------------------------------------------------
@@ -642,7 +641,7 @@ async def _prepare(
             {"guest_info": info.model_dump(exclude={"type"})},
         )
     if isinstance(command, AddressEvent):
-        result = await services(rt).addresses.validate_address(command.address)
+        result = await rt.pricing.addresses.validate_address(command.address)
         chosen = result.standardized_address or command.address
         return _Prepared(
             Facts(**{**_facts_dict(base), "input_errors": result.errors}),
@@ -674,7 +673,7 @@ async def _prepare_shipping(
     if shipping_to is None:
         err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
         return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
-    quote = await services(rt).shipping.get_shipping_options(
+    quote = await rt.pricing.shipping.get_shipping_options(
         shipping_request(cart.currency, cart.lines, shipping_to), rt.clock.now()
     )
     offered = {o.id: o for o in quote.options}
@@ -869,7 +868,7 @@ async def _step(
         # The stock effect reserves these lines (a coupon removal above bumped the version).
         call.cart_lines = cart.lines
         call.cart_version = cart.version + (1 if coupon_notices else 0)
-    if has_effects(step.transition.actions):
+    if has_effects(rt.actions, step.transition.actions):
         _attach(s, row)  # effects see (and may flush) the row as the session's
     try:
         await run_effects(step.transition.actions, call)

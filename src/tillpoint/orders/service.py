@@ -226,26 +226,6 @@ def _payment_values(gateway: str, intent: PaymentIntentResult, now: datetime) ->
     }
 
 
-async def insert_order(
-    s: AsyncSession,
-    settings: Settings,
-    draft: OrderDraft,
-    intent: PaymentIntentResult,
-    *,
-    gateway: str,
-    held_for_review: bool,
-    now: datetime,
-) -> Order:
-    """:func:`insert_order_rows`, then the order as an ORM object with its lines and
-    payment loaded (for order hooks and tests, which want the object)."""
-    inserted = await insert_order_rows(
-        s, settings, draft, intent, gateway=gateway, held_for_review=held_for_review, now=now
-    )
-    order = await s.get(Order, inserted.id)
-    assert order is not None  # written by this transaction a moment ago
-    return order
-
-
 @dataclass(frozen=True, slots=True)
 class InsertedOrder:
     """What :func:`insert_order_rows` wrote that its caller reads back."""

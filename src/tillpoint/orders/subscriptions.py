@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.ids import new_id
 from tillpoint.orders.models import SubscriptionRecord
 from tillpoint.payments.gateway import PaymentGateway, SubscriptionResult, WebhookEvent
-from tillpoint.payments.webhooks import register_handler
 from tillpoint.runtime import Runtime
 
 
@@ -67,7 +66,7 @@ async def record_subscription(
     return row
 
 
-async def _subscription_changed(
+async def subscription_changed(
     s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
 ) -> None:
     obj = event.object
@@ -86,7 +85,7 @@ async def _subscription_changed(
     row.last_event_at = at
 
 
-async def _invoice_paid(
+async def invoice_paid(
     s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
 ) -> None:
     obj = event.object
@@ -99,13 +98,3 @@ async def _invoice_paid(
     row.last_paid_at = datetime.fromtimestamp(event.created, UTC)
     if row.status in ("incomplete", "trialing", "past_due", "unpaid"):
         row.status = "active"
-
-
-for _type in (
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-):
-    register_handler(_type, _subscription_changed)
-for _type in ("invoice.paid", "invoice.payment_succeeded"):
-    register_handler(_type, _invoice_paid)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,27 +44,20 @@ Handler = Callable[[AsyncSession, Runtime, PaymentGateway, WebhookEvent], Awaita
 
 Apply = Callable[[Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
 
-# Event type -> handlers, run in registration order inside the event's transaction.
-# Features register theirs with :func:`register_handler`.
-HANDLERS: dict[str, list[Handler]] = {}
-# Event type -> idempotent use cases with their own transactions (the checkout's finalize
-# path), run before the event id is recorded: if one fails, the delivery answers 5xx and
-# Stripe's retry runs it again.
-APPLIERS: dict[str, list[Apply]] = {}
 
+@dataclass(frozen=True, slots=True)
+class WebhookRoutes:
+    """What runs for a verified, first-seen event, by event type (built by the composition
+    root, ``bootstrap.py``, and carried by the runtime as ``rt.webhooks``).
 
-def register_handler(event_type: str, handler: Handler) -> None:
-    """Run ``handler`` for every verified, first-seen event of ``event_type``."""
-    bucket = HANDLERS.setdefault(event_type, [])
-    if handler not in bucket:
-        bucket.append(handler)
+    ``handlers`` run in order inside the event's transaction; ``appliers`` are idempotent
+    use cases with their own transactions (the checkout's finalize path), run before the
+    event id is recorded: if one fails, the delivery answers 5xx and Stripe's retry runs
+    it again.
+    """
 
-
-def register_applier(event_type: str, apply: Apply) -> None:
-    """Run the idempotent ``apply`` for every verified, first-seen event of ``event_type``."""
-    bucket = APPLIERS.setdefault(event_type, [])
-    if apply not in bucket:
-        bucket.append(apply)
+    handlers: Mapping[str, tuple[Handler, ...]]
+    appliers: Mapping[str, tuple[Apply, ...]]
 
 
 _SEEN = select(WebhookEventRecord.id).where(WebhookEventRecord.id == bindparam("event_id"))
@@ -268,8 +261,8 @@ async def process_webhook(
             code="webhook_event_unexpected",
             details={"expected": sorted(expected_types)},
         )
-    handlers = HANDLERS.get(event.type, [])
-    appliers = APPLIERS.get(event.type, [])
+    handlers = rt.webhooks.handlers.get(event.type, ())
+    appliers = rt.webhooks.appliers.get(event.type, ())
     if appliers:
         if await _seen(rt, event.id):
             return WebhookOutcome(event.id, event.type, duplicate=True, handled=False)

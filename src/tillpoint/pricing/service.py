@@ -1,8 +1,9 @@
 """Pricing a checkout from stored data: lines → discounts → shipping → tax → totals.
 
 The collaborators (address validation, shipping, tax) are built once per runtime from
-the settings (:func:`services`); tests and other features may install their own
-(:func:`install_services`) — e.g. a Stripe Tax client pointed at a recorded server.
+the settings (:func:`build_pricing_services`, called by the composition root) and read
+as ``rt.pricing``; a runtime may be built with others — e.g. a Stripe Tax client pointed
+at a recorded server.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.addresses.schemas import Address
 from tillpoint.addresses.service import AddressValidationService, GoogleAddressValidation
+from tillpoint.clock import Clock
+from tillpoint.config import Settings
 from tillpoint.pricing.discounts import discounts_for
 from tillpoint.pricing.totals import (
     OrderTotal,
@@ -28,8 +31,6 @@ from tillpoint.shipping.types import ShippingOption, ShippingRequest
 from tillpoint.tax.service import TaxCalculationService, build_tax_service
 from tillpoint.tax.types import TaxAddress, TaxRequest
 
-_ATTR = "_pricing_services"
-
 
 @dataclass
 class PricingServices:
@@ -38,28 +39,20 @@ class PricingServices:
     tax: TaxCalculationService
 
 
-def services(rt: Runtime) -> PricingServices:
-    """The runtime's pricing collaborators, built from its settings on first use."""
-    found: PricingServices | None = getattr(rt, _ATTR, None)
-    if found is None:
-        s = rt.settings
-        provider = (
-            GoogleAddressValidation(
-                api_key=s.address_google_api_key, timeout=s.address_timeout_seconds
-            )
-            if s.address_provider == "google" and s.address_google_api_key
-            else None
+def build_pricing_services(settings: Settings, clock: Clock) -> PricingServices:
+    """The pricing collaborators ``settings`` choose (built by the composition root)."""
+    provider = (
+        GoogleAddressValidation(
+            api_key=settings.address_google_api_key, timeout=settings.address_timeout_seconds
         )
-        found = PricingServices(
-            AddressValidationService(provider), build_shipping_service(rt), build_tax_service(rt)
-        )
-        install_services(rt, found)
-    return found
-
-
-def install_services(rt: Runtime, svc: PricingServices) -> None:
-    """Use ``svc`` for this runtime (tests, or a shop wiring its own providers)."""
-    setattr(rt, _ATTR, svc)
+        if settings.address_provider == "google" and settings.address_google_api_key
+        else None
+    )
+    return PricingServices(
+        AddressValidationService(provider),
+        build_shipping_service(settings, clock),
+        build_tax_service(settings),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +89,7 @@ class ShippingNoLongerOffered(Exception):
 
 async def price_checkout(rt: Runtime, s: AsyncSession, inp: PricingInput) -> OrderTotal:
     """Totals for ``inp``: tax only once there is an address; raises ``tax_unavailable``."""
-    svc = services(rt)
+    svc = rt.pricing
     now = rt.clock.now()
     shipping_amount = 0
     if inp.shipping is not None and inp.address is not None:

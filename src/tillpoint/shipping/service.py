@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tillpoint.runtime import Runtime
+from tillpoint.clock import Clock
+from tillpoint.config import Settings
 from tillpoint.shipping.delivery import estimate_delivery
 from tillpoint.shipping.table import TableRates
 from tillpoint.shipping.types import (
@@ -79,9 +80,8 @@ class ShippingCalculationService:
         )
 
 
-def build_shipping_service(rt: Runtime) -> ShippingCalculationService:
+def build_shipping_service(s: Settings, clock: Clock) -> ShippingCalculationService:
     """Table rates, plus UPS when ``shipping_provider=ups`` and a token is set."""
-    s = rt.settings
     carriers: tuple[CarrierProvider, ...] = ()
     if s.shipping_provider == "ups" and s.shipping_ups_token:
         from tillpoint.shipping.ups import UPSRates
@@ -94,7 +94,7 @@ def build_shipping_service(rt: Runtime) -> ShippingCalculationService:
                 endpoint=s.shipping_ups_endpoint,
                 timeout=s.shipping_timeout_seconds,
                 cutoff_hour=s.shipping_cutoff_hour,
-                clock_now=rt.clock.now,
+                clock_now=clock.now,
             ),
         )
     return ShippingCalculationService(

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tillpoint.config import Settings
 from tillpoint.errors import ServiceUnavailable
 from tillpoint.runtime import Runtime
 from tillpoint.tax.manual import ManualTaxProvider
@@ -78,9 +79,8 @@ class TaxCalculationService:
         self._memory[key] = (rt.clock.now() + timedelta(seconds=ttl), result)
 
 
-def build_tax_service(rt: Runtime) -> TaxCalculationService:
+def build_tax_service(s: Settings) -> TaxCalculationService:
     """The provider the settings choose: ``manual`` (default) or ``stripe_tax``."""
-    s = rt.settings
     if s.tax_provider == "stripe_tax":
         import stripe
 

@@ -12,15 +12,13 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
+from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Settings, load_settings
-from tillpoint.inventory import checkout_stock
 from tillpoint.logs import configure_logging
 from tillpoint.payments.backends import build_gateway, require_real_gateway
-from tillpoint.payments.flow import bind_gateway, install_effects
 from tillpoint.payments.gateway import PaymentGateway
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
-from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime
 from tillpoint.security.headers import SecurityHeaders, security_headers
 from tillpoint.security.load import LoadMonitor
@@ -89,24 +87,23 @@ def create_app(
     runtime: Runtime | None = None,
     gateway: PaymentGateway | None = None,
 ) -> FastAPI:
-    """Build the app. Pass ``runtime`` to share one (tests); otherwise it is opened at start-up.
+    """Build the app. Pass ``runtime`` (from ``bootstrap.build_runtime``) to share one
+    (tests); otherwise the composition root builds it at start-up.
 
-    ``gateway`` defaults to the one the settings choose (Stripe with a key, else the sandbox).
+    ``gateway``, without a runtime: defaults to the one the settings choose (Stripe with a
+    key, else the sandbox); a runtime handed in brings its own.
     Production settings without a real gateway raise :class:`UnsafeForProduction`.
     """
     settings = runtime.settings if runtime is not None else (settings or load_settings())
     configure_logging(settings.log_level)
-    gateway = gateway if gateway is not None else build_gateway(settings)
-    require_real_gateway(settings, gateway)  # production never serves the sandbox
-    checkout_stock.install()  # stock effects on the checkout's transitions
-    coupon_holds.install()  # coupon uses held at CONFIRM_ORDER, released on expiry
+    chosen = runtime.gateway if runtime is not None else (gateway or build_gateway(settings))
+    require_real_gateway(settings, chosen)  # production never serves the sandbox
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        rt = runtime if runtime is not None else Runtime.from_settings(settings)
+        rt = runtime if runtime is not None else build_runtime(settings, gateway=chosen)
         app.state.runtime = rt
-        bind_gateway(rt, gateway)
         tasks = []
         if settings.background_tasks:
             tasks.append(asyncio.create_task(sweep_forever(rt, settings.sweep_interval_seconds)))
@@ -148,11 +145,8 @@ def create_app(
     app.state.load_monitor = monitor
     if runtime is not None:
         app.state.runtime = runtime
-    app.state.gateway = gateway
-    _deliver_sandbox_webhooks(app, gateway)
-    install_effects()
-    if runtime is not None:
-        bind_gateway(runtime, gateway)
+    app.state.gateway = chosen
+    _deliver_sandbox_webhooks(app, chosen)
     install_error_handlers(app)
     for router in (
         ops.router,

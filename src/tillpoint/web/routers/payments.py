@@ -11,9 +11,10 @@ from fastapi import Path as PathParam
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
+from tillpoint.checkout import payment_confirmation
+from tillpoint.checkout.payment_sync import SyncResult
 from tillpoint.errors import NotFound
-from tillpoint.orders import subscriptions as _subscriptions  # registers its webhook handlers
-from tillpoint.payments import customers, flow
+from tillpoint.payments import customers
 from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.payments.webhooks import process_webhook
@@ -33,8 +34,6 @@ IdempotencyKey = Annotated[
 ]
 
 router = APIRouter(tags=["payments"], route_class=TypedPathRoute)
-
-assert _subscriptions  # imported for its webhook handlers
 
 
 # async: a plain def dependency costs a thread-pool hand-off per request
@@ -280,7 +279,7 @@ class PaymentStatusOut(BaseModel):
 PAY_ERRORS = error_responses(401, 404, 409, 422, 429, 502, 503)
 
 
-def _status(result: flow.SyncResult) -> dict[str, Any]:
+def _status(result: SyncResult) -> dict[str, Any]:
     intent = result.intent
     return {
         "checkout_id": result.checkout_id,
@@ -298,7 +297,7 @@ def _status(result: flow.SyncResult) -> dict[str, Any]:
 async def create_intent(body: CheckoutRef, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """The checkout's PaymentIntent (created by CONFIRM_ORDER) and its client secret for
     Stripe.js; 409 ``payment_not_started`` before CONFIRM_ORDER."""
-    return await flow.payment_intent_for(rt, session, body.checkout_id)
+    return await payment_confirmation.payment_intent_for(rt, session, body.checkout_id)
 
 
 @router.post("/api/payment/confirm", response_model=PaymentStatusOut, responses=PAY_ERRORS)
@@ -310,7 +309,9 @@ async def confirm(
     3-D Secure needed (``next_action``), declined (``decline_code``), or paid but refunded
     because the order could not be made (``refund``). Safe to repeat."""
     actor = request_actor(request, session)
-    return _status(await flow.confirm_payment(rt, session, body.checkout_id, actor=actor))
+    return _status(
+        await payment_confirmation.confirm_payment(rt, session, body.checkout_id, actor=actor)
+    )
 
 
 @router.post(
@@ -325,6 +326,6 @@ async def sandbox_authenticate(
     dialog would, then finalize."""
     if not isinstance(gateway, SandboxGateway):
         raise NotFound("Only the sandbox gateway has this.", code="not_found")
-    started = await flow.payment_intent_for(rt, session, body.checkout_id)
+    started = await payment_confirmation.payment_intent_for(rt, session, body.checkout_id)
     await gateway.authenticate(started["payment_intent_id"], success=body.success)
-    return _status(await flow.confirm_payment(rt, session, body.checkout_id))
+    return _status(await payment_confirmation.confirm_payment(rt, session, body.checkout_id))

@@ -1,4 +1,5 @@
-"""Stock in the checkout: the effects inventory registers on the checkout's transitions.
+"""Stock in the checkout: the checkout's effects that hold, extend and release the
+stock of its cart through inventory's reservations.
 
 - ``reserveStock`` (CONFIRM_ORDER): reserve the cart's lines, all or none (409
   ``out_of_stock`` refuses the event), for the reservation TTL. A still-active reservation
@@ -6,11 +7,9 @@
   ``<checkout id>:r<n>``) and older holds of the cart are released. The id is kept in
   ``context["reservation"]``.
 - ``requestCustomerAction`` (3-D Secure pending): extend the reservation.
-- ``releaseReservations`` (EXPIRE): give the units back at once.
+- ``releaseReservations`` (EXPIRE, PAYMENT_REFUNDED): give the units back at once.
 
-Fulfilling (inside the order's transaction) and releasing after a final payment failure
-belong to the order/payment flow: ``fulfill_reservation(rt, id, s=s)`` /
-``release_reservation(rt, id, s=s)`` with ``context["reservation"]["id"]``.
+Fulfilling happens inside the order's transaction (``checkout/completion.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import contextlib
 from typing import Any
 
 from tillpoint.cart.models import Cart
-from tillpoint.checkout.effects import EffectCall, register_effect
+from tillpoint.checkout.effects import EffectCall
 from tillpoint.errors import Conflict
 from tillpoint.inventory.errors import ReservationClosed, ReservationNotFound
 from tillpoint.inventory.holds import release_other_holds
@@ -102,13 +101,3 @@ async def release_stock(call: EffectCall) -> None:
     if rid is not None:
         with contextlib.suppress(ReservationNotFound):
             await release_reservation(call.rt, rid, s=call.s)
-
-
-def install() -> None:
-    """Register the stock effects on the checkout's actions (idempotent)."""
-    register_effect("reserveStock", reserve_stock)
-    register_effect("requestCustomerAction", extend_for_customer_action)
-    register_effect("releaseReservations", release_stock)
-
-
-install()
