@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from tillpoint.auth import service
+from tillpoint.auth.guest_sessions import resolve_guest_session, start_guest_session
 from tillpoint.auth.passwords import hash_password, verify_password
 from tillpoint.auth.sessions import resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
@@ -31,7 +32,6 @@ from tillpoint.config import load_settings
 from tillpoint.migrate import upgrade
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import MemoryAttempts
-from tillpoint.sessions.service import resolve_guest_session, start_guest_session
 
 PASSWORD = "bench-password-plum-7"
 

@@ -13,7 +13,6 @@ from tillpoint.inventory import models as inventory_models
 from tillpoint.orders import models as order_models
 from tillpoint.payments import models as payment_models
 from tillpoint.promotions import models as promotion_models
-from tillpoint.sessions import models as session_models
 
 __all__ = [
     "Base",
@@ -26,5 +25,4 @@ __all__ = [
     "order_models",
     "payment_models",
     "promotion_models",
-    "session_models",
 ]

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from tillpoint.auth.guest_sessions import delete_expired_sessions
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
 from tillpoint.checkout.service import expire_checkouts
@@ -20,7 +21,6 @@ from tillpoint.orders.outbox import deliver_outbox
 from tillpoint.payments.flow import finalize_stuck_payments
 from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import delete_expired_sessions
 
 log = logging.getLogger(__name__)
 

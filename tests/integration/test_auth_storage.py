@@ -229,7 +229,7 @@ async def test_expired_sessions_cannot_be_refreshed_even_if_unswept(
 
 
 async def test_guest_checkout_data_carries_over_to_the_registered_session(rt: Runtime) -> None:
-    from tillpoint.sessions.service import save_checkout_data, start_guest_session
+    from tillpoint.auth.guest_sessions import save_checkout_data, start_guest_session
 
     token, guest = await start_guest_session(rt, ip_address=None, user_agent=None)
     await save_checkout_data(rt, guest.session_id, {"state": "shipping_address", "email": "x"})

@@ -18,13 +18,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
+from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth import sessions
 from tillpoint.auth.emails import email_fingerprint, normalize_email
-from tillpoint.auth.models import CUSTOMER, ROLES, RegisteredSession, User
+from tillpoint.auth.models import CUSTOMER, ROLES, GuestSession, RegisteredSession, User
 from tillpoint.auth.passwords import check_password_policy, hash_password, verify_password
 from tillpoint.auth.session_cache import LiveSession
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.throttle import LoginThrottle
-from tillpoint.auth.tokens import issue_access_token
+from tillpoint.auth.tokens import issue_access_token, session_id_for
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.merge import (
     CouponRevalidator,
@@ -39,10 +41,6 @@ from tillpoint.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempt
-from tillpoint.sessions import cache as guest_cache
-from tillpoint.sessions.models import GuestSession
-from tillpoint.sessions.service import SessionContext
-from tillpoint.sessions.tokens import session_id_for
 
 INVALID_CREDENTIALS = "Email or password is incorrect."
 

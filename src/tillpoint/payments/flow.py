@@ -38,6 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import User
+from tillpoint.auth.next_cart import move_sessions_to_next_cart
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.cart.service import mark_converted
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout import service as checkout_service
@@ -82,8 +84,6 @@ from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
 from tillpoint.promotions.holds import redeem_coupon_holds
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.next_cart import move_sessions_to_next_cart
-from tillpoint.sessions.service import SessionContext
 
 log = logging.getLogger(__name__)
 

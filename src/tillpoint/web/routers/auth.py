@@ -17,11 +17,11 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from tillpoint.auth import service
+from tillpoint.auth.cookies import REFRESH_COOKIE_PATH, cookie_names
+from tillpoint.auth.guest_sessions import start_guest_session
 from tillpoint.auth.service import Client, SignedIn
 from tillpoint.config import Settings
 from tillpoint.errors import Unauthorized
-from tillpoint.sessions.cookies import REFRESH_COOKIE_PATH, cookie_names
-from tillpoint.sessions.service import start_guest_session
 from tillpoint.web.deps import LoginThrottleDep, RuntimeDep, UserDep, client_ip
 from tillpoint.web.routers.session import set_session_cookies
 from tillpoint.web.routing import TypedPathRoute
