@@ -28,6 +28,7 @@ from tillpoint.auth.guest_sessions import resolve_guest_session, start_guest_ses
 from tillpoint.auth.passwords import hash_password, verify_password
 from tillpoint.auth.sessions import resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
+from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.config import load_settings
 from tillpoint.migrate import upgrade
 from tillpoint.runtime import Runtime
@@ -97,6 +98,7 @@ async def _resolve(url: str, redis_url: str | None, requests: int) -> dict[str, 
             email=email,
             password=PASSWORD,
             client=service.Client(),
+            adopt=adopt_checkouts,
         )
         await resolve_registered_session(rt, signed.session_token, signed.access_token)  # warm
         t0 = time.perf_counter()

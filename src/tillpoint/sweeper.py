@@ -17,7 +17,7 @@ from tillpoint.checkout.service import expire_checkouts
 from tillpoint.inventory import checkout_stock
 from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
-from tillpoint.orders.outbox import deliver_outbox
+from tillpoint.outbox.service import deliver_outbox
 from tillpoint.payments.flow import finalize_stuck_payments
 from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime

@@ -23,7 +23,8 @@ from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.cart.models import Cart
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.reservations import expire_reservations
-from tillpoint.orders.models import Order, OutboxMessage
+from tillpoint.orders.models import Order
+from tillpoint.outbox.models import OutboxMessage
 from tillpoint.payments import flow
 from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.sandbox import SandboxGateway

@@ -10,7 +10,7 @@ from tillpoint.auth.guest_sessions import save_checkout_data, start_guest_sessio
 from tillpoint.auth.models import GuestSession, RegisteredSession
 from tillpoint.auth.service import Client
 from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
-from tillpoint.checkout.service import _remember_on_session
+from tillpoint.checkout.service import _remember_on_session, adopt_checkouts
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import MemoryAttempts
 
@@ -49,6 +49,7 @@ async def test_a_registered_session_is_noted_whichever_table_is_tried_first(
         email="note@shop.example.com",
         password=PASSWORD,
         client=Client(),
+        adopt=adopt_checkouts,
     )
     session = signed.context
     async with rt.db.transaction() as s:

@@ -49,8 +49,7 @@ from tillpoint.checkout.models import Checkout
 from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, TillpointError
 from tillpoint.inventory.checkout_stock import reservation_of
 from tillpoint.inventory.reservations import fulfill_reservation
-from tillpoint.orders import outbox
-from tillpoint.orders.models import Order, OrderLine, PaymentCustomer, SubscriptionRecord
+from tillpoint.orders.models import Order, OrderLine, SubscriptionRecord
 from tillpoint.orders.service import (
     LineDraft,
     OrderDraft,
@@ -64,6 +63,7 @@ from tillpoint.orders.service import (
     orders_for_checkout_or_intent,
 )
 from tillpoint.orders.subscriptions import record_subscription
+from tillpoint.outbox import service as outbox
 from tillpoint.payments import attempts
 from tillpoint.payments.backends import build_gateway
 from tillpoint.payments.customers import customer_for
@@ -78,7 +78,7 @@ from tillpoint.payments.gateway import (
     WebhookEvent,
     idempotency_key,
 )
-from tillpoint.payments.models import PaymentAttempt
+from tillpoint.payments.models import PaymentAttempt, PaymentCustomer
 from tillpoint.payments.risk import held_for_review
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
 from tillpoint.payments.webhooks import register_applier
