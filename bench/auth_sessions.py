@@ -24,14 +24,15 @@ from typing import Any
 from redis.asyncio import Redis
 
 from tillpoint.auth import service
+from tillpoint.auth.guest_sessions import resolve_guest_session, start_guest_session
 from tillpoint.auth.passwords import hash_password, verify_password
 from tillpoint.auth.sessions import resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
 from tillpoint.bootstrap import build_runtime
+from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.config import load_settings
 from tillpoint.migrate import upgrade
 from tillpoint.security.attempts import MemoryAttempts
-from tillpoint.sessions.service import resolve_guest_session, start_guest_session
 
 PASSWORD = "bench-password-plum-7"
 
@@ -97,6 +98,7 @@ async def _resolve(url: str, redis_url: str | None, requests: int) -> dict[str, 
             email=email,
             password=PASSWORD,
             client=service.Client(),
+            adopt=adopt_checkouts,
         )
         await resolve_registered_session(rt, signed.session_token, signed.access_token)  # warm
         t0 = time.perf_counter()

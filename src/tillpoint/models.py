@@ -11,9 +11,9 @@ from tillpoint.checkout import models as checkout_models
 from tillpoint.db import Base
 from tillpoint.inventory import models as inventory_models
 from tillpoint.orders import models as order_models
+from tillpoint.outbox import models as outbox_models
 from tillpoint.payments import models as payment_models
 from tillpoint.promotions import models as promotion_models
-from tillpoint.sessions import models as session_models
 
 __all__ = [
     "Base",
@@ -24,7 +24,7 @@ __all__ = [
     "checkout_models",
     "inventory_models",
     "order_models",
+    "outbox_models",
     "payment_models",
     "promotion_models",
-    "session_models",
 ]

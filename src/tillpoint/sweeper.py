@@ -10,16 +10,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from tillpoint.auth.guest_sessions import delete_expired_sessions
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
 from tillpoint.checkout.payment_recovery import finalize_stuck_payments
 from tillpoint.checkout.service import expire_checkouts
 from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
-from tillpoint.orders.outbox import deliver_outbox
+from tillpoint.outbox.service import deliver_outbox
 from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import delete_expired_sessions
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from tests import factories
 from tests.support import Api, MovableClock, error_code
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.audit.verify import ChainHeadState, anchor
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import SessionContext
 from tillpoint.web.deps import require_admin
 
 URL = "/api/admin/audit-logs"

@@ -15,9 +15,8 @@ from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.support import Api, MovableClock, error_code
 from tillpoint.audit.models import AuditLog
 from tillpoint.auth import session_cache
-from tillpoint.auth.tokens import signing_key
+from tillpoint.auth.tokens import session_id_for, signing_key
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.tokens import session_id_for
 
 
 @pytest.fixture(params=["db-only", "redis-cache"])

@@ -12,6 +12,7 @@ from tests.api.test_checkout import CARD, GUEST, NY, fill_cart, send, start, to_
 from tests.support import Api, error_code
 from tillpoint.addresses.schemas import Address
 from tillpoint.auth.models import User
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.cart import service as carts
 from tillpoint.checkout import service
 from tillpoint.checkout.commands import (
@@ -28,7 +29,6 @@ from tillpoint.checkout.machine import Event
 from tillpoint.errors import InvalidInput
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import SessionContext
 from tillpoint.tax.service import TaxCalculationService
 from tillpoint.tax.types import TaxCalculation, TaxProviderError, TaxRequest
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.support import Api, MovableClock, error_code
+from tillpoint.auth import guest_session_cache as guest_cache
+from tillpoint.auth.models import GuestSession
+from tillpoint.auth.tokens import session_id_for
 from tillpoint.runtime import Runtime
-from tillpoint.sessions import cache as guest_cache
-from tillpoint.sessions.models import GuestSession
-from tillpoint.sessions.tokens import session_id_for
 
 
 @pytest.fixture(params=["db-only", "redis-cache"])

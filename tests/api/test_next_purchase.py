@@ -16,14 +16,14 @@ from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.localstripe_server import LocalStripe
 from tests.stripe_fixtures import stripe_settings
 from tests.support import Api, MovableClock
+from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth import session_cache
+from tillpoint.auth.tokens import session_id_for
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.models import Cart
 from tillpoint.orders.models import Order
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.runtime import Runtime
-from tillpoint.sessions import cache as guest_cache
-from tillpoint.sessions.tokens import session_id_for
 from tillpoint.sweeper import run_sweep
 
 SANDBOX_SECRET = "whsec_sandbox_purchases"  # as test_purchases' webhooks are signed

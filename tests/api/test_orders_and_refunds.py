@@ -9,10 +9,10 @@ import pytest
 
 from tests.payment_support import paid_order
 from tests.support import Api, error_code
+from tillpoint.auth.cookies import cookie_names
+from tillpoint.auth.tokens import session_id_for
 from tillpoint.orders.service import order_access_token
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.cookies import cookie_names
-from tillpoint.sessions.tokens import session_id_for
 
 
 def _gateway(api: Api) -> Any:

@@ -24,7 +24,8 @@ from tillpoint.cart.models import Cart
 from tillpoint.checkout import completion, payment_sync
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.reservations import expire_reservations
-from tillpoint.orders.models import Order, OutboxMessage
+from tillpoint.orders.models import Order
+from tillpoint.outbox.models import OutboxMessage
 from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.sandbox import SandboxGateway
 from tillpoint.runtime import Runtime

@@ -121,7 +121,7 @@ async def test_a_customer_the_gateway_lost_is_made_again_not_a_502(
 ) -> None:
     # The sandbox keeps customers in memory, Stripe per account: after a restart or an
     # account switch the customer id we kept names nobody there.
-    from tillpoint.orders.models import PaymentCustomer
+    from tillpoint.payments.models import PaymentCustomer
 
     assert (await user_api.get("/api/payment/methods")).status_code == 200
     async with rt.db.transaction() as s:

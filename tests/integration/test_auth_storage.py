@@ -19,6 +19,7 @@ from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
 from tillpoint.cart.merge import merge_carts
 from tillpoint.cart.models import AppliedCoupon, Cart
 from tillpoint.cart.service import add_item, create_cart
+from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.config import RefreshPolicy
 from tillpoint.errors import Unauthorized
 from tillpoint.runtime import Runtime
@@ -38,7 +39,12 @@ def _with(rt: Runtime, **settings: Any) -> Runtime:
 async def _signed_in(rt: Runtime, email: str = "it@shop.example.com") -> service.SignedIn:
     await service.create_user(rt, email=email, password=PASSWORD)
     return await service.login(
-        rt, LoginThrottle(MemoryAttempts(), POLICY), email=email, password=PASSWORD, client=Client()
+        rt,
+        LoginThrottle(MemoryAttempts(), POLICY),
+        email=email,
+        password=PASSWORD,
+        client=Client(),
+        adopt=adopt_checkouts,
     )
 
 
@@ -53,6 +59,7 @@ async def test_login_rehashes_when_argon2_parameters_change(rt: Runtime) -> None
         email=user.email,
         password=PASSWORD,
         client=Client(),
+        adopt=adopt_checkouts,
     )
     async with rt.db.transaction() as s:
         after = (await s.get(User, user.id)).password_hash  # type: ignore[union-attr]
@@ -64,6 +71,7 @@ async def test_login_rehashes_when_argon2_parameters_change(rt: Runtime) -> None
         email=user.email,
         password=PASSWORD,
         client=Client(),
+        adopt=adopt_checkouts,
     )
 
 
@@ -229,7 +237,7 @@ async def test_expired_sessions_cannot_be_refreshed_even_if_unswept(
 
 
 async def test_guest_checkout_data_carries_over_to_the_registered_session(rt: Runtime) -> None:
-    from tillpoint.sessions.service import save_checkout_data, start_guest_session
+    from tillpoint.auth.guest_sessions import save_checkout_data, start_guest_session
 
     token, guest = await start_guest_session(rt, ip_address=None, user_agent=None)
     await save_checkout_data(rt, guest.session_id, {"state": "shipping_address", "email": "x"})
@@ -240,6 +248,7 @@ async def test_guest_checkout_data_carries_over_to_the_registered_session(rt: Ru
         email="carry@shop.example.com",
         password=PASSWORD,
         client=Client(session_token=token),
+        adopt=adopt_checkouts,
     )
     async with rt.db.transaction() as s:
         row = await s.get(RegisteredSession, signed.context.session_id)

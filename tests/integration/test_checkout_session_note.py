@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 from tillpoint.auth import service
-from tillpoint.auth.models import RegisteredSession
+from tillpoint.auth.guest_sessions import save_checkout_data, start_guest_session
+from tillpoint.auth.models import GuestSession, RegisteredSession
 from tillpoint.auth.service import Client
 from tillpoint.auth.throttle import LoginThrottle, ThrottlePolicy
-from tillpoint.checkout.service import _remember_on_session
+from tillpoint.checkout.service import _remember_on_session, adopt_checkouts
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import MemoryAttempts
-from tillpoint.sessions.models import GuestSession
-from tillpoint.sessions.service import save_checkout_data, start_guest_session
 
 PASSWORD = "plum-orchard-lantern-7"
 POLICY = ThrottlePolicy(max_failures=5, window_seconds=900, block_seconds=1800)
@@ -50,6 +49,7 @@ async def test_a_registered_session_is_noted_whichever_table_is_tried_first(
         email="note@shop.example.com",
         password=PASSWORD,
         client=Client(),
+        adopt=adopt_checkouts,
     )
     session = signed.context
     async with rt.db.transaction() as s:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests import factories
+from tillpoint.auth.guest_sessions import start_guest_session
 from tillpoint.bootstrap import build_runtime
 from tillpoint.cart import service as carts
 from tillpoint.config import load_settings
 from tillpoint.promotions import service
 from tillpoint.promotions.rules import Reason
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import start_guest_session
 
 
 async def _cart(rt: Runtime, price: int = 2000, qty: int = 2) -> str:

@@ -27,7 +27,7 @@ from tillpoint.inventory.providers import HttpJsonProvider
 from tillpoint.inventory.reservations import StockRequest, release_reservation, reserve_inventory
 from tillpoint.inventory.stock import check_availability, get_stock_level
 from tillpoint.inventory.sync import sync_inventory
-from tillpoint.orders.outbox import LogSender, deliver_pending
+from tillpoint.outbox.service import LogSender, deliver_pending
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import run_sweep
 

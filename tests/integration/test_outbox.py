@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support import MovableClock
-from tillpoint.orders.models import OutboxMessage
-from tillpoint.orders.outbox import LogSender, Message, deliver_pending, enqueue
+from tillpoint.outbox.models import OutboxMessage
+from tillpoint.outbox.service import LogSender, Message, deliver_pending, enqueue
 from tillpoint.runtime import Runtime
 
 

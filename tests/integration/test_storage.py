@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from tests import factories
+from tillpoint.auth.guest_sessions import start_guest_session
 from tillpoint.bootstrap import build_runtime
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart import service
 from tillpoint.config import load_settings
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import start_guest_session
 
 
 async def test_migrations_match_models(database_url: str) -> None:

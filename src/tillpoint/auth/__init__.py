@@ -1,1 +1,1 @@
-"""Users and registered sessions."""
+"""Users and their sessions: guest and registered sessions, tokens, cookies, login."""

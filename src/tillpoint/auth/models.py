@@ -1,9 +1,10 @@
-"""Accounts and registered sessions.
+"""Accounts and sessions.
 
-``users`` (carts reference it, as in the seed); ``registered_sessions`` (the seed's
-``RegisteredSession``: a guest session plus its user, stored under the SHA-256 of the
-cookie token); ``refresh_tokens`` (only the SHA-256 of each token; one session is one
-rotation family).
+``users`` (carts reference it, as in the seed); ``guest_sessions`` (the seed's
+``GuestSession``); ``registered_sessions`` (the seed's ``RegisteredSession``: a guest
+session plus its user); ``refresh_tokens`` (only the SHA-256 of each token; one session
+is one rotation family). A session's ``id`` is the SHA-256 of its cookie token, so a
+leaked table does not hand out live sessions.
 """
 
 from __future__ import annotations
@@ -66,3 +67,18 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set when the token was exchanged; presenting it again is reuse (theft).
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GuestSession(Base):
+    __tablename__ = "guest_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), index=True)
+    checkout_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now()
+    )

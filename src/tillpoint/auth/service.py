@@ -12,19 +12,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
+from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth import sessions
 from tillpoint.auth.emails import email_fingerprint, normalize_email
-from tillpoint.auth.models import CUSTOMER, ROLES, RegisteredSession, User
+from tillpoint.auth.models import CUSTOMER, ROLES, GuestSession, RegisteredSession, User
 from tillpoint.auth.passwords import check_password_policy, hash_password, verify_password
 from tillpoint.auth.session_cache import LiveSession
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.throttle import LoginThrottle
-from tillpoint.auth.tokens import issue_access_token
+from tillpoint.auth.tokens import issue_access_token, session_id_for
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.merge import (
     CouponRevalidator,
@@ -34,17 +36,30 @@ from tillpoint.cart.merge import (
 )
 from tillpoint.cart.models import Cart
 from tillpoint.cart.service import ACTIVE, create_cart, lock_cart
-from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempt
-from tillpoint.sessions import cache as guest_cache
-from tillpoint.sessions.models import GuestSession
-from tillpoint.sessions.service import SessionContext
-from tillpoint.sessions.tokens import session_id_for
 
 INVALID_CREDENTIALS = "Email or password is incorrect."
+
+
+class CheckoutAdopter(Protocol):
+    """Inside the sign-in's unit of work: the guest session's live checkouts follow it to
+    the new session, and to ``to_cart_id`` when the guest cart was merged there. The
+    checkout feature's ``adopt_checkouts``; the caller passes it, as checkouts sit above
+    accounts."""
+
+    async def __call__(
+        self,
+        s: AsyncSession,
+        *,
+        old_session_id: str,
+        new_session_id: str,
+        user_id: str | None,
+        from_cart_id: str | None = None,
+        to_cart_id: str | None = None,
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +178,7 @@ async def register(
     email: str,
     password: str,
     client: Client,
+    adopt: CheckoutAdopter,
     revalidate: CouponRevalidator = revalidate_applied_coupons,
 ) -> SignedIn:
     """Create a customer account and log it in, merging the caller's guest cart.
@@ -177,7 +193,7 @@ async def register(
         password_hash = await hash_password(rt.settings, password)
         async with rt.db.transaction() as s:
             user = await _insert_user(s, normalized, password_hash, CUSTOMER)
-            signed = await _sign_in(rt, s, user, client, revalidate)
+            signed = await _sign_in(rt, s, user, client, revalidate, adopt)
             # After the sign-in's cart and session locks: the audit head is the last lock.
             await record(
                 s,
@@ -203,6 +219,7 @@ async def login(
     email: str,
     password: str,
     client: Client,
+    adopt: CheckoutAdopter,
     revalidate: CouponRevalidator = revalidate_applied_coupons,
 ) -> SignedIn:
     """Check the credentials and open a registered session, merging the guest cart.
@@ -236,7 +253,7 @@ async def login(
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
         if new_hash is not None:
             fresh.password_hash = new_hash
-        signed = await _sign_in(rt, s, fresh, client, revalidate)
+        signed = await _sign_in(rt, s, fresh, client, revalidate, adopt)
     await _after_sign_in(rt, client, signed)
     return signed
 
@@ -283,7 +300,12 @@ async def _failed_login(
 
 
 async def _sign_in(
-    rt: Runtime, s: AsyncSession, user: User, client: Client, revalidate: CouponRevalidator
+    rt: Runtime,
+    s: AsyncSession,
+    user: User,
+    client: Client,
+    revalidate: CouponRevalidator,
+    adopt: CheckoutAdopter,
 ) -> SignedIn:
     """Inside ``s``: retire the caller's session, settle the cart, open a registered session."""
     now = rt.clock.now()
@@ -304,7 +326,7 @@ async def _sign_in(
         checkout_data=carry_over_checkout(guest),
     )
     if guest is not None:
-        await adopt_checkouts(
+        await adopt(
             s,
             old_session_id=guest.id,
             new_session_id=opened.live.session_id,
@@ -413,7 +435,7 @@ async def _adopt(s: AsyncSession, cart: Cart, user: User) -> str | None:
 
 def carry_over_checkout(guest: GuestSession | None) -> dict[str, Any] | None:
     """The checkout data a guest session hands to the registered session. (Checkout rows
-    follow through :func:`tillpoint.checkout.service.adopt_checkouts`.)"""
+    follow through the :class:`CheckoutAdopter`.)"""
     return dict(guest.checkout_data) if guest is not None and guest.checkout_data else None
 
 

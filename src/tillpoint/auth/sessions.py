@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,18 +24,19 @@ from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.auth import session_cache
 from tillpoint.auth.models import RefreshToken, RegisteredSession, User
 from tillpoint.auth.session_cache import REVOKED, LiveSession
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.tokens import (
     AccessTokenError,
     new_refresh_token,
+    new_session_token,
     read_access_token,
     refresh_token_id,
+    session_id_for,
 )
 from tillpoint.config import RefreshPolicy
 from tillpoint.errors import Unauthorized
 from tillpoint.runtime import Runtime
 from tillpoint.security.scrub import scrub_text
-from tillpoint.sessions.service import SessionContext
-from tillpoint.sessions.tokens import new_session_token, session_id_for
 
 REGISTERED_PREFIX = "u."
 # Extend expiry at most this often, so reads do not write on every request.
@@ -226,6 +227,18 @@ class Rotation:
     live: LiveSession
 
 
+@dataclass(frozen=True, slots=True)
+class _Family:
+    """A presented refresh token's row and its session (one session is one token family)."""
+
+    token: RefreshToken
+    session: RegisteredSession
+
+
+# What a presented refresh token comes to; every outcome but "rotated" is a 401.
+_Outcome = Literal["invalid", "reused", "ended", "rotated"]
+
+
 async def rotate_refresh_token(
     rt: Runtime, *, session_token: str, presented: str, actor: Actor
 ) -> Rotation:
@@ -237,67 +250,92 @@ async def rotate_refresh_token(
     """
     now = rt.clock.now()
     sid = session_id_for(session_token) if is_registered_token(session_token) else None
-    outcome: str
+    outcome: _Outcome = "invalid"
     live: LiveSession | None = None
     new_token = new_refresh_token()
     async with rt.db.transaction() as s:
-        row = await s.scalar(
-            select(RefreshToken).where(RefreshToken.id == refresh_token_id(presented))
-        )
-        session = (
-            await s.scalar(
-                select(RegisteredSession)
-                .where(RegisteredSession.id == row.session_id)
-                .with_for_update()
-            )
-            if row is not None
-            else None
-        )
-        if row is not None:
-            # Read again under the session lock: a concurrent rotation may have won.
-            await s.refresh(row)
-        if row is None or session is None:
-            outcome = "invalid"
-        elif row.rotated_at is not None:
-            outcome = "reused"
-            if session.revoked_at is None:
-                session.revoked_at = now
-                session.revoked_reason = "refresh_token_reuse"
-            await record(
-                s,
-                AuditEvent(
-                    "refresh_token_reuse",
-                    "session",
-                    session.id,
-                    "revoke_family",
-                    {"user_id": session.user_id},
-                ),
-                Actor(
-                    session_id=session.id,
-                    user_id=session.user_id,
-                    ip_address=actor.ip_address,
-                    user_agent=actor.user_agent,
-                ),
-                now,
-            )
-        elif session.id != sid:
-            outcome = "invalid"
-        elif session.revoked_at is not None or session.expires_at <= now:
-            outcome = "ended"
-        else:
-            outcome = "rotated"
-            row.rotated_at = now
-            s.add(
-                RefreshToken(id=refresh_token_id(new_token), session_id=session.id, issued_at=now)
-            )
-            session.expires_at = _slid_expiry(
-                rt, session.expires_at, session.absolute_expires_at, now
-            )
-            session.updated_at = now
-            role = await s.scalar(select(User.role).where(User.id == session.user_id))
-            live = _live(session, role or "customer")
-    if outcome == "reused" and session is not None:
-        await session_cache.mark_revoked(rt, session.id)
+        family = await _lock_family(s, presented)
+        if family is not None:
+            outcome = _judge(family, sid, now)
+            if outcome == "reused":
+                await _revoke_family(s, family.session, actor, now)
+            elif outcome == "rotated":
+                live = await _rotate(rt, s, family, new_token, now)
+    if outcome == "reused" and family is not None:
+        await session_cache.mark_revoked(rt, family.session.id)
+    _refuse(outcome)
+    assert live is not None
+    await session_cache.store(rt, live)
+    return Rotation(refresh_token=new_token, live=live)
+
+
+async def _lock_family(s: AsyncSession, presented: str) -> _Family | None:
+    """The presented token's row and its session row, locked; None if either is unknown."""
+    row = await s.scalar(select(RefreshToken).where(RefreshToken.id == refresh_token_id(presented)))
+    if row is None:
+        return None
+    session = await s.scalar(
+        select(RegisteredSession).where(RegisteredSession.id == row.session_id).with_for_update()
+    )
+    # Read again under the session lock: a concurrent rotation may have won.
+    await s.refresh(row)
+    return None if session is None else _Family(row, session)
+
+
+def _judge(family: _Family, sid: str | None, now: datetime) -> _Outcome:
+    """What the presented token comes to. Reuse is checked first: an exchanged token ends
+    its family whoever presents it."""
+    if family.token.rotated_at is not None:
+        return "reused"
+    if family.session.id != sid:
+        return "invalid"
+    if family.session.revoked_at is not None or family.session.expires_at <= now:
+        return "ended"
+    return "rotated"
+
+
+async def _revoke_family(
+    s: AsyncSession, session: RegisteredSession, actor: Actor, now: datetime
+) -> None:
+    """A reused token: someone else has a copy, so the session ends, audited."""
+    if session.revoked_at is None:
+        session.revoked_at = now
+        session.revoked_reason = "refresh_token_reuse"
+    await record(
+        s,
+        AuditEvent(
+            "refresh_token_reuse",
+            "session",
+            session.id,
+            "revoke_family",
+            {"user_id": session.user_id},
+        ),
+        Actor(
+            session_id=session.id,
+            user_id=session.user_id,
+            ip_address=actor.ip_address,
+            user_agent=actor.user_agent,
+        ),
+        now,
+    )
+
+
+async def _rotate(
+    rt: Runtime, s: AsyncSession, family: _Family, new_token: str, now: datetime
+) -> LiveSession:
+    """Mark the presented token exchanged, add its successor, slide the session."""
+    session = family.session
+    family.token.rotated_at = now
+    s.add(RefreshToken(id=refresh_token_id(new_token), session_id=session.id, issued_at=now))
+    session.expires_at = _slid_expiry(rt, session.expires_at, session.absolute_expires_at, now)
+    session.updated_at = now
+    role = await s.scalar(select(User.role).where(User.id == session.user_id))
+    return _live(session, role or "customer")
+
+
+def _refuse(outcome: _Outcome) -> None:
+    """The 401 of every outcome but a rotation."""
+    if outcome == "reused":
         raise Unauthorized(
             "This refresh token was already used; the session has been ended.",
             code="refresh_token_reused",
@@ -306,9 +344,6 @@ async def rotate_refresh_token(
         raise Unauthorized("The refresh token is not valid.", code="invalid_refresh_token")
     if outcome == "ended":
         raise Unauthorized("Your session has ended; log in again.", code="session_expired")
-    assert live is not None
-    await session_cache.store(rt, live)
-    return Rotation(refresh_token=new_token, live=live)
 
 
 async def revoke_session(rt: Runtime, s: AsyncSession, session_id: str, reason: str) -> None:

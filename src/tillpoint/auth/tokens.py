@@ -1,4 +1,9 @@
-"""Access tokens (JWT, HS256 pinned) and refresh tokens (random, stored as SHA-256).
+"""Session tokens and refresh tokens (random; stored only as their SHA-256) and access
+tokens (JWT, HS256 pinned).
+
+A session cookie (guest or registered) holds a random token; the database keeps only its
+SHA-256 as the session id, so a leaked table does not hand out live sessions. Refresh
+tokens are kept the same way.
 
 The access JWT is a short-lived bearer of identity carried in an httpOnly cookie:
 ``sub`` (user id), ``sid`` (the registered session it belongs to), ``role``, ``iat``,
@@ -125,10 +130,28 @@ def _check_times(claims: dict[str, object], now: float, max_lifetime: int | None
     return exp
 
 
-def new_refresh_token() -> str:
+def _random_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def refresh_token_id(token: str) -> str:
-    """The stored id of a refresh token (tokens are 256-bit random, so SHA-256 suffices)."""
+def _stored_id(token: str) -> str:
+    """What the database keeps of a token (tokens are 256-bit random, so SHA-256 suffices)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_session_token() -> str:
+    return _random_token()
+
+
+def session_id_for(token: str) -> str:
+    """The stored id of the session a cookie token opens."""
+    return _stored_id(token)
+
+
+def new_refresh_token() -> str:
+    return _random_token()
+
+
+def refresh_token_id(token: str) -> str:
+    """The stored id of a refresh token."""
+    return _stored_id(token)

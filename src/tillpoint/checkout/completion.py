@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import AuditEvent, record
+from tillpoint.auth.next_cart import move_sessions_to_next_cart
 from tillpoint.cart.service import mark_converted
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.checkout.effects import EffectCall
@@ -23,7 +24,6 @@ from tillpoint.checkout.payment_steps import email_for, payment_of
 from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.errors import Conflict
 from tillpoint.inventory.reservations import fulfill_reservation
-from tillpoint.orders import outbox
 from tillpoint.orders.service import (
     InsertedOrder,
     LineDraft,
@@ -34,11 +34,11 @@ from tillpoint.orders.service import (
     order_access_token,
     orders_for_checkout_or_intent,
 )
+from tillpoint.outbox import service as outbox
 from tillpoint.payments import attempts
 from tillpoint.payments.gateway import IntentStatus, PaymentIntentResult
 from tillpoint.payments.risk import held_for_review
 from tillpoint.promotions.holds import redeem_coupon_holds
-from tillpoint.sessions.next_cart import move_sessions_to_next_cart
 
 
 async def create_order(call: EffectCall) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from tillpoint.audit.service import SYSTEM, Actor
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.checkout.machine import State
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.payment_steps import payment_of
@@ -16,7 +17,6 @@ from tillpoint.checkout.payment_sync import PAYING, SyncResult, snapshot, sync_p
 from tillpoint.errors import Conflict, NotFound
 from tillpoint.payments.gateway import IntentStatus, idempotency_key
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.service import SessionContext
 
 
 @dataclass(frozen=True, slots=True)

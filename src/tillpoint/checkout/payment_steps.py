@@ -26,7 +26,6 @@ from sqlalchemy import select
 from tillpoint.auth.models import User
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.errors import FieldError, InvalidInput, TillpointError
-from tillpoint.orders.models import PaymentCustomer
 from tillpoint.payments import attempts
 from tillpoint.payments.gateway import (
     CreateIntent,
@@ -36,6 +35,7 @@ from tillpoint.payments.gateway import (
     PaymentIntentResult,
     idempotency_key,
 )
+from tillpoint.payments.models import PaymentCustomer
 from tillpoint.payments.velocity import AttemptKeys, check_velocity
 
 log = logging.getLogger(__name__)

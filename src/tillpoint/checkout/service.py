@@ -40,7 +40,8 @@ from tillpoint.addresses.rules import check_guest_info
 from tillpoint.addresses.schemas import Address
 from tillpoint.audit.chain import Along
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
-from tillpoint.auth.models import RegisteredSession
+from tillpoint.auth.models import GuestSession, RegisteredSession
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
 from tillpoint.cart.service import refuse_while_paying
@@ -86,8 +87,6 @@ from tillpoint.pricing.types import PricingLine
 from tillpoint.promotions.applied import audit_removals
 from tillpoint.promotions.service import revalidate_locked_cart
 from tillpoint.runtime import Runtime
-from tillpoint.sessions.models import GuestSession
-from tillpoint.sessions.service import SessionContext
 from tillpoint.shipping.service import ShippingQuote
 from tillpoint.shipping.types import ShippingOption
 

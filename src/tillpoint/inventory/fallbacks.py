@@ -24,7 +24,7 @@ from tillpoint.inventory.stock import (
     row_for,
     stock_rows,
 )
-from tillpoint.orders import outbox
+from tillpoint.outbox import service as outbox
 from tillpoint.runtime import Runtime
 
 # How many products of the same category/tags are looked at for substitutes.

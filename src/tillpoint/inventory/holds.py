@@ -11,6 +11,8 @@ short). Otherwise one anonymous session could hold a whole SKU for the reservati
 and lock every other buyer out. Checkout's own reservation at CONFIRM_ORDER is not held
 to this cap: the payment follows at once (a failed one releases it), so it is bounded by
 the cart's line limit and the payment velocity limits instead.
+
+Holding a whole cart (its row lock, then these steps) is :mod:`tillpoint.cart.stock_hold`.
 """
 
 from __future__ import annotations
@@ -20,16 +22,13 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.cart.models import Cart
-from tillpoint.errors import Conflict, NotFound
+from tillpoint.errors import NotFound
 from tillpoint.inventory.errors import ReservationCapReached
 from tillpoint.inventory.models import InventoryItem, InventoryReservation
 from tillpoint.inventory.reservations import (
     ACTIVE,
     Reservation,
-    StockRequest,
     release_reservation,
-    reserve_inventory,
 )
 from tillpoint.inventory.stock import row_for, stock_rows
 from tillpoint.runtime import Runtime
@@ -60,31 +59,6 @@ async def release_other_holds(
             await release_reservation(rt, old_id, s=s)
             released += 1
     return released
-
-
-async def reserve_cart(
-    rt: Runtime, cart_id: str, *, s: AsyncSession | None = None, ttl_seconds: int | None = None
-) -> Reservation:
-    """Reserve every line of the cart as it is now (all or nothing, ``OutOfStock`` 409),
-    releasing older holds of the same cart. Idempotent per cart version."""
-    if s is None:
-        async with rt.db.transaction() as own:
-            return await reserve_cart(rt, cart_id, s=own, ttl_seconds=ttl_seconds)
-    cart = await s.scalar(
-        select(Cart)
-        .where(Cart.id == cart_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if cart is None:
-        raise NotFound("No such cart.", code="cart_not_found")
-    if not cart.items:
-        raise Conflict("The cart is empty.", code="cart_empty")
-    await check_hold_cap(rt, s, [(i.product_id, i.variant_id, i.quantity) for i in cart.items])
-    rid = cart_reservation_id(cart.id, cart.version)
-    await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
-    items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
-    return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
 
 
 async def check_hold_cap(

@@ -1,5 +1,6 @@
-"""``orders``, ``order_lines``, ``payments``, ``refunds``, ``outbox``, ``subscriptions`` and
-``payment_customers``. Money columns are integers in minor units next to a currency.
+"""``orders``, ``order_lines``, ``payments``, ``refunds`` and ``subscriptions``
+(``payment_customers`` is the payments feature's, ``outbox`` the outbox's). Money columns
+are integers in minor units next to a currency.
 
 An order is unique per checkout and per PaymentIntent (unique constraints back the
 one idempotent finalize path); refunds are unique per idempotency key.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, func
+from sqlalchemy import Boolean, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tillpoint.db import Base, JSONType, UTCDateTime
@@ -121,25 +122,6 @@ class Refund(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OutboxMessage(Base):
-    """A notification queued in the same transaction as the change it announces."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_available", "status", "available_at"),)
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
-    recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
 class SubscriptionRecord(Base):
     """Our copy of a gateway subscription, kept current by its webhooks."""
 
@@ -164,16 +146,3 @@ class SubscriptionRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()
     )
-
-
-class PaymentCustomer(Base):
-    """The gateway customer a registered user's saved cards and subscriptions hang on."""
-
-    __tablename__ = "payment_customers"
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    gateway: Mapped[str] = mapped_column(String(16), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(String(255), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

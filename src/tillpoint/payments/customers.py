@@ -9,7 +9,6 @@ from typing import TypeVar
 
 from tillpoint.auth.models import User
 from tillpoint.errors import FieldError, NotFound, Unauthorized
-from tillpoint.orders.models import PaymentCustomer
 from tillpoint.payments.gateway import (
     CustomerNotFound,
     PaymentGateway,
@@ -17,6 +16,7 @@ from tillpoint.payments.gateway import (
     SavedPaymentMethod,
     SetupIntentResult,
 )
+from tillpoint.payments.models import PaymentCustomer
 from tillpoint.runtime import Runtime
 
 T = TypeVar("T")

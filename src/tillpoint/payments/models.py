@@ -1,4 +1,5 @@
-"""Payment-layer tables: verified webhook events (each processed once) and payment attempts.
+"""Payment-layer tables: verified webhook events (each processed once), payment attempts,
+and the gateway customers of registered users.
 
 ``payment_attempts`` records every try at paying (one per created PaymentIntent): the
 velocity checks count it by checkout, session, email and card fingerprint, and
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, func
+from sqlalchemy import ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tillpoint.db import Base, UTCDateTime
@@ -55,3 +56,16 @@ class PaymentAttempt(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()
     )
+
+
+class PaymentCustomer(Base):
+    """The gateway customer a registered user's saved cards and subscriptions hang on."""
+
+    __tablename__ = "payment_customers"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    gateway: Mapped[str] = mapped_column(String(16), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

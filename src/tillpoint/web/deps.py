@@ -9,6 +9,9 @@ from fastapi import Depends, Header, Request
 from pydantic import WithJsonSchema
 
 from tillpoint.audit.service import Actor
+from tillpoint.auth.cookies import cookie_names
+from tillpoint.auth.guest_sessions import resolve_guest_session
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
 from tillpoint.errors import BadRequest, Forbidden, Unauthorized
@@ -16,8 +19,6 @@ from tillpoint.promotions.guessing import PREFIX as COUPON_PREFIX
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempts, attempts_for
 from tillpoint.security.ratelimit import RateLimiter
-from tillpoint.sessions.cookies import cookie_names
-from tillpoint.sessions.service import SessionContext, resolve_guest_session
 from tillpoint.web.security_middleware import PREFETCHED, rate_limiter_for
 
 

@@ -10,8 +10,11 @@ from starlette.datastructures import MutableHeaders
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth import session_cache
+from tillpoint.auth.cookies import cookie_names
 from tillpoint.auth.sessions import is_registered_token
+from tillpoint.auth.tokens import session_id_for
 from tillpoint.config import Settings
 from tillpoint.runtime import Runtime
 from tillpoint.security.client_ip import parse_networks, resolve_client_ip
@@ -24,9 +27,6 @@ from tillpoint.security.ratelimit import (
     rules_for_request,
     wait_words,
 )
-from tillpoint.sessions import cache as guest_cache
-from tillpoint.sessions.cookies import cookie_names
-from tillpoint.sessions.tokens import session_id_for
 from tillpoint.web.middleware import ASGIApp, Message, Receive, Scope, Send, _cookies, _header
 
 

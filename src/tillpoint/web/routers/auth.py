@@ -17,11 +17,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from tillpoint.auth import service
+from tillpoint.auth.cookies import REFRESH_COOKIE_PATH, cookie_names
+from tillpoint.auth.guest_sessions import start_guest_session
 from tillpoint.auth.service import Client, SignedIn
+from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.config import Settings
 from tillpoint.errors import Unauthorized
-from tillpoint.sessions.cookies import REFRESH_COOKIE_PATH, cookie_names
-from tillpoint.sessions.service import start_guest_session
 from tillpoint.web.deps import LoginThrottleDep, RuntimeDep, UserDep, client_ip
 from tillpoint.web.routers.session import set_session_cookies
 from tillpoint.web.routing import TypedPathRoute
@@ -144,7 +145,12 @@ async def register(
 ) -> SignedInOut:
     """Create a customer account and log in; the guest cart is merged into it."""
     signed = await service.register(
-        rt, throttle, email=body.email, password=body.password, client=_client(request, rt.settings)
+        rt,
+        throttle,
+        email=body.email,
+        password=body.password,
+        client=_client(request, rt.settings),
+        adopt=adopt_checkouts,
     )
     return _signed_in_out(response, rt.settings, signed)
 
@@ -160,7 +166,12 @@ async def login(
     """Log in. A wrong password and an unknown email answer the same 401
     ``invalid_credentials``; too many failures answer 429 with ``Retry-After``."""
     signed = await service.login(
-        rt, throttle, email=body.email, password=body.password, client=_client(request, rt.settings)
+        rt,
+        throttle,
+        email=body.email,
+        password=body.password,
+        client=_client(request, rt.settings),
+        adopt=adopt_checkouts,
     )
     return _signed_in_out(response, rt.settings, signed)
 

@@ -14,6 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.cart import stock_hold
 from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
 from tillpoint.ids import is_valid_id
 from tillpoint.inventory import fallbacks, holds, stock, webhook
@@ -238,7 +239,7 @@ async def hold_cart(
     cart holds at most ``inventory_hold_max_per_sku`` units of an item and
     ``inventory_hold_max_units`` in all: 409 ``reservation_cap_reached`` otherwise."""
     try:
-        return reservation_out(await holds.reserve_cart(rt, session.cart_id))
+        return reservation_out(await stock_hold.reserve_cart(rt, session.cart_id))
     except ReservationCapReached as exc:
         # One audit row per cart and reservation TTL, however often it is tried.
         ttl = rt.settings.inventory_reservation_ttl_seconds

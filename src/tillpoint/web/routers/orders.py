@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import Field, Strict
 
+from tillpoint.auth.session_context import SessionContext
 from tillpoint.errors import NotFound, Unauthorized
 from tillpoint.money import MAX_AMOUNT
 from tillpoint.orders import service
 from tillpoint.orders.refunds import RefundRequest, refund_order
-from tillpoint.sessions.service import SessionContext
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
 from tillpoint.web.routing import TypedPathRoute

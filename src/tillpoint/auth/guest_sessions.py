@@ -1,24 +1,25 @@
 """Guest sessions: start one (with its cart), resolve a cookie token, slide expiry, sweep.
 
 The seed's ``GuestSession``: id, cart id, expiry, IP, user agent, checkout data.
+Registered sessions are :mod:`tillpoint.auth.sessions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import String, bindparam, delete, insert, select, update
 
+from tillpoint.auth import guest_session_cache as guest_cache
+from tillpoint.auth.models import GuestSession, RegisteredSession
+from tillpoint.auth.session_context import SessionContext
+from tillpoint.auth.tokens import new_session_token, session_id_for
 from tillpoint.cart.models import Cart
 from tillpoint.cart.service import create_guest_cart, new_guest_cart, record_cart_created
 from tillpoint.db import UTCDateTime
 from tillpoint.runtime import Runtime
 from tillpoint.security.scrub import scrub_text
-from tillpoint.sessions import cache as guest_cache
-from tillpoint.sessions.models import GuestSession
-from tillpoint.sessions.tokens import new_session_token, session_id_for
 
 # Extend a session's expiry at most this often, so reads do not write every time.
 _SLIDE_GRANULARITY = timedelta(hours=1)
@@ -48,21 +49,6 @@ _INSERT_CART_AND_SESSION = (
 _READ_SESSION = select(GuestSession.cart_id, GuestSession.expires_at).where(
     GuestSession.id == bindparam("sid")
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionContext:
-    """Who is calling: the session, its cart, and the user once logged in."""
-
-    session_id: str
-    cart_id: str
-    expires_at: datetime
-    user_id: str | None = None
-    role: str | None = None
-
-    @property
-    def is_guest(self) -> bool:
-        return self.user_id is None
 
 
 async def start_guest_session(
@@ -133,8 +119,6 @@ async def resolve_guest_session(
 async def save_checkout_data(rt: Runtime, session_id: str, data: dict[str, object]) -> None:
     """Persist partial checkout context on the caller's session, guest or registered
     (the seed's checkoutData); login carries a guest's over to the registered session."""
-    from tillpoint.auth.models import RegisteredSession
-
     async with rt.db.transaction() as s:
         for table in (GuestSession, RegisteredSession):
             await s.execute(update(table).where(table.id == session_id).values(checkout_data=data))

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth import session_cache
-from tillpoint.auth.models import RegisteredSession
+from tillpoint.auth.models import GuestSession, RegisteredSession
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.service import ConvertedCart, insert_new_cart, new_cart, record_cart_created
 from tillpoint.db import after_commit
 from tillpoint.runtime import Runtime
-from tillpoint.sessions import cache as guest_cache
-from tillpoint.sessions.models import GuestSession
 
 # Every live session holding the cart, guest (0) or registered (1), in one statement.
 _HOLDERS = union_all(

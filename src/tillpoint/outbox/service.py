@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
 from tillpoint.ids import new_id
-from tillpoint.orders.models import OutboxMessage
+from tillpoint.outbox.models import OutboxMessage
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)

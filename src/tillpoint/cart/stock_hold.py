@@ -1,0 +1,46 @@
+"""Hold the stock of a cart's lines as they are now (the shopper's ``reserve`` button).
+
+The cart's row is locked first, so two holds of one cart cannot both stay active; the
+hold's id, its cap and the release of older holds are :mod:`tillpoint.inventory.holds`'.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.cart.models import Cart
+from tillpoint.errors import Conflict, NotFound
+from tillpoint.inventory.holds import (
+    HOLD_PREFIX,
+    cart_reservation_id,
+    check_hold_cap,
+    release_other_holds,
+)
+from tillpoint.inventory.reservations import Reservation, StockRequest, reserve_inventory
+from tillpoint.runtime import Runtime
+
+
+async def reserve_cart(
+    rt: Runtime, cart_id: str, *, s: AsyncSession | None = None, ttl_seconds: int | None = None
+) -> Reservation:
+    """Reserve every line of the cart as it is now (all or nothing, ``OutOfStock`` 409),
+    releasing older holds of the same cart. Idempotent per cart version."""
+    if s is None:
+        async with rt.db.transaction() as own:
+            return await reserve_cart(rt, cart_id, s=own, ttl_seconds=ttl_seconds)
+    cart = await s.scalar(
+        select(Cart)
+        .where(Cart.id == cart_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if cart is None:
+        raise NotFound("No such cart.", code="cart_not_found")
+    if not cart.items:
+        raise Conflict("The cart is empty.", code="cart_empty")
+    await check_hold_cap(rt, s, [(i.product_id, i.variant_id, i.quantity) for i in cart.items])
+    rid = cart_reservation_id(cart.id, cart.version)
+    await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
+    items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
+    return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)

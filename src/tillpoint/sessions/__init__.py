@@ -1,1 +1,0 @@
-"""Guest sessions (the seed's ``guest_sessions``) and the session cookie."""
