@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -98,11 +98,48 @@ def create_app(
     configure_logging(settings.log_level)
     chosen = runtime.gateway if runtime is not None else (gateway or build_gateway(settings))
     require_real_gateway(settings, chosen)  # production never serves the sandbox
+    monitor = LoadMonitor(
+        in_flight_threshold=settings.rate_limit_adaptive_in_flight,
+        lag_threshold_ms=settings.rate_limit_adaptive_lag_ms,
+        surge_multiplier=settings.rate_limit_surge_multiplier,
+        enabled=settings.rate_limit_adaptive,
+    )
+    app = TillpointApp(
+        title="tillpoint",
+        version="0.1.0",
+        summary="Checkout API: bag, checkout, stock, coupons, tax, shipping, payments.",
+        lifespan=_lifespan(settings, runtime, chosen, monitor),
+        # Served by routers/docs.py: from the package (offline), and only if allowed.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(screen_request)],  # every route's input, before anything else
+    )
+    app.security_headers = security_headers(settings)
+    app.state.load_monitor = monitor
+    if runtime is not None:
+        app.state.runtime = runtime
+    app.state.gateway = chosen
+    _deliver_sandbox_webhooks(app, chosen)
+    install_error_handlers(app)
+    _add_routes(app, settings)
+    _add_middleware(app, settings, monitor)
+    return app
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _lifespan(
+    settings: Settings, runtime: Runtime | None, gateway: PaymentGateway, monitor: LoadMonitor
+) -> Lifespan:
+    """Start-up and shut-down: the runtime (built here unless handed in), the sweeper and
+    the load monitor as background tasks."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        rt = runtime if runtime is not None else build_runtime(settings, gateway=chosen)
+        rt = runtime if runtime is not None else build_runtime(settings, gateway=gateway)
         app.state.runtime = rt
         tasks = []
         if settings.background_tasks:
@@ -124,52 +161,39 @@ def create_app(
             if owned:
                 await rt.close()
 
-    monitor = LoadMonitor(
-        in_flight_threshold=settings.rate_limit_adaptive_in_flight,
-        lag_threshold_ms=settings.rate_limit_adaptive_lag_ms,
-        surge_multiplier=settings.rate_limit_surge_multiplier,
-        enabled=settings.rate_limit_adaptive,
-    )
-    app = TillpointApp(
-        title="tillpoint",
-        version="0.1.0",
-        summary="Checkout API: bag, checkout, stock, coupons, tax, shipping, payments.",
-        lifespan=lifespan,
-        # Served by routers/docs.py: from the package (offline), and only if allowed.
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        dependencies=[Depends(screen_request)],  # every route's input, before anything else
-    )
-    app.security_headers = security_headers(settings)
-    app.state.load_monitor = monitor
-    if runtime is not None:
-        app.state.runtime = runtime
-    app.state.gateway = chosen
-    _deliver_sandbox_webhooks(app, chosen)
-    install_error_handlers(app)
-    for router in (
-        ops.router,
-        session.router,
-        auth.router,
-        catalog.router,
-        cart.router,
-        checkout.router,
-        coupons.router,
-        admin_coupons.router,
-        inventory.router,
-        admin_inventory.router,
-        payments.router,
-        orders.router,
-        admin_audit.router,
-        pages.router,
-    ):
+    return lifespan
+
+
+# Every API router, in the order their routes are matched (the pages' catch-alls last).
+_ROUTERS = (
+    ops.router,
+    session.router,
+    auth.router,
+    catalog.router,
+    cart.router,
+    checkout.router,
+    coupons.router,
+    admin_coupons.router,
+    inventory.router,
+    admin_inventory.router,
+    payments.router,
+    orders.router,
+    admin_audit.router,
+    pages.router,
+)
+
+
+def _add_routes(app: FastAPI, settings: Settings) -> None:
+    for router in _ROUTERS:
         app.include_router(router)
     app.mount("/static", pages.static_files(), name="static")
     if (api_docs := docs.docs_router(settings.resolved_api_docs, app.title)) is not None:
         app.include_router(api_docs)
         app.mount(docs.ASSETS, docs.docs_assets(), name="docs-assets")
     install_slash_redirects(app.router, settings.public_base_url)
+
+
+def _add_middleware(app: FastAPI, settings: Settings, monitor: LoadMonitor) -> None:
     # Added innermost first. Outermost: metrics see everything (security headers wrap even
     # them, see TillpointApp); rate limits count before any work, CSRF failures included;
     # the body limit runs before CSRF reads a form. Admission control queues requests
@@ -183,4 +207,3 @@ def create_app(
     app.add_middleware(CookieGuardMiddleware, settings=settings)
     app.add_middleware(HostGuardMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware)
-    return app
