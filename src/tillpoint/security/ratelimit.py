@@ -15,6 +15,12 @@ Counters live in Redis when configured, so every instance shares them, and in pr
 memory otherwise; if Redis fails mid-flight we fall back to the in-memory counters
 rather than fail the request.
 
+A skip-successful rule (create-intent: only unsuccessful requests count) cannot count
+after the answer alone: requests checked at once all find room and all run. So such a
+request takes a slot first (``security/attempts.py``: failures plus requests in flight
+must stay under the limit, in one atomic step), then its slot becomes a failure (an
+answer >= 400) or is given back (:meth:`RateLimiter.admit`, :meth:`RateLimiter.settle`).
+
 Counter keys leave the amount out, so the adaptive shrink changes the limit a caller is
 held to without resetting what they already used.
 """
@@ -26,6 +32,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import limits
@@ -35,6 +42,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 
 from tillpoint.config import Settings
+from tillpoint.security.attempts import Attempt, AttemptLimit, attempts_for
 from tillpoint.security.load import LoadMonitor
 
 log = logging.getLogger(__name__)
@@ -217,6 +225,8 @@ class RateLimiter:
                 connection_pool=self._pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
+        # Skip-successful rules: slots taken before the request (see the module docstring).
+        self._slots = attempts_for(self._redis, "rl-slots:")
 
     @classmethod
     def from_settings(
@@ -354,6 +364,40 @@ class RateLimiter:
             if not states[-1].allowed:
                 break
         return states
+
+    def _slot_limit(self, rule: LimitRule, key: str) -> AttemptLimit:
+        amount = self.monitor.scaled(rule.amount)
+        return AttemptLimit(f"{rule.name}:{key}", amount, rule.window_seconds, rule.block_seconds)
+
+    async def admit(self, rule_name: str, key: str) -> tuple[LimitState, Attempt]:
+        """A skip-successful rule: take a slot for this request, atomically, or be refused
+        (its failures and the requests in flight fill the limit). Settle the slot with
+        :meth:`settle` when the answer is known."""
+        rule = self.rules[rule_name]
+        limit = self._slot_limit(rule, key)
+        attempt = await self._slots.begin([limit], datetime.now(UTC))
+        if not attempt.admitted:
+            state = LimitState(
+                rule.name, limit.max_failures, 0, attempt.retry_after, False, attempt.blocked
+            )
+            return state, attempt
+        remaining = max(limit.max_failures - attempt.used - 1, 0)
+        return LimitState(
+            rule.name, limit.max_failures, remaining, rule.window_seconds, True
+        ), attempt
+
+    async def settle(self, attempt: Attempt, *, failed: bool) -> LimitState:
+        """The request behind a slot ended: a failure counts, anything else gives it back.
+        Where the caller stands now (as far as this request can tell)."""
+        limit = attempt.limits[0]
+        if failed:
+            await self._slots.failed(attempt, datetime.now(UTC))
+        else:
+            await self._slots.release(attempt)
+        used = attempt.used + (1 if failed else 0)
+        rule = limit.key.split(":", 1)[0]
+        remaining = max(limit.max_failures - used, 0)
+        return LimitState(rule, limit.max_failures, remaining, limit.window_seconds, True)
 
     async def peek(self, rule_name: str, key: str) -> LimitState:
         """Where ``key`` stands without counting this request (for skip-successful rules)."""
