@@ -102,6 +102,21 @@ return {out, reads}
 """
 
 
+# One audit row per key and period, the others counted: KEYS[1] the period's gate, KEYS[2]
+# how many were left out since the last row. ARGV[1]: the period in seconds. Returns -1 to
+# leave this one out (counted), else how many were left out before it.
+_AUDIT_GATE = """
+if redis.call('set', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+    local skipped = tonumber(redis.call('get', KEYS[2]) or '0')
+    redis.call('del', KEYS[2])
+    return skipped
+end
+redis.call('incr', KEYS[2])
+redis.call('expire', KEYS[2], 86400)
+return -1
+"""
+
+
 class _Window(limits.RateLimitItemPerSecond):
     """A moving window of ``multiples`` seconds whose key leaves the amount out."""
 
@@ -227,6 +242,8 @@ class RateLimiter:
             self._shared = MovingWindowRateLimiter(storage)
         # Skip-successful rules: slots taken before the request (see the module docstring).
         self._slots = attempts_for(self._redis, "rl-slots:")
+        self._gate: AsyncScript | None = None
+        self._gates: dict[str, tuple[float, int]] = {}  # in memory: key -> (until, left out)
 
     @classmethod
     def from_settings(
@@ -424,6 +441,36 @@ class RateLimiter:
         window = self._window(rule)
         allowed = await self._run(lambda lim: lim.hit(window, key))
         return await self._state(rule, key, allowed)
+
+    async def audit_gate(self, namespace: str, key: str, seconds: int) -> int | None:
+        """Whether to write an audit row for ``(namespace, key)`` now: the first time in
+        each ``seconds``, the answer is how many were left out since the last row written
+        (for the row to say); otherwise None, and this one is counted as left out. A flood
+        then writes one row per key and period, and the rows still add up to the flood."""
+        name = f"{namespace}:{key}"
+        if self._redis is not None:
+            try:
+                if self._gate is None:
+                    self._gate = self._redis.register_script(_AUDIT_GATE)
+                skipped = int(
+                    await self._gate(keys=[f"audit-gate:{name}", f"audit-left-out:{name}"],
+                                     args=[max(seconds, 1)])
+                )  # fmt: skip
+                return None if skipped < 0 else skipped
+            except Exception as exc:  # Redis down, slow or pool busy: this process's gate
+                self._warn(exc)
+        return self._memory_gate(name, seconds)
+
+    def _memory_gate(self, name: str, seconds: int) -> int | None:
+        now = time.time()
+        if len(self._gates) > 10_000:  # drop closed gates with nothing left out
+            self._gates = {k: v for k, v in self._gates.items() if v[0] > now or v[1]}
+        until, skipped = self._gates.get(name, (0.0, 0))
+        if until > now:
+            self._gates[name] = (until, skipped + 1)
+            return None
+        self._gates[name] = (now + max(seconds, 1), 0)
+        return skipped
 
     async def once(self, namespace: str, key: str, seconds: int) -> bool:
         """True the first time ``(namespace, key)`` is seen within ``seconds`` (so a flood of

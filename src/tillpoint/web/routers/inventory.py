@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from tillpoint.audit.events import SecurityEventType
-from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.audit.service import log_security_event
 from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
 from tillpoint.ids import is_valid_id
 from tillpoint.inventory import fallbacks, holds, stock, webhook
@@ -22,6 +22,7 @@ from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
 from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
+from tillpoint.security.signature_audit import audit_signature_failure
 from tillpoint.web.deps import (
     RateLimiterDep,
     RuntimeDep,
@@ -32,6 +33,7 @@ from tillpoint.web.deps import (
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.security_middleware import rate_limiter_for
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"], route_class=TypedPathRoute)
 
@@ -191,18 +193,15 @@ _SIGNED_HEADERS = {
 async def receive_webhook(
     request: Request, rt: RuntimeDep, signature: InventorySignature
 ) -> dict[str, Any]:
-    """Stock levels from an external system, HMAC-SHA256 signed (see README)."""
+    """Stock levels from an external system, HMAC-SHA256 signed (see README). A failed
+    signature is audited once per source address and minute (the rest counted)."""
     body = await request.body()
     try:
         return await webhook.receive_stock_webhook(rt, request.headers, body)
     except TillpointError as exc:
         if exc.code in _SIGNATURE_FAILURES:
-            await log_security_event(
-                rt,
-                SecurityEventType.webhook_signature_failed,
-                actor=Actor(ip_address=client_ip(request)),
-                metadata={"webhook": "inventory", "reason": exc.code},
-            )
+            limiter = rate_limiter_for(request.app)
+            await audit_signature_failure(rt, limiter, "inventory", exc.code, client_ip(request))
         raise
 
 
