@@ -296,3 +296,27 @@ async def test_concurrent_first_adjustments_of_a_sku_all_count(rt: Runtime) -> N
     p = await factories.product(rt)
     await asyncio.gather(*(adjust_stock(rt, p.id, delta=2, reason=f"box {n}") for n in range(5)))
     assert (await level(rt, p.id)).on_hand == 10
+
+
+async def test_sync_screens_the_providers_skus_like_any_identifier(rt: Runtime) -> None:
+    """A SKU the provider sends with a card number or a control character (a NUL fails
+    PostgreSQL's text type) is refused with its place, never looked up, stored or echoed;
+    the other levels still apply."""
+    a = await stocked(rt, 4)
+    items = [
+        {"sku": "4111 1111 1111 1111", "available": 1},
+        {"sku": "bad\x00sku", "available": 1},
+        {"sku": "esc\x1b[31m", "available": 1},
+        {"sku": a.sku, "available": 9},
+    ]
+    pages = [{"inventory_levels": items, "next_cursor": None}]
+    provider = HttpJsonProvider("https://x.example", "key-123", transport=provider_api(pages, []))
+    result = await sync_inventory(rt, provider)
+    assert result.error is None and result.updated == 1
+    assert [(f.path, f.code) for f in result.refused] == [
+        (("inventory_levels", 0, "sku"), "card_data_not_accepted"),
+        (("inventory_levels", 1, "sku"), "control_characters_not_allowed"),
+        (("inventory_levels", 2, "sku"), "control_characters_not_allowed"),
+    ]
+    assert "4111" not in repr(result) and "\x00" not in repr(result)
+    assert (await level(rt, a.id)).on_hand == 9
