@@ -247,8 +247,16 @@ class Settings(BaseSettings):
     # 1,000-person office. A flood from one address is held to 40 requests/s, about a
     # tenth of one core on the costliest requests (a checkout event, ~2.4 ms of CPU).
     rate_limit_per_address: str = "2400/minute"
-    # Read by the login throttle (auth/throttle.py): failures per account and per IP.
+    # Read by the login throttle (auth/throttle.py): failures per account.
     rate_limit_login: str = "5/15 minutes"
+    rate_limit_login_per_address: str = Field(
+        default="50/15 minutes",
+        description="Failed logins (and registrations of a taken email) per client address, "
+        '"N/M unit", then the address is blocked for rate_limit_login_block_seconds. Separate '
+        "from the per-account limit (rate_limit_login) so one address cannot try a password "
+        "against more than N accounts, yet shoppers behind one office or carrier address are "
+        "not blocked by each other's typos (5 per address would lock out a crowd).",
+    )
     rate_limit_login_block_seconds: int = Field(default=30 * 60, ge=1)
     rate_limit_adaptive: bool = True
     rate_limit_adaptive_in_flight: int = Field(default=100, ge=1)
@@ -347,6 +355,7 @@ class Settings(BaseSettings):
     @field_validator(
         "coupon_attempts_per_session",
         "coupon_attempts_per_address",
+        "rate_limit_login_per_address",
         "inventory_waitlist_joins_per_session",
         "inventory_waitlist_joins_per_address",
     )
