@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -320,3 +320,45 @@ async def test_sync_screens_the_providers_skus_like_any_identifier(rt: Runtime) 
     ]
     assert "4111" not in repr(result) and "\x00" not in repr(result)
     assert (await level(rt, a.id)).on_hand == 9
+
+
+async def _cart_of(rt: Runtime, product_id: str, quantity: int, **owner: Any) -> str:
+    from tillpoint.cart.models import Cart, CartItem
+    from tillpoint.ids import new_id
+
+    expires = rt.clock.now() + timedelta(days=1)
+    async with rt.db.transaction() as s:
+        cart = Cart(id=new_id("cart"), currency="USD", expires_at=expires, **owner)
+        s.add(cart)
+        await s.flush()
+        s.add(CartItem(id=new_id("item"), cart_id=cart.id, product_id=product_id,
+                       quantity=quantity, price=1500, currency="USD"))  # fmt: skip
+    return cart.id
+
+
+@pytest.mark.parametrize("owner", [{"session_id": "sess-many-carts"}, {"user_id": None}])
+async def test_what_one_owner_holds_is_capped_across_its_carts(
+    rt: Runtime, owner: dict[str, Any]
+) -> None:
+    """A session (or customer) with several carts holds at most the cap in all: 8 units
+    held through one cart leave room for 2 through another, not 8 more."""
+    from tillpoint.auth.service import create_user
+    from tillpoint.inventory.errors import ReservationCapReached
+    from tillpoint.inventory.holds import reserve_cart
+
+    if "user_id" in owner:
+        user = await create_user(rt, email="many@shop.example.com", password="a-long-password-1")
+        owner = {"user_id": user.id}
+    p = await stocked(rt, 20)
+    first = await _cart_of(rt, p.id, 8, **owner)
+    await reserve_cart(rt, first)
+    second = await _cart_of(rt, p.id, 8, **owner)
+    with pytest.raises(ReservationCapReached) as err:
+        await reserve_cart(rt, second)
+    assert err.value.details["items"][0]["requested"] == 16
+    assert (await level(rt, p.id)).reserved == 8
+    third = await _cart_of(rt, p.id, 2, **owner)
+    await reserve_cart(rt, third)
+    assert (await level(rt, p.id)).reserved == 10
+    stranger = await _cart_of(rt, p.id, 8, session_id="someone-else")
+    await reserve_cart(rt, stranger)  # another owner's holds are not counted

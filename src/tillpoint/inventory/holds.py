@@ -4,26 +4,30 @@ The id is derived from the cart id and version, so a double click (or the checko
 the page both asking) reserves once; a newer cart version replaces the older hold. The
 cart's row is locked first, so two holds of one cart cannot both stay active.
 
-A hold has no purchase behind it, so what one cart (one session, or one customer) may
-hold is capped: ``inventory_hold_max_per_sku`` units of a stock row and
-``inventory_hold_max_units`` in all (tracked lines only: untracked stock is never
-short). Otherwise one anonymous session could hold a whole SKU for the reservation TTL
-and lock every other buyer out. Checkout's own reservation at CONFIRM_ORDER is not held
-to this cap: the payment follows at once (a failed one releases it), so it is bounded by
-the cart's line limit and the payment velocity limits instead.
+What one owner (a customer, else a session) holds at once is capped:
+``inventory_hold_max_per_sku`` units of a stock row and ``inventory_hold_max_units`` in
+all (tracked lines only: untracked stock is never short), counting every active
+reservation of every cart it owns: cart holds and checkouts' reservations alike (a
+checkout's CONFIRM_ORDER holds the stock until its payment ends, which a 3-D Secure
+challenge left open stretches to the whole TTL). Otherwise one anonymous session could
+hold a whole SKU, through one cart or many, and lock every other buyer out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.cart.models import Cart
 from tillpoint.errors import Conflict, NotFound
 from tillpoint.inventory.errors import ReservationCapReached
-from tillpoint.inventory.models import InventoryItem, InventoryReservation
+from tillpoint.inventory.models import (
+    InventoryItem,
+    InventoryReservation,
+    InventoryReservationLine,
+)
 from tillpoint.inventory.reservations import (
     ACTIVE,
     Reservation,
@@ -80,25 +84,58 @@ async def reserve_cart(
         raise NotFound("No such cart.", code="cart_not_found")
     if not cart.items:
         raise Conflict("The cart is empty.", code="cart_empty")
-    await check_hold_cap(rt, s, [(i.product_id, i.variant_id, i.quantity) for i in cart.items])
+    lines = [(i.product_id, i.variant_id, i.quantity) for i in cart.items]
+    await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, cart))
     rid = cart_reservation_id(cart.id, cart.version)
     await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
     items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
     return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
 
 
+async def held_by_owner(rt: Runtime, s: AsyncSession, cart: Cart) -> dict[str, int]:
+    """Units per stock row the cart's owner (its customer, else its session) holds now
+    through the active reservations of its *other* carts (this cart's own are replaced
+    by the one being made)."""
+    if cart.user_id is not None:
+        owner = Cart.user_id == cart.user_id
+    elif cart.session_id is not None:
+        owner = Cart.session_id == cart.session_id
+    else:
+        return {}
+    carts = select(Cart.id).where(owner, Cart.id != cart.id)
+    line, res = InventoryReservationLine, InventoryReservation
+    rows = await s.execute(
+        select(line.inventory_id, func.sum(line.quantity))
+        .join(res, res.id == line.reservation_id)
+        .where(
+            res.status == ACTIVE,
+            res.expires_at > rt.clock.now(),
+            res.reference.in_(carts),
+            line.inventory_id.is_not(None),
+        )
+        .group_by(line.inventory_id)
+    )
+    return {str(inventory_id): int(units) for inventory_id, units in rows}
+
+
 async def check_hold_cap(
-    rt: Runtime, s: AsyncSession, lines: Sequence[tuple[str, str | None, int]]
+    rt: Runtime,
+    s: AsyncSession,
+    lines: Sequence[tuple[str, str | None, int]],
+    already: dict[str, int] | None = None,
 ) -> None:
     """Raise :class:`ReservationCapReached` if holding these (product, variant, quantity)
-    lines would exceed what one cart may hold."""
+    lines, on top of what the owner ``already`` holds (units per stock row id, see
+    :func:`held_by_owner`), would exceed what one owner may hold."""
     per_sku, in_all = rt.settings.inventory_hold_max_per_sku, rt.settings.inventory_hold_max_units
+    already = already or {}
     rows = await stock_rows(s, [(p, v) for p, v, _ in lines])
     held: dict[str, tuple[InventoryItem, int]] = {}
     for product_id, variant_id, quantity in lines:
         row = row_for(rows, (product_id, variant_id))
         if row is not None:  # untracked stock is never short: holding it locks no one out
-            held[row.id] = (row, held.get(row.id, (row, 0))[1] + quantity)
+            before = held.get(row.id, (row, already.get(row.id, 0)))[1]
+            held[row.id] = (row, before + quantity)
     over = [
         {
             "product_id": row.product_id,
@@ -111,6 +148,7 @@ async def check_hold_cap(
         if quantity > per_sku
     ]
     units = sum(quantity for _, quantity in held.values())
+    units += sum(n for row_id, n in already.items() if row_id not in held)
     if over or units > in_all:
         raise ReservationCapReached(items=over, units=units, max_per_sku=per_sku, max_units=in_all)
 
