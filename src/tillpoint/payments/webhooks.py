@@ -6,11 +6,10 @@ the old and the new one valid at once, then bounds the signed timestamp in both
 directions (Stripe's SDK only refuses old ones: a signature made for a time far ahead
 would otherwise stay valid until then). Anything that fails verification raises
 :class:`WebhookRejected` (400) before anything else is touched; a failed signature is
-audited (``webhook_signature_failed``): one row per source address and
-a minute (with how many failures it left out since the last row) when
-the caller passes its rate limiter, so a flood of forgeries writes a bounded number of
-rows and every one is still refused. The event id is
-inserted in the same transaction as the handlers' changes: a replay finds it and does
+audited (``webhook_signature_failed``), at most once per source address and minute when
+the caller passes its rate limiter (``security/signature_audit.py``): a flood of
+forgeries writes a bounded number of rows, and every one is still refused. The event id
+is inserted in the same transaction as the handlers' changes: a replay finds it and does
 nothing, and a handler that fails rolls the record back so the retry runs again.
 """
 

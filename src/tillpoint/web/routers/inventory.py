@@ -234,8 +234,9 @@ async def hold_cart(
 ) -> dict[str, Any]:
     """Hold the caller's cart's stock for the reservation TTL (all lines or none: 409
     ``out_of_stock`` with the available quantities). Idempotent per cart version. One
-    cart holds at most ``inventory_hold_max_per_sku`` units of an item and
-    ``inventory_hold_max_units`` in all: 409 ``reservation_cap_reached`` otherwise."""
+    session or customer holds at most ``inventory_hold_max_per_sku`` units of an item and
+    ``inventory_hold_max_units`` in all, across its carts and checkouts: 409
+    ``reservation_cap_reached`` otherwise."""
     try:
         return reservation_out(await holds.reserve_cart(rt, session.cart_id))
     except ReservationCapReached as exc:
