@@ -589,8 +589,16 @@ class Settings(BaseSettings):
     # Read by the login throttle (auth/throttle.py), not by the rate-limit middleware.
     rate_limit_login: str = Field(
         default="5/15 minutes",
-        description="Failed logins (and registrations with a taken email) per account and "
-        "per client IP address.",
+        description="Failed logins per account, then the account is blocked for "
+        "`rate_limit_login_block_seconds`.",
+    )
+    # Separate from the per-account limit so one address cannot try a password against
+    # more than N accounts, yet shoppers behind one office or carrier address are not
+    # blocked by each other's typos (5 per address would lock out a crowd).
+    rate_limit_login_per_address: str = Field(
+        default="50/15 minutes",
+        description="Failed logins (and registrations of a taken email) per client IP "
+        "address, then the address is blocked for `rate_limit_login_block_seconds`.",
     )
     rate_limit_login_block_seconds: int = Field(
         default=30 * 60,
@@ -867,6 +875,7 @@ class Settings(BaseSettings):
     @field_validator(
         "coupon_attempts_per_session",
         "coupon_attempts_per_address",
+        "rate_limit_login_per_address",
         "inventory_waitlist_joins_per_session",
         "inventory_waitlist_joins_per_address",
     )

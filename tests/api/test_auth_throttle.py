@@ -1,5 +1,6 @@
 """Login throttling over HTTP, in memory and on Redis: 5 failures per 15 minutes per
-account and per IP, then 429 with Retry-After for 30 minutes."""
+account, 50 per address (most tests here set the address ceiling to 5 as well, to reach
+it quickly), then 429 with Retry-After for 30 minutes."""
 
 from __future__ import annotations
 
@@ -20,10 +21,15 @@ WRONG = "definitely-wrong-password"
 
 
 @pytest.fixture(params=["memory", "redis"])
-def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+def store(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "redis":
         return {"redis_url": request.getfixturevalue("redis_url")}
     return {}
+
+
+@pytest.fixture
+def settings_overrides(store: dict[str, Any]) -> dict[str, Any]:
+    return {**store, "rate_limit_login_per_address": "5/15 minutes"}
 
 
 async def _fail(api: Api, email: str, times: int) -> None:
@@ -181,3 +187,31 @@ async def test_concurrent_registrations_of_taken_emails_count_per_address(
     codes = sorted(r.status_code for r in results)
     assert codes == [409] * 5 + [429] * 10, [r.text for r in results]
     _refusals_are_429_with_retry_after([r for r in results if r.status_code == 429])
+
+
+class TestTheAddressCeiling:
+    """The default per-address ceiling (50 failures per 15 minutes) is separate from the
+    per-account policy (5): shoppers behind one address are not blocked by each other's
+    typos, and one address cannot try a password against more than 50 accounts."""
+
+    @pytest.fixture
+    def settings_overrides(self, store: dict[str, Any]) -> dict[str, Any]:
+        return store
+
+    async def test_a_crowd_behind_one_address_is_not_blocked_by_its_typos(
+        self, user_api: Api, api: Api
+    ) -> None:
+        for i in range(20):  # twenty colleagues, one mistyped password each
+            await _fail(api, f"colleague{i}@shop.example.com", 1)
+        assert (await api.login(USER_EMAIL, USER_PASSWORD)).status_code == 200
+
+    async def test_one_address_spraying_accounts_is_stopped_at_the_ceiling(
+        self, user_api: Api, api: Api, verifications: list[str]
+    ) -> None:
+        emails = [f"victim{i}@shop.example.com" for i in range(60)]
+        results = [await api.login(e, WRONG) for e in emails]
+        assert verifications.count(WRONG) == 50
+        assert [r.status_code for r in results] == [401] * 50 + [429] * 10
+        _refusals_are_429_with_retry_after(results[50:])
+        r = await api.login(USER_EMAIL, USER_PASSWORD)  # the address is blocked now
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1800"

@@ -172,6 +172,15 @@ async def test_nul_and_controls_in_query_and_path_never_reach_the_database(
     assert r.json()["error"]["fields"][0]["path"] == path
 
 
+@pytest.mark.parametrize("cursor", [PAN, "4111111111111111"])
+async def test_a_sku_cursor_is_screened_for_card_numbers_like_any_identifier(
+    admin_api: Api, cursor: str
+) -> None:
+    """The low-stock list's cursor is a SKU, not one of our opaque tokens."""
+    r = await admin_api.get("/api/admin/inventory", params={"cursor": cursor})
+    _refused(r, "card_data_not_accepted", ["query", "cursor"])
+
+
 async def test_a_control_character_in_an_id_never_routes(api: Api) -> None:
     r = await api.get("/api/products/prod_%00x")
     assert r.status_code == 404 and error_code(r) == "not_found"

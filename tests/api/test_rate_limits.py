@@ -344,3 +344,45 @@ async def test_a_busy_limiter_pool_counts_in_memory_instead(
         await app.state.rate_limiter.aclose()
     finally:
         await own.redis.aclose()  # type: ignore[union-attr]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Where the limiter keeps its counts: this process, or Redis."""
+    return request.getfixturevalue("redis_url") if request.param == "redis" else None
+
+
+async def test_concurrent_unsuccessful_create_intents_never_pass_the_limit(
+    rt: Runtime, client_for: Any, store_url: str | None
+) -> None:
+    """Ten failing create-intents at once against a limit of 2: two reach the handler, the
+    rest are refused up front (the check and the count are one step)."""
+    overrides: dict[str, Any] = {"rate_limit_create_intent": "2/5 minutes"}
+    redis = None
+    if store_url is not None:
+        overrides["redis_url"] = store_url
+        redis = Redis.from_url(store_url)
+    settings = rt.settings.model_copy(update=overrides)
+    app = create_app(runtime=Runtime(settings=settings, db=rt.db, redis=redis, clock=rt.clock))
+    reached: list[int] = []
+
+    async def create_intent(request: Request) -> JSONResponse:
+        reached.append(1)
+        await asyncio.sleep(0.05)  # the gateway call
+        return JSONResponse({"ok": False}, 402)
+
+    _first_route(app, "/api/payment/create-intent", "POST", create_intent)
+    client = client_for(app)
+    await client.get("/api/session")
+    client.headers["X-CSRF-Token"] = str(client.cookies.get("csrf-token"))
+    try:
+        path = "/api/payment/create-intent"
+        answers = await asyncio.gather(*(client.post(path, json={}) for _ in range(10)))
+        assert sorted(r.status_code for r in answers) == [402] * 2 + [429] * 8
+        assert len(reached) == 2
+        # Once both have failed, the window is full: refused until it passes.
+        refused = await client.post(path, json={})
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 1
+    finally:
+        if redis is not None:
+            await redis.aclose()

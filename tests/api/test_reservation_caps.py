@@ -80,12 +80,29 @@ async def test_a_logged_in_customer_is_capped_like_a_guest(user_api: Api, rt: Ru
     assert (await _cap_rows(rt))[0].user_id is not None
 
 
-async def test_checkout_still_reserves_what_the_customer_buys(api: Api, rt: Runtime) -> None:
-    # The hold cap is for holds without a purchase behind them; CONFIRM_ORDER reserves the
-    # cart it is about to charge for (bounded by the cart's own line limit).
-    p = await _in_cart(api, rt, on_hand=20, qty=20)
+async def test_checkout_reserves_what_the_customer_buys_within_the_cap(
+    api: Api, rt: Runtime
+) -> None:
+    p = await _in_cart(api, rt, on_hand=20, qty=10)
     cid = (await start(api))["id"]
     await to_state(api, cid, "order_review")
     r = await send(api, cid, "CONFIRM_ORDER")
     assert r.status_code == 200, r.text
-    assert (await level(rt, p.id)).reserved == 20
+    assert (await level(rt, p.id)).reserved == 10
+
+
+async def test_a_checkout_cannot_hold_a_whole_sku_either(
+    api: Api, new_api: Any, rt: Runtime
+) -> None:
+    """CONFIRM_ORDER holds the stock until the payment ends (3-D Secure left pending: the
+    whole TTL): the same cap as a hold, or one session locks every other buyer out."""
+    p = await _in_cart(api, rt, on_hand=20, qty=20)
+    cid = (await start(api))["id"]
+    await to_state(api, cid, "order_review")
+    r = await send(api, cid, "CONFIRM_ORDER")
+    assert r.status_code == 409 and error_code(r) == "reservation_cap_reached", r.text
+    assert r.json()["error"]["details"]["items"][0]["requested"] == 20
+    assert (await level(rt, p.id)).reserved == 0
+    other: Api = await new_api()
+    await other.post("/api/cart/items", json={"product_id": p.id, "quantity": 3})
+    assert (await other.post("/api/inventory/reservations")).status_code == 201

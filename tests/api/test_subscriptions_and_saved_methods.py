@@ -79,6 +79,50 @@ async def test_deleted_subscription_is_canceled(api: Api, rt: Runtime) -> None:
     assert row is not None and row.status == "canceled"
 
 
+async def _mismatch_audits(rt: Runtime) -> list[Any]:
+    from tillpoint.audit.queries import AuditLogFilters, query_logs
+
+    rows, _ = await query_logs(rt, AuditLogFilters(event_types=["webhook_subscription_mismatch"]))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "event_type", ["customer.subscription.updated", "customer.subscription.deleted"]
+)
+async def test_a_subscription_event_for_another_customer_changes_nothing(
+    api: Api, rt: Runtime, event_type: str
+) -> None:
+    """Our row says sub_1 is cus_1's: an event naming sub_1 with cus_2 is not about it."""
+    now = int(time.time())
+    created = stripe_event("customer.subscription.created", _sub("active", now + 100))
+    await _send(api, "/api/webhooks/stripe", created)
+    other = {**_sub("canceled", now + 999), "customer": "cus_2"}
+    event = stripe_event(event_type, other)
+    await _send(api, "/api/webhooks/stripe", event)
+    row = await _record(rt, "sub_1")
+    assert row is not None
+    assert (row.status, row.gateway_customer_id) == ("active", "cus_1")
+    assert row.current_period_end is not None
+    assert int(row.current_period_end.timestamp()) == now + 100
+    [audit] = await _mismatch_audits(rt)
+    assert audit.entity_type == "subscription" and audit.entity_id == row.id
+    assert audit.meta["event_id"] == event["id"] and audit.meta["type"] == event_type
+
+
+async def test_an_invoice_for_another_customer_changes_nothing(api: Api, rt: Runtime) -> None:
+    await _send(api, "/api/webhooks/stripe", stripe_event(
+        "customer.subscription.created", _sub("past_due", int(time.time()))))  # fmt: skip
+    invoice = stripe_event(
+        "invoice.paid",
+        {"id": "in_x", "object": "invoice", "subscription": "sub_1", "customer": "cus_2"},
+    )
+    await _send(api, "/api/webhooks/stripe/invoice-paid", invoice)
+    row = await _record(rt, "sub_1")
+    assert row is not None
+    assert (row.status, row.paid_invoices, row.latest_invoice_id) == ("past_due", 0, None)
+    assert len(await _mismatch_audits(rt)) == 1
+
+
 async def test_saved_methods_for_a_registered_user(user_api: Api) -> None:
     assert (await user_api.get("/api/payment/methods")).json()["items"] == []
     setup = await user_api.post("/api/payment/setup-intent")

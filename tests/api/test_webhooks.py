@@ -271,9 +271,8 @@ async def test_payment_config_lists_methods_from_settings(api: Api) -> None:
 
 
 class TestSignatureFloodIsBoundedByTheRateLimit:
-    """One audit row per failed signature: the per-address ceiling bounds how many an
-    attacker (who sends no session) can write, and the refusals past it are audited once
-    per window."""
+    """The per-address ceiling refuses a flood past it (those refusals audited once per
+    window); the failed signatures under it write one audit row per address and minute."""
 
     @pytest.fixture
     def settings_overrides(self) -> dict[str, Any]:
@@ -289,6 +288,70 @@ class TestSignatureFloodIsBoundedByTheRateLimit:
             response = await attacker.post("/api/webhooks/stripe", content=body, headers=headers)
             statuses.append(response.status_code)
         assert statuses == [401] * 3 + [429] * 5
-        assert len(await _signature_audits(rt)) == 3
+        assert len(await _signature_audits(rt)) == 1
         limited, _ = await query_logs(rt, AuditLogFilters(event_types=["rate_limited"]))
         assert len(limited) == 1
+
+
+class TestSignatureFloodWritesBoundedAuditRows:
+    """Under the per-address ceiling, a flood of forged signatures writes one audit row per
+    source address and minute, however many arrive, and every one is still refused."""
+
+    @pytest.fixture(params=["memory", "redis"])
+    def settings_overrides(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "sandbox_webhook_secret": SECRET,
+            "inventory_webhook_secret": "whsec_test_inventory_secret_0000000000",
+        }
+        if request.param == "redis":
+            values["redis_url"] = request.getfixturevalue("redis_url")
+        return values
+
+    async def test_200_bad_stripe_signatures_write_one_row(self, new_api: Any, rt: Runtime) -> None:
+        attacker: Api = await new_api(start=False)
+        codes = set()
+        for _ in range(200):
+            body, headers = _delivery("wrong_secret")
+            response = await attacker.post("/api/webhooks/stripe", content=body, headers=headers)
+            codes.add((response.status_code, error_code(response)))
+        assert codes == {(401, "webhook_signature_invalid")}
+        [row] = await _signature_audits(rt)
+        assert row.meta == {"webhook": "stripe", "reason": "webhook_signature_invalid"}
+
+    async def test_200_bad_inventory_signatures_write_one_row(
+        self, new_api: Any, rt: Runtime
+    ) -> None:
+        attacker: Api = await new_api(start=False)
+        codes = set()
+        for _ in range(200):
+            headers = {"X-Inventory-Signature": "t=1,v1=00", "X-Inventory-Timestamp": "1"}
+            response = await attacker.post(
+                "/api/inventory/webhook", json={"updates": []}, headers=headers
+            )
+            codes.add(response.status_code)
+        assert len(codes) == 1 and codes <= {400, 401}
+        [row] = await _signature_audits(rt)
+        assert row.meta["webhook"] == "inventory"
+
+
+async def test_the_next_row_counts_the_failures_it_left_out(
+    new_api: Any, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A minute later the next failure is written, saying how many were left out."""
+    import tillpoint.security.ratelimit as ratelimit
+
+    now = [time.time()]
+    monkeypatch.setattr(ratelimit, "time", type("T", (), {"time": staticmethod(lambda: now[0])}))
+    attacker: Api = await new_api(start=False)
+
+    async def forge() -> None:
+        body, headers = _delivery("wrong_secret")
+        response = await attacker.post("/api/webhooks/stripe", content=body, headers=headers)
+        assert response.status_code == 401
+
+    for _ in range(30):
+        await forge()
+    now[0] += 61
+    await forge()
+    rows = sorted(await _signature_audits(rt), key=lambda r: r.meta.get("left_out", 0))
+    assert [r.meta.get("left_out") for r in rows] == [None, 29]

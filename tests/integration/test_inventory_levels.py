@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -297,3 +297,69 @@ async def test_concurrent_first_adjustments_of_a_sku_all_count(rt: Runtime) -> N
     p = await factories.product(rt)
     await asyncio.gather(*(adjust_stock(rt, p.id, delta=2, reason=f"box {n}") for n in range(5)))
     assert (await level(rt, p.id)).on_hand == 10
+
+
+async def test_sync_screens_the_providers_skus_like_any_identifier(rt: Runtime) -> None:
+    """A SKU the provider sends with a card number or a control character (a NUL fails
+    PostgreSQL's text type) is refused with its place, never looked up, stored or echoed;
+    the other levels still apply."""
+    a = await stocked(rt, 4)
+    items = [
+        {"sku": "4111 1111 1111 1111", "available": 1},
+        {"sku": "bad\x00sku", "available": 1},
+        {"sku": "esc\x1b[31m", "available": 1},
+        {"sku": a.sku, "available": 9},
+    ]
+    pages = [{"inventory_levels": items, "next_cursor": None}]
+    provider = HttpJsonProvider("https://x.example", "key-123", transport=provider_api(pages, []))
+    result = await sync_inventory(rt, provider)
+    assert result.error is None and result.updated == 1
+    assert [(f.path, f.code) for f in result.refused] == [
+        (("inventory_levels", 0, "sku"), "card_data_not_accepted"),
+        (("inventory_levels", 1, "sku"), "control_characters_not_allowed"),
+        (("inventory_levels", 2, "sku"), "control_characters_not_allowed"),
+    ]
+    assert "4111" not in repr(result) and "\x00" not in repr(result)
+    assert (await level(rt, a.id)).on_hand == 9
+
+
+async def _cart_of(rt: Runtime, product_id: str, quantity: int, **owner: Any) -> str:
+    from tillpoint.cart.models import Cart, CartItem
+    from tillpoint.ids import new_id
+
+    expires = rt.clock.now() + timedelta(days=1)
+    async with rt.db.transaction() as s:
+        cart = Cart(id=new_id("cart"), currency="USD", expires_at=expires, **owner)
+        s.add(cart)
+        await s.flush()
+        s.add(CartItem(id=new_id("item"), cart_id=cart.id, product_id=product_id,
+                       quantity=quantity, price=1500, currency="USD"))  # fmt: skip
+    return cart.id
+
+
+@pytest.mark.parametrize("owner", [{"session_id": "sess-many-carts"}, {"user_id": None}])
+async def test_what_one_owner_holds_is_capped_across_its_carts(
+    rt: Runtime, owner: dict[str, Any]
+) -> None:
+    """A session (or customer) with several carts holds at most the cap in all: 8 units
+    held through one cart leave room for 2 through another, not 8 more."""
+    from tillpoint.auth.service import create_user
+    from tillpoint.cart.stock_hold import reserve_cart
+    from tillpoint.inventory.errors import ReservationCapReached
+
+    if "user_id" in owner:
+        user = await create_user(rt, email="many@shop.example.com", password="a-long-password-1")
+        owner = {"user_id": user.id}
+    p = await stocked(rt, 20)
+    first = await _cart_of(rt, p.id, 8, **owner)
+    await reserve_cart(rt, first)
+    second = await _cart_of(rt, p.id, 8, **owner)
+    with pytest.raises(ReservationCapReached) as err:
+        await reserve_cart(rt, second)
+    assert err.value.details["items"][0]["requested"] == 16
+    assert (await level(rt, p.id)).reserved == 8
+    third = await _cart_of(rt, p.id, 2, **owner)
+    await reserve_cart(rt, third)
+    assert (await level(rt, p.id)).reserved == 10
+    stranger = await _cart_of(rt, p.id, 8, session_id="someone-else")
+    await reserve_cart(rt, stranger)  # another owner's holds are not counted

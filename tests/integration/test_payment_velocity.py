@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.support import MovableClock
 from tillpoint.payments.attempts import record_attempt
 from tillpoint.payments.gateway import IntentStatus, PaymentIntentResult
+from tillpoint.payments.models import PaymentAttempt
 from tillpoint.payments.velocity import AttemptKeys, PaymentVelocityExceeded, check_velocity
 from tillpoint.runtime import Runtime
 
@@ -88,3 +91,36 @@ async def test_card_fingerprint_limit_spans_sessions_and_emails(rt: Runtime) -> 
         await _attempt(rt, AttemptKeys(f"chk_c{n}", session_id=f"sc{n}"), fingerprint="fpCARD")
     err = await _refused(rt, AttemptKeys("chk_c9", session_id="x", card_fingerprint="fpCARD"))
     assert err.details["scope"] == "card"
+
+
+async def _attempt_slowly(rt: Runtime, keys: AttemptKeys, n: int) -> bool:
+    """One attempt whose gateway call takes a while between the check and the insert
+    (as CONFIRM_ORDER's create_payment_intent does); False if the check refused it."""
+    try:
+        async with rt.db.transaction() as s:
+            await check_velocity(s, rt.settings, keys, rt.clock.now())
+            await asyncio.sleep(0.05)
+            await record_attempt(
+                s, keys=keys, gateway="sandbox", intent=_intent(1000 + n), now=rt.clock.now()
+            )
+    except PaymentVelocityExceeded:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("scope", ["session", "email", "card"])
+async def test_concurrent_attempts_never_pass_the_limit(rt: Runtime, scope: str) -> None:
+    """Ten attempts at once on one session (limit 4), email (5) or card (2), each from its
+    own checkout: exactly the limit go through, the rest are refused."""
+    limit = {"session": 4, "email": 5, "card": 2}[scope]
+
+    def keys(n: int) -> AttemptKeys:
+        shared = {"session": {"session_id": "s-race"}, "email": {"email": "race@example.com"},
+                  "card": {"card_fingerprint": "fpRACE"}}[scope]  # fmt: skip
+        return AttemptKeys(f"chk_race{n}", **{"session_id": f"sr{n}", **shared})
+
+    passed = await asyncio.gather(*(_attempt_slowly(rt, keys(n), n) for n in range(10)))
+    assert sum(passed) == limit
+    async with rt.db.transaction() as s:
+        recorded = await s.scalar(select(func.count()).select_from(PaymentAttempt))
+    assert recorded == limit

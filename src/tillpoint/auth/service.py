@@ -25,7 +25,7 @@ from tillpoint.auth.models import CUSTOMER, ROLES, GuestSession, RegisteredSessi
 from tillpoint.auth.passwords import check_password_policy, hash_password, verify_password
 from tillpoint.auth.session_cache import LiveSession
 from tillpoint.auth.session_context import SessionContext
-from tillpoint.auth.throttle import LoginThrottle
+from tillpoint.auth.throttle import ADDRESS_KEY, LoginThrottle
 from tillpoint.auth.tokens import issue_access_token, session_id_for
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.merge import (
@@ -149,7 +149,7 @@ async def get_user(rt: Runtime, user_id: str) -> UserInfo | None:
 def _throttle_keys(email_key: str, ip: str | None) -> list[str]:
     keys = [f"acct:{email_fingerprint(email_key)}"]
     if ip:
-        keys.append(f"ip:{ip}")
+        keys.append(f"{ADDRESS_KEY}{ip}")
     return keys
 
 

@@ -1,8 +1,11 @@
 """Login throttling (the seed's ``/api/auth/login``: 5 per 15 min, then 30 min blocked).
 
-Failed attempts are counted per key (the account's email digest and the client IP);
-when a key reaches ``max_failures`` within ``window`` it is blocked for ``block``
-seconds, during which every attempt on it is refused, even with the right password.
+Failed attempts are counted per key: the account's email digest (``rate_limit_login``)
+and the client address (``ip:`` keys, ``rate_limit_login_per_address``: a ceiling of its
+own, 50 by default, so one address cannot spray a password over many accounts while a
+crowd behind one address is not blocked by five typos). When a key reaches its failures
+within its window it is blocked for ``block`` seconds, during which every attempt on it
+is refused, even with the right password.
 
 Each attempt takes its slot before the password is checked (``security/attempts.py``),
 so however many guesses arrive at once, at most ``max_failures`` of them per key are
@@ -24,11 +27,17 @@ from tillpoint.security.attempts import Attempt, AttemptLimit, Attempts, attempt
 PREFIX = "tp:login:"
 
 
+ADDRESS_KEY = "ip:"
+
+
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
     max_failures: int
     window_seconds: int
     block_seconds: int
+    # The per-address ceiling (``ip:`` keys); None: the account's numbers.
+    address_max_failures: int | None = None
+    address_window_seconds: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ThrottlePolicy:
@@ -36,9 +45,23 @@ class ThrottlePolicy:
         failures, ``rate_limit_login_block_seconds`` is the block (one set of knobs for the
         one login limit)."""
         item = limits.parse(settings.rate_limit_login)
-        return cls(item.amount, item.get_expiry(), settings.rate_limit_login_block_seconds)
+        address = limits.parse(settings.rate_limit_login_per_address)
+        return cls(
+            item.amount,
+            item.get_expiry(),
+            settings.rate_limit_login_block_seconds,
+            address.amount,
+            address.get_expiry(),
+        )
 
     def on(self, key: str) -> AttemptLimit:
+        if key.startswith(ADDRESS_KEY):
+            return AttemptLimit(
+                key,
+                self.address_max_failures or self.max_failures,
+                self.address_window_seconds or self.window_seconds,
+                self.block_seconds,
+            )
         return AttemptLimit(key, self.max_failures, self.window_seconds, self.block_seconds)
 
 

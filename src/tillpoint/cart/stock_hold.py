@@ -1,6 +1,7 @@
 """Hold the stock of a cart's lines as they are now (the shopper's ``reserve`` button).
 
-The cart's row is locked first, so two holds of one cart cannot both stay active; the
+The cart's row is locked first, so two holds of one cart cannot both stay active. What
+one owner holds is capped across all its carts (cart holds and checkouts alike); the
 hold's id, its cap and the release of older holds are :mod:`tillpoint.inventory.holds`'.
 """
 
@@ -15,6 +16,7 @@ from tillpoint.inventory.holds import (
     HOLD_PREFIX,
     cart_reservation_id,
     check_hold_cap,
+    held_for,
     release_other_holds,
 )
 from tillpoint.inventory.reservations import Reservation, StockRequest, reserve_inventory
@@ -39,8 +41,22 @@ async def reserve_cart(
         raise NotFound("No such cart.", code="cart_not_found")
     if not cart.items:
         raise Conflict("The cart is empty.", code="cart_empty")
-    await check_hold_cap(rt, s, [(i.product_id, i.variant_id, i.quantity) for i in cart.items])
+    lines = [(i.product_id, i.variant_id, i.quantity) for i in cart.items]
+    await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, cart))
     rid = cart_reservation_id(cart.id, cart.version)
     await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
     items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
     return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
+
+
+async def held_by_owner(rt: Runtime, s: AsyncSession, cart: Cart) -> dict[str, int]:
+    """Units per stock row the cart's owner (its customer, else its session) holds now
+    through the active reservations of its *other* carts (this cart's own are replaced
+    by the one being made)."""
+    if cart.user_id is not None:
+        owner = Cart.user_id == cart.user_id
+    elif cart.session_id is not None:
+        owner = Cart.session_id == cart.session_id
+    else:
+        return {}
+    return await held_for(rt, s, select(Cart.id).where(owner, Cart.id != cart.id))

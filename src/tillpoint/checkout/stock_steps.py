@@ -2,7 +2,8 @@
 stock of its cart through inventory's reservations.
 
 - ``reserveStock`` (CONFIRM_ORDER): reserve the cart's lines, all or none (409
-  ``out_of_stock`` refuses the event), for the reservation TTL. A still-active reservation
+  ``out_of_stock`` refuses the event), for the reservation TTL, within what one owner
+  may hold (``cart/stock_hold.py``: 409 ``reservation_cap_reached``). A still-active reservation
   of the same cart version is kept; otherwise a new one is made (id
   ``<checkout id>:r<n>``) and older holds of the cart are released. The id is kept in
   ``context["reservation"]``.
@@ -18,10 +19,11 @@ import contextlib
 from typing import Any
 
 from tillpoint.cart.models import Cart
+from tillpoint.cart.stock_hold import held_by_owner
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.errors import Conflict
 from tillpoint.inventory.errors import ReservationClosed, ReservationNotFound
-from tillpoint.inventory.holds import release_other_holds
+from tillpoint.inventory.holds import check_hold_cap, release_other_holds
 from tillpoint.inventory.reservations import (
     ACTIVE,
     StockRequest,
@@ -68,6 +70,10 @@ async def reserve_stock(call: EffectCall) -> None:
             current = None
         if current is not None and current.status == ACTIVE:
             return  # the same cart is still held (CONFIRM_ORDER again after a refusal)
+    cart_row = await s.get(Cart, cart_id)
+    if cart_row is not None:  # the stock is held until the payment ends: cap it as a hold
+        lines = [(i.product_id, i.variant_id, i.quantity) for i in items]
+        await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, cart_row))
     attempt = int(held.get("attempt") or 0) + 1
     new_id = f"{call.checkout.id}:r{attempt}"
     await release_other_holds(rt, s, cart_id, keep=new_id)

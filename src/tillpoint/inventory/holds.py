@@ -4,27 +4,32 @@ The id is derived from the cart id and version, so a double click (or the checko
 the page both asking) reserves once; a newer cart version replaces the older hold. The
 cart's row is locked first, so two holds of one cart cannot both stay active.
 
-A hold has no purchase behind it, so what one cart (one session, or one customer) may
-hold is capped: ``inventory_hold_max_per_sku`` units of a stock row and
-``inventory_hold_max_units`` in all (tracked lines only: untracked stock is never
-short). Otherwise one anonymous session could hold a whole SKU for the reservation TTL
-and lock every other buyer out. Checkout's own reservation at CONFIRM_ORDER is not held
-to this cap: the payment follows at once (a failed one releases it), so it is bounded by
-the cart's line limit and the payment velocity limits instead.
+What one owner (a customer, else a session) holds at once is capped:
+``inventory_hold_max_per_sku`` units of a stock row and ``inventory_hold_max_units`` in
+all (tracked lines only: untracked stock is never short), counting every active
+reservation of every cart it owns: cart holds and checkouts' reservations alike (a
+checkout's CONFIRM_ORDER holds the stock until its payment ends, which a 3-D Secure
+challenge left open stretches to the whole TTL). Otherwise one anonymous session could
+hold a whole SKU, through one cart or many, and lock every other buyer out.
 
-Holding a whole cart (its row lock, then these steps) is :mod:`tillpoint.cart.stock_hold`.
+Holding a whole cart (its row lock, what its owner holds elsewhere, then these steps) is
+:mod:`tillpoint.cart.stock_hold`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.errors import NotFound
 from tillpoint.inventory.errors import ReservationCapReached
-from tillpoint.inventory.models import InventoryItem, InventoryReservation
+from tillpoint.inventory.models import (
+    InventoryItem,
+    InventoryReservation,
+    InventoryReservationLine,
+)
 from tillpoint.inventory.reservations import (
     ACTIVE,
     Reservation,
@@ -61,18 +66,42 @@ async def release_other_holds(
     return released
 
 
+async def held_for(rt: Runtime, s: AsyncSession, references: Select[str]) -> dict[str, int]:
+    """Units per stock row held now by the active reservations whose reference (the cart
+    they were made for) is one of ``references``."""
+    line, res = InventoryReservationLine, InventoryReservation
+    rows = await s.execute(
+        select(line.inventory_id, func.sum(line.quantity))
+        .join(res, res.id == line.reservation_id)
+        .where(
+            res.status == ACTIVE,
+            res.expires_at > rt.clock.now(),
+            res.reference.in_(references),
+            line.inventory_id.is_not(None),
+        )
+        .group_by(line.inventory_id)
+    )
+    return {str(inventory_id): int(units) for inventory_id, units in rows}
+
+
 async def check_hold_cap(
-    rt: Runtime, s: AsyncSession, lines: Sequence[tuple[str, str | None, int]]
+    rt: Runtime,
+    s: AsyncSession,
+    lines: Sequence[tuple[str, str | None, int]],
+    already: dict[str, int] | None = None,
 ) -> None:
     """Raise :class:`ReservationCapReached` if holding these (product, variant, quantity)
-    lines would exceed what one cart may hold."""
+    lines, on top of what the owner ``already`` holds (units per stock row id, see
+    :func:`held_for`), would exceed what one owner may hold."""
     per_sku, in_all = rt.settings.inventory_hold_max_per_sku, rt.settings.inventory_hold_max_units
+    already = already or {}
     rows = await stock_rows(s, [(p, v) for p, v, _ in lines])
     held: dict[str, tuple[InventoryItem, int]] = {}
     for product_id, variant_id, quantity in lines:
         row = row_for(rows, (product_id, variant_id))
         if row is not None:  # untracked stock is never short: holding it locks no one out
-            held[row.id] = (row, held.get(row.id, (row, 0))[1] + quantity)
+            before = held.get(row.id, (row, already.get(row.id, 0)))[1]
+            held[row.id] = (row, before + quantity)
     over = [
         {
             "product_id": row.product_id,
@@ -85,6 +114,7 @@ async def check_hold_cap(
         if quantity > per_sku
     ]
     units = sum(quantity for _, quantity in held.values())
+    units += sum(n for row_id, n in already.items() if row_id not in held)
     if over or units > in_all:
         raise ReservationCapReached(items=over, units=units, max_per_sku=per_sku, max_units=in_all)
 

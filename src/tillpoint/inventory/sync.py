@@ -8,9 +8,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from tillpoint.errors import FieldError
 from tillpoint.inventory.levels import ExternalLevel, apply_external_levels, known_skus
 from tillpoint.inventory.providers import InventoryProvider, ProviderError
 from tillpoint.runtime import Runtime
+from tillpoint.security.screen import screen_text
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,9 @@ class SyncResult:
     updated: int = 0
     unknown_skus: list[str] = field(default_factory=list)
     invalid_skus: list[str] = field(default_factory=list)
+    # SKUs the input screen refused (card numbers, control characters): by place only,
+    # ("inventory_levels", n, "sku"), never by value.
+    refused: list[FieldError] = field(default_factory=list)
     error: str | None = None
 
 
@@ -36,6 +41,7 @@ async def sync_inventory(rt: Runtime, provider: InventoryProvider) -> SyncResult
         result.error = str(exc)
         return result
     result.fetched = len(levels)
+    levels = _screened(levels, result)
     async with rt.db.transaction() as s:
         known = await known_skus(s, [lv.sku for lv in levels])
         good: dict[str, ExternalLevel] = {}
@@ -52,6 +58,19 @@ async def sync_inventory(rt: Runtime, provider: InventoryProvider) -> SyncResult
             )
             result.updated = len(changed)
     return result
+
+
+def _screened(levels: list[ExternalLevel], result: SyncResult) -> list[ExternalLevel]:
+    """The levels whose SKU passes the screen every identifier we accept passes (a card
+    number is never stored, a NUL never reaches PostgreSQL); the rest go to ``refused``."""
+    kept = []
+    for n, lv in enumerate(levels):
+        problem = screen_text(lv.sku, ("inventory_levels", n, "sku"), single_line=True)
+        if problem is None:
+            kept.append(lv)
+        else:
+            result.refused.append(problem)
+    return kept
 
 
 async def sync_forever(rt: Runtime, provider: InventoryProvider, interval: float) -> None:

@@ -1,6 +1,11 @@
 """Local subscription records: created when a checkout with recurring lines subscribes
 (``processSubscription``), kept current by ``customer.subscription.*`` and ``invoice.paid``
-webhooks. An event older than the last one applied never overwrites newer state."""
+webhooks. An event older than the last one applied never overwrites newer state.
+
+An event changes a record only if it agrees with it: the subscription id finds the row,
+and the event's customer is the row's customer (a subscription never changes customer
+at Stripe). An event naming our subscription with another customer changes nothing and
+is audited (``webhook_subscription_mismatch``), in the event's transaction."""
 
 from __future__ import annotations
 
@@ -11,10 +16,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.ids import new_id
 from tillpoint.orders.models import SubscriptionRecord
 from tillpoint.payments.gateway import PaymentGateway, SubscriptionResult, WebhookEvent
 from tillpoint.runtime import Runtime
+
+MISMATCH = "webhook_subscription_mismatch"
 
 
 def _ts(value: object) -> datetime | None:
@@ -66,6 +74,19 @@ async def record_subscription(
     return row
 
 
+async def _agrees(
+    s: AsyncSession, rt: Runtime, event: WebhookEvent, row: SubscriptionRecord, customer: str
+) -> bool:
+    """Whether ``event`` (naming ``customer``) is about ``row``; if not, audit it."""
+    if customer == row.gateway_customer_id:
+        return True
+    meta = {"event_id": event.id, "type": event.type, "subscription": row.gateway_subscription_id}
+    await record(
+        s, AuditEvent(MISMATCH, "subscription", row.id, "ignore", meta), Actor(), rt.clock.now()
+    )
+    return False
+
+
 async def subscription_changed(
     s: AsyncSession, rt: Runtime, gateway: PaymentGateway, event: WebhookEvent
 ) -> None:
@@ -73,10 +94,10 @@ async def subscription_changed(
     if obj.get("object") != "subscription" or not isinstance(obj.get("id"), str):
         return
     at = datetime.fromtimestamp(event.created, UTC)
-    row = await _ensure(
-        s, obj["id"], str(obj.get("customer") or ""), str(obj.get("status") or "unknown"),
-        rt.clock.now(),
-    )  # fmt: skip
+    customer = str(obj.get("customer") or "")
+    row = await _ensure(s, obj["id"], customer, str(obj.get("status") or "unknown"), rt.clock.now())
+    if not await _agrees(s, rt, event, row, customer):
+        return
     if row.last_event_at is not None and at < row.last_event_at:
         return  # an older snapshot arriving late
     status = "canceled" if event.type == "customer.subscription.deleted" else obj.get("status")
@@ -92,7 +113,10 @@ async def invoice_paid(
     sub_id = obj.get("subscription")
     if obj.get("object") != "invoice" or not isinstance(sub_id, str):
         return
-    row = await _ensure(s, sub_id, str(obj.get("customer") or ""), "active", rt.clock.now())
+    customer = str(obj.get("customer") or "")
+    row = await _ensure(s, sub_id, customer, "active", rt.clock.now())
+    if not await _agrees(s, rt, event, row, customer):
+        return
     row.paid_invoices += 1  # the event id is recorded once, so each invoice counts once
     row.latest_invoice_id = str(obj.get("id") or row.latest_invoice_id)
     row.last_paid_at = datetime.fromtimestamp(event.created, UTC)

@@ -1,16 +1,33 @@
 """Velocity checks: how many payment attempts one checkout, session, email or card made
 within the window, against the configured limits. Counted from ``payment_attempts``,
 so the limits hold across every app instance sharing the database.
+
+The check and the count are one step per key: the caller checks and records the attempt
+in one transaction, and that transaction first takes a lock per key it counts, held
+until it commits (PostgreSQL: transaction advisory locks; SQLite: every transaction is
+``BEGIN IMMEDIATE``, so writers already run one at a time). Concurrent attempts on one
+key then queue, and each counts the attempts committed before it: ten at once against a
+limit of four pass four, not ten. Only attempts sharing a key wait for each other.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Integer, bindparam, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Integer,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -87,12 +104,31 @@ def _counts(scopes: tuple[str, ...]) -> CompoundSelect[Any]:
     )
 
 
+def _lock_id(scope: str, value: str) -> int:
+    """A signed 64-bit advisory lock id for one counted key."""
+    digest = hashlib.blake2b(f"velocity:{scope}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def _lock_keys(s: AsyncSession, keys: list[tuple[str, str]]) -> None:
+    """Hold every counted key until the transaction ends, in one order (no deadlock)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE already runs writers one at a time
+    ids = sorted({_lock_id(scope, value) for scope, value in keys})
+    locks = [
+        func.pg_advisory_xact_lock(bindparam(f"k{i}", type_=BigInteger)) for i in range(len(ids))
+    ]
+    await s.execute(select(*locks), {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
+
+
 async def check_velocity(
     s: AsyncSession, settings: Settings, keys: AttemptKeys, now: datetime
 ) -> None:
     """Raise :class:`PaymentVelocityExceeded` (429) if one more attempt would exceed a limit.
 
-    ``retry_after`` is when the oldest attempt counted leaves the window.
+    The caller records the attempt in the same transaction ``s``: the keys stay locked
+    until it ends (see the module docstring). ``retry_after`` is when the oldest attempt
+    counted leaves the window.
     """
     window = timedelta(seconds=settings.payment_velocity_window_seconds)
     since = now - window
@@ -100,6 +136,7 @@ async def check_velocity(
                if value is not None]  # fmt: skip
     if not checked:
         return
+    await _lock_keys(s, [(scope, value) for scope, value, _ in checked])
     statement = _counts(tuple(scope for scope, _, _ in checked))
     params: dict[str, Any] = {scope: value for scope, value, _ in checked}
     params |= {f"{scope}_limit": limit for scope, _, limit in checked}

@@ -6,9 +6,10 @@ the old and the new one valid at once, then bounds the signed timestamp in both
 directions (Stripe's SDK only refuses old ones: a signature made for a time far ahead
 would otherwise stay valid until then). Anything that fails verification raises
 :class:`WebhookRejected` (400) before anything else is touched; a failed signature is
-audited (``webhook_signature_failed``, one row per failure: the global per-address rate
-limit bounds how many one caller can write). The event id is
-inserted in the same transaction as the handlers' changes: a replay finds it and does
+audited (``webhook_signature_failed``), at most once per source address and minute when
+the caller passes its rate limiter (``security/signature_audit.py``): a flood of
+forgeries writes a bounded number of rows, and every one is still refused. The event id
+is inserted in the same transaction as the handlers' changes: a replay finds it and does
 nothing, and a handler that fails rolls the record back so the retry runs again.
 """
 
@@ -28,8 +29,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tillpoint.audit.events import SecurityEventType
-from tillpoint.audit.service import Actor, log_security_event
 from tillpoint.errors import Forbidden
 from tillpoint.payments.gateway import (
     PaymentGateway,
@@ -39,6 +38,8 @@ from tillpoint.payments.gateway import (
 )
 from tillpoint.payments.models import WebhookEventRecord
 from tillpoint.runtime import Runtime
+from tillpoint.security.ratelimit import RateLimiter
+from tillpoint.security.signature_audit import audit_signature_failure
 
 Handler = Callable[[AsyncSession, Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
 
@@ -232,10 +233,12 @@ async def process_webhook(
     *,
     source_ip: str | None = None,
     expected_types: frozenset[str] | None = None,
+    limiter: RateLimiter | None = None,
 ) -> WebhookOutcome:
     """Verify and apply one webhook delivery exactly once (see the module docstring).
 
-    ``expected_types`` narrows a dedicated endpoint to its event types (400 otherwise).
+    ``expected_types`` narrows a dedicated endpoint to its event types (400 otherwise);
+    ``limiter`` bounds the audit rows of failed signatures per source address.
     """
     settings = rt.settings
     if not source_allowed(source_ip, settings.webhook_allowed_ips):
@@ -248,12 +251,7 @@ async def process_webhook(
         )
     except WebhookRejected as exc:
         if exc.code in SIGNATURE_FAILURES:
-            await log_security_event(
-                rt,
-                SecurityEventType.webhook_signature_failed,
-                actor=Actor(ip_address=source_ip),
-                metadata={"webhook": "stripe", "reason": exc.code},
-            )
+            await audit_signature_failure(rt, limiter, "stripe", exc.code, source_ip)
         raise
     if expected_types is not None and event.type not in expected_types:
         raise WebhookRejected(

@@ -12,6 +12,10 @@ Then it ends one of two ways:
   limit blocks the key for ``block_seconds`` (even the right answer is refused then);
 - :meth:`Attempts.release`: the slot is given back (right answers never count).
 
+A limit with ``block_seconds`` 0 never blocks: it is a moving window of failures (a key
+is refused while ``max_failures`` of them are in the window), as the skip-successful
+request limits need (``security/ratelimit.py``).
+
 So at most ``max_failures`` attempts are ever checked per key and window, however many
 arrive at once, on one instance (memory) or all of them (Redis). Times come from the
 caller's clock (stored as values; Redis TTLs only clean up), so tests can move time.
@@ -40,7 +44,7 @@ PENDING_SECONDS = 60
 @dataclass(frozen=True, slots=True)
 class AttemptLimit:
     """``max_failures`` failures of ``key`` within ``window_seconds`` block it for
-    ``block_seconds``."""
+    ``block_seconds`` (0: no block; the key has room again as failures leave the window)."""
 
     key: str
     max_failures: int
@@ -60,6 +64,7 @@ class Attempt:
     blocked: bool = False
     ticket: str = field(default_factory=lambda: secrets.token_hex(8))
     shared: bool = False  # the slot lives in Redis (else in this process)
+    used: int = 0  # admitted: the most failures plus attempts in flight on a key, before it
 
 
 class Attempts(Protocol):
@@ -86,6 +91,10 @@ class _Standing:
     failures: int
     oldest_failure: float
     pending: int
+
+
+def _used(standings: Sequence[_Standing]) -> int:
+    return max((s.failures + s.pending for s in standings), default=0)
 
 
 def _verdict(
@@ -137,7 +146,7 @@ class MemoryAttempts:
         entries = [self._keys.setdefault(limit.key, _Key()) for limit in limits]
         standings = [e.standing(limit, ts) for e, limit in zip(entries, limits, strict=True)]
         admitted, retry_after, blocked = _verdict(limits, standings, ts)
-        attempt = Attempt(tuple(limits), admitted, retry_after, blocked)
+        attempt = Attempt(tuple(limits), admitted, retry_after, blocked, used=_used(standings))
         if admitted:
             for entry in entries:
                 entry.pending[attempt.ticket] = ts
@@ -153,7 +162,7 @@ class MemoryAttempts:
                 continue
             entry.standing(limit, ts)  # drops failures that left the window
             entry.failures.append(ts)
-            if len(entry.failures) >= limit.max_failures:
+            if limit.block_seconds > 0 and len(entry.failures) >= limit.max_failures:
                 entry.blocked_until = ts + limit.block_seconds
                 entry.failures.clear()
                 blocked.append(limit.key)
@@ -183,12 +192,12 @@ local n = #KEYS / 3
 local function arg(i, j) return tonumber(ARGV[3 + 3 * (i - 1) + j]) end
 """
 
-# Admit (take a slot on every key) or refuse: {admitted, retry_after, blocked}, the same
-# decision as ``_verdict``.
+# Admit (take a slot on every key) or refuse: {admitted, retry_after, blocked, used}, the
+# same decision as ``_verdict``.
 _BEGIN = (
     _KEY_ARGS
     + """
-local block_wait, full_wait = 0, 0
+local block_wait, full_wait, used = 0, 0, 0
 for i = 1, n do
     local fails, pend = KEYS[3 * i - 2], KEYS[3 * i - 1]
     local max, window = arg(i, 1), arg(i, 2)
@@ -199,7 +208,9 @@ for i = 1, n do
     redis.call('zremrangebyscore', fails, '-inf', now - window)
     redis.call('zremrangebyscore', pend, '-inf', now - pending_s)
     local failures = redis.call('zcard', fails)
-    if failures + redis.call('zcard', pend) >= max then
+    local taken = failures + redis.call('zcard', pend)
+    used = math.max(used, taken)
+    if taken >= max then
         local wait = 1
         if failures >= max then
             local oldest = redis.call('zrange', fails, 0, 0, 'WITHSCORES')
@@ -209,16 +220,16 @@ for i = 1, n do
     end
 end
 if block_wait > 0 then
-    return {0, tostring(block_wait), 1}
+    return {0, tostring(block_wait), 1, used}
 end
 if full_wait > 0 then
-    return {0, tostring(full_wait), 0}
+    return {0, tostring(full_wait), 0, used}
 end
 for i = 1, n do
     redis.call('zadd', KEYS[3 * i - 1], now, ticket)
     redis.call('expire', KEYS[3 * i - 1], pending_s + 1)
 end
-return {1, '0', 0}
+return {1, '0', 0, used}
 """
 )
 
@@ -236,7 +247,7 @@ for i = 1, n do
         redis.call('zremrangebyscore', fails, '-inf', now - window)
         redis.call('zadd', fails, now, ticket)
         redis.call('expire', fails, window + 1)
-        if redis.call('zcard', fails) >= max then
+        if block_s > 0 and redis.call('zcard', fails) >= max then
             redis.call('set', block, tostring(now + block_s), 'EX', block_s + 1)
             redis.call('del', fails)
             blocked[#blocked + 1] = i
@@ -275,14 +286,16 @@ class RedisAttempts:
     async def begin(self, limits: Sequence[AttemptLimit], now: datetime) -> Attempt:
         ticket = secrets.token_hex(8)
         try:
-            admitted, wait, blocked = await self._begin(
+            admitted, wait, blocked, used = await self._begin(
                 keys=self._keys(limits), args=self._args(ticket, limits, now.timestamp())
             )
         except RedisError as exc:
             log.warning("attempt count read failed", extra={"error": str(exc)})
             return await self.fallback.begin(limits, now)
         retry_after = max(1, math.ceil(float(wait))) if not admitted else 0
-        return Attempt(tuple(limits), bool(admitted), retry_after, bool(blocked), ticket, True)
+        return Attempt(
+            tuple(limits), bool(admitted), retry_after, bool(blocked), ticket, True, int(used)
+        )
 
     async def failed(self, attempt: Attempt, now: datetime) -> list[str]:
         if not attempt.shared:

@@ -15,6 +15,12 @@ Counters live in Redis when configured, so every instance shares them, and in pr
 memory otherwise; if Redis fails mid-flight we fall back to the in-memory counters
 rather than fail the request.
 
+A skip-successful rule (create-intent: only unsuccessful requests count) cannot count
+after the answer alone: requests checked at once all find room and all run. So such a
+request takes a slot first (``security/attempts.py``: failures plus requests in flight
+must stay under the limit, in one atomic step), then its slot becomes a failure (an
+answer >= 400) or is given back (:meth:`RateLimiter.admit`, :meth:`RateLimiter.settle`).
+
 Counter keys leave the amount out, so the adaptive shrink changes the limit a caller is
 held to without resetting what they already used.
 """
@@ -26,6 +32,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import limits
@@ -35,6 +42,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 
 from tillpoint.config import Settings
+from tillpoint.security.attempts import Attempt, AttemptLimit, attempts_for
 from tillpoint.security.load import LoadMonitor
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,21 @@ if #KEYS > counted then
     reads = redis.call('mget', unpack(KEYS, counted + 1))
 end
 return {out, reads}
+"""
+
+
+# One audit row per key and period, the others counted: KEYS[1] the period's gate, KEYS[2]
+# how many were left out since the last row. ARGV[1]: the period in seconds. Returns -1 to
+# leave this one out (counted), else how many were left out before it.
+_AUDIT_GATE = """
+if redis.call('set', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+    local skipped = tonumber(redis.call('get', KEYS[2]) or '0')
+    redis.call('del', KEYS[2])
+    return skipped
+end
+redis.call('incr', KEYS[2])
+redis.call('expire', KEYS[2], 86400)
+return -1
 """
 
 
@@ -217,6 +240,10 @@ class RateLimiter:
                 connection_pool=self._pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
+        # Skip-successful rules: slots taken before the request (see the module docstring).
+        self._slots = attempts_for(self._redis, "rl-slots:")
+        self._gate: AsyncScript | None = None
+        self._gates: dict[str, tuple[float, int]] = {}  # in memory: key -> (until, left out)
 
     @classmethod
     def from_settings(
@@ -355,6 +382,40 @@ class RateLimiter:
                 break
         return states
 
+    def _slot_limit(self, rule: LimitRule, key: str) -> AttemptLimit:
+        amount = self.monitor.scaled(rule.amount)
+        return AttemptLimit(f"{rule.name}:{key}", amount, rule.window_seconds, rule.block_seconds)
+
+    async def admit(self, rule_name: str, key: str) -> tuple[LimitState, Attempt]:
+        """A skip-successful rule: take a slot for this request, atomically, or be refused
+        (its failures and the requests in flight fill the limit). Settle the slot with
+        :meth:`settle` when the answer is known."""
+        rule = self.rules[rule_name]
+        limit = self._slot_limit(rule, key)
+        attempt = await self._slots.begin([limit], datetime.now(UTC))
+        if not attempt.admitted:
+            state = LimitState(
+                rule.name, limit.max_failures, 0, attempt.retry_after, False, attempt.blocked
+            )
+            return state, attempt
+        remaining = max(limit.max_failures - attempt.used - 1, 0)
+        return LimitState(
+            rule.name, limit.max_failures, remaining, rule.window_seconds, True
+        ), attempt
+
+    async def settle(self, attempt: Attempt, *, failed: bool) -> LimitState:
+        """The request behind a slot ended: a failure counts, anything else gives it back.
+        Where the caller stands now (as far as this request can tell)."""
+        limit = attempt.limits[0]
+        if failed:
+            await self._slots.failed(attempt, datetime.now(UTC))
+        else:
+            await self._slots.release(attempt)
+        used = attempt.used + (1 if failed else 0)
+        rule = limit.key.split(":", 1)[0]
+        remaining = max(limit.max_failures - used, 0)
+        return LimitState(rule, limit.max_failures, remaining, limit.window_seconds, True)
+
     async def peek(self, rule_name: str, key: str) -> LimitState:
         """Where ``key`` stands without counting this request (for skip-successful rules)."""
         rule = self.rules[rule_name]
@@ -380,6 +441,36 @@ class RateLimiter:
         window = self._window(rule)
         allowed = await self._run(lambda lim: lim.hit(window, key))
         return await self._state(rule, key, allowed)
+
+    async def audit_gate(self, namespace: str, key: str, seconds: int) -> int | None:
+        """Whether to write an audit row for ``(namespace, key)`` now: the first time in
+        each ``seconds``, the answer is how many were left out since the last row written
+        (for the row to say); otherwise None, and this one is counted as left out. A flood
+        then writes one row per key and period, and the rows still add up to the flood."""
+        name = f"{namespace}:{key}"
+        if self._redis is not None:
+            try:
+                if self._gate is None:
+                    self._gate = self._redis.register_script(_AUDIT_GATE)
+                skipped = int(
+                    await self._gate(keys=[f"audit-gate:{name}", f"audit-left-out:{name}"],
+                                     args=[max(seconds, 1)])
+                )  # fmt: skip
+                return None if skipped < 0 else skipped
+            except Exception as exc:  # Redis down, slow or pool busy: this process's gate
+                self._warn(exc)
+        return self._memory_gate(name, seconds)
+
+    def _memory_gate(self, name: str, seconds: int) -> int | None:
+        now = time.time()
+        if len(self._gates) > 10_000:  # drop closed gates with nothing left out
+            self._gates = {k: v for k, v in self._gates.items() if v[0] > now or v[1]}
+        until, skipped = self._gates.get(name, (0.0, 0))
+        if until > now:
+            self._gates[name] = (until, skipped + 1)
+            return None
+        self._gates[name] = (now + max(seconds, 1), 0)
+        return skipped
 
     async def once(self, namespace: str, key: str, seconds: int) -> bool:
         """True the first time ``(namespace, key)`` is seen within ``seconds`` (so a flood of

@@ -17,6 +17,7 @@ from tillpoint.auth.sessions import is_registered_token
 from tillpoint.auth.tokens import session_id_for
 from tillpoint.config import Settings
 from tillpoint.runtime import Runtime
+from tillpoint.security.attempts import Attempt
 from tillpoint.security.client_ip import parse_networks, resolve_client_ip
 from tillpoint.security.headers import SecurityHeaders
 from tillpoint.security.load import LoadMonitor
@@ -94,8 +95,9 @@ def _limit_headers(state: LimitState) -> dict[str, str]:
 
 class RateLimitMiddleware:
     """Counts each request against its rules before it runs; over a limit answers 429
-    (``rate_limited``) with ``Retry-After`` and ``RateLimit-*``. Skip-successful rules are
-    only checked up front and counted when the response turns out unsuccessful (>= 400).
+    (``rate_limited``) with ``Retry-After`` and ``RateLimit-*``. Skip-successful rules take
+    a slot up front (refused if failures and requests in flight fill the limit), which
+    counts if the response turns out unsuccessful (>= 400) and is given back otherwise.
     Also resolves the client IP once (``scope["state"]["client_ip"]``) and tracks load."""
 
     def __init__(self, app: ASGIApp, settings: Settings, monitor: LoadMonitor) -> None:
@@ -159,28 +161,61 @@ class RateLimitMiddleware:
                     return
                 counted.append((rule, key, state))
         else:
+            slots: dict[int, Attempt] = {}  # index in counted -> its slot
             for rule, key in pairs:
-                check = limiter.peek if rule.skip_successful else limiter.consume
-                state = await check(rule.name, key)
+                if rule.skip_successful:
+                    state, slot = await limiter.admit(rule.name, key)
+                else:
+                    state, slot = await limiter.consume(rule.name, key), None
                 if not state.allowed:
+                    for held in slots.values():
+                        await limiter.settle(held, failed=False)
                     await self._refuse(scope, send, limiter, state, key, ip, session_id)
                     return
+                if slot is not None:
+                    slots[len(counted)] = slot
                 counted.append((rule, key, state))
+            await self._run_holding(scope, receive, send, limiter, counted, slots)
+            return
 
         async def with_limit_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                states = [st for _, _, st in counted]
-                if message["status"] >= 400:
-                    states = [
-                        await limiter.consume(rule.name, key) if rule.skip_successful else st
-                        for rule, key, st in counted
-                    ]
                 headers = MutableHeaders(scope=message)
+                states = [st for _, _, st in counted]
                 for name, value in _limit_headers(_tightest(states)).items():
                     headers[name] = value
             await send(message)
 
         await self.app(scope, receive, with_limit_headers)
+
+    async def _run_holding(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limiter: RateLimiter,
+        counted: list[tuple[LimitRule, str, LimitState]],
+        slots: dict[int, Attempt],
+    ) -> None:
+        """Run the request holding its skip-successful slots: an unsuccessful answer
+        (>= 400) turns them into failures, any other end gives them back."""
+        states = [st for _, _, st in counted]
+
+        async def settle_and_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                failed = message["status"] >= 400
+                for i in list(slots):
+                    states[i] = await limiter.settle(slots.pop(i), failed=failed)
+                headers = MutableHeaders(scope=message)
+                for name, value in _limit_headers(_tightest(states)).items():
+                    headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, settle_and_send)
+        finally:
+            for slot in slots.values():  # no answer was sent (the request died)
+                await limiter.settle(slot, failed=False)
 
     async def _refuse(
         self,

@@ -13,7 +13,6 @@ from tillpoint.inventory.levels import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import IsoDate, StrictModel, Whole, WholeNumber, error_responses
-from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(prefix="/api/admin/inventory", tags=["admin"], route_class=TypedPathRoute)
 
@@ -71,7 +70,8 @@ async def low_stock(
     rt: RuntimeDep,
     admin: AdminDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64, json_schema_extra=OPAQUE_TOKEN)] = None,
+    # A SKU (the last one listed), screened as every identifier is: not an opaque token.
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """SKUs at or below their low-stock threshold, by SKU (``next_cursor`` continues)."""
     rows = await levels.low_stock(rt, limit=limit + 1, after=cursor)

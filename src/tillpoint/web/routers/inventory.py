@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from tillpoint.audit.events import SecurityEventType
-from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.audit.service import log_security_event
 from tillpoint.cart import stock_hold
 from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
 from tillpoint.ids import is_valid_id
@@ -23,6 +23,7 @@ from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
 from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
+from tillpoint.security.signature_audit import audit_signature_failure
 from tillpoint.web.deps import (
     RateLimiterDep,
     RuntimeDep,
@@ -33,6 +34,7 @@ from tillpoint.web.deps import (
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.security_middleware import rate_limiter_for
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"], route_class=TypedPathRoute)
 
@@ -192,18 +194,15 @@ _SIGNED_HEADERS = {
 async def receive_webhook(
     request: Request, rt: RuntimeDep, signature: InventorySignature
 ) -> dict[str, Any]:
-    """Stock levels from an external system, HMAC-SHA256 signed (docs/api.md, Webhooks)."""
+    """Stock levels from an external system, HMAC-SHA256 signed (docs/api.md, Webhooks). A
+    failed signature is audited once per source address and minute (the rest counted)."""
     body = await request.body()
     try:
         return await webhook.receive_stock_webhook(rt, request.headers, body)
     except TillpointError as exc:
         if exc.code in _SIGNATURE_FAILURES:
-            await log_security_event(
-                rt,
-                SecurityEventType.webhook_signature_failed,
-                actor=Actor(ip_address=client_ip(request)),
-                metadata={"webhook": "inventory", "reason": exc.code},
-            )
+            limiter = rate_limiter_for(request.app)
+            await audit_signature_failure(rt, limiter, "inventory", exc.code, client_ip(request))
         raise
 
 
@@ -236,8 +235,9 @@ async def hold_cart(
 ) -> dict[str, Any]:
     """Hold the caller's cart's stock for the reservation TTL (all lines or none: 409
     ``out_of_stock`` with the available quantities). Idempotent per cart version. One
-    cart holds at most ``inventory_hold_max_per_sku`` units of an item and
-    ``inventory_hold_max_units`` in all: 409 ``reservation_cap_reached`` otherwise."""
+    session or customer holds at most ``inventory_hold_max_per_sku`` units of an item and
+    ``inventory_hold_max_units`` in all, across its carts and checkouts: 409
+    ``reservation_cap_reached`` otherwise."""
     try:
         return reservation_out(await stock_hold.reserve_cart(rt, session.cart_id))
     except ReservationCapReached as exc:

@@ -21,6 +21,7 @@ from tillpoint.payments.webhooks import process_webhook
 from tillpoint.web.deps import RuntimeDep, SessionDep, UserDep, client_ip, request_actor
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.security_middleware import rate_limiter_for
 
 IdempotencyKey = Annotated[
     str | None,
@@ -111,6 +112,7 @@ async def _receive(
         signature,
         source_ip=client_ip(request),
         expected_types=expected,
+        limiter=rate_limiter_for(request.app),
     )
     return {
         "received": True,
