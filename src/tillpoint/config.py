@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     coupon_allow_free_shipping_combination: bool = True
     coupon_priority_order: str = "buy_x_get_y,percentage,fixed_amount,free_shipping"
     coupon_item_level_first: bool = True
-    # Coupon-code guessing (promotions/guessing.py): failed codes per session (and per
+    # Coupon-code guessing (cart/coupon_guessing.py): failed codes per session (and per
     # customer) and per client address, "N/M unit"; then every code is refused this long.
     coupon_attempts_per_session: str = "10/15 minutes"
     coupon_attempts_per_address: str = "30/15 minutes"
