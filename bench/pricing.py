@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from tillpoint.addresses.schemas import Address
 from tillpoint.pricing.service import shipping_request
 from tillpoint.pricing.totals import OrderTotal, compute_totals, shipping_discount, taxable_lines
-from tillpoint.pricing.types import AppliedDiscount, DiscountResult, PricingLine
+from tillpoint.promotions.discount_types import AppliedDiscount, DiscountResult, PricingLine
 from tillpoint.shipping.service import ShippingCalculationService
 from tillpoint.tax.manual import ManualTaxProvider
 from tillpoint.tax.types import TaxAddress, TaxRequest

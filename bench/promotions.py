@@ -12,8 +12,8 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from tillpoint.pricing.types import PricingLine
 from tillpoint.promotions.calculation import calculate_discount
+from tillpoint.promotions.discount_types import PricingLine
 from tillpoint.promotions.rules import (
     BuyXGetY,
     CartFacts,

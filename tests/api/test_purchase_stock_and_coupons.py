@@ -29,8 +29,8 @@ def settings_overrides() -> dict[str, Any]:
 def coupons_priced(monkeypatch: pytest.MonkeyPatch) -> None:
     """On main the pricing seam (``pricing/discounts.py``) is not wired to promotions yet;
     these tests wire it to promotions' own ``price_applied_coupons``, as it will be."""
+    from tillpoint.cart.applied_coupons import price_applied_coupons
     from tillpoint.pricing import service as pricing_service
-    from tillpoint.promotions.applied import price_applied_coupons
 
     async def discounts_for(rt: Runtime, s: Any, **kw: Any) -> Any:
         return (await price_applied_coupons(rt, s, **kw)).result

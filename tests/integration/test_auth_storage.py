@@ -171,7 +171,7 @@ async def test_redis_throttle_falls_back_to_memory_when_redis_is_down(
 
 
 async def test_merge_drops_coupons_that_no_longer_hold(rt: Runtime, clock: MovableClock) -> None:
-    from tillpoint.promotions.service import apply_coupon
+    from tillpoint.cart.coupons import apply_coupon
 
     mug = await factories.product(rt, price=5000)
     short = await factories.coupon(rt, "ENDSSOON", end_date=clock.now() + timedelta(minutes=5))

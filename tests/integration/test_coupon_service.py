@@ -7,9 +7,9 @@ from typing import Any
 from tests import factories
 from tillpoint.auth.guest_sessions import start_guest_session
 from tillpoint.bootstrap import build_runtime
+from tillpoint.cart import coupons as service
 from tillpoint.cart import service as carts
 from tillpoint.config import load_settings
-from tillpoint.promotions import service
 from tillpoint.promotions.rules import Reason
 from tillpoint.runtime import Runtime
 
@@ -81,7 +81,7 @@ async def test_checkout_pricing_reads_coupons_with_shipping_and_leaves_out_stale
 ) -> None:
     from datetime import timedelta
 
-    from tillpoint.promotions.applied import cart_lines, price_applied_coupons
+    from tillpoint.cart.applied_coupons import cart_lines, price_applied_coupons
     from tillpoint.promotions.models import Coupon
 
     cart_id = await _cart(rt, price=3000, qty=1)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tillpoint.pricing.types import PricingLine
 from tillpoint.promotions.calculation import calculate_discount
+from tillpoint.promotions.discount_types import PricingLine
 from tillpoint.promotions.rules import BuyXGetY, CombinabilityRules, CouponRule, CouponType
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

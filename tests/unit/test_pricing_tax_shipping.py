@@ -6,7 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tillpoint.pricing.totals import compute_totals, taxable_lines
-from tillpoint.pricing.types import NO_DISCOUNTS, AppliedDiscount, DiscountResult, PricingLine
+from tillpoint.promotions.discount_types import (
+    NO_DISCOUNTS,
+    AppliedDiscount,
+    DiscountResult,
+    PricingLine,
+)
 from tillpoint.shipping.delivery import estimate_delivery
 from tillpoint.shipping.table import TableRates
 from tillpoint.shipping.types import ShippingRequest

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tillpoint.pricing.types import PricingLine
 from tillpoint.promotions.codes import is_valid_code, normalize_code, random_code
+from tillpoint.promotions.discount_types import PricingLine
 from tillpoint.promotions.rules import (
     BuyXGetY,
     CartFacts,

@@ -1,1 +1,2 @@
-"""The shopping bag: carts, lines, applied coupons; CRUD, merge and expiry."""
+"""The shopping bag: carts, lines, applied coupons (applying, removing, re-checking and
+pricing them); CRUD, merge, stock holds and expiry."""

@@ -18,13 +18,13 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.cart.applied_coupons import stale_coupons
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
 from tillpoint.cart.service import ABANDONED, ACTIVE, lock_cart
 from tillpoint.catalog.service import resolve_sellable
 from tillpoint.checkout.paying import paying_checkout
 from tillpoint.errors import InvalidInput, NotFound
 from tillpoint.ids import new_id
-from tillpoint.promotions.applied import stale_coupons
 from tillpoint.runtime import Runtime
 
 # Given the merged cart (locked), return the applied coupons that no longer hold.

@@ -25,6 +25,7 @@ from sqlalchemy.orm import joinedload
 from tillpoint.audit.events import CheckoutEventType
 from tillpoint.audit.service import Actor, log_checkout_event
 from tillpoint.cart import cache
+from tillpoint.cart.applied_coupons import refresh_cart_coupons
 from tillpoint.cart.models import Cart, CartItem
 from tillpoint.cart.view import (
     CartSnapshot,
@@ -39,7 +40,6 @@ from tillpoint.checkout.paying import paying_checkout
 from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import ensure_available, stock_status_for
-from tillpoint.promotions.applied import refresh_cart_coupons
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)

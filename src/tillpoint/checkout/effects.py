@@ -26,7 +26,7 @@ from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import TillpointError
 from tillpoint.pricing.totals import OrderTotal
-from tillpoint.pricing.types import PricingLine
+from tillpoint.promotions.discount_types import PricingLine
 from tillpoint.runtime import Runtime
 
 

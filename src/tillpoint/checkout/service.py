@@ -43,6 +43,8 @@ from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import GuestSession, RegisteredSession
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.cart import cache as cart_cache
+from tillpoint.cart.applied_coupons import audit_removals
+from tillpoint.cart.coupons import revalidate_locked_cart
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
 from tillpoint.cart.service import refuse_while_paying
 from tillpoint.catalog.models import Product, ProductVariant
@@ -83,9 +85,7 @@ from tillpoint.pricing.service import (
     shipping_request,
 )
 from tillpoint.pricing.totals import OrderTotal
-from tillpoint.pricing.types import PricingLine
-from tillpoint.promotions.applied import audit_removals
-from tillpoint.promotions.service import revalidate_locked_cart
+from tillpoint.promotions.discount_types import PricingLine
 from tillpoint.runtime import Runtime
 from tillpoint.shipping.service import ShippingQuote
 from tillpoint.shipping.types import ShippingOption

@@ -1,10 +1,11 @@
-"""The one seam through which pricing asks promotions for discounts.
+"""The one seam through which pricing asks for the discounts of a cart's coupons.
 
-Promotions re-checks the coupons applied to the cart against these lines, this
-shipping and the current time, and prices the ones that still hold. Pricing applies
-the answer line by line (``line_discounts`` reduce each line before
-tax, ``shipping_discount`` reduces shipping), so whatever this returns must satisfy
-``DiscountResult``'s contract: per-line amounts that sum exactly, none above the line.
+The cart (``cart/applied_coupons.py``, over promotions' rules) re-checks the coupons
+applied to it against these lines, this shipping and the current time, and prices the
+ones that still hold. Pricing applies the answer line by line (``line_discounts``
+reduce each line before tax, ``shipping_discount`` reduces shipping), so whatever this
+returns must satisfy ``DiscountResult``'s contract: per-line amounts that sum exactly,
+none above the line.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.pricing.types import DiscountResult, PricingLine
-from tillpoint.promotions.applied import price_applied_coupons
+from tillpoint.cart.applied_coupons import price_applied_coupons
+from tillpoint.promotions.discount_types import DiscountResult, PricingLine
 from tillpoint.runtime import Runtime
 
 

@@ -24,7 +24,7 @@ from tillpoint.pricing.totals import (
     shipping_discount,
     taxable_lines,
 )
-from tillpoint.pricing.types import NO_DISCOUNTS, PricingLine
+from tillpoint.promotions.discount_types import NO_DISCOUNTS, PricingLine
 from tillpoint.runtime import Runtime
 from tillpoint.shipping.service import ShippingCalculationService, build_shipping_service
 from tillpoint.shipping.types import ShippingOption, ShippingRequest

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tillpoint.pricing.types import DiscountResult, PricingLine
+from tillpoint.promotions.discount_types import DiscountResult, PricingLine
 from tillpoint.tax.types import TaxableLine, TaxBreakdownItem, TaxCalculation
 
 

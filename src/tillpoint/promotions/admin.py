@@ -18,9 +18,9 @@ from tillpoint.errors import Conflict, FieldError, InvalidInput
 from tillpoint.ids import new_id
 from tillpoint.money import BASIS_POINTS, KNOWN_CURRENCIES, MAX_AMOUNT
 from tillpoint.promotions.codes import is_valid_code, normalize_code, random_code
+from tillpoint.promotions.fetch import get_coupon
 from tillpoint.promotions.models import Coupon
 from tillpoint.promotions.rules import CouponType
-from tillpoint.promotions.service import get_coupon
 from tillpoint.runtime import Runtime
 
 MAX_BATCH = 10_000

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from tillpoint.money import BASIS_POINTS, allocate, divide, percentage
-from tillpoint.pricing.types import AppliedDiscount, DiscountResult, PricingLine
+from tillpoint.promotions.discount_types import AppliedDiscount, DiscountResult, PricingLine
 from tillpoint.promotions.rules import CombinabilityRules, CouponRule, CouponType, deal_rounds
 
 

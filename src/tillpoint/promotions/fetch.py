@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
+from tillpoint.errors import NotFound
 from tillpoint.promotions.codes import normalize_code
 from tillpoint.promotions.models import Coupon, CouponCustomerUsage, CouponHold
 from tillpoint.promotions.rules import BuyXGetY, CombinabilityRules, CouponRule, CouponType
@@ -146,3 +147,11 @@ async def held_by_cart(s: AsyncSession, cart_id: str, coupon_ids: Sequence[str])
             )
         )
     )
+
+
+async def get_coupon(s: AsyncSession, coupon_id: str) -> Coupon:
+    """The stored coupon, or 404 ``coupon_not_found``."""
+    coupon = await s.get(Coupon, coupon_id)
+    if coupon is None:
+        raise NotFound("No such coupon.", code="coupon_not_found")
+    return coupon

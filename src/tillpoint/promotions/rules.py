@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from tillpoint.pricing.types import PricingLine
+from tillpoint.promotions.discount_types import PricingLine
 
 
 class CouponType(StrEnum):

@@ -14,8 +14,8 @@ from tillpoint.auth.guest_sessions import resolve_guest_session
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
+from tillpoint.cart.coupon_guessing import PREFIX as COUPON_PREFIX
 from tillpoint.errors import BadRequest, Forbidden, Unauthorized
-from tillpoint.promotions.guessing import PREFIX as COUPON_PREFIX
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempts, attempts_for
 from tillpoint.security.ratelimit import RateLimiter

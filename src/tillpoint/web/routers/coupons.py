@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import Field
 
-from tillpoint.promotions import service
-from tillpoint.promotions.guessing import apply_coupon_limited
+from tillpoint.cart import coupons as service
+from tillpoint.cart.coupon_guessing import apply_coupon_limited
 from tillpoint.web.deps import (
     CouponAttemptsDep,
     IfMatchDep,

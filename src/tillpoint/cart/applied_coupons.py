@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.cart.models import AppliedCoupon, Cart
-from tillpoint.pricing.types import NO_DISCOUNTS, DiscountResult, PricingLine
 from tillpoint.promotions.calculation import calculate_discount
+from tillpoint.promotions.discount_types import NO_DISCOUNTS, DiscountResult, PricingLine
 from tillpoint.promotions.fetch import (
     combinability_rules,
     coupons_by_id,

@@ -17,12 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.cart import service as carts
-from tillpoint.cart.models import AppliedCoupon, Cart
-from tillpoint.cart.view import CartView
-from tillpoint.errors import NotFound
-from tillpoint.ids import new_id
-from tillpoint.pricing.types import DiscountResult, PricingLine
-from tillpoint.promotions.applied import (
+from tillpoint.cart.applied_coupons import (
     actor_of,
     cart_lines,
     price_applied_coupons,
@@ -30,6 +25,11 @@ from tillpoint.promotions.applied import (
     refresh_cart_coupons,
     revalidate_applied,
 )
+from tillpoint.cart.models import AppliedCoupon, Cart
+from tillpoint.cart.view import CartView
+from tillpoint.errors import NotFound
+from tillpoint.ids import new_id
+from tillpoint.promotions.discount_types import DiscountResult, PricingLine
 from tillpoint.promotions.errors import coupon_rejected
 from tillpoint.promotions.fetch import (
     combinability_rules,
@@ -39,7 +39,6 @@ from tillpoint.promotions.fetch import (
     customer_uses,
     rule_of,
 )
-from tillpoint.promotions.models import Coupon
 from tillpoint.promotions.rules import (
     CONFLICT_REASONS,
     CartFacts,
@@ -274,11 +273,3 @@ async def revalidate_locked_cart(
             .execution_options(synchronize_session=False)
         )
     return pricing.notices
-
-
-async def get_coupon(s: AsyncSession, coupon_id: str) -> Coupon:
-    """The stored coupon, or 404 ``coupon_not_found``."""
-    coupon = await s.get(Coupon, coupon_id)
-    if coupon is None:
-        raise NotFound("No such coupon.", code="coupon_not_found")
-    return coupon

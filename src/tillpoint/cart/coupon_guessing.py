@@ -19,11 +19,11 @@ import limits
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
+from tillpoint.cart.coupons import apply_coupon
 from tillpoint.cart.view import CartView
 from tillpoint.config import Settings
 from tillpoint.errors import RateLimited, TillpointError
 from tillpoint.promotions.rules import Reason
-from tillpoint.promotions.service import apply_coupon
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempt, AttemptLimit, Attempts
 
@@ -91,7 +91,7 @@ async def apply_coupon_limited(
     actor: Actor,
     if_match: int | None = None,
 ) -> CartView:
-    """:func:`~tillpoint.promotions.service.apply_coupon`, counted against the caller's
+    """:func:`~tillpoint.cart.coupons.apply_coupon`, counted against the caller's
     guessing limits: 429 ``coupon_attempts_exceeded`` (with ``retry_after``) while one of
     its keys is blocked or its slots are all in use."""
     policy = GuessPolicy.from_settings(rt.settings)

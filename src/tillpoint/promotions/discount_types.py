@@ -1,4 +1,4 @@
-"""The value types pricing and promotions share (pure, no I/O).
+"""The value types of discounts, shared by promotions, the cart and pricing (pure, no I/O).
 
 Promotions computes a :class:`DiscountResult` from :class:`PricingLine` s; pricing applies
 it line by line, so tax is charged on discounted amounts and refunds can be prorated.
