@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 from tillpoint.auth.guest_sessions import delete_expired_sessions
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
+from tillpoint.checkout.coupon_steps import release_lapsed_holds
 from tillpoint.checkout.payment_recovery import finalize_stuck_payments
 from tillpoint.checkout.service import expire_checkouts
 from tillpoint.inventory.fallbacks import notify_waitlists
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.outbox.service import deliver_outbox
-from tillpoint.promotions import holds as coupon_holds
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ JOBS: dict[str, Job] = {
     "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
     "inventory_reservations": expire_reservations,
-    "coupon_holds": coupon_holds.release_lapsed_holds,  # after the stock they live with
+    "coupon_holds": release_lapsed_holds,  # after the stock they live with
     "inventory_waitlist": notify_waitlists,
     "payments": finalize_stuck_payments,
     "outbox": deliver_outbox,

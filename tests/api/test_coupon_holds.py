@@ -19,13 +19,13 @@ from tests.api.test_checkout import send, start, to_state
 from tests.support import Api, MovableClock
 from tillpoint.audit.models import AuditLog
 from tillpoint.checkout import orphan_refunds, payment_sync
+from tillpoint.checkout.coupon_steps import release_lapsed_holds
 from tillpoint.checkout.service import expire_checkouts
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.reservations import expire_reservations
 from tillpoint.inventory.stock import get_stock_level
 from tillpoint.orders.models import Order
 from tillpoint.payments.models import PaymentAttempt
-from tillpoint.promotions.holds import release_lapsed_holds
 from tillpoint.promotions.models import Coupon, CouponHold, CouponRedemption
 from tillpoint.runtime import Runtime
 

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import and_, exists
+
 from tillpoint.audit.service import AuditEvent, record
 from tillpoint.auth.models import User
 from tillpoint.cart.models import Cart
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping
 from tillpoint.errors import Conflict
+from tillpoint.inventory.models import InventoryReservation
+from tillpoint.inventory.reservations import ACTIVE
 from tillpoint.promotions.errors import CouponUnavailable
 from tillpoint.promotions.holds import (
     EXHAUSTED,
     coupon_message,
     hold_coupons,
     release_checkout_holds,
+    release_holds_without,
 )
+from tillpoint.promotions.models import CouponHold
+from tillpoint.runtime import Runtime
 
 
 def _coupon_error(refused: dict[str, str], codes: dict[str, str]) -> Conflict:
@@ -113,3 +120,15 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
 async def release_checkout_coupons(call: EffectCall) -> None:
     """EXPIRE: the checkout's coupon uses go back at once."""
     await release_checkout_holds(call.s, call.checkout.id, at=call.rt.clock.now())
+
+
+async def release_lapsed_holds(rt: Runtime, *, batch: int = 200) -> int:
+    """Sweep job: release coupon holds whose stock reservation is gone (expired or
+    cancelled) — a hold lives exactly as long as the checkout's stock. Returns how many."""
+    live_stock = exists().where(
+        and_(
+            InventoryReservation.reference == CouponHold.cart_id,
+            InventoryReservation.status == ACTIVE,
+        )
+    )
+    return await release_holds_without(rt, live_stock, batch=batch)

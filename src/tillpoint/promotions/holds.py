@@ -10,8 +10,8 @@ who hold their coupon are ever charged: the others are refused with 409
 A hold becomes the redemption when the order is created (:func:`redeem_coupon_holds`,
 inside the order's transaction), and gives its use back when the checkout expires
 (``releaseReservations``) or its stock reservation lapses (the sweep job
-:func:`release_lapsed_holds`). A declined payment keeps the hold while the checkout
-and its reservation are live, so the retry keeps its discount.
+``release_lapsed_holds`` in ``checkout/coupon_steps.py``). A declined payment keeps the
+hold while the checkout and its reservation are live, so the retry keeps its discount.
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.ids import new_id
-from tillpoint.inventory.models import InventoryReservation
-from tillpoint.inventory.reservations import ACTIVE
 from tillpoint.promotions.errors import CouponUnavailable
 from tillpoint.promotions.models import CouponHold, CouponRedemption
 from tillpoint.promotions.rules import MESSAGES, Reason
@@ -208,16 +206,14 @@ async def redeem_coupon_holds(
     return ids
 
 
-async def release_lapsed_holds(rt: Runtime, *, batch: int = 200) -> int:
-    """Sweep job: release holds whose stock reservation is gone (expired or cancelled) —
-    the hold lives exactly as long as the checkout's stock does. Returns how many."""
+async def release_holds_without(
+    rt: Runtime, live_stock: ColumnElement[bool], *, batch: int = 200
+) -> int:
+    """Release held coupon uses for which ``live_stock`` (a condition on
+    :class:`CouponHold`, e.g. "its cart still has an active stock reservation") is false;
+    returns how many. The checkout's sweep job says what live stock is
+    (``checkout/coupon_steps.py``): the hold lives exactly as long as the checkout's stock."""
     now = rt.clock.now()
-    live_stock = exists().where(
-        and_(
-            InventoryReservation.reference == CouponHold.cart_id,
-            InventoryReservation.status == ACTIVE,
-        )
-    )
     async with rt.db.transaction() as s:
         q = (
             select(CouponHold)
