@@ -19,9 +19,12 @@ from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
+import tillpoint.models  # noqa: F401  (every table registered, so foreign keys resolve)
+from tillpoint.audit.chain import CHAINS_KEY
 from tillpoint.checkout.completion import create_order
 from tillpoint.checkout.coupon_steps import hold_checkout_coupons, release_checkout_coupons
 from tillpoint.checkout.effects import ActionTable, check_handlers
+from tillpoint.checkout.paying import paying_checkout
 from tillpoint.checkout.payment_steps import (
     check_payment,
     handle_payment_failure,
@@ -36,6 +39,7 @@ from tillpoint.checkout.stock_steps import extend_for_customer_action, release_s
 from tillpoint.clock import Clock, SystemClock
 from tillpoint.config import Settings
 from tillpoint.db import Database
+from tillpoint.inventory.feed import StockFeed
 from tillpoint.orders.subscriptions import invoice_paid, subscription_changed
 from tillpoint.payments.backends import build_gateway
 from tillpoint.payments.gateway import PaymentGateway
@@ -106,6 +110,8 @@ def build_runtime(
     check_handlers(actions)
     clock = clock or SystemClock()
     db, redis = connections or (open_database(settings), open_redis(settings))
+    # record() sees only its session: the audit chain count travels in session.info.
+    db.sessions.configure(info={CHAINS_KEY: settings.audit_chains})
     return Runtime(
         settings=settings,
         db=db,
@@ -115,4 +121,7 @@ def build_runtime(
         pricing=pricing if pricing is not None else build_pricing_services(settings, clock),
         actions=actions,
         webhooks=WebhookRoutes(WEBHOOK_HANDLERS, WEBHOOK_APPLIERS),
+        # Stock events fan out through Redis pub/sub when it is configured.
+        stock_feed=StockFeed(redis, settings.redis_url),
+        paying=paying_checkout,
     )

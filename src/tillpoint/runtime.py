@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-import tillpoint.models  # noqa: F401  (registers every table, so foreign keys resolve)
-from tillpoint.audit.chain import CHAINS_KEY
 from tillpoint.clock import Clock, SystemClock
 from tillpoint.config import Settings, require_production_ready
 from tillpoint.db import Database
-from tillpoint.inventory.feed import StockFeed
 
 if TYPE_CHECKING:
+    from tillpoint.cart.service import PayingCheck
     from tillpoint.checkout.effects import ActionTable
+    from tillpoint.inventory.feed import StockFeed
     from tillpoint.payments.gateway import PaymentGateway
     from tillpoint.payments.webhooks import WebhookRoutes
     from tillpoint.pricing.service import PricingServices
@@ -34,20 +33,18 @@ class Runtime:
     db: Database
     redis: Redis | None = None
     clock: Clock = field(default_factory=SystemClock)
-    stock_feed: StockFeed = field(init=False)
     # Built by the composition root (bootstrap.build_runtime).
     gateway: PaymentGateway = field(kw_only=True)
     pricing: PricingServices = field(kw_only=True)
     actions: ActionTable = field(kw_only=True)
     webhooks: WebhookRoutes = field(kw_only=True)
+    stock_feed: StockFeed = field(kw_only=True)
+    # Asked under a cart's row lock before any change: which checkout pays for it, if any.
+    paying: PayingCheck = field(kw_only=True)
 
     def __post_init__(self) -> None:
         # Production without a real payment gateway (or secret) stops here, at start-up.
         require_production_ready(self.settings)
-        # Stock events fan out through Redis pub/sub when it is configured.
-        self.stock_feed = StockFeed(self.redis, self.settings.redis_url)
-        # record() sees only its session: the audit chain count travels in session.info.
-        self.db.sessions.configure(info={CHAINS_KEY: self.settings.audit_chains})
 
     async def close(self) -> None:
         await self.stock_feed.close()

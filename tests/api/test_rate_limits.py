@@ -363,7 +363,8 @@ async def test_concurrent_unsuccessful_create_intents_never_pass_the_limit(
         overrides["redis_url"] = store_url
         redis = Redis.from_url(store_url)
     settings = rt.settings.model_copy(update=overrides)
-    app = create_app(runtime=Runtime(settings=settings, db=rt.db, redis=redis, clock=rt.clock))
+    shared = build_runtime(settings, clock=rt.clock, connections=(rt.db, redis))
+    app = create_app(runtime=shared)
     reached: list[int] = []
 
     async def create_intent(request: Request) -> JSONResponse:

@@ -22,7 +22,6 @@ from tillpoint.cart.applied_coupons import stale_coupons
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
 from tillpoint.cart.service import ABANDONED, ACTIVE, lock_cart
 from tillpoint.catalog.service import resolve_sellable
-from tillpoint.checkout.paying import paying_checkout
 from tillpoint.errors import InvalidInput, NotFound
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
@@ -82,7 +81,7 @@ async def merge_carts(
     if source.status != ACTIVE or target.status != ACTIVE or source is target:
         return report
     for cart_id in (source_id, target_id):
-        if await paying_checkout(s, cart_id) is not None:
+        if await rt.paying(s, cart_id) is not None:
             report.held_cart = cart_id
             return report
     for line in source.items:

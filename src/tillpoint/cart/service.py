@@ -4,9 +4,10 @@ Every write locks the cart row first (``SELECT … FOR UPDATE`` on PostgreSQL, t
 ``BEGIN IMMEDIATE`` write lock on SQLite), so concurrent edits of one cart queue
 instead of losing updates. ``version`` goes up by one per write; a caller that
 sends ``If-Match`` with an older version gets 412 and the current cart. While a
-checkout is paying for the cart, every write is refused with 409 ``cart_locked``
-(``checkout/paying.py``). Transient lock failures (deadlock, serialization, busy file)
-are retried.
+checkout is paying for the cart, every write is refused with 409 ``cart_locked``.
+Which checkout pays is the checkout's to say (``checkout/paying.py``); the composition
+root hands that check in as ``rt.paying``, since the cart sits below the checkout.
+Transient lock failures (deadlock, serialization, busy file) are retried.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from tillpoint.cart.view import (
     cart_to_dict,
 )
 from tillpoint.catalog.service import resolve_sellable, sellables_for
-from tillpoint.checkout.paying import paying_checkout
 from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.stock import ensure_available, stock_status_for
@@ -44,6 +44,10 @@ from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# (checkout id, state) of the checkout paying for a cart, if one is; asked under the
+# cart's row lock.
+PayingCheck = Callable[[AsyncSession, str], Awaitable[tuple[str, str] | None]]
 
 ACTIVE = "active"
 ABANDONED = "abandoned"
@@ -345,7 +349,7 @@ async def _write(
                 )
             if cart.status != ACTIVE:
                 raise Conflict("This cart can no longer be changed.", code="cart_not_active")
-            await refuse_while_paying(s, cart.id)
+            await refuse_while_paying(rt, s, cart.id)
             await change(s, cart)
             # Every change re-checks and re-prices the applied coupons (promotions).
             coupons = await refresh_cart_coupons(rt, s, cart)
@@ -374,10 +378,10 @@ async def _write(
     return view
 
 
-async def refuse_while_paying(s: AsyncSession, cart_id: str) -> None:
+async def refuse_while_paying(rt: Runtime, s: AsyncSession, cart_id: str) -> None:
     """Under the cart's row lock: 409 ``cart_locked``, with the paying checkout's id and
     state, while a checkout is paying for the cart (its order gets the paid lines only)."""
-    paying = await paying_checkout(s, cart_id)
+    paying = await rt.paying(s, cart_id)
     if paying is not None:
         checkout_id, state = paying
         raise Conflict(

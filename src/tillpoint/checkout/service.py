@@ -825,7 +825,7 @@ async def _step(
     if event is Event.CONFIRM_ORDER:
         # Under the cart's lock: another checkout (another device) paying for this cart
         # holds it; a second payment would re-price it and charge it again.
-        await refuse_while_paying(s, row.cart_id)
+        await refuse_while_paying(rt, s, row.cart_id)
         # Coupons that no longer hold leave the cart now, with a notice (promotions),
         # checked against the lines just read under the cart's lock (not read again).
         # Their audit rows are recorded at the end: the audit head is the last lock taken.

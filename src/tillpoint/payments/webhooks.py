@@ -7,7 +7,7 @@ directions (Stripe's SDK only refuses old ones: a signature made for a time far 
 would otherwise stay valid until then). Anything that fails verification raises
 :class:`WebhookRejected` (400) before anything else is touched; a failed signature is
 audited (``webhook_signature_failed``), at most once per source address and minute when
-the caller passes its rate limiter (``security/signature_audit.py``): a flood of
+the caller passes its rate limiter (``audit/signature_failures.py``): a flood of
 forgeries writes a bounded number of rows, and every one is still refused. The event id
 is inserted in the same transaction as the handlers' changes: a replay finds it and does
 nothing, and a handler that fails rolls the record back so the retry runs again.
@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from tillpoint.audit.signature_failures import audit_signature_failure
 from tillpoint.errors import Forbidden
 from tillpoint.payments.gateway import (
     PaymentGateway,
@@ -39,7 +40,6 @@ from tillpoint.payments.gateway import (
 from tillpoint.payments.models import WebhookEventRecord
 from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
-from tillpoint.security.signature_audit import audit_signature_failure
 
 Handler = Callable[[AsyncSession, Runtime, PaymentGateway, WebhookEvent], Awaitable[None]]
 

@@ -14,6 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import log_security_event
+from tillpoint.audit.signature_failures import audit_signature_failure
 from tillpoint.cart import stock_hold
 from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
 from tillpoint.ids import is_valid_id
@@ -23,7 +24,6 @@ from tillpoint.inventory.reservations import Reservation
 from tillpoint.inventory.stream import parse_last_event_id, stock_events
 from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
-from tillpoint.security.signature_audit import audit_signature_failure
 from tillpoint.web.deps import (
     RateLimiterDep,
     RuntimeDep,
