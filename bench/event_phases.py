@@ -61,7 +61,7 @@ def _instrument() -> None:
         "service: the step (_step)": (service, "_step"),
         "service: locked checkout read": (service, "_lock_detached"),
         "service: cart and stock read": (service, "load_cart_facts"),
-        "service: pricing": (service, "_try_price"),
+        "service: pricing": (service, "try_price"),
         "service: audit append (+ the checkout's UPDATE)": (service, "_audit"),
     }
     for label, (owner, name) in parts.items():

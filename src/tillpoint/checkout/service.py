@@ -1,10 +1,12 @@
 """Checkout use cases: start, read, drive with events, list shipping options, expire.
 
 One write path: :func:`send_event` (clients) and :func:`apply_server_event` (payments,
-webhooks, the sweeper) both go through :func:`_step`, which locks the checkout row,
-checks ``If-Match``, asks the pure machine, gathers the facts of the typed command,
-applies the pure actions, runs the action handlers the runtime carries, re-prices and
-records the audit event — all in one unit of work.
+webhooks, the sweeper) both go through :func:`_drive`, which locks the checkout row,
+then :func:`_step`: check the event is allowed (``If-Match``, expiry, the table),
+prepare (the cart and the facts of the typed command), step (the pure machine), apply
+(the pure actions), run the action handlers the runtime carries, save (the row, then
+the audit event) — all in one unit of work. CONFIRM_ORDER's re-pricing and refusals
+are ``checkout/confirm.py``; saving is ``checkout/store.py``.
 
 Totals are never stored as truth: they are recomputed from the cart, the context
 and the catalog at every read. ``context.quoted_totals`` remembers what the customer
@@ -22,10 +24,8 @@ from typing import Any, cast
 from sqlalchemy import (
     String,
     Table,
-    and_,
     bindparam,
     case,
-    exists,
     func,
     inspect,
     literal,
@@ -37,19 +37,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from tillpoint.addresses.rules import check_guest_info
-from tillpoint.addresses.schemas import Address
 from tillpoint.audit.chain import Along
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.models import GuestSession, RegisteredSession
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.applied_coupons import audit_removals
-from tillpoint.cart.coupons import revalidate_locked_cart
-from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
-from tillpoint.cart.service import refuse_while_paying
-from tillpoint.catalog.models import Product, ProductVariant
-from tillpoint.checkout import machine
-from tillpoint.checkout.actions import apply_actions, new_context
+from tillpoint.checkout import confirm, machine
+from tillpoint.checkout.actions import Context, apply_actions, new_context
+from tillpoint.checkout.cart_facts import CartFacts, load_cart_facts
 from tillpoint.checkout.commands import (
     AddressEvent,
     ClientCommand,
@@ -65,6 +61,14 @@ from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, r
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.paying import PAYING_STATES
+from tillpoint.checkout.store import only_row_changed, release, save
+from tillpoint.checkout.views import (
+    CheckoutView,
+    address_of,
+    checkout_to_dict,
+    try_price,
+    view_of,
+)
 from tillpoint.db import UTCDateTime
 from tillpoint.errors import (
     Conflict,
@@ -73,22 +77,14 @@ from tillpoint.errors import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
-    ServiceUnavailable,
-    TillpointError,
 )
 from tillpoint.ids import is_valid_id, new_id
-from tillpoint.inventory.stock import cart_stock_problems
 from tillpoint.pricing.service import (
-    PricingInput,
-    ShippingNoLongerOffered,
-    price_checkout,
     shipping_request,
 )
 from tillpoint.pricing.totals import OrderTotal
-from tillpoint.promotions.discount_types import PricingLine
 from tillpoint.runtime import Runtime
 from tillpoint.shipping.service import ShippingQuote
-from tillpoint.shipping.types import ShippingOption
 
 log = logging.getLogger(__name__)
 
@@ -99,240 +95,6 @@ _CHECKOUTS = cast(Table, Checkout.__table__)
 # cancels an intent left unfinished past the checkout's lifetime, see
 # checkout/payment_recovery.py).
 _NEVER_SWEPT = PAYING_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class CheckoutView:
-    """A checkout as its owner sees it, with totals priced now."""
-
-    id: str
-    state: State
-    version: int
-    context: dict[str, Any]
-    expires_at: datetime
-    created_at: datetime
-    totals: OrderTotal | None
-    errors: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def allowed_events(self) -> tuple[Event, ...]:
-        return machine.allowed_events(self.state, include_server=False)
-
-    @property
-    def totals_changed(self) -> bool:
-        quoted = self.context.get("quoted_totals")
-        return bool(
-            self.totals is not None
-            and quoted is not None
-            and list(self.totals.money_fingerprint()) != quoted
-        )
-
-
-def checkout_to_dict(view: CheckoutView) -> dict[str, Any]:
-    """The public JSON shape of a checkout."""
-    ctx = view.context
-    return {
-        "id": view.id,
-        "state": view.state.value,
-        "version": view.version,
-        "allowed_events": [e.value for e in view.allowed_events],
-        "expires_at": view.expires_at.isoformat(),
-        "created_at": view.created_at.isoformat(),
-        "context": {
-            "user_type": ctx.get("user_type", "unknown"),
-            "user_id": ctx.get("user_id"),
-            "cart_id": ctx.get("cart_id"),
-            "currency": ctx.get("currency"),
-            "guest_info": ctx.get("guest_info"),
-            "shipping_address": ctx.get("shipping_address"),
-            "billing_address": ctx.get("billing_address"),
-            "address_validation": ctx.get("address_validation"),
-            "shipping_method": ctx.get("shipping_method"),
-            "payment_method": ctx.get("payment_method"),
-            "payment": ctx.get("payment"),
-            "totals": view.totals.to_json() if view.totals else None,
-            "totals_changed": view.totals_changed,
-            "promotions": list(view.totals.promotions) if view.totals else [],
-            "errors": list(ctx.get("errors") or []) + list(view.errors),
-        },
-    }
-
-
-# --- loading -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CartFacts:
-    """The checkout's cart as pricing and the hasValidCartItems guard see it."""
-
-    cart_id: str
-    currency: str
-    lines: tuple[PricingLine, ...]
-    problems: tuple[FieldError, ...] = ()
-    status: str = "active"
-    version: int = 0
-    user_id: str | None = None
-    # Any coupon applied (read with the lines): without one, pricing skips the coupon read.
-    has_coupons: bool = True
-
-
-_CART_LINES = (
-    select(
-        Cart.id,
-        Cart.currency,
-        Cart.status,
-        CartItem.id,
-        CartItem.product_id,
-        CartItem.variant_id,
-        CartItem.quantity,
-        CartItem.price,
-        Product.id,
-        Product.active,
-        Product.price,
-        Product.weight_grams,
-        Product.tax_category,
-        Product.category,
-        ProductVariant.id,
-        ProductVariant.active,
-        ProductVariant.price,
-        ProductVariant.weight_grams,
-        Cart.version,
-        Cart.user_id,
-        exists().where(AppliedCoupon.cart_id == Cart.id).label("has_coupons"),
-    )
-    .select_from(Cart)
-    .outerjoin(CartItem, CartItem.cart_id == Cart.id)
-    .outerjoin(Product, Product.id == CartItem.product_id)
-    # A variant counts only under its own product (as ``sellables_for`` resolves it).
-    .outerjoin(
-        ProductVariant,
-        and_(ProductVariant.id == CartItem.variant_id, ProductVariant.product_id == Product.id),
-    )
-    .order_by(CartItem.position)
-    .where(Cart.id == bindparam("cart_id"))
-)
-# Built once (not per step): the cart's lines, and the same under the cart's row lock.
-_CART_LINES_LOCKED = _CART_LINES.with_for_update(of=Cart)
-
-
-@dataclass(frozen=True, slots=True)
-class _Demand:
-    product_id: str
-    variant_id: str | None
-    quantity: int
-
-
-async def load_cart_facts(s: AsyncSession, cart_id: str, *, lock: bool = False) -> CartFacts:
-    """Read the cart's lines once, priced as stored, checked against today's catalog.
-
-    One joined SELECT of cart, lines, products and variants (tuples, no ORM objects: this
-    runs at every checkout step), then one for the stock. ``lock``: the same SELECT takes
-    the cart's row lock (CONFIRM_ORDER), so what it read is what gets reserved."""
-    query = _CART_LINES_LOCKED if lock else _CART_LINES
-    rows = (await s.execute(query, {"cart_id": cart_id})).all()
-    if not rows:
-        return CartFacts(cart_id, "USD", (), (FieldError(("cart",), "cart_missing", "Gone."),))
-    currency, status = rows[0][1], rows[0][2]
-    version, owner, has_coupons = rows[0][18], rows[0][19], bool(rows[0][20])
-    lines: list[PricingLine] = []
-    problems: list[FieldError] = []
-    demand: list[_Demand] = []
-    for pos, r in enumerate(row for row in rows if row[3] is not None):
-        (item_id, product_id, variant_id, quantity, price) = r[3:8]
-        found, p_active, p_price, p_weight, tax_category, category = r[8:14]
-        v_found, v_active, v_price, v_weight = r[14:18]
-        path: tuple[str | int, ...] = ("cart", "items", pos)
-        has_variant = v_found is not None
-        active = bool(p_active) and (not has_variant or bool(v_active))
-        unit_price = v_price if has_variant and v_price is not None else p_price
-        if found is None or not active:
-            problems.append(FieldError(path, "item_unavailable", "This item is no longer sold."))
-        elif unit_price != price:
-            problems.append(
-                FieldError(
-                    path,
-                    "price_changed",
-                    f"The price changed from {price} to {unit_price}; review the cart.",
-                )
-            )
-        weight = v_weight if has_variant and v_weight is not None else p_weight
-        lines.append(
-            PricingLine(
-                line_id=item_id,
-                product_id=product_id,
-                variant_id=variant_id,
-                quantity=quantity,
-                unit_price=price,
-                tax_category=str(tax_category) if found is not None else "standard",
-                weight_grams=int(weight or 0) if found is not None else 0,
-                category=str(category) if found is not None else "general",
-            )
-        )
-        demand.append(_Demand(product_id, variant_id, quantity))
-    if status != "active":
-        problems.append(FieldError(("cart",), "cart_not_active", "This cart is closed."))
-    # Stock at every step: lines the stock cannot cover now (the cart's own holds count).
-    problems.extend(await cart_stock_problems(s, cart_id, demand))
-    return CartFacts(
-        cart_id, currency, tuple(lines), tuple(problems), status, version, owner, has_coupons
-    )
-
-
-def _address(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
-    raw = ctx.get(key)
-    return Address.model_validate(raw) if raw else None
-
-
-def _shipping(ctx: dict[str, Any]) -> ShippingOption | None:
-    raw = ctx.get("shipping_method")
-    return ShippingOption.from_json(raw) if raw else None
-
-
-async def _price(
-    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
-) -> OrderTotal:
-    return await price_checkout(
-        rt,
-        s,
-        PricingInput(
-            cart_id=cart.cart_id,
-            currency=cart.currency,
-            lines=cart.lines,
-            user_id=row.user_id,
-            address=_address(ctx),
-            shipping=_shipping(ctx),
-            has_coupons=cart.has_coupons,
-        ),
-    )
-
-
-async def _try_price(
-    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
-) -> tuple[OrderTotal | None, tuple[dict[str, Any], ...]]:
-    """Totals, or None and why (a read must still show the checkout when tax is down)."""
-    try:
-        return await _price(rt, s, row, ctx, cart), ()
-    except ServiceUnavailable as exc:
-        return None, ({"code": exc.code, "message": exc.message},)
-    except ShippingNoLongerOffered:
-        return None, (
-            {"code": "shipping_method_not_offered", "message": "Choose a shipping method again."},
-        )
-
-
-def _view(
-    row: Checkout, totals: OrderTotal | None, errors: tuple[dict[str, Any], ...] = ()
-) -> CheckoutView:
-    return CheckoutView(
-        id=row.id,
-        state=State(row.state),
-        version=row.version,
-        context=dict(row.context),
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        totals=totals,
-        errors=errors,
-    )
 
 
 _SESSION_ROW = (
@@ -516,8 +278,8 @@ async def start_checkout(
             {"cart_id": session.cart_id, "session_id": session.session_id, "now": now},
         )
         if live is not None:
-            totals, errors = await _try_price(rt, s, live, live.context, cart)
-            return _view(live, totals, errors), False
+            totals, errors = await try_price(rt, s, live, live.context, cart)
+            return view_of(live, totals, errors), False
         facts = Facts(cart_item_count=len(cart.lines), cart_problems=cart.problems)
         try:
             step = machine.step(machine.INITIAL, Event.PROCEED_TO_CHECKOUT, facts)
@@ -536,7 +298,7 @@ async def start_checkout(
             updated_at=now,
         )
         # Priced before it is added: the row is INSERTed once, quote included.
-        totals, errors = await _try_price(rt, s, row, row.context, cart)
+        totals, errors = await try_price(rt, s, row, row.context, cart)
         if totals is not None:
             row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
         await _remember_on_session(s, session, row.id)
@@ -551,7 +313,7 @@ async def start_checkout(
             s.add(row)
             await s.flush()
             await _audit(s, rt, row, "checkout_started", "start", actor, started)
-        return _view(row, totals, errors), True
+        return view_of(row, totals, errors), True
 
 
 _LIVE_CHECKOUT = (
@@ -582,8 +344,8 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
             _attach(s, row)
             await _expire_locked(rt, s, row, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
-        totals, errors = await _try_price(rt, s, row, row.context, cart)
-        return _view(row, totals, errors + _stock_errors(cart))
+        totals, errors = await try_price(rt, s, row, row.context, cart)
+        return view_of(row, totals, errors + _stock(cart))
 
 
 async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
@@ -592,7 +354,7 @@ async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: st
     # step in flight, and SELECT_SHIPPING checks the chosen method against fresh facts.
     async with rt.db.reads() as s:
         row = await _owned(s, await _lock_detached(s, checkout_id, lock=False), session)
-        address = _address(row.context)
+        address = address_of(row.context)
         if address is None:
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
         cart = await load_cart_facts(s, row.cart_id)
@@ -668,7 +430,7 @@ async def _prepare(
 async def _prepare_shipping(
     rt: Runtime, row: Checkout, method_id: str, base: Facts, cart: CartFacts
 ) -> _Prepared:
-    shipping_to = _address(row.context)
+    shipping_to = address_of(row.context)
     if shipping_to is None:
         err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
         return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
@@ -700,58 +462,6 @@ def _facts_dict(f: Facts) -> dict[str, Any]:
     }
 
 
-class _TotalsChanged(Exception):
-    def __init__(self, view: CheckoutView, error: TillpointError | None = None) -> None:
-        self.view = view
-        self.error = error
-
-
-# A coupon removed at CONFIRM_ORDER for one of these reasons was used up meanwhile.
-_EXHAUSTED_REASONS = frozenset({"usage_limit_reached", "customer_limit_reached"})
-
-
-def _refusal_of(refusal: _TotalsChanged) -> TillpointError:
-    """409 ``totals_changed``, or ``coupon_exhausted`` when a coupon ran out (the coupon
-    is off the cart and the new totals are shown: confirming again pays full price)."""
-    view = refusal.view
-    gone = [
-        e
-        for e in view.errors
-        if e.get("code") == "coupon_removed" and e.get("reason") in _EXHAUSTED_REASONS
-    ]
-    details = {
-        "totals": view.totals.to_json() if view.totals else None,
-        "version": view.version,
-        "notices": list(view.errors),
-    }
-    if refusal.error is not None:
-        return type(refusal.error)(
-            refusal.error.message,
-            code=refusal.error.code,
-            details={**refusal.error.details, **details},
-        )
-    if gone:
-        codes = ", ".join(str(e.get("coupon_code")) for e in gone)
-        return Conflict(
-            f"The coupon {codes} has been used up; it was removed. "
-            "Review the new total and place the order again.",
-            code="coupon_exhausted",
-            details={
-                "coupons": [
-                    {"coupon_id": e.get("coupon_id"), "code": e.get("coupon_code"),
-                     "reason": e.get("reason")}
-                    for e in gone
-                ],
-                **details,
-            },
-        )  # fmt: skip
-    return Conflict(
-        "The order total changed since you last saw it; review the new totals.",
-        code="totals_changed",
-        details=details,
-    )
-
-
 class _Expired(Exception):
     def __init__(self, view: CheckoutView) -> None:
         self.view = view
@@ -769,18 +479,49 @@ async def _step(
     actor: Actor,
     price: bool = True,
 ) -> CheckoutView:
-    """One event on a locked row; raises to refuse (the unit of work then rolls back).
+    """One event on a row :func:`_drive` locked: prepare, step, apply, run the handlers,
+    save. Raises to refuse (the unit of work then rolls back).
 
     ``price=False`` (the finalize path, which reads back only state and context): a step
     whose transition has no guard neither loads nor prices the cart (view totals None)."""
     now = rt.clock.now()
     event = event_of(command)
+    transition = await _allowed(rt, s, row, event, caller, if_match, actor, now)
+    bare = not price and transition.guard is None and event is not Event.CONFIRM_ORDER
+    cart = await _cart_for(s, row, event, caller, bare=bare)
+    prepared = await _prepare(rt, s, row, command, user_id, cart)
+    step = _decide(row, event, prepared.facts)
+    context = _apply(row, event, step, prepared.data, user_id)
+    repriced = None
+    if event is Event.CONFIRM_ORDER:
+        repriced = await confirm.reprice(rt, s, row, context, cart, actor, now)
+    call = _call(rt, s, row, command, step, context, actor)
+    await _run_handlers(call, step.transition.actions, cart, repriced, now)
+    totals, errors = await _advance(rt, s, row, call, cart, repriced, bare, now)
+    await _save_step(rt, s, row, call, caller, repriced, now)
+    notices = repriced.notices if repriced is not None else ()
+    return view_of(row, totals, errors + notices + _stock(cart))
+
+
+async def _allowed(
+    rt: Runtime,
+    s: AsyncSession,
+    row: Checkout,
+    event: Event,
+    caller: SessionContext | None,
+    if_match: int | None,
+    actor: Actor,
+    now: datetime,
+) -> machine.Transition:
+    """The transition ``event`` takes from the row's state; refuses a stale ``If-Match``
+    (412), a customer's late event on a lapsed checkout (expired then), or an event the
+    state has no transition for (409)."""
     if if_match is not None and if_match != row.version:
         current_cart = await load_cart_facts(s, row.cart_id)
-        current, problems = await _try_price(rt, s, row, row.context, current_cart)
+        current, problems = await try_price(rt, s, row, row.context, current_cart)
         raise PreconditionFailed(
             "The checkout changed since you last read it.",
-            details={"current": checkout_to_dict(_view(row, current, problems))},
+            details={"current": checkout_to_dict(view_of(row, current, problems))},
         )
     source = State(row.state)
     # Only a customer's late event finds the checkout expired; the server's events
@@ -788,167 +529,166 @@ async def _step(
     if caller is not None and _expired_by_time(row, now):
         _attach(s, row)
         await _expire_locked(rt, s, row, actor)
-        raise _Expired(_view(row, None))
+        raise _Expired(view_of(row, None))
     transition = machine.transition_for(source, event)
     if transition is None:
+        allowed = machine.allowed_events(source, include_server=False)
         raise Conflict(
             f"{event.value} is not allowed while the checkout is in {source.value}.",
             code="event_not_allowed",
-            details={
-                "state": source.value,
-                "allowed_events": [
-                    e.value for e in machine.allowed_events(source, include_server=False)
-                ],
-            },
+            details={"state": source.value, "allowed_events": [e.value for e in allowed]},
         )
+    return transition
+
+
+async def _cart_for(
+    s: AsyncSession, row: Checkout, event: Event, caller: SessionContext | None, *, bare: bool
+) -> CartFacts:
+    """The cart the step reads (under its row lock for CONFIRM_ORDER, which charges it;
+    ``bare``: none, for an unguarded step whose caller reads back only state and context)."""
     if event is Event.LOGIN_SUCCEEDED and caller is not None and caller.user_id is not None:
         # The login opened a new session and may have merged the guest cart into the
         # user's: the checkout follows the session and its cart.
         row.session_id = caller.session_id
         row.cart_id = caller.cart_id
         row.context = {**row.context, "cart_id": caller.cart_id}
-    bare = not price and transition.guard is None and event is not Event.CONFIRM_ORDER
     if bare:
-        cart = CartFacts(row.cart_id, str(row.context.get("currency") or "USD"), ())
-    else:
-        cart = await load_cart_facts(s, row.cart_id, lock=event is Event.CONFIRM_ORDER)
-    prepared = await _prepare(rt, s, row, command, user_id, cart)
+        return CartFacts(row.cart_id, str(row.context.get("currency") or "USD"), ())
+    return await load_cart_facts(s, row.cart_id, lock=event is Event.CONFIRM_ORDER)
+
+
+def _decide(row: Checkout, event: Event, facts: Facts) -> machine.Step:
+    """The pure machine's answer (422 with the guard's code when a guard says no)."""
     try:
-        step = machine.step(source, event, prepared.facts)
+        return machine.step(State(row.state), event, facts)
     except machine.GuardRejected as exc:
         raise _guard_error(exc.failure) from exc
-    context = apply_actions(row.context, step.transition.actions, prepared.data)
+
+
+def _apply(
+    row: Checkout, event: Event, step: machine.Step, data: dict[str, Any], user_id: str | None
+) -> Context:
+    """The context after the transition's pure actions; the customer, once logged in."""
     if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
         row.user_id = user_id
-    totals: OrderTotal | None = None
-    coupon_notices: tuple[dict[str, Any], ...] = ()
-    if event is Event.CONFIRM_ORDER:
-        # Under the cart's lock: another checkout (another device) paying for this cart
-        # holds it; a second payment would re-price it and charge it again.
-        await refuse_while_paying(rt, s, row.cart_id)
-        # Coupons that no longer hold leave the cart now, with a notice (promotions),
-        # checked against the lines just read under the cart's lock (not read again).
-        # Their audit rows are recorded at the end: the audit head is the last lock taken.
-        # No coupon in the locked read: none can be applied meanwhile (that takes the lock).
-        coupon_notices = tuple(
-            await revalidate_locked_cart(
-                rt,
-                s,
-                row.cart_id,
-                lines=cart.lines,
-                currency=cart.currency,
-                user_id=cart.user_id,
-                email=(context.get("guest_info") or {}).get("email"),
-            )
-            if cart.has_coupons
-            else ()
-        )
-        totals = await _price(rt, s, row, context, cart)  # tax down: 503, never a guess
-        fingerprint = list(totals.money_fingerprint())
-        if fingerprint != context.get("quoted_totals"):
-            row.context = {**context, "quoted_totals": fingerprint}
-            row.version += 1
-            row.updated_at = now
-            await audit_removals(s, row.cart_id, coupon_notices, actor, now)
-            raise _TotalsChanged(_view(row, totals, coupon_notices))
-    call = EffectCall(
+    return apply_actions(row.context, step.transition.actions, data)
+
+
+def _call(
+    rt: Runtime,
+    s: AsyncSession,
+    row: Checkout,
+    command: Command,
+    step: machine.Step,
+    context: Context,
+    actor: Actor,
+) -> EffectCall:
+    return EffectCall(
         rt=rt,
         s=s,
         checkout=row,
-        event=event,
-        source=source,
+        event=step.transition.event,
+        source=State(row.state),
         target=step.target,
         payload=dict(command.payload) if isinstance(command, ServerEvent) else {},
         context=context,
         actor=actor,
-        totals=totals,
     )
-    if event is Event.CONFIRM_ORDER:
-        # The stock effect reserves these lines (a coupon removal above bumped the version).
-        call.cart_lines = cart.lines
-        call.cart_version = cart.version + (1 if coupon_notices else 0)
-    if has_effects(rt.actions, step.transition.actions):
-        _attach(s, row)  # effects see (and may flush) the row as the session's
+
+
+async def _run_handlers(
+    call: EffectCall,
+    actions: tuple[str, ...],
+    cart: CartFacts,
+    repriced: confirm.Repriced | None,
+    now: datetime,
+) -> None:
+    """The handlers of the transition's actions, inside this unit of work."""
+    rt, s, row = call.rt, call.s, call.checkout
+    if repriced is not None:
+        confirm.hand_over(call, cart, repriced)
+    if has_effects(rt.actions, actions):
+        _attach(s, row)  # handlers see (and may flush) the row as the session's
     try:
-        await run_effects(step.transition.actions, call)
+        await run_effects(actions, call)
     except RefuseKeeping as refused:
-        # E.g. a coupon that ran out at CONFIRM_ORDER left the cart: stay, show the new total.
-        totals = await _price(rt, s, row, row.context, cart)
-        row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
-        row.version += 1
-        row.updated_at = now
-        notices = coupon_notices + tuple(refused.notices)
-        await audit_removals(s, row.cart_id, coupon_notices, actor, now)
-        raise _TotalsChanged(_view(row, totals, notices), refused.error) from refused
-    row.state = step.target.value
+        raise await confirm.refused_keeping(
+            rt, s, row, cart, repriced, refused, call.actor, now
+        ) from refused
+
+
+async def _advance(
+    rt: Runtime,
+    s: AsyncSession,
+    row: Checkout,
+    call: EffectCall,
+    cart: CartFacts,
+    repriced: confirm.Repriced | None,
+    bare: bool,
+    now: datetime,
+) -> tuple[OrderTotal | None, tuple[dict[str, Any], ...]]:
+    """Move the row to the target state with the handlers' context, priced now (a
+    customer's step also quotes the new totals)."""
+    row.state = call.target.value
     row.version += 1
     row.updated_at = now
     row.expires_at = now + timedelta(seconds=rt.settings.checkout_ttl_seconds)
-    pricing_errors: tuple[dict[str, Any], ...] = ()
-    if bare:
-        pass
-    elif totals is None and event in machine.SERVER_EVENTS:
-        # Server effects may write what pricing reads (coupon usage at order creation):
-        # let it flush them, with the context, in the checkout's one UPDATE.
-        row.context = call.context
-        totals, pricing_errors = await _try_price(rt, s, row, call.context, cart)
-    elif totals is None:
-        # A customer's event writes nothing pricing reads (coupons are only touched at
-        # CONFIRM_ORDER, priced above): price before flushing, so the state and the new
-        # quote go out in one UPDATE of the checkout instead of two.
-        with s.no_autoflush:
-            totals, pricing_errors = await _try_price(rt, s, row, call.context, cart)
-    if totals is not None and event not in machine.SERVER_EVENTS:
+    # From here the row is written only by the step's save; a flush (pricing's, below,
+    # which writes what server handlers changed that pricing reads, such as coupon usage
+    # at order creation) leaves it alone.
+    release(s, row)
+    totals = repriced.totals if repriced is not None else None
+    errors: tuple[dict[str, Any], ...] = ()
+    if totals is None and not bare:
+        totals, errors = await _price_after(rt, s, row, call, cart)
+    if totals is not None and call.event not in machine.SERVER_EVENTS:
         call.context["quoted_totals"] = list(totals.money_fingerprint())
     row.context = call.context
+    return totals, errors
+
+
+async def _price_after(
+    rt: Runtime, s: AsyncSession, row: Checkout, call: EffectCall, cart: CartFacts
+) -> tuple[OrderTotal | None, tuple[dict[str, Any], ...]]:
+    if call.event in machine.SERVER_EVENTS:
+        # Server handlers may write what pricing reads (coupon usage at order creation):
+        # let pricing flush them first.
+        return await try_price(rt, s, row, call.context, cart)
+    # A customer's event writes nothing pricing reads (coupons are only touched at
+    # CONFIRM_ORDER, priced before its handlers): what they wrote goes out with the save.
+    with s.no_autoflush:
+        return await try_price(rt, s, row, call.context, cart)
+
+
+# Steps whose row is saved apart, before their audit row: CONFIRM_ORDER (its handlers
+# write other rows), and those that set the user or cart keys, whose foreign-key checks
+# lock the user's or cart's row: that must happen before the audit head is locked.
+_SAVED_APART = frozenset({Event.CONFIRM_ORDER, Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED})
+
+
+async def _save_step(
+    rt: Runtime,
+    s: AsyncSession,
+    row: Checkout,
+    call: EffectCall,
+    caller: SessionContext | None,
+    repriced: confirm.Repriced | None,
+    now: datetime,
+) -> None:
+    """Save the row and record the step: the UPDATE travels with the audit row when only
+    the row changed on a customer's step that sets no foreign key; otherwise the other
+    rows and the row go first (their key checks lock before the audit head does)."""
+    event, actor = call.event, call.actor
+    along = caller is not None and event not in _SAVED_APART and only_row_changed(s, row)
+    pending = await save(s, row, along=along)
+    if repriced is not None:
+        await audit_removals(s, row.cart_id, repriced.notices, actor, now)
     name = event.value.lower()
-    moved: dict[str, Any] = {"from": source.value, "to": step.target.value, "version": row.version}
-    if inspect(row).transient:
-        # Read with Core for a customer's step (see _drive) and not handed to an effect:
-        # one Core UPDATE, sent with the audit row; nothing of it for the session to flush.
-        await _audit(s, rt, row, f"checkout_{name}", name, actor, moved, along=_saved(row))
-    elif caller is not None and event not in _FLUSHED_STEPS and _only_row_changed(s, row):
-        # The same for a row the session loaded, which then leaves the session.
-        await _audit(s, rt, row, f"checkout_{name}", name, actor, moved, along=_saved(row))
-        s.expunge(row)
-    else:
-        await s.flush()
-        await audit_removals(s, row.cart_id, coupon_notices, actor, now)
-        await _audit(s, rt, row, f"checkout_{name}", name, actor, moved)
-    return _view(row, totals, pricing_errors + coupon_notices + _stock_errors(cart))
+    moved = {"from": call.source.value, "to": row.state, "version": row.version}
+    await _audit(s, rt, row, f"checkout_{name}", name, actor, moved, along=pending)
 
 
-# Steps saved by a flush before their audit row: CONFIRM_ORDER (its effects write other
-# rows), and those that set the user or cart keys, whose foreign-key checks lock the
-# user's or cart's row: that must happen before the audit head is locked, not with it.
-_FLUSHED_STEPS = frozenset({Event.CONFIRM_ORDER, Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED})
-# What a step may change on the checkout row, written whole (the row is locked).
-_STEP_COLUMNS = ("session_id", "user_id", "cart_id", "state", "context", "version")
-_SAVE_STEP = (
-    update(_CHECKOUTS)
-    .where(_CHECKOUTS.c.id == bindparam("c_id"))
-    .values(
-        {
-            name: bindparam(f"c_{name}", type_=_CHECKOUTS.c[name].type)
-            for name in (*_STEP_COLUMNS, "expires_at", "updated_at")
-        }
-    )
-)
-
-
-def _saved(row: Checkout) -> Along:
-    """The UPDATE that writes a step's changes to ``row``."""
-    params = {f"c_{name}": getattr(row, name) for name in _STEP_COLUMNS}
-    params.update(c_id=row.id, c_expires_at=row.expires_at, c_updated_at=row.updated_at)
-    return Along(_SAVE_STEP, params)
-
-
-def _only_row_changed(s: AsyncSession, row: Checkout) -> bool:
-    """Nothing but ``row`` waits to be flushed (no effect added or changed other rows)."""
-    return not s.new and not s.deleted and all(obj is row for obj in s.dirty)
-
-
-def _stock_errors(cart: CartFacts) -> tuple[dict[str, Any], ...]:
+def _stock(cart: CartFacts) -> tuple[dict[str, Any], ...]:
     """Out-of-stock lines, reported with every step so the customer learns early."""
     return tuple(p.as_dict() for p in cart.problems if p.code == "out_of_stock")
 
@@ -969,7 +709,7 @@ async def _drive(
     actor: Actor,
     price: bool = True,
 ) -> CheckoutView:
-    refusal: _TotalsChanged | _Expired | None = None
+    refusal: confirm.TotalsChanged | _Expired | None = None
     async with rt.db.transaction() as s:
         if session is not None and event_of(command) in _CORE_STEPS:
             row = await _lock_detached(s, checkout_id)
@@ -991,9 +731,8 @@ async def _drive(
                 actor=actor,
                 price=price,
             )
-        except (_TotalsChanged, _Expired) as kept:
-            # Keep what the refusal changed (expiry, the new quote): commit, then answer.
-            await s.flush()
+        except (confirm.TotalsChanged, _Expired) as kept:
+            # The refusal saved what it keeps (expiry, the new quote): commit, then answer.
             refusal = kept
     if refusal is None:
         await _forget_cart_if_coupons_removed(rt, done)
@@ -1006,7 +745,7 @@ async def _drive(
         )
     assert refusal is not None
     await _forget_cart_if_coupons_removed(rt, refusal.view)
-    raise _refusal_of(refusal)
+    raise confirm.refusal_of(refusal)
 
 
 async def send_event(
@@ -1075,7 +814,7 @@ async def _expire_locked(rt: Runtime, s: AsyncSession, row: Checkout, actor: Act
     row.context = call.context
     row.version += 1
     row.updated_at = rt.clock.now()
-    await s.flush()
+    await save(s, row)
     await _audit(s, rt, row, "checkout_expired", "expire", actor, {"from": source.value})
 
 

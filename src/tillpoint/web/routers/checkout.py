@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from tillpoint.checkout import service
 from tillpoint.checkout.commands import CheckoutCommand
 from tillpoint.checkout.machine import Event
-from tillpoint.checkout.service import CheckoutView, checkout_to_dict
+from tillpoint.checkout.views import CheckoutView, checkout_to_dict
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute

@@ -1,0 +1,135 @@
+"""A checkout as its owner sees it (:class:`CheckoutView`, priced now) and its public JSON
+shape; pricing a checkout from its cart and context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tillpoint.addresses.schemas import Address
+from tillpoint.checkout import machine
+from tillpoint.checkout.cart_facts import CartFacts
+from tillpoint.checkout.machine import Event, State
+from tillpoint.checkout.models import Checkout
+from tillpoint.errors import ServiceUnavailable
+from tillpoint.pricing.service import PricingInput, ShippingNoLongerOffered, price_checkout
+from tillpoint.pricing.totals import OrderTotal
+from tillpoint.runtime import Runtime
+from tillpoint.shipping.types import ShippingOption
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutView:
+    """A checkout as its owner sees it, with totals priced now."""
+
+    id: str
+    state: State
+    version: int
+    context: dict[str, Any]
+    expires_at: datetime
+    created_at: datetime
+    totals: OrderTotal | None
+    errors: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def allowed_events(self) -> tuple[Event, ...]:
+        return machine.allowed_events(self.state, include_server=False)
+
+    @property
+    def totals_changed(self) -> bool:
+        quoted = self.context.get("quoted_totals")
+        return bool(
+            self.totals is not None
+            and quoted is not None
+            and list(self.totals.money_fingerprint()) != quoted
+        )
+
+
+def checkout_to_dict(view: CheckoutView) -> dict[str, Any]:
+    """The public JSON shape of a checkout."""
+    ctx = view.context
+    return {
+        "id": view.id,
+        "state": view.state.value,
+        "version": view.version,
+        "allowed_events": [e.value for e in view.allowed_events],
+        "expires_at": view.expires_at.isoformat(),
+        "created_at": view.created_at.isoformat(),
+        "context": {
+            "user_type": ctx.get("user_type", "unknown"),
+            "user_id": ctx.get("user_id"),
+            "cart_id": ctx.get("cart_id"),
+            "currency": ctx.get("currency"),
+            "guest_info": ctx.get("guest_info"),
+            "shipping_address": ctx.get("shipping_address"),
+            "billing_address": ctx.get("billing_address"),
+            "address_validation": ctx.get("address_validation"),
+            "shipping_method": ctx.get("shipping_method"),
+            "payment_method": ctx.get("payment_method"),
+            "payment": ctx.get("payment"),
+            "totals": view.totals.to_json() if view.totals else None,
+            "totals_changed": view.totals_changed,
+            "promotions": list(view.totals.promotions) if view.totals else [],
+            "errors": list(ctx.get("errors") or []) + list(view.errors),
+        },
+    }
+
+
+def address_of(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
+    raw = ctx.get(key)
+    return Address.model_validate(raw) if raw else None
+
+
+def _shipping(ctx: dict[str, Any]) -> ShippingOption | None:
+    raw = ctx.get("shipping_method")
+    return ShippingOption.from_json(raw) if raw else None
+
+
+async def price(
+    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
+) -> OrderTotal:
+    return await price_checkout(
+        rt,
+        s,
+        PricingInput(
+            cart_id=cart.cart_id,
+            currency=cart.currency,
+            lines=cart.lines,
+            user_id=row.user_id,
+            address=address_of(ctx),
+            shipping=_shipping(ctx),
+            has_coupons=cart.has_coupons,
+        ),
+    )
+
+
+async def try_price(
+    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
+) -> tuple[OrderTotal | None, tuple[dict[str, Any], ...]]:
+    """Totals, or None and why (a read must still show the checkout when tax is down)."""
+    try:
+        return await price(rt, s, row, ctx, cart), ()
+    except ServiceUnavailable as exc:
+        return None, ({"code": exc.code, "message": exc.message},)
+    except ShippingNoLongerOffered:
+        return None, (
+            {"code": "shipping_method_not_offered", "message": "Choose a shipping method again."},
+        )
+
+
+def view_of(
+    row: Checkout, totals: OrderTotal | None, errors: tuple[dict[str, Any], ...] = ()
+) -> CheckoutView:
+    return CheckoutView(
+        id=row.id,
+        state=State(row.state),
+        version=row.version,
+        context=dict(row.context),
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        totals=totals,
+        errors=errors,
+    )
