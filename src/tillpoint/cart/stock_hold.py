@@ -7,6 +7,8 @@ hold's id, its cap and the release of older holds are :mod:`tillpoint.inventory.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,14 +44,24 @@ async def reserve_cart(
     if not cart.items:
         raise Conflict("The cart is empty.", code="cart_empty")
     lines = [(i.product_id, i.variant_id, i.quantity) for i in cart.items]
-    await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, cart))
+    owner = CartOwner(cart.id, cart.user_id, cart.session_id)
+    await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, owner))
     rid = cart_reservation_id(cart.id, cart.version)
     await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
     items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
     return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
 
 
-async def held_by_owner(rt: Runtime, s: AsyncSession, cart: Cart) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class CartOwner:
+    """A cart and who owns it: its customer, else its guest session."""
+
+    cart_id: str
+    user_id: str | None
+    session_id: str | None
+
+
+async def held_by_owner(rt: Runtime, s: AsyncSession, cart: CartOwner) -> dict[str, int]:
     """Units per stock row the cart's owner (its customer, else its session) holds now
     through the active reservations of its *other* carts (this cart's own are replaced
     by the one being made)."""
@@ -59,4 +71,4 @@ async def held_by_owner(rt: Runtime, s: AsyncSession, cart: Cart) -> dict[str, i
         owner = Cart.session_id == cart.session_id
     else:
         return {}
-    return await held_for(rt, s, select(Cart.id).where(owner, Cart.id != cart.id))
+    return await held_for(rt, s, select(Cart.id).where(owner, Cart.id != cart.cart_id))

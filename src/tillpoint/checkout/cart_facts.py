@@ -30,6 +30,7 @@ class CartFacts:
     user_id: str | None = None
     # Any coupon applied (read with the lines): without one, pricing skips the coupon read.
     has_coupons: bool = True
+    session_id: str | None = None  # the guest session that owns the cart (no user yet)
 
 
 _CART_LINES = (
@@ -54,6 +55,7 @@ _CART_LINES = (
         ProductVariant.weight_grams.label("v_weight"),
         Cart.version.label("version"),
         Cart.user_id.label("owner"),
+        Cart.session_id.label("owner_session"),
         exists().where(AppliedCoupon.cart_id == Cart.id).label("has_coupons"),
     )
     .select_from(Cart)
@@ -111,6 +113,7 @@ async def load_cart_facts(s: AsyncSession, cart_id: str, *, lock: bool = False) 
         cart.version,
         cart.owner,
         bool(cart.has_coupons),
+        cart.owner_session,
     )
 
 

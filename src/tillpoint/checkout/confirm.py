@@ -20,6 +20,7 @@ from tillpoint.audit.service import Actor
 from tillpoint.cart.applied_coupons import audit_removals
 from tillpoint.cart.coupons import revalidate_locked_cart
 from tillpoint.cart.service import refuse_while_paying
+from tillpoint.cart.stock_hold import CartOwner
 from tillpoint.checkout.cart_facts import CartFacts
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping
 from tillpoint.checkout.models import Checkout
@@ -90,6 +91,7 @@ def hand_over(call: EffectCall, cart: CartFacts, repriced: Repriced) -> None:
     above bumped the cart's version)."""
     call.totals = repriced.totals
     call.cart_lines = cart.lines
+    call.cart_owner = CartOwner(cart.cart_id, cart.user_id, cart.session_id)
     call.cart_version = cart.version + (1 if repriced.notices else 0)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor
+from tillpoint.cart.stock_hold import CartOwner
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import ACTIONS
 from tillpoint.checkout.machine import Event, State
@@ -49,6 +50,8 @@ class EffectCall:
     # row lock (effects use them instead of loading the cart again).
     cart_lines: tuple[PricingLine, ...] | None = None
     cart_version: int | None = None
+    # ... and who owns the cart (its customer, else its guest session): the stock cap's owner.
+    cart_owner: CartOwner | None = None
 
 
 class RefuseKeeping(Exception):

@@ -19,7 +19,7 @@ import contextlib
 from typing import Any
 
 from tillpoint.cart.models import Cart
-from tillpoint.cart.stock_hold import held_by_owner
+from tillpoint.cart.stock_hold import CartOwner, held_by_owner
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.errors import Conflict
 from tillpoint.inventory.errors import ReservationClosed, ReservationNotFound
@@ -47,6 +47,7 @@ async def reserve_stock(call: EffectCall) -> None:
     """CONFIRM_ORDER: hold the cart's stock (or refuse the event with ``out_of_stock``)."""
     rt, s = call.rt, call.s
     cart_id = call.checkout.cart_id
+    owner = call.cart_owner
     if call.cart_lines is not None and call.cart_version is not None:
         # The lines the step read under the cart's row lock.
         version = call.cart_version
@@ -59,6 +60,8 @@ async def reserve_stock(call: EffectCall) -> None:
             if cart
             else []
         )
+        if cart is not None:
+            owner = CartOwner(cart.id, cart.user_id, cart.session_id)
     if not items:
         raise Conflict("The cart is empty.", code="cart_empty")
     held: dict[str, Any] = dict(call.context.get(CONTEXT_KEY) or {})
@@ -70,10 +73,9 @@ async def reserve_stock(call: EffectCall) -> None:
             current = None
         if current is not None and current.status == ACTIVE:
             return  # the same cart is still held (CONFIRM_ORDER again after a refusal)
-    cart_row = await s.get(Cart, cart_id)
-    if cart_row is not None:  # the stock is held until the payment ends: cap it as a hold
+    if owner is not None:  # the stock is held until the payment ends: cap it as a hold
         lines = [(i.product_id, i.variant_id, i.quantity) for i in items]
-        await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, cart_row))
+        await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, owner))
     attempt = int(held.get("attempt") or 0) + 1
     new_id = f"{call.checkout.id}:r{attempt}"
     await release_other_holds(rt, s, cart_id, keep=new_id)
