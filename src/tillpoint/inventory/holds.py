@@ -95,6 +95,8 @@ async def check_hold_cap(
     :func:`held_for`), would exceed what one owner may hold."""
     per_sku, in_all = rt.settings.inventory_hold_max_per_sku, rt.settings.inventory_hold_max_units
     already = already or {}
+    if not already and _within(lines, per_sku, in_all):
+        return  # counting untracked lines too is an upper bound: no stock row to read
     rows = await stock_rows(s, [(p, v) for p, v, _ in lines])
     held: dict[str, tuple[InventoryItem, int]] = {}
     for product_id, variant_id, quantity in lines:
@@ -117,6 +119,14 @@ async def check_hold_cap(
     units += sum(n for row_id, n in already.items() if row_id not in held)
     if over or units > in_all:
         raise ReservationCapReached(items=over, units=units, max_per_sku=per_sku, max_units=in_all)
+
+
+def _within(lines: Sequence[tuple[str, str | None, int]], per_sku: int, in_all: int) -> bool:
+    """Whether the lines fit both caps even if every one of them were tracked stock."""
+    per_item: dict[tuple[str, str | None], int] = {}
+    for product_id, variant_id, quantity in lines:
+        per_item[(product_id, variant_id)] = per_item.get((product_id, variant_id), 0) + quantity
+    return max(per_item.values(), default=0) <= per_sku and sum(per_item.values()) <= in_all
 
 
 async def release_cart_hold(rt: Runtime, cart_id: str, reservation_id: str) -> Reservation:
