@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -82,64 +83,78 @@ def database_unreachable(exc: DBAPIError) -> bool:
     )
 
 
+async def _tillpoint(_req: Request, exc: TillpointError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return error_json(
+        exc.status,
+        exc.code,
+        exc.message,
+        fields=[f.as_dict() for f in exc.fields],
+        details=exc.details,
+        headers=headers,
+    )
+
+
+async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    code, fields = _validation_fields(exc)
+    status = 400 if code == "malformed_json" else 422
+    message = "The request body is not valid JSON." if status == 400 else "Some fields are invalid."
+    return error_json(status, code, message, fields=fields)
+
+
+async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # the route that answered knows only its own methods
+        headers["Allow"] = ", ".join(allowed_methods(req.app.routes, req.scope))
+    return error_json(exc.status_code, code, message, headers=headers)
+
+
+async def _database(req: Request, exc: DBAPIError) -> JSONResponse:
+    if not database_unreachable(exc):
+        return await _unexpected(req, exc)
+    log.warning("database unavailable", extra={"path": req.url.path, "error": str(exc.orig)})
+    return error_json(
+        503,
+        "database_unavailable",
+        "The database was briefly unavailable. Please retry.",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _pool_exhausted(req: Request, exc: PoolTimeout) -> JSONResponse:
+    # Every pooled connection stayed busy for the pool's whole timeout (a surge such as
+    # 1,000 shoppers racing for one product): a retryable 503, not a 500.
+    log.warning("database connection pool exhausted", extra={"path": req.url.path})
+    return error_json(
+        503,
+        "database_busy",
+        "The shop is very busy right now. Please retry in a moment.",
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"path": req.url.path})
+    return error_json(500, "internal_error", "Something went wrong on our side.")
+
+
+# The exception each handler takes is its row's type (Any: the table mixes them).
+ExceptionHandler = Callable[[Request, Any], Awaitable[JSONResponse]]
+
+# Each failure type -> its handler; Starlette picks the most specific type, whatever the order.
+_HANDLERS: tuple[tuple[type[Exception], ExceptionHandler], ...] = (
+    (TillpointError, _tillpoint),
+    (RequestValidationError, _validation),
+    (StarletteHTTPException, _http),
+    (DBAPIError, _database),
+    (PoolTimeout, _pool_exhausted),
+    (Exception, _unexpected),
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into our error body."""
-
-    @app.exception_handler(TillpointError)
-    async def _tillpoint(_req: Request, exc: TillpointError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return error_json(
-            exc.status,
-            exc.code,
-            exc.message,
-            fields=[f.as_dict() for f in exc.fields],
-            details=exc.details,
-            headers=headers,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        code, fields = _validation_fields(exc)
-        status = 400 if code == "malformed_json" else 422
-        message = (
-            "The request body is not valid JSON." if status == 400 else "Some fields are invalid."
-        )
-        return error_json(status, code, message, fields=fields)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:  # the route that answered knows only its own methods
-            headers["Allow"] = ", ".join(allowed_methods(req.app.routes, req.scope))
-        return error_json(exc.status_code, code, message, headers=headers)
-
-    @app.exception_handler(DBAPIError)
-    async def _database(req: Request, exc: DBAPIError) -> JSONResponse:
-        if not database_unreachable(exc):
-            return await _unexpected(req, exc)
-        log.warning("database unavailable", extra={"path": req.url.path, "error": str(exc.orig)})
-        return error_json(
-            503,
-            "database_unavailable",
-            "The database was briefly unavailable. Please retry.",
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(PoolTimeout)
-    async def _pool_exhausted(req: Request, exc: PoolTimeout) -> JSONResponse:
-        # Every pooled connection stayed busy for the pool's whole timeout (a surge such as
-        # 1,000 shoppers racing for one product): a retryable 503, not a 500.
-        log.warning("database connection pool exhausted", extra={"path": req.url.path})
-        return error_json(
-            503,
-            "database_busy",
-            "The shop is very busy right now. Please retry in a moment.",
-            headers={"Retry-After": "2"},
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": req.url.path})
-        return error_json(500, "internal_error", "Something went wrong on our side.")
+    for exc_type, handler in _HANDLERS:
+        app.exception_handler(exc_type)(handler)
