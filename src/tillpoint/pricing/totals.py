@@ -112,6 +112,39 @@ def compute_totals(
 ) -> OrderTotal:
     """Combine lines, discounts, shipping and tax into the order's totals."""
     inclusive = bool(tax and tax.inclusive)
+    out = _line_totals(lines, discounts, tax, inclusive)
+    ship = _shipping_total(shipping_amount, shipping_method_id, discounts, tax, inclusive)
+    return OrderTotal(
+        currency=currency,
+        subtotal=sum(x.amount for x in out),
+        discount=sum(x.discount for x in out) + ship.discount,
+        shipping=shipping_amount,
+        tax=sum(x.tax for x in out) + ship.tax,
+        total=sum(x.total for x in out) + ship.total,
+        tax_inclusive=inclusive,
+        tax_calculated=tax is not None,
+        lines=tuple(out),
+        shipping_line=ship,
+        tax_breakdown=tax.breakdown if tax else (),
+        promotions=tuple(
+            {
+                "coupon_id": d.coupon_id,
+                "code": d.code,
+                "type": d.type,
+                "amount": d.amount,
+                "shipping_amount": d.shipping_amount,
+            }
+            for d in discounts.applied
+        ),
+    )
+
+
+def _line_totals(
+    lines: Sequence[PricingLine],
+    discounts: DiscountResult,
+    tax: TaxCalculation | None,
+    inclusive: bool,
+) -> list[LineTotal]:
     line_taxes = dict(tax.line_taxes) if tax else {}
     out: list[LineTotal] = []
     for line, disc in discounted_lines(lines, discounts):
@@ -131,40 +164,19 @@ def compute_totals(
                 net if inclusive else net + line_tax,
             )
         )
-    ship_disc = shipping_discount(shipping_amount, discounts)
-    ship_net = shipping_amount - ship_disc
+    return out
+
+
+def _shipping_total(
+    amount: int,
+    method_id: str | None,
+    discounts: DiscountResult,
+    tax: TaxCalculation | None,
+    inclusive: bool,
+) -> ShippingTotal:
+    discount = shipping_discount(amount, discounts)
+    net = amount - discount
     ship_tax = tax.shipping_tax if tax else 0
-    ship = ShippingTotal(
-        shipping_method_id,
-        shipping_amount,
-        ship_disc,
-        ship_net,
-        ship_tax,
-        ship_net if inclusive else ship_net + ship_tax,
-    )
-    subtotal = sum(x.amount for x in out)
-    discount = sum(x.discount for x in out) + ship_disc
-    tax_total = sum(x.tax for x in out) + ship_tax
-    return OrderTotal(
-        currency=currency,
-        subtotal=subtotal,
-        discount=discount,
-        shipping=shipping_amount,
-        tax=tax_total,
-        total=sum(x.total for x in out) + ship.total,
-        tax_inclusive=inclusive,
-        tax_calculated=tax is not None,
-        lines=tuple(out),
-        shipping_line=ship,
-        tax_breakdown=tax.breakdown if tax else (),
-        promotions=tuple(
-            {
-                "coupon_id": d.coupon_id,
-                "code": d.code,
-                "type": d.type,
-                "amount": d.amount,
-                "shipping_amount": d.shipping_amount,
-            }
-            for d in discounts.applied
-        ),
+    return ShippingTotal(
+        method_id, amount, discount, net, ship_tax, net if inclusive else net + ship_tax
     )
