@@ -127,8 +127,15 @@ async def listen() -> AsyncIterator[Any]:
                 ready.set()
                 await stream.read(response)
 
-        tasks.append(asyncio.create_task(run()))
-        await asyncio.wait_for(ready.wait(), 10)
+        task = asyncio.create_task(run())
+        tasks.append(task)
+        # Headers within 30 s (a loaded machine is slow to start a stream); a stream that
+        # failed first says why instead of timing out.
+        opened = asyncio.ensure_future(ready.wait())
+        done, _ = await asyncio.wait({opened, task}, timeout=30, return_when="FIRST_COMPLETED")
+        if task in done:
+            task.result()
+        assert opened in done, "the stream sent no headers within 30 s"
         await asyncio.sleep(0.3)  # the server subscribes right after the headers go out
         return stream
 
