@@ -44,7 +44,7 @@ from tillpoint.auth.session_context import SessionContext
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.applied_coupons import audit_removals
 from tillpoint.checkout import confirm, machine
-from tillpoint.checkout.actions import Context, apply_actions, new_context
+from tillpoint.checkout.actions import apply_actions, new_context
 from tillpoint.checkout.cart_facts import CartFacts, load_cart_facts
 from tillpoint.checkout.commands import (
     AddressEvent,
@@ -57,6 +57,7 @@ from tillpoint.checkout.commands import (
     ShippingEvent,
     event_of,
 )
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
@@ -291,7 +292,7 @@ async def start_checkout(
             user_id=session.user_id,
             cart_id=session.cart_id,
             state=step.target.value,
-            context=new_context(cart_id=session.cart_id, currency=cart.currency),
+            context=new_context(cart_id=session.cart_id, currency=cart.currency).dump(),
             version=1,
             expires_at=now + timedelta(seconds=rt.settings.checkout_ttl_seconds),
             created_at=now,
@@ -567,11 +568,12 @@ def _decide(row: Checkout, event: Event, facts: Facts) -> machine.Step:
 
 def _apply(
     row: Checkout, event: Event, step: machine.Step, data: dict[str, Any], user_id: str | None
-) -> Context:
+) -> dict[str, Any]:
     """The context after the transition's pure actions; the customer, once logged in."""
     if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
         row.user_id = user_id
-    return apply_actions(row.context, step.transition.actions, data)
+    loaded = CheckoutContext.load(row.context)
+    return apply_actions(loaded, step.transition.actions, data).dump()
 
 
 def _call(
@@ -580,7 +582,7 @@ def _call(
     row: Checkout,
     command: Command,
     step: machine.Step,
-    context: Context,
+    context: dict[str, Any],
     actor: Actor,
 ) -> EffectCall:
     return EffectCall(
@@ -643,8 +645,14 @@ async def _advance(
         totals, errors = await _price_after(rt, s, row, call, cart)
     if totals is not None and call.event not in machine.SERVER_EVENTS:
         call.context["quoted_totals"] = list(totals.money_fingerprint())
-    row.context = call.context
+    row.context = _stored(call.context)
     return totals, errors
+
+
+def _stored(context: dict[str, Any]) -> dict[str, Any]:
+    """The handlers' context as saved: checked against :class:`CheckoutContext` (a part of
+    the wrong type fails here, not at a later read), in the shape it had."""
+    return CheckoutContext.load(context).dump()
 
 
 async def _price_after(
@@ -811,7 +819,7 @@ async def _expire_locked(rt: Runtime, s: AsyncSession, row: Checkout, actor: Act
     call = EffectCall(rt, s, row, Event.EXPIRE, source, step.target, {}, context, actor)
     await run_effects(step.transition.actions, call)
     row.state = step.target.value
-    row.context = call.context
+    row.context = _stored(call.context)
     row.version += 1
     row.updated_at = rt.clock.now()
     await save(s, row)
