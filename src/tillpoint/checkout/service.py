@@ -279,27 +279,28 @@ async def start_checkout(
             {"cart_id": session.cart_id, "session_id": session.session_id, "now": now},
         )
         if live is not None:
-            totals, errors = await try_price(rt, s, live, live.context, cart)
+            totals, errors = await try_price(rt, s, live, CheckoutContext.load(live.context), cart)
             return view_of(live, totals, errors), False
         facts = Facts(cart_item_count=len(cart.lines), cart_problems=cart.problems)
         try:
             step = machine.step(machine.INITIAL, Event.PROCEED_TO_CHECKOUT, facts)
         except machine.GuardRejected as exc:
             raise _guard_error(exc.failure) from exc
+        context = new_context(cart_id=session.cart_id, currency=cart.currency)
         row = Checkout(
             id=new_id("chk"),
             session_id=session.session_id,
             user_id=session.user_id,
             cart_id=session.cart_id,
             state=step.target.value,
-            context=new_context(cart_id=session.cart_id, currency=cart.currency).dump(),
+            context=context.dump(),
             version=1,
             expires_at=now + timedelta(seconds=rt.settings.checkout_ttl_seconds),
             created_at=now,
             updated_at=now,
         )
         # Priced before it is added: the row is INSERTed once, quote included.
-        totals, errors = await try_price(rt, s, row, row.context, cart)
+        totals, errors = await try_price(rt, s, row, context, cart)
         if totals is not None:
             row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
         await _remember_on_session(s, session, row.id)
@@ -345,7 +346,7 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
             _attach(s, row)
             await _expire_locked(rt, s, row, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
-        totals, errors = await try_price(rt, s, row, row.context, cart)
+        totals, errors = await try_price(rt, s, row, CheckoutContext.load(row.context), cart)
         return view_of(row, totals, errors + _stock(cart))
 
 
@@ -355,7 +356,7 @@ async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: st
     # step in flight, and SELECT_SHIPPING checks the chosen method against fresh facts.
     async with rt.db.reads() as s:
         row = await _owned(s, await _lock_detached(s, checkout_id, lock=False), session)
-        address = address_of(row.context)
+        address = address_of(CheckoutContext.load(row.context))
         if address is None:
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
         cart = await load_cart_facts(s, row.cart_id)
@@ -431,7 +432,7 @@ async def _prepare(
 async def _prepare_shipping(
     rt: Runtime, row: Checkout, method_id: str, base: Facts, cart: CartFacts
 ) -> _Prepared:
-    shipping_to = address_of(row.context)
+    shipping_to = address_of(CheckoutContext.load(row.context))
     if shipping_to is None:
         err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
         return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
@@ -496,7 +497,7 @@ async def _step(
     repriced = None
     if event is Event.CONFIRM_ORDER:
         repriced = await confirm.reprice(rt, s, row, context, cart, actor, now)
-    call = _call(rt, s, row, command, step, context, actor)
+    call = _call(rt, s, row, command, step, context.dump(), actor)
     await _run_handlers(call, step.transition.actions, cart, repriced, now)
     totals, errors = await _advance(rt, s, row, call, cart, repriced, bare, now)
     await _save_step(rt, s, row, call, caller, repriced, now)
@@ -519,7 +520,9 @@ async def _allowed(
     state has no transition for (409)."""
     if if_match is not None and if_match != row.version:
         current_cart = await load_cart_facts(s, row.cart_id)
-        current, problems = await try_price(rt, s, row, row.context, current_cart)
+        current, problems = await try_price(
+            rt, s, row, CheckoutContext.load(row.context), current_cart
+        )
         raise PreconditionFailed(
             "The checkout changed since you last read it.",
             details={"current": checkout_to_dict(view_of(row, current, problems))},
@@ -568,12 +571,12 @@ def _decide(row: Checkout, event: Event, facts: Facts) -> machine.Step:
 
 def _apply(
     row: Checkout, event: Event, step: machine.Step, data: dict[str, Any], user_id: str | None
-) -> dict[str, Any]:
+) -> CheckoutContext:
     """The context after the transition's pure actions; the customer, once logged in."""
     if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
         row.user_id = user_id
     loaded = CheckoutContext.load(row.context)
-    return apply_actions(loaded, step.transition.actions, data).dump()
+    return apply_actions(loaded, step.transition.actions, data)
 
 
 def _call(
@@ -661,11 +664,11 @@ async def _price_after(
     if call.event in machine.SERVER_EVENTS:
         # Server handlers may write what pricing reads (coupon usage at order creation):
         # let pricing flush them first.
-        return await try_price(rt, s, row, call.context, cart)
+        return await try_price(rt, s, row, CheckoutContext.load(call.context), cart)
     # A customer's event writes nothing pricing reads (coupons are only touched at
     # CONFIRM_ORDER, priced before its handlers): what they wrote goes out with the save.
     with s.no_autoflush:
-        return await try_price(rt, s, row, call.context, cart)
+        return await try_price(rt, s, row, CheckoutContext.load(call.context), cart)
 
 
 # Steps whose row is saved apart, before their audit row: CONFIRM_ORDER (its handlers
