@@ -6,6 +6,7 @@ import pytest
 
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import ACTIONS, apply_actions, new_context
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.machine import (
     FINAL,
     SERVER_EVENTS,
@@ -170,11 +171,12 @@ def test_pure_actions_copy_addresses_as_the_seed_says() -> None:
     ctx = new_context(cart_id="cart_x", currency="USD")
     address = {"street1": "1 Main St", "country": "US"}
     out = apply_actions(ctx, ("saveShippingAddress", "copyShippingToBilling"), {"address": address})
-    assert out["shipping_address"] == out["billing_address"] == address
-    assert ctx["shipping_address"] is None  # the input context is not mutated
-    chosen = {**out, "shipping_method": {"id": "us:ground"}}
+    stored = out.dump()
+    assert stored["shipping_address"] == stored["billing_address"] == address
+    assert ctx.shipping_address is None  # the input context is not mutated
+    chosen = CheckoutContext.load({**stored, "shipping_method": {"id": "us:ground"}})
     moved = apply_actions(chosen, ("saveShippingAddress",), {"address": {"country": "CA"}})
-    assert moved["shipping_method"] is None
+    assert moved.shipping_method is None and moved.dump()["shipping_method"] is None
 
 
 @pytest.mark.parametrize("name", sorted(ACTIONS))
@@ -184,7 +186,7 @@ def test_no_action_changes_a_nested_value_of_the_context_it_was_given(name: str)
     from copy import deepcopy
 
     ctx = {
-        **new_context(cart_id="cart_x", currency="USD"),
+        **new_context(cart_id="cart_x", currency="USD").dump(),
         "user_type": "guest",
         "guest_info": {"email": "a@example.com", "first_name": "A"},
         "shipping_address": {"street1": "1 Main St", "country": "US"},
@@ -204,8 +206,9 @@ def test_no_action_changes_a_nested_value_of_the_context_it_was_given(name: str)
         "shipping_method": {"id": "ca:ground"},
         "payment_method": {"type": "card", "brand": "amex"},
     }
-    out = apply_actions(ctx, (name,), data)
-    assert ctx == before and out is not ctx
+    loaded = CheckoutContext.load(ctx)
+    out = apply_actions(loaded, (name,), data)
+    assert loaded.dump() == before == ctx and out is not loaded
 
 
 def test_mermaid_and_dot_render_every_transition() -> None:

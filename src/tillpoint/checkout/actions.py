@@ -8,73 +8,96 @@ the handlers of the composition root's table (``bootstrap.ACTION_HANDLERS``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from copy import deepcopy
-from typing import Any
+from typing import Any, TypeVar
 
-Context = dict[str, Any]
-Action = Callable[[Context, dict[str, Any]], None]
+from pydantic import BaseModel
 
+from tillpoint.checkout.context import (
+    AddressCheck,
+    CheckoutContext,
+    ContextAddress,
+    ContextGuest,
+    PaymentMethodSummary,
+    ShippingChoice,
+)
 
-def new_context(*, cart_id: str, currency: str) -> Context:
-    """The context of a checkout that was just started (the seed's CheckoutContext)."""
-    return {
-        "user_type": "unknown",
-        "user_id": None,
-        "cart_id": cart_id,
-        "currency": currency,
-        "guest_info": None,
-        "shipping_address": None,
-        "billing_address": None,
-        "address_validation": None,
-        "shipping_method": None,
-        "payment_method": None,
-        "payment": None,
-        "quoted_totals": None,
-        "errors": [],
-    }
+Context = CheckoutContext
+_P = TypeVar("_P", bound=BaseModel)
+Action = Callable[[CheckoutContext, dict[str, Any]], None]
 
 
-def set_user_type(ctx: Context, data: dict[str, Any]) -> None:
-    ctx["user_type"] = data["user_type"]
-    ctx["user_id"] = data.get("user_id")
+def new_context(*, cart_id: str, currency: str) -> CheckoutContext:
+    """The context of a checkout that was just started (the seed's CheckoutContext).
+    Every key is set, so every one is stored (as null until it is known)."""
+    return CheckoutContext(
+        user_type="unknown",
+        user_id=None,
+        cart_id=cart_id,
+        currency=currency,
+        guest_info=None,
+        shipping_address=None,
+        billing_address=None,
+        address_validation=None,
+        shipping_method=None,
+        payment_method=None,
+        payment=None,
+        quoted_totals=None,
+        errors=[],
+    )
+
+
+def _or_none(model: type[_P], raw: Any) -> _P | None:
+    return None if raw is None else model.model_validate(raw)
+
+
+def set_user_type(ctx: CheckoutContext, data: dict[str, Any]) -> None:
+    ctx.user_type = data["user_type"]
+    ctx.user_id = data.get("user_id")
     if data["user_type"] == "registered":
-        ctx["guest_info"] = None
+        ctx.guest_info = None
 
 
-def save_guest_info(ctx: Context, data: dict[str, Any]) -> None:
-    ctx["guest_info"] = data["guest_info"]
+def save_guest_info(ctx: CheckoutContext, data: dict[str, Any]) -> None:
+    ctx.guest_info = _or_none(ContextGuest, data["guest_info"])
 
 
-def save_shipping_address(ctx: Context, data: dict[str, Any]) -> None:
-    if ctx.get("shipping_address") != data["address"]:
+def save_shipping_address(ctx: CheckoutContext, data: dict[str, Any]) -> None:
+    address = _or_none(ContextAddress, data["address"])
+    if _json(ctx.shipping_address) != _json(address):
         # A different destination may not be offered the method chosen before.
-        ctx["shipping_method"] = None
-    ctx["shipping_address"] = data["address"]
-    ctx["address_validation"] = data.get("validation")
+        ctx.shipping_method = None
+    ctx.shipping_address = address
+    ctx.address_validation = _or_none(AddressCheck, data.get("validation"))
 
 
-def copy_shipping_to_billing(ctx: Context, data: dict[str, Any]) -> None:
-    ctx["billing_address"] = deepcopy(ctx["shipping_address"])
+def copy_shipping_to_billing(ctx: CheckoutContext, data: dict[str, Any]) -> None:
+    shipping = ctx.shipping_address
+    ctx.billing_address = None if shipping is None else shipping.model_copy(deep=True)
 
 
-def save_billing_address(ctx: Context, data: dict[str, Any]) -> None:
-    ctx["billing_address"] = data["address"]
+def save_billing_address(ctx: CheckoutContext, data: dict[str, Any]) -> None:
+    ctx.billing_address = _or_none(ContextAddress, data["address"])
 
 
-def save_shipping_method(ctx: Context, data: dict[str, Any]) -> None:
-    ctx["shipping_method"] = data["shipping_method"]
+def save_shipping_method(ctx: CheckoutContext, data: dict[str, Any]) -> None:
+    ctx.shipping_method = _or_none(ShippingChoice, data["shipping_method"])
 
 
-def save_payment_method(ctx: Context, data: dict[str, Any]) -> None:
+def save_payment_method(ctx: CheckoutContext, data: dict[str, Any]) -> None:
     # Only the method's summary: never card numbers (they go browser → Stripe).
-    ctx["payment_method"] = data["payment_method"]
+    ctx.payment_method = _or_none(PaymentMethodSummary, data["payment_method"])
 
 
-def keep_context(ctx: Context, data: dict[str, Any]) -> None:
+def keep_context(ctx: CheckoutContext, data: dict[str, Any]) -> None:
     """Nothing to copy into the context: ``updateCartItems`` and ``applyCoupon`` (the cart's
     own API changed its lines or coupons) and ``mergeGuestCart`` (login merged the carts;
     the step follows the session's cart) leave the cart as truth, and every step re-reads
     and re-prices it."""
+
+
+def _json(part: ContextAddress | None) -> dict[str, Any] | None:
+    """A part as stored (only its loaded or set keys): compares like the stored JSON."""
+    return None if part is None else part.model_dump(mode="json", exclude_unset=True)
 
 
 ACTIONS: dict[str, Action] = {
@@ -91,12 +114,14 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def apply_actions(ctx: Context, names: tuple[str, ...], data: dict[str, Any]) -> Context:
+def apply_actions(
+    ctx: CheckoutContext, names: tuple[str, ...], data: dict[str, Any]
+) -> CheckoutContext:
     """A new context with the pure actions among ``names`` applied in order. It shares
     nested values with ``ctx``: neither is changed below the top level, ever."""
-    # Actions (and the effects after them) replace top-level keys and never change a
+    # Actions (and the effects after them) replace top-level parts and never change a
     # nested value in place, so a shallow copy leaves ``ctx`` as it was.
-    out = dict(ctx)
+    out = ctx.model_copy()
     for name in names:
         action = ACTIONS.get(name)
         if action is not None:

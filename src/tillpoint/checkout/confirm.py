@@ -22,6 +22,7 @@ from tillpoint.cart.coupons import revalidate_locked_cart
 from tillpoint.cart.service import refuse_while_paying
 from tillpoint.cart.stock_hold import CartOwner
 from tillpoint.checkout.cart_facts import CartFacts
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.store import save
@@ -51,7 +52,7 @@ async def reprice(
     rt: Runtime,
     s: AsyncSession,
     row: Checkout,
-    context: dict[str, Any],
+    context: CheckoutContext,
     cart: CartFacts,
     actor: Actor,
     now: datetime,
@@ -72,15 +73,17 @@ async def reprice(
             lines=cart.lines,
             currency=cart.currency,
             user_id=cart.user_id,
-            email=(context.get("guest_info") or {}).get("email"),
+            email=context.guest_info.email if context.guest_info is not None else None,
         )
         if cart.has_coupons
         else ()
     )
     totals = await price(rt, s, row, context, cart)  # tax down: 503, never a guess
     fingerprint = list(totals.money_fingerprint())
-    if fingerprint != context.get("quoted_totals"):
-        row.context = {**context, "quoted_totals": fingerprint}
+    if fingerprint != context.quoted_totals:
+        kept = context.model_copy()
+        kept.quoted_totals = fingerprint
+        row.context = kept.dump()
         await _keep(s, row, notices, actor, now)
         raise TotalsChanged(view_of(row, totals, notices))
     return Repriced(totals, notices)
@@ -107,7 +110,7 @@ async def refused_keeping(
 ) -> TotalsChanged:
     """A handler refused but keeps what it changed (e.g. a coupon that ran out at
     CONFIRM_ORDER left the cart): the checkout stays, quoting the new total."""
-    totals = await price(rt, s, row, row.context, cart)
+    totals = await price(rt, s, row, CheckoutContext.load(row.context), cart)
     row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
     earlier = repriced.notices if repriced is not None else ()
     await _keep(s, row, earlier, actor, now)

@@ -44,7 +44,7 @@ from tillpoint.auth.session_context import SessionContext
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.applied_coupons import audit_removals
 from tillpoint.checkout import confirm, machine
-from tillpoint.checkout.actions import Context, apply_actions, new_context
+from tillpoint.checkout.actions import apply_actions, new_context
 from tillpoint.checkout.cart_facts import CartFacts, load_cart_facts
 from tillpoint.checkout.commands import (
     AddressEvent,
@@ -57,6 +57,7 @@ from tillpoint.checkout.commands import (
     ShippingEvent,
     event_of,
 )
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping, has_effects, run_effects
 from tillpoint.checkout.machine import Event, Facts, State
 from tillpoint.checkout.models import Checkout
@@ -278,27 +279,28 @@ async def start_checkout(
             {"cart_id": session.cart_id, "session_id": session.session_id, "now": now},
         )
         if live is not None:
-            totals, errors = await try_price(rt, s, live, live.context, cart)
+            totals, errors = await try_price(rt, s, live, CheckoutContext.load(live.context), cart)
             return view_of(live, totals, errors), False
         facts = Facts(cart_item_count=len(cart.lines), cart_problems=cart.problems)
         try:
             step = machine.step(machine.INITIAL, Event.PROCEED_TO_CHECKOUT, facts)
         except machine.GuardRejected as exc:
             raise _guard_error(exc.failure) from exc
+        context = new_context(cart_id=session.cart_id, currency=cart.currency)
         row = Checkout(
             id=new_id("chk"),
             session_id=session.session_id,
             user_id=session.user_id,
             cart_id=session.cart_id,
             state=step.target.value,
-            context=new_context(cart_id=session.cart_id, currency=cart.currency),
+            context=context.dump(),
             version=1,
             expires_at=now + timedelta(seconds=rt.settings.checkout_ttl_seconds),
             created_at=now,
             updated_at=now,
         )
         # Priced before it is added: the row is INSERTed once, quote included.
-        totals, errors = await try_price(rt, s, row, row.context, cart)
+        totals, errors = await try_price(rt, s, row, context, cart)
         if totals is not None:
             row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
         await _remember_on_session(s, session, row.id)
@@ -344,7 +346,7 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
             _attach(s, row)
             await _expire_locked(rt, s, row, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
-        totals, errors = await try_price(rt, s, row, row.context, cart)
+        totals, errors = await try_price(rt, s, row, CheckoutContext.load(row.context), cart)
         return view_of(row, totals, errors + _stock(cart))
 
 
@@ -354,7 +356,7 @@ async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: st
     # step in flight, and SELECT_SHIPPING checks the chosen method against fresh facts.
     async with rt.db.reads() as s:
         row = await _owned(s, await _lock_detached(s, checkout_id, lock=False), session)
-        address = address_of(row.context)
+        address = address_of(CheckoutContext.load(row.context))
         if address is None:
             raise Conflict("Enter a shipping address first.", code="shipping_address_required")
         cart = await load_cart_facts(s, row.cart_id)
@@ -430,7 +432,7 @@ async def _prepare(
 async def _prepare_shipping(
     rt: Runtime, row: Checkout, method_id: str, base: Facts, cart: CartFacts
 ) -> _Prepared:
-    shipping_to = address_of(row.context)
+    shipping_to = address_of(CheckoutContext.load(row.context))
     if shipping_to is None:
         err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
         return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
@@ -495,7 +497,7 @@ async def _step(
     repriced = None
     if event is Event.CONFIRM_ORDER:
         repriced = await confirm.reprice(rt, s, row, context, cart, actor, now)
-    call = _call(rt, s, row, command, step, context, actor)
+    call = _call(rt, s, row, command, step, context.dump(), actor)
     await _run_handlers(call, step.transition.actions, cart, repriced, now)
     totals, errors = await _advance(rt, s, row, call, cart, repriced, bare, now)
     await _save_step(rt, s, row, call, caller, repriced, now)
@@ -518,7 +520,9 @@ async def _allowed(
     state has no transition for (409)."""
     if if_match is not None and if_match != row.version:
         current_cart = await load_cart_facts(s, row.cart_id)
-        current, problems = await try_price(rt, s, row, row.context, current_cart)
+        current, problems = await try_price(
+            rt, s, row, CheckoutContext.load(row.context), current_cart
+        )
         raise PreconditionFailed(
             "The checkout changed since you last read it.",
             details={"current": checkout_to_dict(view_of(row, current, problems))},
@@ -567,11 +571,12 @@ def _decide(row: Checkout, event: Event, facts: Facts) -> machine.Step:
 
 def _apply(
     row: Checkout, event: Event, step: machine.Step, data: dict[str, Any], user_id: str | None
-) -> Context:
+) -> CheckoutContext:
     """The context after the transition's pure actions; the customer, once logged in."""
     if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
         row.user_id = user_id
-    return apply_actions(row.context, step.transition.actions, data)
+    loaded = CheckoutContext.load(row.context)
+    return apply_actions(loaded, step.transition.actions, data)
 
 
 def _call(
@@ -580,7 +585,7 @@ def _call(
     row: Checkout,
     command: Command,
     step: machine.Step,
-    context: Context,
+    context: dict[str, Any],
     actor: Actor,
 ) -> EffectCall:
     return EffectCall(
@@ -643,8 +648,14 @@ async def _advance(
         totals, errors = await _price_after(rt, s, row, call, cart)
     if totals is not None and call.event not in machine.SERVER_EVENTS:
         call.context["quoted_totals"] = list(totals.money_fingerprint())
-    row.context = call.context
+    row.context = _stored(call.context)
     return totals, errors
+
+
+def _stored(context: dict[str, Any]) -> dict[str, Any]:
+    """The handlers' context as saved: checked against :class:`CheckoutContext` (a part of
+    the wrong type fails here, not at a later read), in the shape it had."""
+    return CheckoutContext.load(context).dump()
 
 
 async def _price_after(
@@ -653,11 +664,11 @@ async def _price_after(
     if call.event in machine.SERVER_EVENTS:
         # Server handlers may write what pricing reads (coupon usage at order creation):
         # let pricing flush them first.
-        return await try_price(rt, s, row, call.context, cart)
+        return await try_price(rt, s, row, CheckoutContext.load(call.context), cart)
     # A customer's event writes nothing pricing reads (coupons are only touched at
     # CONFIRM_ORDER, priced before its handlers): what they wrote goes out with the save.
     with s.no_autoflush:
-        return await try_price(rt, s, row, call.context, cart)
+        return await try_price(rt, s, row, CheckoutContext.load(call.context), cart)
 
 
 # Steps whose row is saved apart, before their audit row: CONFIRM_ORDER (its handlers
@@ -811,7 +822,7 @@ async def _expire_locked(rt: Runtime, s: AsyncSession, row: Checkout, actor: Act
     call = EffectCall(rt, s, row, Event.EXPIRE, source, step.target, {}, context, actor)
     await run_effects(step.transition.actions, call)
     row.state = step.target.value
-    row.context = call.context
+    row.context = _stored(call.context)
     row.version += 1
     row.updated_at = rt.clock.now()
     await save(s, row)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.addresses.schemas import Address
 from tillpoint.checkout import machine
 from tillpoint.checkout.cart_facts import CartFacts
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import ServiceUnavailable
@@ -78,18 +79,20 @@ def checkout_to_dict(view: CheckoutView) -> dict[str, Any]:
     }
 
 
-def address_of(ctx: dict[str, Any], key: str = "shipping_address") -> Address | None:
-    raw = ctx.get(key)
+def address_of(ctx: CheckoutContext) -> Address | None:
+    part = ctx.shipping_address
+    raw = part.model_dump(mode="json", exclude_unset=True) if part is not None else None
     return Address.model_validate(raw) if raw else None
 
 
-def _shipping(ctx: dict[str, Any]) -> ShippingOption | None:
-    raw = ctx.get("shipping_method")
+def _shipping(ctx: CheckoutContext) -> ShippingOption | None:
+    part = ctx.shipping_method
+    raw = part.model_dump(mode="json", exclude_unset=True) if part is not None else None
     return ShippingOption.from_json(raw) if raw else None
 
 
 async def price(
-    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
+    rt: Runtime, s: AsyncSession, row: Checkout, ctx: CheckoutContext, cart: CartFacts
 ) -> OrderTotal:
     return await price_checkout(
         rt,
@@ -107,7 +110,7 @@ async def price(
 
 
 async def try_price(
-    rt: Runtime, s: AsyncSession, row: Checkout, ctx: dict[str, Any], cart: CartFacts
+    rt: Runtime, s: AsyncSession, row: Checkout, ctx: CheckoutContext, cart: CartFacts
 ) -> tuple[OrderTotal | None, tuple[dict[str, Any], ...]]:
     """Totals, or None and why (a read must still show the checkout when tax is down)."""
     try:
