@@ -74,7 +74,8 @@ async def _run(
         nonlocal reserved, refused
         for n, pid in cursor:
             try:
-                await reserve_inventory(rt, [StockRequest(pid, 1)], f"bench-{name}-{n}")
+                async with rt.db.transaction() as s:
+                    await reserve_inventory(rt, s, [StockRequest(pid, 1)], f"bench-{name}-{n}")
                 reserved += 1
             except OutOfStock:
                 refused += 1

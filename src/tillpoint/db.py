@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event, exc
 from sqlalchemy.dialects.postgresql import JSONB
@@ -38,6 +38,7 @@ NAMING = {
 
 log = logging.getLogger(__name__)
 _AFTER_COMMIT = "tillpoint.after_commit"
+T = TypeVar("T")
 
 
 def after_commit(s: AsyncSession, work: Callable[[], Awaitable[None]]) -> None:
@@ -45,6 +46,17 @@ def after_commit(s: AsyncSession, work: Callable[[], Awaitable[None]]) -> None:
     committed, before the ``async with`` block returns; dropped if it rolls back. For
     telling caches about committed changes: ``work`` should not raise (it is logged)."""
     s.info.setdefault(_AFTER_COMMIT, []).append(work)
+
+
+async def savepoint(s: AsyncSession, work: Coroutine[Any, Any, T]) -> T:
+    """Await ``work`` inside a SAVEPOINT of the caller's unit of work ``s``: if it raises,
+    only what ``work`` did is rolled back and ``s`` stays usable. The unit of work's owner
+    (whoever opened :meth:`Database.transaction`) needs none: its rollback covers all."""
+    try:
+        async with s.begin_nested():
+            return await work
+    finally:
+        work.close()  # never awaited if the SAVEPOINT failed: no "never awaited" warning
 
 
 class Base(DeclarativeBase):

@@ -247,9 +247,9 @@ async def test_an_orphan_payment_is_refunded_once_however_many_paths_race(
     intent_id = view["context"]["payment"]["intent_id"]
     gateway = _gateway(api)
     # The stock is gone before the order can be made, and the card is charged anyway.
-    from tillpoint.inventory.reservations import release_reservation
+    from tests.inventory_support import release
 
-    await release_reservation(rt, f"{cid}:r1")
+    await release(rt, f"{cid}:r1")
     await adjust_stock(rt, product.id, on_hand=0, reason="sold in store")
     intent = await gateway.confirm_payment_intent(intent_id, idempotency_key="t-orphan")
     # Browser, webhook and sweeper finalize at once; each would refund.

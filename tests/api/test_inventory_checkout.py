@@ -111,7 +111,7 @@ async def test_requires_action_extends_and_success_then_fulfill_takes_stock(
     assert view.state.value == "payment_success"
     # What the order flow does inside its transaction:
     async with rt.db.transaction() as s:
-        await fulfill_reservation(rt, held["id"], s=s)
+        await fulfill_reservation(rt, s, held["id"])
     row = await level(rt, p.id)
     assert (row.on_hand, row.reserved) == (3, 0)
 

@@ -115,9 +115,9 @@ async def test_stock_gone_between_payment_and_order_refunds_instead_of_overselli
     checkout = (await api.get(f"/api/checkout/{cid}")).json()
     intent_id = checkout["context"]["payment"]["intent_id"]
     # The reservation lapses and someone else buys the last unit meanwhile.
-    from tillpoint.inventory.reservations import release_reservation
+    from tests.inventory_support import release
 
-    await release_reservation(rt, f"{cid}:r1")
+    await release(rt, f"{cid}:r1")
     await adjust_stock(rt, product.id, on_hand=0, reason="sold in store")
     result = (await api.post("/api/payment/confirm", json={"checkout_id": cid})).json()
     assert result["order_id"] is None and result["state"] == "payment_refunded"
@@ -138,10 +138,10 @@ async def test_stock_gone_between_payment_and_order_refunds_instead_of_overselli
 async def test_a_refund_whose_path_stopped_before_moving_the_checkout_is_finished_as_recorded(
     api: Api, rt: Runtime
 ) -> None:
+    from tests.inventory_support import release
     from tillpoint.checkout import orphan_refunds, payment_sync
     from tillpoint.checkout.machine import Event
     from tillpoint.checkout.service import apply_server_event
-    from tillpoint.inventory.reservations import release_reservation
 
     product = await factories.product(rt, price=1000)
     await adjust_stock(rt, product.id, on_hand=1, reason="last one")
@@ -149,7 +149,7 @@ async def test_a_refund_whose_path_stopped_before_moving_the_checkout_is_finishe
     gateway = _gateway(api)
     gateway.delivery_delay = 60.0
     intent_id = (await api.get(f"/api/checkout/{cid}")).json()["context"]["payment"]["intent_id"]
-    await release_reservation(rt, f"{cid}:r1")
+    await release(rt, f"{cid}:r1")
     await adjust_stock(rt, product.id, on_hand=0, reason="sold in store")
     intent = await gateway.confirm_payment_intent(intent_id, idempotency_key="browser")
     await apply_server_event(rt, cid, Event.PAYMENT_SUCCESS)

@@ -22,13 +22,13 @@ from tests.e2e.shopper import (
     step,
     tab_to,
 )
+from tests.inventory_support import release
 from tillpoint.catalog.models import Product
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.service import apply_server_event
 from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.inventory.levels import adjust_stock
-from tillpoint.inventory.reservations import release_reservation
 from tillpoint.runtime import Runtime
 
 
@@ -191,7 +191,7 @@ def _the_hold_lapses_and_it_sells_out(checkout_id: str, product_name: str) -> An
             held = reservation_of(row.context)
             product_id = await s.scalar(select(Product.id).where(Product.name == product_name))
         assert held is not None and product_id is not None
-        await release_reservation(rt, held)
+        await release(rt, held)
         await adjust_stock(rt, product_id, on_hand=0, reason="the last ones sold in the shop")
 
     return sell_out

@@ -22,6 +22,7 @@ from tillpoint.audit.service import (
     log_payment_event,
     log_security_event,
     record,
+    record_security_event,
 )
 from tillpoint.audit.verify import ChainHeadState, anchor, verify_chain
 from tillpoint.cli import app as cli_app
@@ -187,6 +188,23 @@ async def test_every_seed_event_type_is_written_by_its_service_function(rt: Runt
     payment = next(r for r in rows if r.event_type == "payment_succeeded")
     assert payment.entity_id == "pi_123" and payment.meta["amount"] == 1999
     assert (await verify_chain(rt)).ok
+
+
+async def test_a_security_event_in_a_unit_of_work_rolls_back_with_it(rt: Runtime) -> None:
+    with pytest.raises(RuntimeError):
+        async with rt.db.transaction() as s:
+            row = await record_security_event(
+                s, SecurityEventType.csrf_failed, actor=ACTOR, at=rt.clock.now()
+            )
+            assert row.entity_id == ACTOR.ip_address  # the client's address by default
+            raise RuntimeError("the refused work rolls back")
+    assert (await query_logs(rt, AuditLogFilters(), limit=10))[0] == []
+    async with rt.db.transaction() as s:
+        await record_security_event(
+            s, SecurityEventType.csrf_failed, actor=ACTOR, at=rt.clock.now(), entity_id="cart_9"
+        )
+    rows, _ = await query_logs(rt, AuditLogFilters(), limit=10)
+    assert [(r.event_type, r.entity_id) for r in rows] == [("csrf_failed", "cart_9")]
 
 
 async def test_query_logs_filters_and_pages(rt: Runtime) -> None:

@@ -13,18 +13,19 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.inventory_support import level, stocked
+from tests.inventory_support import level, release, reserve, stocked
 from tests.support import MovableClock
 from tillpoint.audit.models import AuditLog
 from tillpoint.bootstrap import build_runtime
 from tillpoint.config import load_settings
+from tillpoint.db import savepoint
 from tillpoint.errors import InvalidInput
 from tillpoint.inventory.fallbacks import join_waitlist, notify_waitlists
 from tillpoint.inventory.feed import StockChange
 from tillpoint.inventory.levels import adjust_stock, low_stock
 from tillpoint.inventory.models import StockNotification, WaitlistEntry
 from tillpoint.inventory.providers import HttpJsonProvider
-from tillpoint.inventory.reservations import StockRequest, release_reservation, reserve_inventory
+from tillpoint.inventory.reservations import StockRequest, reserve_inventory
 from tillpoint.inventory.stock import check_availability, get_stock_level
 from tillpoint.inventory.sync import sync_inventory
 from tillpoint.outbox.service import LogSender, deliver_pending
@@ -72,7 +73,7 @@ async def test_low_stock_lists_skus_at_or_below_threshold(rt: Runtime) -> None:
     assert sorted(r.product_id for r in rows) == sorted([low.id, edge.id])
     # Reserved units count: available is what matters.
     plenty = await stocked(rt, 8, low_stock_threshold=5)
-    await reserve_inventory(rt, [StockRequest(plenty.id, 4)], "res-low")
+    await reserve(rt, [StockRequest(plenty.id, 4)], "res-low")
     assert plenty.id in {r.product_id for r in await low_stock(rt)}
 
 
@@ -140,9 +141,9 @@ async def test_waitlist_notified_exactly_once_when_stock_returns(
 
 async def test_waitlist_sweeper_job_catches_stock_freed_by_a_release(rt: Runtime) -> None:
     p = await stocked(rt, 1)
-    await reserve_inventory(rt, [StockRequest(p.id, 1)], "res-wl")
+    await reserve(rt, [StockRequest(p.id, 1)], "res-wl")
     await join_waitlist(rt, p.id, "cy@example.com")
-    await release_reservation(rt, "res-wl")
+    await release(rt, "res-wl")
     results = await asyncio.gather(run_sweep(rt), notify_waitlists(rt))
     assert results[0]["inventory_waitlist"] + results[1] == 1
     async with rt.db.transaction() as s:
@@ -243,12 +244,12 @@ async def test_changes_are_published_after_commit_and_never_on_rollback(rt: Runt
     got: list[StockChange] = []
     sub = rt.stock_feed.subscribe([p.id], got.append)
     try:
-        await reserve_inventory(rt, [StockRequest(p.id, 2)], "res-ev")
+        await reserve(rt, [StockRequest(p.id, 2)], "res-ev")
         await asyncio.sleep(0.05)
         assert [(c.sku, c.on_hand, c.reserved, c.available) for c in got] == [(p.sku, 5, 2, 3)]
         with pytest.raises(RuntimeError):
             async with rt.db.transaction() as s:
-                await reserve_inventory(rt, [StockRequest(p.id, 1)], "res-ev-2", s=s)
+                await savepoint(s, reserve_inventory(rt, s, [StockRequest(p.id, 1)], "res-ev-2"))
                 raise RuntimeError("rolled back")
         await asyncio.sleep(0.05)
         assert len(got) == 1
@@ -337,6 +338,13 @@ async def _cart_of(rt: Runtime, product_id: str, quantity: int, **owner: Any) ->
     return cart.id
 
 
+async def _reserve_cart(rt: Runtime, cart_id: str) -> None:
+    from tillpoint.cart.stock_hold import reserve_cart
+
+    async with rt.db.transaction() as s:
+        await reserve_cart(rt, s, cart_id)
+
+
 @pytest.mark.parametrize("owner", [{"session_id": "sess-many-carts"}, {"user_id": None}])
 async def test_what_one_owner_holds_is_capped_across_its_carts(
     rt: Runtime, owner: dict[str, Any]
@@ -344,7 +352,6 @@ async def test_what_one_owner_holds_is_capped_across_its_carts(
     """A session (or customer) with several carts holds at most the cap in all: 8 units
     held through one cart leave room for 2 through another, not 8 more."""
     from tillpoint.auth.service import create_user
-    from tillpoint.cart.stock_hold import reserve_cart
     from tillpoint.inventory.errors import ReservationCapReached
 
     if "user_id" in owner:
@@ -352,14 +359,14 @@ async def test_what_one_owner_holds_is_capped_across_its_carts(
         owner = {"user_id": user.id}
     p = await stocked(rt, 20)
     first = await _cart_of(rt, p.id, 8, **owner)
-    await reserve_cart(rt, first)
+    await _reserve_cart(rt, first)
     second = await _cart_of(rt, p.id, 8, **owner)
     with pytest.raises(ReservationCapReached) as err:
-        await reserve_cart(rt, second)
+        await _reserve_cart(rt, second)
     assert err.value.details["items"][0]["requested"] == 16
     assert (await level(rt, p.id)).reserved == 8
     third = await _cart_of(rt, p.id, 2, **owner)
-    await reserve_cart(rt, third)
+    await _reserve_cart(rt, third)
     assert (await level(rt, p.id)).reserved == 10
     stranger = await _cart_of(rt, p.id, 8, session_id="someone-else")
-    await reserve_cart(rt, stranger)  # another owner's holds are not counted
+    await _reserve_cart(rt, stranger)  # another owner's holds are not counted

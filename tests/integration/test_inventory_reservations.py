@@ -9,18 +9,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.inventory_support import level, stocked
+from tests.inventory_support import extend, fulfill, level, release, reserve, stocked
 from tests.support import MovableClock
+from tillpoint.db import savepoint
 from tillpoint.errors import Conflict
 from tillpoint.inventory.errors import OutOfStock, ReservationClosed
 from tillpoint.inventory.models import InventoryReservation
 from tillpoint.inventory.reservations import (
     StockRequest,
     expire_reservations,
-    extend_reservation,
     fulfill_reservation,
     get_reservation,
-    release_reservation,
     reserve_inventory,
 )
 from tillpoint.runtime import Runtime
@@ -29,45 +28,45 @@ from tillpoint.sweeper import run_sweep
 
 async def test_reserve_then_fulfill_takes_units_out_of_stock(rt: Runtime) -> None:
     p = await stocked(rt, 10)
-    res = await reserve_inventory(rt, [StockRequest(p.id, 3)], "res-life-1")
+    res = await reserve(rt, [StockRequest(p.id, 3)], "res-life-1")
     assert res.status == "active" and res.items[0].quantity == 3 and res.items[0].tracked
     row = await level(rt, p.id)
     assert (row.on_hand, row.reserved, row.available) == (10, 3, 7)
-    done = await fulfill_reservation(rt, "res-life-1")
+    done = await fulfill(rt, "res-life-1")
     assert done.status == "fulfilled"
     row = await level(rt, p.id)
     assert (row.on_hand, row.reserved) == (7, 0)
     # Idempotent: fulfilling again takes nothing more.
-    await fulfill_reservation(rt, "res-life-1")
+    await fulfill(rt, "res-life-1")
     assert (await level(rt, p.id)).on_hand == 7
 
 
 async def test_release_gives_units_back_once(rt: Runtime) -> None:
     p = await stocked(rt, 5)
-    await reserve_inventory(rt, [StockRequest(p.id, 5)], "res-rel")
+    await reserve(rt, [StockRequest(p.id, 5)], "res-rel")
     assert (await level(rt, p.id)).available == 0
-    released = await release_reservation(rt, "res-rel")
+    released = await release(rt, "res-rel")
     assert released.status == "cancelled"
-    await release_reservation(rt, "res-rel")
+    await release(rt, "res-rel")
     row = await level(rt, p.id)
     assert (row.on_hand, row.reserved) == (5, 0)
 
 
 async def test_same_reservation_id_twice_reserves_once(rt: Runtime) -> None:
     p = await stocked(rt, 5)
-    a = await reserve_inventory(rt, [StockRequest(p.id, 2)], "res-idem")
-    b = await reserve_inventory(rt, [StockRequest(p.id, 2)], "res-idem")
+    a = await reserve(rt, [StockRequest(p.id, 2)], "res-idem")
+    b = await reserve(rt, [StockRequest(p.id, 2)], "res-idem")
     assert a.id == b.id and a.expires_at == b.expires_at
     assert (await level(rt, p.id)).reserved == 2
     with pytest.raises(Conflict) as err:
-        await reserve_inventory(rt, [StockRequest(p.id, 3)], "res-idem")
+        await reserve(rt, [StockRequest(p.id, 3)], "res-idem")
     assert err.value.code == "reservation_mismatch"
 
 
 async def test_concurrent_twins_with_one_id_reserve_once(rt: Runtime) -> None:
     p = await stocked(rt, 50)
     results = await asyncio.gather(
-        *(reserve_inventory(rt, [StockRequest(p.id, 1)], "res-twin") for _ in range(10))
+        *(reserve(rt, [StockRequest(p.id, 1)], "res-twin") for _ in range(10))
     )
     assert {r.id for r in results} == {"res-twin"}
     assert (await level(rt, p.id)).reserved == 1
@@ -78,7 +77,7 @@ async def test_multi_line_is_all_or_nothing(rt: Runtime) -> None:
     b = await stocked(rt, 1)
     untracked = await factories.product(rt)
     with pytest.raises(OutOfStock) as err:
-        await reserve_inventory(
+        await reserve(
             rt,
             [StockRequest(a.id, 2), StockRequest(untracked.id, 4), StockRequest(b.id, 2)],
             "res-all",
@@ -91,7 +90,7 @@ async def test_multi_line_is_all_or_nothing(rt: Runtime) -> None:
     assert (await level(rt, b.id)).reserved == 0
     async with rt.db.transaction() as s:
         assert await s.get(InventoryReservation, "res-all") is None
-    ok = await reserve_inventory(
+    ok = await reserve(
         rt, [StockRequest(a.id, 2), StockRequest(untracked.id, 4), StockRequest(b.id, 1)], "res-2"
     )
     assert [(i.product_id, i.tracked) for i in ok.items if not i.tracked] == [(untracked.id, False)]
@@ -104,15 +103,15 @@ async def test_variant_stock_and_product_level_fallback(rt: Runtime) -> None:
     v0, v1 = p.variants
     await adjust_stock(rt, p.id, variant_id=v0.id, on_hand=1, reason="count")
     with pytest.raises(OutOfStock):
-        await reserve_inventory(rt, [StockRequest(p.id, 2, v0.id)], "res-v0")
+        await reserve(rt, [StockRequest(p.id, 2, v0.id)], "res-v0")
     # v1 has no row of its own and the product has none either: untracked.
-    res = await reserve_inventory(rt, [StockRequest(p.id, 9, v1.id)], "res-v1")
+    res = await reserve(rt, [StockRequest(p.id, 9, v1.id)], "res-v1")
     assert res.items[0].tracked is False
 
 
 async def test_expiry_sweep_releases_and_marks_expired(rt: Runtime, clock: MovableClock) -> None:
     p = await stocked(rt, 3)
-    res = await reserve_inventory(rt, [StockRequest(p.id, 3)], "res-exp")
+    res = await reserve(rt, [StockRequest(p.id, 3)], "res-exp")
     assert (res.expires_at - clock.now()).total_seconds() == 15 * 60
     clock.advance(minutes=14)
     assert await expire_reservations(rt) == 0
@@ -122,36 +121,36 @@ async def test_expiry_sweep_releases_and_marks_expired(rt: Runtime, clock: Movab
     assert (await get_reservation(rt, "res-exp")).status == "expired"
     assert (await level(rt, p.id)).available == 3
     with pytest.raises(ReservationClosed):
-        await reserve_inventory(rt, [StockRequest(p.id, 3)], "res-exp")
+        await reserve(rt, [StockRequest(p.id, 3)], "res-exp")
 
 
 async def test_extend_keeps_a_reservation_alive(rt: Runtime, clock: MovableClock) -> None:
     p = await stocked(rt, 3)
-    await reserve_inventory(rt, [StockRequest(p.id, 1)], "res-3ds", ttl_seconds=60)
+    await reserve(rt, [StockRequest(p.id, 1)], "res-3ds", ttl_seconds=60)
     clock.advance(seconds=50)
-    extended = await extend_reservation(rt, "res-3ds", seconds=600)
+    extended = await extend(rt, "res-3ds", seconds=600)
     assert (extended.expires_at - clock.now()).total_seconds() == 600
     clock.advance(seconds=300)
     assert await expire_reservations(rt) == 0
     clock.advance(seconds=301)
     assert await expire_reservations(rt) == 1
     with pytest.raises(ReservationClosed):
-        await extend_reservation(rt, "res-3ds")
+        await extend(rt, "res-3ds")
 
 
 async def test_fulfilling_an_expired_reservation_retakes_stock_or_refuses(
     rt: Runtime, clock: MovableClock
 ) -> None:
     p = await stocked(rt, 2)
-    await reserve_inventory(rt, [StockRequest(p.id, 2)], "res-late", ttl_seconds=60)
+    await reserve(rt, [StockRequest(p.id, 2)], "res-late", ttl_seconds=60)
     clock.advance(seconds=61)
     await expire_reservations(rt)
-    await reserve_inventory(rt, [StockRequest(p.id, 1)], "res-other")
+    await reserve(rt, [StockRequest(p.id, 1)], "res-other")
     with pytest.raises(OutOfStock):
-        await fulfill_reservation(rt, "res-late")
+        await fulfill(rt, "res-late")
     assert (await get_reservation(rt, "res-late")).status == "expired"
-    await release_reservation(rt, "res-other")
-    assert (await fulfill_reservation(rt, "res-late")).status == "fulfilled"
+    await release(rt, "res-other")
+    assert (await fulfill(rt, "res-late")).status == "fulfilled"
     row = await level(rt, p.id)
     assert (row.on_hand, row.reserved) == (0, 0)
 
@@ -161,23 +160,23 @@ async def test_inside_callers_unit_of_work_refusal_leaves_it_usable(rt: Runtime)
     q = await stocked(rt, 5)
     async with rt.db.transaction() as s:
         with pytest.raises(OutOfStock):
-            await reserve_inventory(rt, [StockRequest(p.id, 2)], "res-uow-1", s=s)
-        await reserve_inventory(rt, [StockRequest(q.id, 2)], "res-uow-2", s=s)
-        await fulfill_reservation(rt, "res-uow-2", s=s)
+            await savepoint(s, reserve_inventory(rt, s, [StockRequest(p.id, 2)], "res-uow-1"))
+        await savepoint(s, reserve_inventory(rt, s, [StockRequest(q.id, 2)], "res-uow-2"))
+        await fulfill_reservation(rt, s, "res-uow-2")
     assert (await level(rt, q.id)).on_hand == 3
     # A caller's rollback takes the reservation with it.
     with pytest.raises(RuntimeError):
         async with rt.db.transaction() as s:
-            await reserve_inventory(rt, [StockRequest(q.id, 3)], "res-uow-3", s=s)
+            await savepoint(s, reserve_inventory(rt, s, [StockRequest(q.id, 3)], "res-uow-3"))
             raise RuntimeError("order failed")
     assert (await level(rt, q.id)).reserved == 0
 
 
 async def test_backorder_reserves_beyond_stock(rt: Runtime) -> None:
     p = await stocked(rt, 1, backorder_allowed=True, backorder_estimate="2-3 weeks")
-    res = await reserve_inventory(rt, [StockRequest(p.id, 4)], "res-bo")
+    res = await reserve(rt, [StockRequest(p.id, 4)], "res-bo")
     assert res.items[0].backordered == 3
-    await fulfill_reservation(rt, "res-bo")
+    await fulfill(rt, "res-bo")
     row = await level(rt, p.id)
     assert (row.on_hand, row.reserved, row.available) == (-3, 0, 0)
 
@@ -187,7 +186,7 @@ async def test_contention_200_buyers_50_units_never_oversells(rt: Runtime) -> No
 
     async def buy(n: int) -> bool:
         try:
-            await reserve_inventory(rt, [StockRequest(p.id, 1)], f"res-c-{n}")
+            await reserve(rt, [StockRequest(p.id, 1)], f"res-c-{n}")
             return True
         except OutOfStock:
             return False
@@ -212,7 +211,7 @@ async def test_opposite_order_multi_line_reservations_do_not_deadlock(rt: Runtim
 
     async def buy(n: int) -> None:
         lines = [StockRequest(a.id, 1), StockRequest(b.id, 1)]
-        await reserve_inventory(rt, lines if n % 2 else lines[::-1], f"res-dl-{n}")
+        await reserve(rt, lines if n % 2 else lines[::-1], f"res-dl-{n}")
 
     await asyncio.gather(*(buy(n) for n in range(40)))
     assert (await level(rt, a.id)).reserved == 40

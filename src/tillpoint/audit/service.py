@@ -133,6 +133,28 @@ async def log_payment_event(
     return await record(s, event, actor, at)
 
 
+async def record_security_event(
+    s: AsyncSession,
+    event_type: SecurityEventType | str,
+    *,
+    actor: Actor,
+    at: datetime,
+    entity_type: str = "client",
+    entity_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ChainedRow:
+    """The seed's ``logSecurityEvent`` in the caller's unit of work ``s`` (the row commits
+    or rolls back with it). The entity defaults to the client's address."""
+    event = AuditEvent(
+        str(event_type),
+        entity_type,
+        entity_id or actor.ip_address or "unknown",
+        str(event_type),
+        dict(metadata or {}),
+    )
+    return await record(s, event, actor, at)
+
+
 async def log_security_event(
     rt: Runtime,
     event_type: SecurityEventType | str,
@@ -141,23 +163,21 @@ async def log_security_event(
     entity_type: str = "client",
     entity_id: str | None = None,
     metadata: dict[str, Any] | None = None,
-    s: AsyncSession | None = None,
 ) -> ChainedRow | None:
-    """The seed's ``logSecurityEvent``. With ``s`` the row joins that unit of work; without,
-    it commits on its own and a storage failure is logged, never raised (a security event
-    must not turn a 403/429 into a 500). The entity defaults to the client's address."""
-    event = AuditEvent(
-        str(event_type),
-        entity_type,
-        entity_id or actor.ip_address or "unknown",
-        str(event_type),
-        dict(metadata or {}),
-    )
-    if s is not None:
-        return await record(s, event, actor, rt.clock.now())
+    """:func:`record_security_event` in a unit of work of its own, for the edge (a refused
+    request). A storage failure is logged and None returned, never raised: a security
+    event must not turn a 403/429 into a 500."""
     try:
-        async with rt.db.transaction() as own:
-            return await record(own, event, actor, rt.clock.now())
+        async with rt.db.transaction() as s:
+            return await record_security_event(
+                s,
+                event_type,
+                actor=actor,
+                at=rt.clock.now(),
+                entity_type=entity_type,
+                entity_id=entity_id,
+                metadata=metadata,
+            )
     except Exception:
         log.exception("could not write security audit event", extra={"event": str(event_type)})
         return None

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.cart.models import Cart
+from tillpoint.db import savepoint
 from tillpoint.errors import Conflict, NotFound
 from tillpoint.inventory.holds import (
     HOLD_PREFIX,
@@ -26,13 +27,11 @@ from tillpoint.runtime import Runtime
 
 
 async def reserve_cart(
-    rt: Runtime, cart_id: str, *, s: AsyncSession | None = None, ttl_seconds: int | None = None
+    rt: Runtime, s: AsyncSession, cart_id: str, *, ttl_seconds: int | None = None
 ) -> Reservation:
     """Reserve every line of the cart as it is now (all or nothing, ``OutOfStock`` 409),
-    releasing older holds of the same cart. Idempotent per cart version."""
-    if s is None:
-        async with rt.db.transaction() as own:
-            return await reserve_cart(rt, cart_id, s=own, ttl_seconds=ttl_seconds)
+    releasing older holds of the same cart, in the unit of work ``s``. Idempotent per
+    cart version."""
     cart = await s.scalar(
         select(Cart)
         .where(Cart.id == cart_id)
@@ -49,7 +48,9 @@ async def reserve_cart(
     rid = cart_reservation_id(cart.id, cart.version)
     await release_other_holds(rt, s, cart.id, keep=rid, only_prefix=HOLD_PREFIX)
     items = [StockRequest(i.product_id, i.quantity, i.variant_id) for i in cart.items]
-    return await reserve_inventory(rt, items, rid, s=s, ttl_seconds=ttl_seconds, reference=cart.id)
+    return await savepoint(
+        s, reserve_inventory(rt, s, items, rid, ttl_seconds=ttl_seconds, reference=cart.id)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,7 @@ async def _convert_holds(
     rt, s, row = call.rt, call.s, call.checkout
     reservation = reservation_of(call.context)
     if reservation is not None:
-        await fulfill_reservation(rt, reservation, s=s)
+        await fulfill_reservation(rt, s, reservation)
     coupon_ids = [
         str(p["coupon_id"]) for p in draft.meta.get("promotions", []) if p.get("coupon_id")
     ]

@@ -21,6 +21,7 @@ from typing import Any
 from tillpoint.cart.models import Cart
 from tillpoint.cart.stock_hold import CartOwner, held_by_owner
 from tillpoint.checkout.effects import EffectCall
+from tillpoint.db import savepoint
 from tillpoint.errors import Conflict
 from tillpoint.inventory.errors import ReservationClosed, ReservationNotFound
 from tillpoint.inventory.holds import check_hold_cap, release_other_holds
@@ -79,7 +80,7 @@ async def reserve_stock(call: EffectCall) -> None:
     attempt = int(held.get("attempt") or 0) + 1
     new_id = f"{call.checkout.id}:r{attempt}"
     await release_other_holds(rt, s, cart_id, keep=new_id)
-    res = await reserve_inventory(rt, items, new_id, s=s, reference=cart_id)
+    res = await savepoint(s, reserve_inventory(rt, s, items, new_id, reference=cart_id))
     call.context[CONTEXT_KEY] = {
         "id": res.id,
         "attempt": attempt,
@@ -94,7 +95,7 @@ async def extend_for_customer_action(call: EffectCall) -> None:
     if rid is None:
         return
     try:
-        res = await extend_reservation(call.rt, rid, s=call.s)
+        res = await savepoint(call.s, extend_reservation(call.rt, call.s, rid))
     except (ReservationClosed, ReservationNotFound):
         return  # nothing to keep; fulfilling later re-takes the units or refuses
     call.context[CONTEXT_KEY] = {
@@ -108,4 +109,4 @@ async def release_stock(call: EffectCall) -> None:
     rid = reservation_of(call.context)
     if rid is not None:
         with contextlib.suppress(ReservationNotFound):
-            await release_reservation(call.rt, rid, s=call.s)
+            await savepoint(call.s, release_reservation(call.rt, call.s, rid))

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tillpoint.db import savepoint
 from tillpoint.errors import NotFound
 from tillpoint.inventory.errors import ReservationCapReached
 from tillpoint.inventory.models import (
@@ -61,7 +62,7 @@ async def release_other_holds(
     released = 0
     for old_id in sorted(older):
         if old_id.startswith(only_prefix):
-            await release_reservation(rt, old_id, s=s)
+            await savepoint(s, release_reservation(rt, s, old_id))
             released += 1
     return released
 
@@ -136,4 +137,4 @@ async def release_cart_hold(rt: Runtime, cart_id: str, reservation_id: str) -> R
         res = await s.get(InventoryReservation, reservation_id)
         if res is None or res.reference != cart_id or not res.id.startswith(HOLD_PREFIX):
             raise NotFound("No such reservation.", code="reservation_not_found")
-        return await release_reservation(rt, reservation_id, s=s)
+        return await savepoint(s, release_reservation(rt, s, reservation_id))

@@ -6,19 +6,19 @@ so two buyers can never both take the last unit (on PostgreSQL the second UPDATE
 for the first and re-checks the condition; on SQLite writers are serialized). Lines are
 taken in inventory-id order, so concurrent multi-line reservations lock rows in the same
 order and cannot deadlock. All lines or none: a short line raises ``OutOfStock`` and the
-unit of work (or, inside a caller's unit of work, a savepoint) rolls back.
+unit of work rolls back.
 
-Every function takes ``s=`` to run inside the caller's unit of work (an order, a checkout
-transition); without it, it opens and commits its own. Stock events are published after
-the commit.
+Every function runs in the unit of work ``s`` it is given; the edge (a request, a job, the
+:class:`~tillpoint.inventory.service.InventoryService` facade) opens it. A caller that
+goes on with its own work after a refusal wraps the call in
+:func:`tillpoint.db.savepoint`. Stock events are published after the commit.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -104,18 +104,6 @@ def _reserved_item(line: Any) -> ReservedItem:
         tracked=line.inventory_id is not None,
         backordered=line.backordered,
     )
-
-
-@asynccontextmanager
-async def _unit(rt: Runtime, s: AsyncSession | None) -> AsyncIterator[AsyncSession]:
-    """The caller's unit of work inside a savepoint (so a refusal leaves it usable),
-    or a unit of work of our own."""
-    if s is not None:
-        async with s.begin_nested():
-            yield s
-        return
-    async with rt.db.transaction() as own:
-        yield own
 
 
 def _merge(items: Sequence[StockRequest]) -> dict[StockKey, int]:
@@ -272,10 +260,10 @@ async def _shortages(
 
 async def reserve_inventory(
     rt: Runtime,
+    s: AsyncSession,
     items: Sequence[StockRequest],
     reservation_id: str,
     *,
-    s: AsyncSession | None = None,
     ttl_seconds: int | None = None,
     reference: str | None = None,
 ) -> Reservation:
@@ -288,44 +276,43 @@ async def reserve_inventory(
     merged = _merge(items)
     now = rt.clock.now()
     ttl = ttl_seconds or rt.settings.inventory_reservation_ttl_seconds
-    async with _unit(rt, s) as u:
-        created = await _insert_if_new(
-            u,
-            {
-                "id": reservation_id,
-                "status": ACTIVE,
-                "reference": reference,
-                "expires_at": now + timedelta(seconds=ttl),
-                "created_at": now,
-                "updated_at": now,
-            },
+    created = await _insert_if_new(
+        s,
+        {
+            "id": reservation_id,
+            "status": ACTIVE,
+            "reference": reference,
+            "expires_at": now + timedelta(seconds=ttl),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if not created:
+        return _same_or_refuse(await _load(s, reservation_id, lock=False), merged)
+    rows = await _row_refs(s, merged)
+    planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
+    # Tracked lines in row-id order: every transaction locks rows in the same order.
+    planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
+    lines = _line_values(reservation_id, planned)
+    # Lines first, stock last: the row locks the UPDATEs take are then held only
+    # until the commit that follows, which keeps a hot SKU's queue short.
+    # Core's executemany: one INSERT for every line (the ORM's bulk insert splits the
+    # lines by which values are None, one statement per shape).
+    await s.execute(insert(_LINES), lines)
+    changes = await _take_lines(rt, s, lines, planned, merged, now)
+    publish_after_commit(rt.stock_feed, s, changes)
+    reserved = tuple(
+        ReservedItem(
+            line["product_id"],
+            line["variant_id"],
+            line["quantity"],
+            line["inventory_id"] is not None,
+            line["backordered"],
         )
-        if not created:
-            return _same_or_refuse(await _load(u, reservation_id, lock=False), merged)
-        rows = await _row_refs(u, merged)
-        planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
-        # Tracked lines in row-id order: every transaction locks rows in the same order.
-        planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
-        lines = _line_values(reservation_id, planned)
-        # Lines first, stock last: the row locks the UPDATEs take are then held only
-        # until the commit that follows, which keeps a hot SKU's queue short.
-        # Core's executemany: one INSERT for every line (the ORM's bulk insert splits the
-        # lines by which values are None, one statement per shape).
-        await u.execute(insert(_LINES), lines)
-        changes = await _take_lines(rt, u, lines, planned, merged, now)
-        publish_after_commit(rt.stock_feed, u, changes)
-        reserved = tuple(
-            ReservedItem(
-                line["product_id"],
-                line["variant_id"],
-                line["quantity"],
-                line["inventory_id"] is not None,
-                line["backordered"],
-            )
-            for line in lines
-        )
-        expires_at = now + timedelta(seconds=ttl)
-        return Reservation(reservation_id, ACTIVE, reference, expires_at, reserved)
+        for line in lines
+    )
+    expires_at = now + timedelta(seconds=ttl)
+    return Reservation(reservation_id, ACTIVE, reference, expires_at, reserved)
 
 
 _Planned = list[tuple[StockKey, int, "_RowRef | None"]]
@@ -426,42 +413,38 @@ async def get_reservation_in(s: AsyncSession, reservation_id: str) -> Reservatio
 
 
 async def extend_reservation(
-    rt: Runtime, reservation_id: str, *, seconds: int | None = None, s: AsyncSession | None = None
+    rt: Runtime, s: AsyncSession, reservation_id: str, *, seconds: int | None = None
 ) -> Reservation:
     """Keep an active reservation at least ``seconds`` more (default the configured
     extension), e.g. while a 3-D Secure challenge is pending. Never shortens it;
     ``ReservationClosed`` if it is no longer active."""
     now = rt.clock.now()
     extra = timedelta(seconds=seconds or rt.settings.inventory_reservation_extend_seconds)
-    async with _unit(rt, s) as u:
-        res = await _load(u, reservation_id, lock=True)
-        if res.status == ACTIVE and res.expires_at <= now:
-            # Past its time but not swept yet: the stock may be promised elsewhere soon.
-            raise ReservationClosed("This reservation has expired; reserve again.")
-        if res.status != ACTIVE:
-            raise ReservationClosed(f"This reservation is {res.status}.")
-        res.expires_at = max(res.expires_at, now + extra)
-        res.updated_at = now
-        await u.flush()
-        return _view(res)
+    res = await _load(s, reservation_id, lock=True)
+    if res.status == ACTIVE and res.expires_at <= now:
+        # Past its time but not swept yet: the stock may be promised elsewhere soon.
+        raise ReservationClosed("This reservation has expired; reserve again.")
+    if res.status != ACTIVE:
+        raise ReservationClosed(f"This reservation is {res.status}.")
+    res.expires_at = max(res.expires_at, now + extra)
+    res.updated_at = now
+    await s.flush()
+    return _view(res)
 
 
-async def release_reservation(
-    rt: Runtime, reservation_id: str, *, s: AsyncSession | None = None
-) -> Reservation:
+async def release_reservation(rt: Runtime, s: AsyncSession, reservation_id: str) -> Reservation:
     """The seed's releaseReservation: give an active reservation's units back at once
     (status ``cancelled``). Releasing a reservation that is not active changes nothing."""
     now = rt.clock.now()
-    async with _unit(rt, s) as u:
-        res = await _load(u, reservation_id, lock=True)
-        if res.status != ACTIVE:
-            return _view(res)
-        changes = await _give_back(u, _per_row(res), sold=False, at=now)
-        res.status = CANCELLED
-        res.closed_at = res.updated_at = now
-        await u.flush()
-        publish_after_commit(rt.stock_feed, u, changes)
+    res = await _load(s, reservation_id, lock=True)
+    if res.status != ACTIVE:
         return _view(res)
+    changes = await _give_back(s, _per_row(res), sold=False, at=now)
+    res.status = CANCELLED
+    res.closed_at = res.updated_at = now
+    await s.flush()
+    publish_after_commit(rt.stock_feed, s, changes)
+    return _view(res)
 
 
 # A reservation's row (locked) and its lines in one statement, for fulfilling it.
@@ -501,21 +484,13 @@ def _held_view(reservation_id: str, rows: Sequence[Any]) -> Reservation:
     )
 
 
-async def fulfill_reservation(
-    rt: Runtime, reservation_id: str, *, s: AsyncSession | None = None
-) -> Reservation:
+async def fulfill_reservation(rt: Runtime, s: AsyncSession, reservation_id: str) -> Reservation:
     """The order was created: the reserved units leave stock (status ``fulfilled``).
-    Call it inside the order's unit of work (``s=``) so both commit together. Idempotent.
+    Call it in the order's unit of work ``s`` so both commit together. Idempotent.
     A reservation that expired or was cancelled meanwhile takes its units again if they
-    are still there, else raises ``OutOfStock`` and nothing changes."""
-    if s is not None:
-        return await _fulfill(rt, s, reservation_id)
-    async with rt.db.transaction() as own:
-        return await _fulfill(rt, own, reservation_id)
+    are still there, else raises ``OutOfStock`` and nothing changes (its own savepoint).
 
-
-async def _fulfill(rt: Runtime, s: AsyncSession, reservation_id: str) -> Reservation:
-    """Core statements on the order's hot path: one read of the row and its lines, one
+    Core statements on the order's hot path: one read of the row and its lines, one
     UPDATE per inventory row, one of the reservation (no ORM load or flush)."""
     now = rt.clock.now()
     rows = (await s.execute(_HELD, {"rid": reservation_id})).all()

@@ -10,8 +10,8 @@ seed                                       here
 ``subscribeToStockUpdates(ids, callback)``  :meth:`InventoryService.subscribe_to_stock_updates`
 =========================================  ==========================================
 
-Inside another unit of work (an order, a checkout step) call the functions of
-``reservations.py`` with ``s=`` instead.
+This is an edge: each call is its own unit of work. Inside another unit of work (an
+order, a checkout step) call the functions of ``reservations.py`` with its session.
 """
 
 from __future__ import annotations
@@ -46,15 +46,18 @@ class InventoryService:
         self, items: Sequence[StockRequest], reservation_id: str
     ) -> Reservation:
         """Hold every line for the TTL, or none (``OutOfStock``); idempotent per id."""
-        return await reserve_inventory(self.rt, items, reservation_id)
+        async with self.rt.db.transaction() as s:
+            return await reserve_inventory(self.rt, s, items, reservation_id)
 
     async def release_reservation(self, reservation_id: str) -> None:
         """Give an active reservation's units back at once (no-op if not active)."""
-        await release_reservation(self.rt, reservation_id)
+        async with self.rt.db.transaction() as s:
+            await release_reservation(self.rt, s, reservation_id)
 
     async def fulfill_reservation(self, reservation_id: str) -> Reservation:
         """The reserved units leave stock (an order was created)."""
-        return await fulfill_reservation(self.rt, reservation_id)
+        async with self.rt.db.transaction() as s:
+            return await fulfill_reservation(self.rt, s, reservation_id)
 
     async def get_stock_level(self, product_id: str, variant_id: str | None = None) -> int | None:
         """Units available now; None when the product is untracked (always available)."""

@@ -239,7 +239,9 @@ async def hold_cart(
     ``inventory_hold_max_units`` in all, across its carts and checkouts: 409
     ``reservation_cap_reached`` otherwise."""
     try:
-        return reservation_out(await stock_hold.reserve_cart(rt, session.cart_id))
+        async with rt.db.transaction() as s:
+            held = await stock_hold.reserve_cart(rt, s, session.cart_id)
+        return reservation_out(held)
     except ReservationCapReached as exc:
         # One audit row per cart and reservation TTL, however often it is tried.
         ttl = rt.settings.inventory_reservation_ttl_seconds
