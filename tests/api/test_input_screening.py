@@ -351,5 +351,13 @@ async def test_our_own_cursors_and_tokens_are_not_mistaken_for_card_numbers(
     assert r.status_code == 200, r.text
     r = await admin_api.get("/api/orders/ord_" + "A" * 22, params={"token": "4111111111111111"})
     assert r.status_code == 404 and error_code(r) == "order_not_found", r.text
+    # A stream's Last-Event-ID is a millisecond timestamp: thirteen digits, Luhn-valid one
+    # time in ten (this one is). The stream answers on the product ids, not on the header.
+    r = await admin_api.get(
+        "/api/inventory/stream",
+        params={"product_ids": "nope"},
+        headers={"Last-Event-ID": "1733600000009"},
+    )
+    assert r.status_code == 422 and error_code(r) == "invalid_product_ids", r.text
     r = await admin_api.get("/api/admin/audit-logs", params={"cursor": "1\u202e.1.1"})
     assert r.status_code == 422 and error_code(r) == "control_characters_not_allowed"

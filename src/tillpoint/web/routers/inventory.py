@@ -34,6 +34,7 @@ from tillpoint.web.deps import (
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 from tillpoint.web.security_middleware import rate_limiter_for
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"], route_class=TypedPathRoute)
@@ -139,7 +140,10 @@ async def stream(
     request: Request,
     rt: RuntimeDep,
     product_ids: Annotated[str, Query(max_length=4000, description="Comma-separated ids.")],
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    # Our own millisecond timestamp, Luhn-valid one time in ten: opaque, not a card number.
+    last_event_id: Annotated[
+        str | None, Header(max_length=32, json_schema_extra=OPAQUE_TOKEN)
+    ] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events of stock changes for these products: at most one ``stock`` event
     per product per second, heartbeats, and resume with ``Last-Event-ID``."""
