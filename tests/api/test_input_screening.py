@@ -359,5 +359,18 @@ async def test_our_own_cursors_and_tokens_are_not_mistaken_for_card_numbers(
         headers={"Last-Event-ID": "1733600000009"},
     )
     assert r.status_code == 422 and error_code(r) == "invalid_product_ids", r.text
+    # A client's UUID idempotency key: its digit groups are Luhn-valid one time in 460.
+    r = await admin_api.post(
+        "/api/admin/orders/ord_" + "A" * 22 + "/refunds",
+        json={"amount": 100},
+        headers={"Idempotency-Key": "8a707051-8433-4690-8e11-57bf6b0446e1"},
+    )
+    assert r.status_code == 404 and error_code(r) == "order_not_found", r.text
+    r = await admin_api.post(
+        "/api/admin/orders/ord_" + "A" * 22 + "/refunds",
+        json={"amount": 100},
+        headers={"Idempotency-Key": "8a707051-8433-4690-8e11"},  # not a UUID,
+    )
+    assert r.status_code == 422 and error_code(r) == "card_data_not_accepted", r.text
     r = await admin_api.get("/api/admin/audit-logs", params={"cursor": "1\u202e.1.1"})
     assert r.status_code == 422 and error_code(r) == "control_characters_not_allowed"
