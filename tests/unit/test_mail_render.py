@@ -126,3 +126,11 @@ def test_shop_locale_must_be_one_babel_knows() -> None:
     with pytest.raises(ValidationError, match="shop_locale"):
         Settings(shop_locale="xx_YY")
     assert Settings(shop_locale="de-DE").shop_locale == "de_DE"
+
+
+def test_a_subject_stays_one_header_line() -> None:
+    email = render_email(
+        BackInStock("Mug\r\nBcc: victim@example.com", "https://x.example/"), SETTINGS
+    )
+    assert "\n" not in email.subject and "\r" not in email.subject
+    assert email.subject == "Back in stock: Mug Bcc: victim@example.com"

@@ -24,7 +24,8 @@ from tillpoint.checkout.payment_steps import email_for, payment_of
 from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.errors import Conflict
 from tillpoint.inventory.reservations import fulfill_reservation
-from tillpoint.orders.emails import confirmation_email, queue_email
+from tillpoint.mail.send import queue_email
+from tillpoint.orders.emails import confirmation_email
 from tillpoint.orders.service import (
     InsertedOrder,
     LineDraft,

@@ -96,7 +96,8 @@ def render_email(
     subject = env.get_template(f"{kind}.subject.txt").render(context)
     return RenderedEmail(
         kind=data.kind,
-        subject=" ".join(subject.split()),  # one line: a header cannot hold a newline
+        # One line (a header cannot hold a newline); a no-break space in "25,00 €" stays.
+        subject=" ".join(part.strip() for part in subject.splitlines() if part.strip()),
         text=env.get_template(f"{kind}.txt").render(context),
         html=env.get_template(f"{kind}.html").render(context),
     )

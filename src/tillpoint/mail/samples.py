@@ -35,7 +35,7 @@ def sample(kind: EmailKind, settings: Settings) -> EmailData:
             number="TP-2026-000123", currency=currency, lines=_LINES,
             discounts=(EmailDiscount("WELCOME10", 2500), EmailDiscount("FREESHIP", 500)),
             subtotal=128456, shipping=500, tax=10070, total=136026, order_url=order_url,
-            shipping_method="Standard (3-5 days)", shipping_address=_ADDRESS,
+            shipping_method="Standard delivery", shipping_address=_ADDRESS,
             billing_address=_ADDRESS,
         ),
         EmailKind.order_shipped: OrderShipped(

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
 from tillpoint.mail.kinds import (
-    EmailData,
     EmailDiscount,
     EmailLine,
     OrderConfirmation,
@@ -19,10 +18,10 @@ from tillpoint.mail.kinds import (
     PostalAddress,
     RefundIssued,
 )
-from tillpoint.mail.render import absolute_url, render_email
+from tillpoint.mail.render import absolute_url
+from tillpoint.mail.send import queue_email
 from tillpoint.orders.models import Order, Refund
 from tillpoint.orders.service import OrderDraft, order_access_token
-from tillpoint.outbox import service as outbox
 
 
 def order_link(settings: Settings, order_id: str) -> str:
@@ -110,24 +109,6 @@ def refund_email(settings: Settings, order: Order, amount: int, reason: str | No
         order_url=order_link(settings, order.id),
         reason=reason,
     )
-
-
-def queue_email(
-    s: AsyncSession,
-    settings: Settings,
-    data: EmailData,
-    *,
-    recipient: str | None,
-    dedupe_key: str,
-    refs: Mapping[str, str],
-    now: datetime,
-) -> None:
-    """Render ``data`` and queue it in the caller's unit of work (sent after it commits)."""
-    rendered = render_email(data, settings)
-    outbox.enqueue(
-        s, kind=data.kind.value, dedupe_key=dedupe_key, recipient=recipient,
-        payload={**rendered.payload(), **refs}, now=now,
-    )  # fmt: skip
 
 
 def queue_shipped(
