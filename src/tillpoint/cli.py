@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from tillpoint.config import Settings, load_settings
 from tillpoint.migrate import upgrade
+from tillpoint.money_format import known_locale
 from tillpoint.runtime import Runtime
 
 app = typer.Typer(
@@ -403,3 +404,53 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+email_app = typer.Typer(help="The shop's emails and their templates.", no_args_is_help=True)
+app.add_typer(email_app, name="email")
+
+
+class EmailKindOption(StrEnum):
+    order_confirmation = "order_confirmation"
+    order_shipped = "order_shipped"
+    refund_issued = "refund_issued"
+    back_in_stock = "back_in_stock"
+    password_reset = "password_reset"
+    email_verification = "email_verification"
+
+
+@email_app.command("preview")
+def email_preview(
+    kind: Annotated[EmailKindOption, typer.Argument(help="Which email to render.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="File to write: `.html` the HTML part, `.txt` the text part, anything else "
+            "(`.eml`) the whole multipart message. Default: email-preview-KIND.html.",
+        ),
+    ] = None,
+    locale: Annotated[
+        str | None, typer.Option(help="Locale for amounts (default TILLPOINT_SHOP_LOCALE).")
+    ] = None,
+) -> None:
+    """Render KIND with sample data through the shop's templates (overrides included)."""
+    from tillpoint.mail.kinds import EmailKind
+    from tillpoint.mail.render import render_email
+    from tillpoint.mail.samples import sample
+    from tillpoint.outbox.service import Message, build_email
+
+    settings = settings_or_exit()
+    if locale is not None and not known_locale(locale):
+        typer.echo(f"error: {locale!r} is not a locale Babel knows", err=True)
+        raise typer.Exit(2)
+    email = render_email(sample(EmailKind(kind.value), settings), settings, locale=locale)
+    target = out or Path(f"email-preview-{kind.value}.html")
+    if target.suffix == ".html":
+        target.write_text(email.html, encoding="utf-8")
+    elif target.suffix == ".txt":
+        target.write_text(email.text, encoding="utf-8")
+    else:
+        message = Message(kind.value, "shopper@example.com", email.payload())
+        target.write_bytes(bytes(build_email(message, settings.notification_from)))
+    typer.echo(f"{email.subject}\n-> {target}")

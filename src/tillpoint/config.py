@@ -17,6 +17,8 @@ import limits
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tillpoint.money_format import known_locale
+
 
 class Mode(StrEnum):
     """Where the app runs; production refuses unsafe defaults."""
@@ -215,6 +217,23 @@ class Settings(BaseSettings):
         default="USD",
         pattern=r"^[A-Z]{3}$",
         description="ISO 4217 currency of new carts and of the demo catalog.",
+    )
+    shop_name: str = Field(
+        default="Tillpoint demo shop",
+        min_length=1,
+        max_length=100,
+        description="The shop's name, as its emails sign and title it.",
+    )
+    shop_address: str = Field(
+        default="",
+        max_length=500,
+        description="The shop's postal address, printed at the foot of every email (lines "
+        "separated by `\\n` or commas). Many countries require one in commercial email.",
+    )
+    shop_locale: str = Field(
+        default="en_US",
+        description="Babel/CLDR locale (`en_US`, `de_DE`, `ja_JP`) for amounts in emails, "
+        "and on pages when the shopper's `Accept-Language` names no locale Babel knows.",
     )
 
     guest_session_ttl_seconds: int = Field(
@@ -850,6 +869,19 @@ class Settings(BaseSettings):
     notification_from: str = Field(
         default="orders@tillpoint.invalid", description="Sender address of the shop's emails."
     )
+    notification_templates_dir: Path | None = Field(
+        default=None,
+        description="Folder of email templates that override the built-in ones by file name "
+        "(`order_confirmation.html`, `order_confirmation.txt`, `base.html`, …; see "
+        "`tillpoint email preview`). Unset: the built-in templates.",
+    )
+
+    @field_validator("shop_locale")
+    @classmethod
+    def _babel_locale(cls, value: str) -> str:
+        if not known_locale(value):
+            raise ValueError("not a locale Babel knows (such as en_US, de_DE, ja_JP)")
+        return value.replace("-", "_")
 
     @field_validator("coupon_priority_order")
     @classmethod

@@ -39,8 +39,15 @@ class Group:
 GROUPS = (
     Group(
         "Running the shop",
-        "Mode, logging, background work and the shop's currency.",
-        ("mode", "log_level", "background_tasks", "sweep_interval_seconds", "default_currency"),
+        "Mode, logging, background work, and the shop's name, address, currency and locale.",
+        (
+            "mode",
+            "log_level",
+            "background_tasks",
+            "sweep_interval_seconds",
+            "default_currency",
+            "shop_",
+        ),
     ),
     Group(
         "Database, Redis and the audit log",
@@ -107,7 +114,12 @@ GROUPS = (
         "The payment gateway (Stripe, or the offline sandbox), webhooks and fraud checks.",
         ("payment_", "stripe_", "sandbox_", "webhook_"),
     ),
-    Group("Email", "Order confirmations and back-in-stock emails.", ("notification_",)),
+    Group(
+        "Email",
+        "How the shop's emails (order confirmation, shipping, refunds, back in stock, "
+        "password reset, address verification) are sent, and their templates.",
+        ("notification_",),
+    ),
 )
 OTHER = Group("Other settings", "Settings not yet placed in a section above.", ())
 

@@ -24,6 +24,8 @@ from tillpoint.checkout.payment_steps import email_for, payment_of
 from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.errors import Conflict
 from tillpoint.inventory.reservations import fulfill_reservation
+from tillpoint.mail.send import queue_email
+from tillpoint.orders.emails import confirmation_email
 from tillpoint.orders.service import (
     InsertedOrder,
     LineDraft,
@@ -31,10 +33,8 @@ from tillpoint.orders.service import (
     OrderRef,
     insert_order_rows,
     is_recurring,
-    order_access_token,
     orders_for_checkout_or_intent,
 )
-from tillpoint.outbox import service as outbox
 from tillpoint.payments import attempts
 from tillpoint.payments.gateway import IntentStatus, PaymentIntentResult
 from tillpoint.payments.risk import held_for_review
@@ -61,7 +61,7 @@ async def create_order(call: EffectCall) -> None:
         held_for_review=held, now=now,
     )  # fmt: skip
     await _convert_holds(call, draft, order, now)
-    _queue_confirmation(call, order, now)
+    _queue_confirmation(call, draft, order, now)
     await _record_order(call, order, intent, held, now)
     call.context["order"] = {
         "id": order.id,
@@ -118,25 +118,16 @@ async def _convert_holds(
     await move_sessions_to_next_cart(rt, s, await mark_converted(s, row.cart_id))
 
 
-def _queue_confirmation(call: EffectCall, order: InsertedOrder, now: datetime) -> None:
-    """The confirmation email, sent by the outbox after the order commits."""
-    outbox.enqueue(
-        call.s,
-        kind="order_confirmation",
-        dedupe_key=f"order_confirmation:{order.id}",
-        recipient=order.email,
-        payload={
-            "subject": f"Your order {order.number}",
-            "text": f"Thank you! Order {order.number}: {order.total} ({order.currency}, "
-            "minor units).",
-            "order_id": order.id,
-            "number": order.number,
-            "total": order.total,
-            "currency": order.currency,
-            "access_token": order_access_token(call.rt.settings, order.id),
-        },
-        now=now,
-    )
+def _queue_confirmation(
+    call: EffectCall, draft: OrderDraft, order: InsertedOrder, now: datetime
+) -> None:
+    """The confirmation email (text and HTML), sent by the outbox after the order commits."""
+    settings = call.rt.settings
+    queue_email(
+        call.s, settings, confirmation_email(settings, draft, order.id, order.number),
+        recipient=order.email, dedupe_key=f"order_confirmation:{order.id}",
+        refs={"order_id": order.id, "number": order.number}, now=now,
+    )  # fmt: skip
 
 
 async def _record_order(

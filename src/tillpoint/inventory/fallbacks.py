@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.catalog.models import Product
+from tillpoint.config import Settings
 from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.models import InventoryItem, StockNotification, WaitlistEntry
@@ -24,6 +25,8 @@ from tillpoint.inventory.stock import (
     row_for,
     stock_rows,
 )
+from tillpoint.mail.kinds import BackInStock
+from tillpoint.mail.render import absolute_url, render_email
 from tillpoint.outbox import service as outbox
 from tillpoint.runtime import Runtime
 
@@ -117,7 +120,9 @@ async def join_waitlist(
         return entry
 
 
-async def notify_waitlist_in(s: AsyncSession, rows: list[InventoryItem], at: datetime) -> int:
+async def notify_waitlist_in(
+    s: AsyncSession, settings: Settings, rows: list[InventoryItem], at: datetime
+) -> int:
     """Queue one notification per waiting entry of these rows that now have stock, and mark
     the entries notified, in the unit of work ``s``. Returns how many were queued."""
     ids = sorted(r.id for r in rows if r.available > 0)
@@ -145,15 +150,14 @@ async def notify_waitlist_in(s: AsyncSession, rows: list[InventoryItem], at: dat
             )
         )
         name = names.get(entry.product_id, "An item you asked about")
+        email = render_email(BackInStock(name, absolute_url(settings, "/")), settings)
         outbox.enqueue(
             s,
             kind="back_in_stock",
             dedupe_key=f"back_in_stock:{entry.id}",
             recipient=entry.email,
             payload={
-                "subject": f"Back in stock: {name}",
-                "text": f"Good news: {name} is back in stock. Stock is not held for you, "
-                "so order soon if you still want it.",
+                **email.payload(),
                 "product_id": entry.product_id,
                 "variant_id": entry.variant_id,
                 "notification_id": note_id,
@@ -185,4 +189,4 @@ async def notify_waitlists(rt: Runtime) -> int:
                 .distinct()
             )
         )
-        return await notify_waitlist_in(s, rows, rt.clock.now())
+        return await notify_waitlist_in(s, rt.settings, rows, rt.clock.now())

@@ -186,7 +186,7 @@ async def _adjust_once(
         _apply_change(row, change)
         row.updated_at = now
         await s.flush()
-        await notify_waitlist_in(s, [row], now)  # its row locks before the audit head
+        await notify_waitlist_in(s, rt.settings, [row], now)  # its row locks before the audit head
         meta = {"reason": reason, "before": before, "after": row.on_hand, "delta": change.delta}
         await record(
             s,
@@ -310,7 +310,7 @@ def _level_problems(levels: Sequence[ExternalLevel]) -> list[FieldError]:
 async def _record_synced(
     rt: Runtime, s: AsyncSession, source: str, changed: dict[str, InventoryItem], now: datetime
 ) -> None:
-    await notify_waitlist_in(s, list(changed.values()), now)  # before the audit head
+    await notify_waitlist_in(s, rt.settings, list(changed.values()), now)  # before the audit head
     levels = {sku: r.on_hand for sku, r in sorted(changed.items())}
     await record(
         s,

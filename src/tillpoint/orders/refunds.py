@@ -20,6 +20,7 @@ from tillpoint.errors import Conflict, InvalidInput, NotFound, TillpointError
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.stock import stock_rows
+from tillpoint.orders.emails import queue_refund
 from tillpoint.orders.models import Order, OrderLine, Refund
 from tillpoint.orders.prorate import SHIPPING, prorate_refund
 from tillpoint.payments.gateway import PaymentGateway, RefundResult
@@ -207,6 +208,8 @@ async def _settle_refund(
             actor,
             rt.clock.now(),
         )
+        if row.status == "succeeded":
+            queue_refund(s, rt.settings, order, row, rt.clock.now())
     return row, restock
 
 

@@ -15,6 +15,7 @@ import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -51,24 +52,36 @@ class LogSender:
 
     async def send(self, message: Message) -> None:
         self.sent.append(message)
+        # The text part only: the HTML twin would bury the log line.
+        fields = {k: v for k, v in message.payload.items() if k != "html"}
         log.info(
-            "notification",
-            extra={"kind": message.kind, "recipient": message.recipient, **message.payload},
+            "notification", extra={"kind": message.kind, "recipient": message.recipient, **fields}
         )
 
 
+def build_email(message: Message, sender: str) -> EmailMessage:
+    """The MIME message: plain text, plus an HTML alternative when the payload has one
+    (``multipart/alternative``: mail clients show the richest part they can)."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.recipient or ""
+    email["Subject"] = str(message.payload.get("subject") or message.kind)
+    email["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
+    email.set_content(str(message.payload.get("text") or ""))
+    html = message.payload.get("html")
+    if html:
+        email.add_alternative(str(html), subtype="html")
+    return email
+
+
 class SmtpSender:
-    """Sends notifications as plain-text email through an SMTP server (optional)."""
+    """Sends notifications as email (text and HTML parts) through an SMTP server."""
 
     def __init__(self, host: str, port: int, sender: str, *, starttls: bool = False) -> None:
         self.host, self.port, self.sender, self.starttls = host, port, sender, starttls
 
     def _send_sync(self, message: Message) -> None:
-        email = EmailMessage()
-        email["From"] = self.sender
-        email["To"] = message.recipient or ""
-        email["Subject"] = str(message.payload.get("subject") or message.kind)
-        email.set_content(str(message.payload.get("text") or ""))
+        email = build_email(message, self.sender)
         with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
             if self.starttls:
                 smtp.starttls()
@@ -80,13 +93,20 @@ class SmtpSender:
         await asyncio.to_thread(self._send_sync, message)
 
 
+def _from_header(settings: Settings) -> str:
+    """``Shop name <orders@shop>`` unless the setting already names a display name."""
+    if "<" in settings.notification_from:
+        return settings.notification_from
+    return formataddr((settings.shop_name, settings.notification_from))
+
+
 def sender_for(settings: Settings) -> Sender:
     """SMTP when a host is configured, the log otherwise."""
     if settings.notification_smtp_host:
         return SmtpSender(
             settings.notification_smtp_host,
             settings.notification_smtp_port,
-            settings.notification_from,
+            _from_header(settings),
             starttls=settings.notification_smtp_starttls,
         )
     return LogSender()

@@ -12,7 +12,10 @@ from pydantic import Field, Strict
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.errors import NotFound, Unauthorized
 from tillpoint.money import MAX_AMOUNT
+from tillpoint.money_format import negotiate_locale
 from tillpoint.orders import service
+from tillpoint.orders.display import order_display_json
+from tillpoint.orders.models import Order
 from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
@@ -42,6 +45,20 @@ async def _optional_session(request: Request, rt: RuntimeDep) -> SessionContext 
         return None
 
 
+def _with_display(
+    data: dict[str, Any], order: Order, request: Request, response: Response, rt: RuntimeDep
+) -> dict[str, Any]:
+    """Adds ``display``: the amounts formatted for the caller's ``Accept-Language`` (or the
+    shop's locale) with Babel, and statuses in words, so pages need no formatter of their
+    own and read exactly as the emails do. The integers stay the contract."""
+    locale = negotiate_locale(request.headers.get("accept-language"), rt.settings.shop_locale)
+    data["display"] = order_display_json(order, locale)
+    response.headers["Content-Language"] = locale.replace("_", "-")
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
+    return data
+
+
 @router.get("/api/orders", responses=error_responses(401))
 async def list_orders(
     rt: RuntimeDep,
@@ -69,7 +86,9 @@ async def order_for_checkout(
     order = await service.get_order_for_checkout(rt, checkout_id, session=session)
     response.headers["Cache-Control"] = "no-store"
     token = service.order_access_token(rt.settings, order.id)
-    return service.order_to_dict(order, access_token=token)
+    return _with_display(
+        service.order_to_dict(order, access_token=token), order, request, response, rt
+    )
 
 
 @router.get("/api/orders/{order_id}", responses=error_responses(404))
@@ -87,7 +106,7 @@ async def get_order(
     session = await _optional_session(request, rt)
     order = await service.get_order(rt, order_id, session=session, token=x_order_token or token)
     response.headers["Cache-Control"] = "no-store"
-    return service.order_to_dict(order)
+    return _with_display(service.order_to_dict(order), order, request, response, rt)
 
 
 @router.post(

@@ -1,5 +1,5 @@
 // One order's page: what was bought, where it goes, what was paid.
-import { api, money, session } from "./api.js";
+import { api, session } from "./api.js";
 import { showPageError } from "./feedback.js";
 
 const root = document.getElementById("order");
@@ -14,28 +14,47 @@ function row(term, value) {
   return div;
 }
 
+// Amounts come preformatted in `order.display` (Babel on the server, for this browser's
+// Accept-Language): the page and the order's emails read the same, to the character.
 function render(order) {
-  const currency = order.currency;
+  const shown = order.display;
   const heading = document.createElement("h2");
   heading.textContent = `Order ${order.number || order.id}`;
   const status = document.createElement("p");
-  status.textContent = `Status: ${order.status}`;
+  status.className = "order-status";
+  status.textContent = `Status: ${shown.status}`;
   const list = document.createElement("ul");
   list.className = "lines";
-  for (const line of order.lines || order.items || []) {
+  order.lines.forEach((line, i) => {
     const li = document.createElement("li");
     li.className = "line";
-    li.textContent = `${line.quantity} × ${line.name || line.sku} — ${money(line.line_total ?? line.total ?? 0, currency)}`;
+    // The line's own amount (price × quantity): the lines add up to the subtotal below.
+    const each = line.quantity > 1 ? ` (${shown.lines[i].unit_price} each)` : "";
+    li.textContent = `${line.quantity} × ${line.name || line.sku}${each} — ${shown.lines[i].amount}`;
     list.append(li);
-  }
+  });
   const totals = document.createElement("dl");
   totals.className = "totals";
-  const t = order.totals || order;
-  const parts = [["Subtotal", t.subtotal], ["Discount", t.discount], ["Shipping", t.shipping], ["Tax", t.tax]];
-  for (const [term, amount] of parts) if (Number.isInteger(amount) && (amount || term === "Subtotal")) totals.append(row(term, money(amount, currency)));
-  const grand = row("Total", money(t.total, currency));
+  totals.append(row("Subtotal", shown.subtotal));
+  if (shown.discount) totals.append(row("Discount", shown.discount));
+  totals.append(row("Shipping", shown.shipping));
+  if (order.totals.tax) totals.append(row("Tax", shown.tax));
+  const grand = row("Total", shown.total);
   grand.className = "grand";
   totals.append(grand);
+  if (shown.refunded) totals.append(row("Refunded", shown.refunded));
+  const parts = [heading, status, list, totals];
+  if (shown.refunds.length) {
+    const refunds = document.createElement("ul");
+    refunds.className = "refunds";
+    refunds.setAttribute("aria-label", "Refunds");
+    for (const refund of shown.refunds) {
+      const li = document.createElement("li");
+      li.textContent = `${refund.status}: ${refund.amount}`;
+      refunds.append(li);
+    }
+    parts.push(refunds);
+  }
   const details = document.createElement("dl");
   details.className = "order-details";
   const address = order.shipping_address;
@@ -43,7 +62,8 @@ function render(order) {
   if (order.shipping_method && order.shipping_method.name) details.append(row("Delivery", order.shipping_method.name));
   if (order.payment && order.payment.card_last4) details.append(row("Paid with", `${(order.payment.card_brand || "card").toUpperCase()} ending ${order.payment.card_last4}`));
   if (order.email) details.append(row("Receipt to", order.email));
-  root.replaceChildren(heading, status, list, totals, details);
+  parts.push(details);
+  root.replaceChildren(...parts);
 }
 
 async function start() {
