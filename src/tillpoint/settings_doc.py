@@ -65,6 +65,7 @@ GROUPS = (
             "access_token_",
             "session_",
             "password_",
+            "email_verification_",
             "argon2_",
         ),
     ),
