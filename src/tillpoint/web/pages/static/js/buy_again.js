@@ -12,7 +12,7 @@ export function describeBuyAgain(result) {
   const added = result.added.reduce((sum, line) => sum + line.quantity, 0);
   if (added) parts.push(`Added ${itemWord(added)} to your cart.`);
   if (result.not_added.length) {
-    const refused = result.not_added.map((line) => `${line.name} (${line.reason})`).join("; ");
+    const refused = result.not_added.map((line) => `${line.name} (${line.reason.replace(/\.$/, "")})`).join("; ");
     parts.push(`Could not add: ${refused}.`);
   }
   return parts.join(" ") || "Nothing from this order could be added.";
