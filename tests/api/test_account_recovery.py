@@ -99,7 +99,7 @@ async def test_reset_works_once_and_ends_every_session(
     r = await stranger.post("/api/auth/password-reset/confirm", json=body)
     assert r.status_code == 200, r.text
     again = await stranger.post("/api/auth/password-reset/confirm", json=body)
-    assert again.status_code == 400 and error_code(again) == "token_used"
+    assert again.status_code == 422 and error_code(again) == "token_used"
     for device in (user_api, other_device):
         me = await device.get("/api/auth/me")
         assert me.status_code == 401 and error_code(me) == "session_expired"
@@ -122,7 +122,7 @@ async def test_reset_link_expires(
     r = await api.post(
         "/api/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
     )
-    assert r.status_code == 400 and error_code(r) == "token_expired"
+    assert r.status_code == 422 and error_code(r) == "token_expired"
     fresh: Api = await new_api()
     assert (await fresh.login(USER_EMAIL, USER_PASSWORD)).status_code == 200  # unchanged
 
@@ -156,7 +156,7 @@ async def test_reset_refuses_weak_passwords_and_unknown_tokens(
     bogus = await api.post(
         "/api/auth/password-reset/confirm", json={"token": "x" * 43, "password": NEW_PASSWORD}
     )
-    assert bogus.status_code == 400 and error_code(bogus) == "token_invalid"
+    assert bogus.status_code == 422 and error_code(bogus) == "token_invalid"
     # The weak attempt did not use the link up.
     ok = await api.post(
         "/api/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
@@ -192,7 +192,7 @@ async def test_registration_mails_a_verification_link_that_works_once(
     assert ok.status_code == 200, ok.text
     assert (await api.get("/api/auth/me")).json()["email_verified"] is True
     again = await anyone.post("/api/auth/verify-email", json={"token": _token(mail)})
-    assert again.status_code == 400 and error_code(again) == "token_used"
+    assert again.status_code == 422 and error_code(again) == "token_used"
     assert len(await _audit(rt, "email_verified")) == 1
 
 
@@ -222,8 +222,8 @@ async def test_a_reset_token_does_not_verify_and_vice_versa(api: Api, rt: Runtim
         "/api/auth/password-reset/confirm",
         json={"token": verify_token, "password": NEW_PASSWORD + "x"},
     )
-    assert r.status_code == 400 and error_code(r) == "token_invalid"
+    assert r.status_code == 422 and error_code(r) == "token_invalid"
     await _ask_reset(api, "fresh@shop.example.com")
     reset_token = _token((await _mails(rt, "password_reset"))[0])
     r = await api.post("/api/auth/verify-email", json={"token": reset_token})
-    assert r.status_code == 400 and error_code(r) == "token_invalid"
+    assert r.status_code == 422 and error_code(r) == "token_invalid"

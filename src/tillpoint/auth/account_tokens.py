@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.auth.models import AccountToken
-from tillpoint.errors import BadRequest
+from tillpoint.errors import FieldError, InvalidInput
 
 Purpose = Literal["password_reset", "verify_email"]
 PASSWORD_RESET: Purpose = "password_reset"
@@ -80,19 +80,21 @@ async def issue_account_token(
     await s.flush()
 
 
-def _refusal(code: str, message: str) -> BadRequest:
-    return BadRequest(message, code=code)
+def _refusal(code: str, message: str) -> InvalidInput:
+    # 422, not 400: the request is well formed; the token fails a rule (the house keeps
+    # 400 for malformed requests, and the API fuzz test holds it to that).
+    return InvalidInput(message, code=code, fields=[FieldError(("token",), code, message)])
 
 
-def invalid_token() -> BadRequest:
-    """400 ``token_invalid``: the link is not (or no longer) one we can honour."""
+def invalid_token() -> InvalidInput:
+    """422 ``token_invalid``: the link is not (or no longer) one we can honour."""
     return _refusal("token_invalid", "This link is not valid. Ask for a new one.")
 
 
 async def check_account_token(
     s: AsyncSession, token: str, purpose: Purpose, now: datetime
 ) -> ValidToken:
-    """The token's owner if it can be used now; 400 ``token_invalid`` (unknown, or
+    """The token's owner if it can be used now; 422 ``token_invalid`` (unknown, or
     another purpose's), ``token_used`` or ``token_expired`` otherwise."""
     row = None
     if 0 < len(token) <= MAX_TOKEN_LENGTH:
@@ -107,7 +109,7 @@ async def check_account_token(
 
 
 async def use_account_token(s: AsyncSession, valid: ValidToken, now: datetime) -> None:
-    """Inside ``s``: mark the token used, or 400 ``token_used`` if a concurrent request
+    """Inside ``s``: mark the token used, or 422 ``token_used`` if a concurrent request
     used it first."""
     result = await s.execute(
         update(AccountToken)

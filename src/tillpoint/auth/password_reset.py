@@ -83,7 +83,7 @@ async def request_password_reset(
 
 async def confirm_password_reset(rt: Runtime, *, token: str, password: str, actor: Actor) -> int:
     """Set a new password with a reset link's token and end every session of the
-    account; returns how many sessions ended. 400 ``token_invalid``, ``token_used`` or
+    account; returns how many sessions ended. 422 ``token_invalid``, ``token_used`` or
     ``token_expired``; 422 ``weak_password`` (the link stays usable then)."""
     now = rt.clock.now()
     async with rt.db.transaction() as s:

@@ -78,7 +78,7 @@ async def resend_verification(
 
 
 async def verify_email(rt: Runtime, *, token: str, actor: Actor) -> None:
-    """Mark the address the token was mailed to verified. 400 ``token_invalid``,
+    """Mark the address the token was mailed to verified. 422 ``token_invalid``,
     ``token_used`` or ``token_expired``; ``token_invalid`` too if the account's address
     is no longer the one the link was sent to."""
     now = rt.clock.now()

@@ -325,13 +325,13 @@ async def password_reset(
 @router.post(
     "/password-reset/confirm",
     response_model=DoneOut,
-    responses=error_responses(400, 403, 422),
+    responses=error_responses(403, 422),
 )
 async def password_reset_confirm(
     body: ResetConfirmIn, request: Request, response: Response, rt: RuntimeDep
 ) -> DoneOut:
     """Set a new password with a reset link's token; every session of the account ends.
-    400 ``token_invalid``, ``token_used`` (a second use) or ``token_expired``;
+    422 ``token_invalid``, ``token_used`` (a second use) or ``token_expired``;
     422 ``weak_password`` (the registration's rules)."""
     await confirm_password_reset(
         rt, token=body.token, password=body.password, actor=_anonymous_actor(request)
@@ -340,9 +340,9 @@ async def password_reset_confirm(
     return DoneOut(message="Your password has been changed. Sign in with the new one.")
 
 
-@router.post("/verify-email", response_model=DoneOut, responses=error_responses(400, 403))
+@router.post("/verify-email", response_model=DoneOut, responses=error_responses(403, 422))
 async def verify_email_address(body: TokenIn, request: Request, rt: RuntimeDep) -> DoneOut:
-    """Mark the address a verification link was mailed to as verified; 400
+    """Mark the address a verification link was mailed to as verified; 422
     ``token_invalid``, ``token_used`` or ``token_expired``."""
     await verify_email(rt, token=body.token, actor=_anonymous_actor(request))
     return DoneOut(message="Thank you: your e-mail address is confirmed.")
