@@ -21,6 +21,7 @@ from tillpoint.auth.tokens import session_id_for
 from tillpoint.outbox.models import OutboxMessage
 from tillpoint.outbox.service import LogSender, deliver_pending
 from tillpoint.runtime import Runtime
+from tillpoint.sweeper import run_sweep
 
 NEW_PASSWORD = "walnut-harbour-compass-9"
 
@@ -125,6 +126,17 @@ async def test_reset_link_expires(
     assert r.status_code == 422 and error_code(r) == "token_expired"
     fresh: Api = await new_api()
     assert (await fresh.login(USER_EMAIL, USER_PASSWORD)).status_code == 200  # unchanged
+
+
+async def test_the_sweeper_drops_links_that_can_no_longer_be_used(
+    user_api: Api, api: Api, rt: Runtime, clock: MovableClock
+) -> None:
+    await _ask_reset(api, USER_EMAIL)
+    assert (await run_sweep(rt))["account_tokens"] == 0  # still usable: kept
+    clock.advance(seconds=rt.settings.password_reset_ttl_seconds + 1)
+    assert (await run_sweep(rt))["account_tokens"] == 1
+    async with rt.db.transaction() as s:
+        assert list(await s.scalars(select(AccountToken))) == []
 
 
 async def test_a_newer_link_retires_the_older_one(

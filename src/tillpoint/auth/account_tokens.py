@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.auth.models import AccountToken
 from tillpoint.errors import FieldError, InvalidInput
+from tillpoint.runtime import Runtime
 
 Purpose = Literal["password_reset", "verify_email"]
 PASSWORD_RESET: Purpose = "password_reset"
@@ -135,11 +136,17 @@ async def retire_account_tokens(
     )
 
 
-async def delete_stale_account_tokens(s: AsyncSession, *, now: datetime) -> int:
-    """Inside ``s``: drop tokens that can no longer be used (expired or used a day ago)."""
-    result = await s.execute(
-        delete(AccountToken).where(
-            or_(AccountToken.expires_at <= now, AccountToken.used_at <= now - timedelta(days=1))
+async def delete_stale_account_tokens(rt: Runtime) -> int:
+    """The sweeper's job: drop tokens that can no longer be used (expired, or used more
+    than a day ago); returns how many."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        result = await s.execute(
+            delete(AccountToken).where(
+                or_(
+                    AccountToken.expires_at <= now,
+                    AccountToken.used_at <= now - timedelta(days=1),
+                )
+            )
         )
-    )
     return result.rowcount if isinstance(result, CursorResult) else 0
