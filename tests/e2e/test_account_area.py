@@ -59,13 +59,13 @@ def test_every_page_header_offers_sign_in_register_and_forgot_password(
         shots(tab, "header")
 
 
-def _reset_link(live: LiveServer, email: str) -> str:
+def _mailed_link(live: LiveServer, kind: str, email: str) -> str:
     async def newest(rt: Runtime) -> str:
         async with rt.db.transaction() as s:
             rows = list(
                 await s.scalars(
                     select(OutboxMessage).where(
-                        OutboxMessage.kind == "password_reset", OutboxMessage.recipient == email
+                        OutboxMessage.kind == kind, OutboxMessage.recipient == email
                     )
                 )
             )
@@ -110,7 +110,7 @@ def test_register_sign_out_forgot_reset_and_sign_in(tab: Any, live: LiveServer, 
     expect(tab.get_by_role("main").get_by_text("If an account uses this address")).to_be_visible()
     assert_accessible(tab, context="forgot")
     shots(tab, "forgot-sent")
-    open_page(tab, _reset_link(live, email))
+    open_page(tab, _mailed_link(live, "password_reset", email))
     assert "token=" not in tab.url  # the token leaves the address bar at once
     tab.get_by_label("New password").fill("short")
     tab.get_by_role("button", name="Save the new password").click()
@@ -208,3 +208,39 @@ def test_order_history_order_page_and_buy_again(tab: Any, live: LiveServer, shot
     status.get_by_role("link", name="Go to your cart").click()
     tab.wait_for_selector("html[data-ready='true']")
     expect(tab.locator("li.line").filter(has_text="Canvas Tote Bag")).to_be_visible()
+
+
+def test_verify_the_email_and_keep_an_address_book(tab: Any, live: LiveServer, shots: Any) -> None:
+    email = f"verify-{new_id('t')[-6:].lower()}@example.com"
+    _register(tab, email, shots)
+    open_page(tab, _mailed_link(live, "verify_email", email))
+    assert "token=" not in tab.url
+    assert_accessible(tab, context="verify")
+    tab.get_by_role("button", name="Confirm my e-mail address").click()
+    expect(tab.get_by_role("main").get_by_text("your e-mail address is confirmed")).to_be_visible()
+    shots(tab, "verified")
+    tab.get_by_role("main").get_by_role("link", name="Go to your account").click()
+    tab.wait_for_selector("html[data-ready='true']")
+    expect(tab.get_by_text("Your e-mail address is confirmed.")).to_be_visible()
+    tab.get_by_text("Add an address").click()
+    form = tab.locator("#address-form")
+    for label, value in (
+        ("First name", "Ada"), ("Last name", "Lovelace"), ("Street address", "1 Main St"),
+        ("City", "Springfield"), ("State, province or region", "IL"),
+        ("ZIP or postal code", "ABC"),
+    ):  # fmt: skip
+        form.get_by_label(label).fill(value)
+    form.get_by_role("button", name="Save address").click()
+    expect(form.locator("#adr-zip-error")).to_contain_text("postal code does not match")
+    assert_accessible(tab, context="address with an error")
+    shots(tab, "address-error")
+    form.get_by_label("ZIP or postal code").fill("62701")
+    form.get_by_role("button", name="Save address").click()
+    saved = tab.locator("li.saved-address")
+    expect(saved).to_contain_text("1 Main St, Springfield IL 62701, US")
+    assert_accessible(tab, context="address saved")
+    no_horizontal_scroll(tab)
+    shots(tab, "address-saved")
+    saved.get_by_role("button", name=re.compile("^Delete")).click()
+    expect(saved).to_have_count(0)
+    expect(tab.get_by_text("No saved addresses yet.")).to_be_visible()
