@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tests.e2e.conftest import LiveServer, assert_accessible
 from tests.e2e.shopper import no_horizontal_scroll, open_page
+from tillpoint.auth.cookies import cookie_names
 from tillpoint.auth.models import User
 from tillpoint.catalog.models import Product
 from tillpoint.ids import new_id
@@ -244,3 +245,16 @@ def test_verify_the_email_and_keep_an_address_book(tab: Any, live: LiveServer, s
     saved.get_by_role("button", name=re.compile("^Delete")).click()
     expect(saved).to_have_count(0)
     expect(tab.get_by_text("No saved addresses yet.")).to_be_visible()
+
+
+def test_an_expired_access_token_is_renewed_without_signing_in_again(
+    page: Any, live: LiveServer, shots: Any
+) -> None:
+    email = f"renew-{new_id('t')[-6:].lower()}@example.com"
+    _register(page, email, shots)
+    # As if the hour-long access token had run out: the page must refresh it, once.
+    page.context.clear_cookies(name=cookie_names(live.settings).access)
+    open_page(page, "/account")
+    expect(page.locator("[data-account-email]")).to_have_text(email)
+    refreshes = [r for r in live.received if r.path == "/api/auth/refresh"]
+    assert len(refreshes) == 1
