@@ -876,6 +876,30 @@ class Settings(BaseSettings):
         "`tillpoint email preview`). Unset: the built-in templates.",
     )
 
+    password_reset_ttl_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="How long a password-reset link works (seconds; 1 h). Each link works once.",
+    )
+    email_verification_ttl_seconds: int = Field(
+        default=3 * 86400,
+        ge=60,
+        le=30 * 86400,
+        description="How long an e-mail verification link works (seconds; 3 days).",
+    )
+    # Every request counts (not only failures): each one mails someone, so these limits
+    # keep the shop from being used to flood an inbox or to probe for accounts.
+    rate_limit_account_email: str = Field(
+        default="3/hour",
+        description="Password-reset and verification e-mails per address asked for, as "
+        "`N/M unit`; more requests answer 429.",
+    )
+    rate_limit_account_email_per_address: str = Field(
+        default="20/hour",
+        description="Password-reset and verification requests per client IP address.",
+    )
+
     @field_validator("shop_locale")
     @classmethod
     def _babel_locale(cls, value: str) -> str:
@@ -908,6 +932,8 @@ class Settings(BaseSettings):
         "coupon_attempts_per_session",
         "coupon_attempts_per_address",
         "rate_limit_login_per_address",
+        "rate_limit_account_email",
+        "rate_limit_account_email_per_address",
         "inventory_waitlist_joins_per_session",
         "inventory_waitlist_joins_per_address",
     )

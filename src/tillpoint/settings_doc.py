@@ -72,6 +72,7 @@ GROUPS = (
             "access_token_",
             "session_",
             "password_",
+            "email_verification_",
             "argon2_",
         ),
     ),

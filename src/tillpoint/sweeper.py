@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from tillpoint.auth.account_tokens import delete_stale_account_tokens
 from tillpoint.auth.guest_sessions import delete_expired_sessions
 from tillpoint.auth.sessions import delete_expired_registered_sessions
 from tillpoint.cart.service import delete_expired_carts
@@ -30,6 +31,7 @@ JOBS: dict[str, Job] = {
     "carts": delete_expired_carts,
     "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
+    "account_tokens": delete_stale_account_tokens,
     "inventory_reservations": expire_reservations,
     "coupon_holds": release_lapsed_holds,  # after the stock they live with
     "inventory_waitlist": notify_waitlists,

@@ -27,6 +27,7 @@ from tillpoint.auth.session_cache import LiveSession
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.throttle import ADDRESS_KEY, LoginThrottle
 from tillpoint.auth.tokens import issue_access_token, session_id_for
+from tillpoint.auth.verification import queue_verification
 from tillpoint.cart import cache as cart_cache
 from tillpoint.cart.merge import (
     CouponRevalidator,
@@ -85,6 +86,7 @@ class UserInfo:
     email: str
     role: str
     created_at: datetime | None
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,13 @@ class SignedIn:
 
 
 def _info(user: User) -> UserInfo:
-    return UserInfo(id=user.id, email=user.email, role=user.role, created_at=user.created_at)
+    return UserInfo(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        created_at=user.created_at,
+        email_verified=user.email_verified_at is not None,
+    )
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -181,7 +189,8 @@ async def register(
     adopt: CheckoutAdopter,
     revalidate: CouponRevalidator = revalidate_applied_coupons,
 ) -> SignedIn:
-    """Create a customer account and log it in, merging the caller's guest cart.
+    """Create a customer account and log it in, merging the caller's guest cart; a
+    verification link is mailed (through the outbox) with the account's commit.
 
     422 for a bad email or weak password; 409 ``email_unavailable`` if taken (which also
     counts as a failed attempt from this IP, to slow down probing for accounts).
@@ -193,6 +202,7 @@ async def register(
         password_hash = await hash_password(rt.settings, password)
         async with rt.db.transaction() as s:
             user = await _insert_user(s, normalized, password_hash, CUSTOMER)
+            await queue_verification(rt, s, user_id=user.id, email=normalized, now=rt.clock.now())
             signed = await _sign_in(rt, s, user, client, revalidate, adopt)
             # After the sign-in's cart and session locks: the audit head is the last lock.
             await record(

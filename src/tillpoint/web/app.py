@@ -32,6 +32,7 @@ from tillpoint.web.pages import router as pages
 from tillpoint.web.redirects import install_slash_redirects
 from tillpoint.web.request_guards import CookieGuardMiddleware, HostGuardMiddleware
 from tillpoint.web.routers import (
+    account,
     admin_audit,
     admin_coupons,
     admin_inventory,
@@ -169,6 +170,7 @@ _ROUTERS = (
     ops.router,
     session.router,
     auth.router,
+    account.router,
     catalog.router,
     cart.router,
     checkout.router,

@@ -11,6 +11,7 @@ from pydantic import WithJsonSchema
 from tillpoint.audit.service import Actor
 from tillpoint.auth.cookies import cookie_names
 from tillpoint.auth.guest_sessions import resolve_guest_session
+from tillpoint.auth.mail_throttle import AccountMailThrottle, account_mail_throttle_for
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
 from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
@@ -127,6 +128,18 @@ async def get_login_throttle(request: Request, rt: RuntimeDep) -> LoginThrottle:
 
 
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+
+
+async def get_account_mail_throttle(request: Request, rt: RuntimeDep) -> AccountMailThrottle:
+    """The app's limit on account mails (reset, verification), shared through Redis."""
+    throttle: AccountMailThrottle | None = getattr(request.app.state, "account_mail", None)
+    if throttle is None:
+        throttle = account_mail_throttle_for(rt.settings, rt.redis)
+        request.app.state.account_mail = throttle
+    return throttle
+
+
+AccountMailThrottleDep = Annotated[AccountMailThrottle, Depends(get_account_mail_throttle)]
 
 
 async def get_coupon_attempts(request: Request, rt: RuntimeDep) -> Attempts:

@@ -1,5 +1,5 @@
-"""The storefront pages (``/``, ``/cart``, ``/checkout``, ``/orders/{id}``) and the
-address-form rules the checkout page draws its form from."""
+"""The storefront pages (``/``, ``/cart``, ``/checkout``, ``/orders/{id}``, the account
+area under ``/account``) and the address-form rules the checkout page draws its form from."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from tillpoint.catalog import service as catalog
+from tillpoint.runtime import Runtime
 from tillpoint.web.deps import RuntimeDep
 from tillpoint.web.pages.address_rules import COUNTRIES, address_form_rules
 from tillpoint.web.pages.display import display_money
@@ -91,6 +92,54 @@ async def checkout_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
 async def order_page(request: Request, order_id: OrderId) -> HTMLResponse:
     """One order of the caller's; its details come from ``GET /api/orders/{id}``."""
     return _page(request, "order.html", title="Your order", order_id=order_id)
+
+
+# The account area: each page is a shell; its data and forms go through /api/auth,
+# /api/account and /api/orders. A link's ``?token=`` is read by the page's script.
+def _account_page(request: Request, rt: Runtime, template: str, title: str) -> HTMLResponse:
+    return _page(
+        request,
+        template,
+        title=title,
+        countries=COUNTRIES,
+        password_min_length=rt.settings.password_min_length,
+    )
+
+
+@router.get("/account", response_class=HTMLResponse, include_in_schema=False)
+async def account_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """The signed-in shopper's orders, saved addresses and e-mail status."""
+    return _account_page(request, rt, "account.html", "Your account")
+
+
+@router.get("/account/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """Sign in (``?next=`` a page of this shop to return to)."""
+    return _account_page(request, rt, "account_login.html", "Sign in")
+
+
+@router.get("/account/register", response_class=HTMLResponse, include_in_schema=False)
+async def register_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """Create an account."""
+    return _account_page(request, rt, "account_register.html", "Create an account")
+
+
+@router.get("/account/forgot", response_class=HTMLResponse, include_in_schema=False)
+async def forgot_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """Ask for a password-reset link."""
+    return _account_page(request, rt, "account_forgot.html", "Forgot your password?")
+
+
+@router.get("/account/reset", response_class=HTMLResponse, include_in_schema=False)
+async def reset_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """Choose a new password with the mailed link's token."""
+    return _account_page(request, rt, "account_reset.html", "Choose a new password")
+
+
+@router.get("/account/verify", response_class=HTMLResponse, include_in_schema=False)
+async def verify_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """Confirm the e-mail address with the mailed link's token."""
+    return _account_page(request, rt, "account_verify.html", "Confirm your e-mail address")
 
 
 class RegionChoice(BaseModel):

@@ -1,4 +1,5 @@
-"""``/api/auth``: register, login, refresh, logout, logout-all, me.
+"""``/api/auth``: register, login, refresh, logout, logout-all, me; password reset and
+e-mail verification (links mailed through the outbox).
 
 Cookies (all httpOnly, SameSite=Strict, Secure outside local development):
 the session cookie (a new value at every login: no fixation), the access JWT
@@ -16,14 +17,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from tillpoint.audit.service import Actor
 from tillpoint.auth import service
 from tillpoint.auth.cookies import REFRESH_COOKIE_PATH, cookie_names
 from tillpoint.auth.guest_sessions import start_guest_session
+from tillpoint.auth.password_reset import confirm_password_reset, request_password_reset
 from tillpoint.auth.service import Client, SignedIn
+from tillpoint.auth.verification import resend_verification, verify_email
 from tillpoint.checkout.service import adopt_checkouts
 from tillpoint.config import Settings
 from tillpoint.errors import Unauthorized
-from tillpoint.web.deps import LoginThrottleDep, RuntimeDep, UserDep, client_ip
+from tillpoint.web.deps import (
+    AccountMailThrottleDep,
+    LoginThrottleDep,
+    RuntimeDep,
+    UserDep,
+    client_ip,
+    request_actor,
+)
 from tillpoint.web.routers.session import set_session_cookies
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
@@ -41,6 +52,32 @@ class UserOut(BaseModel):
     email: str
     role: str
     created_at: datetime | None
+    email_verified: bool
+
+
+class ResetRequestIn(StrictModel):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+
+
+class ResetConfirmIn(StrictModel):
+    token: Annotated[str, Field(min_length=1, max_length=128)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class TokenIn(StrictModel):
+    token: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class AcceptedOut(BaseModel):
+    """The same answer whether or not an account has the address."""
+
+    status: str = "accepted"
+    message: str
+
+
+class DoneOut(BaseModel):
+    status: str = "done"
+    message: str
 
 
 class SignedInOut(BaseModel):
@@ -127,7 +164,17 @@ def _signed_in_out(response: Response, settings: Settings, signed: SignedIn) -> 
 
 
 def _user_fields(user: service.UserInfo) -> dict[str, Any]:
-    return {"id": user.id, "email": user.email, "role": user.role, "created_at": user.created_at}
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "created_at": user.created_at,
+        "email_verified": user.email_verified,
+    }
+
+
+def _anonymous_actor(request: Request) -> Actor:
+    return Actor(ip_address=client_ip(request), user_agent=request.headers.get("user-agent"))
 
 
 @router.post(
@@ -251,3 +298,74 @@ async def me(rt: RuntimeDep, session: UserDep) -> MeOut:
     if user is None:
         raise Unauthorized("Log in first.", code="login_required")
     return MeOut(**_user_fields(user), session_expires_at=session.expires_at)
+
+
+RESET_ACCEPTED = (
+    "If an account uses this address, we have sent it a link to choose a new password. "
+    "Check your inbox (and spam folder)."
+)
+
+
+@router.post(
+    "/password-reset",
+    response_model=AcceptedOut,
+    status_code=202,
+    responses=error_responses(403, 422, 429),
+)
+async def password_reset(
+    body: ResetRequestIn, request: Request, rt: RuntimeDep, throttle: AccountMailThrottleDep
+) -> AcceptedOut:
+    """Mail a single-use reset link (valid ``password_reset_ttl_seconds``) if an account
+    has this address. The answer is the same either way; 429 ``too_many_email_requests``
+    past ``rate_limit_account_email`` (per address) or ``…_per_address`` (per IP)."""
+    await request_password_reset(rt, throttle, email=body.email, actor=_anonymous_actor(request))
+    return AcceptedOut(message=RESET_ACCEPTED)
+
+
+@router.post(
+    "/password-reset/confirm",
+    response_model=DoneOut,
+    responses=error_responses(403, 422),
+)
+async def password_reset_confirm(
+    body: ResetConfirmIn, request: Request, response: Response, rt: RuntimeDep
+) -> DoneOut:
+    """Set a new password with a reset link's token; every session of the account ends.
+    422 ``token_invalid``, ``token_used`` (a second use) or ``token_expired``;
+    422 ``weak_password`` (the registration's rules)."""
+    await confirm_password_reset(
+        rt, token=body.token, password=body.password, actor=_anonymous_actor(request)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return DoneOut(message="Your password has been changed. Sign in with the new one.")
+
+
+@router.post("/verify-email", response_model=DoneOut, responses=error_responses(403, 422))
+async def verify_email_address(body: TokenIn, request: Request, rt: RuntimeDep) -> DoneOut:
+    """Mark the address a verification link was mailed to as verified; 422
+    ``token_invalid``, ``token_used`` or ``token_expired``."""
+    await verify_email(rt, token=body.token, actor=_anonymous_actor(request))
+    return DoneOut(message="Thank you: your e-mail address is confirmed.")
+
+
+@router.post(
+    "/verify-email/resend",
+    response_model=AcceptedOut,
+    status_code=202,
+    responses=error_responses(401, 403, 429),
+)
+async def verify_email_resend(
+    request: Request, rt: RuntimeDep, session: UserDep, throttle: AccountMailThrottleDep
+) -> AcceptedOut:
+    """Mail the signed-in user a new verification link (earlier ones stop working);
+    nothing is sent if the address is already verified."""
+    assert session.user_id is not None
+    sent = await resend_verification(
+        rt, throttle, user_id=session.user_id, actor=request_actor(request, session)
+    )
+    message = (
+        "We have sent you a new link. Check your inbox."
+        if sent
+        else "Your e-mail address is already confirmed."
+    )
+    return AcceptedOut(message=message)

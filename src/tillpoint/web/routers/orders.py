@@ -16,6 +16,7 @@ from tillpoint.money_format import negotiate_locale
 from tillpoint.orders import service
 from tillpoint.orders.display import order_display_json
 from tillpoint.orders.models import Order
+from tillpoint.orders.buy_again import BuyAgainReport, LineOutcome, buy_again
 from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
@@ -107,6 +108,56 @@ async def get_order(
     order = await service.get_order(rt, order_id, session=session, token=x_order_token or token)
     response.headers["Cache-Control"] = "no-store"
     return _with_display(service.order_to_dict(order), order, request, response, rt)
+
+
+class LineOutcomeOut(StrictModel):
+    name: str
+    quantity: int
+    product_id: str
+    variant_id: str | None
+    code: str | None
+    reason: str | None
+
+
+class BuyAgainOut(StrictModel):
+    cart_id: str
+    added: list[LineOutcomeOut]
+    not_added: list[LineOutcomeOut]
+
+
+def _outcome(line: LineOutcome) -> LineOutcomeOut:
+    return LineOutcomeOut(
+        name=line.name,
+        quantity=line.quantity,
+        product_id=line.product_id,
+        variant_id=line.variant_id,
+        code=line.code,
+        reason=line.reason,
+    )
+
+
+def _buy_again_out(cart_id: str, report: BuyAgainReport) -> BuyAgainOut:
+    return BuyAgainOut(
+        cart_id=cart_id,
+        added=[_outcome(line) for line in report.added],
+        not_added=[_outcome(line) for line in report.not_added],
+    )
+
+
+@router.post(
+    "/api/orders/{order_id}/buy-again",
+    response_model=BuyAgainOut,
+    responses=error_responses(401, 403, 404),
+)
+async def buy_order_again(order_id: OrderId, rt: RuntimeDep, session: UserDep) -> BuyAgainOut:
+    """Put the signed-in user's order's lines back into their cart at today's prices;
+    ``not_added`` says, in words, which could not be (sold out, no longer sold).
+    404 ``order_not_found`` for an order that is not the caller's."""
+    assert session.user_id is not None
+    report = await buy_again(
+        rt, order_id=order_id, user_id=session.user_id, cart_id=session.cart_id
+    )
+    return _buy_again_out(session.cart_id, report)
 
 
 @router.post(

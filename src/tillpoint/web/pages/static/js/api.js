@@ -51,12 +51,27 @@ function csrfCookie() {
   return found.get("__Host-csrf-token") || found.get("csrf-token") || null;
 }
 
+// One renewal at a time: a refresh token works once, and presenting it twice (two
+// requests renewing at once) would end the session as if it had been stolen.
+let renewing = null;
+function renewAccess() {
+  if (!renewing) {
+    renewing = send("POST", "/api/auth/refresh", {}, {}).finally(() => { renewing = null; });
+  }
+  return renewing;
+}
+
 // Writes wait for the session so the CSRF cookie and token exist; a write refused for
-// its token is retried once with a fresh session.
+// its token is retried once with a fresh session. A signed-in shopper's short-lived
+// access token is renewed (POST /api/auth/refresh) when the API says it expired.
 export async function request(method, url, body, options = {}) {
   try {
     return await send(method, url, body, options);
   } catch (err) {
+    if (err.code === "access_token_expired" && !options.refreshed) {
+      await renewAccess();
+      return request(method, url, body, { ...options, refreshed: true });
+    }
     if (err.code !== "csrf_failed" || options.retried) throw err;
     sessionPromise = null;
     return send(method, url, body, { ...options, retried: true });
