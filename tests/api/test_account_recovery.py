@@ -18,6 +18,7 @@ from tillpoint.auth import session_cache
 from tillpoint.auth.cookies import cookie_names
 from tillpoint.auth.models import AccountToken
 from tillpoint.auth.tokens import session_id_for
+from tillpoint.mail.render import shop_base_url
 from tillpoint.outbox.models import OutboxMessage
 from tillpoint.outbox.service import LogSender, deliver_pending
 from tillpoint.runtime import Runtime
@@ -76,7 +77,7 @@ async def test_reset_link_is_stored_hashed_and_mailed_in_text_and_html(
     await _ask_reset(api, USER_EMAIL)
     [mail] = await _mails(rt, "password_reset")
     token = _token(mail)
-    assert mail.payload["link"].startswith("http://localhost:8000/account/reset?token=")
+    assert mail.payload["link"].startswith(f"{shop_base_url(rt.settings)}/account/reset?token=")
     assert mail.payload["link"] in mail.payload["text"]
     assert "<a href=" in mail.payload["html"] and "60 minutes" in mail.payload["text"]
     async with rt.db.transaction() as s:
@@ -196,7 +197,7 @@ async def test_registration_mails_a_verification_link_that_works_once(
 ) -> None:
     r = await api.register("fresh@shop.example.com", NEW_PASSWORD)
     assert r.status_code == 201 and r.json()["user"]["email_verified"] is False
-    [mail] = await _mails(rt, "verify_email")
+    [mail] = await _mails(rt, "email_verification")
     assert mail.recipient == "fresh@shop.example.com"
     assert "/account/verify?token=" in mail.payload["link"]
     anyone: Api = await new_api()  # the link works in any browser
@@ -218,18 +219,18 @@ async def test_verification_resend_needs_sign_in_and_stops_once_verified(
     clock.advance(seconds=1)
     r = await api.post("/api/auth/verify-email/resend")
     assert r.status_code == 202, r.text
-    first, second = await _mails(rt, "verify_email")
+    first, second = await _mails(rt, "email_verification")
     old = await api.post("/api/auth/verify-email", json={"token": _token(first)})
     assert error_code(old) == "token_used"  # the newer mail is the one that works
     assert (await api.post("/api/auth/verify-email", json={"token": _token(second)})).is_success
     r = await api.post("/api/auth/verify-email/resend")
     assert r.status_code == 202 and "already" in r.json()["message"]
-    assert len(await _mails(rt, "verify_email")) == 2
+    assert len(await _mails(rt, "email_verification")) == 2
 
 
 async def test_a_reset_token_does_not_verify_and_vice_versa(api: Api, rt: Runtime) -> None:
     await api.register("fresh@shop.example.com", NEW_PASSWORD)
-    verify_token = _token((await _mails(rt, "verify_email"))[0])
+    verify_token = _token((await _mails(rt, "email_verification"))[0])
     r = await api.post(
         "/api/auth/password-reset/confirm",
         json={"token": verify_token, "password": NEW_PASSWORD + "x"},

@@ -214,7 +214,7 @@ def test_order_history_order_page_and_buy_again(tab: Any, live: LiveServer, shot
 def test_verify_the_email_and_keep_an_address_book(tab: Any, live: LiveServer, shots: Any) -> None:
     email = f"verify-{new_id('t')[-6:].lower()}@example.com"
     _register(tab, email, shots)
-    open_page(tab, _mailed_link(live, "verify_email", email))
+    open_page(tab, _mailed_link(live, "email_verification", email))
     assert "token=" not in tab.url
     assert_accessible(tab, context="verify")
     tab.get_by_role("button", name="Confirm my e-mail address").click()

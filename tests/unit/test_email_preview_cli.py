@@ -28,7 +28,7 @@ def test_preview_writes_the_html_text_or_whole_message(tmp_path: Path) -> None:
 
     text = tmp_path / "reset.txt"
     out = runner.invoke(app, ["email", "preview", "password_reset", "--out", str(text)])
-    assert out.exit_code == 0 and "reset-password?token=" in text.read_text()
+    assert out.exit_code == 0 and "account/reset?token=" in text.read_text()
 
     eml = tmp_path / "refund.eml"
     args = ["email", "preview", "refund_issued", "--out", str(eml), "--locale", "de_DE"]

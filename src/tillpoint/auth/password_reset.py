@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.auth import sessions
-from tillpoint.auth.account_emails import password_reset_email
+from tillpoint.auth.account_emails import queue_password_reset_email
 from tillpoint.auth.account_tokens import (
     PASSWORD_RESET,
     account_token_id,
@@ -28,7 +28,6 @@ from tillpoint.auth.emails import email_fingerprint, normalize_email
 from tillpoint.auth.mail_throttle import AccountMailThrottle
 from tillpoint.auth.models import User
 from tillpoint.auth.passwords import check_password_policy, hash_password
-from tillpoint.outbox import service as outbox
 from tillpoint.runtime import Runtime
 
 
@@ -57,19 +56,8 @@ async def request_password_reset(
                 now=now,
                 ttl=rt.settings.password_reset_ttl_seconds,
             )
-            mail = password_reset_email(rt.settings, token)
-            outbox.enqueue(
-                s,
-                kind="password_reset",
-                dedupe_key=f"password_reset:{token_id[:32]}",
-                recipient=normalized,
-                payload={
-                    "subject": mail.subject,
-                    "text": mail.text,
-                    "html": mail.html,
-                    "link": mail.link,
-                },
-                now=now,
+            queue_password_reset_email(
+                s, rt.settings, token=token, token_id=token_id, to=normalized, now=now
             )
         meta = {"email_sha256": email_fingerprint(normalized), "account": known}
         entity = user.id if user is not None else "unknown"

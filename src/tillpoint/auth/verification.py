@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
-from tillpoint.auth.account_emails import verification_email
+from tillpoint.auth.account_emails import queue_verification_email
 from tillpoint.auth.account_tokens import (
     VERIFY_EMAIL,
     check_account_token,
@@ -26,7 +26,6 @@ from tillpoint.auth.account_tokens import (
 from tillpoint.auth.mail_throttle import AccountMailThrottle
 from tillpoint.auth.models import User
 from tillpoint.errors import Unauthorized
-from tillpoint.outbox import service as outbox
 from tillpoint.runtime import Runtime
 
 
@@ -45,15 +44,7 @@ async def queue_verification(
         now=now,
         ttl=rt.settings.email_verification_ttl_seconds,
     )
-    mail = verification_email(rt.settings, token)
-    outbox.enqueue(
-        s,
-        kind="verify_email",
-        dedupe_key=f"verify_email:{token[:16]}",
-        recipient=email,
-        payload={"subject": mail.subject, "text": mail.text, "html": mail.html, "link": mail.link},
-        now=now,
-    )
+    queue_verification_email(s, rt.settings, token=token, to=email, now=now)
 
 
 async def resend_verification(

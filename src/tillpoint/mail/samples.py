@@ -51,11 +51,11 @@ def sample(kind: EmailKind, settings: Settings) -> EmailData:
             product_name="Canvas tote bag", product_url=absolute_url(settings, "/")
         ),
         EmailKind.password_reset: PasswordReset(
-            reset_url=absolute_url(settings, "/reset-password?token=sample-reset-token"),
+            reset_url=absolute_url(settings, "/account/reset?token=sample-reset-token"),
             expires_minutes=30,
         ),
         EmailKind.email_verification: EmailVerification(
-            verify_url=absolute_url(settings, "/verify-email?token=sample-verify-token"),
+            verify_url=absolute_url(settings, "/account/verify?token=sample-verify-token"),
             expires_minutes=1440,
         ),
     }  # fmt: skip

@@ -14,9 +14,9 @@ from tillpoint.errors import NotFound, Unauthorized
 from tillpoint.money import MAX_AMOUNT
 from tillpoint.money_format import negotiate_locale
 from tillpoint.orders import service
+from tillpoint.orders.buy_again import BuyAgainReport, LineOutcome, buy_again
 from tillpoint.orders.display import order_display_json
 from tillpoint.orders.models import Order
-from tillpoint.orders.buy_again import BuyAgainReport, LineOutcome, buy_again
 from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
