@@ -125,7 +125,7 @@ export function validateOnBlur(root) {
   root.addEventListener("focusout", (event) => {
     const input = event.target;
     if (!(input instanceof HTMLInputElement || input instanceof HTMLSelectElement)) return;
-    if (!input.value && !input.hasAttribute("aria-invalid")) {
+    if (!input.value && !input.hasAttribute("aria-invalid") && !input.dataset.touched) {
       // An untouched empty field is not an error until the shopper submits.
       if (input.type === "email") offerDomain(root, input);
       return;
@@ -135,6 +135,7 @@ export function validateOnBlur(root) {
   });
   root.addEventListener("input", (event) => {
     const input = event.target;
+    if (input.dataset) input.dataset.touched = "true";
     if (input.getAttribute && input.getAttribute("aria-invalid") === "true" && !problemWith(input)) checkField(root, input);
   });
 }
