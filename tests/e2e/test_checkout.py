@@ -9,14 +9,17 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LiveServer, assert_accessible
+from tests.e2e.conftest import LiveServer, assert_accessible, report_measurement
 from tests.e2e.shopper import (
     US_ADDRESS,
+    add_to_cart,
     fill_address,
     fill_contact,
+    open_page,
     screen,
     start_checkout,
     step,
+    to_delivery,
 )
 
 CHECKOUT_EVENTS = re.compile(r"^/api/checkout/[^/]+/events$")
@@ -182,3 +185,45 @@ def test_billing_address_different_from_shipping_on_the_same_screen(
     panel = screen(page, "review")
     expect(panel.locator("[data-review='shipping_address']")).to_contain_text("2 Infinite Loop")
     expect(panel.locator("[data-review='billing_address']")).to_contain_text("SW1A 2AA")
+
+
+def test_cart_to_place_order_in_three_screens_and_its_requests(
+    page: Any, live: LiveServer, shots: Any
+) -> None:
+    """Counts what issue 20 asks to report: screens and API requests from the cart's
+    Checkout button to the placed order."""
+    open_page(page, "/")
+    add_to_cart(page, "Canvas Tote Bag", 1)
+    open_page(page, "/cart")
+    before = len(live.recorder.timeline)
+    page.get_by_role("link", name="Checkout").click()
+    page.wait_for_url("**/checkout?id=*")
+    seen = [screen(page, "contact").get_attribute("data-screen")]
+    to_delivery(page)
+    seen.append("delivery")
+    review = _to_review_screen(page)
+    seen.append("review")
+    review.get_by_role("button", name=re.compile("Place order and pay")).click()
+    expect(step(page, "order_confirmation").locator("[data-confirmation]")).to_contain_text(
+        "Order TP-"
+    )
+    shots(page, "confirmation")
+    sent = [
+        t
+        for t in live.recorder.timeline[before:]
+        if t.path.startswith("/api/") and t.path != "/api/inventory/stream"
+    ]
+    events = [t for t in sent if CHECKOUT_EVENTS.match(t.path)]
+    under_checkout = [t for t in sent if t.path.startswith("/api/checkout")]
+    assert seen == ["contact", "delivery", "review"]
+    assert len(events) == 6  # SELECT_GUEST ... CONFIRM_ORDER, the machine's events
+    report_measurement(
+        f"cart -> order [{live.backend}]: {len(seen)} screens before the confirmation; "
+        f"{len(sent)} API requests ({len(under_checkout)} under /api/checkout, "
+        f"{len(events)} events): " + ", ".join(f"{t.method} {t.path}" for t in sent)
+    )
+
+
+def _to_review_screen(page: Any) -> Any:
+    screen(page, "delivery").get_by_role("button", name="Continue to review").click()
+    return screen(page, "review")
