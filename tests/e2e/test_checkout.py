@@ -186,6 +186,19 @@ def test_billing_address_different_from_shipping_on_the_same_screen(
     expect(panel.locator("[data-review='shipping_address']")).to_contain_text("2 Infinite Loop")
     expect(panel.locator("[data-review='billing_address']")).to_contain_text("SW1A 2AA")
 
+    # Change billing: the same screen, the shipping address as text, the billing form.
+    panel.get_by_role("button", name="Change billing address").click()
+    panel = screen(page, "contact")
+    expect(panel.locator("[data-ship-known]")).to_contain_text("2 Infinite Loop")
+    expect(panel.get_by_label("Street address")).to_have_value("10 Downing Street")
+    panel.get_by_label("My billing address is the same").check()
+    panel.get_by_role("button", name="Continue to delivery").click()
+    screen(page, "delivery").get_by_role("button", name="Continue to review").click()
+    panel = screen(page, "review")
+    expect(panel.locator("[data-review='billing_address']")).to_have_text(
+        "Same as shipping address"
+    )
+
 
 def test_cart_to_place_order_in_three_screens_and_its_requests(
     page: Any, live: LiveServer, shots: Any

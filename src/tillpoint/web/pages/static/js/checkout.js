@@ -772,6 +772,8 @@ function summaryToggle() {
   const label = button.querySelector("#summary-heading");
   const set = (open) => {
     button.setAttribute("aria-expanded", open ? "true" : "false");
+    // Beside the steps it cannot close: not a control there.
+    button.disabled = wide.matches;
     body.hidden = !open;
     label.textContent = wide.matches ? "Order summary" : open ? "Hide order summary" : "Show order summary";
   };
