@@ -53,6 +53,7 @@ def test_checkout_by_keyboard_only(page: Any, live: LiveServer, shots: Any) -> N
     screen(page, "delivery")
     # Each new screen takes focus at its heading, so Tab continues inside it.
     assert focused(page)["id"] == "step-heading"
+    page.wait_for_selector("input[name=shipping_method_id]")
     tab_to(page, "input[name=shipping_method_id]")
     page.keyboard.press("ArrowDown")  # the second option
     chosen = page.locator("label.choice:has(input[name=shipping_method_id]:checked) strong")

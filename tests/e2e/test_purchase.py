@@ -146,6 +146,8 @@ def test_whole_purchase_by_keyboard_only(page: Any, live: LiveServer, shots: Any
         page.keyboard.type(text)
     page.keyboard.press("Enter")
     screen(page, "delivery")
+    # The form can be sent once the delivery options are in (its button waits for them).
+    page.wait_for_selector("input[name=shipping_method_id]")
     tab_to(page, "input[name=test_card]")
     page.keyboard.press("Enter")
     screen(page, "review")
