@@ -100,6 +100,7 @@ def test_change_contact_and_delivery_from_the_review(
     review.get_by_role("button", name="Change contact").click()
     contact = screen(page, "contact")
     expect(contact.locator("[data-contact-known]")).to_contain_text("ada@example.com")
+    expect(contact.locator("[data-contact-note]")).to_contain_text("Your name is part of")
     contact.get_by_label("First name").fill("Augusta")
     contact.get_by_role("button", name="Continue to delivery").click()
     review = _to_review(page)

@@ -306,6 +306,7 @@ function showContact() {
   guest.disabled = Boolean(known);
   box.hidden = !known;
   const email = registered ? (me.email || "your account") : saved && saved.email;
+  box.querySelector("[data-contact-note]").hidden = Boolean(registered);
   box.querySelector("[data-contact-text]").textContent = registered ? `Signed in as ${email}` : `${email || ""}`;
 }
 
