@@ -102,16 +102,16 @@ def step(page: Any, state: str) -> Any:
     return panel
 
 
-def fill_guest(page: Any, email: str = "ada@example.com") -> None:
-    panel = step(page, "guest_info")
-    panel.get_by_label("Email", exact=True).fill(email)
-    panel.get_by_label("First name", exact=True).fill("Ada")
-    panel.get_by_label("Last name", exact=True).fill("Lovelace")
-    panel.get_by_role("button", name="Continue").click()
+def screen(page: Any, name: str) -> Any:
+    """Wait until the checkout shows ``name`` ("contact", "delivery", "review"), its
+    heading focused or the page just opened; returns the step panel."""
+    panel = page.locator(f"#step[data-screen='{name}']")
+    expect(panel).to_be_visible()
+    return panel
 
 
 def fill_address(page: Any, values: dict[str, str], country: str = "United States") -> None:
-    panel = page.locator("#step")
+    panel = page.locator("#step [data-address-slot]")
     panel.get_by_label("Country").select_option(label=country)
     for field, value in values.items():
         control = panel.locator(f"[data-field='{field}']:not([hidden])")
@@ -121,23 +121,39 @@ def fill_address(page: Any, values: dict[str, str], country: str = "United State
             control.fill(value)
 
 
+def fill_contact(
+    page: Any,
+    email: str | None = "ada@example.com",
+    address: dict[str, str] | None = None,
+    name: tuple[str, str] = ("Ada", "Lovelace"),
+) -> Any:
+    """The first screen: e-mail (a guest's) and the shipping address with its names."""
+    panel = screen(page, "contact")
+    if email is not None:
+        panel.get_by_label("Email", exact=True).fill(email)
+    values = {"first_name": name[0], "last_name": name[1], **(address or US_ADDRESS)}
+    fill_address(page, values)
+    return panel
+
+
+def to_delivery(page: Any, email: str | None = "ada@example.com") -> Any:
+    """Fill the first screen and continue; returns the delivery and payment screen."""
+    fill_contact(page, email).get_by_role("button", name="Continue to delivery").click()
+    return screen(page, "delivery")
+
+
 def guest_to_payment(page: Any, *products: tuple[str, int], email: str = "ada@example.com") -> None:
-    """From the catalog to the payment step as a guest with a US address."""
+    """From the catalog to the delivery and payment screen as a guest with a US address."""
     start_checkout(page, *products)
-    step(page, "user_identification").get_by_role("button", name="Check out as a guest").click()
-    fill_guest(page, email)
-    panel = step(page, "shipping_address")
-    fill_address(page, US_ADDRESS)
-    panel.get_by_role("button", name="Continue").click()
-    step(page, "shipping_method").get_by_role("button", name="Continue").click()
-    step(page, "payment_method")
+    to_delivery(page, email)
 
 
 def pay_with(page: Any, card: str) -> Any:
-    """Choose a sandbox test card ("4242", "0002", "3155"), review, place the order."""
-    panel = step(page, "payment_method")
+    """On delivery and payment: a sandbox test card ("4242", "0002", "3155"), continue to
+    the review, place the order."""
+    panel = screen(page, "delivery")
     panel.get_by_label(re.compile(f"Visa {card}")).check()
     panel.get_by_role("button", name="Continue to review").click()
-    panel = step(page, "order_review")
+    panel = screen(page, "review")
     panel.get_by_role("button", name=re.compile("Place order and pay")).click()
     return panel

@@ -9,13 +9,12 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import LiveServer, assert_accessible
 from tests.e2e.shopper import (
     US_ADDRESS,
-    fill_address,
-    fill_guest,
+    fill_contact,
     focused,
     no_horizontal_scroll,
     open_page,
+    screen,
     start_checkout,
-    step,
     tab_to,
 )
 
@@ -39,18 +38,11 @@ def test_checkout_by_keyboard_only(page: Any, live: LiveServer, shots: Any) -> N
     page.keyboard.press("Enter")
     page.wait_for_url("**/checkout?id=*")
 
-    step(page, "user_identification")
-    tab_to(page, "button[data-event=SELECT_GUEST]")
-    page.keyboard.press("Enter")
-    step(page, "guest_info")
-    # Each new step takes focus at its heading, so Tab continues inside it.
-    assert focused(page)["id"] == "step-heading"
+    screen(page, "contact")
+    page.wait_for_selector("#shipping-street1")
     type_into(page, "#guest-email", "kb@example.com")
-    type_into(page, "#guest-first", "Key")
-    type_into(page, "#guest-last", "Board")
-    page.keyboard.press("Enter")
-
-    step(page, "shipping_address")
+    type_into(page, "#shipping-first_name", "Key")
+    type_into(page, "#shipping-last_name", "Board")
     type_into(page, "#shipping-street1", US_ADDRESS["street1"])
     type_into(page, "#shipping-city", US_ADDRESS["city"])
     tab_to(page, "#shipping-state-select")
@@ -58,7 +50,10 @@ def test_checkout_by_keyboard_only(page: Any, live: LiveServer, shots: Any) -> N
     type_into(page, "#shipping-zip_code", "10001")
     page.keyboard.press("Enter")
 
-    step(page, "shipping_method")
+    screen(page, "delivery")
+    # Each new screen takes focus at its heading, so Tab continues inside it.
+    assert focused(page)["id"] == "step-heading"
+    page.wait_for_selector("input[name=shipping_method_id]")
     tab_to(page, "input[name=shipping_method_id]")
     page.keyboard.press("ArrowDown")  # the second option
     chosen = page.locator("label.choice:has(input[name=shipping_method_id]:checked) strong")
@@ -67,10 +62,7 @@ def test_checkout_by_keyboard_only(page: Any, live: LiveServer, shots: Any) -> N
     tab_to(page, "#step button[type=submit]")
     page.keyboard.press("Enter")
 
-    step(page, "payment_method")
-    tab_to(page, "input[name=test_card]")
-    page.keyboard.press("Enter")
-    panel = step(page, "order_review")
+    panel = screen(page, "review")
     expect(panel.locator("[data-review='shipping_address']")).to_contain_text("NY 10001")
     expect(panel.locator("[data-review='shipping_method']")).to_contain_text(chosen_name)
     tab_to(page, "button[data-event=CONFIRM_ORDER]")
@@ -81,16 +73,12 @@ def test_checkout_at_360_px(mobile_page: Any, live: LiveServer, shots: Any) -> N
     page = mobile_page
     start_checkout(page, ("Stoneware Mug", 1))
     no_horizontal_scroll(page)
-    step(page, "user_identification").get_by_role("button", name="Check out as a guest").click()
-    fill_guest(page, "phone@example.com")
-    panel = step(page, "shipping_address")
-    fill_address(page, US_ADDRESS)
+    fill_contact(page, "phone@example.com")
     no_horizontal_scroll(page)
-    shots(page, "address-mobile")
-    panel.get_by_role("button", name="Continue").click()
-    step(page, "shipping_method").get_by_role("button", name="Continue").click()
-    step(page, "payment_method").get_by_role("button", name="Continue to review").click()
-    step(page, "order_review")
+    shots(page, "contact-mobile")
+    page.get_by_role("button", name="Continue to delivery").click()
+    screen(page, "delivery").get_by_role("button", name="Continue to review").click()
+    screen(page, "review")
     no_horizontal_scroll(page)
     assert_accessible(page, context="review at 360 px")
     shots(page, "review-mobile")

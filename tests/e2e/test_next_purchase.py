@@ -12,12 +12,11 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer
 from tests.e2e.shopper import (
-    US_ADDRESS,
     add_to_cart,
-    fill_address,
-    fill_guest,
+    fill_contact,
     open_page,
     pay_with,
+    screen,
     step,
 )
 
@@ -38,28 +37,27 @@ def _to_checkout(page: Any, product: str) -> str:
 
 
 def _identify(page: Any, registered: bool, first: bool) -> None:
-    panel = step(page, "user_identification")
-    if not registered:
-        panel.get_by_role("button", name="Check out as a guest").click()
-        fill_guest(page, "again@example.com")
-        return
-    if first:  # an account made inside the first checkout; then signed in
-        panel.get_by_role("button", name="Sign in or create an account").click()
+    """The first screen: a guest's e-mail, or an account (made in the first checkout,
+    then signed in), then the address; continue to delivery and payment."""
+    panel = screen(page, "contact")
+    email: str | None = "again@example.com"
+    if registered and first:
+        panel.get_by_role("button", name="Have an account? Sign in").click()
         panel = step(page, "auth_redirect")
         panel.get_by_label("Email").fill("again@example.com")
         panel.get_by_label("Password").fill(PASSPHRASE)
         panel.get_by_role("button", name="Create account").click()
-    else:
-        panel.get_by_role("button", name=re.compile("Continue as")).click()
+        panel = step(page, "shipping_address")
+    if registered:
+        expect(panel.locator("[data-contact-known]")).to_contain_text("Signed in as")
+        email = None
+    fill_contact(page, email).get_by_role("button", name="Continue to delivery").click()
+    screen(page, "delivery")
 
 
 def _buy(page: Any, product: str, *, registered: bool, first: bool) -> str:
     checkout_id = _to_checkout(page, product)
     _identify(page, registered, first)
-    panel = step(page, "shipping_address")
-    fill_address(page, {"first_name": "Ada", "last_name": "Lovelace", **US_ADDRESS})
-    panel.get_by_role("button", name="Continue").click()
-    step(page, "shipping_method").get_by_role("button", name="Continue").click()
     pay_with(page, "4242")
     panel = step(page, "order_confirmation")
     expect(panel.locator("[data-confirmation]")).to_contain_text(re.compile(r"Order TP-"))
@@ -95,10 +93,6 @@ def test_a_cart_being_paid_for_in_another_tab_says_so(
 ) -> None:
     _to_checkout(page, PRODUCTS[0])
     _identify(page, registered=False, first=True)
-    panel = step(page, "shipping_address")
-    fill_address(page, {"first_name": "Ada", "last_name": "Lovelace", **US_ADDRESS})
-    panel.get_by_role("button", name="Continue").click()
-    step(page, "shipping_method").get_by_role("button", name="Continue").click()
     pay_with(page, "3155")  # the bank's challenge: the payment waits on the shopper
     challenge = step(page, "payment_requires_action")
 

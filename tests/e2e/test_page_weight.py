@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.conftest import LiveServer, report_measurement
-from tests.e2e.shopper import add_to_cart, open_page, step
+from tests.e2e.shopper import add_to_cart, open_page, screen
 
 BUDGET_BYTES = 100 * 1024
 
@@ -26,7 +26,7 @@ def test_checkout_page_weight_and_time_to_interactive(
     try:
         cold.goto("/checkout")
         cold.wait_for_selector("html[data-ready='true']")
-        step(cold, "user_identification")
+        screen(cold, "contact")
         numbers = cold.evaluate(
             """() => {
                 const nav = performance.getEntriesByType("navigation")[0];

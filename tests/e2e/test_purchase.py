@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from tests.e2e.conftest import LiveServer, assert_accessible
 from tests.e2e.shopper import (
-    US_ADDRESS,
-    fill_address,
+    fill_contact,
     guest_to_payment,
     no_horizontal_scroll,
     open_page,
     pay_with,
+    screen,
     start_checkout,
     step,
     tab_to,
@@ -70,6 +70,7 @@ def test_declined_card_then_a_successful_retry(page: Any, live: LiveServer, shot
     panel = step(page, "payment_failed")
     expect(page.get_by_role("heading", name="Payment failed")).to_be_focused()
     expect(panel.locator("[data-failure-reason]")).to_contain_text("declined")
+    expect(panel).to_contain_text("You have not been charged.")
     assert_accessible(page, context="payment failed")
     shots(page, "declined")
     panel.get_by_role("button", name="Try again").click()
@@ -102,17 +103,14 @@ def test_failed_three_d_secure_lets_the_customer_pay_another_way(
 
 def test_registered_purchase(page: Any, live: LiveServer, shots: Any) -> None:
     start_checkout(page, ("Cedar & Smoke Candle", 1))
-    step(page, "user_identification").get_by_role(
-        "button", name="Sign in or create an account"
-    ).click()
+    screen(page, "contact").get_by_role("button", name="Have an account? Sign in").click()
     panel = step(page, "auth_redirect")
     panel.get_by_label("Email").fill("linus@example.com")
     panel.get_by_label("Password").fill("a long and honest passphrase 7")
     panel.get_by_role("button", name="Create account").click()
-    panel = step(page, "shipping_address")
-    fill_address(page, {"first_name": "Linus", "last_name": "Pauling", **US_ADDRESS})
-    panel.get_by_role("button", name="Continue").click()
-    step(page, "shipping_method").get_by_role("button", name="Continue").click()
+    step(page, "shipping_address")
+    fill_contact(page, None, name=("Linus", "Pauling"))
+    page.get_by_role("button", name="Continue to delivery").click()
     pay_with(page, "4242")
     panel = confirmation(page)
     expect(panel).to_contain_text("linus@example.com")
@@ -133,20 +131,12 @@ def test_whole_purchase_by_keyboard_only(page: Any, live: LiveServer, shots: Any
     page.wait_for_selector("html[data-ready='true']")
     tab_to(page, "#to-checkout")
     page.keyboard.press("Enter")
-    step(page, "user_identification")
-    tab_to(page, "button[data-event=SELECT_GUEST]")
-    page.keyboard.press("Enter")
-    step(page, "guest_info")
+    screen(page, "contact")
+    page.wait_for_selector("#shipping-street1")
     for selector, text in (
         ("#guest-email", "keys@example.com"),
-        ("#guest-first", "Key"),
-        ("#guest-last", "Board"),
-    ):
-        tab_to(page, selector)
-        page.keyboard.type(text)
-    page.keyboard.press("Enter")
-    step(page, "shipping_address")
-    for selector, text in (
+        ("#shipping-first_name", "Key"),
+        ("#shipping-last_name", "Board"),
         ("#shipping-street1", "5 Main Street"),
         ("#shipping-city", "Springfield"),
         ("#shipping-state-select", "Illinois"),
@@ -155,13 +145,12 @@ def test_whole_purchase_by_keyboard_only(page: Any, live: LiveServer, shots: Any
         tab_to(page, selector)
         page.keyboard.type(text)
     page.keyboard.press("Enter")
-    step(page, "shipping_method")
-    tab_to(page, "input[name=shipping_method_id]")
-    page.keyboard.press("Enter")
-    step(page, "payment_method")
+    screen(page, "delivery")
+    # The form can be sent once the delivery options are in (its button waits for them).
+    page.wait_for_selector("input[name=shipping_method_id]")
     tab_to(page, "input[name=test_card]")
     page.keyboard.press("Enter")
-    step(page, "order_review")
+    screen(page, "review")
     tab_to(page, "button[data-event=CONFIRM_ORDER]")
     page.keyboard.press("Enter")
     confirmation(page)

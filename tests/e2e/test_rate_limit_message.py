@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.shopper import fill_guest, start_checkout, step
+from tests.e2e.shopper import fill_contact, start_checkout, step
 
 
 @pytest.fixture
@@ -21,9 +21,11 @@ def settings_overrides() -> dict[str, Any]:
 
 def test_the_checkout_says_when_to_try_again(page: Any, live: LiveServer) -> None:
     start_checkout(page, ("Canvas Tote Bag", 1))
-    step(page, "user_identification").get_by_role("button", name="Check out as a guest").click()
-    fill_guest(page)
+    # "Continue" sends SELECT_GUEST (the second request), then the guest's details.
+    fill_contact(page).get_by_role("button", name="Continue to delivery").click()
     alert = page.locator("#page-error")
     expect(alert).to_be_visible()
     expect(alert).to_have_text(re.compile(r"^Too many requests — try again in \d{1,2} seconds?\.$"))
-    step(page, "guest_info")  # the customer stays where they were, nothing lost
+    panel = step(page, "guest_info")  # the customer stays where they were, nothing lost
+    expect(panel.get_by_label("Email", exact=True)).to_have_value("ada@example.com")
+    expect(panel.get_by_label("Street address")).to_have_value("1 Infinite Loop")

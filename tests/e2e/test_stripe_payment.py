@@ -16,7 +16,14 @@ import stripe
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, assert_accessible
-from tests.e2e.shopper import guest_to_payment, step, wait_until
+from tests.e2e.shopper import (
+    fill_contact,
+    guest_to_payment,
+    screen,
+    start_checkout,
+    step,
+    wait_until,
+)
 from tests.localstripe_server import LocalStripe
 from tests.stripe_fixtures import STRIPE_KEY, stripe_settings
 
@@ -32,7 +39,7 @@ def settings_overrides(localstripe: LocalStripe) -> dict[str, Any]:
 
 def enter_card(page: Any, number: str) -> None:
     """Type a card into the Card Element (the stand-in's five inputs)."""
-    element = step(page, "payment_method").locator("#card-element")
+    element = screen(page, "delivery").locator("#card-element")
     element.locator("input[placeholder=number]").fill(number)
     element.locator("input[placeholder=exp_month]").fill("12")
     element.locator("input[placeholder=exp_year]").fill("34")
@@ -43,8 +50,8 @@ def enter_card(page: Any, number: str) -> None:
 def pay_by_card(page: Any, number: str) -> None:
     """Card into Stripe.js, continue to review, place the order."""
     enter_card(page, number)
-    step(page, "payment_method").get_by_role("button", name="Continue to review").click()
-    panel = step(page, "order_review")
+    screen(page, "delivery").get_by_role("button", name="Continue to review").click()
+    panel = screen(page, "review")
     panel.get_by_role("button", name=re.compile("Place order and pay")).click()
 
 
@@ -87,7 +94,7 @@ def test_card_purchase_through_stripe_js(
     page: Any, live: LiveServer, localstripe: LocalStripe, shots: Any
 ) -> None:
     guest_to_payment(page, ("Assam Breakfast Tea, 250 g", 1), email="card@example.com")
-    panel = step(page, "payment_method")
+    panel = screen(page, "delivery")
     # The stand-in's Card Element is mounted; no test-card picker, no wallet button.
     expect(panel.locator("#card-element")).to_contain_text("localstripe")
     expect(panel.locator("[data-sandbox-cards]")).to_be_hidden()
@@ -100,7 +107,7 @@ def test_card_purchase_through_stripe_js(
     shots(page, "stripe-card")
     enter_card(page, VISA)
     panel.get_by_role("button", name="Continue to review").click()
-    review = step(page, "order_review")
+    review = screen(page, "review")
     # The review names the card from what Stripe.js handed back, not just "Card".
     expect(review).to_contain_text("VISA ending 4242")
     review.get_by_role("button", name=re.compile("Place order and pay")).click()
@@ -168,7 +175,7 @@ def test_reload_on_the_payment_step_mounts_the_card_element_again(
     guest_to_payment(page, ("Stoneware Mug", 1))
     page.reload()
     page.wait_for_selector("html[data-ready='true']")
-    expect(step(page, "payment_method").locator("#card-element input")).to_have_count(5)
+    expect(screen(page, "delivery").locator("#card-element input")).to_have_count(5)
     pay_by_card(page, VISA)
     confirmation(page)
     expect(page.locator("[data-cart-count]").first).to_have_text("")
@@ -196,6 +203,11 @@ WALLET_JS = """
         on: (name, handler) => { handlers[name] = handler; },
         show: () => handlers.paymentmethod({
           paymentMethod: { id: wallet.methodId }, payerEmail: "wallet@example.com",
+          payerName: "Walt Wallet",
+          shippingAddress: {
+            recipient: "Walt Wallet", addressLine: ["1 Infinite Loop"], city: "Cupertino",
+            region: "CA", postalCode: "95014", country: "US",
+          },
           complete: (status) => wallet.completed.push(status),
         }),
       };
@@ -247,46 +259,63 @@ def give_browser_a_wallet(
 def test_wallet_payment_through_the_payment_request_button(
     page: Any, live: LiveServer, localstripe: LocalStripe, shots: Any
 ) -> None:
-    """The ``paymentmethod`` handler: the wallet's method is selected, the order placed,
-    the intent confirmed by Stripe.js without its own actions, the sheet completed."""
+    """The express wallet sits at the top of the first screen. Its sheet's payer,
+    address and method go to the machine as its events; delivery and tax changed the
+    total, so the sheet completes and the review shows the total to place the order."""
     give_browser_a_wallet(page, localstripe, available=True)
-    guest_to_payment(page, ("Canvas Tote Bag", 1), email="wallet@example.com")
-    panel = step(page, "payment_method")
-    expect(panel.locator("[data-wallet]")).to_be_visible()
+    start_checkout(page, ("Canvas Tote Bag", 1))
+    panel = screen(page, "contact")
+    wallet = panel.locator("[data-wallet]")
+    expect(wallet).to_be_visible()
+    # Above the contact form: the first thing in the checkout after its heading.
+    assert page.evaluate(
+        """() => !!(document.querySelector("#step [data-wallet]")
+            .compareDocumentPosition(document.querySelector("#step [data-contact-form]"))
+            & Node.DOCUMENT_POSITION_FOLLOWING)"""
+    )
+    assert_accessible(page, context="express wallet")
     shots(page, "wallet-button")
     panel.get_by_role("button", name="Pay with Google Pay").click()
+    review = screen(page, "review")
+    expect(review.locator("[data-review='contact']")).to_contain_text("wallet@example.com")
+    expect(review.locator("[data-review='shipping_address']")).to_contain_text("Walt Wallet")
+    expect(review.locator("[data-review='payment_method']")).to_contain_text("4242")
+    assert page.evaluate("() => window.__wallet.completed") == ["success"]
+    shots(page, "wallet-review")
+    review.get_by_role("button", name=re.compile("Place order and pay")).click()
     confirmation(page)
-    wallet = page.evaluate("() => window.__wallet")
+    wallet_seen = page.evaluate("() => window.__wallet")
     intent = intent_of(live, localstripe, page)
     assert intent["status"] == "succeeded"
-    assert wallet["requests"] == [
+    # Placed from the review: the server confirmed the intent, not Stripe.js.
+    assert wallet_seen["confirms"] == []
+    assert wallet_seen["requests"] == [
         {
             "country": "US",
             "currency": "usd",
-            "total": {"label": "tillpoint order", "amount": intent["amount"]},
+            "total": {
+                "label": "tillpoint order (before delivery and tax)",
+                "amount": 1500,
+                "pending": True,
+            },
             "requestPayerEmail": True,
             "requestPayerName": True,
+            "requestShipping": True,
         }
     ]
-    assert wallet["confirms"] == [
-        {
-            "secret": intent["client_secret"],
-            "data": {"payment_method": "pm_card_visa"},
-            "options": {"handleActions": False},
-        }
-    ]
-    assert wallet["completed"] == ["success"]
+    assert intent["amount"] > 1500  # delivery and tax on top, placed from the review
 
 
-def test_a_declined_wallet_payment_fails_the_sheet_and_the_checkout(
+def test_a_declined_wallet_payment_fails_the_checkout_and_says_not_charged(
     page: Any, live: LiveServer, localstripe: LocalStripe
 ) -> None:
     give_browser_a_wallet(page, localstripe, available=True, method="pm_card_chargeCustomerFail")
-    guest_to_payment(page, ("Canvas Tote Bag", 1))
-    step(page, "payment_method").get_by_role("button", name="Pay with Google Pay").click()
+    start_checkout(page, ("Canvas Tote Bag", 1))
+    screen(page, "contact").get_by_role("button", name="Pay with Google Pay").click()
+    screen(page, "review").get_by_role("button", name=re.compile("Place order and pay")).click()
     panel = step(page, "payment_failed")
     expect(panel.locator("[data-failure-reason]")).to_contain_text("declined")
-    assert page.evaluate("() => window.__wallet.completed") == ["fail"]
+    expect(panel).to_contain_text("You have not been charged.")
     panel.get_by_role("button", name="Use another card").click()
     pay_by_card(page, VISA)
     confirmation(page)
@@ -296,11 +325,13 @@ def test_no_wallet_in_the_browser_keeps_the_button_hidden(
     page: Any, live: LiveServer, localstripe: LocalStripe
 ) -> None:
     give_browser_a_wallet(page, localstripe, available=False)
-    guest_to_payment(page, ("Canvas Tote Bag", 1))
-    panel = step(page, "payment_method")
-    expect(panel.locator("#card-element input")).to_have_count(5)
-    wait_until(page, "() => window.__wallet.requests.length === 1")
+    start_checkout(page, ("Canvas Tote Bag", 1))
+    panel = screen(page, "contact")
+    wait_until(page, "() => !!window.__wallet && window.__wallet.requests.length === 1")
     expect(panel.locator("[data-wallet]")).to_be_hidden()
     expect(panel.get_by_role("button", name="Pay with Google Pay")).to_have_count(0)
+    fill_contact(page)
+    panel.get_by_role("button", name="Continue to delivery").click()
+    expect(screen(page, "delivery").locator("#card-element input")).to_have_count(5)
     pay_by_card(page, VISA)
     confirmation(page)

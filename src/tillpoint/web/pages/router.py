@@ -85,6 +85,8 @@ async def checkout_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
         title="Checkout",
         countries=COUNTRIES,
         stripe_js_url=stripe_js_url(rt.settings.stripe_js_origin),
+        # The sign-in form's hint states the rule auth/passwords.py enforces.
+        password_min_length=rt.settings.password_min_length,
     )
 
 

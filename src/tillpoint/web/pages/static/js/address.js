@@ -44,7 +44,10 @@ export async function addressFieldset(slot, { prefix, legend, values, country })
   // Shown only once the country's rules are applied: until then the state's select and
   // text box were both visible (a slow rules answer let a shopper, or a test, see both).
   slot.replaceChildren(node);
-  countrySelect.addEventListener("change", () => applyRules(node, countrySelect.value, prefix, ""));
+  // Choosing the same country again keeps the region chosen.
+  countrySelect.addEventListener("change", () => {
+    if (node.dataset.country !== countrySelect.value) applyRules(node, countrySelect.value, prefix, "");
+  });
   return node;
 }
 

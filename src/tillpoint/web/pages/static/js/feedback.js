@@ -1,5 +1,6 @@
 // Telling the customer what happened: polite announcements, a page-level alert that
 // takes focus, and inline field errors from the API's fields[].path.
+import { humanMessage } from "./validation.js";
 
 export function announce(message) {
   const region = document.getElementById("announcer");
@@ -53,7 +54,7 @@ export function showFieldErrors(root, fields) {
     if (!input) continue;
     input.setAttribute("aria-invalid", "true");
     const slot = root.querySelector(`[data-error-for="${CSS.escape(input.dataset.path || input.name)}"]`);
-    if (slot && !slot.textContent) slot.textContent = field.message;
+    if (slot && !slot.textContent) slot.textContent = humanMessage(input, field);
     invalid.push(input);
   }
   if (invalid.length) {

@@ -116,21 +116,26 @@ async function cardMethodId(stripe, checkout) {
   return token.token.card.id;
 }
 
-// Apple Pay / Google Pay through Stripe's Payment Request Button, shown only when
-// canMakePayment() says the browser has a wallet. Its sheet hands back a
-// PaymentMethod; hooks.placeOrder(id) selects it and places the order, then Stripe.js
-// confirms the intent and the sheet is told how that went.
-async function mountWallet(root, stripe, checkout, hooks) {
+// Apple Pay / Google Pay through Stripe's Payment Request Button, at the top of the
+// checkout, shown only when canMakePayment() says the browser has a wallet. Its sheet
+// hands back the payer, the address and a PaymentMethod; hooks.placeOrder(ev, amount)
+// sends the checkout's events with them and either places the order (Stripe.js then
+// confirms the intent) or, when delivery and tax changed the total, leaves the review
+// to place it; the sheet is told how that went.
+async function mountWallet(root, stripe, checkout, hooks, cart) {
   const slot = root.querySelector("[data-wallet]");
   if (!slot || typeof stripe.paymentRequest !== "function" || !(await walletsEnabled())) return;
-  const totals = checkout.context.totals;
+  const totals = checkout.context.totals || (cart && { ...cart.totals, currency: cart.currency });
   if (!totals || !totals.total) return;
+  const final = Boolean(checkout.context.totals && checkout.context.totals.tax_calculated && checkout.context.shipping_method);
   const request = stripe.paymentRequest({
     country: (await config()).account_country || "US",
     currency: totals.currency.toLowerCase(),
-    total: { label: "tillpoint order", amount: totals.total },
+    // Before the address is known delivery and tax are not in it: the sheet says so.
+    total: final ? { label: "tillpoint order", amount: totals.total } : { label: "tillpoint order (before delivery and tax)", amount: totals.total, pending: true },
     requestPayerEmail: true,
     requestPayerName: true,
+    requestShipping: true,
   });
   let available = null;
   try {
@@ -143,15 +148,17 @@ async function mountWallet(root, stripe, checkout, hooks) {
   walletButton = stripe.elements().create("paymentRequestButton", { paymentRequest: request });
   walletButton.mount(slot.querySelector("#payment-request-button"));
   slot.hidden = false;
+  request.on("shippingaddresschange", (ev) => ev.updateWith({ status: "success" }));
   request.on("paymentmethod", async (ev) => {
-    let view = null;
+    let result = null;
     try {
-      view = await hooks.placeOrder(ev.paymentMethod.id);
+      result = await hooks.placeOrder(ev, totals.total);
     } catch (err) {
-      view = null;
+      result = null;
     }
-    if (!view) { ev.complete("fail"); return; }
-    hooks.settle(payWithWallet(stripe, view, ev));
+    if (!result) { ev.complete("fail"); return; }
+    if (result.review) { ev.complete("success"); return; }
+    hooks.settle(payWithWallet(stripe, result, ev));
   });
 }
 
@@ -171,8 +178,8 @@ async function payWithWallet(stripe, view, ev) {
 }
 
 export const payment = {
-  // The payment step: the sandbox's test cards, or Stripe's Card Element (and wallet).
-  async mount(root, checkout, hooks) {
+  // The payment part of the delivery screen: the sandbox's test cards, or Stripe's Card Element.
+  async mount(root, checkout) {
     if (!(await usesStripe())) return;
     root.querySelector("[data-sandbox-cards]").hidden = true;
     root.querySelector("[data-stripe-card]").hidden = false;
@@ -185,7 +192,12 @@ export const payment = {
     // Stripe.js says whether the card is empty; a stand-in just says it changed.
     card.on("change", (event) => { cardEmpty = Boolean(event && event.empty); });
     card.mount(root.querySelector("#card-element"));
-    await mountWallet(root, stripe, checkout, hooks);
+  },
+
+  // The express wallet at the top of the first screen (Stripe only).
+  async mountWallet(root, checkout, hooks, cart) {
+    if (!(await usesStripe())) return;
+    await mountWallet(root, await stripeClient(), checkout, hooks, cart);
   },
 
   // The payment_method field of SELECT_PAYMENT.
