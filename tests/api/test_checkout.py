@@ -230,6 +230,7 @@ async def test_invalid_guest_info(
     ("changes", "path", "code"),
     [
         ({"zip_code": "1234"}, ["address", "zip_code"], "postal_code_invalid"),
+        ({"zip_code": "90210"}, ["address", "zip_code"], "postal_code_region_mismatch"),
         ({"zip_code": ""}, ["address", "zip_code"], "required"),
         ({"state": "QQ"}, ["address", "state"], "region_invalid"),
         ({"state": ""}, ["address", "state"], "required"),

@@ -80,6 +80,38 @@ def test_invalid_addresses_name_the_field(fields: dict[str, str], path: str, cod
     assert (("address", path), code) in {(e.path, e.code) for e in check.errors}
 
 
+@pytest.mark.parametrize(
+    ("fields", "belongs_to"),
+    [
+        (
+            {"country": "US", "state": "NY", "city": "New York", "zip_code": "90210"},
+            "California (CA)",
+        ),
+        (
+            {"country": "US", "state": "CA", "city": "Miami", "zip_code": "33101-1234"},
+            "Florida (FL)",
+        ),
+        (
+            {"country": "CA", "state": "QC", "city": "Toronto", "zip_code": "M5V 3L9"},
+            "Ontario (ON)",
+        ),
+    ],
+)
+def test_a_well_formed_postal_code_of_another_region_says_which(
+    fields: dict[str, str], belongs_to: str
+) -> None:
+    check = check_address(addr(**fields))
+    assert check.standardized is None
+    [error] = check.errors
+    assert error.path == ("address", "zip_code") and error.code == "postal_code_region_mismatch"
+    assert belongs_to in error.message and f"not {fields['state']}" in error.message
+
+
+def test_a_malformed_postal_code_is_not_placed_in_any_region() -> None:
+    [error] = check_address(addr(country="US", state="NY", zip_code="902101")).errors
+    assert error.code == "postal_code_invalid" and "belongs to" not in error.message
+
+
 def test_phone_on_an_address_is_parsed_for_its_country() -> None:
     check = check_address(addr(country="DE", zip_code="10117", phone="030 1234567"))
     assert check.standardized is not None and check.standardized.phone == "+49301234567"

@@ -70,6 +70,46 @@ def _rules(country: str) -> Any:
     return get_validation_rules({"country_code": country})
 
 
+@lru_cache(maxsize=1024)
+def _area_rules(country: str, area: str) -> Any:
+    return get_validation_rules({"country_code": country, "country_area": area})
+
+
+def region_of_postal_code(country: str, postal_code: str) -> tuple[str, str] | None:
+    """The region (code, name) whose postal codes include ``postal_code``, when the code has
+    the country's format and exactly one region claims it; None otherwise."""
+    rules = _rules(country)
+    if not rules.country_area_choices or not any(
+        m.match(postal_code) for m in rules.postal_code_matchers
+    ):
+        return None
+    found = [
+        (code, name)
+        for code, name in rules.country_area_choices
+        if code.isascii()
+        and len(_area_rules(country, code).postal_code_matchers) > 1
+        and all(m.match(postal_code) for m in _area_rules(country, code).postal_code_matchers)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _postal_code_error(address: Address, country: str, path: Path, kind: str) -> FieldError:
+    """The postal-code refusal; a well-formed code of another region says which region."""
+    if kind == "invalid":
+        region = region_of_postal_code(country, address.zip_code.strip())
+        if region is not None:
+            code, name = region
+            label = "ZIP code" if country == "US" else "postal code"
+            return FieldError(
+                (*path, "zip_code"),
+                "postal_code_region_mismatch",
+                f"This {label} belongs to {name} ({code}), not {address.state}. "
+                "Check the state or the code.",
+            )
+    code = _CODES.get(("zip_code", kind), "required")
+    return FieldError((*path, "zip_code"), code, _MESSAGES[("zip_code", kind)])
+
+
 @dataclass(frozen=True, slots=True)
 class AddressCheck:
     """The outcome of the built-in rules: the standardised address (or None) and problems."""
@@ -109,6 +149,9 @@ def check_address(address: Address, path: Path = ("address",)) -> AddressCheck:
         normalized = None
         for lib_field, kind in sorted(exc.errors.items()):
             ours = _FIELD_FOR.get(lib_field, lib_field)
+            if ours == "zip_code" and (ours, kind) in _MESSAGES:
+                errors.append(_postal_code_error(address, country, path, kind))
+                continue
             code = _CODES.get((ours, kind), f"{ours}_{kind}" if kind != "required" else "required")
             message = _MESSAGES.get((ours, kind), f"{ours} is {kind}.")
             errors.append(FieldError((*path, ours), code, message))
