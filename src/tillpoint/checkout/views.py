@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.addresses.schemas import Address
 from tillpoint.checkout import machine
 from tillpoint.checkout.cart_facts import CartFacts
-from tillpoint.checkout.context import CheckoutContext
+from tillpoint.checkout.context import CheckoutContext, stored
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import ServiceUnavailable
@@ -29,7 +29,7 @@ class CheckoutView:
     id: str
     state: State
     version: int
-    context: dict[str, Any]
+    context: CheckoutContext
     expires_at: datetime
     created_at: datetime
     totals: OrderTotal | None
@@ -41,7 +41,7 @@ class CheckoutView:
 
     @property
     def totals_changed(self) -> bool:
-        quoted = self.context.get("quoted_totals")
+        quoted = self.context.quoted_totals
         return bool(
             self.totals is not None
             and quoted is not None
@@ -60,34 +60,32 @@ def checkout_to_dict(view: CheckoutView) -> dict[str, Any]:
         "expires_at": view.expires_at.isoformat(),
         "created_at": view.created_at.isoformat(),
         "context": {
-            "user_type": ctx.get("user_type", "unknown"),
-            "user_id": ctx.get("user_id"),
-            "cart_id": ctx.get("cart_id"),
-            "currency": ctx.get("currency"),
-            "guest_info": ctx.get("guest_info"),
-            "shipping_address": ctx.get("shipping_address"),
-            "billing_address": ctx.get("billing_address"),
-            "address_validation": ctx.get("address_validation"),
-            "shipping_method": ctx.get("shipping_method"),
-            "payment_method": ctx.get("payment_method"),
-            "payment": ctx.get("payment"),
+            "user_type": ctx.user_type,
+            "user_id": ctx.user_id,
+            "cart_id": ctx.cart_id,
+            "currency": ctx.currency,
+            "guest_info": stored(ctx.guest_info),
+            "shipping_address": stored(ctx.shipping_address),
+            "billing_address": stored(ctx.billing_address),
+            "address_validation": stored(ctx.address_validation),
+            "shipping_method": stored(ctx.shipping_method),
+            "payment_method": stored(ctx.payment_method),
+            "payment": stored(ctx.payment),
             "totals": view.totals.to_json() if view.totals else None,
             "totals_changed": view.totals_changed,
             "promotions": list(view.totals.promotions) if view.totals else [],
-            "errors": list(ctx.get("errors") or []) + list(view.errors),
+            "errors": list(ctx.errors) + list(view.errors),
         },
     }
 
 
 def address_of(ctx: CheckoutContext) -> Address | None:
-    part = ctx.shipping_address
-    raw = part.model_dump(mode="json", exclude_unset=True) if part is not None else None
+    raw = stored(ctx.shipping_address)
     return Address.model_validate(raw) if raw else None
 
 
 def _shipping(ctx: CheckoutContext) -> ShippingOption | None:
-    part = ctx.shipping_method
-    raw = part.model_dump(mode="json", exclude_unset=True) if part is not None else None
+    raw = stored(ctx.shipping_method)
     return ShippingOption.from_json(raw) if raw else None
 
 
@@ -124,13 +122,17 @@ async def try_price(
 
 
 def view_of(
-    row: Checkout, totals: OrderTotal | None, errors: tuple[dict[str, Any], ...] = ()
+    row: Checkout,
+    ctx: CheckoutContext,
+    totals: OrderTotal | None,
+    errors: tuple[dict[str, Any], ...] = (),
 ) -> CheckoutView:
+    """The checkout as its owner sees it: ``ctx`` is the row's context, as saved."""
     return CheckoutView(
         id=row.id,
         state=State(row.state),
         version=row.version,
-        context=dict(row.context),
+        context=ctx,
         expires_at=row.expires_at,
         created_at=row.created_at,
         totals=totals,
