@@ -64,9 +64,9 @@ from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.paying import PAYING_STATES
 from tillpoint.checkout.store import only_row_changed, release, save
 from tillpoint.checkout.views import (
+    CheckoutOut,
     CheckoutView,
     address_of,
-    checkout_to_dict,
     try_price,
     view_of,
 )
@@ -529,7 +529,7 @@ async def _allowed(
         current, problems = await try_price(rt, s, row, context, current_cart)
         raise PreconditionFailed(
             "The checkout changed since you last read it.",
-            details={"current": checkout_to_dict(view_of(row, context, current, problems))},
+            details={"current": _answer_of(view_of(row, context, current, problems))},
         )
     source = State(row.state)
     # Only a customer's late event finds the checkout expired; the server's events
@@ -547,6 +547,11 @@ async def _allowed(
             details={"state": source.value, "allowed_events": [e.value for e in allowed]},
         )
     return transition
+
+
+def _answer_of(view: CheckoutView) -> dict[str, Any]:
+    """The checkout's public answer as JSON (a 412 shows the current one)."""
+    return CheckoutOut.of(view).model_dump(mode="json")
 
 
 async def _cart_for(

@@ -1,12 +1,14 @@
-"""A checkout as its owner sees it (:class:`CheckoutView`, priced now) and its public JSON
-shape; pricing a checkout from its cart and context."""
+"""A checkout as its owner sees it (:class:`CheckoutView`, priced now) and its public
+answer built from it (:class:`CheckoutOut`, the response model); pricing a checkout from
+its cart and context."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.addresses.schemas import Address
@@ -49,34 +51,82 @@ class CheckoutView:
         )
 
 
-def checkout_to_dict(view: CheckoutView) -> dict[str, Any]:
-    """The public JSON shape of a checkout."""
-    ctx = view.context
-    return {
-        "id": view.id,
-        "state": view.state.value,
-        "version": view.version,
-        "allowed_events": [e.value for e in view.allowed_events],
-        "expires_at": view.expires_at.isoformat(),
-        "created_at": view.created_at.isoformat(),
-        "context": {
-            "user_type": ctx.user_type,
-            "user_id": ctx.user_id,
-            "cart_id": ctx.cart_id,
-            "currency": ctx.currency,
-            "guest_info": stored(ctx.guest_info),
-            "shipping_address": stored(ctx.shipping_address),
-            "billing_address": stored(ctx.billing_address),
-            "address_validation": stored(ctx.address_validation),
-            "shipping_method": stored(ctx.shipping_method),
-            "payment_method": stored(ctx.payment_method),
-            "payment": stored(ctx.payment),
-            "totals": view.totals.to_json() if view.totals else None,
-            "totals_changed": view.totals_changed,
-            "promotions": list(view.totals.promotions) if view.totals else [],
-            "errors": list(ctx.errors) + list(view.errors),
-        },
-    }
+class CheckoutTotalsOut(BaseModel):
+    """The totals priced now (integer minor units)."""
+
+    currency: str
+    subtotal: int
+    discount: int
+    shipping: int
+    tax: int
+    total: int
+    tax_inclusive: bool
+    tax_calculated: bool
+    lines: list[dict[str, Any]]
+    shipping_line: dict[str, Any]
+    tax_breakdown: list[dict[str, Any]]
+    promotions: list[dict[str, Any]]
+
+
+class ContextOut(BaseModel):
+    """The context as answered: its parts as stored, plus the totals priced now."""
+
+    user_type: Literal["guest", "registered", "unknown"]
+    user_id: str | None
+    cart_id: str | None
+    currency: str | None
+    guest_info: dict[str, Any] | None
+    shipping_address: dict[str, Any] | None
+    billing_address: dict[str, Any] | None
+    address_validation: dict[str, Any] | None
+    shipping_method: dict[str, Any] | None
+    payment_method: dict[str, Any] | None
+    payment: dict[str, Any] | None
+    totals: CheckoutTotalsOut | None
+    totals_changed: bool
+    promotions: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+class CheckoutOut(BaseModel):
+    """A checkout's public answer (the API's, and a 412's ``details.current``)."""
+
+    id: str
+    state: str
+    version: int
+    allowed_events: list[str]
+    expires_at: str
+    created_at: str
+    context: ContextOut
+
+    @classmethod
+    def of(cls, view: CheckoutView) -> CheckoutOut:
+        ctx, totals = view.context, view.totals
+        return cls(
+            id=view.id,
+            state=view.state.value,
+            version=view.version,
+            allowed_events=[e.value for e in view.allowed_events],
+            expires_at=view.expires_at.isoformat(),
+            created_at=view.created_at.isoformat(),
+            context=ContextOut(
+                user_type=cast(Any, ctx.user_type),
+                user_id=ctx.user_id,
+                cart_id=ctx.cart_id,
+                currency=ctx.currency,
+                guest_info=stored(ctx.guest_info),
+                shipping_address=stored(ctx.shipping_address),
+                billing_address=stored(ctx.billing_address),
+                address_validation=stored(ctx.address_validation),
+                shipping_method=stored(ctx.shipping_method),
+                payment_method=stored(ctx.payment_method),
+                payment=stored(ctx.payment),
+                totals=CheckoutTotalsOut.model_validate(totals.to_json()) if totals else None,
+                totals_changed=view.totals_changed,
+                promotions=list(totals.promotions) if totals else [],
+                errors=[*ctx.errors, *view.errors],
+            ),
+        )
 
 
 def address_of(ctx: CheckoutContext) -> Address | None:
