@@ -77,7 +77,9 @@ async def reserve_stock(call: EffectCall) -> None:
     attempt = (held.attempt or 0) + 1
     new_id = f"{call.checkout.id}:r{attempt}"
     await release_other_holds(rt, s, cart_id, keep=new_id)
-    res = await savepoint(s, reserve_inventory(rt, s, items, new_id, reference=cart_id))
+    # No SAVEPOINT: a refusal here (out of stock) refuses the whole step, whose unit of
+    # work then rolls back; nothing goes on after it in this transaction.
+    res = await reserve_inventory(rt, s, items, new_id, reference=cart_id)
     call.context.reservation = Reservation(
         id=res.id, attempt=attempt, cart_version=version, expires_at=res.expires_at.isoformat()
     )
