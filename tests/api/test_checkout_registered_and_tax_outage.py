@@ -25,6 +25,7 @@ from tillpoint.checkout.commands import (
     SimpleEvent,
     SimpleType,
 )
+from tillpoint.checkout.context import Payment, stored
 from tillpoint.checkout.machine import Event
 from tillpoint.errors import InvalidInput
 from tillpoint.ids import new_id
@@ -60,12 +61,13 @@ async def test_registered_path_to_order_review(rt: Runtime) -> None:
     assert created and view.state.value == "user_identification"
     view = await service.send_event(rt, session, view.id, _simple("SELECT_REGISTERED"))
     assert view.state.value == "shipping_address"
-    assert view.context["user_type"] == "registered" and view.context["user_id"] == session.user_id
+    assert view.context.user_type == "registered" and view.context.user_id == session.user_id
     view = await service.send_event(
         rt, session, view.id, AddressEvent(type="USE_BILLING_AS_SHIPPING", address=Address(**NY))
     )
     assert view.state.value == "shipping_method"
-    assert view.context["billing_address"] == view.context["shipping_address"]
+    assert stored(view.context.billing_address) == stored(view.context.shipping_address)
+    assert view.context.billing_address is not None
     view = await service.send_event(
         rt, session, view.id, ShippingEvent(type="SELECT_SHIPPING", shipping_method_id="us:ground")
     )
@@ -94,7 +96,7 @@ async def test_login_redirect_then_login_succeeded(rt: Runtime) -> None:
     except InvalidInput as exc:
         assert exc.code == "not_authenticated"
     view = await service.send_event(rt, session, view.id, _simple("LOGIN_SUCCEEDED"))
-    assert view.state.value == "shipping_address" and view.context["user_type"] == "registered"
+    assert view.state.value == "shipping_address" and view.context.user_type == "registered"
 
 
 async def test_the_service_is_driven_by_the_typed_command_the_router_validated(
@@ -108,7 +110,7 @@ async def test_the_service_is_driven_by_the_typed_command_the_router_validated(
     view = await service.send_event(rt, session, view.id, command)
     assert view.state.value == "shipping_address"
     # What is saved is the command's own (normalised) guest info, without the event tag.
-    assert view.context["guest_info"] == {
+    assert stored(view.context.guest_info) == {
         **GUEST,
         "phone": "+12125550100",
         "marketing_consent": False,
@@ -186,7 +188,7 @@ async def test_effects_run_inside_the_step_and_can_refuse(
         calls.append((call.event, call.totals.total if call.totals else None))
         if len(calls) == 1:
             raise Conflict("Out of stock.", code="out_of_stock")
-        call.context["payment"] = {"intent": "pi_test"}
+        call.context.payment = Payment.model_validate({"intent": "pi_test"})
 
     _add_handler(monkeypatch, rt, "reserveStock", reserve)
     await fill_cart(api, rt)

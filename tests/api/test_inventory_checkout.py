@@ -103,15 +103,16 @@ async def test_requires_action_extends_and_success_then_fulfill_takes_stock(
     assert (await send(api, cid, "CONFIRM_ORDER")).status_code == 200
     clock.advance(minutes=10)
     view = await service.apply_server_event(rt, cid, Event.PAYMENT_REQUIRES_ACTION)
-    held = view.context["reservation"]
-    res = await get_reservation(rt, held["id"])
+    held = view.context.reservation
+    assert held is not None and held.id is not None
+    res = await get_reservation(rt, held.id)
     assert (res.expires_at - clock.now()).total_seconds() == 15 * 60
     view = await service.apply_server_event(rt, cid, Event.ACTION_COMPLETED)
     view = await service.apply_server_event(rt, cid, Event.PAYMENT_SUCCESS)
     assert view.state.value == "payment_success"
     # What the order flow does inside its transaction:
     async with rt.db.transaction() as s:
-        await fulfill_reservation(rt, s, held["id"])
+        await fulfill_reservation(rt, s, held.id)
     row = await level(rt, p.id)
     assert (row.on_hand, row.reserved) == (3, 0)
 
@@ -127,7 +128,8 @@ async def test_expired_checkout_after_a_failed_payment_releases_its_stock(
     # The payment fails and the customer walks away: the stock stays held until the
     # checkout expires (a retry may still come), then it is released at once.
     failed = await service.apply_server_event(rt, cid, Event.PAYMENT_FAILURE)
-    held = failed.context["reservation"]["id"]
+    assert failed.context.reservation is not None
+    held = failed.context.reservation.id
     clock.advance(minutes=10)
     assert (await run_sweep(rt))["checkouts"] == 0
     assert (await level(rt, p.id)).reserved == 2

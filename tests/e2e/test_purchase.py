@@ -24,6 +24,7 @@ from tests.e2e.shopper import (
 )
 from tests.inventory_support import release
 from tillpoint.catalog.models import Product
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.machine import Event
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.service import apply_server_event
@@ -177,7 +178,7 @@ def _the_hold_lapses_and_it_sells_out(checkout_id: str, product_name: str) -> An
         async with rt.db.transaction() as s:
             row = await s.get(Checkout, checkout_id)
             assert row is not None
-            held = reservation_of(row.context)
+            held = reservation_of(CheckoutContext.load(row.context))
             product_id = await s.scalar(select(Product.id).where(Product.name == product_name))
         assert held is not None and product_id is not None
         await release(rt, held)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests import factories
 from tests.inventory_support import extend, fulfill, level, release, reserve, stocked
@@ -14,7 +14,7 @@ from tests.support import MovableClock
 from tillpoint.db import savepoint
 from tillpoint.errors import Conflict
 from tillpoint.inventory.errors import OutOfStock, ReservationClosed
-from tillpoint.inventory.models import InventoryReservation
+from tillpoint.inventory.models import InventoryItem, InventoryReservation
 from tillpoint.inventory.reservations import (
     StockRequest,
     expire_reservations,
@@ -22,6 +22,7 @@ from tillpoint.inventory.reservations import (
     get_reservation,
     reserve_inventory,
 )
+from tillpoint.inventory.stock import known_row_refs, stock_statuses
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import run_sweep
 
@@ -235,3 +236,28 @@ async def test_the_seeds_inventory_service_end_to_end(rt: Runtime) -> None:
     await asyncio.sleep(0.05)
     sub.close()
     assert [c.available for c in seen] == [1, 4]
+
+
+async def test_reserving_takes_the_stock_rows_its_unit_of_work_read_until_stock_is_written(
+    rt: Runtime,
+) -> None:
+    """CONFIRM_ORDER reads the stock, then reserves: the rows it read are not read again,
+    unless something wrote the stock in between (then they are)."""
+    p = await stocked(rt, on_hand=5)
+    key = (p.id, None)
+    async with rt.db.transaction() as s:
+        assert known_row_refs(s, {p.id}) is None  # nothing read yet
+        await stock_statuses(s, {key: 2})
+        known = known_row_refs(s, {p.id})
+        assert known is not None and key in known
+        await s.execute(
+            update(InventoryItem)
+            .where(InventoryItem.product_id == p.id)
+            .values(on_hand=InventoryItem.on_hand + 1)
+        )
+        assert known_row_refs(s, {p.id}) is None  # written since: read them again
+        await stock_statuses(s, {key: 2})
+        res = await reserve_inventory(rt, s, [StockRequest(p.id, 2)], "memo_res_1")
+    assert res.items[0].tracked
+    row = await level(rt, p.id)
+    assert (row.on_hand, row.reserved) == (6, 2)

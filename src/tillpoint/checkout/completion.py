@@ -19,8 +19,10 @@ from tillpoint.audit.service import AuditEvent, record
 from tillpoint.auth.next_cart import move_sessions_to_next_cart
 from tillpoint.cart.service import mark_converted
 from tillpoint.catalog.models import Product, ProductVariant
+from tillpoint.checkout.context import OrderRef as ContextOrder
+from tillpoint.checkout.context import Payment, stored
 from tillpoint.checkout.effects import EffectCall
-from tillpoint.checkout.payment_steps import email_for, payment_of
+from tillpoint.checkout.payment_steps import account_of, email_for, payment_of
 from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.errors import Conflict
 from tillpoint.inventory.reservations import fulfill_reservation
@@ -44,46 +46,44 @@ from tillpoint.promotions.holds import redeem_coupon_holds
 async def create_order(call: EffectCall) -> None:
     """PROCEED_TO_CONFIRMATION: the order, stock, coupons, cart and email, in one transaction."""
     payment = payment_of(call.context)
-    intent_id = str(payment.get("intent_id") or "")
+    intent_id = payment.intent_id or ""
     # One narrow SELECT answers both "has this checkout an order?" and "has this
     # payment one?" (the unique constraints stop a second order regardless).
     found = await orders_for_checkout_or_intent(call.s, call.checkout.id, intent_id)
     existing = next((o for o in found if o.checkout_id == call.checkout.id), None)
     if existing is not None:
-        call.context["order"] = {"id": existing.id, "number": existing.number}
+        call.context.order = ContextOrder(id=existing.id, number=existing.number)
         return
     intent = await _paid_intent(call, payment, found)
     draft = await _draft(call, payment)
     held = held_for_review(intent.risk_level, call.rt.settings.payment_risk_threshold)
     now = call.rt.clock.now()
     order = await insert_order_rows(
-        call.s, call.rt.settings, draft, intent, gateway=payment.get("gateway", "sandbox"),
+        call.s, call.rt.settings, draft, intent, gateway=payment.gateway or "sandbox",
         held_for_review=held, now=now,
     )  # fmt: skip
     await _convert_holds(call, draft, order, now)
     _queue_confirmation(call, draft, order, now)
     await _record_order(call, order, intent, held, now)
-    call.context["order"] = {
-        "id": order.id,
-        "number": order.number,
-        "status": order.status,
+    call.context.order = ContextOrder(
+        id=order.id,
+        number=order.number,
+        status=order.status,
         # Lets the finalize path skip asking for recurring lines (most orders have none).
-        "recurring": any(is_recurring(line.recurring) for line in draft.lines),
-    }
+        recurring=any(is_recurring(line.recurring) for line in draft.lines),
+    )
 
 
 async def _paid_intent(
-    call: EffectCall, payment: dict[str, Any], found: list[OrderRef]
+    call: EffectCall, payment: Payment, found: list[OrderRef]
 ) -> PaymentIntentResult:
     """The checkout's intent as the gateway reads it, if it paid and has no order yet;
     its attempt is settled with it (in this transaction, so a refusal undoes it too)."""
     rt = call.rt
-    intent_id = payment.get("intent_id")
-    if not intent_id or payment.get("status") != IntentStatus.succeeded.value:
+    intent_id = payment.intent_id
+    if not intent_id or payment.status != IntentStatus.succeeded.value:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")
-    intent = await rt.gateway.retrieve_payment_intent(
-        intent_id, account=payment.get("account", "primary")
-    )
+    intent = await rt.gateway.retrieve_payment_intent(intent_id, account=account_of(payment))
     # The order and its attempt agree from the same commit: the webhook that would also
     # mark it comes a second or more later (it then finds it final). Applied before the
     # checks below in one statement: any refusal rolls it back with everything else.
@@ -211,9 +211,9 @@ async def _line_names(
     return out
 
 
-async def _draft(call: EffectCall, payment: dict[str, Any]) -> OrderDraft:
+async def _draft(call: EffectCall, payment: Payment) -> OrderDraft:
     """The order's content from the totals the customer agreed to and paid."""
-    totals = payment.get("totals") or {}
+    totals = payment.totals or {}
     ctx, row = call.context, call.checkout
     lines_json = list(totals.get("lines") or [])
     keys = [(str(line["product_id"]), line.get("variant_id")) for line in lines_json]
@@ -243,20 +243,20 @@ async def _draft(call: EffectCall, payment: dict[str, Any]) -> OrderDraft:
     shipping_line = totals.get("shipping_line") or {}
     return OrderDraft(
         checkout_id=row.id,
-        currency=str(totals.get("currency") or payment.get("currency")),
+        currency=str(totals.get("currency") or payment.currency),
         subtotal=int(totals.get("subtotal", 0)),
         discount_total=int(totals.get("discount", 0)),
         shipping_total=int(totals.get("shipping", 0)),
         tax_total=int(totals.get("tax", 0)),
-        total=int(totals.get("total", payment.get("amount", 0))),
+        total=int(totals.get("total", payment.amount or 0)),
         lines=tuple(lines),
         shipping_paid=int(shipping_line.get("total", 0)),
         cart_id=row.cart_id,
         session_id=row.session_id,
         user_id=row.user_id,
         email=await email_for(call),
-        shipping_address=ctx.get("shipping_address"),
-        billing_address=ctx.get("billing_address"),
-        shipping_method=ctx.get("shipping_method"),
-        meta={"attempt": payment.get("attempt"), "promotions": totals.get("promotions", [])},
+        shipping_address=stored(ctx.shipping_address),
+        billing_address=stored(ctx.billing_address),
+        shipping_method=stored(ctx.shipping_method),
+        meta={"attempt": payment.attempt, "promotions": totals.get("promotions", [])},
     )

@@ -85,7 +85,7 @@ async def reprice(
         kept.quoted_totals = fingerprint
         row.context = kept.dump()
         await _keep(s, row, notices, actor, now)
-        raise TotalsChanged(view_of(row, totals, notices))
+        raise TotalsChanged(view_of(row, kept, totals, notices))
     return Repriced(totals, notices)
 
 
@@ -102,6 +102,7 @@ async def refused_keeping(
     rt: Runtime,
     s: AsyncSession,
     row: Checkout,
+    before: CheckoutContext,
     cart: CartFacts,
     repriced: Repriced | None,
     refused: RefuseKeeping,
@@ -109,12 +110,16 @@ async def refused_keeping(
     now: datetime,
 ) -> TotalsChanged:
     """A handler refused but keeps what it changed (e.g. a coupon that ran out at
-    CONFIRM_ORDER left the cart): the checkout stays, quoting the new total."""
-    totals = await price(rt, s, row, CheckoutContext.load(row.context), cart)
-    row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
+    CONFIRM_ORDER left the cart): the checkout stays (``before``: its context before the
+    step), quoting the new total."""
+    totals = await price(rt, s, row, before, cart)
+    kept = before.model_copy()
+    kept.quoted_totals = list(totals.money_fingerprint())
+    row.context = kept.dump()
     earlier = repriced.notices if repriced is not None else ()
     await _keep(s, row, earlier, actor, now)
-    return TotalsChanged(view_of(row, totals, earlier + tuple(refused.notices)), refused.error)
+    notices = earlier + tuple(refused.notices)
+    return TotalsChanged(view_of(row, kept, totals, notices), refused.error)
 
 
 async def _keep(

@@ -9,7 +9,8 @@ Money is integer minor units.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,15 @@ class _Part(BaseModel):
     """A lenient part: unknown keys are kept, nothing is required."""
 
     model_config = ConfigDict(extra="allow")
+
+    def updated(self, changes: Mapping[str, Any]) -> Self:
+        """A copy with ``changes`` validated in; its other keys stay as they were."""
+        return self.model_validate({**self.model_dump(exclude_unset=True), **changes})
+
+
+def stored(part: BaseModel | None) -> dict[str, Any] | None:
+    """A part as it is stored and answered (only its loaded or set keys), or None."""
+    return None if part is None else part.model_dump(mode="json", exclude_unset=True)
 
 
 class ContextGuest(_Part):

@@ -94,9 +94,10 @@ async def hold_checkout_coupons(call: EffectCall) -> None:
     codes = {
         str(p["coupon_id"]): str(p.get("code") or "") for p in promotions if p.get("coupon_id")
     }
-    if not codes and not (call.context.get("payment") or {}).get("attempt"):
+    ctx = call.context
+    if not codes and not (ctx.payment is not None and ctx.payment.attempt):
         return  # no coupon, and no earlier attempt that could hold one: nothing to do
-    email = (call.context.get("guest_info") or {}).get("email")
+    email = ctx.guest_info.email if ctx.guest_info is not None else None
     if email is None and call.checkout.user_id is not None:
         user = await call.s.get(User, call.checkout.user_id)
         email = user.email if user else None

@@ -23,6 +23,7 @@ from tillpoint.audit.service import Actor
 from tillpoint.cart.stock_hold import CartOwner
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import ACTIONS
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import TillpointError
@@ -42,7 +43,9 @@ class EffectCall:
     source: State
     target: State
     payload: dict[str, Any]
-    context: dict[str, Any]
+    # The step's one context (loaded once, saved once): handlers replace its parts,
+    # never change a part in place (the context before the step shares them).
+    context: CheckoutContext
     actor: Actor
     totals: OrderTotal | None = None
     extra: dict[str, Any] = field(default_factory=dict)

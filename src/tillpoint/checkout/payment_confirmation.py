@@ -10,9 +10,10 @@ from sqlalchemy import bindparam, select
 
 from tillpoint.audit.service import SYSTEM, Actor
 from tillpoint.auth.session_context import SessionContext
+from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.machine import State
 from tillpoint.checkout.models import Checkout
-from tillpoint.checkout.payment_steps import payment_of
+from tillpoint.checkout.payment_steps import account_of, payment_of
 from tillpoint.checkout.payment_sync import PAYING, SyncResult, snapshot, sync_payment
 from tillpoint.errors import Conflict, NotFound
 from tillpoint.payments.gateway import IntentStatus, idempotency_key
@@ -25,7 +26,7 @@ class _Owned:
 
     id: str
     state: str
-    context: dict[str, Any]
+    context: CheckoutContext
 
 
 _OWNED = select(Checkout.session_id, Checkout.user_id, Checkout.state, Checkout.context).where(
@@ -45,7 +46,7 @@ async def _owned_checkout(rt: Runtime, session: SessionContext, checkout_id: str
         or (found.user_id is not None and found.user_id == session.user_id)
     ):
         raise NotFound("No such checkout.", code="checkout_not_found")
-    return _Owned(checkout_id, found.state, dict(found.context or {}))
+    return _Owned(checkout_id, found.state, CheckoutContext.load(found.context))
 
 
 async def payment_intent_for(
@@ -57,7 +58,7 @@ async def payment_intent_for(
     """
     row = await _owned_checkout(rt, session, checkout_id)
     payment = payment_of(row.context)
-    if not payment.get("intent_id") or State(row.state) not in (
+    if not payment.intent_id or State(row.state) not in (
         *PAYING,
         State.payment_failed,
     ):
@@ -67,9 +68,7 @@ async def payment_intent_for(
             details={"state": row.state},
         )
     gateway = rt.gateway
-    intent = await gateway.retrieve_payment_intent(
-        payment["intent_id"], account=payment.get("account", "primary")
-    )
+    intent = await gateway.retrieve_payment_intent(payment.intent_id, account=account_of(payment))
     publishable = getattr(gateway, "publishable_key_for", None)
     return {
         "checkout_id": row.id,
@@ -93,18 +92,18 @@ async def confirm_payment(
     needs it, then finalize. Repeating it is harmless (it only ever moves forward)."""
     row = await _owned_checkout(rt, session, checkout_id)
     payment = payment_of(row.context)
-    intent_id = payment.get("intent_id")
+    intent_id = payment.intent_id
     if not intent_id:
         raise Conflict("Confirm the order first (CONFIRM_ORDER).", code="payment_not_started")
     gateway = rt.gateway
-    account = payment.get("account", "primary")
+    account = account_of(payment)
     intent = await gateway.retrieve_payment_intent(intent_id, account=account)
     if State(row.state) is State.payment_processing and (
         intent.status is IntentStatus.requires_confirmation
     ):
         intent = await gateway.confirm_payment_intent(
             intent_id,
-            idempotency_key=idempotency_key(row.id, int(payment.get("attempt") or 1), "pay"),
+            idempotency_key=idempotency_key(row.id, payment.attempt or 1, "pay"),
             account=account,
         )
     return await sync_payment(

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tillpoint.auth.models import User
+from tillpoint.checkout.context import CheckoutContext, Payment
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.errors import FieldError, InvalidInput, TillpointError
 from tillpoint.payments import attempts
@@ -41,19 +42,24 @@ from tillpoint.payments.velocity import AttemptKeys, check_velocity
 log = logging.getLogger(__name__)
 
 
-def payment_of(ctx: dict[str, Any]) -> dict[str, Any]:
-    return dict(ctx.get("payment") or {})
+def payment_of(ctx: CheckoutContext) -> Payment:
+    """The checkout's payment summary (an empty one before CONFIRM_ORDER)."""
+    return ctx.payment if ctx.payment is not None else Payment()
 
 
-def _email(ctx: dict[str, Any]) -> str | None:
-    info = ctx.get("guest_info") or {}
-    email = info.get("email") if isinstance(info, dict) else None
+def account_of(payment: Payment) -> str:
+    """The gateway account the payment's intent lives in."""
+    return payment.account or "primary"
+
+
+def _email(ctx: CheckoutContext) -> str | None:
+    email = ctx.guest_info.email if ctx.guest_info is not None else None
     return str(email) if email else None
 
 
-def _method_id(ctx: dict[str, Any]) -> str | None:
-    method = ctx.get("payment_method") or {}
-    value = method.get("payment_method_id") or method.get("saved_method_id")
+def _method_id(ctx: CheckoutContext) -> str | None:
+    method = ctx.payment_method
+    value = (method.payment_method_id or method.saved_method_id) if method is not None else None
     return str(value) if value else None
 
 
@@ -133,7 +139,7 @@ async def initiate_payment(call: EffectCall) -> None:
     assert call.totals is not None  # checked above
     gateway = rt.gateway
     previous = payment_of(ctx)
-    attempt = int(previous.get("attempt") or 0) + 1
+    attempt = (previous.attempt or 0) + 1
     method_id = _method_id(ctx)
     email, keys, customer_id = checked.keys.email, checked.keys, checked.customer_id
     await _cancel_previous(gateway, previous)
@@ -151,22 +157,24 @@ async def initiate_payment(call: EffectCall) -> None:
     await attempts.record_attempt(
         s, keys=keys, gateway=gateway.name, intent=intent, now=rt.clock.now()
     )
-    ctx["payment"] = {
-        **intent_summary(intent),
-        "attempt": attempt,
-        "gateway": gateway.name,
-        "amount": intent.amount,
-        "currency": intent.currency,
-        "totals": call.totals.to_json(),
-    }
+    ctx.payment = Payment.model_validate(
+        {
+            **intent_summary(intent),
+            "attempt": attempt,
+            "gateway": gateway.name,
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "totals": call.totals.to_json(),
+        }
+    )
 
 
 async def _saved_method_customer(
     call: EffectCall, gateway: PaymentGateway, method_id: str | None
 ) -> str | None:
     """For a saved method: the user's gateway customer, if the method is really theirs."""
-    method = call.context.get("payment_method") or {}
-    if method.get("type") != "saved":
+    method = call.context.payment_method
+    if method is None or method.type != "saved":
         return None
     user_id = call.checkout.user_id
     customer_id = None
@@ -188,13 +196,13 @@ async def _saved_method_customer(
     return customer_id
 
 
-async def _cancel_previous(gateway: PaymentGateway, previous: dict[str, Any]) -> None:
+async def _cancel_previous(gateway: PaymentGateway, previous: Payment) -> None:
     """A retry gets a new intent; the old one is canceled so it can never be charged later."""
-    intent_id = previous.get("intent_id")
-    if not intent_id or previous.get("status") == IntentStatus.succeeded.value:
+    intent_id = previous.intent_id
+    if not intent_id or previous.status == IntentStatus.succeeded.value:
         return
     try:
-        await gateway.cancel_payment_intent(intent_id, account=previous.get("account", "primary"))
+        await gateway.cancel_payment_intent(intent_id, account=account_of(previous))
     except TillpointError:
         log.warning("could not cancel a previous payment intent", extra={"intent": intent_id})
 
@@ -207,10 +215,9 @@ def _intent_from_payload(call: EffectCall) -> dict[str, Any]:
 async def _track(call: EffectCall, status: str) -> None:
     """Merge the gateway's answer (payload ``intent``) into ``context.payment``."""
     summary = _intent_from_payload(call)
-    payment = payment_of(call.context)
-    payment.update({k: v for k, v in summary.items() if k != "intent_id"})
-    payment["status"] = summary.get("status", status)
-    call.context["payment"] = payment
+    changes = {k: v for k, v in summary.items() if k != "intent_id"}
+    changes["status"] = summary.get("status", status)
+    call.context.payment = payment_of(call.context).updated(changes)
 
 
 async def request_customer_action(call: EffectCall) -> None:
@@ -220,14 +227,11 @@ async def request_customer_action(call: EffectCall) -> None:
 async def refresh_payment_status(call: EffectCall) -> None:
     """ACTION_COMPLETED: ask the gateway what 3-D Secure ended in."""
     payment = payment_of(call.context)
-    intent_id = payment.get("intent_id")
+    intent_id = payment.intent_id
     if not intent_id:
         return
-    intent = await call.rt.gateway.retrieve_payment_intent(
-        intent_id, account=payment.get("account", "primary")
-    )
-    payment.update(intent_summary(intent))
-    call.context["payment"] = payment
+    intent = await call.rt.gateway.retrieve_payment_intent(intent_id, account=account_of(payment))
+    call.context.payment = payment.updated(intent_summary(intent))
     await attempts.apply_intent(call.s, intent, call.rt.clock.now())
 
 
@@ -239,16 +243,15 @@ async def handle_payment_failure(call: EffectCall) -> None:
     await _track(call, IntentStatus.requires_payment_method.value)
     payment = payment_of(call.context)
     reason = call.payload.get("reason")
-    if reason and not payment.get("error"):
-        payment["error"] = {"code": str(reason), "message": "The payment failed."}
-    call.context["payment"] = payment
+    if reason and (payment.error is None or not payment.error.model_fields_set):
+        failed = {"code": str(reason), "message": "The payment failed."}
+        call.context.payment = payment.updated({"error": failed})
 
 
 async def handle_payment_refund(call: EffectCall) -> None:
     """PAYMENT_REFUNDED: the payment went back because no order could be made; the
     checkout keeps how much, why, and the sentence the shopper is shown."""
-    payment = payment_of(call.context)
     refund = call.payload.get("refund")
-    payment["status"] = attempts.REFUNDED
-    payment["refund"] = dict(refund) if isinstance(refund, dict) else None
-    call.context["payment"] = payment
+    call.context.payment = payment_of(call.context).updated(
+        {"status": attempts.REFUNDED, "refund": dict(refund) if isinstance(refund, dict) else None}
+    )

@@ -20,10 +20,11 @@ from sqlalchemy import bindparam, select
 
 from tillpoint.audit.service import SYSTEM, Actor
 from tillpoint.checkout import service as checkout_service
+from tillpoint.checkout.context import CheckoutContext, Payment
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.orphan_refunds import recorded_refund, refund_message, refund_orphan
-from tillpoint.checkout.payment_steps import intent_summary, payment_of
+from tillpoint.checkout.payment_steps import account_of, intent_summary, payment_of
 from tillpoint.checkout.subscriptions import start_subscriptions
 from tillpoint.errors import Conflict, NotFound
 from tillpoint.orders.models import Order, OrderLine
@@ -42,7 +43,7 @@ from tillpoint.runtime import Runtime
 log = logging.getLogger(__name__)
 
 # A checkout as the finalize path reads it: its state, its context and its order's id.
-Known = tuple[State, dict[str, Any], str | None]
+Known = tuple[State, CheckoutContext, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,24 +66,21 @@ async def _read(rt: Runtime, checkout_id: str) -> Known:
         if row is None:
             raise NotFound("No such checkout.", code="checkout_not_found")
         order = await order_ref_for_checkout(s, checkout_id)
-        return State(row.state), dict(row.context), (order[0] if order else None)
+        return State(row.state), CheckoutContext.load(row.context), (order[0] if order else None)
 
 
-def snapshot(state: State | str, ctx: dict[str, Any]) -> Known:
+def snapshot(state: State | str, ctx: CheckoutContext) -> Known:
     """A checkout as :func:`_read` answers, from a row or view in hand. ``context.order`` is
     written by ``create_order`` in the order's own transaction, so it is there exactly
     when the checkout has an order."""
-    order = ctx.get("order")
-    order_id = order.get("id") if isinstance(order, dict) else None
-    return State(state), dict(ctx), (str(order_id) if order_id else None)
+    order_id = ctx.order.id if ctx.order is not None else None
+    return State(state), ctx, (order_id or None)
 
 
-def _recurring_hint(ctx: dict[str, Any]) -> bool | None:
+def _recurring_hint(ctx: CheckoutContext) -> bool | None:
     """Whether the checkout's order has recurring lines, as ``create_order`` noted it
     (None for an order made before it did: then the lines are asked)."""
-    order = ctx.get("order")
-    hint = order.get("recurring") if isinstance(order, dict) else None
-    return hint if isinstance(hint, bool) else None
+    return ctx.order.recurring if ctx.order is not None else None
 
 
 def _next_event(state: State, intent: PaymentIntentResult) -> Event | None:
@@ -143,7 +141,7 @@ async def sync_payment(
     state, ctx, order_id = await _read(rt, checkout_id)
     if order_id is not None:
         await start_subscriptions(rt, order_id)
-    return SyncResult(checkout_id, state.value, intent, order_id, payment_of(ctx).get("refund"))
+    return SyncResult(checkout_id, state.value, intent, order_id, payment_of(ctx).refund)
 
 
 async def _finished(
@@ -157,7 +155,7 @@ async def _finished(
     refund), or None when the checkout's intent must be asked."""
     state, ctx, order_id = checkout
     payment = payment_of(ctx)
-    intent_id = payment.get("intent_id")
+    intent_id = payment.intent_id
     if order_id is not None:
         await start_subscriptions(rt, order_id, recurring=_recurring_hint(ctx))
         return SyncResult(checkout_id, state.value, intent, order_id)
@@ -169,19 +167,19 @@ async def _finished(
         await refund_orphan(rt, gateway, checkout_id, intent)
         return SyncResult(checkout_id, state.value, intent, None)
     if state is State.payment_refunded:
-        return SyncResult(checkout_id, state.value, intent, None, payment.get("refund"))
+        return SyncResult(checkout_id, state.value, intent, None, payment.refund)
     return None
 
 
 async def _current_intent(
-    gateway: PaymentGateway, payment: dict[str, Any], intent: PaymentIntentResult | None
+    gateway: PaymentGateway, payment: Payment, intent: PaymentIntentResult | None
 ) -> PaymentIntentResult:
     """The checkout's intent: the one in hand if it succeeded, else the gateway's current
     answer, which is the truth (webhooks arrive out of order)."""
     if intent is not None and intent.status is IntentStatus.succeeded:
         return intent
     return await gateway.retrieve_payment_intent(
-        payment["intent_id"], account=payment.get("account", "primary")
+        str(payment.intent_id), account=account_of(payment)
     )
 
 

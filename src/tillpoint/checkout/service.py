@@ -64,9 +64,9 @@ from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.paying import PAYING_STATES
 from tillpoint.checkout.store import only_row_changed, release, save
 from tillpoint.checkout.views import (
+    CheckoutOut,
     CheckoutView,
     address_of,
-    checkout_to_dict,
     try_price,
     view_of,
 )
@@ -279,8 +279,9 @@ async def start_checkout(
             {"cart_id": session.cart_id, "session_id": session.session_id, "now": now},
         )
         if live is not None:
-            totals, errors = await try_price(rt, s, live, CheckoutContext.load(live.context), cart)
-            return view_of(live, totals, errors), False
+            live_context = CheckoutContext.load(live.context)
+            totals, errors = await try_price(rt, s, live, live_context, cart)
+            return view_of(live, live_context, totals, errors), False
         facts = Facts(cart_item_count=len(cart.lines), cart_problems=cart.problems)
         try:
             step = machine.step(machine.INITIAL, Event.PROCEED_TO_CHECKOUT, facts)
@@ -293,7 +294,6 @@ async def start_checkout(
             user_id=session.user_id,
             cart_id=session.cart_id,
             state=step.target.value,
-            context=context.dump(),
             version=1,
             expires_at=now + timedelta(seconds=rt.settings.checkout_ttl_seconds),
             created_at=now,
@@ -302,7 +302,8 @@ async def start_checkout(
         # Priced before it is added: the row is INSERTed once, quote included.
         totals, errors = await try_price(rt, s, row, context, cart)
         if totals is not None:
-            row.context = {**row.context, "quoted_totals": list(totals.money_fingerprint())}
+            context.quoted_totals = list(totals.money_fingerprint())
+        row.context = context.dump()
         await _remember_on_session(s, session, row.id)
         started = {"cart_id": row.cart_id, "lines": len(cart.lines), "state": row.state}
         if session.user_id is None:
@@ -315,7 +316,7 @@ async def start_checkout(
             s.add(row)
             await s.flush()
             await _audit(s, rt, row, "checkout_started", "start", actor, started)
-        return view_of(row, totals, errors), True
+        return view_of(row, context, totals, errors), True
 
 
 _LIVE_CHECKOUT = (
@@ -342,12 +343,13 @@ async def get_checkout(rt: Runtime, session: SessionContext, checkout_id: str) -
     """The caller's checkout with totals priced now (404 if not theirs); expires it if due."""
     async with rt.db.transaction() as s:
         row = await _owned(s, await _lock_detached(s, checkout_id), session)
+        context = CheckoutContext.load(row.context)
         if _expired_by_time(row, rt.clock.now()):
             _attach(s, row)
-            await _expire_locked(rt, s, row, SYSTEM)
+            context = await _expire_locked(rt, s, row, context, SYSTEM)
         cart = await load_cart_facts(s, row.cart_id)
-        totals, errors = await try_price(rt, s, row, CheckoutContext.load(row.context), cart)
-        return view_of(row, totals, errors + _stock(cart))
+        totals, errors = await try_price(rt, s, row, context, cart)
+        return view_of(row, context, totals, errors + _stock(cart))
 
 
 async def shipping_options(rt: Runtime, session: SessionContext, checkout_id: str) -> ShippingQuote:
@@ -386,6 +388,7 @@ async def _prepare(
     rt: Runtime,
     s: AsyncSession,
     row: Checkout,
+    context: CheckoutContext,
     command: Command,
     user_id: str | None,
     cart: CartFacts,
@@ -411,7 +414,7 @@ async def _prepare(
             {"address": chosen.model_dump(), "validation": result.as_dict()},
         )
     if isinstance(command, ShippingEvent):
-        return await _prepare_shipping(rt, row, command.shipping_method_id, base, cart)
+        return await _prepare_shipping(rt, context, command.shipping_method_id, base, cart)
     if isinstance(command, PaymentEvent):
         errors: tuple[FieldError, ...] = ()
         if isinstance(command.payment_method, SavedMethod) and user_id is None:
@@ -430,9 +433,9 @@ async def _prepare(
 
 
 async def _prepare_shipping(
-    rt: Runtime, row: Checkout, method_id: str, base: Facts, cart: CartFacts
+    rt: Runtime, context: CheckoutContext, method_id: str, base: Facts, cart: CartFacts
 ) -> _Prepared:
-    shipping_to = address_of(CheckoutContext.load(row.context))
+    shipping_to = address_of(context)
     if shipping_to is None:
         err = FieldError(("shipping_method_id",), "no_address", "No shipping address.")
         return _Prepared(Facts(**{**_facts_dict(base), "input_errors": (err,)}))
@@ -488,27 +491,30 @@ async def _step(
     whose transition has no guard neither loads nor prices the cart (view totals None)."""
     now = rt.clock.now()
     event = event_of(command)
-    transition = await _allowed(rt, s, row, event, caller, if_match, actor, now)
+    # The row's context, loaded once: every part of the step reads it, the save dumps it.
+    before = CheckoutContext.load(row.context)
+    transition = await _allowed(rt, s, row, before, event, caller, if_match, actor, now)
     bare = not price and transition.guard is None and event is not Event.CONFIRM_ORDER
-    cart = await _cart_for(s, row, event, caller, bare=bare)
-    prepared = await _prepare(rt, s, row, command, user_id, cart)
+    cart = await _cart_for(s, row, before, event, caller, bare=bare)
+    prepared = await _prepare(rt, s, row, before, command, user_id, cart)
     step = _decide(row, event, prepared.facts)
-    context = _apply(row, event, step, prepared.data, user_id)
+    context = _apply(row, before, event, step, prepared.data, user_id)
     repriced = None
     if event is Event.CONFIRM_ORDER:
         repriced = await confirm.reprice(rt, s, row, context, cart, actor, now)
-    call = _call(rt, s, row, command, step, context.dump(), actor)
-    await _run_handlers(call, step.transition.actions, cart, repriced, now)
+    call = _call(rt, s, row, command, step, context, actor)
+    await _run_handlers(call, before, step.transition.actions, cart, repriced, now)
     totals, errors = await _advance(rt, s, row, call, cart, repriced, bare, now)
     await _save_step(rt, s, row, call, caller, repriced, now)
     notices = repriced.notices if repriced is not None else ()
-    return view_of(row, totals, errors + notices + _stock(cart))
+    return view_of(row, call.context, totals, errors + notices + _stock(cart))
 
 
 async def _allowed(
     rt: Runtime,
     s: AsyncSession,
     row: Checkout,
+    context: CheckoutContext,
     event: Event,
     caller: SessionContext | None,
     if_match: int | None,
@@ -520,20 +526,18 @@ async def _allowed(
     state has no transition for (409)."""
     if if_match is not None and if_match != row.version:
         current_cart = await load_cart_facts(s, row.cart_id)
-        current, problems = await try_price(
-            rt, s, row, CheckoutContext.load(row.context), current_cart
-        )
+        current, problems = await try_price(rt, s, row, context, current_cart)
         raise PreconditionFailed(
             "The checkout changed since you last read it.",
-            details={"current": checkout_to_dict(view_of(row, current, problems))},
+            details={"current": _answer_of(view_of(row, context, current, problems))},
         )
     source = State(row.state)
     # Only a customer's late event finds the checkout expired; the server's events
     # (gateway answers, webhooks) carry facts that must be recorded.
     if caller is not None and _expired_by_time(row, now):
         _attach(s, row)
-        await _expire_locked(rt, s, row, actor)
-        raise _Expired(view_of(row, None))
+        expired = await _expire_locked(rt, s, row, context, actor)
+        raise _Expired(view_of(row, expired, None))
     transition = machine.transition_for(source, event)
     if transition is None:
         allowed = machine.allowed_events(source, include_server=False)
@@ -545,8 +549,19 @@ async def _allowed(
     return transition
 
 
+def _answer_of(view: CheckoutView) -> dict[str, Any]:
+    """The checkout's public answer as JSON (a 412 shows the current one)."""
+    return CheckoutOut.of(view).model_dump(mode="json")
+
+
 async def _cart_for(
-    s: AsyncSession, row: Checkout, event: Event, caller: SessionContext | None, *, bare: bool
+    s: AsyncSession,
+    row: Checkout,
+    context: CheckoutContext,
+    event: Event,
+    caller: SessionContext | None,
+    *,
+    bare: bool,
 ) -> CartFacts:
     """The cart the step reads (under its row lock for CONFIRM_ORDER, which charges it;
     ``bare``: none, for an unguarded step whose caller reads back only state and context)."""
@@ -555,9 +570,9 @@ async def _cart_for(
         # user's: the checkout follows the session and its cart.
         row.session_id = caller.session_id
         row.cart_id = caller.cart_id
-        row.context = {**row.context, "cart_id": caller.cart_id}
+        context.cart_id = caller.cart_id
     if bare:
-        return CartFacts(row.cart_id, str(row.context.get("currency") or "USD"), ())
+        return CartFacts(row.cart_id, context.currency or "USD", ())
     return await load_cart_facts(s, row.cart_id, lock=event is Event.CONFIRM_ORDER)
 
 
@@ -570,13 +585,18 @@ def _decide(row: Checkout, event: Event, facts: Facts) -> machine.Step:
 
 
 def _apply(
-    row: Checkout, event: Event, step: machine.Step, data: dict[str, Any], user_id: str | None
+    row: Checkout,
+    context: CheckoutContext,
+    event: Event,
+    step: machine.Step,
+    data: dict[str, Any],
+    user_id: str | None,
 ) -> CheckoutContext:
-    """The context after the transition's pure actions; the customer, once logged in."""
+    """The context after the transition's pure actions (a copy: ``context`` stays as it
+    was before the step); the customer, once logged in."""
     if event in (Event.SELECT_REGISTERED, Event.LOGIN_SUCCEEDED):
         row.user_id = user_id
-    loaded = CheckoutContext.load(row.context)
-    return apply_actions(loaded, step.transition.actions, data)
+    return apply_actions(context, step.transition.actions, data)
 
 
 def _call(
@@ -585,7 +605,7 @@ def _call(
     row: Checkout,
     command: Command,
     step: machine.Step,
-    context: dict[str, Any],
+    context: CheckoutContext,
     actor: Actor,
 ) -> EffectCall:
     return EffectCall(
@@ -603,6 +623,7 @@ def _call(
 
 async def _run_handlers(
     call: EffectCall,
+    before: CheckoutContext,
     actions: tuple[str, ...],
     cart: CartFacts,
     repriced: confirm.Repriced | None,
@@ -618,7 +639,7 @@ async def _run_handlers(
         await run_effects(actions, call)
     except RefuseKeeping as refused:
         raise await confirm.refused_keeping(
-            rt, s, row, cart, repriced, refused, call.actor, now
+            rt, s, row, before, cart, repriced, refused, call.actor, now
         ) from refused
 
 
@@ -647,15 +668,9 @@ async def _advance(
     if totals is None and not bare:
         totals, errors = await _price_after(rt, s, row, call, cart)
     if totals is not None and call.event not in machine.SERVER_EVENTS:
-        call.context["quoted_totals"] = list(totals.money_fingerprint())
-    row.context = _stored(call.context)
+        call.context.quoted_totals = list(totals.money_fingerprint())
+    row.context = call.context.dump()  # the step's one dump
     return totals, errors
-
-
-def _stored(context: dict[str, Any]) -> dict[str, Any]:
-    """The handlers' context as saved: checked against :class:`CheckoutContext` (a part of
-    the wrong type fails here, not at a later read), in the shape it had."""
-    return CheckoutContext.load(context).dump()
 
 
 async def _price_after(
@@ -664,11 +679,11 @@ async def _price_after(
     if call.event in machine.SERVER_EVENTS:
         # Server handlers may write what pricing reads (coupon usage at order creation):
         # let pricing flush them first.
-        return await try_price(rt, s, row, CheckoutContext.load(call.context), cart)
+        return await try_price(rt, s, row, call.context, cart)
     # A customer's event writes nothing pricing reads (coupons are only touched at
     # CONFIRM_ORDER, priced before its handlers): what they wrote goes out with the save.
     with s.no_autoflush:
-        return await try_price(rt, s, row, CheckoutContext.load(call.context), cart)
+        return await try_price(rt, s, row, call.context, cart)
 
 
 # Steps whose row is saved apart, before their audit row: CONFIRM_ORDER (its handlers
@@ -707,7 +722,7 @@ def _stock(cart: CartFacts) -> tuple[dict[str, Any], ...]:
 async def _forget_cart_if_coupons_removed(rt: Runtime, view: CheckoutView) -> None:
     """After commit: a cart that lost coupons at CONFIRM_ORDER must not be served from cache."""
     if any(e.get("code") == "coupon_removed" for e in view.errors):
-        await cart_cache.invalidate(rt, str(view.context.get("cart_id") or ""))
+        await cart_cache.invalidate(rt, view.context.cart_id or "")
 
 
 async def _drive(
@@ -815,18 +830,21 @@ async def apply_server_event(
 # --- expiry ---------------------------------------------------------------------------
 
 
-async def _expire_locked(rt: Runtime, s: AsyncSession, row: Checkout, actor: Actor) -> None:
+async def _expire_locked(
+    rt: Runtime, s: AsyncSession, row: Checkout, context: CheckoutContext, actor: Actor
+) -> CheckoutContext:
+    """Expire the locked ``row`` (``context``: its loaded context); the context saved."""
     source = State(row.state)
     step = machine.step(source, Event.EXPIRE, Facts())
-    context = dict(row.context)
     call = EffectCall(rt, s, row, Event.EXPIRE, source, step.target, {}, context, actor)
     await run_effects(step.transition.actions, call)
     row.state = step.target.value
-    row.context = _stored(call.context)
+    row.context = call.context.dump()
     row.version += 1
     row.updated_at = rt.clock.now()
     await save(s, row)
     await _audit(s, rt, row, "checkout_expired", "expire", actor, {"from": source.value})
+    return call.context
 
 
 async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
@@ -855,7 +873,7 @@ async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
             row = (await s.scalars(q)).first()
             if row is None:  # taken by a request or another sweeper meanwhile
                 continue
-            await _expire_locked(rt, s, row, SYSTEM)
+            await _expire_locked(rt, s, row, CheckoutContext.load(row.context), SYSTEM)
             expired += 1
     return expired
 

@@ -6,7 +6,7 @@ stock of its cart through inventory's reservations.
   may hold (``cart/stock_hold.py``: 409 ``reservation_cap_reached``). A still-active reservation
   of the same cart version is kept; otherwise a new one is made (id
   ``<checkout id>:r<n>``) and older holds of the cart are released. The id is kept in
-  ``context["reservation"]``.
+  ``context.reservation``.
 - ``requestCustomerAction`` (3-D Secure pending): extend the reservation.
 - ``releaseReservations`` (EXPIRE, PAYMENT_REFUNDED): give the units back at once.
 
@@ -16,10 +16,10 @@ Fulfilling happens inside the order's transaction (``checkout/completion.py``).
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from tillpoint.cart.models import Cart
 from tillpoint.cart.stock_hold import CartOwner, held_by_owner
+from tillpoint.checkout.context import CheckoutContext, Reservation
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.db import savepoint
 from tillpoint.errors import Conflict
@@ -34,14 +34,11 @@ from tillpoint.inventory.reservations import (
     reserve_inventory,
 )
 
-CONTEXT_KEY = "reservation"
 
-
-def reservation_of(context: dict[str, Any]) -> str | None:
+def reservation_of(context: CheckoutContext) -> str | None:
     """The id of the checkout's current stock reservation, if it has one."""
-    held = context.get(CONTEXT_KEY) or {}
-    rid = held.get("id")
-    return rid if isinstance(rid, str) else None
+    held = context.reservation
+    return held.id if held is not None else None
 
 
 async def reserve_stock(call: EffectCall) -> None:
@@ -65,9 +62,9 @@ async def reserve_stock(call: EffectCall) -> None:
             owner = CartOwner(cart.id, cart.user_id, cart.session_id)
     if not items:
         raise Conflict("The cart is empty.", code="cart_empty")
-    held: dict[str, Any] = dict(call.context.get(CONTEXT_KEY) or {})
-    rid = reservation_of(call.context)
-    if rid is not None and held.get("cart_version") == version:
+    held = call.context.reservation or Reservation()
+    rid = held.id
+    if rid is not None and held.cart_version == version:
         try:
             current = await get_reservation_in(s, rid)
         except ReservationNotFound:
@@ -77,31 +74,28 @@ async def reserve_stock(call: EffectCall) -> None:
     if owner is not None:  # the stock is held until the payment ends: cap it as a hold
         lines = [(i.product_id, i.variant_id, i.quantity) for i in items]
         await check_hold_cap(rt, s, lines, await held_by_owner(rt, s, owner))
-    attempt = int(held.get("attempt") or 0) + 1
+    attempt = (held.attempt or 0) + 1
     new_id = f"{call.checkout.id}:r{attempt}"
     await release_other_holds(rt, s, cart_id, keep=new_id)
-    res = await savepoint(s, reserve_inventory(rt, s, items, new_id, reference=cart_id))
-    call.context[CONTEXT_KEY] = {
-        "id": res.id,
-        "attempt": attempt,
-        "cart_version": version,
-        "expires_at": res.expires_at.isoformat(),
-    }
+    # No SAVEPOINT: a refusal here (out of stock) refuses the whole step, whose unit of
+    # work then rolls back; nothing goes on after it in this transaction.
+    res = await reserve_inventory(rt, s, items, new_id, reference=cart_id)
+    call.context.reservation = Reservation(
+        id=res.id, attempt=attempt, cart_version=version, expires_at=res.expires_at.isoformat()
+    )
 
 
 async def extend_for_customer_action(call: EffectCall) -> None:
     """3-D Secure pending: keep the stock while the customer authenticates."""
-    rid = reservation_of(call.context)
-    if rid is None:
+    held = call.context.reservation
+    if held is None or held.id is None:
         return
+    rid = held.id
     try:
         res = await savepoint(call.s, extend_reservation(call.rt, call.s, rid))
     except (ReservationClosed, ReservationNotFound):
         return  # nothing to keep; fulfilling later re-takes the units or refuses
-    call.context[CONTEXT_KEY] = {
-        **call.context[CONTEXT_KEY],
-        "expires_at": res.expires_at.isoformat(),
-    }
+    call.context.reservation = held.updated({"expires_at": res.expires_at.isoformat()})
 
 
 async def release_stock(call: EffectCall) -> None:

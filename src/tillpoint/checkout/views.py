@@ -1,18 +1,20 @@
-"""A checkout as its owner sees it (:class:`CheckoutView`, priced now) and its public JSON
-shape; pricing a checkout from its cart and context."""
+"""A checkout as its owner sees it (:class:`CheckoutView`, priced now) and its public
+answer built from it (:class:`CheckoutOut`, the response model); pricing a checkout from
+its cart and context."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.addresses.schemas import Address
 from tillpoint.checkout import machine
 from tillpoint.checkout.cart_facts import CartFacts
-from tillpoint.checkout.context import CheckoutContext
+from tillpoint.checkout.context import CheckoutContext, stored
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import ServiceUnavailable
@@ -29,7 +31,7 @@ class CheckoutView:
     id: str
     state: State
     version: int
-    context: dict[str, Any]
+    context: CheckoutContext
     expires_at: datetime
     created_at: datetime
     totals: OrderTotal | None
@@ -41,7 +43,7 @@ class CheckoutView:
 
     @property
     def totals_changed(self) -> bool:
-        quoted = self.context.get("quoted_totals")
+        quoted = self.context.quoted_totals
         return bool(
             self.totals is not None
             and quoted is not None
@@ -49,45 +51,91 @@ class CheckoutView:
         )
 
 
-def checkout_to_dict(view: CheckoutView) -> dict[str, Any]:
-    """The public JSON shape of a checkout."""
-    ctx = view.context
-    return {
-        "id": view.id,
-        "state": view.state.value,
-        "version": view.version,
-        "allowed_events": [e.value for e in view.allowed_events],
-        "expires_at": view.expires_at.isoformat(),
-        "created_at": view.created_at.isoformat(),
-        "context": {
-            "user_type": ctx.get("user_type", "unknown"),
-            "user_id": ctx.get("user_id"),
-            "cart_id": ctx.get("cart_id"),
-            "currency": ctx.get("currency"),
-            "guest_info": ctx.get("guest_info"),
-            "shipping_address": ctx.get("shipping_address"),
-            "billing_address": ctx.get("billing_address"),
-            "address_validation": ctx.get("address_validation"),
-            "shipping_method": ctx.get("shipping_method"),
-            "payment_method": ctx.get("payment_method"),
-            "payment": ctx.get("payment"),
-            "totals": view.totals.to_json() if view.totals else None,
-            "totals_changed": view.totals_changed,
-            "promotions": list(view.totals.promotions) if view.totals else [],
-            "errors": list(ctx.get("errors") or []) + list(view.errors),
-        },
-    }
+class CheckoutTotalsOut(BaseModel):
+    """The totals priced now (integer minor units)."""
+
+    currency: str
+    subtotal: int
+    discount: int
+    shipping: int
+    tax: int
+    total: int
+    tax_inclusive: bool
+    tax_calculated: bool
+    lines: list[dict[str, Any]]
+    shipping_line: dict[str, Any]
+    tax_breakdown: list[dict[str, Any]]
+    promotions: list[dict[str, Any]]
+
+
+class ContextOut(BaseModel):
+    """The context as answered: its parts as stored, plus the totals priced now."""
+
+    user_type: Literal["guest", "registered", "unknown"]
+    user_id: str | None
+    cart_id: str | None
+    currency: str | None
+    guest_info: dict[str, Any] | None
+    shipping_address: dict[str, Any] | None
+    billing_address: dict[str, Any] | None
+    address_validation: dict[str, Any] | None
+    shipping_method: dict[str, Any] | None
+    payment_method: dict[str, Any] | None
+    payment: dict[str, Any] | None
+    totals: CheckoutTotalsOut | None
+    totals_changed: bool
+    promotions: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+class CheckoutOut(BaseModel):
+    """A checkout's public answer (the API's, and a 412's ``details.current``)."""
+
+    id: str
+    state: str
+    version: int
+    allowed_events: list[str]
+    expires_at: str
+    created_at: str
+    context: ContextOut
+
+    @classmethod
+    def of(cls, view: CheckoutView) -> CheckoutOut:
+        ctx, totals = view.context, view.totals
+        return cls(
+            id=view.id,
+            state=view.state.value,
+            version=view.version,
+            allowed_events=[e.value for e in view.allowed_events],
+            expires_at=view.expires_at.isoformat(),
+            created_at=view.created_at.isoformat(),
+            context=ContextOut(
+                user_type=cast(Any, ctx.user_type),
+                user_id=ctx.user_id,
+                cart_id=ctx.cart_id,
+                currency=ctx.currency,
+                guest_info=stored(ctx.guest_info),
+                shipping_address=stored(ctx.shipping_address),
+                billing_address=stored(ctx.billing_address),
+                address_validation=stored(ctx.address_validation),
+                shipping_method=stored(ctx.shipping_method),
+                payment_method=stored(ctx.payment_method),
+                payment=stored(ctx.payment),
+                totals=CheckoutTotalsOut.model_validate(totals.to_json()) if totals else None,
+                totals_changed=view.totals_changed,
+                promotions=list(totals.promotions) if totals else [],
+                errors=[*ctx.errors, *view.errors],
+            ),
+        )
 
 
 def address_of(ctx: CheckoutContext) -> Address | None:
-    part = ctx.shipping_address
-    raw = part.model_dump(mode="json", exclude_unset=True) if part is not None else None
+    raw = stored(ctx.shipping_address)
     return Address.model_validate(raw) if raw else None
 
 
 def _shipping(ctx: CheckoutContext) -> ShippingOption | None:
-    part = ctx.shipping_method
-    raw = part.model_dump(mode="json", exclude_unset=True) if part is not None else None
+    raw = stored(ctx.shipping_method)
     return ShippingOption.from_json(raw) if raw else None
 
 
@@ -124,13 +172,17 @@ async def try_price(
 
 
 def view_of(
-    row: Checkout, totals: OrderTotal | None, errors: tuple[dict[str, Any], ...] = ()
+    row: Checkout,
+    ctx: CheckoutContext,
+    totals: OrderTotal | None,
+    errors: tuple[dict[str, Any], ...] = (),
 ) -> CheckoutView:
+    """The checkout as its owner sees it: ``ctx`` is the row's context, as saved."""
     return CheckoutView(
         id=row.id,
         state=State(row.state),
         version=row.version,
-        context=dict(row.context),
+        context=ctx,
         expires_at=row.expires_at,
         created_at=row.created_at,
         totals=totals,

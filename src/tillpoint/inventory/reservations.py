@@ -42,7 +42,7 @@ from tillpoint.inventory.models import (
     InventoryReservation,
     InventoryReservationLine,
 )
-from tillpoint.inventory.stock import StockKey, row_for, stock_rows
+from tillpoint.inventory.stock import StockKey, known_row_refs, row_for, stock_rows
 from tillpoint.runtime import Runtime
 
 _RES = cast(Table, InventoryReservation.__table__)
@@ -276,6 +276,9 @@ async def reserve_inventory(
     merged = _merge(items)
     now = rt.clock.now()
     ttl = ttl_seconds or rt.settings.inventory_reservation_ttl_seconds
+    # The step that checked the stock read these rows already (CONFIRM_ORDER's cart read):
+    # taken before the INSERT below, which ends that memo.
+    known = known_row_refs(s, {p for p, _ in merged})
     created = await _insert_if_new(
         s,
         {
@@ -289,7 +292,7 @@ async def reserve_inventory(
     )
     if not created:
         return _same_or_refuse(await _load(s, reservation_id, lock=False), merged)
-    rows = await _row_refs(s, merged)
+    rows = await _row_refs(s, merged, known)
     planned = [(key, q, row_for(rows, key)) for key, q in merged.items()]
     # Tracked lines in row-id order: every transaction locks rows in the same order.
     planned.sort(key=lambda p: (p[2] is None, p[2].id if p[2] else ""))
@@ -384,7 +387,11 @@ _ROW_REFS = select(
 ).where(InventoryItem.product_id.in_(bindparam("pids", expanding=True)))
 
 
-async def _row_refs(s: AsyncSession, keys: dict[StockKey, int]) -> dict[StockKey, _RowRef]:
+async def _row_refs(
+    s: AsyncSession, keys: dict[StockKey, int], known: dict[StockKey, tuple[str, str]] | None
+) -> dict[StockKey, _RowRef]:
+    if known is not None:
+        return {key: _RowRef(rid, sku) for key, (rid, sku) in known.items()}
     pids = sorted({p for p, _ in keys})
     result = await s.execute(_ROW_REFS, {"pids": pids})
     return {(pid, vid): _RowRef(rid, sku) for rid, pid, vid, sku in result.all()}

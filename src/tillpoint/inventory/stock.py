@@ -329,6 +329,15 @@ def _levels_statement(*, held: bool) -> Select[Any]:
 _STOCK_TABLES = frozenset({"inventory", "inventory_reservations", "inventory_reservation_lines"})
 
 
+def known_row_refs(s: AsyncSession, pids: Iterable[str]) -> dict[StockKey, tuple[str, str]] | None:
+    """The (id, SKU) of these products' stock rows as this unit of work last read them with
+    their levels (nothing of the stock written since), or None: the caller reads them."""
+    memo = s.info.get(_LEVELS)
+    if memo is None or not memo[1].issuperset(pids) or _stock_pending(s.sync_session):
+        return None
+    return {key: (level.id, level.sku) for key, level in memo[2].items()}
+
+
 def _forget_levels(session: Session) -> None:
     session.info.pop(_LEVELS, None)
 

@@ -8,7 +8,7 @@ receives the validated command itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from tillpoint.checkout import service
 from tillpoint.checkout.commands import CheckoutCommand
 from tillpoint.checkout.machine import Event
-from tillpoint.checkout.views import CheckoutView, checkout_to_dict
+from tillpoint.checkout.views import CheckoutOut, CheckoutView
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
@@ -50,49 +50,6 @@ CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$"
 router = APIRouter(prefix="/api/checkout", tags=["checkout"], route_class=EventRoute)
 
 
-class TotalsOut(BaseModel):
-    currency: str
-    subtotal: int
-    discount: int
-    shipping: int
-    tax: int
-    total: int
-    tax_inclusive: bool
-    tax_calculated: bool
-    lines: list[dict[str, Any]]
-    shipping_line: dict[str, Any]
-    tax_breakdown: list[dict[str, Any]]
-    promotions: list[dict[str, Any]]
-
-
-class ContextOut(BaseModel):
-    user_type: Literal["guest", "registered", "unknown"]
-    user_id: str | None
-    cart_id: str | None
-    currency: str | None
-    guest_info: dict[str, Any] | None
-    shipping_address: dict[str, Any] | None
-    billing_address: dict[str, Any] | None
-    address_validation: dict[str, Any] | None
-    shipping_method: dict[str, Any] | None
-    payment_method: dict[str, Any] | None
-    payment: dict[str, Any] | None
-    totals: TotalsOut | None
-    totals_changed: bool
-    promotions: list[dict[str, Any]]
-    errors: list[dict[str, Any]]
-
-
-class CheckoutOut(BaseModel):
-    id: str
-    state: str
-    version: int
-    allowed_events: list[str]
-    expires_at: str
-    created_at: str
-    context: ContextOut
-
-
 class ShippingOptionsOut(BaseModel):
     items: list[dict[str, Any]]
     next_cursor: str | None = None
@@ -103,10 +60,10 @@ class ShippingOptionsOut(BaseModel):
 ERRORS = error_responses(400, 401, 403, 404, 409, 412, 422, 503)
 
 
-def _answer(response: Response, view: CheckoutView) -> dict[str, Any]:
+def _answer(response: Response, view: CheckoutView) -> CheckoutOut:
     response.headers["ETag"] = f'"{view.version}"'
     response.headers["Cache-Control"] = "no-store"
-    return checkout_to_dict(view)
+    return CheckoutOut.of(view)
 
 
 _NEXT = {
@@ -134,7 +91,7 @@ _STARTED: dict[int | str, dict[str, Any]] = {
 @router.post("", response_model=CheckoutOut, status_code=201, responses={**_STARTED, **ERRORS})
 async def start_checkout(
     request: Request, response: Response, rt: RuntimeDep, session: SessionDep
-) -> dict[str, Any]:
+) -> CheckoutOut:
     """Start a checkout of the session's cart (PROCEED_TO_CHECKOUT); 200 with the live
     one if this cart already has one (so retrying is safe)."""
     view, created = await service.start_checkout(rt, session, actor=request_actor(request, session))
@@ -146,7 +103,7 @@ async def start_checkout(
 @router.get("/{checkout_id}", response_model=CheckoutOut, responses=ERRORS)
 async def get_checkout(
     checkout_id: CheckoutId, response: Response, rt: RuntimeDep, session: SessionDep
-) -> dict[str, Any]:
+) -> CheckoutOut:
     """State, context, totals priced now, ``allowed_events`` and ``version``."""
     return _answer(response, await service.get_checkout(rt, session, checkout_id))
 
@@ -160,7 +117,7 @@ async def send_event(
     rt: RuntimeDep,
     session: SessionDep,
     if_match: IfMatchDep,
-) -> dict[str, Any]:
+) -> CheckoutOut:
     """Drive the checkout. 409 not allowed now (with ``allowed_events``), 422 guard failed,
     412 stale ``If-Match``, 403 for server-only events."""
     view = await service.send_event(
