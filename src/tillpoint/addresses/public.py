@@ -1,0 +1,19 @@
+"""What addresses offers the rest of tillpoint.
+
+Address shapes and rules: the ``Address`` and ``GuestInfo`` models, guest-info checks, and
+the address validation services pricing builds.
+
+Other packages import this feature through this module only (checked by import-linter's
+"public" contract and tests/unit/test_feature_boundaries.py)."""
+
+from tillpoint.addresses.rules import check_guest_info
+from tillpoint.addresses.schemas import Address, GuestInfo
+from tillpoint.addresses.service import AddressValidationService, GoogleAddressValidation
+
+__all__ = [
+    "Address",
+    "AddressValidationService",
+    "GoogleAddressValidation",
+    "GuestInfo",
+    "check_guest_info",
+]

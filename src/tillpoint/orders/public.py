@@ -1,0 +1,56 @@
+"""What orders offers the rest of tillpoint.
+
+Orders: drafts written once per paid checkout, reading them (customer, admin, checkout),
+refunds, and recurring subscriptions.
+
+Other packages import this feature through this module only (checked by import-linter's
+"public" contract and tests/unit/test_feature_boundaries.py)."""
+
+from tillpoint.orders.models import Order, OrderLine, SubscriptionRecord
+from tillpoint.orders.refunds import RefundRequest, refund_order
+from tillpoint.orders.service import (
+    InsertedOrder,
+    LineDraft,
+    OrderDraft,
+    OrderRef,
+    get_order,
+    get_order_as_admin,
+    get_order_for_checkout,
+    insert_order_rows,
+    is_recurring,
+    list_orders,
+    order_access_token,
+    order_id_for_intent,
+    order_of_intent,
+    order_ref_for_checkout,
+    order_to_dict,
+    orders_for_checkout_or_intent,
+)
+from tillpoint.orders.subscriptions import invoice_paid, record_subscription, subscription_changed
+
+__all__ = [
+    "InsertedOrder",
+    "LineDraft",
+    "Order",
+    "OrderDraft",
+    "OrderLine",
+    "OrderRef",
+    "RefundRequest",
+    "SubscriptionRecord",
+    "get_order",
+    "get_order_as_admin",
+    "get_order_for_checkout",
+    "insert_order_rows",
+    "invoice_paid",
+    "is_recurring",
+    "list_orders",
+    "order_access_token",
+    "order_id_for_intent",
+    "order_of_intent",
+    "order_ref_for_checkout",
+    "order_to_dict",
+    "orders_for_checkout_or_intent",
+    "record_subscription",
+    "refund_order",
+    "subscription_changed",
+]
