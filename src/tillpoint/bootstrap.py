@@ -21,30 +21,32 @@ from redis.asyncio import Redis
 
 import tillpoint.models  # noqa: F401  (every table registered, so foreign keys resolve)
 from tillpoint.audit.chain import CHAINS_KEY
-from tillpoint.checkout.completion import create_order
-from tillpoint.checkout.coupon_steps import hold_checkout_coupons, release_checkout_coupons
-from tillpoint.checkout.effects import ActionTable, check_handlers
-from tillpoint.checkout.paying import paying_checkout
-from tillpoint.checkout.payment_steps import (
+from tillpoint.checkout.public import (
+    ActionTable,
+    apply_intent_event,
+    check_handlers,
     check_payment,
+    create_order,
+    extend_for_customer_action,
     handle_payment_failure,
     handle_payment_refund,
     handle_payment_success,
+    hold_checkout_coupons,
     initiate_payment,
+    paying_checkout,
     refresh_payment_status,
+    release_checkout_coupons,
+    release_stock,
     request_customer_action,
+    reserve_stock,
 )
-from tillpoint.checkout.payment_sync import apply_intent_event
-from tillpoint.checkout.stock_steps import extend_for_customer_action, release_stock, reserve_stock
 from tillpoint.clock import Clock, SystemClock
 from tillpoint.config import Settings
 from tillpoint.db import Database
-from tillpoint.inventory.feed import StockFeed
-from tillpoint.orders.subscriptions import invoice_paid, subscription_changed
-from tillpoint.payments.backends import build_gateway
-from tillpoint.payments.gateway import PaymentGateway
-from tillpoint.payments.webhooks import Apply, Handler, WebhookRoutes
-from tillpoint.pricing.service import PricingServices, build_pricing_services
+from tillpoint.inventory.public import StockFeed
+from tillpoint.orders.public import invoice_paid, subscription_changed
+from tillpoint.payments.public import Apply, Handler, PaymentGateway, WebhookRoutes, build_gateway
+from tillpoint.pricing.public import PricingServices, build_pricing_services
 from tillpoint.runtime import Runtime, open_database, open_redis
 
 # Each machine action with side effects (checkout/machine.py) -> what runs for it, in

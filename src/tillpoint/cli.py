@@ -108,8 +108,8 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Migrate, seed the demo catalog (idempotent) and serve."""
-    from tillpoint.catalog.demo import seed_demo_catalog
-    from tillpoint.inventory.demo import seed_demo_stock
+    from tillpoint.catalog.public import seed_demo_catalog
+    from tillpoint.inventory.public import seed_demo_stock
 
     settings = settings_or_exit()
     upgrade(settings.database_url)
@@ -145,10 +145,10 @@ def machine(
     ] = True,
 ) -> None:
     """Print the checkout state machine (render dot output with ``dot -Tsvg``)."""
-    from tillpoint.checkout import machine as checkout_machine
+    from tillpoint.checkout import public as checkout_public
 
     render = (
-        checkout_machine.to_mermaid if format is DiagramFormat.mermaid else checkout_machine.to_dot
+        checkout_public.to_mermaid if format is DiagramFormat.mermaid else checkout_public.to_dot
     )
     typer.echo(render(include_expiry=expiry), nl=False)
 
@@ -164,8 +164,7 @@ def create_admin(
     ] = False,
 ) -> None:
     """Create an admin account (who then logs in through POST /api/auth/login)."""
-    from tillpoint.auth.models import ADMIN
-    from tillpoint.auth.service import UserInfo, create_user
+    from tillpoint.auth.public import ADMIN, UserInfo, create_user
     from tillpoint.errors import TillpointError
 
     if password_stdin:
@@ -232,7 +231,7 @@ def coupon_create(
     from datetime import datetime, timedelta
 
     from tillpoint.errors import TillpointError
-    from tillpoint.promotions import admin
+    from tillpoint.promotions import public as promotions_public
 
     if (code is None) == (count is None):
         raise typer.BadParameter("give exactly one of --code and --count")
@@ -254,7 +253,7 @@ def coupon_create(
                 "buy_products": list(buy_product or []),
                 "get_products": list(get_product or []),
             }
-        draft = admin.CouponDraft(
+        draft = promotions_public.CouponDraft(
             code=code or prefix or "BATCH",
             type=type_,
             value=value,
@@ -271,10 +270,12 @@ def coupon_create(
             metadata=meta,
         )
         if count is not None:
-            made = await admin.create_coupon_batch(rt, draft, count=count, prefix=prefix)
+            made = await promotions_public.create_coupon_batch(
+                rt, draft, count=count, prefix=prefix
+            )
         else:
-            made = [await admin.create_coupon(rt, draft)]
-        return [admin.coupon_to_dict(c) for c in made]
+            made = [await promotions_public.create_coupon(rt, draft)]
+        return [promotions_public.coupon_to_dict(c) for c in made]
 
     try:
         made = with_runtime(settings, work)
@@ -299,8 +300,7 @@ def inventory_sync(
     ] = False,
 ) -> None:
     """Pull on-hand levels from TILLPOINT_INVENTORY_PROVIDER into the inventory table."""
-    from tillpoint.inventory.providers import provider_from_settings
-    from tillpoint.inventory.sync import sync_forever, sync_inventory
+    from tillpoint.inventory.public import provider_from_settings, sync_forever, sync_inventory
 
     settings = settings_or_exit()
     try:

@@ -19,12 +19,11 @@ from tillpoint.config import Settings, require_production_ready
 from tillpoint.db import Database
 
 if TYPE_CHECKING:
-    from tillpoint.cart.service import PayingCheck
-    from tillpoint.checkout.effects import ActionTable
-    from tillpoint.inventory.feed import StockFeed
-    from tillpoint.payments.gateway import PaymentGateway
-    from tillpoint.payments.webhooks import WebhookRoutes
-    from tillpoint.pricing.service import PricingServices
+    from tillpoint.cart.public import PayingCheck
+    from tillpoint.checkout.public import ActionTable
+    from tillpoint.inventory.public import StockFeed
+    from tillpoint.payments.public import PaymentGateway, WebhookRoutes
+    from tillpoint.pricing.public import PricingServices
 
 
 @dataclass

@@ -10,15 +10,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from tillpoint.auth.account_tokens import delete_stale_account_tokens
-from tillpoint.auth.guest_sessions import delete_expired_sessions
-from tillpoint.auth.sessions import delete_expired_registered_sessions
-from tillpoint.cart.service import delete_expired_carts
-from tillpoint.checkout.coupon_steps import release_lapsed_holds
-from tillpoint.checkout.payment_recovery import finalize_stuck_payments
-from tillpoint.checkout.service import expire_checkouts
-from tillpoint.inventory.fallbacks import notify_waitlists
-from tillpoint.inventory.reservations import expire_reservations
+from tillpoint.auth.public import (
+    delete_expired_registered_sessions,
+    delete_expired_sessions,
+    delete_stale_account_tokens,
+)
+from tillpoint.cart.public import delete_expired_carts
+from tillpoint.checkout.public import (
+    expire_checkouts,
+    finalize_stuck_payments,
+    release_lapsed_holds,
+)
+from tillpoint.inventory.public import expire_reservations, notify_waitlists
 from tillpoint.outbox.service import deliver_outbox
 from tillpoint.runtime import Runtime
 

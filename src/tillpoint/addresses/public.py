@@ -6,7 +6,7 @@ the address validation services pricing builds.
 Other packages import this feature through this module only (checked by import-linter's
 "public" contract and tests/unit/test_feature_boundaries.py)."""
 
-from tillpoint.addresses.rules import check_guest_info
+from tillpoint.addresses.rules import check_address, check_guest_info
 from tillpoint.addresses.schemas import Address, GuestInfo
 from tillpoint.addresses.service import AddressValidationService, GoogleAddressValidation
 
@@ -15,5 +15,6 @@ __all__ = [
     "AddressValidationService",
     "GoogleAddressValidation",
     "GuestInfo",
+    "check_address",
     "check_guest_info",
 ]

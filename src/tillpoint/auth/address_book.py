@@ -12,8 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select
 
-from tillpoint.addresses.rules import check_address
-from tillpoint.addresses.schemas import Address
+from tillpoint.addresses.public import Address, check_address
 from tillpoint.auth.models import SavedAddress
 from tillpoint.errors import Conflict, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id

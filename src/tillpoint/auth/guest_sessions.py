@@ -15,8 +15,7 @@ from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth.models import GuestSession, RegisteredSession
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.tokens import new_session_token, session_id_for
-from tillpoint.cart.models import Cart
-from tillpoint.cart.service import create_guest_cart, new_guest_cart, record_cart_created
+from tillpoint.cart.public import Cart, create_guest_cart, new_guest_cart, record_cart_created
 from tillpoint.db import UTCDateTime
 from tillpoint.runtime import Runtime
 from tillpoint.security.scrub import scrub_text

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth import session_cache
 from tillpoint.auth.models import GuestSession, RegisteredSession
-from tillpoint.cart import cache as cart_cache
-from tillpoint.cart.service import ConvertedCart, insert_new_cart, new_cart, record_cart_created
+from tillpoint.cart import public as cart_public
+from tillpoint.cart.public import ConvertedCart, insert_new_cart, new_cart, record_cart_created
 from tillpoint.db import after_commit
 from tillpoint.runtime import Runtime
 
@@ -53,7 +53,7 @@ async def move_sessions_to_next_cart(
     registered_ids = tuple(sorted(sid for kind, sid in rows if kind == 1))
 
     async def forget_converted() -> None:
-        await cart_cache.invalidate(rt, converted.id)
+        await cart_public.invalidate(rt, converted.id)
 
     after_commit(s, forget_converted)
     if not rows:

@@ -28,15 +28,17 @@ from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.throttle import ADDRESS_KEY, LoginThrottle
 from tillpoint.auth.tokens import issue_access_token, session_id_for
 from tillpoint.auth.verification import queue_verification
-from tillpoint.cart import cache as cart_cache
-from tillpoint.cart.merge import (
+from tillpoint.cart import public as cart_public
+from tillpoint.cart.public import (
+    ACTIVE,
+    Cart,
     CouponRevalidator,
     MergeReport,
+    create_cart,
+    lock_cart,
     merge_carts,
     revalidate_applied_coupons,
 )
-from tillpoint.cart.models import Cart
-from tillpoint.cart.service import ACTIVE, create_cart, lock_cart
 from tillpoint.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
@@ -360,7 +362,7 @@ async def _sign_in(
 async def _after_sign_in(rt: Runtime, client: Client, signed: SignedIn) -> None:
     """After the unit of work: drop the carts it changed from the cache, and make the
     replaced registered session read as revoked."""
-    await cart_cache.invalidate(rt, *signed.changed_carts)
+    await cart_public.invalidate(rt, *signed.changed_carts)
     if client.session_token and sessions.is_registered_token(client.session_token):
         await sessions.publish_revocation(rt, session_id_for(client.session_token))
     elif client.session_token:  # the guest row was deleted: no cached copy may open it

@@ -17,21 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.cart.models import AppliedCoupon, Cart
-from tillpoint.promotions.calculation import calculate_discount
-from tillpoint.promotions.discount_types import NO_DISCOUNTS, DiscountResult, PricingLine
-from tillpoint.promotions.fetch import (
+from tillpoint.promotions.public import (
+    NO_DISCOUNTS,
+    CartFacts,
+    CouponRule,
+    DiscountResult,
+    PricingLine,
+    Problem,
+    Reason,
+    calculate_discount,
     combinability_rules,
     coupons_by_id,
     customer_keys,
     customer_uses,
     held_by_cart,
     rule_of,
-)
-from tillpoint.promotions.rules import (
-    CartFacts,
-    CouponRule,
-    Problem,
-    Reason,
     select_applicable,
 )
 from tillpoint.runtime import Runtime

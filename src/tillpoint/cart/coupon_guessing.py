@@ -23,7 +23,7 @@ from tillpoint.cart.coupons import apply_coupon
 from tillpoint.cart.view import CartView
 from tillpoint.config import Settings
 from tillpoint.errors import RateLimited, TillpointError
-from tillpoint.promotions.rules import Reason
+from tillpoint.promotions.public import Reason
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempt, AttemptLimit, Attempts
 

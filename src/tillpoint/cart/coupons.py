@@ -29,24 +29,23 @@ from tillpoint.cart.models import AppliedCoupon, Cart
 from tillpoint.cart.view import CartView
 from tillpoint.errors import NotFound
 from tillpoint.ids import new_id
-from tillpoint.promotions.discount_types import DiscountResult, PricingLine
-from tillpoint.promotions.errors import coupon_rejected
-from tillpoint.promotions.fetch import (
-    combinability_rules,
-    coupon_by_code,
-    coupons_by_id,
-    customer_keys,
-    customer_uses,
-    rule_of,
-)
-from tillpoint.promotions.rules import (
+from tillpoint.promotions.public import (
     CONFLICT_REASONS,
     CartFacts,
     CouponRule,
+    DiscountResult,
+    PricingLine,
     Problem,
     Reason,
     check_combination,
     check_coupon,
+    combinability_rules,
+    coupon_by_code,
+    coupon_rejected,
+    coupons_by_id,
+    customer_keys,
+    customer_uses,
+    rule_of,
 )
 from tillpoint.runtime import Runtime
 

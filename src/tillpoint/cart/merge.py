@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.cart.applied_coupons import stale_coupons
 from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
 from tillpoint.cart.service import ABANDONED, ACTIVE, lock_cart
-from tillpoint.catalog.service import resolve_sellable
+from tillpoint.catalog.public import resolve_sellable
 from tillpoint.errors import InvalidInput, NotFound
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime

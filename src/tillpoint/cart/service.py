@@ -36,10 +36,10 @@ from tillpoint.cart.view import (
     build_view,
     cart_to_dict,
 )
-from tillpoint.catalog.service import resolve_sellable, sellables_for
+from tillpoint.catalog.public import resolve_sellable, sellables_for
 from tillpoint.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from tillpoint.ids import is_valid_id, new_id
-from tillpoint.inventory.stock import ensure_available, stock_status_for
+from tillpoint.inventory.public import ensure_available, stock_status_for
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -15,14 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.cart.models import Cart
 from tillpoint.db import savepoint
 from tillpoint.errors import Conflict, NotFound
-from tillpoint.inventory.holds import (
+from tillpoint.inventory.public import (
     HOLD_PREFIX,
+    Reservation,
+    StockRequest,
     cart_reservation_id,
     check_hold_cap,
     held_for,
     release_other_holds,
+    reserve_inventory,
 )
-from tillpoint.inventory.reservations import Reservation, StockRequest, reserve_inventory
 from tillpoint.runtime import Runtime
 
 

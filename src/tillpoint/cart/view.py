@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tillpoint.catalog.service import Sellable
+from tillpoint.catalog.public import Sellable
 
 if TYPE_CHECKING:
-    from tillpoint.inventory.stock import StockStatus
+    from tillpoint.inventory.public import StockStatus
 
 
 @dataclass(frozen=True, slots=True)

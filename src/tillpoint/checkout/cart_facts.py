@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.cart.models import AppliedCoupon, Cart, CartItem
-from tillpoint.catalog.models import Product, ProductVariant
+from tillpoint.cart.public import AppliedCoupon, Cart, CartItem
+from tillpoint.catalog.public import Product, ProductVariant
 from tillpoint.errors import FieldError
-from tillpoint.inventory.stock import cart_stock_problems
-from tillpoint.promotions.discount_types import PricingLine
+from tillpoint.inventory.public import cart_stock_problems
+from tillpoint.promotions.public import PricingLine
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tillpoint.addresses.schemas import Address, GuestInfo
+from tillpoint.addresses.public import Address, GuestInfo
 from tillpoint.checkout.machine import Event
 
 

@@ -16,31 +16,30 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import AuditEvent, record
-from tillpoint.auth.next_cart import move_sessions_to_next_cart
-from tillpoint.cart.service import mark_converted
-from tillpoint.catalog.models import Product, ProductVariant
+from tillpoint.auth.public import move_sessions_to_next_cart
+from tillpoint.cart.public import mark_converted
+from tillpoint.catalog.public import Product, ProductVariant
 from tillpoint.checkout.context import OrderRef as ContextOrder
 from tillpoint.checkout.context import Payment, stored
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.checkout.payment_steps import account_of, email_for, payment_of
 from tillpoint.checkout.stock_steps import reservation_of
 from tillpoint.errors import Conflict
-from tillpoint.inventory.reservations import fulfill_reservation
+from tillpoint.inventory.public import fulfill_reservation
 from tillpoint.mail.send import queue_email
-from tillpoint.orders.emails import confirmation_email
-from tillpoint.orders.service import (
+from tillpoint.orders.public import (
     InsertedOrder,
     LineDraft,
     OrderDraft,
     OrderRef,
+    confirmation_email,
     insert_order_rows,
     is_recurring,
     orders_for_checkout_or_intent,
 )
-from tillpoint.payments import attempts
-from tillpoint.payments.gateway import IntentStatus, PaymentIntentResult
-from tillpoint.payments.risk import held_for_review
-from tillpoint.promotions.holds import redeem_coupon_holds
+from tillpoint.payments import public as payments_public
+from tillpoint.payments.public import IntentStatus, PaymentIntentResult, held_for_review
+from tillpoint.promotions.public import redeem_coupon_holds
 
 
 async def create_order(call: EffectCall) -> None:
@@ -87,8 +86,8 @@ async def _paid_intent(
     # The order and its attempt agree from the same commit: the webhook that would also
     # mark it comes a second or more later (it then finds it final). Applied before the
     # checks below in one statement: any refusal rolls it back with everything else.
-    attempt_status = await attempts.settle_for_order(call.s, intent, rt.clock.now())
-    if attempt_status in attempts.GIVEN_BACK:
+    attempt_status = await payments_public.settle_for_order(call.s, intent, rt.clock.now())
+    if attempt_status in payments_public.GIVEN_BACK:
         raise Conflict("This payment was refunded: no order.", code="payment_refunded")
     if intent.status is not IntentStatus.succeeded:
         raise Conflict("The payment has not succeeded.", code="payment_not_succeeded")

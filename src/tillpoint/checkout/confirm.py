@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor
-from tillpoint.cart.applied_coupons import audit_removals
-from tillpoint.cart.coupons import revalidate_locked_cart
-from tillpoint.cart.service import refuse_while_paying
-from tillpoint.cart.stock_hold import CartOwner
+from tillpoint.cart.public import (
+    CartOwner,
+    audit_removals,
+    refuse_while_paying,
+    revalidate_locked_cart,
+)
 from tillpoint.checkout.cart_facts import CartFacts
 from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping
@@ -28,7 +30,7 @@ from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.store import save
 from tillpoint.checkout.views import CheckoutView, price, view_of
 from tillpoint.errors import Conflict, TillpointError
-from tillpoint.pricing.totals import OrderTotal
+from tillpoint.pricing.public import OrderTotal
 from tillpoint.runtime import Runtime
 
 

@@ -13,21 +13,20 @@ from typing import Any
 from sqlalchemy import and_, exists
 
 from tillpoint.audit.service import AuditEvent, record
-from tillpoint.auth.models import User
-from tillpoint.cart.models import Cart
+from tillpoint.auth.public import User
+from tillpoint.cart.public import Cart
 from tillpoint.checkout.effects import EffectCall, RefuseKeeping
 from tillpoint.errors import Conflict
-from tillpoint.inventory.models import InventoryReservation
-from tillpoint.inventory.reservations import ACTIVE
-from tillpoint.promotions.errors import CouponUnavailable
-from tillpoint.promotions.holds import (
+from tillpoint.inventory.public import ACTIVE, InventoryReservation
+from tillpoint.promotions.public import (
     EXHAUSTED,
+    CouponHold,
+    CouponUnavailable,
     coupon_message,
     hold_coupons,
     release_checkout_holds,
     release_holds_without,
 )
-from tillpoint.promotions.models import CouponHold
 from tillpoint.runtime import Runtime
 
 

@@ -20,15 +20,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor
-from tillpoint.cart.stock_hold import CartOwner
+from tillpoint.cart.public import CartOwner
 from tillpoint.checkout import machine
 from tillpoint.checkout.actions import ACTIONS
 from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import TillpointError
-from tillpoint.pricing.totals import OrderTotal
-from tillpoint.promotions.discount_types import PricingLine
+from tillpoint.pricing.public import OrderTotal
+from tillpoint.promotions.public import PricingLine
 from tillpoint.runtime import Runtime
 
 

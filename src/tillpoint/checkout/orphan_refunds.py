@@ -8,9 +8,9 @@ from typing import Any
 
 from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.audit.service import SYSTEM, AuditEvent, record
-from tillpoint.orders.service import order_id_for_intent
-from tillpoint.payments import attempts
-from tillpoint.payments.gateway import (
+from tillpoint.orders.public import order_id_for_intent
+from tillpoint.payments import public as payments_public
+from tillpoint.payments.public import (
     IntentStatus,
     PaymentGateway,
     PaymentIntentResult,
@@ -43,7 +43,7 @@ async def refund_orphan(
     async with rt.db.transaction() as s:
         if await order_id_for_intent(s, intent.id) is not None:
             return None
-        claimed = await attempts.claim_refund(s, intent.id, rt.clock.now())
+        claimed = await payments_public.claim_refund(s, intent.id, rt.clock.now())
     if claimed is None:
         return None  # refunded, or being refunded by someone else right now
     try:
@@ -55,10 +55,10 @@ async def refund_orphan(
         )
     except Exception:
         async with rt.db.transaction() as s:
-            await attempts.unclaim_refund(s, intent.id, claimed, rt.clock.now())
+            await payments_public.unclaim_refund(s, intent.id, claimed, rt.clock.now())
         raise
     async with rt.db.transaction() as s:
-        await attempts.finish_refund(s, intent.id, rt.clock.now())
+        await payments_public.finish_refund(s, intent.id, rt.clock.now())
         await record(
             s,
             AuditEvent(

@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from tillpoint.audit.service import SYSTEM, Actor
-from tillpoint.auth.session_context import SessionContext
+from tillpoint.auth.public import SessionContext
 from tillpoint.checkout.context import CheckoutContext
 from tillpoint.checkout.machine import State
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.payment_steps import account_of, payment_of
 from tillpoint.checkout.payment_sync import PAYING, SyncResult, snapshot, sync_payment
 from tillpoint.errors import Conflict, NotFound
-from tillpoint.payments.gateway import IntentStatus, idempotency_key
+from tillpoint.payments.public import IntentStatus, idempotency_key
 from tillpoint.runtime import Runtime
 
 

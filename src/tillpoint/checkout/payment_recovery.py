@@ -13,7 +13,7 @@ from tillpoint.checkout.machine import State
 from tillpoint.checkout.models import Checkout
 from tillpoint.checkout.payment_sync import PAYING, SyncResult, sync_payment
 from tillpoint.errors import TillpointError
-from tillpoint.payments.gateway import GatewayRejected, IntentStatus
+from tillpoint.payments.public import GatewayRejected, IntentStatus
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)

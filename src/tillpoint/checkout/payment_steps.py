@@ -23,21 +23,22 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tillpoint.auth.models import User
+from tillpoint.auth.public import User
 from tillpoint.checkout.context import CheckoutContext, Payment
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.errors import FieldError, InvalidInput, TillpointError
-from tillpoint.payments import attempts
-from tillpoint.payments.gateway import (
+from tillpoint.payments import public as payments_public
+from tillpoint.payments.public import (
+    AttemptKeys,
     CreateIntent,
     GatewayRejected,
     IntentStatus,
+    PaymentCustomer,
     PaymentGateway,
     PaymentIntentResult,
+    check_velocity,
     idempotency_key,
 )
-from tillpoint.payments.models import PaymentCustomer
-from tillpoint.payments.velocity import AttemptKeys, check_velocity
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ async def initiate_payment(call: EffectCall) -> None:
             receipt_email=email,
         )
     )
-    await attempts.record_attempt(
+    await payments_public.record_attempt(
         s, keys=keys, gateway=gateway.name, intent=intent, now=rt.clock.now()
     )
     ctx.payment = Payment.model_validate(
@@ -232,7 +233,7 @@ async def refresh_payment_status(call: EffectCall) -> None:
         return
     intent = await call.rt.gateway.retrieve_payment_intent(intent_id, account=account_of(payment))
     call.context.payment = payment.updated(intent_summary(intent))
-    await attempts.apply_intent(call.s, intent, call.rt.clock.now())
+    await payments_public.apply_intent(call.s, intent, call.rt.clock.now())
 
 
 async def handle_payment_success(call: EffectCall) -> None:
@@ -253,5 +254,8 @@ async def handle_payment_refund(call: EffectCall) -> None:
     checkout keeps how much, why, and the sentence the shopper is shown."""
     refund = call.payload.get("refund")
     call.context.payment = payment_of(call.context).updated(
-        {"status": attempts.REFUNDED, "refund": dict(refund) if isinstance(refund, dict) else None}
+        {
+            "status": payments_public.REFUNDED,
+            "refund": dict(refund) if isinstance(refund, dict) else None,
+        }
     )

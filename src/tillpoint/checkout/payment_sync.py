@@ -27,17 +27,22 @@ from tillpoint.checkout.orphan_refunds import recorded_refund, refund_message, r
 from tillpoint.checkout.payment_steps import account_of, intent_summary, payment_of
 from tillpoint.checkout.subscriptions import start_subscriptions
 from tillpoint.errors import Conflict, NotFound
-from tillpoint.orders.models import Order, OrderLine
-from tillpoint.orders.service import is_recurring, order_of_intent, order_ref_for_checkout
-from tillpoint.payments import attempts
-from tillpoint.payments.gateway import (
+from tillpoint.orders.public import (
+    Order,
+    OrderLine,
+    is_recurring,
+    order_of_intent,
+    order_ref_for_checkout,
+)
+from tillpoint.payments import public as payments_public
+from tillpoint.payments.public import (
     GatewayRejected,
     IntentStatus,
+    PaymentAttempt,
     PaymentGateway,
     PaymentIntentResult,
     WebhookEvent,
 )
-from tillpoint.payments.models import PaymentAttempt
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -278,8 +283,8 @@ async def sync_intent(rt: Runtime, intent: PaymentIntentResult) -> SyncResult | 
         checkout_id = rows[0].checkout_id if rows else intent.metadata.get("checkout_id")
         if rows:
             intent = replace(intent, account=rows[0].account)
-            if rows[0].status not in attempts.FINAL:
-                await attempts.settle_for_order(s, intent, rt.clock.now())
+            if rows[0].status not in payments_public.FINAL:
+                await payments_public.settle_for_order(s, intent, rt.clock.now())
         if intent.status is IntentStatus.succeeded:
             if not rows:
                 paid = await order_of_intent(s, intent.id)

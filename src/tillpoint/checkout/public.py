@@ -38,11 +38,12 @@ from tillpoint.checkout.service import (
     start_checkout,
 )
 from tillpoint.checkout.stock_steps import extend_for_customer_action, release_stock, reserve_stock
-from tillpoint.checkout.views import CheckoutView, checkout_to_dict
+from tillpoint.checkout.views import CheckoutOut, CheckoutView
 
 __all__ = [
     "ActionTable",
     "CheckoutCommand",
+    "CheckoutOut",
     "CheckoutView",
     "Event",
     "SyncResult",
@@ -50,7 +51,6 @@ __all__ = [
     "apply_intent_event",
     "check_handlers",
     "check_payment",
-    "checkout_to_dict",
     "confirm_payment",
     "create_order",
     "expire_checkouts",

@@ -36,13 +36,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from tillpoint.addresses.rules import check_guest_info
+from tillpoint.addresses.public import check_guest_info
 from tillpoint.audit.chain import Along
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
-from tillpoint.auth.models import GuestSession, RegisteredSession
-from tillpoint.auth.session_context import SessionContext
-from tillpoint.cart import cache as cart_cache
-from tillpoint.cart.applied_coupons import audit_removals
+from tillpoint.auth.public import GuestSession, RegisteredSession, SessionContext
+from tillpoint.cart import public as cart_public
+from tillpoint.cart.public import audit_removals
 from tillpoint.checkout import confirm, machine
 from tillpoint.checkout.actions import apply_actions, new_context
 from tillpoint.checkout.cart_facts import CartFacts, load_cart_facts
@@ -80,12 +79,9 @@ from tillpoint.errors import (
     PreconditionFailed,
 )
 from tillpoint.ids import is_valid_id, new_id
-from tillpoint.pricing.service import (
-    shipping_request,
-)
-from tillpoint.pricing.totals import OrderTotal
+from tillpoint.pricing.public import OrderTotal, shipping_request
 from tillpoint.runtime import Runtime
-from tillpoint.shipping.service import ShippingQuote
+from tillpoint.shipping.public import ShippingQuote
 
 log = logging.getLogger(__name__)
 
@@ -722,7 +718,7 @@ def _stock(cart: CartFacts) -> tuple[dict[str, Any], ...]:
 async def _forget_cart_if_coupons_removed(rt: Runtime, view: CheckoutView) -> None:
     """After commit: a cart that lost coupons at CONFIRM_ORDER must not be served from cache."""
     if any(e.get("code") == "coupon_removed" for e in view.errors):
-        await cart_cache.invalidate(rt, view.context.cart_id or "")
+        await cart_public.invalidate(rt, view.context.cart_id or "")
 
 
 async def _drive(

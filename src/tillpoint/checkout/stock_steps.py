@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import contextlib
 
-from tillpoint.cart.models import Cart
-from tillpoint.cart.stock_hold import CartOwner, held_by_owner
+from tillpoint.cart.public import Cart, CartOwner, held_by_owner
 from tillpoint.checkout.context import CheckoutContext, Reservation
 from tillpoint.checkout.effects import EffectCall
 from tillpoint.db import savepoint
 from tillpoint.errors import Conflict
-from tillpoint.inventory.errors import ReservationClosed, ReservationNotFound
-from tillpoint.inventory.holds import check_hold_cap, release_other_holds
-from tillpoint.inventory.reservations import (
+from tillpoint.inventory.public import (
     ACTIVE,
+    ReservationClosed,
+    ReservationNotFound,
     StockRequest,
+    check_hold_cap,
     extend_reservation,
     get_reservation_in,
+    release_other_holds,
     release_reservation,
     reserve_inventory,
 )

@@ -8,11 +8,14 @@ from typing import Any
 from sqlalchemy import select
 
 from tillpoint.errors import TillpointError
-from tillpoint.orders.models import Order, OrderLine, SubscriptionRecord
-from tillpoint.orders.service import is_recurring
-from tillpoint.orders.subscriptions import record_subscription
-from tillpoint.payments.customers import customer_for
-from tillpoint.payments.gateway import RecurringPrice
+from tillpoint.orders.public import (
+    Order,
+    OrderLine,
+    SubscriptionRecord,
+    is_recurring,
+    record_subscription,
+)
+from tillpoint.payments.public import RecurringPrice, customer_for
 from tillpoint.runtime import Runtime
 
 _INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}

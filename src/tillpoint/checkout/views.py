@@ -11,17 +11,21 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.addresses.schemas import Address
+from tillpoint.addresses.public import Address
 from tillpoint.checkout import machine
 from tillpoint.checkout.cart_facts import CartFacts
 from tillpoint.checkout.context import CheckoutContext, stored
 from tillpoint.checkout.machine import Event, State
 from tillpoint.checkout.models import Checkout
 from tillpoint.errors import ServiceUnavailable
-from tillpoint.pricing.service import PricingInput, ShippingNoLongerOffered, price_checkout
-from tillpoint.pricing.totals import OrderTotal
+from tillpoint.pricing.public import (
+    OrderTotal,
+    PricingInput,
+    ShippingNoLongerOffered,
+    price_checkout,
+)
 from tillpoint.runtime import Runtime
-from tillpoint.shipping.types import ShippingOption
+from tillpoint.shipping.public import ShippingOption
 
 
 @dataclass(frozen=True, slots=True)

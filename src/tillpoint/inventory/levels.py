@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
-from tillpoint.catalog.models import Product, ProductVariant
+from tillpoint.catalog.public import Product, ProductVariant
 from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.fallbacks import notify_waitlist_in

@@ -16,7 +16,7 @@ from sqlalchemy import Select, bindparam, event, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
-from tillpoint.catalog.models import Product
+from tillpoint.catalog.public import Product
 from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id
 from tillpoint.inventory.models import InventoryItem

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tillpoint.cart.service import add_item
+from tillpoint.cart.public import add_item
 from tillpoint.errors import NotFound, TillpointError
 from tillpoint.ids import is_valid_id
 from tillpoint.orders.models import Order

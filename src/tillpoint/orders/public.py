@@ -6,6 +6,9 @@ refunds, and recurring subscriptions.
 Other packages import this feature through this module only (checked by import-linter's
 "public" contract and tests/unit/test_feature_boundaries.py)."""
 
+from tillpoint.orders.buy_again import BuyAgainReport, LineOutcome, buy_again
+from tillpoint.orders.display import order_display_json
+from tillpoint.orders.emails import confirmation_email
 from tillpoint.orders.models import Order, OrderLine, SubscriptionRecord
 from tillpoint.orders.refunds import RefundRequest, refund_order
 from tillpoint.orders.service import (
@@ -29,14 +32,18 @@ from tillpoint.orders.service import (
 from tillpoint.orders.subscriptions import invoice_paid, record_subscription, subscription_changed
 
 __all__ = [
+    "BuyAgainReport",
     "InsertedOrder",
     "LineDraft",
+    "LineOutcome",
     "Order",
     "OrderDraft",
     "OrderLine",
     "OrderRef",
     "RefundRequest",
     "SubscriptionRecord",
+    "buy_again",
+    "confirmation_email",
     "get_order",
     "get_order_as_admin",
     "get_order_for_checkout",
@@ -45,6 +52,7 @@ __all__ = [
     "is_recurring",
     "list_orders",
     "order_access_token",
+    "order_display_json",
     "order_id_for_intent",
     "order_of_intent",
     "order_ref_for_checkout",

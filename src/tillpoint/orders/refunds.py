@@ -18,12 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.errors import Conflict, InvalidInput, NotFound, TillpointError
 from tillpoint.ids import is_valid_id, new_id
-from tillpoint.inventory.levels import adjust_stock
-from tillpoint.inventory.stock import stock_rows
+from tillpoint.inventory.public import adjust_stock, stock_rows
 from tillpoint.orders.emails import queue_refund
 from tillpoint.orders.models import Order, OrderLine, Refund
 from tillpoint.orders.prorate import SHIPPING, prorate_refund
-from tillpoint.payments.gateway import PaymentGateway, RefundResult
+from tillpoint.payments.public import PaymentGateway, RefundResult
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -20,13 +20,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.auth.session_context import SessionContext
+from tillpoint.auth.public import SessionContext
 from tillpoint.config import Settings
 from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.orders.models import Order, OrderLine, OrderPayment, Refund
 from tillpoint.orders.numbers import new_order_number
-from tillpoint.payments.gateway import PaymentIntentResult
+from tillpoint.payments.public import PaymentIntentResult
 from tillpoint.runtime import Runtime
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.ids import new_id
 from tillpoint.orders.models import SubscriptionRecord
-from tillpoint.payments.gateway import PaymentGateway, SubscriptionResult, WebhookEvent
+from tillpoint.payments.public import PaymentGateway, SubscriptionResult, WebhookEvent
 from tillpoint.runtime import Runtime
 
 MISMATCH = "webhook_subscription_mismatch"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tillpoint.auth.models import User
+from tillpoint.auth.public import User
 from tillpoint.errors import FieldError, NotFound, Unauthorized
 from tillpoint.payments.gateway import (
     CustomerNotFound,

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.cart.applied_coupons import price_applied_coupons
-from tillpoint.promotions.discount_types import DiscountResult, PricingLine
+from tillpoint.cart.public import price_applied_coupons
+from tillpoint.promotions.public import DiscountResult, PricingLine
 from tillpoint.runtime import Runtime
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.addresses.schemas import Address
-from tillpoint.addresses.service import AddressValidationService, GoogleAddressValidation
+from tillpoint.addresses.public import Address, AddressValidationService, GoogleAddressValidation
 from tillpoint.clock import Clock
 from tillpoint.config import Settings
 from tillpoint.pricing.discounts import discounts_for
@@ -24,12 +23,15 @@ from tillpoint.pricing.totals import (
     shipping_discount,
     taxable_lines,
 )
-from tillpoint.promotions.discount_types import NO_DISCOUNTS, PricingLine
+from tillpoint.promotions.public import NO_DISCOUNTS, PricingLine
 from tillpoint.runtime import Runtime
-from tillpoint.shipping.service import ShippingCalculationService, build_shipping_service
-from tillpoint.shipping.types import ShippingOption, ShippingRequest
-from tillpoint.tax.service import TaxCalculationService, build_tax_service
-from tillpoint.tax.types import TaxAddress, TaxRequest
+from tillpoint.shipping.public import (
+    ShippingCalculationService,
+    ShippingOption,
+    ShippingRequest,
+    build_shipping_service,
+)
+from tillpoint.tax.public import TaxAddress, TaxCalculationService, TaxRequest, build_tax_service
 
 
 @dataclass

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tillpoint.promotions.discount_types import DiscountResult, PricingLine
-from tillpoint.tax.types import TaxableLine, TaxBreakdownItem, TaxCalculation
+from tillpoint.promotions.public import DiscountResult, PricingLine
+from tillpoint.tax.public import TaxableLine, TaxBreakdownItem, TaxCalculation
 
 
 def _flat(obj: Any) -> dict[str, Any]:

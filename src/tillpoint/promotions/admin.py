@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
-from tillpoint.catalog.models import Product
+from tillpoint.catalog.public import Product
 from tillpoint.errors import Conflict, FieldError, InvalidInput
 from tillpoint.ids import new_id
 from tillpoint.money import BASIS_POINTS, KNOWN_CURRENCIES, MAX_AMOUNT

@@ -15,10 +15,13 @@ from starlette.types import ASGIApp
 from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Settings, load_settings
 from tillpoint.logs import configure_logging
-from tillpoint.payments.backends import build_gateway, require_real_gateway
-from tillpoint.payments.gateway import PaymentGateway
-from tillpoint.payments.sandbox import SandboxGateway
-from tillpoint.payments.webhooks import process_webhook
+from tillpoint.payments.public import (
+    PaymentGateway,
+    SandboxGateway,
+    build_gateway,
+    process_webhook,
+    require_real_gateway,
+)
 from tillpoint.runtime import Runtime
 from tillpoint.security.headers import SecurityHeaders, security_headers
 from tillpoint.security.load import LoadMonitor

@@ -9,13 +9,18 @@ from fastapi import Depends, Header, Request
 from pydantic import WithJsonSchema
 
 from tillpoint.audit.service import Actor
-from tillpoint.auth.cookies import cookie_names
-from tillpoint.auth.guest_sessions import resolve_guest_session
-from tillpoint.auth.mail_throttle import AccountMailThrottle, account_mail_throttle_for
-from tillpoint.auth.session_context import SessionContext
-from tillpoint.auth.sessions import is_registered_token, resolve_registered_session
-from tillpoint.auth.throttle import LoginThrottle, login_throttle_for
-from tillpoint.cart.coupon_guessing import PREFIX as COUPON_PREFIX
+from tillpoint.auth.public import (
+    AccountMailThrottle,
+    LoginThrottle,
+    SessionContext,
+    account_mail_throttle_for,
+    cookie_names,
+    is_registered_token,
+    login_throttle_for,
+    resolve_guest_session,
+    resolve_registered_session,
+)
+from tillpoint.cart.public import PREFIX as COUPON_PREFIX
 from tillpoint.errors import BadRequest, Forbidden, Unauthorized
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempts, attempts_for

@@ -10,8 +10,7 @@ from urllib.parse import parse_qs
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
-from tillpoint.auth.cookies import cookie_names, read_cookies
-from tillpoint.auth.tokens import session_id_for
+from tillpoint.auth.public import cookie_names, read_cookies, session_id_for
 from tillpoint.config import Settings
 from tillpoint.security import csrf
 from tillpoint.security.origins import origin_of

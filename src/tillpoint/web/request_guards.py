@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from tillpoint.auth.cookies import cookie_names, repeated_names
+from tillpoint.auth.public import cookie_names, repeated_names
 from tillpoint.config import Settings
 from tillpoint.security.origins import host_allowed
 from tillpoint.security.ratelimit import OPS_PATHS

@@ -10,11 +10,8 @@ from starlette.datastructures import MutableHeaders
 
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import Actor, log_security_event
-from tillpoint.auth import guest_session_cache as guest_cache
-from tillpoint.auth import session_cache
-from tillpoint.auth.cookies import cookie_names
-from tillpoint.auth.sessions import is_registered_token
-from tillpoint.auth.tokens import session_id_for
+from tillpoint.auth.public import cookie_names, is_registered_token, session_cache, session_id_for
+from tillpoint.auth.public import guest_session_cache as guest_cache
 from tillpoint.config import Settings
 from tillpoint.runtime import Runtime
 from tillpoint.security.attempts import Attempt

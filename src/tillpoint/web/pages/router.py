@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
 
-from tillpoint.catalog import service as catalog
+from tillpoint.catalog import public as catalog_public
 from tillpoint.runtime import Runtime
 from tillpoint.web.deps import RuntimeDep
 from tillpoint.web.pages.address_rules import COUNTRIES, address_form_rules
@@ -65,7 +65,7 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def catalog_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     """The demo catalog: every active product with its variants and a stock badge slot."""
-    products, _ = await catalog.list_products(rt, limit=100)
+    products, _ = await catalog_public.list_products(rt, limit=100)
     levels = await catalog_levels(rt, [p.id for p in products])
     return _page(request, "catalog.html", products=products, levels=levels, title="Shop")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tillpoint.inventory.stock import level_of, stock_rows
+from tillpoint.inventory.public import level_of, stock_rows
 from tillpoint.runtime import Runtime
 
 

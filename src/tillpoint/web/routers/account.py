@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
-from tillpoint.addresses.schemas import Address
-from tillpoint.auth import address_book
+from tillpoint.addresses.public import Address
+from tillpoint.auth import public as auth_public
 from tillpoint.web.deps import RuntimeDep, UserDep
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
@@ -30,7 +30,7 @@ class SavedAddressesOut(BaseModel):
     items: list[SavedAddressOut]
 
 
-def _out(info: address_book.SavedAddressInfo) -> SavedAddressOut:
+def _out(info: auth_public.SavedAddressInfo) -> SavedAddressOut:
     return SavedAddressOut(id=info.id, address=info.address, created_at=info.created_at)
 
 
@@ -39,7 +39,7 @@ async def list_addresses(rt: RuntimeDep, session: UserDep, response: Response) -
     """The signed-in user's saved addresses, newest first (the checkout may offer them)."""
     assert session.user_id is not None
     response.headers["Cache-Control"] = "no-store"
-    found = await address_book.list_addresses(rt, session.user_id)
+    found = await auth_public.list_addresses(rt, session.user_id)
     return SavedAddressesOut(items=[_out(info) for info in found])
 
 
@@ -53,12 +53,12 @@ async def add_address(body: Address, rt: RuntimeDep, session: UserDep) -> SavedA
     """Save an address (checked and standardised by the checkout's rules); 422 with
     per-field codes, 409 ``address_book_full``."""
     assert session.user_id is not None
-    return _out(await address_book.add_address(rt, session.user_id, body))
+    return _out(await auth_public.add_address(rt, session.user_id, body))
 
 
 @router.delete("/addresses/{address_id}", status_code=204, responses=error_responses(401, 403, 404))
 async def delete_address(address_id: AddressId, rt: RuntimeDep, session: UserDep) -> Response:
     """Delete a saved address; 404 ``address_not_found`` for one that is not yours."""
     assert session.user_id is not None
-    await address_book.delete_address(rt, session.user_id, address_id)
+    await auth_public.delete_address(rt, session.user_id, address_id)
     return Response(status_code=204)

@@ -18,7 +18,7 @@ from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from tillpoint.money import MAX_AMOUNT
-from tillpoint.promotions import admin
+from tillpoint.promotions import public as promotions_public
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
@@ -32,7 +32,7 @@ ADMIN_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 ProductIds = list[Annotated[str, Field(max_length=40)]]
 CouponKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_get_y"]
 Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT), Strict(), Whole]
-Uses = Annotated[int, Field(ge=1, le=admin.MAX_USES), Strict(), Whole]
+Uses = Annotated[int, Field(ge=1, le=promotions_public.MAX_USES), Strict(), Whole]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 ProductList = Annotated[ProductIds, Field(max_length=500)]
@@ -81,7 +81,7 @@ class CouponIn(CouponFields):
 
 
 class CouponBatchIn(CouponFields):
-    count: Annotated[int, Field(ge=1, le=admin.MAX_BATCH), Strict(), Whole]
+    count: Annotated[int, Field(ge=1, le=promotions_public.MAX_BATCH), Strict(), Whole]
     prefix: str = Field(default="", max_length=20)
 
 
@@ -109,7 +109,7 @@ class CouponPatch(StrictModel):
     excluded_products: Annotated[ProductList | None, _alone(ProductList)] = None
     metadata: Annotated[Metadata | None, _alone(Metadata)] = None
 
-    @field_validator(*sorted(admin.NOT_NULLABLE), mode="before")
+    @field_validator(*sorted(promotions_public.NOT_NULLABLE), mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -145,8 +145,8 @@ class CouponListOut(BaseModel):
     next_cursor: str | None
 
 
-def _draft(body: CouponFields, code: str) -> admin.CouponDraft:
-    return admin.CouponDraft(
+def _draft(body: CouponFields, code: str) -> promotions_public.CouponDraft:
+    return promotions_public.CouponDraft(
         code=code,
         type=body.type,
         value=body.value,
@@ -182,10 +182,10 @@ async def create_coupon(
     body: CouponIn, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:
     """Create a coupon (codes are unique case-insensitively: 409 ``coupon_code_taken``)."""
-    coupon = await admin.create_coupon(
+    coupon = await promotions_public.create_coupon(
         rt, _draft(body, body.code), actor=request_actor(request, session)
     )
-    return admin.coupon_to_dict(coupon)
+    return promotions_public.coupon_to_dict(coupon)
 
 
 @router.post("/bulk", response_model=CouponListOut, status_code=201, responses=ADMIN_ERRORS)
@@ -193,14 +193,14 @@ async def create_coupon_batch(
     body: CouponBatchIn, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:
     """Create ``count`` coupons with unique random single-use codes (``PREFIX-XXXXXXXXXX``)."""
-    coupons = await admin.create_coupon_batch(
+    coupons = await promotions_public.create_coupon_batch(
         rt,
         _draft(body, body.prefix or "BATCH"),
         count=body.count,
         prefix=body.prefix,
         actor=request_actor(request, session),
     )
-    return {"items": [admin.coupon_to_dict(c) for c in coupons], "next_cursor": None}
+    return {"items": [promotions_public.coupon_to_dict(c) for c in coupons], "next_cursor": None}
 
 
 @router.get("", response_model=CouponListOut, responses=ADMIN_ERRORS)
@@ -213,16 +213,19 @@ async def list_coupons(
     batch_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
     """Coupons in id order; pass ``next_cursor`` back as ``cursor`` for the next page."""
-    rows, next_cursor = await admin.list_coupons(
+    rows, next_cursor = await promotions_public.list_coupons(
         rt, after=cursor, limit=limit, active=active, batch_id=batch_id
     )
-    return {"items": [admin.coupon_to_dict(c) for c in rows], "next_cursor": next_cursor}
+    return {
+        "items": [promotions_public.coupon_to_dict(c) for c in rows],
+        "next_cursor": next_cursor,
+    }
 
 
 @router.get("/{coupon_id}", response_model=CouponOut, responses=ADMIN_ERRORS)
 async def get_coupon(coupon_id: CouponId, rt: RuntimeDep, session: AdminDep) -> dict[str, Any]:
     """One coupon, with its usage count."""
-    return admin.coupon_to_dict(await admin.read_coupon(rt, coupon_id))
+    return promotions_public.coupon_to_dict(await promotions_public.read_coupon(rt, coupon_id))
 
 
 @router.patch("/{coupon_id}", response_model=CouponOut, responses=ADMIN_ERRORS)
@@ -230,10 +233,10 @@ async def update_coupon(
     coupon_id: CouponId, body: CouponPatch, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:
     """Change some fields; the coupon is checked as a whole afterwards."""
-    coupon = await admin.update_coupon(
+    coupon = await promotions_public.update_coupon(
         rt, coupon_id, body.model_dump(exclude_unset=True), actor=request_actor(request, session)
     )
-    return admin.coupon_to_dict(coupon)
+    return promotions_public.coupon_to_dict(coupon)
 
 
 @router.post("/{coupon_id}/deactivate", response_model=CouponOut, responses=ADMIN_ERRORS)
@@ -241,5 +244,7 @@ async def deactivate_coupon(
     coupon_id: CouponId, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> dict[str, Any]:
     """Switch a coupon off (carts holding it drop it on their next change)."""
-    coupon = await admin.deactivate_coupon(rt, coupon_id, actor=request_actor(request, session))
-    return admin.coupon_to_dict(coupon)
+    coupon = await promotions_public.deactivate_coupon(
+        rt, coupon_id, actor=request_actor(request, session)
+    )
+    return promotions_public.coupon_to_dict(coupon)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field, Strict, WithJsonSchema
 
-from tillpoint.inventory import levels
-from tillpoint.inventory.levels import MAX_ON_HAND
+from tillpoint.inventory import public as inventory_public
+from tillpoint.inventory.public import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import IsoDate, StrictModel, Whole, WholeNumber, error_responses
@@ -49,7 +49,7 @@ async def adjust(
     """Set (``on_hand``) or move (``delta``) a product's or variant's stock; the reason
     goes to the audit log."""
     actor = request_actor(request, admin)
-    row = await levels.adjust_stock(
+    row = await inventory_public.adjust_stock(
         rt,
         product_id,
         reason=body.reason,
@@ -74,7 +74,7 @@ async def low_stock(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """SKUs at or below their low-stock threshold, by SKU (``next_cursor`` continues)."""
-    rows = await levels.low_stock(rt, limit=limit + 1, after=cursor)
+    rows = await inventory_public.low_stock(rt, limit=limit + 1, after=cursor)
     more = len(rows) > limit
     rows = rows[:limit]
     return {

@@ -18,13 +18,19 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from tillpoint.audit.service import Actor
-from tillpoint.auth import service
-from tillpoint.auth.cookies import REFRESH_COOKIE_PATH, cookie_names
-from tillpoint.auth.guest_sessions import start_guest_session
-from tillpoint.auth.password_reset import confirm_password_reset, request_password_reset
-from tillpoint.auth.service import Client, SignedIn
-from tillpoint.auth.verification import resend_verification, verify_email
-from tillpoint.checkout.service import adopt_checkouts
+from tillpoint.auth import public as auth_public
+from tillpoint.auth.public import (
+    REFRESH_COOKIE_PATH,
+    Client,
+    SignedIn,
+    confirm_password_reset,
+    cookie_names,
+    request_password_reset,
+    resend_verification,
+    start_guest_session,
+    verify_email,
+)
+from tillpoint.checkout.public import adopt_checkouts
 from tillpoint.config import Settings
 from tillpoint.errors import Unauthorized
 from tillpoint.web.deps import (
@@ -163,7 +169,7 @@ def _signed_in_out(response: Response, settings: Settings, signed: SignedIn) -> 
     )
 
 
-def _user_fields(user: service.UserInfo) -> dict[str, Any]:
+def _user_fields(user: auth_public.UserInfo) -> dict[str, Any]:
     return {
         "id": user.id,
         "email": user.email,
@@ -191,7 +197,7 @@ async def register(
     throttle: LoginThrottleDep,
 ) -> SignedInOut:
     """Create a customer account and log in; the guest cart is merged into it."""
-    signed = await service.register(
+    signed = await auth_public.register(
         rt,
         throttle,
         email=body.email,
@@ -212,7 +218,7 @@ async def login(
 ) -> SignedInOut:
     """Log in. A wrong password and an unknown email answer the same 401
     ``invalid_credentials``; too many failures answer 429 with ``Retry-After``."""
-    signed = await service.login(
+    signed = await auth_public.login(
         rt,
         throttle,
         email=body.email,
@@ -232,7 +238,7 @@ async def refresh(request: Request, response: Response, rt: RuntimeDep) -> Refre
     refresh_token = request.cookies.get(names.refresh)
     if not session_token or not refresh_token:
         raise Unauthorized("No refresh token: log in.", code="invalid_refresh_token")
-    signed = await service.refresh(
+    signed = await auth_public.refresh(
         rt,
         session_token=session_token,
         refresh_token=refresh_token,
@@ -274,7 +280,7 @@ async def logout(request: Request, response: Response, rt: RuntimeDep) -> Logged
     client = _client(request, rt.settings)
     ended = 0
     if client.session_token:
-        ended = int(await service.logout(rt, session_token=client.session_token, client=client))
+        ended = int(await auth_public.logout(rt, session_token=client.session_token, client=client))
     return await _continue_as_guest(request, response, rt, ended)
 
 
@@ -284,7 +290,7 @@ async def logout_all(
 ) -> LoggedOutOut:
     """End every session of the logged-in user, on every device, this one included."""
     assert session.user_id is not None
-    ended = await service.logout_all(
+    ended = await auth_public.logout_all(
         rt, user_id=session.user_id, client=_client(request, rt.settings)
     )
     return await _continue_as_guest(request, response, rt, ended)
@@ -294,7 +300,7 @@ async def logout_all(
 async def me(rt: RuntimeDep, session: UserDep) -> MeOut:
     """The logged-in user."""
     assert session.user_id is not None
-    user = await service.get_user(rt, session.user_id)
+    user = await auth_public.get_user(rt, session.user_id)
     if user is None:
         raise Unauthorized("Log in first.", code="login_required")
     return MeOut(**_user_fields(user), session_expires_at=session.expires_at)

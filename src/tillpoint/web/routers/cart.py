@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, Strict
 
-from tillpoint.cart import service
-from tillpoint.cart.view import CartView, cart_to_dict
+from tillpoint.cart import public as cart_public
+from tillpoint.cart.public import CartView, cart_to_dict
 from tillpoint.config import MAX_LINE_QUANTITY
 from tillpoint.errors import NotFound
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep
@@ -106,7 +106,7 @@ def cart_answer(response: Response, view: CartView) -> dict[str, Any]:
 
 
 async def _own_cart(rt: RuntimeDep, cart_id: str) -> CartView:
-    view = await service.get_cart(rt, cart_id)
+    view = await cart_public.get_cart(rt, cart_id)
     if view is None:
         raise NotFound("No such cart.", code="cart_not_found")
     return view
@@ -134,7 +134,7 @@ async def add_item(
     body: AddItemIn, response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
 ) -> dict[str, Any]:
     """Add a product (same product, variant and metadata merge into one line)."""
-    view = await service.add_item(
+    view = await cart_public.add_item(
         rt,
         session.cart_id,
         product_id=body.product_id,
@@ -156,7 +156,7 @@ async def update_item(
     if_match: IfMatchDep,
 ) -> dict[str, Any]:
     """Set a line's quantity; 0 removes the line."""
-    view = await service.update_item_quantity(
+    view = await cart_public.update_item_quantity(
         rt, session.cart_id, item_id, body.quantity, if_match=if_match
     )
     return cart_answer(response, view)
@@ -168,7 +168,7 @@ async def remove_item(
 ) -> dict[str, Any]:
     """Remove one line."""
     return cart_answer(
-        response, await service.remove_item(rt, session.cart_id, item_id, if_match=if_match)
+        response, await cart_public.remove_item(rt, session.cart_id, item_id, if_match=if_match)
     )
 
 
@@ -177,4 +177,6 @@ async def clear_cart(
     response: Response, rt: RuntimeDep, session: SessionDep, if_match: IfMatchDep
 ) -> dict[str, Any]:
     """Empty the cart (lines and coupons)."""
-    return cart_answer(response, await service.clear_cart(rt, session.cart_id, if_match=if_match))
+    return cart_answer(
+        response, await cart_public.clear_cart(rt, session.cart_id, if_match=if_match)
+    )

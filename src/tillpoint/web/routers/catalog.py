@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from tillpoint.catalog import service
-from tillpoint.catalog.models import Product
+from tillpoint.catalog import public as catalog_public
+from tillpoint.catalog.public import Product
 from tillpoint.web.deps import RuntimeDep
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
@@ -90,7 +90,7 @@ async def list_products(
     category: Annotated[str | None, Query(max_length=80)] = None,
 ) -> ProductPage:
     """Active products, a page at a time (``next_cursor`` continues)."""
-    rows, nxt = await service.list_products(rt, after=cursor, limit=limit, category=category)
+    rows, nxt = await catalog_public.list_products(rt, after=cursor, limit=limit, category=category)
     return ProductPage(items=[product_out(p) for p in rows], next_cursor=nxt)
 
 
@@ -100,4 +100,4 @@ async def get_product(
     rt: RuntimeDep,
 ) -> ProductOut:
     """One product with its variants."""
-    return product_out(await service.get_product(rt, product_id))
+    return product_out(await catalog_public.get_product(rt, product_id))

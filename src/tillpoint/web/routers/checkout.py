@@ -14,10 +14,8 @@ from fastapi import APIRouter, Body, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from tillpoint.checkout import service
-from tillpoint.checkout.commands import CheckoutCommand
-from tillpoint.checkout.machine import Event
-from tillpoint.checkout.views import CheckoutOut, CheckoutView
+from tillpoint.checkout import public as checkout_public
+from tillpoint.checkout.public import CheckoutCommand, CheckoutOut, CheckoutView, Event
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
@@ -94,7 +92,9 @@ async def start_checkout(
 ) -> CheckoutOut:
     """Start a checkout of the session's cart (PROCEED_TO_CHECKOUT); 200 with the live
     one if this cart already has one (so retrying is safe)."""
-    view, created = await service.start_checkout(rt, session, actor=request_actor(request, session))
+    view, created = await checkout_public.start_checkout(
+        rt, session, actor=request_actor(request, session)
+    )
     if not created:
         response.status_code = 200
     return _answer(response, view)
@@ -105,7 +105,7 @@ async def get_checkout(
     checkout_id: CheckoutId, response: Response, rt: RuntimeDep, session: SessionDep
 ) -> CheckoutOut:
     """State, context, totals priced now, ``allowed_events`` and ``version``."""
-    return _answer(response, await service.get_checkout(rt, session, checkout_id))
+    return _answer(response, await checkout_public.get_checkout(rt, session, checkout_id))
 
 
 @router.post("/{checkout_id}/events", response_model=CheckoutOut, responses=ERRORS)
@@ -120,7 +120,7 @@ async def send_event(
 ) -> CheckoutOut:
     """Drive the checkout. 409 not allowed now (with ``allowed_events``), 422 guard failed,
     412 stale ``If-Match``, 403 for server-only events."""
-    view = await service.send_event(
+    view = await checkout_public.send_event(
         rt,
         session,
         checkout_id,
@@ -136,7 +136,7 @@ async def shipping_options(
     checkout_id: CheckoutId, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     """The shipping options for the checkout's address and cart, with delivery windows."""
-    quote = await service.shipping_options(rt, session, checkout_id)
+    quote = await checkout_public.shipping_options(rt, session, checkout_id)
     return {
         "items": [o.to_json() for o in quote.options],
         "next_cursor": None,

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import Field
 
-from tillpoint.cart import coupons as service
-from tillpoint.cart.coupon_guessing import apply_coupon_limited
+from tillpoint.cart import public as cart_public
+from tillpoint.cart.public import apply_coupon_limited
 from tillpoint.web.deps import (
     CouponAttemptsDep,
     IfMatchDep,
@@ -92,7 +92,7 @@ async def remove_coupon(
     if_match: IfMatchDep,
 ) -> dict[str, Any]:
     """Take a coupon (by its ``coupon_id``) off the cart."""
-    view = await service.remove_coupon(
+    view = await cart_public.remove_coupon(
         rt,
         session.cart_id,
         coupon_id,

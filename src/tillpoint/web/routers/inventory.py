@@ -15,13 +15,16 @@ from sse_starlette.sse import EventSourceResponse
 from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import log_security_event
 from tillpoint.audit.signature_failures import audit_signature_failure
-from tillpoint.cart import stock_hold
+from tillpoint.cart import public as cart_public
 from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
 from tillpoint.ids import is_valid_id
-from tillpoint.inventory import fallbacks, holds, stock, webhook
-from tillpoint.inventory.errors import ReservationCapReached
-from tillpoint.inventory.reservations import Reservation
-from tillpoint.inventory.stream import parse_last_event_id, stock_events
+from tillpoint.inventory import public as inventory_public
+from tillpoint.inventory.public import (
+    Reservation,
+    ReservationCapReached,
+    parse_last_event_id,
+    stock_events,
+)
 from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
 from tillpoint.web.deps import (
@@ -170,7 +173,7 @@ InventorySignature = Annotated[
     str | None,
     Security(
         APIKeyHeader(
-            name=webhook.SIGNATURE_HEADER,
+            name=inventory_public.SIGNATURE_HEADER,
             scheme_name="InventorySignature",
             description="sha256=<hex>: HMAC-SHA256 of '<timestamp>.<body>' (docs/api.md).",
             auto_error=False,
@@ -179,10 +182,10 @@ InventorySignature = Annotated[
 ]
 _SIGNED_HEADERS = {
     "parameters": [
-        {"name": webhook.TIMESTAMP_HEADER, "in": "header", "required": True,
+        {"name": inventory_public.TIMESTAMP_HEADER, "in": "header", "required": True,
          "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
          "description": "Unix seconds of the signature (within the tolerance)."},
-        {"name": webhook.DELIVERY_HEADER, "in": "header", "required": True,
+        {"name": inventory_public.DELIVERY_HEADER, "in": "header", "required": True,
          "schema": {"type": "string", "minLength": 1, "maxLength": 120},
          "description": "Unique per delivery: a replay is ignored."},
     ]
@@ -202,7 +205,7 @@ async def receive_webhook(
     failed signature is audited once per source address and minute (the rest counted)."""
     body = await request.body()
     try:
-        return await webhook.receive_stock_webhook(rt, request.headers, body)
+        return await inventory_public.receive_stock_webhook(rt, request.headers, body)
     except TillpointError as exc:
         if exc.code in _SIGNATURE_FAILURES:
             limiter = rate_limiter_for(request.app)
@@ -244,7 +247,7 @@ async def hold_cart(
     ``reservation_cap_reached`` otherwise."""
     try:
         async with rt.db.transaction() as s:
-            held = await stock_hold.reserve_cart(rt, s, session.cart_id)
+            held = await cart_public.reserve_cart(rt, s, session.cart_id)
         return reservation_out(held)
     except ReservationCapReached as exc:
         # One audit row per cart and reservation TTL, however often it is tried.
@@ -272,7 +275,9 @@ async def release_hold(
     session: SessionDep,
 ) -> dict[str, Any]:
     """Release one of the caller's cart holds at once."""
-    return reservation_out(await holds.release_cart_hold(rt, session.cart_id, reservation_id))
+    return reservation_out(
+        await inventory_public.release_cart_hold(rt, session.cart_id, reservation_id)
+    )
 
 
 @router.get("/{product_id}", response_model=StockOut, responses=error_responses(404, 422))
@@ -280,7 +285,7 @@ async def get_level(product_id: ProductId, rt: RuntimeDep, response: Response) -
     """A product's current stock: ``tracked``, ``available`` (sum over its SKUs; null when
     untracked, i.e. always available), ``in_stock`` and each SKU's level."""
     async with rt.db.transaction() as s:
-        level = await stock.product_stock(rt, s, product_id)
+        level = await inventory_public.product_stock(rt, s, product_id)
     response.headers["Cache-Control"] = "no-store"
     return asdict(level)
 
@@ -296,7 +301,9 @@ async def availability(
 ) -> dict[str, Any]:
     """The seed's InventoryCheck: available or not, with backorder info, substitutes
     and whether the waitlist is open."""
-    check = await stock.check_availability(rt, product_id, quantity, variant_id=variant_id)
+    check = await inventory_public.check_availability(
+        rt, product_id, quantity, variant_id=variant_id
+    )
     return asdict(check)
 
 
@@ -323,7 +330,9 @@ async def join_waitlist(
     ``inventory_waitlist_joins_per_session`` times and an address
     ``inventory_waitlist_joins_per_address`` times (429 ``waitlist_limit_reached``)."""
     await _count_waitlist_join(rt, limiter, session.session_id, client_ip(request))
-    entry = await fallbacks.join_waitlist(rt, product_id, body.email, variant_id=body.variant_id)
+    entry = await inventory_public.join_waitlist(
+        rt, product_id, body.email, variant_id=body.variant_id
+    )
     return {"id": entry.id, "product_id": entry.product_id, "variant_id": entry.variant_id,
             "status": "notified" if entry.notified_at else "waiting"}  # fmt: skip
 

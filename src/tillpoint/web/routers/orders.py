@@ -9,15 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import Field, Strict
 
-from tillpoint.auth.session_context import SessionContext
+from tillpoint.auth.public import SessionContext
 from tillpoint.errors import NotFound, Unauthorized
 from tillpoint.money import MAX_AMOUNT
 from tillpoint.money_format import negotiate_locale
-from tillpoint.orders import service
-from tillpoint.orders.buy_again import BuyAgainReport, LineOutcome, buy_again
-from tillpoint.orders.display import order_display_json
-from tillpoint.orders.models import Order
-from tillpoint.orders.refunds import RefundRequest, refund_order
+from tillpoint.orders import public as orders_public
+from tillpoint.orders.public import (
+    BuyAgainReport,
+    LineOutcome,
+    Order,
+    RefundRequest,
+    buy_again,
+    order_display_json,
+    refund_order,
+)
 from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
 from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
 from tillpoint.web.routing import TypedPathRoute
@@ -72,8 +77,10 @@ async def list_orders(
 ) -> dict[str, Any]:
     """The logged-in user's orders, newest first (``next_cursor`` pages on)."""
     assert session.user_id is not None
-    rows, next_cursor = await service.list_orders(rt, session.user_id, limit=limit, before=cursor)
-    return {"items": [service.order_to_dict(o) for o in rows], "next_cursor": next_cursor}
+    rows, next_cursor = await orders_public.list_orders(
+        rt, session.user_id, limit=limit, before=cursor
+    )
+    return {"items": [orders_public.order_to_dict(o) for o in rows], "next_cursor": next_cursor}
 
 
 @router.get("/api/orders/by-checkout/{checkout_id}", responses=error_responses(404))
@@ -84,11 +91,11 @@ async def order_for_checkout(
     session = await _optional_session(request, rt)
     if session is None:
         raise NotFound("No such order.", code="order_not_found")
-    order = await service.get_order_for_checkout(rt, checkout_id, session=session)
+    order = await orders_public.get_order_for_checkout(rt, checkout_id, session=session)
     response.headers["Cache-Control"] = "no-store"
-    token = service.order_access_token(rt.settings, order.id)
+    token = orders_public.order_access_token(rt.settings, order.id)
     return _with_display(
-        service.order_to_dict(order, access_token=token), order, request, response, rt
+        orders_public.order_to_dict(order, access_token=token), order, request, response, rt
     )
 
 
@@ -105,9 +112,11 @@ async def get_order(
 ) -> dict[str, Any]:
     """One order: its owner, the session that placed it, or a guest with its access token."""
     session = await _optional_session(request, rt)
-    order = await service.get_order(rt, order_id, session=session, token=x_order_token or token)
+    order = await orders_public.get_order(
+        rt, order_id, session=session, token=x_order_token or token
+    )
     response.headers["Cache-Control"] = "no-store"
-    return _with_display(service.order_to_dict(order), order, request, response, rt)
+    return _with_display(orders_public.order_to_dict(order), order, request, response, rt)
 
 
 class LineOutcomeOut(StrictModel):
@@ -192,7 +201,7 @@ async def create_refund(
     )
     if not created:
         response.status_code = 200
-    order = await service.get_order_as_admin(rt, order_id)
+    order = await orders_public.get_order_as_admin(rt, order_id)
     return {
         "refund": {
             "id": refund.id,
@@ -203,5 +212,5 @@ async def create_refund(
             "restock": refund.restock,
             "allocation": refund.allocation,
         },
-        "order": service.order_to_dict(order),
+        "order": orders_public.order_to_dict(order),
     }

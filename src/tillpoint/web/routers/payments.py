@@ -11,13 +11,16 @@ from fastapi import Path as PathParam
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
-from tillpoint.checkout import payment_confirmation
-from tillpoint.checkout.payment_sync import SyncResult
+from tillpoint.checkout import public as checkout_public
+from tillpoint.checkout.public import SyncResult
 from tillpoint.errors import NotFound
-from tillpoint.payments import customers
-from tillpoint.payments.gateway import PaymentGateway, SavedPaymentMethod
-from tillpoint.payments.sandbox import SandboxGateway
-from tillpoint.payments.webhooks import process_webhook
+from tillpoint.payments import public as payments_public
+from tillpoint.payments.public import (
+    PaymentGateway,
+    SandboxGateway,
+    SavedPaymentMethod,
+    process_webhook,
+)
 from tillpoint.web.deps import RuntimeDep, SessionDep, UserDep, client_ip, request_actor
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
@@ -198,7 +201,7 @@ def _method_out(m: SavedPaymentMethod) -> dict[str, Any]:
 @router.get("/api/payment/methods", responses=error_responses(401))
 async def saved_methods(rt: RuntimeDep, gateway: GatewayDep, session: UserDep) -> dict[str, Any]:
     """The logged-in user's saved cards (brand, last 4 digits, expiry)."""
-    methods = await customers.list_saved_methods(rt, gateway, session.user_id)
+    methods = await payments_public.list_saved_methods(rt, gateway, session.user_id)
     return {"items": [_method_out(m) for m in methods], "next_cursor": None}
 
 
@@ -213,7 +216,9 @@ async def setup_intent(
 ) -> dict[str, Any]:
     """A SetupIntent whose client secret lets Stripe.js save a card (``confirmCardSetup``)."""
     key = f"tillpoint:setup:{session.user_id}:{idempotency_key or secrets.token_hex(8)}"
-    result = await customers.start_saving_method(rt, gateway, session.user_id, request_key=key)
+    result = await payments_public.start_saving_method(
+        rt, gateway, session.user_id, request_key=key
+    )
     return {"id": result.id, "client_secret": result.client_secret, "status": result.status}
 
 
@@ -222,7 +227,7 @@ async def save_method(
     body: SaveMethodIn, rt: RuntimeDep, gateway: GatewayDep, session: UserDep
 ) -> dict[str, Any]:
     """Save a payment method Stripe.js tokenised to the user's account."""
-    method = await customers.save_method(rt, gateway, session.user_id, body.payment_method_id)
+    method = await payments_public.save_method(rt, gateway, session.user_id, body.payment_method_id)
     return _method_out(method)
 
 
@@ -236,7 +241,7 @@ async def remove_method(
     session: UserDep,
 ) -> Response:
     """Remove one of the user's saved methods."""
-    await customers.remove_method(rt, gateway, session.user_id, payment_method_id)
+    await payments_public.remove_method(rt, gateway, session.user_id, payment_method_id)
     return Response(status_code=204)
 
 
@@ -299,7 +304,7 @@ def _status(result: SyncResult) -> dict[str, Any]:
 async def create_intent(body: CheckoutRef, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """The checkout's PaymentIntent (created by CONFIRM_ORDER) and its client secret for
     Stripe.js; 409 ``payment_not_started`` before CONFIRM_ORDER."""
-    return await payment_confirmation.payment_intent_for(rt, session, body.checkout_id)
+    return await checkout_public.payment_intent_for(rt, session, body.checkout_id)
 
 
 @router.post("/api/payment/confirm", response_model=PaymentStatusOut, responses=PAY_ERRORS)
@@ -312,7 +317,7 @@ async def confirm(
     because the order could not be made (``refund``). Safe to repeat."""
     actor = request_actor(request, session)
     return _status(
-        await payment_confirmation.confirm_payment(rt, session, body.checkout_id, actor=actor)
+        await checkout_public.confirm_payment(rt, session, body.checkout_id, actor=actor)
     )
 
 
@@ -328,6 +333,6 @@ async def sandbox_authenticate(
     dialog would, then finalize."""
     if not isinstance(gateway, SandboxGateway):
         raise NotFound("Only the sandbox gateway has this.", code="not_found")
-    started = await payment_confirmation.payment_intent_for(rt, session, body.checkout_id)
+    started = await checkout_public.payment_intent_for(rt, session, body.checkout_id)
     await gateway.authenticate(started["payment_intent_id"], success=body.success)
-    return _status(await payment_confirmation.confirm_payment(rt, session, body.checkout_id))
+    return _status(await checkout_public.confirm_payment(rt, session, body.checkout_id))

@@ -8,10 +8,15 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from tillpoint.auth.cookies import cookie_names
-from tillpoint.auth.guest_sessions import resolve_guest_session, start_guest_session
-from tillpoint.auth.session_context import SessionContext
-from tillpoint.auth.sessions import is_registered_token, load_session, session_context
+from tillpoint.auth.public import (
+    SessionContext,
+    cookie_names,
+    is_registered_token,
+    load_session,
+    resolve_guest_session,
+    session_context,
+    start_guest_session,
+)
 from tillpoint.config import Settings
 from tillpoint.security import csrf
 from tillpoint.web.deps import RuntimeDep, client_ip, prefetched_values
