@@ -24,8 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Integer, String, Table, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.errors import Conflict, FieldError, InvalidInput
@@ -42,6 +40,7 @@ from tillpoint.inventory.models import (
     InventoryReservation,
     InventoryReservationLine,
 )
+from tillpoint.inventory.queries import claim_expired, insert_reservation_if_new
 from tillpoint.inventory.stock import StockKey, known_row_refs, row_for, stock_rows
 from tillpoint.runtime import Runtime
 
@@ -224,15 +223,8 @@ def _per_row(res: InventoryReservation) -> dict[str, int]:
 
 async def _insert_if_new(s: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert the reservation row unless its id exists (concurrent twins wait, then skip)."""
-    stmt = _insert_if_new_statement(s.get_bind().dialect.name)
+    stmt = insert_reservation_if_new(s)
     return (await s.execute(stmt, values)).scalar_one_or_none() is not None
-
-
-@functools.cache
-def _insert_if_new_statement(dialect: str) -> Any:
-    """The reservation's INSERT ... ON CONFLICT DO NOTHING, built once per dialect."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(_RES).on_conflict_do_nothing(index_elements=["id"]).returning(_RES.c.id)
 
 
 async def _load(s: AsyncSession, reservation_id: str, *, lock: bool) -> InventoryReservation:
@@ -549,9 +541,7 @@ async def expire_reservations(rt: Runtime, *, batch: int = 200) -> int:
             .limit(batch)
             .execution_options(populate_existing=True)
         )
-        if rt.db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        expired = list(await s.scalars(q))
+        expired = list(await s.scalars(claim_expired(s, q)))
         per_row: dict[str, int] = {}
         for res in expired:
             for row_id, qty in _per_row(res).items():

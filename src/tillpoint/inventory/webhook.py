@@ -19,12 +19,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from tillpoint.errors import BadRequest, FieldError, InvalidInput, ServiceUnavailable, Unauthorized
 from tillpoint.inventory.levels import ExternalLevel, apply_external_levels
-from tillpoint.inventory.models import WebhookDelivery
+from tillpoint.inventory.queries import record_delivery_once
 from tillpoint.runtime import Runtime
 from tillpoint.security.screen import leading_code, message_for, screen_text, screen_value
 
@@ -120,13 +117,7 @@ async def receive_stock_webhook(
         raise InvalidInput(bad_delivery.message, code=bad_delivery.code, fields=[bad_delivery])
     levels = _parse(body)
     async with rt.db.transaction() as s:
-        insert = pg_insert if rt.db.is_postgres else sqlite_insert
-        first = await s.scalar(
-            insert(WebhookDelivery)
-            .values(id=delivery, received_at=now, summary={"updates": len(levels)})
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(WebhookDelivery.id)
-        )
+        first = await s.scalar(record_delivery_once(s, delivery, now, {"updates": len(levels)}))
         if first is None:
             return {"status": "duplicate", "delivery": delivery, "applied": 0}
         changed = await apply_external_levels(rt, s, levels, source=f"webhook:{delivery}")
