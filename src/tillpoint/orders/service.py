@@ -8,7 +8,6 @@ only its SHA-256 is stored.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -16,8 +15,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, union_all
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.auth.public import SessionContext
@@ -26,6 +23,7 @@ from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.orders.models import Order, OrderLine, OrderPayment, Refund
 from tillpoint.orders.numbers import new_order_number
+from tillpoint.orders.queries import insert_order_claiming_number
 from tillpoint.payments.public import PaymentIntentResult
 from tillpoint.runtime import Runtime
 
@@ -238,16 +236,8 @@ class InsertedOrder:
     currency: str
 
 
-_ORDERS = cast(Table, Order.__table__)
 _ORDER_LINES = cast(Table, OrderLine.__table__)
 _PAYMENTS = cast(Table, OrderPayment.__table__)
-
-
-@functools.cache
-def _claiming_insert(dialect: str) -> Any:
-    """The order's INSERT that skips a taken number (built once per dialect)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(_ORDERS).on_conflict_do_nothing(index_elements=["number"]).returning(_ORDERS.c.id)
 
 
 async def insert_order_rows(
@@ -273,7 +263,7 @@ async def insert_order_rows(
         settings, order_id, draft, intent, held_for_review=held_for_review, now=now
     )
     values["metadata"] = values.pop("meta")  # the column's name
-    statement = _claiming_insert(s.get_bind().dialect.name)
+    statement = insert_order_claiming_number(s)
     while True:
         number = new_order_number()
         if (await s.execute(statement, {**values, "number": number})).first() is not None:

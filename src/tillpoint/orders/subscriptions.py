@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.ids import new_id
 from tillpoint.orders.models import SubscriptionRecord
+from tillpoint.orders.queries import insert_subscription_unless_recorded
 from tillpoint.payments.public import PaymentGateway, SubscriptionResult, WebhookEvent
 from tillpoint.runtime import Runtime
 
@@ -34,16 +33,12 @@ async def _ensure(
 ) -> SubscriptionRecord:
     """The record of ``subscription_id``, locked; created if missing. A webhook and the
     checkout may both get here first, so the insert skips a row that already exists."""
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await s.execute(
-        insert(SubscriptionRecord)
-        .values(
-            id=new_id("sub"), gateway_subscription_id=subscription_id,
-            gateway_customer_id=customer_id, status=status, paid_invoices=0, created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["gateway_subscription_id"])
-    )  # fmt: skip
+    values = {
+        "id": new_id("sub"), "gateway_subscription_id": subscription_id,
+        "gateway_customer_id": customer_id, "status": status, "paid_invoices": 0,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    await s.execute(insert_subscription_unless_recorded(s, values))
     row = await _by_gateway_id(s, subscription_id)
     assert row is not None
     return row
