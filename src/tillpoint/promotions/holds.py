@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.ids import new_id
 from tillpoint.promotions.errors import CouponUnavailable
 from tillpoint.promotions.models import CouponHold, CouponRedemption
+from tillpoint.promotions.queries import claim_lapsed_holds
 from tillpoint.promotions.rules import MESSAGES, Reason
 from tillpoint.promotions.usage import (
     claim_coupon_usage,
@@ -221,9 +222,7 @@ async def release_holds_without(
             .order_by(CouponHold.id)
             .limit(batch)
         )
-        if rt.db.is_postgres:
-            q = q.with_for_update(of=CouponHold, skip_locked=True)
-        lapsed = list(await s.scalars(q))
+        lapsed = list(await s.scalars(claim_lapsed_holds(s, q)))
         released = 0
         for hold in lapsed:
             released += await _release(s, hold, now)

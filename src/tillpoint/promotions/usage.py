@@ -19,8 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +26,7 @@ from tillpoint.ids import new_id
 from tillpoint.promotions.errors import CouponUnavailable
 from tillpoint.promotions.fetch import customer_keys
 from tillpoint.promotions.models import Coupon, CouponCustomerUsage, CouponRedemption
+from tillpoint.promotions.queries import count_customer_use
 from tillpoint.promotions.rules import Reason
 
 
@@ -147,16 +146,7 @@ async def _count_customer_use(s: AsyncSession, coupon_id: str, key: str, limit: 
     """Add one to the customer's counter unless it already reached ``limit``."""
     if limit is not None and limit < 1:
         return False
-    dialect = s.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(CouponCustomerUsage).values(coupon_id=coupon_id, customer_key=key, usage_count=1)
-    counter = CouponCustomerUsage.usage_count
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[CouponCustomerUsage.coupon_id, CouponCustomerUsage.customer_key],
-        set_={"usage_count": counter + 1},
-        where=(counter < limit) if limit is not None else None,
-    )
-    return await rowcount(s, upsert) == 1
+    return await rowcount(s, count_customer_use(s, coupon_id, key, limit)) == 1
 
 
 async def _forget_released(s: AsyncSession, coupon_id: str, order_id: str) -> None:
