@@ -13,13 +13,11 @@ limit of four pass four, not ten. Only attempts sharing a key wait for each othe
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     CompoundSelect,
     Integer,
     bindparam,
@@ -34,6 +32,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from tillpoint.config import Settings
 from tillpoint.errors import RateLimited
 from tillpoint.payments.models import PaymentAttempt
+from tillpoint.payments.queries import lock_counted_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +103,6 @@ def _counts(scopes: tuple[str, ...]) -> CompoundSelect[Any]:
     )
 
 
-def _lock_id(scope: str, value: str) -> int:
-    """A signed 64-bit advisory lock id for one counted key."""
-    digest = hashlib.blake2b(f"velocity:{scope}:{value}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-async def _lock_keys(s: AsyncSession, keys: list[tuple[str, str]]) -> None:
-    """Hold every counted key until the transaction ends, in one order (no deadlock)."""
-    if s.get_bind().dialect.name != "postgresql":
-        return  # SQLite: BEGIN IMMEDIATE already runs writers one at a time
-    ids = sorted({_lock_id(scope, value) for scope, value in keys})
-    locks = [
-        func.pg_advisory_xact_lock(bindparam(f"k{i}", type_=BigInteger)) for i in range(len(ids))
-    ]
-    await s.execute(select(*locks), {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
-
-
 async def check_velocity(
     s: AsyncSession, settings: Settings, keys: AttemptKeys, now: datetime
 ) -> None:
@@ -136,7 +118,7 @@ async def check_velocity(
                if value is not None]  # fmt: skip
     if not checked:
         return
-    await _lock_keys(s, [(scope, value) for scope, value, _ in checked])
+    await lock_counted_keys(s, [(scope, value) for scope, value, _ in checked])
     statement = _counts(tuple(scope for scope, _, _ in checked))
     params: dict[str, Any] = {scope: value for scope, value, _ in checked}
     params |= {f"{scope}_limit": limit for scope, _, limit in checked}

@@ -25,8 +25,6 @@ from typing import Any
 
 import stripe
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tillpoint.audit.signature_failures import audit_signature_failure
@@ -38,6 +36,7 @@ from tillpoint.payments.gateway import (
     WebhookUnauthenticated,
 )
 from tillpoint.payments.models import WebhookEventRecord
+from tillpoint.payments.queries import claim_webhook_event
 from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
 
@@ -214,15 +213,7 @@ async def _claim(
         "event_created_at": datetime.fromtimestamp(event.created, UTC),
         "received_at": now,
     }
-    dialect = s.dialect if isinstance(s, AsyncConnection) else s.get_bind().dialect
-    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(WebhookEventRecord)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(WebhookEventRecord.id)
-    )
-    return (await s.execute(stmt)).first() is not None
+    return (await s.execute(claim_webhook_event(s, values))).first() is not None
 
 
 async def process_webhook(
