@@ -28,6 +28,7 @@ from tillpoint.audit.service import Actor, log_checkout_event
 from tillpoint.cart import cache
 from tillpoint.cart.applied_coupons import refresh_cart_coupons
 from tillpoint.cart.models import Cart, CartItem
+from tillpoint.cart.queries import claim_expired_carts, lock_cart_row
 from tillpoint.cart.view import (
     CartSnapshot,
     CartView,
@@ -63,9 +64,6 @@ _WITH_LINES = (
     .where(Cart.id == bindparam("cart_id"))
 )
 _RELOAD_WITH_LINES = _WITH_LINES.execution_options(populate_existing=True)
-_LOCK = select(Cart.id).where(Cart.id == bindparam("cart_id")).with_for_update()
-
-
 # --- creating and reading -------------------------------------------------------------
 
 
@@ -324,10 +322,7 @@ async def _lock_row(s: AsyncSession, cart_id: str) -> bool:
     so one joining them under FOR UPDATE could miss a line a concurrent write just added.
     SQLite has no row locks: the transaction's ``BEGIN IMMEDIATE`` already holds the write
     lock, and the read below answers whether the cart exists."""
-    conn = await s.connection()
-    if conn.dialect.name != "postgresql":
-        return True
-    return (await conn.execute(_LOCK, {"cart_id": cart_id})).first() is not None
+    return await lock_cart_row(s, cart_id)
 
 
 async def _write(
@@ -595,9 +590,7 @@ async def delete_expired_carts(rt: Runtime, *, batch: int = 500) -> int:
             .order_by(Cart.id)
             .limit(batch)
         )
-        if rt.db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        ids = list((await s.scalars(q)).all())
+        ids = list((await s.scalars(claim_expired_carts(s, q))).all())
         if ids:
             await s.execute(delete(Cart).where(Cart.id.in_(ids)))
     await cache.invalidate(rt, *ids)
