@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.config import Settings
 from tillpoint.ids import new_id
 from tillpoint.outbox.models import OutboxMessage
+from tillpoint.outbox.queries import claim_due_messages
 from tillpoint.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -157,9 +158,7 @@ async def deliver_pending(rt: Runtime, sender: Sender, *, batch: int = 50) -> in
             .order_by(OutboxMessage.available_at, OutboxMessage.id)
             .limit(batch)
         )
-        if rt.db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        rows = list((await s.scalars(q)).all())
+        rows = list((await s.scalars(claim_due_messages(s, q))).all())
         for row in rows:
             row.attempts += 1
             try:
