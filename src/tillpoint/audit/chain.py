@@ -14,6 +14,7 @@ head gives (checked again in Python). A later append in the same unit of work sk
 SELECT: it moves the head from where the last append left it with ``UPDATE ... WHERE seq =
 <left> AND hash = <left>`` (before its ``INSERT``; one statement on PostgreSQL), which also
 proves no savepoint rolled that append back (else it reads the head as the first append did).
+The statements, and which database gets which, are in ``queries.py``.
 """
 
 from __future__ import annotations
@@ -23,15 +24,11 @@ import json
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import Table, Text, bindparam, func, literal_column, select, update
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.audit.models import GENESIS_HASH, AuditChainHead, AuditLog
+from tillpoint.audit.queries import ChainWrites, chain_writes, execute_core, select_head
 from tillpoint.config import Settings
 
 DEFAULT_CHAINS: int = Settings.model_fields["audit_chains"].default
@@ -41,9 +38,6 @@ CHAINS_KEY = "audit_chains"
 SESSION_CHAIN_KEY = "audit_chain"
 # ... and the head its last append left (the head's row stays locked until commit).
 LAST_HEAD_KEY = "audit_last_head"
-
-_HEAD = cast(Table, AuditChainHead.__table__)
-_LOG = cast(Table, AuditLog.__table__)
 
 
 class Hashed(Protocol):
@@ -159,21 +153,12 @@ class Head:
     hash: str
 
 
-def _select_head(chain: int) -> Any:
-    return select(_HEAD.c.chain, _HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.chain == chain)
-
-
 async def lock_head(s: AsyncSession, chain: int) -> Head:
     """Chain ``chain``'s head, locked until ``s`` commits (created on first use)."""
-    row = (await s.execute(_select_head(chain).with_for_update())).first()
+    row = (await s.execute(select_head(chain).with_for_update())).first()
     if row is None:
-        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-        await s.execute(
-            insert(AuditChainHead)
-            .values(chain=chain, seq=0, hash=GENESIS_HASH)
-            .on_conflict_do_nothing(index_elements=["chain"])
-        )
-        row = (await s.execute(_select_head(chain).with_for_update())).one()
+        await chain_writes(s).insert_head_if_missing(s, chain)
+        row = (await s.execute(select_head(chain).with_for_update())).one()
     return Head(row.chain, row.seq, row.hash)
 
 
@@ -189,14 +174,6 @@ async def session_head(s: AsyncSession, entity_id: str) -> Head:
     head = await lock_head(s, chain)
     s.info[SESSION_CHAIN_KEY] = chain
     return head
-
-
-def _log_binds() -> dict[str, Any]:
-    """A typed bind parameter per ``audit_logs`` column (named ``a_<column>``)."""
-    # ``created_at`` is the database's own clock (its server default).
-    return {
-        c.name: bindparam(f"a_{c.name}", type_=c.type) for c in _LOG.c if c.name != "created_at"
-    }
 
 
 def _log_params(row: ChainedRow) -> dict[str, Any]:
@@ -220,90 +197,6 @@ def _log_params(row: ChainedRow) -> dict[str, Any]:
     }
 
 
-def _build_pg_append_at_head(along: Any = None) -> Any:
-    """PostgreSQL, one round trip for a unit of work's first append: lock the head, hash
-    the row onto it (``sha256`` in SQL over ``before || seq || after``, see
-    :func:`canonical_around_seq`), insert the row and move the head. Returns the new
-    ``seq``, ``prev_hash`` and ``hash``; no row when the chain has no head yet.
-    ``along``: a data-modifying statement run in the same round trip (as a ``WITH``)."""
-    binds = _log_binds()
-    next_seq = _HEAD.c.seq + literal_column("1")
-    text_of = func.convert_to(
-        _HEAD.c.hash
-        + bindparam("before", type_=Text())
-        + sql_cast(next_seq, Text())
-        + bindparam("after", type_=Text()),
-        literal_column("'UTF8'"),
-    )
-    head = (
-        select(
-            _HEAD.c.chain,
-            next_seq.label("seq"),
-            _HEAD.c.hash.label("prev_hash"),
-            func.encode(func.sha256(text_of), literal_column("'hex'"), type_=Text()).label("hash"),
-        )
-        .where(_HEAD.c.chain == binds["chain"])
-        .with_for_update()
-        .cte("head")
-    )
-    taken = ("chain", "seq", "prev_hash", "hash")
-    columns = [c for c in binds if c not in taken]
-    appended = _LOG.insert().from_select(
-        [*columns, *taken],
-        select(*(binds[c] for c in columns), *(head.c[c] for c in taken)),
-    )
-    statement = (
-        update(_HEAD)
-        .where(_HEAD.c.chain == head.c.chain)
-        .values(seq=head.c.seq, hash=head.c.hash)
-        .returning(head.c.seq, head.c.prev_hash, head.c.hash)
-        .add_cte(appended.cte("appended"))
-    )
-    return statement if along is None else statement.add_cte(along.cte("along"))
-
-
-def _build_pg_append_after() -> Any:
-    """PostgreSQL, a later append of the same unit of work in one round trip: move the
-    head from where the last append left it (conditional UPDATE) and insert the row only
-    if it moved."""
-    binds = _log_binds()
-    moved = (
-        update(_HEAD)
-        .where(
-            _HEAD.c.chain == binds["chain"],
-            _HEAD.c.seq == bindparam("left_seq"),
-            _HEAD.c.hash == bindparam("left_hash"),
-        )
-        .values(seq=binds["seq"], hash=binds["hash"])
-        .returning(_HEAD.c.chain)
-        .cte("moved")
-    )
-    columns = list(binds)
-    rows = select(*(binds[c] for c in columns)).select_from(moved)
-    return _LOG.insert().from_select(columns, rows)
-
-
-_PG_APPEND_AT_HEAD = _build_pg_append_at_head()
-# Statements that ride along with a first append (see ``Along``), each combined once.
-_PG_APPEND_ALONG: dict[Any, Any] = {}
-_PG_APPEND_AFTER = _build_pg_append_after()
-_INSERT_LOG = _LOG.insert().values(_log_binds())
-_MOVE_HEAD = (
-    update(_HEAD)
-    .where(_HEAD.c.chain == bindparam("a_chain"))
-    .values(seq=bindparam("a_seq"), hash=bindparam("a_hash"))
-)
-_MOVE_LEFT_HEAD = _MOVE_HEAD.where(
-    _HEAD.c.seq == bindparam("left_seq"), _HEAD.c.hash == bindparam("left_hash")
-)
-_PG_INSERT_AND_MOVE = _MOVE_HEAD.add_cte(_INSERT_LOG.cte("appended"))
-
-
-async def _execute(s: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
-    # Core on the session's connection: these statements need no ORM session machinery.
-    return await (await s.connection()).execute(statement, params)
-
-
 def _in_session_chain(s: AsyncSession, row: ChainedRow) -> ChainedRow:
     """``row`` in the chain this unit of work appends to (picked from its entity if none)."""
     chain = s.info.get(SESSION_CHAIN_KEY)
@@ -311,7 +204,9 @@ def _in_session_chain(s: AsyncSession, row: ChainedRow) -> ChainedRow:
     return row
 
 
-async def _advance_known_head(s: AsyncSession, row: ChainedRow, known: Head, pg: bool) -> bool:
+async def _advance_known_head(
+    s: AsyncSession, writes: ChainWrites, row: ChainedRow, known: Head
+) -> bool:
     """A later append of the same unit of work: chain ``row`` to the head its last append
     left and write it, moving the head with a conditional UPDATE instead of reading it
     again (one round trip on PostgreSQL). False (nothing written) if the head is not as
@@ -319,14 +214,7 @@ async def _advance_known_head(s: AsyncSession, row: ChainedRow, known: Head, pg:
     row.chain, row.seq, row.prev_hash = known.chain, known.seq + 1, known.hash
     row.hash = row_hash(known.hash, row)
     params = {**_log_params(row), "left_seq": known.seq, "left_hash": known.hash}
-    if pg:
-        written = await _execute(s, _PG_APPEND_AFTER, params)
-        return bool(getattr(written, "rowcount", 0) == 1)
-    moved = await _execute(s, _MOVE_LEFT_HEAD, params)
-    if getattr(moved, "rowcount", 0) != 1:
-        return False
-    await _execute(s, _INSERT_LOG, params)
-    return True
+    return await writes.append_after(s, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,20 +228,21 @@ class Along:
     params: dict[str, Any]
 
 
-async def _pg_append_at_head(s: AsyncSession, row: ChainedRow, along: Along | None) -> bool:
-    """The first append on PostgreSQL, in one round trip; False (no row written, though
-    ``along`` ran: PostgreSQL runs a data-modifying WITH regardless) when the chain has no
-    head row yet. The hash PostgreSQL computed is checked here."""
-    before, after = canonical_around_seq(row)
-    params = {**_log_params(row), "before": f"\n{before}", "after": after}
-    statement = _PG_APPEND_AT_HEAD
-    if along is not None:
-        statement = _PG_APPEND_ALONG.get(along.statement)
-        if statement is None:
-            statement = _build_pg_append_at_head(along.statement)
-            _PG_APPEND_ALONG[along.statement] = statement
-        params.update(along.params)
-    found = (await _execute(s, statement, params)).first()
+async def _append_at_head(
+    s: AsyncSession, writes: ChainWrites, row: ChainedRow, along: Along | None
+) -> bool:
+    """A first append without reading the head first (PostgreSQL: in one round trip, the
+    hash computed in SQL and checked here); False (no row written) where the database does
+    not, or when the chain has no head row yet. ``along`` runs either way."""
+    before, after = "", ""
+
+    def params() -> dict[str, Any]:
+        nonlocal before, after
+        before, after = canonical_around_seq(row)
+        return {**_log_params(row), "before": f"\n{before}", "after": after}
+
+    sent = None if along is None else (along.statement, along.params)
+    found = await writes.append_at_head(s, params, sent)
     if found is None:
         return False
     row.seq, row.prev_hash, row.hash = found[0], found[1], found[2]
@@ -362,34 +251,34 @@ async def _pg_append_at_head(s: AsyncSession, row: ChainedRow, along: Along | No
     return True
 
 
-async def _append_alone(s: AsyncSession, row: ChainedRow, known: Any, pg: bool) -> None:
-    if isinstance(known, Head) and await _advance_known_head(s, row, known, pg):
-        written = True
-    else:
-        written = pg and await _pg_append_at_head(s, _in_session_chain(s, row), None)
-    if not written:
-        head = await session_head(s, row.entity_id)
-        row.chain, row.seq, row.prev_hash = head.chain, head.seq + 1, head.hash
-        row.hash = row_hash(head.hash, row)
-        params = _log_params(row)
-        if pg:
-            # One round trip: PostgreSQL runs a data-modifying WITH exactly once, read or not.
-            await _execute(s, _PG_INSERT_AND_MOVE, params)
-        else:
-            await _execute(s, _INSERT_LOG, params)
-            await _execute(s, _MOVE_HEAD, params)
+async def _append_at_locked_head(s: AsyncSession, writes: ChainWrites, row: ChainedRow) -> None:
+    head = await session_head(s, row.entity_id)
+    row.chain, row.seq, row.prev_hash = head.chain, head.seq + 1, head.hash
+    row.hash = row_hash(head.hash, row)
+    await writes.insert_and_move_head(s, _log_params(row))
 
 
 async def append(s: AsyncSession, row: ChainedRow, along: Along | None = None) -> ChainedRow:
     """Chain ``row`` (its content set, ``chain``/``seq``/hashes not) and write it (with
-    ``along``, the caller's write that goes with it)."""
-    pg = s.get_bind().dialect.name == "postgresql"
+    ``along``, the caller's write that goes with it).
+
+    A later append of the unit of work moves the head its last one left; a first one
+    tries the head without reading it (with ``along``, then once more alone if the chain
+    had no head row); failing those, it locks and reads the head."""
+    writes = chain_writes(s)
     known = s.info.get(LAST_HEAD_KEY)
-    sent = pg and along is not None and not isinstance(known, Head)
-    if not (sent and await _pg_append_at_head(s, _in_session_chain(s, row), along)):
-        if along is not None and not sent:
-            await _execute(s, along.statement, along.params)
-        await _append_alone(s, row, known, pg)
+    if isinstance(known, Head):
+        if along is not None:
+            await execute_core(s, along.statement, along.params)
+        written = await _advance_known_head(s, writes, row, known) or await _append_at_head(
+            s, writes, _in_session_chain(s, row), None
+        )
+    else:
+        written = await _append_at_head(s, writes, _in_session_chain(s, row), along)
+        if not written and along is not None:
+            written = await _append_at_head(s, writes, _in_session_chain(s, row), None)
+    if not written:
+        await _append_at_locked_head(s, writes, row)
     s.info[SESSION_CHAIN_KEY] = row.chain
     s.info[LAST_HEAD_KEY] = Head(row.chain, row.seq, row.hash)
     return row

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tillpoint.audit.chain import row_hash
 from tillpoint.audit.models import GENESIS_HASH, AuditChainHead, AuditLog
+from tillpoint.audit.queries import read_one_snapshot
 from tillpoint.runtime import Runtime
 
 _MAX_PROBLEMS = 100
@@ -100,10 +101,9 @@ async def verify_chain(rt: Runtime, *, batch: int = 1000) -> ChainReport:
     report = ChainReport()
     walk = _Walk(report, rt.settings.audit_chains)
     async with rt.db.transaction() as s:
-        if rt.db.is_postgres:
-            # One snapshot for heads and rows: appends committing during the walk must
-            # not look like a head ahead of its chain. (SQLite's BEGIN IMMEDIATE is one.)
-            await s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        # One snapshot for heads and rows: appends committing during the walk must not
+        # look like a head ahead of its chain.
+        await read_one_snapshot(s)
         heads = {
             h.chain: ChainHeadState(h.chain, h.seq, h.hash)
             for h in (await s.scalars(select(AuditChainHead))).all()
