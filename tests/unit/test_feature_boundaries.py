@@ -26,7 +26,7 @@ FEATURES = (
     "pricing", "promotions", "shipping", "tax",
 )  # fmt: skip
 # Not features: core (no public module; any layer above may use them) and entry points.
-CORE = ("audit", "outbox", "security")
+CORE = ("audit", "mail", "outbox", "security")
 ENTRY_POINTS = ("web", "migrations")
 
 # (importer, the inner module's last name) -> why it may reach past the public module.
