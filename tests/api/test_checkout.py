@@ -127,6 +127,7 @@ async def test_guest_path_to_order_review_with_exact_totals(api: Api, rt: Runtim
     assert t["total"] == sum(x["total"] for x in t["lines"]) + t["shipping_line"]["total"]
     assert set(body["allowed_events"]) == {
         "CONFIRM_ORDER",
+        "EDIT_CONTACT",
         "EDIT_SHIPPING",
         "EDIT_BILLING",
         "EDIT_PAYMENT",
@@ -358,6 +359,30 @@ async def test_edit_events_go_back(api: Api, rt: Runtime) -> None:
     r = (await api.get(f"/api/checkout/{cid}")).json()
     assert r["context"]["billing_address"]["country"] == "DE"
     assert r["context"]["shipping_address"]["country"] == "US"
+
+
+async def test_a_guest_goes_back_one_screen_from_any_step_before_paying(
+    api: Api, rt: Runtime
+) -> None:
+    await fill_cart(api, rt)
+    cid = (await start(api))["id"]
+    await to_state(api, cid, "payment_method")
+    # Delivery and payment -> the address, keeping what was given.
+    r = (await send(api, cid, "EDIT_SHIPPING")).json()
+    assert r["state"] == "shipping_address" and r["context"]["shipping_address"]["city"]
+    # The address -> the contact details; a corrected e-mail replaces the old one.
+    r = (await send(api, cid, "EDIT_CONTACT")).json()
+    assert r["state"] == "guest_info" and r["context"]["guest_info"]["email"] == GUEST["email"]
+    r = await send(api, cid, "SUBMIT_GUEST_INFO", **{**GUEST, "email": "ada@example.org"})
+    body = r.json()
+    assert body["state"] == "shipping_address"
+    assert body["context"]["guest_info"]["email"] == "ada@example.org"
+    assert (await send(api, cid, "USE_BILLING_AS_SHIPPING", address=NY)).status_code == 200
+    r = await send(api, cid, "SELECT_SHIPPING", shipping_method_id="us:ground")
+    r = await send(api, cid, "SELECT_PAYMENT", payment_method=CARD)
+    assert r.json()["state"] == "order_review", r.text
+    r = (await send(api, cid, "EDIT_CONTACT")).json()
+    assert r["state"] == "guest_info"
 
 
 async def test_checkout_expires_lazily_and_by_the_sweep(

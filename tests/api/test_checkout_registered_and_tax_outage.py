@@ -77,6 +77,10 @@ async def test_registered_path_to_order_review(rt: Runtime) -> None:
     )
     assert view.state.value == "order_review"
     assert view.totals is not None and view.totals.total == 3000 + 599 + 120 + 24
+    # Signed in, the contact details are the account's: no way back to a guest's form.
+    with pytest.raises(InvalidInput) as refused:
+        await service.send_event(rt, session, view.id, _simple("EDIT_CONTACT"))
+    assert refused.value.code == "contact_from_account"
     # the same user on another device (another session id) may read it
     other_device = SessionContext(
         "sess-other", session.cart_id, session.expires_at, session.user_id

@@ -24,6 +24,7 @@ PASSING = {
     None: Facts(),
     "hasValidCartItems": Facts(cart_item_count=2),
     "isAuthenticated": Facts(user_id="user_x"),
+    "isGuestCheckout": Facts(),
     "isValidGuestInfo": Facts(),
     "isValidAddress": Facts(),
     "isOfferedShippingMethod": Facts(
@@ -38,6 +39,12 @@ def test_every_transition_in_the_table_is_taken(t: machine.Transition) -> None:
     step = machine.step(t.source, t.event, PASSING[t.guard])
     assert step.target == (t.target or t.source)
     assert step.transition is t
+
+
+def test_a_signed_in_shopper_cannot_go_back_to_guest_contact_details() -> None:
+    with pytest.raises(GuardRejected) as info:
+        machine.step(State.order_review, Event.EDIT_CONTACT, Facts(user_id="user_x"))
+    assert info.value.failure.code == "contact_from_account"
 
 
 def test_every_pair_not_in_the_table_is_refused() -> None:

@@ -29,6 +29,7 @@ SimpleType = Literal[
     "LOGIN_REQUIRED",
     "LOGIN_SUCCEEDED",
     "USE_SHIPPING_ADDRESS",
+    "EDIT_CONTACT",
     "EDIT_SHIPPING",
     "EDIT_BILLING",
     "EDIT_PAYMENT",

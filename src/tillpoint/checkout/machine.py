@@ -60,6 +60,7 @@ class Event(StrEnum):
     SELECT_SHIPPING = "SELECT_SHIPPING"
     SELECT_PAYMENT = "SELECT_PAYMENT"
     CONFIRM_ORDER = "CONFIRM_ORDER"
+    EDIT_CONTACT = "EDIT_CONTACT"
     EDIT_SHIPPING = "EDIT_SHIPPING"
     EDIT_BILLING = "EDIT_BILLING"
     EDIT_PAYMENT = "EDIT_PAYMENT"
@@ -180,7 +181,22 @@ _TABLE: tuple[Transition, ...] = (
         "reserveStock",
         "initiatePayment",
     ),
+    # Moving back (not in the seed): a shopper may go back one screen from any step before
+    # the payment; nothing held is given up until the next CONFIRM_ORDER replaces it.
     _t(S.order_review, E.EDIT_SHIPPING, S.shipping_address),
+    _t(S.billing_address, E.EDIT_SHIPPING, S.shipping_address),
+    _t(S.shipping_method, E.EDIT_SHIPPING, S.shipping_address),
+    _t(S.payment_method, E.EDIT_SHIPPING, S.shipping_address),
+    *(
+        _t(source, E.EDIT_CONTACT, S.guest_info, "isGuestCheckout")
+        for source in (
+            S.shipping_address,
+            S.billing_address,
+            S.shipping_method,
+            S.payment_method,
+            S.order_review,
+        )
+    ),
     _t(S.order_review, E.EDIT_BILLING, S.billing_address),
     _t(S.order_review, E.EDIT_PAYMENT, S.payment_method),
     _t(S.payment_processing, E.PAYMENT_SUCCESS, S.payment_success, None, "handlePaymentSuccess"),
@@ -291,6 +307,16 @@ def is_authenticated(f: Facts) -> GuardFailure | None:
     return None
 
 
+def is_guest_checkout(f: Facts) -> GuardFailure | None:
+    if f.user_id is not None:
+        return GuardFailure(
+            "isGuestCheckout",
+            "contact_from_account",
+            "Signed in, your contact details come from your account.",
+        )
+    return None
+
+
 def _inputs_valid(name: str, code: str, message: str) -> Guard:
     def guard(f: Facts) -> GuardFailure | None:
         return GuardFailure(name, code, message, f.input_errors) if f.input_errors else None
@@ -322,6 +348,7 @@ def is_offered_shipping_method(f: Facts) -> GuardFailure | None:
 GUARDS: dict[str, Guard] = {
     "hasValidCartItems": has_valid_cart_items,
     "isAuthenticated": is_authenticated,
+    "isGuestCheckout": is_guest_checkout,
     "isValidGuestInfo": _inputs_valid(
         "isValidGuestInfo", "invalid_guest_info", "Some contact details are not valid."
     ),

@@ -195,6 +195,7 @@ _CORE_STEPS = frozenset(
         Event.USE_SHIPPING_ADDRESS,
         Event.SELECT_SHIPPING,
         Event.SELECT_PAYMENT,
+        Event.EDIT_CONTACT,
         Event.EDIT_SHIPPING,
         Event.EDIT_BILLING,
         Event.EDIT_PAYMENT,
