@@ -97,26 +97,41 @@ def test_change_contact_and_delivery_from_the_review(
     review = _to_review(page)
     expect(review.locator("[data-review='shipping_method']")).to_contain_text("Next Day")
 
+    # A guest's contact reopens with the e-mail editable; the address stays filled in.
     review.get_by_role("button", name="Change contact").click()
     contact = screen(page, "contact")
-    expect(contact.locator("[data-contact-known]")).to_contain_text("ada@example.com")
-    expect(contact.locator("[data-contact-note]")).to_contain_text("Your name is part of")
+    expect(contact.get_by_label("Email", exact=True)).to_have_value("ada@example.com")
+    expect(contact.get_by_label("Street address")).to_have_value("1 Infinite Loop")
+    contact.get_by_label("Email", exact=True).fill("ada@example.org")
     contact.get_by_label("First name").fill("Augusta")
     contact.get_by_role("button", name="Continue to delivery").click()
     review = _to_review(page)
+    expect(review.locator("[data-review='contact']")).to_contain_text("ada@example.org")
     expect(review.locator("[data-review='shipping_address']")).to_contain_text("Augusta")
     shots(page, "changed-from-review")
 
 
-def test_back_from_delivery_stays_in_the_checkout(shopper: Any, live: LiveServer) -> None:
-    """The machine has no way back from choosing delivery to the address (only from the
-    review): Back stays on the checkout and says how to change the address."""
+def test_back_from_delivery_returns_to_the_address(
+    shopper: Any, live: LiveServer, shots: Any
+) -> None:
+    """Back from delivery and payment: the address screen, filled in, inside the checkout;
+    the saved e-mail there has its own Change."""
     page = shopper
     guest_to_payment(page, ("Canvas Tote Bag", 1))
     page.go_back()
+    contact = screen(page, "contact")
+    _on_checkout(page)
+    expect(contact.get_by_label("Street address")).to_have_value("1 Infinite Loop")
+    known = contact.locator("[data-contact-known]")
+    expect(known).to_contain_text("ada@example.com")
+    assert_accessible(page, context="back to the address from delivery")
+    shots(page, "back-from-delivery")
+    known.get_by_role("button", name="Change e-mail").click()
+    contact = screen(page, "contact")
+    expect(contact.get_by_label("Email", exact=True)).to_have_value("ada@example.com")
+    contact.get_by_role("button", name="Continue to delivery").click()
     screen(page, "delivery")
     _on_checkout(page)
-    expect(page.locator("#page-error")).to_contain_text("continue to the review and choose Change")
 
 
 def test_inline_checks_in_plain_words_and_an_email_typo(

@@ -202,8 +202,9 @@ function drawStep() {
     button.addEventListener("click", () => returnTo(button.dataset.go));
   });
   root.querySelectorAll("[data-change]").forEach((button) => {
-    button.hidden = !checkout.allowed_events.includes("EDIT_SHIPPING");
-    button.addEventListener("click", () => goBack(button.dataset.change));
+    const contact = button.dataset.change === "contact" && canEditContact();
+    button.hidden = !contact && !checkout.allowed_events.includes("EDIT_SHIPPING");
+    button.addEventListener("click", () => (contact ? sendEvent("EDIT_CONTACT") : goBack(button.dataset.change)));
   });
   const fill = SCREEN_OF[checkout.state] ? SCREENS[key] : STEPS[checkout.state];
   if (fill) fill();
@@ -308,6 +309,11 @@ function showContact() {
   const email = registered ? (me.email || "your account") : saved && saved.email;
   box.querySelector("[data-contact-note]").hidden = Boolean(registered);
   box.querySelector("[data-contact-text]").textContent = registered ? `Signed in as ${email}` : `${email || ""}`;
+  const change = box.querySelector("[data-edit-contact]");
+  if (change) {
+    change.hidden = !canEditContact();
+    change.onclick = () => sendEvent("EDIT_CONTACT");
+  }
 }
 
 function drawSignIn() {
@@ -409,6 +415,12 @@ async function submitDelivery(form) {
 
 // --- moving back -----------------------------------------------------------------------
 
+// A guest may reopen the contact details (the e-mail) from any screen after them; signed
+// in, they are the account's.
+function canEditContact() {
+  return !(me && me.kind === "registered") && checkout.allowed_events.includes("EDIT_CONTACT");
+}
+
 // Whether the machine can take the shopper back to `screen` from where they are.
 function canGoBack(screen) {
   const here = SCREEN_OF[checkout.state];
@@ -429,13 +441,15 @@ async function goBack(screen) {
   if (!canGoBack(screen)) return false;
   const c = ctx();
   const same = sameAddress(c.billing_address, c.shipping_address);
+  const edit = () => ["EDIT_SHIPPING", {}];
   const steps = {
-    order_review: () => ["EDIT_SHIPPING", {}],
+    order_review: edit, shipping_method: edit, payment_method: edit,
     shipping_address: () => [same ? "USE_BILLING_AS_SHIPPING" : "SUBMIT_SHIPPING", { address: addressInput(c.shipping_address) }],
     billing_address: () => ["SUBMIT_BILLING", { address: addressInput(c.billing_address) }],
   };
   // Back to contact stops at the address; back to delivery goes on to the delivery choice.
-  return chain((state) => (steps[state] && (state === "order_review" || screen === "delivery") ? steps[state]() : null));
+  const going = (state) => steps[state] && (steps[state] === edit || screen === "delivery");
+  return chain((state) => (going(state) ? steps[state]() : null));
 }
 
 // "Return to …" and the progress bar's links: one history entry back when the page
