@@ -89,3 +89,17 @@ async def test_checkout_page_has_the_stripe_js_url_and_a_hidden_wallet_slot(api:
     assert config["account_country"] == "US"
     wallets = [m for m in config["methods"] if m["type"] == "digital_wallet"]
     assert wallets and wallets[0]["enabled"] is True
+
+
+@pytest.mark.parametrize("path", ["/", "/cart", "/checkout", "/account/login"])
+async def test_every_page_names_the_shop_and_has_a_favicon(
+    api: Api, rt: Runtime, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setattr(rt.settings, "shop_name", "Acme Goods")
+    monkeypatch.setattr(rt.settings, "shop_address", "1 Main St, Springfield")
+    r = await api.get(path)
+    assert r.status_code == 200
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in r.text
+    assert "Acme Goods · 1 Main St, Springfield" in r.text and "Demo shop" not in r.text
+    icon = await api.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")

@@ -59,7 +59,9 @@ def stripe_js_url(origin: str) -> str:
 def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
     # No Cache-Control here: the security headers give the catalog page ``no-cache`` and
     # the cart, checkout and order pages (a customer's own) ``no-store``.
-    return templates.TemplateResponse(request, template, {"page": template, **context})
+    settings = request.app.state.runtime.settings
+    shop = {"shop_name": settings.shop_name, "shop_address": settings.shop_address}
+    return templates.TemplateResponse(request, template, {"page": template, **shop, **context})
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
