@@ -103,3 +103,11 @@ async def test_every_page_names_the_shop_and_has_a_favicon(
     assert "Acme Goods · 1 Main St, Springfield" in r.text and "Demo shop" not in r.text
     icon = await api.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_static_assets_are_compressed_and_api_answers_are_not(api: Api) -> None:
+    r = await api.get("/static/js/checkout.js", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in r.headers["vary"] and "function" in r.text
+    r = await api.get("/api/cart", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and "content-encoding" not in r.headers
