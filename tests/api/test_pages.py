@@ -111,3 +111,14 @@ async def test_static_assets_are_compressed_and_api_answers_are_not(api: Api) ->
     assert "Accept-Encoding" in r.headers["vary"] and "function" in r.text
     r = await api.get("/api/cart", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and "content-encoding" not in r.headers
+
+
+async def test_prices_follow_the_shoppers_locale_and_else_the_shops(
+    api: Api, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await demo_catalog(rt)
+    r = await api.get("/", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert 'data-money-locale="de-DE"' in r.text and "69,00\u00a0$" in r.text
+    monkeypatch.setattr(rt.settings, "shop_locale", "en_GB")
+    r = await api.get("/", headers={"Accept-Language": "xx"})
+    assert 'data-money-locale="en-GB"' in r.text and "US$69.00" in r.text

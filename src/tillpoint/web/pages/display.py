@@ -1,21 +1,18 @@
-"""How the pages show amounts: the same text the page's JavaScript produces with
-``Intl.NumberFormat("en-US", {style: "currency"})``, so server- and browser-drawn
-prices read alike."""
+"""How the pages show amounts: Babel's format for the locale the request negotiated
+(``money_locale`` in the template's context, from ``Accept-Language`` or the shop's
+``shop_locale``), the same locale the page's scripts hand to ``Intl.NumberFormat``."""
 
 from __future__ import annotations
 
-from tillpoint.money import exponent
+from typing import Any
 
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
+from jinja2 import pass_context
+
+from tillpoint.money_format import DEFAULT_LOCALE, format_money
 
 
-def display_money(amount: int, currency: str) -> str:
-    """``1250, "USD"`` → ``$12.50``; currencies without a symbol here show their code."""
-    exp = exponent(currency)
-    sign = "-" if amount < 0 else ""
-    whole, frac = divmod(abs(amount), 10**exp)
-    number = f"{whole:,}" + (f".{frac:0{exp}d}" if exp else "")
-    symbol = SYMBOLS.get(currency)
-    if symbol is None:
-        return f"{sign}{currency}\u00a0{number}"
-    return f"{sign}{symbol}{number}"
+@pass_context
+def money_filter(context: Any, amount: int, currency: str) -> str:
+    """``{{ 1250 | money("USD") }}`` → ``$12.50`` (en_US) or ``12,50 $`` (de_DE)."""
+    locale = str(context.get("money_locale") or DEFAULT_LOCALE).replace("-", "_")
+    return format_money(amount, currency, locale)

@@ -16,17 +16,18 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from tillpoint.catalog import public as catalog_public
+from tillpoint.money_format import negotiate_locale
 from tillpoint.runtime import Runtime
 from tillpoint.web.deps import RuntimeDep
 from tillpoint.web.pages.address_rules import COUNTRIES, address_form_rules
-from tillpoint.web.pages.display import display_money
+from tillpoint.web.pages.display import money_filter
 from tillpoint.web.pages.stock_levels import catalog_levels
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters["money"] = display_money
+templates.env.filters["money"] = money_filter
 
 router = APIRouter(route_class=TypedPathRoute)
 
@@ -60,7 +61,14 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
     # No Cache-Control here: the security headers give the catalog page ``no-cache`` and
     # the cart, checkout and order pages (a customer's own) ``no-store``.
     settings = request.app.state.runtime.settings
-    shop = {"shop_name": settings.shop_name, "shop_address": settings.shop_address}
+    # Babel picks the shopper's locale (or the shop's); the page's scripts format money
+    # with it, so cart, checkout, order page and e-mails read alike.
+    locale = negotiate_locale(request.headers.get("accept-language"), settings.shop_locale)
+    shop = {
+        "shop_name": settings.shop_name,
+        "shop_address": settings.shop_address,
+        "money_locale": locale.replace("_", "-"),
+    }
     return templates.TemplateResponse(request, template, {"page": template, **shop, **context})
 
 

@@ -121,7 +121,7 @@ const formatters = new Map();
 export function money(amount, currency) {
   let format = formatters.get(currency);
   if (!format) {
-    format = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    format = new Intl.NumberFormat(document.documentElement.dataset.moneyLocale || "en-US", { style: "currency", currency });
     formatters.set(currency, format);
   }
   const digits = format.resolvedOptions().maximumFractionDigits;
