@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.e2e.conftest import LiveServer, assert_accessible
-from tests.e2e.shopper import no_horizontal_scroll, open_page
+from tests.e2e.shopper import no_horizontal_scroll, open_page, screen, start_checkout
 from tillpoint.auth.cookies import cookie_names
 from tillpoint.auth.models import User
 from tillpoint.catalog.models import Product
@@ -258,3 +258,30 @@ def test_an_expired_access_token_is_renewed_without_signing_in_again(
     expect(page.locator("[data-account-email]")).to_have_text(email)
     refreshes = [r for r in live.received if r.path == "/api/auth/refresh"]
     assert len(refreshes) == 1
+
+
+def test_a_saved_address_is_offered_at_checkout(tab: Any, live: LiveServer, shots: Any) -> None:
+    _register(tab, f"book-{new_id('t')[-6:].lower()}@example.com", shots)
+    tab.get_by_text("Add an address").click()
+    form = tab.locator("#address-form")
+    for label, value in (
+        ("First name", "Ada"), ("Last name", "Lovelace"), ("Street address", "1 Main St"),
+        ("City", "Springfield"), ("State, province or region", "IL"),
+        ("ZIP or postal code", "62701"),
+    ):  # fmt: skip
+        form.get_by_label(label).fill(value)
+    form.get_by_role("button", name="Save address").click()
+    expect(tab.locator("li.saved-address")).to_contain_text("1 Main St, Springfield")
+
+    start_checkout(tab, ("Canvas Tote Bag", 1))
+    contact = screen(tab, "contact")
+    book = contact.get_by_label("Ship to a saved address")
+    expect(book).to_contain_text("1 Main St, Springfield IL 62701")
+    book.select_option(index=1)
+    expect(contact.get_by_label("Street address")).to_have_value("1 Main St")
+    expect(contact.get_by_label("City")).to_have_value("Springfield")
+    assert_accessible(tab, context="checkout offering a saved address")
+    no_horizontal_scroll(tab)
+    shots(tab, "saved-address-at-checkout")
+    contact.get_by_role("button", name="Continue to delivery").click()
+    expect(screen(tab, "delivery")).to_contain_text("1 Main St, Springfield IL 62701")

@@ -257,6 +257,7 @@ const SCREENS = {
       text("ship_known", describeAddress(shipping));
     } else {
       await whileLoading(root, addressFieldset(root.querySelector("[data-address-slot]"), { prefix: "shipping", legend: "Shipping address", values: shipping }));
+      await offerSavedAddresses();
     }
     const billingDiffers = ctx().billing_address && ctx().shipping_address && !sameAddress(ctx().billing_address, ctx().shipping_address);
     if (billingDiffers || checkout.state === "billing_address") {
@@ -294,6 +295,27 @@ const names = () => {
   const from = ctx().guest_info || {};
   return { first_name: from.first_name || "", last_name: from.last_name || "" };
 };
+
+// A signed-in shopper's address book (/account): choosing one fills the shipping address.
+async function offerSavedAddresses() {
+  if (!(me && me.kind === "registered")) return;
+  let saved = [];
+  try {
+    saved = (await api.get("/api/account/addresses")).items;
+  } catch {
+    return; // the form still works without the address book
+  }
+  const slot = root.querySelector("[data-address-slot]");
+  if (!saved.length || !slot) return;
+  const node = document.getElementById("tpl-saved-addresses").content.firstElementChild.cloneNode(true);
+  const select = node.querySelector("select");
+  for (const item of saved) select.add(new Option(describeAddress(item.address), item.id));
+  select.addEventListener("change", async () => {
+    const chosen = saved.find((item) => item.id === select.value);
+    if (chosen) await addressFieldset(slot, { prefix: "shipping", legend: "Shipping address", values: chosen.address });
+  });
+  slot.before(node);
+}
 
 // Who is checking out: the guest's e-mail field until it is saved, then the saved contact.
 function showContact() {
