@@ -16,11 +16,7 @@ ROOT = Path(tillpoint.__file__).parent
 BRANCH = re.compile(r"dialect|is_postgres|\bpg\b")
 
 # file -> why it still branches (each entry is work still to do, not a licence).
-NOT_YET = {
-    "auth/guest_sessions.py": "auth's queries module comes with sessions/ folded into auth/",
-    "auth/sessions.py": "auth's queries module comes with sessions/ folded into auth/",
-    "checkout/service.py": "checkout's queries module comes with the checkout rework",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _branching(root: Path) -> dict[str, int]:

@@ -9,41 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from sqlalchemy import String, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from tillpoint.auth import guest_session_cache as guest_cache
 from tillpoint.auth.models import GuestSession, RegisteredSession
+from tillpoint.auth.queries import insert_guest_session
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.tokens import new_session_token, session_id_for
-from tillpoint.cart.public import Cart, create_guest_cart, new_guest_cart, record_cart_created
-from tillpoint.db import UTCDateTime
 from tillpoint.runtime import Runtime
 from tillpoint.security.scrub import scrub_text
 
 # Extend a session's expiry at most this often, so reads do not write every time.
 _SLIDE_GRANULARITY = timedelta(hours=1)
 _CART_COLUMNS = ("id", "session_id", "user_id", "status", "currency", "expires_at", "version")
-_INSERT_SESSION = insert(GuestSession)
-_NEW_CART = (
-    insert(Cart)
-    .values({c: bindparam(f"cart_{c}") for c in _CART_COLUMNS})
-    .returning(Cart.id)
-    .cte("new_cart")
-)
-_INSERT_CART_AND_SESSION = (
-    insert(GuestSession)
-    .from_select(
-        ["id", "cart_id", "expires_at", "ip_address", "user_agent"],
-        select(
-            bindparam("id", type_=String()),
-            _NEW_CART.c.id,
-            bindparam("expires_at", type_=UTCDateTime()),
-            bindparam("ip_address", type_=String()),
-            bindparam("user_agent", type_=String()),
-        ),
-    )
-    .add_cte(_NEW_CART)
-)
 # Built once: every request runs it, and building a statement costs about what running it does.
 _READ_SESSION = select(GuestSession.cart_id, GuestSession.expires_at).where(
     GuestSession.id == bindparam("sid")
@@ -66,18 +44,7 @@ async def start_guest_session(
     }
     # Core, not ORM objects and a flush: every new visitor runs this.
     async with rt.db.transaction() as s:
-        conn = await s.connection()
-        if conn.dialect.name == "postgresql":
-            # Cart and session in one statement (the cart's INSERT as a CTE); then the audit
-            # row, whose chain head is the last lock the unit of work takes.
-            cart = new_guest_cart(rt, session_id=sid)
-            params = {f"cart_{k}": v for k, v in cart.values().items()}
-            await conn.execute(_INSERT_CART_AND_SESSION, {**params, **row})
-            await record_cart_created(s, cart)
-            cart_id = cart.id
-        else:
-            cart_id = await create_guest_cart(rt, s, session_id=sid)
-            await conn.execute(_INSERT_SESSION, {**row, "cart_id": cart_id})
+        cart_id = await insert_guest_session(rt, s, row)
     await guest_cache.store(rt, sid, cart_id, expires)
     return token, SessionContext(session_id=sid, cart_id=cart_id, expires_at=expires)
 

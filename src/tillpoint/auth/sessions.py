@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tillpoint.audit.service import Actor, AuditEvent, record
 from tillpoint.auth import session_cache
 from tillpoint.auth.models import RefreshToken, RegisteredSession, User
+from tillpoint.auth.queries import claim_stale
 from tillpoint.auth.session_cache import REVOKED, LiveSession
 from tillpoint.auth.session_context import SessionContext
 from tillpoint.auth.tokens import (
@@ -393,9 +394,7 @@ async def delete_expired_registered_sessions(rt: Runtime) -> int:
                 RegisteredSession.revoked_at <= now - _KEEP_REVOKED,
             )
         )
-        if rt.db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        ids = list((await s.scalars(q.limit(1000))).all())
+        ids = list((await s.scalars(claim_stale(rt, q).limit(1000))).all())
         if ids:
             await s.execute(delete(RegisteredSession).where(RegisteredSession.id.in_(ids)))
         return len(ids)

@@ -22,14 +22,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    String,
     Table,
     bindparam,
-    case,
-    func,
     inspect,
     literal,
-    literal_column,
     select,
     update,
 )
@@ -42,7 +38,7 @@ from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.auth.public import GuestSession, RegisteredSession, SessionContext
 from tillpoint.cart import public as cart_public
 from tillpoint.cart.public import audit_removals
-from tillpoint.checkout import confirm, machine
+from tillpoint.checkout import confirm, machine, queries
 from tillpoint.checkout.actions import apply_actions, new_context
 from tillpoint.checkout.cart_facts import CartFacts, load_cart_facts
 from tillpoint.checkout.commands import (
@@ -111,49 +107,13 @@ async def _session_checkout_data(s: AsyncSession, session_id: str) -> dict[str, 
     return dict(found[1] or {}) if found is not None else {}
 
 
-def _with_checkout_id(column: Any, pg: bool) -> Any:
-    """``column`` (a session's ``checkout_data``) with ``checkout_id`` set to the bound
-    ``checkout_id``; anything but a JSON object (NULL, JSON null) counts as empty."""
-    if pg:
-        data = case(
-            (func.jsonb_typeof(column) == "object", column), else_=literal_column("'{}'::jsonb")
-        )
-        return data.op("||")(
-            func.jsonb_build_object("checkout_id", bindparam("checkout_id", type_=String()))
-        )
-    data = case((func.json_type(column) == "object", column), else_=literal_column("'{}'"))
-    return func.json_set(data, "$.checkout_id", bindparam("checkout_id", type_=String()))
-
-
-def _remember_statement(model: type[GuestSession] | type[RegisteredSession], pg: bool) -> Any:
-    return (
-        update(model)
-        .where(model.id == bindparam("session_id"))
-        .values(checkout_data=_with_checkout_id(model.__table__.c.checkout_data, pg))
-    )
-
-
-# (guest first?, PostgreSQL?) -> the two UPDATEs in the order to try them.
-_REMEMBER = {
-    (guest, pg): tuple(
-        _remember_statement(model, pg)
-        for model in (
-            (GuestSession, RegisteredSession) if guest else (RegisteredSession, GuestSession)
-        )
-    )
-    for guest in (True, False)
-    for pg in (True, False)
-}
-
-
 async def _remember_on_session(s: AsyncSession, session: SessionContext, checkout_id: str) -> None:
     """Note the checkout on the caller's session row: login carries ``checkout_data`` over to
     the new registered session, so the checkout stays the caller's across the login.
     One UPDATE in the table the session most likely lives in (the other if none matched)."""
-    pg = s.get_bind().dialect.name == "postgresql"
     conn = await s.connection()
     params = {"session_id": session.session_id, "checkout_id": checkout_id}
-    for statement in _REMEMBER[(session.user_id is None, pg)]:
+    for statement in queries.remember_checkout_statements(s, guest=session.user_id is None):
         if getattr(await conn.execute(statement, params), "rowcount", 0):
             return
 
@@ -865,9 +825,7 @@ async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
     for checkout_id in ids:
         async with rt.db.transaction() as s:
             q = select(Checkout).where(Checkout.id == checkout_id, *due)
-            if rt.db.is_postgres:
-                q = q.with_for_update(skip_locked=True)
-            row = (await s.scalars(q)).first()
+            row = (await s.scalars(queries.claim_expiring(s, q))).first()
             if row is None:  # taken by a request or another sweeper meanwhile
                 continue
             await _expire_locked(rt, s, row, CheckoutContext.load(row.context), SYSTEM)
