@@ -59,15 +59,7 @@ async def issue_account_token(
 ) -> None:
     """Inside ``s``: store ``token`` (a :func:`new_account_token`, hashed) for ``user_id``;
     the user's earlier unused tokens of this purpose stop working."""
-    await s.execute(
-        update(AccountToken)
-        .where(
-            AccountToken.user_id == user_id,
-            AccountToken.purpose == purpose,
-            AccountToken.used_at.is_(None),
-        )
-        .values(used_at=now)
-    )
+    await retire_account_tokens(s, user_id=user_id, purpose=purpose, now=now)
     s.add(
         AccountToken(
             id=account_token_id(token),
