@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LiveServer, assert_accessible
+from tests.e2e.conftest import DESKTOP, MOBILE, LiveServer, assert_accessible
 from tests.e2e.shopper import (
+    US_ADDRESS,
     add_to_cart,
+    fill_contact,
     guest_to_payment,
     no_horizontal_scroll,
     open_page,
+    product_card,
     screen,
     start_checkout,
     to_delivery,
@@ -289,3 +292,40 @@ def test_order_summary_is_a_bar_with_the_total_on_a_phone(
     expect(lines).to_contain_text("2 \u00d7 Canvas Tote Bag")
     shots(page, "summary-open")
     no_horizontal_scroll(page)
+
+
+def test_a_zip_code_of_another_state_says_which_state(
+    shopper: Any, live: LiveServer, shots: Any
+) -> None:
+    page = shopper
+    start_checkout(page, ("Canvas Tote Bag", 1))
+    contact = fill_contact(page, address={**US_ADDRESS, "zip_code": "10118"})
+    contact.get_by_role("button", name="Continue to delivery").click()
+    error = contact.locator("[data-error-for='address.zip_code']")
+    expect(error).to_contain_text("belongs to New York (NY), not CA")
+    assert_accessible(page, context="a ZIP code of another state")
+    shots(page, "zip-of-another-state")
+    contact.get_by_label("ZIP code").fill("95014")
+    contact.get_by_role("button", name="Continue to delivery").click()
+    screen(page, "delivery")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, MOBILE], ids=["1280px", "360px"])
+def test_prices_read_in_the_shoppers_locale(
+    browser: Any, live: LiveServer, viewport: dict[str, int]
+) -> None:
+    """A German browser: Babel picks de_DE on the server, the scripts use it too."""
+    context = browser.new_context(base_url=live.url, viewport=viewport, locale="de-DE")
+    try:
+        page = context.new_page()
+        open_page(page, "/")
+        expect(page.locator("html")).to_have_attribute("data-money-locale", "de-DE")
+        expect(product_card(page, "Canvas Tote Bag").locator(".price")).to_have_text(
+            "15,00\u00a0$"
+        )  # drawn by the server (Babel)
+        add_to_cart(page, "Canvas Tote Bag", 2)
+        open_page(page, "/cart")
+        expect(page.locator("[data-total='subtotal']")).to_have_text("30,00\u00a0$")  # by Intl
+        no_horizontal_scroll(page)
+    finally:
+        context.close()
