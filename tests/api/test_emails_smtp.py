@@ -140,6 +140,20 @@ async def test_purchase_confirmation_arrives_by_smtp_and_its_link_opens_the_orde
     assert await deliver_outbox(rt) == 0  # sent once
 
 
+@pytest.mark.usefixtures("coupons_priced")
+async def test_the_confirmation_reads_in_the_locale_the_shopper_checked_out_in(
+    api: Api, rt: Runtime, inbox: Inbox
+) -> None:
+    api.client.headers["Accept-Language"] = "de-DE,de;q=0.9"
+    order = await _purchase(api, rt)
+    assert await deliver_outbox(rt) == 1
+    text, html = _parts(inbox.messages()[0])
+    for part in (text, html):
+        assert "2.469,12\u00a0$" in part and "1.234,56\u00a0$" in part
+        assert "$2,469.12" not in part
+    assert order.currency == "USD"  # the shop's currency; only the format follows the shopper
+
+
 async def test_refund_and_shipping_emails_arrive_by_smtp(
     api: Api, admin_api: Api, rt: Runtime, inbox: Inbox
 ) -> None:

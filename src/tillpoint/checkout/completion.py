@@ -126,6 +126,7 @@ def _queue_confirmation(
         call.s, settings, confirmation_email(settings, draft, order.id, order.number),
         recipient=order.email, dedupe_key=f"order_confirmation:{order.id}",
         refs={"order_id": order.id, "number": order.number}, now=now,
+        locale=call.context.locale,
     )  # fmt: skip
 
 

@@ -131,6 +131,9 @@ class CheckoutContext(_Part):
     payment: Payment | None = None
     reservation: Reservation | None = None
     order: OrderRef | None = None
+    # The shopper's locale when the checkout started (Babel's pick from Accept-Language):
+    # the order's e-mails format money in it.
+    locale: str | None = None
     # What the customer was shown: (subtotal, discount, shipping, tax, total).
     quoted_totals: list[int] | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)

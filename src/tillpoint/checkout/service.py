@@ -220,7 +220,7 @@ async def _audit(
 
 
 async def start_checkout(
-    rt: Runtime, session: SessionContext, *, actor: Actor = SYSTEM
+    rt: Runtime, session: SessionContext, *, actor: Actor = SYSTEM, locale: str | None = None
 ) -> tuple[CheckoutView, bool]:
     """Start a checkout of the session's cart (PROCEED_TO_CHECKOUT), or return the live one.
 
@@ -245,6 +245,8 @@ async def start_checkout(
         except machine.GuardRejected as exc:
             raise _guard_error(exc.failure) from exc
         context = new_context(cart_id=session.cart_id, currency=cart.currency)
+        if locale:
+            context.locale = locale
         row = Checkout(
             id=new_id("chk"),
             session_id=session.session_id,

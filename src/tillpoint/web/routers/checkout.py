@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from tillpoint.checkout import public as checkout_public
 from tillpoint.checkout.public import CheckoutCommand, CheckoutOut, CheckoutView, Event
+from tillpoint.money_format import negotiate_locale
 from tillpoint.web.deps import IfMatchDep, RuntimeDep, SessionDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
@@ -92,8 +93,9 @@ async def start_checkout(
 ) -> CheckoutOut:
     """Start a checkout of the session's cart (PROCEED_TO_CHECKOUT); 200 with the live
     one if this cart already has one (so retrying is safe)."""
+    locale = negotiate_locale(request.headers.get("accept-language"), rt.settings.shop_locale)
     view, created = await checkout_public.start_checkout(
-        rt, session, actor=request_actor(request, session)
+        rt, session, actor=request_actor(request, session), locale=locale
     )
     if not created:
         response.status_code = 200
