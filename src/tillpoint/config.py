@@ -866,6 +866,54 @@ class Settings(BaseSettings):
     notification_smtp_starttls: bool = Field(
         default=False, description="Whether to upgrade the SMTP connection with STARTTLS."
     )
+    owner_email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="Where the shop owner's notifications (new order, low stock) go; unset: "
+        "none are sent.",
+    )
+    low_stock_threshold: int = Field(
+        default=5,
+        ge=0,
+        le=1_000_000,
+        description="Available units at or below which a SKU counts as low on stock, for SKUs "
+        "that start being tracked (each SKU keeps its own threshold, changeable with "
+        "`PUT /api/admin/inventory/{product_id}`). Crossing it sends `inventory.low_stock` "
+        "and the owner's low-stock email.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=60,
+        description="How long one outbound webhook delivery may take (connect and answer) "
+        "before it counts as failed and is retried.",
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=30,
+        description="Attempts per outbound webhook delivery before it is marked `failed`.",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="Wait before an outbound webhook's first retry; it doubles at each "
+        "further attempt (with up to 20 % random jitter), capped at 6 hours.",
+    )
+    webhook_secret_grace_hours: float = Field(
+        default=24,
+        ge=0,
+        le=720,
+        description="After a webhook secret rotation, how long deliveries are signed with the "
+        "previous secret too, so the receiver can switch without missing one.",
+    )
+    webhook_allow_private_urls: bool = Field(
+        default=False,
+        description="Allow webhook endpoints on plain http and on loopback or private "
+        "addresses in production (refused there by default: a webhook URL must not reach "
+        "into the shop's own network). Outside production they are always allowed.",
+    )
     notification_from: str = Field(
         default="orders@tillpoint.invalid", description="Sender address of the shop's emails."
     )

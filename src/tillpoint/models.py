@@ -14,6 +14,7 @@ from tillpoint.orders import models as order_models
 from tillpoint.outbox import models as outbox_models
 from tillpoint.payments import models as payment_models
 from tillpoint.promotions import models as promotion_models
+from tillpoint.webhooks import models as webhook_models
 
 __all__ = [
     "Base",
@@ -27,4 +28,5 @@ __all__ = [
     "outbox_models",
     "payment_models",
     "promotion_models",
+    "webhook_models",
 ]

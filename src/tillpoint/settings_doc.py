@@ -88,7 +88,7 @@ GROUPS = (
         "Inventory",
         "Stock reservations, out-of-stock fallbacks, the live stock stream and external "
         "inventory systems.",
-        ("inventory_",),
+        ("inventory_", "low_stock_threshold"),
     ),
     Group(
         "Rate limits",
@@ -111,6 +111,18 @@ GROUPS = (
         ),
     ),
     Group(
+        "Outbound webhooks",
+        "Events sent to the shop owner's own systems (docs/webhooks.md): timeouts, retries, "
+        "secret rotation and which addresses they may reach.",
+        (
+            "webhook_timeout_seconds",
+            "webhook_max_attempts",
+            "webhook_retry_base_seconds",
+            "webhook_secret_grace_hours",
+            "webhook_allow_private_urls",
+        ),
+    ),
+    Group(
         "Payments",
         "The payment gateway (Stripe, or the offline sandbox), webhooks and fraud checks.",
         ("payment_", "stripe_", "sandbox_", "webhook_"),
@@ -119,7 +131,7 @@ GROUPS = (
         "Email",
         "How the shop's emails (order confirmation, shipping, refunds, back in stock, "
         "password reset, address verification) are sent, and their templates.",
-        ("notification_",),
+        ("notification_", "owner_email"),
     ),
 )
 OTHER = Group("Other settings", "Settings not yet placed in a section above.", ())

@@ -24,6 +24,7 @@ from tillpoint.checkout.public import (
 from tillpoint.inventory.public import expire_reservations, notify_waitlists
 from tillpoint.outbox.service import deliver_outbox
 from tillpoint.runtime import Runtime
+from tillpoint.webhooks.public import deliver_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ JOBS: dict[str, Job] = {
     "inventory_waitlist": notify_waitlists,
     "payments": finalize_stuck_payments,
     "outbox": deliver_outbox,
+    "webhooks": deliver_webhooks,
 }
 
 

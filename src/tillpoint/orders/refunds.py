@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +23,10 @@ from tillpoint.inventory.public import adjust_stock, stock_rows
 from tillpoint.orders.emails import queue_refund
 from tillpoint.orders.models import Order, OrderLine, Refund
 from tillpoint.orders.prorate import SHIPPING, prorate_refund
+from tillpoint.orders.service import order_event_data
 from tillpoint.payments.public import PaymentGateway, RefundResult
 from tillpoint.runtime import Runtime
+from tillpoint.webhooks.public import EventType, OrderRefundedData, RefundData, emit_event
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +212,16 @@ async def _settle_refund(
         )
         if row.status == "succeeded":
             queue_refund(s, rt.settings, order, row, rt.clock.now())
+            await _emit_refunded(s, order, row, rt.clock.now())
     return row, restock
+
+
+async def _emit_refunded(s: AsyncSession, order: Order, refund: Refund, now: datetime) -> None:
+    refund_data = RefundData(
+        id=refund.id, amount=refund.amount, currency=refund.currency, reason=refund.reason
+    )
+    data = OrderRefundedData(**dict(order_event_data(order)), refund=refund_data)
+    await emit_event(s, EventType.order_refunded, data, now=now)
 
 
 async def _restock(

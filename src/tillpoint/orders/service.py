@@ -26,6 +26,7 @@ from tillpoint.orders.numbers import new_order_number
 from tillpoint.orders.queries import insert_order_claiming_number
 from tillpoint.payments.public import PaymentIntentResult
 from tillpoint.runtime import Runtime
+from tillpoint.webhooks.public import EventType, OrderData, OrderLineData, OrderTotals, emit_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,9 +275,58 @@ async def insert_order_rows(
     await s.execute(
         _PAYMENTS.insert(), {**_payment_values(gateway, intent, now), "order_id": order_id}
     )
+    await _emit_order_events(s, draft, order_id, number, values["status"], now)
     return InsertedOrder(
         order_id, number, values["status"], draft.email, draft.total, draft.currency
     )
+
+
+async def _emit_order_events(
+    s: AsyncSession, draft: OrderDraft, order_id: str, number: str, status: str, now: datetime
+) -> None:
+    """``order.created``, and ``order.paid`` unless the order is held for review (it is
+    paid for then, but not yet accepted)."""
+    data = OrderData(
+        id=order_id, number=number, status=status, currency=draft.currency, email=draft.email,
+        totals=OrderTotals(
+            subtotal=draft.subtotal, discount=draft.discount_total,
+            shipping=draft.shipping_total, tax=draft.tax_total, total=draft.total, refunded=0,
+        ),
+        lines=[
+            OrderLineData(
+                product_id=line.product_id, variant_id=line.variant_id, sku=line.sku,
+                name=line.name[:200], quantity=line.quantity, unit_price=line.unit_price,
+                total=line.total,
+            )
+            for line in draft.lines
+        ],
+        created_at=now,
+    )  # fmt: skip
+    await emit_event(s, EventType.order_created, data, now=now)
+    if status == "paid":
+        await emit_event(s, EventType.order_paid, data, now=now)
+
+
+def order_event_data(order: Order) -> OrderData:
+    """An order as its webhook events carry it (its lines must be loaded)."""
+    return OrderData(
+        id=order.id, number=order.number, status=order.status, currency=order.currency,
+        email=order.email,
+        totals=OrderTotals(
+            subtotal=order.subtotal, discount=order.discount_total,
+            shipping=order.shipping_total, tax=order.tax_total, total=order.total,
+            refunded=order.refunded_total,
+        ),
+        lines=[
+            OrderLineData(
+                product_id=line.product_id, variant_id=line.variant_id, sku=line.sku,
+                name=line.name, quantity=line.quantity, unit_price=line.unit_price,
+                total=line.total,
+            )
+            for line in order.lines
+        ],
+        created_at=order.created_at,
+    )  # fmt: skip
 
 
 def can_read(order: Order, session: SessionContext | None, token: str | None) -> bool:

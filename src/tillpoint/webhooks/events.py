@@ -1,0 +1,93 @@
+"""The event types and the stable JSON shape of each one's ``data``.
+
+Every delivery's body is ``{"id": "evt_…", "type": …, "created_at": …, "data": {…}}``;
+``data`` is one of the models below (money in minor units of ``currency``). Fields are
+only ever added, never renamed or removed (docs/webhooks.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class EventType(StrEnum):
+    order_created = "order.created"
+    order_paid = "order.paid"
+    order_refunded = "order.refunded"
+    order_fulfilled = "order.fulfilled"
+    order_cancelled = "order.cancelled"
+    inventory_low_stock = "inventory.low_stock"
+
+
+class OrderTotals(BaseModel):
+    subtotal: int
+    discount: int
+    shipping: int
+    tax: int
+    total: int
+    refunded: int
+
+
+class OrderLineData(BaseModel):
+    product_id: str
+    variant_id: str | None
+    sku: str | None
+    name: str
+    quantity: int
+    unit_price: int
+    total: int
+
+
+class OrderData(BaseModel):
+    """``order.created``, ``order.paid`` (and ``order.fulfilled``, ``order.cancelled``)."""
+
+    id: str
+    number: str
+    status: str
+    currency: str
+    email: str | None
+    totals: OrderTotals
+    lines: list[OrderLineData]
+    created_at: datetime
+
+
+class RefundData(BaseModel):
+    id: str
+    amount: int
+    currency: str
+    reason: str | None
+
+
+class OrderRefundedData(OrderData):
+    """``order.refunded``: the order after the refund, and the refund itself."""
+
+    refund: RefundData
+
+
+class LowStockData(BaseModel):
+    """``inventory.low_stock``: a SKU's available stock (on hand less reserved) went from
+    above its threshold to at or below it."""
+
+    product_id: str
+    variant_id: str | None
+    sku: str
+    available: int
+    on_hand: int
+    threshold: int
+
+
+EventData = OrderData | OrderRefundedData | LowStockData
+
+
+def event_body(event_id: str, event_type: str, created_at: datetime, data: object) -> bytes:
+    """The exact bytes POSTed (and signed): compact JSON, the same at every attempt."""
+    envelope = {
+        "id": event_id,
+        "type": event_type,
+        "created_at": created_at.isoformat(),
+        "data": data,
+    }
+    return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
