@@ -22,6 +22,7 @@ from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.inventory.fallbacks import notify_waitlist_in
 from tillpoint.inventory.feed import StockChange, publish_after_commit
+from tillpoint.inventory.low_stock import announce_low_stock, crossing
 from tillpoint.inventory.models import InventoryItem
 from tillpoint.runtime import Runtime
 
@@ -181,12 +182,14 @@ async def _adjust_once(
         before = None if row is None else row.on_hand
         if row is None:
             sku = await _sku_of(s, product_id, variant_id)
-            row = _new_item(product_id, variant_id, sku, now)
+            row = _new_item(product_id, variant_id, sku, now, rt.settings.low_stock_threshold)
             s.add(row)
+        before_available = None if before is None else before - row.reserved
         _apply_change(row, change)
         row.updated_at = now
         await s.flush()
         await notify_waitlist_in(s, rt.settings, [row], now)  # its row locks before the audit head
+        await _announce_if_low(rt, s, row, before_available, now)
         meta = {"reason": reason, "before": before, "after": row.on_hand, "delta": change.delta}
         await record(
             s,
@@ -198,7 +201,24 @@ async def _adjust_once(
         return stock_row(row)
 
 
-def _new_item(product_id: str, variant_id: str | None, sku: str, now: datetime) -> InventoryItem:
+async def _announce_if_low(
+    rt: Runtime, s: AsyncSession, row: InventoryItem, before: int | None, now: datetime
+) -> None:
+    """An adjustment that takes a tracked SKU to its threshold tells the owner once (a SKU
+    that starts being tracked has no "before" to cross from)."""
+    if before is None:
+        return
+    found = crossing(
+        row.product_id, row.variant_id, row.sku, before=before, on_hand=row.on_hand,
+        reserved=row.reserved, threshold=row.low_stock_threshold,
+    )  # fmt: skip
+    if found is not None:
+        await announce_low_stock(rt, s, [found], now)
+
+
+def _new_item(
+    product_id: str, variant_id: str | None, sku: str, now: datetime, threshold: int = 5
+) -> InventoryItem:
     """The stock row of a SKU that starts being tracked: nothing on hand yet."""
     return InventoryItem(
         id=new_id("inv"),
@@ -208,7 +228,7 @@ def _new_item(product_id: str, variant_id: str | None, sku: str, now: datetime) 
         on_hand=0,
         reserved=0,
         backorder_allowed=False,
-        low_stock_threshold=5,
+        low_stock_threshold=threshold,
         updated_at=now,
     )
 
@@ -271,7 +291,7 @@ async def apply_external_levels(
         )
     now = rt.clock.now()
     for sku, (pid, vid) in catalog.items():
-        rows[sku] = _new_item(pid, vid, sku, now)
+        rows[sku] = _new_item(pid, vid, sku, now, rt.settings.low_stock_threshold)
         s.add(rows[sku])
     changed: dict[str, InventoryItem] = {}
     for level in levels:
@@ -365,7 +385,11 @@ async def seed_stock(rt: Runtime, levels: dict[str, dict[str, Any]]) -> int:
         skus = [sku for sku in levels if sku not in have]
         targets = await _catalog_skus(s, skus)
         for sku, (pid, vid) in sorted(targets.items()):
-            fields = {"on_hand": 0, "backorder_allowed": False, "low_stock_threshold": 5}
+            fields = {
+                "on_hand": 0,
+                "backorder_allowed": False,
+                "low_stock_threshold": rt.settings.low_stock_threshold,
+            }
             fields.update(levels[sku])
             s.add(
                 InventoryItem(

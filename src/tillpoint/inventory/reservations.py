@@ -35,6 +35,7 @@ from tillpoint.inventory.errors import (
     Shortage,
 )
 from tillpoint.inventory.feed import StockChange, publish_after_commit
+from tillpoint.inventory.low_stock import LowStockCrossing, announce_low_stock, crossing
 from tillpoint.inventory.models import (
     InventoryItem,
     InventoryReservation,
@@ -141,6 +142,7 @@ _RETURNING = (
     InventoryItem.on_hand,
     InventoryItem.reserved,
     InventoryItem.backorder_allowed,
+    InventoryItem.low_stock_threshold,
 )
 
 
@@ -200,9 +202,15 @@ async def _take(
 
 
 async def _give_back(
-    s: AsyncSession, per_row: dict[str, int], *, sold: bool, at: datetime
+    s: AsyncSession,
+    per_row: dict[str, int],
+    *,
+    sold: bool,
+    at: datetime,
+    low: list[LowStockCrossing] | None = None,
 ) -> list[StockChange]:
-    """Return reserved units (``sold``: they leave ``on_hand`` too), rows in id order."""
+    """Return reserved units (``sold``: they leave ``on_hand`` too), rows in id order;
+    a sale that takes a row to its low-stock threshold is added to ``low``."""
     changes = []
     statement = _give_back_statement(sold=sold)
     for row_id in sorted(per_row):
@@ -210,7 +218,21 @@ async def _give_back(
         row = result.one_or_none()
         if row is not None:
             changes.append(_change(row, at))
+            if low is not None:
+                _note_sale(low, row, per_row[row_id])
     return changes
+
+
+def _note_sale(low: list[LowStockCrossing], row: Any, quantity: int) -> None:
+    """A sale of ``quantity``: before it, those units were still sellable (reserved by
+    this order, or taken now), so available stock was ``quantity`` higher."""
+    before = row.on_hand - row.reserved + quantity
+    found = crossing(
+        row.product_id, row.variant_id, row.sku, before=before, on_hand=row.on_hand,
+        reserved=row.reserved, threshold=row.low_stock_threshold,
+    )  # fmt: skip
+    if found is not None:
+        low.append(found)
 
 
 def _per_row(res: InventoryReservation) -> dict[str, int]:
@@ -502,19 +524,26 @@ async def fulfill_reservation(rt: Runtime, s: AsyncSession, reservation_id: str)
     for r in rows:
         if r.inventory_id is not None:
             per_row[r.inventory_id] = per_row.get(r.inventory_id, 0) + r.quantity
+    low: list[LowStockCrossing] = []
     if held.status == ACTIVE:
         # Reserved units always go: nothing can refuse, so no savepoint is needed.
-        changes = await _give_back(s, per_row, sold=True, at=now)
+        changes = await _give_back(s, per_row, sold=True, at=now, low=low)
     else:
         async with s.begin_nested():  # a refusal leaves the caller's unit of work usable
-            changes = await _retake(rt, s, held, per_row, now)
+            changes = await _retake(rt, s, held, per_row, now, low)
     await s.execute(_FULFILLED, {"rid": reservation_id, "at": now})
+    await announce_low_stock(rt, s, low, now)
     publish_after_commit(rt.stock_feed, s, changes)
     return Reservation(held.id, FULFILLED, held.reference, held.expires_at, held.items)
 
 
 async def _retake(
-    rt: Runtime, s: AsyncSession, held: Reservation, per_row: dict[str, int], now: datetime
+    rt: Runtime,
+    s: AsyncSession,
+    held: Reservation,
+    per_row: dict[str, int],
+    now: datetime,
+    low: list[LowStockCrossing],
 ) -> list[StockChange]:
     """An expired or cancelled reservation's units, taken again if they are still there."""
     changes = []
@@ -525,6 +554,7 @@ async def _retake(
             merged = {(it.product_id, it.variant_id): it.quantity for it in held.items}
             raise OutOfStock(await _shortages(rt, s, merged, backorder))
         changes.append(_change(taken, now))
+        _note_sale(low, taken, per_row[row_id])
     return changes
 
 

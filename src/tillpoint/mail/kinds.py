@@ -21,6 +21,7 @@ class EmailKind(StrEnum):
     back_in_stock = "back_in_stock"
     password_reset = "password_reset"
     email_verification = "email_verification"
+    low_stock = "low_stock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,17 @@ class EmailVerification:
     expires_minutes: int
 
 
+@dataclass(frozen=True, slots=True)
+class LowStock:
+    """To the shop owner: a SKU's available stock just fell to or below its threshold."""
+
+    kind: ClassVar[EmailKind] = EmailKind.low_stock
+    sku: str
+    available: int
+    threshold: int
+    stock_url: str  # the SKU's stock in the admin API
+
+
 EmailData = (
     OrderConfirmation
     | OrderShipped
@@ -136,6 +148,7 @@ EmailData = (
     | BackInStock
     | PasswordReset
     | EmailVerification
+    | LowStock
 )
 
 

@@ -10,6 +10,7 @@ from tillpoint.mail.kinds import (
     EmailKind,
     EmailLine,
     EmailVerification,
+    LowStock,
     OrderConfirmation,
     OrderShipped,
     PasswordReset,
@@ -57,6 +58,10 @@ def sample(kind: EmailKind, settings: Settings) -> EmailData:
         EmailKind.email_verification: EmailVerification(
             verify_url=absolute_url(settings, "/account/verify?token=sample-verify-token"),
             expires_minutes=1440,
+        ),
+        EmailKind.low_stock: LowStock(
+            sku="TOTE", available=3, threshold=5,
+            stock_url=absolute_url(settings, "/api/admin/inventory/prod_SAMPLE0000000000000000"),
         ),
     }  # fmt: skip
     return samples[kind]
