@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +18,9 @@ from tillpoint.config import Settings, load_settings
 from tillpoint.migrate import upgrade
 from tillpoint.money_format import known_locale
 from tillpoint.runtime import Runtime
+
+if TYPE_CHECKING:
+    from tillpoint.webhooks.public import WebhookEndpoint
 
 app = typer.Typer(
     help="tillpoint: a production-grade checkout for Python shops.", no_args_is_help=True
@@ -347,6 +350,95 @@ def audit_verify() -> None:
         raise typer.Exit(1)
 
 
+webhooks_app = typer.Typer(help="Outbound webhooks to your own systems.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+def _run_or_exit(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work``; a refusal exits 1 with its code, message and fields."""
+    from tillpoint.errors import TillpointError
+
+    try:
+        return with_runtime(settings_or_exit(), work)
+    except TillpointError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, f.path))}: {f.message}" for f in exc.fields)
+        typer.echo(f"error: {exc.code}: {exc.message} {problems}".strip(), err=True)
+        raise typer.Exit(1) from exc
+
+
+def _endpoint_json(endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[str, object]:
+    data: dict[str, object] = {
+        "id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events),
+        "description": endpoint.description, "active": endpoint.active,
+        "created_at": endpoint.created_at.isoformat(),
+    }  # fmt: skip
+    if secret:
+        data["secret"] = endpoint.secret
+    return data
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="Where to POST events (http(s)).")],
+    event: Annotated[
+        list[str], typer.Option("--event", help="An event type to send (repeat for more).")
+    ],
+    description: Annotated[str | None, typer.Option(help="A note for you.")] = None,
+) -> None:
+    """Register an endpoint; prints it with its signing secret (shown only here)."""
+    from tillpoint.webhooks.public import EndpointDraft, EventType, create_endpoint
+
+    known = {e.value for e in EventType}
+    if unknown := [e for e in event if e not in known]:
+        typer.echo(f"error: unknown event type {unknown[0]!r}; one of {sorted(known)}", err=True)
+        raise typer.Exit(2)
+    draft = EndpointDraft(url, tuple(EventType(e) for e in event), description)
+    made = _run_or_exit(lambda rt: create_endpoint(rt, draft))
+    typer.echo(json.dumps(_endpoint_json(made, secret=True), indent=2))
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """Every endpoint (no secrets), as JSON."""
+    from tillpoint.webhooks.public import list_endpoints
+
+    rows, _ = _run_or_exit(lambda rt: list_endpoints(rt, limit=10_000))
+    typer.echo(json.dumps([_endpoint_json(r) for r in rows], indent=2))
+
+
+@webhooks_app.command("rotate")
+def webhooks_rotate(endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")]) -> None:
+    """A new signing secret (printed); the old one still signs during the grace period."""
+    from tillpoint.webhooks.public import rotate_secret
+
+    endpoint = _run_or_exit(lambda rt: rotate_secret(rt, endpoint_id))
+    typer.echo(json.dumps(_endpoint_json(endpoint, secret=True), indent=2))
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+) -> None:
+    """The endpoint's latest deliveries and how they went, as JSON."""
+    from tillpoint.webhooks.public import list_deliveries
+
+    rows, _ = _run_or_exit(lambda rt: list_deliveries(rt, endpoint_id, limit=limit))
+    fields = ("id", "event_id", "event_type", "status", "attempts", "last_status_code",
+              "last_error", "next_attempt_at", "delivered_at", "created_at")  # fmt: skip
+    items = [{f: getattr(r, f) for f in fields} for r in rows]
+    typer.echo(json.dumps(items, default=str, indent=2))
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")]) -> None:
+    """Remove an endpoint (its pending deliveries are dropped)."""
+    from tillpoint.webhooks.public import delete_endpoint
+
+    _run_or_exit(lambda rt: delete_endpoint(rt, endpoint_id))
+    typer.echo(f"removed {endpoint_id}")
+
+
 @app.command("settings")
 def settings_doc(
     check: Annotated[
@@ -417,6 +509,7 @@ class EmailKindOption(StrEnum):
     back_in_stock = "back_in_stock"
     password_reset = "password_reset"
     email_verification = "email_verification"
+    low_stock = "low_stock"
 
 
 @email_app.command("preview")

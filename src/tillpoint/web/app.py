@@ -40,6 +40,7 @@ from tillpoint.web.routers import (
     admin_audit,
     admin_coupons,
     admin_inventory,
+    admin_webhooks,
     auth,
     cart,
     catalog,
@@ -185,6 +186,7 @@ _ROUTERS = (
     payments.router,
     orders.router,
     admin_audit.router,
+    admin_webhooks.router,
     pages.router,
 )
 

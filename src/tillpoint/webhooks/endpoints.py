@@ -141,10 +141,11 @@ async def delete_endpoint(rt: Runtime, endpoint_id: str, *, actor: Actor = SYSTE
     """Remove an endpoint and its deliveries (pending ones are never sent)."""
     async with rt.db.transaction() as s:
         endpoint = await _get(s, endpoint_id, lock=True)
-        await _audit(rt, s, endpoint, "deleted", actor)
         # Explicit, not by cascade: SQLite enforces foreign keys only when asked to.
         await s.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
         await s.delete(endpoint)
+        await s.flush()
+        await _audit(rt, s, endpoint, "deleted", actor)  # last: the audit head locks last
 
 
 async def rotate_secret(rt: Runtime, endpoint_id: str, *, actor: Actor = SYSTEM) -> WebhookEndpoint:
