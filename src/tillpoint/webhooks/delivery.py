@@ -17,6 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import httpx
 from sqlalchemy import select
@@ -37,6 +38,7 @@ from tillpoint.webhooks.signing import (
 from tillpoint.webhooks.urls import check_url
 
 log = logging.getLogger(__name__)
+T = TypeVar("T", WebhookEndpoint, WebhookEvent)
 
 MAX_BACKOFF = timedelta(hours=6)
 USER_AGENT = "tillpoint-webhooks/1"
@@ -85,18 +87,31 @@ async def _claim(rt: Runtime, now: datetime, batch: int) -> list[_Job]:
             .limit(batch)
         )
         rows = list((await s.scalars(claim_due_deliveries(s, q))).all())
+        if not rows:
+            return []
+        # Their endpoints and events in two reads, not two per delivery.
+        endpoints = await _by_id(s, WebhookEndpoint, {r.endpoint_id for r in rows})
+        events = await _by_id(s, WebhookEvent, {r.event_id for r in rows})
         jobs = []
         for row in rows:
             row.next_attempt_at = now + lease  # claimed: retried only if this worker dies
-            job = await _job(s, row, now)
+            job = _job(row, endpoints.get(row.endpoint_id), events.get(row.event_id), now)
             if job is not None:
                 jobs.append(job)
         return jobs
 
 
-async def _job(s: AsyncSession, row: WebhookDelivery, now: datetime) -> _Job | None:
-    endpoint = await s.get(WebhookEndpoint, row.endpoint_id)
-    event = await s.get(WebhookEvent, row.event_id)
+async def _by_id(s: AsyncSession, model: type[T], ids: set[str]) -> dict[str, T]:
+    rows = await s.scalars(select(model).where(model.id.in_(sorted(ids))))
+    return {row.id: row for row in rows}
+
+
+def _job(
+    row: WebhookDelivery,
+    endpoint: WebhookEndpoint | None,
+    event: WebhookEvent | None,
+    now: datetime,
+) -> _Job | None:
     if endpoint is None or event is None or not endpoint.active:
         why = "endpoint disabled" if endpoint is not None else "endpoint or event gone"
         row.status, row.last_error, row.next_attempt_at = "failed", why, None

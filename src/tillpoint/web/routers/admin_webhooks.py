@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
+from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import StrictModel, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
@@ -33,6 +35,17 @@ Cursor = Annotated[str | None, Query(max_length=40, json_schema_extra=OPAQUE_TOK
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
+def _alone(tp: Any) -> WithJsonSchema:
+    """The schema of ``tp`` without ``null``: a PATCH field that may be left out, not nulled."""
+    return WithJsonSchema(TypeAdapter(tp).json_schema())
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A field left out of a PATCH keeps its value: no default to state.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
 class WebhookEndpointIn(StrictModel):
     url: Url
     events: EventTypes
@@ -43,10 +56,12 @@ class WebhookEndpointPatch(StrictModel):
     """Fields to change; leave one out to keep it. ``description: null`` clears it; the
     others cannot be null (422 ``null_not_allowed``)."""
 
-    url: Url | None = None
-    events: EventTypes | None = None
+    model_config = ConfigDict(json_schema_extra=_no_defaults)
+
+    url: Annotated[Url | None, _alone(Url)] = None
+    events: Annotated[EventTypes | None, _alone(EventTypes)] = None
     description: Description | None = None
-    active: bool | None = None
+    active: Annotated[bool | None, _alone(bool)] = None
 
     @field_validator("url", "events", "active", mode="before")
     @classmethod
@@ -115,7 +130,22 @@ def _delivery_out(row: webhooks.WebhookDelivery) -> WebhookDeliveryOut:
     )  # fmt: skip
 
 
-@router.post("", status_code=201, responses=ADMIN_ERRORS)
+_ENDPOINT = "/api/admin/webhook-endpoints/{endpoint_id}"
+_BY_ID = {"endpoint_id": "$response.body#/id"}
+_MADE: dict[int | str, dict[str, Any]] = {
+    201: {
+        "links": {
+            "GetEndpoint": link("get", _ENDPOINT, **_BY_ID),
+            "UpdateEndpoint": link("patch", _ENDPOINT, **_BY_ID),
+            "DeleteEndpoint": link("delete", _ENDPOINT, **_BY_ID),
+            "RotateSecret": link("post", _ENDPOINT + "/rotate-secret", **_BY_ID),
+            "ListDeliveries": link("get", _ENDPOINT + "/deliveries", **_BY_ID),
+        }
+    }
+}
+
+
+@router.post("", status_code=201, responses={**_MADE, **ADMIN_ERRORS})
 async def create_webhook_endpoint(
     body: WebhookEndpointIn, request: Request, rt: RuntimeDep, session: AdminDep
 ) -> WebhookEndpointSecretOut:
