@@ -193,6 +193,18 @@ async def test_events_go_only_to_active_endpoints_subscribed_to_their_type(
     assert [g.path for g in receiver.received] == ["/hooks/paid"]
 
 
+async def test_deliveries_of_an_endpoint_disabled_meanwhile_fail_unsent(
+    rt: Runtime, receiver: Receiver
+) -> None:
+    endpoint = await _endpoint(rt, receiver.url, EventType.order_paid)
+    await paid_order(rt, rt.gateway)
+    await update_endpoint(rt, endpoint.id, EndpointChanges(active=False))
+    assert await deliver_webhooks(rt) == 0
+    (row,) = await _deliveries(rt)
+    assert (row.status, row.attempts, row.last_error) == ("failed", 0, "endpoint disabled")
+    assert receiver.received == []
+
+
 async def test_nobody_subscribed_means_nothing_is_written(rt: Runtime) -> None:
     await paid_order(rt, rt.gateway)
     assert await _count(rt, WebhookEvent) == 0 and await _count(rt, WebhookDelivery) == 0

@@ -45,3 +45,11 @@ def test_preview_refuses_an_unknown_kind_or_locale(tmp_path: Path) -> None:
         app, ["email", "preview", "back_in_stock", "--locale", "xx_YY", "--out", "x.html"]
     )
     assert bad.exit_code == 2 and "not a locale Babel knows" in bad.output
+
+
+def test_preview_of_the_owners_low_stock_email(tmp_path: Path) -> None:
+    text = tmp_path / "low.txt"
+    out = CliRunner().invoke(app, ["email", "preview", "low_stock", "--out", str(text)])
+    assert out.exit_code == 0, out.output
+    assert "Low stock: TOTE (3 left)" in out.output
+    assert "3 available (your threshold is 5)" in text.read_text()
