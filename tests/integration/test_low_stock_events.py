@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests import factories
 from tests.inventory_support import fulfill, reserve, stocked
-from tillpoint.inventory.levels import adjust_stock
+from tillpoint.inventory.levels import ExternalLevel, adjust_stock, apply_external_levels
 from tillpoint.inventory.reservations import StockRequest
 from tillpoint.outbox.models import OutboxMessage
 from tillpoint.runtime import Runtime
@@ -88,3 +89,15 @@ async def test_without_an_owner_email_only_the_webhook_goes(rt: Runtime, subscri
     p = await stocked(rt, 6)
     await adjust_stock(rt, p.id, delta=-1, reason="count")
     assert len(await _announced(rt)) == 1 and await _owner_mails(rt) == []
+
+
+async def test_a_level_from_an_external_system_announces_its_crossing(
+    rt: Runtime, subscribed: None
+) -> None:
+    tracked = await stocked(rt, 9)
+    fresh = await factories.product(rt)  # in the catalog, not tracked yet
+    async with rt.db.transaction() as s:
+        levels = [ExternalLevel(tracked.sku, 2), ExternalLevel(fresh.sku, 1)]
+        await apply_external_levels(rt, s, levels, source="erp")
+    # The SKU that starts being tracked had no level to cross from.
+    assert [(e["sku"], e["available"]) for e in await _announced(rt)] == [(tracked.sku, 2)]

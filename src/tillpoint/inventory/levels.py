@@ -297,9 +297,11 @@ async def apply_external_levels(
     for level in levels:
         row = rows[level.sku]
         if row.on_hand != level.on_hand or row.sku in catalog:
+            before = None if row.sku in catalog else row.on_hand - row.reserved
             row.on_hand = level.on_hand
             row.updated_at = now
             changed[row.sku] = row
+            await _announce_if_low(rt, s, row, before, now)
     await s.flush()
     if changed:
         await _record_synced(rt, s, source, changed, now)
