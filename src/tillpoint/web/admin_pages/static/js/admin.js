@@ -108,12 +108,17 @@ export function fieldError(root, input, message) {
   if (slot && !slot.textContent) slot.textContent = message;
 }
 
+// Conflicts the API answers without a field path, and the field they are about.
+const CODE_FIELDS = { sku_taken: ["sku"], coupon_code_taken: ["code"], slug_taken: ["slug"] };
+
 // Field errors next to their inputs (focus on the first); the rest as the page's alert.
 export function showErrors(root, err) {
   if (handleAuth(err)) return;
   clearErrors(root);
   const invalid = [];
-  for (const field of err.fields || []) {
+  const fields = err.fields && err.fields.length ? err.fields
+    : CODE_FIELDS[err.code] ? [{ path: CODE_FIELDS[err.code], code: err.code, message: err.message }] : [];
+  for (const field of fields) {
     const input = inputFor(root, field.path || []);
     if (!input) continue;
     fieldError(root, input, fieldMessage(input, field));
@@ -131,8 +136,8 @@ export function showErrors(root, err) {
 // Empty required fields said before anything is sent; false if there were any.
 export function requireFields(form) {
   const empty = [...form.querySelectorAll("input[required], select[required], textarea[required]")]
-    .filter((input) => !input.disabled && !String(input.value).trim());
-  empty.forEach((input) => fieldError(form, input, fieldMessage(input, { code: "missing" })));
+    .filter((input) => !input.disabled && (input.type === "checkbox" ? !input.checked : !String(input.value).trim()));
+  empty.forEach((input) => fieldError(form, input, input.dataset.missing || fieldMessage(input, { code: "missing" })));
   if (empty.length) empty[0].focus();
   return !empty.length;
 }

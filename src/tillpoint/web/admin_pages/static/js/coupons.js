@@ -36,7 +36,7 @@ function row(c) {
     cell("Valid", `${when(c.start_date)} – ${when(c.end_date)}`),
     cell("Used", `${c.usage_count}${c.usage_limit ? ` of ${c.usage_limit}` : ""}`),
     cell("Status", c.is_active ? statusBadge("active", "good") : statusBadge("inactive", "bad")),
-    el("td", { dataset: { label: "Actions" } }, actions),
+    el("td", c.is_active ? { dataset: { label: "Actions" } } : {}, c.is_active ? actions : null),
   );
 }
 
