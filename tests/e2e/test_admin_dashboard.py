@@ -55,7 +55,9 @@ def docs_shot(tab: Any, live: LiveServer, name: str) -> None:
         tab.screenshot(path=str(DOCS_SHOTS / f"admin-{name}-{_width(tab)}.png"), full_page=True)
 
 
-def test_anonymous_visitor_signs_in_and_returns_to_the_page_asked_for(tab: Any) -> None:
+def test_anonymous_visitor_signs_in_and_returns_to_the_page_asked_for(
+    tab: Any, live: LiveServer
+) -> None:
     response = tab.goto("/admin/audit?entity_type=coupon")
     assert response.request.redirected_from is not None
     expect(tab).to_have_url(
@@ -65,6 +67,7 @@ def test_anonymous_visitor_signs_in_and_returns_to_the_page_asked_for(tab: Any) 
     )
     assert_accessible(tab, context="/admin/login")
     no_horizontal_scroll(tab)
+    docs_shot(tab, live, "login")
     sign_in(tab)
     expect(tab).to_have_url(re.compile(r"/admin/audit\?entity_type=coupon$"))
     expect(tab.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
@@ -111,6 +114,7 @@ def test_a_shopper_account_is_told_it_is_not_an_admin_with_403(tab: Any, live: L
     assert tab.get_by_role("navigation", name="Admin").count() == 0
     no_horizontal_scroll(tab)
     assert_accessible(tab, context="403")
+    docs_shot(tab, live, "not-an-admin")
     # Its sign-out leads to the admin sign-in.
     tab.get_by_role("button", name="Sign out").click()
     expect(tab).to_have_url(re.compile(r"/admin/login\?signed_out=1$"))
