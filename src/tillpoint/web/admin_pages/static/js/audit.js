@@ -75,7 +75,7 @@ document.getElementById("verify-button").addEventListener("click", async (event)
       : `Chain broken: ${report.problems.length} problem${report.problems.length === 1 ? "" : "s"} in ${report.checked} entries.`;
     result.replaceChildren(
       el("p", {}, statusBadge(report.ok ? "intact" : "broken", report.ok ? "good" : "bad"), " ", summary),
-      report.problems.length ? el("ul", {}, report.problems.map((p) => el("li", {}, clean(p)))) : null,
+      ...(report.problems.length ? [el("ul", {}, report.problems.map((p) => el("li", {}, clean(p))))] : []),
     );
   } catch (err) {
     result.replaceChildren(el("p", { className: "field-error" }, `The check could not run: ${clean(err.message)}`));
