@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support import Api
+from tillpoint.config import Settings
+from tillpoint.security.headers import security_headers
 
 PAGES = [
     "/admin",
@@ -79,3 +81,10 @@ async def test_admin_assets_are_served_apart_and_revalidated(api: Api) -> None:
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
     assert r.headers["cache-control"] == "no-cache"
     assert (await api.client.get("/static/admin.css")).status_code == 404
+
+
+def test_the_security_headers_keep_admin_and_account_paths_private(settings: Settings) -> None:
+    headers = security_headers(settings)
+    for path in ("/admin", "/admin/orders/ord_1", "/account/login", "/api/admin/products"):
+        assert (b"cache-control", b"no-store") in headers.for_path(path)
+    assert (b"cache-control", b"no-cache") in headers.for_path("/")
