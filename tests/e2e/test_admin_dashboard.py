@@ -5,6 +5,7 @@ APIs exist here; Orders, Products and Webhooks: test_admin_owner_day.py)."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from tests.e2e.admin import (
     pwned,
     sign_in,
 )
-from tests.e2e.conftest import LiveServer, assert_accessible
+from tests.e2e.conftest import SCREENSHOTS, LiveServer, assert_accessible
 from tests.e2e.shopper import focused, no_horizontal_scroll
 from tillpoint.audit.service import SYSTEM, AuditEvent, record
 from tillpoint.promotions.public import CouponDraft, create_coupon
@@ -50,10 +51,17 @@ def _width(tab: Any) -> int:
 
 
 def docs_shot(tab: Any, live: LiveServer, name: str, *, full_page: bool = True) -> None:
-    """The README's picture of an admin page (one backend is enough)."""
-    if live.backend == "sqlite":
-        path = DOCS_SHOTS / f"admin-{name}-{_width(tab)}.png"
-        tab.screenshot(path=str(path), full_page=full_page)
+    """A picture of an admin page (one backend is enough) in test-artifacts/screenshots/admin;
+    with ``TILLPOINT_DOCS_SCREENSHOTS=1`` also the README's copy in docs/screenshots."""
+    if live.backend != "sqlite":
+        return
+    file = f"admin-{name}-{_width(tab)}.png"
+    folders = [SCREENSHOTS / "admin"]
+    if os.environ.get("TILLPOINT_DOCS_SCREENSHOTS") == "1":
+        folders.append(DOCS_SHOTS)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(folder / file), full_page=full_page)
 
 
 def test_anonymous_visitor_signs_in_and_returns_to_the_page_asked_for(

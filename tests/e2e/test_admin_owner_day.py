@@ -6,7 +6,8 @@ on SQLite and PostgreSQL, axe at zero serious or critical violations, hostile te
 as text.
 
 The dashboard branch was built before those APIs were merged: these tests run once the
-orders, catalog and webhooks routes are in the tree (they fail without them)."""
+orders, catalog and webhooks routes are in the tree (they fail without them). Run with
+``TILLPOINT_DOCS_SCREENSHOTS=1`` to write the README's docs/screenshots/admin-*.png."""
 
 from __future__ import annotations
 
