@@ -152,6 +152,25 @@ def test_each_page_has_the_layout_no_store_and_no_sideways_scroll(
     assert tab.evaluate("() => getComputedStyle(document.body).overflowX") != "hidden"
 
 
+def test_the_keyboard_reaches_skip_link_every_nav_link_and_sign_out(tab: Any) -> None:
+    admin_signed_in(tab, "/admin/coupons")
+    tab.evaluate("() => document.activeElement && document.activeElement.blur()")
+    tab.keyboard.press("Tab")
+    assert focused(tab)["text"] == "Skip to content"
+    tab.keyboard.press("Tab")  # the shop's name, home
+    reached = []
+    for _ in NAV:
+        tab.keyboard.press("Tab")
+        reached.append(focused(tab)["text"])
+    assert reached == NAV
+    tab.keyboard.press("Tab")
+    assert focused(tab)["text"] == "Sign out"
+    # Skip to content puts the focus on the page's own content.
+    tab.locator(".skip-link").focus()
+    tab.keyboard.press("Enter")
+    assert focused(tab)["id"] == "main"
+
+
 def test_admin_assets_stay_off_the_storefront(page: Any, live: LiveServer) -> None:
     page.goto("/")
     page.wait_for_selector("html[data-ready='true']")
