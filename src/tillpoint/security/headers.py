@@ -24,6 +24,9 @@ STRIPE_JS = "https://js.stripe.com"
 DOCS_PATHS = ("/docs", "/redoc")
 PUBLIC_PATHS = frozenset({"/", "/api/products"})
 PUBLIC_PREFIXES = ("/api/products/",)
+# Never public, whatever a public rule above may come to match: the shopper's account and
+# the owner's dashboard (its assets under /admin/static set their own ``no-cache``).
+PRIVATE_PREFIXES = ("/account", "/admin", "/api/admin/")
 
 
 def _stripe_sources(js_origin: str) -> tuple[list[str], list[str], list[str]]:
@@ -80,6 +83,8 @@ class SecurityHeaders:
     def for_path(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
         if path.startswith(DOCS_PATHS):
             return self.docs
+        if path.startswith(PRIVATE_PREFIXES):
+            return self.default
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             return self.public
         return self.default

@@ -27,6 +27,7 @@ from tillpoint.runtime import Runtime
 from tillpoint.security.headers import SecurityHeaders, security_headers
 from tillpoint.security.load import LoadMonitor
 from tillpoint.sweeper import sweep_forever
+from tillpoint.web.admin_pages import router as admin_pages
 from tillpoint.web.admission import AdmissionMiddleware
 from tillpoint.web.errors import install_error_handlers
 from tillpoint.web.metrics import MetricsMiddleware
@@ -187,6 +188,7 @@ _ROUTERS = (
     orders.router,
     admin_audit.router,
     admin_webhooks.router,
+    admin_pages.router,
     pages.router,
 )
 
@@ -197,6 +199,12 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     # The shop's own CSS and JS, compressed (about a third of their size on the wire); the
     # API's small JSON answers are not, as compressing them costs more CPU than it saves.
     app.mount("/static", GZipMiddleware(pages.static_files(), minimum_size=1024), name="static")
+    # The dashboard's own assets: apart, so the storefront's pages never carry them.
+    app.mount(
+        "/admin/static",
+        GZipMiddleware(admin_pages.static_files(), minimum_size=1024),
+        name="admin-static",
+    )
     if (api_docs := docs.docs_router(settings.resolved_api_docs, app.title)) is not None:
         app.include_router(api_docs)
         app.mount(docs.ASSETS, docs.docs_assets(), name="docs-assets")
