@@ -84,7 +84,11 @@ async def list_products(
     rt: RuntimeDep,
     cursor: Annotated[
         str | None,
-        Query(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$", json_schema_extra=OPAQUE_TOKEN),
+        Query(
+            max_length=40,
+            pattern=catalog_public.PRODUCT_ID_PATTERN,
+            json_schema_extra=OPAQUE_TOKEN,
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     category: Annotated[str | None, Query(max_length=80)] = None,
@@ -96,7 +100,7 @@ async def list_products(
 
 @router.get("/{product_id}", response_model=ProductOut, responses=error_responses(404))
 async def get_product(
-    product_id: Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")],
+    product_id: Annotated[str, Path(max_length=40, pattern=catalog_public.PRODUCT_ID_PATTERN)],
     rt: RuntimeDep,
 ) -> ProductOut:
     """One product with its variants."""
