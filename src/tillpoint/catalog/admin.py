@@ -393,32 +393,30 @@ async def create_product(rt: Runtime, d: ProductDraft, *, actor: Actor = SYSTEM)
     return product
 
 
+async def upsert_in(
+    rt: Runtime, s: AsyncSession, d: ProductDraft, actor: Actor
+) -> tuple[Product, str]:
+    """:func:`upsert_product` in the caller's unit of work ``s`` (refusals raise before
+    anything is written, so ``s`` stays usable for the next product)."""
+    _refuse(check_product(d))
+    pid = await s.scalar(select(Product.id).where(func.upper(Product.sku) == d.sku.upper()))
+    current = await _load(s, pid) if pid is not None else None
+    product, changed = await _write(rt, s, d, current, actor)
+    return product, "created" if current is None else "updated" if changed else "unchanged"
+
+
 async def upsert_product(
-    rt: Runtime, d: ProductDraft, *, actor: Actor = SYSTEM, dry_run: bool = False
+    rt: Runtime, d: ProductDraft, *, actor: Actor = SYSTEM
 ) -> tuple[Product, str]:
     """Create the product with ``d.sku`` or bring it to ``d``; returns it and what
     happened: ``created``, ``updated`` or ``unchanged`` (nothing written, not even
-    ``updated_at`` or an audit row). ``dry_run``: decide, then roll back."""
+    ``updated_at`` or an audit row)."""
     _refuse(check_product(d))
     try:
         async with rt.db.transaction() as s:
-            pid = await s.scalar(select(Product.id).where(func.upper(Product.sku) == d.sku.upper()))
-            current = await _load(s, pid) if pid is not None else None
-            product, changed = await _write(rt, s, d, current, actor)
-            outcome = "created" if current is None else "updated" if changed else "unchanged"
-            if dry_run:
-                raise _DryRun(product, outcome)
-    except _DryRun as undone:  # leaving the block by raising rolled everything back
-        return undone.product, undone.outcome
-    except IntegrityError as exc:
+            return await upsert_in(rt, s, d, actor)
+    except IntegrityError as exc:  # a concurrent write took the SKU or slug
         raise sku_taken(("sku",), d.sku) from exc
-    return product, outcome
-
-
-class _DryRun(Exception):
-    def __init__(self, product: Product, outcome: str) -> None:
-        super().__init__(outcome)
-        self.product, self.outcome = product, outcome
 
 
 def draft_of(product: Product) -> ProductDraft:

@@ -31,12 +31,22 @@ from tillpoint.catalog.service import (
     resolve_sellable,
     sellables_for,
 )
+from tillpoint.catalog.transfer import (
+    ImportReport,
+    ImportRow,
+    export_catalog,
+    import_rows,
+    read_csv,
+    read_json,
+)
 
 __all__ = [
     "MAX_DESCRIPTION",
     "PRODUCT_ID_PATTERN",
     "SKU_PATTERN",
     "SLUG_PATTERN",
+    "ImportReport",
+    "ImportRow",
     "Product",
     "ProductDraft",
     "ProductVariant",
@@ -44,11 +54,15 @@ __all__ = [
     "VariantDraft",
     "add_variant",
     "create_product",
+    "export_catalog",
     "find_products",
     "get_product",
     "get_product_by_slug",
     "images_of",
+    "import_rows",
     "list_products",
+    "read_csv",
+    "read_json",
     "read_product",
     "resolve_sellable",
     "seed_demo_catalog",
