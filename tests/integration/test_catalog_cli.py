@@ -106,7 +106,7 @@ def _bad_file(tmp_path: Path) -> Path:
         + "BAD-1,,Bad price,,,-5,,,,,,,,,,,\n"
         + "BAD-2,,Bad image,,,100,,,ftp://x.example.com/a.png,,,,,,,,\n"
         + "BAD-2-V,BAD-2,Variant,,,,,,,,,,,,,,\n"
-        + "GOOD-2,,Good two,,,200,,150,,,,,,,,,\n"
+        + "GOOD-2,,Good two,,,200,,150,https://[x,,,,,,,,\n"
         + "ORPHAN,NOPE,Orphan,,,,,,,,,,,,,,\n"
         + "GOOD-3,,Good three,,,abc,,,,,,,,maybe,,,\n"
     )
@@ -119,6 +119,7 @@ def test_a_row_by_row_report_and_good_rows_imported(cli_env: None, tmp_path: Pat
     assert "row 3: price: invalid_amount:" in out
     assert "row 4: images.0: invalid_image_url:" in out
     assert "row 6: compare_at_price: compare_at_below_price:" in out
+    assert "row 6: images.0: invalid_image_url:" in out
     assert "row 7: parent_sku: unknown_parent:" in out
     assert "row 8: price: not_a_whole_number:" in out and "row 8: active: not_a_boolean:" in out
     assert "6 products: 1 created, 0 updated, 0 unchanged, 5 refused; written" in out
@@ -150,6 +151,7 @@ def test_sku_clashes_and_json_errors_are_reported(cli_env: None, tmp_path: Path)
                 {"sku": "P1", "name": "One", "price": 1, "variants": [{"sku": "V1", "name": "v"}]},
                 {"sku": "P2", "name": "Two", "price": 1, "variants": [{"sku": "v1", "name": "v"}]},
                 {"sku": "P3", "name": "Three", "price": "lots", "colour": "red"},
+                {"sku": "P4", "name": "Four", "price": 1, "variants": ["P4-S"]},
             ]
         )
     )
@@ -157,6 +159,7 @@ def test_sku_clashes_and_json_errors_are_reported(cli_env: None, tmp_path: Path)
     assert code == 1
     assert "row 2: variants.0.sku: sku_taken:" in out
     assert "row 3: price: not_a_whole_number:" in out and "row 3: colour: unknown_field:" in out
+    assert "row 4: variants: not_a_list:" in out
     code, out = _run("catalog", "import", "--format", "json", str(_bad_file(tmp_path)))
     assert code == 2
 

@@ -7,6 +7,7 @@ Other packages import this feature through this module only (checked by import-l
 "public" contract and tests/unit/test_feature_boundaries.py)."""
 
 from tillpoint.catalog.admin import (
+    IMAGE_URL_PATTERN,
     MAX_DESCRIPTION,
     SKU_PATTERN,
     SLUG_PATTERN,
@@ -41,6 +42,7 @@ from tillpoint.catalog.transfer import (
 )
 
 __all__ = [
+    "IMAGE_URL_PATTERN",
     "MAX_DESCRIPTION",
     "PRODUCT_ID_PATTERN",
     "SKU_PATTERN",

@@ -266,12 +266,13 @@ def read_json(text: str) -> list[ImportRow]:
         r = _Reader(item)
         errors = _unknown(item, PRODUCT_FIELDS | {"variants"})
         variants = None
-        if isinstance(item.get("variants"), list):
+        given = item.get("variants")
+        if isinstance(given, list) and all(isinstance(v, dict) for v in given):
             readers = [_Reader(v, ("variants", i)) for i, v in enumerate(item["variants"])]
             variants = tuple(_variant(vr) for vr in readers)
             errors += [e for vr in readers for e in vr.errors]
         elif "variants" in item and item["variants"] is not None:
-            errors.append(FieldError(("variants",), "not_a_list", "A list of variants."))
+            errors.append(FieldError(("variants",), "not_a_list", "A list of variant objects."))
         draft = _product(r, variants, csv_lists=False)
         rows.append(ImportRow(n, draft, tuple(r.errors + errors)))
     return rows
