@@ -170,3 +170,33 @@ def test_the_csv_export_reads_as_csv(cli_env: None, tmp_path: Path) -> None:
     assert _run("catalog", "import", str(path))[0] == 0
     rows = list(csv.DictReader(io.StringIO(_export("csv"))))
     assert rows[0]["name"] == 'Quote "this", please' and rows[0]["price"] == "5"
+
+
+def test_every_field_survives_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    full = {
+        "sku": "LAMP-01", "name": "Brass Lamp, \"large\"", "price": 8900, "currency": "EUR",
+        "slug": "brass-lamp", "description": "Warm.\n\nBrass; linen.", "compare_at_price": 9900,
+        "images": ["https://img.example.com/a.jpg?w=1&h=2", "http://img.example.com/b.jpg"],
+        "category": "home", "tags": ["light", "gift idea"], "weight_grams": 1800,
+        "tax_category": "reduced", "active": False, "metadata": {"supplier": {"id": 7}},
+        "variants": [
+            {"sku": "LAMP-01-BK", "name": "Black", "price": 9200, "compare_at_price": None,
+             "weight_grams": 1700, "attributes": {"finish": "black"}, "position": 3,
+             "active": False},
+        ],
+    }  # fmt: skip
+    _env(monkeypatch, tmp_path / "a.db")
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([full]))
+    assert _run("catalog", "import", str(source))[0] == 0
+    as_json = _export("json")
+    path = tmp_path / "out.csv"
+    assert _run("catalog", "export", "-o", str(path))[0] == 0
+    _env(monkeypatch, tmp_path / "b.db")
+    assert _run("catalog", "import", str(path))[0] == 0
+    assert _export("json") == as_json
+    (product,) = json.loads(as_json)
+    assert {k: product[k] for k in full if k != "variants"} == {
+        k: v for k, v in full.items() if k != "variants"
+    }
+    assert product["variants"] == full["variants"]
