@@ -1,5 +1,5 @@
-"""``tillpoint`` command line: serve, demo, migrate, sweep, create-admin, machine, settings,
-bench."""
+"""``tillpoint`` command line: serve, demo, migrate, sweep, create-admin, coupon, catalog,
+inventory, audit, machine, settings, bench, email."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tillpoint.money_format import known_locale
 from tillpoint.runtime import Runtime
 
 if TYPE_CHECKING:
+    from tillpoint.catalog.public import ImportReport, ImportRow
     from tillpoint.webhooks.public import WebhookEndpoint
 
 app = typer.Typer(
@@ -287,6 +288,115 @@ def coupon_create(
         typer.echo(f"error: {exc.code}: {exc.message} {problems}".strip(), err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(made, default=str, indent=2))
+
+
+catalog_app = typer.Typer(help="The catalog: import and export products.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+class CatalogFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+def _format_of(path: Path, given: CatalogFormat | None) -> CatalogFormat:
+    if given is not None:
+        return given
+    return CatalogFormat.json if path.suffix.lower() == ".json" else CatalogFormat.csv
+
+
+@catalog_app.command("export")
+def catalog_export(
+    fmt: Annotated[CatalogFormat, typer.Option("--format", help="csv or json.")] = (
+        CatalogFormat.csv
+    ),
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write every product and variant (active or not) as CSV or JSON (docs/catalog.md)."""
+    from tillpoint.catalog.public import export_catalog
+
+    text = with_runtime(settings_or_exit(), lambda rt: export_catalog(rt, fmt.value))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    fmt: Annotated[
+        CatalogFormat | None, typer.Option("--format", help="Default: from the extension.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and report; write nothing.")
+    ] = False,
+    all_or_nothing: Annotated[
+        bool, typer.Option("--all-or-nothing", help="Write nothing if any row is refused.")
+    ] = False,
+) -> None:
+    """Upsert products by SKU from a CSV or JSON file; report each refused row (row,
+    field, message) and exit 1 if there was one. Good rows are written unless
+    --all-or-nothing (or --dry-run)."""
+    from tillpoint.catalog import public as catalog_public
+    from tillpoint.errors import TillpointError
+
+    try:
+        text = file.read_text(encoding="utf-8")
+        reader = (
+            catalog_public.read_json if _format_of(file, fmt) == "json" else catalog_public.read_csv
+        )
+        rows = reader(text)
+    except (TillpointError, UnicodeDecodeError) as exc:
+        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+        raise typer.Exit(2) from None
+    report = _run_import(rows, dry_run=dry_run, all_or_nothing=all_or_nothing)
+    _print_report(report, len(rows), dry_run=dry_run)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _run_import(rows: list[ImportRow], *, dry_run: bool, all_or_nothing: bool) -> ImportReport:
+    """Import with a progress bar on stderr when it is a terminal (nothing otherwise)."""
+    from tillpoint.catalog.public import import_rows
+
+    settings = settings_or_exit()
+    if not sys.stderr.isatty():
+        return with_runtime(
+            settings,
+            lambda rt: import_rows(rt, rows, dry_run=dry_run, all_or_nothing=all_or_nothing),
+        )
+    with typer.progressbar(length=len(rows), label="Importing", file=sys.stderr) as bar:
+        done = [0]
+
+        def step(n: int) -> None:
+            bar.update(n - done[0])
+            done[0] = n
+
+        return with_runtime(
+            settings,
+            lambda rt: import_rows(
+                rt, rows, dry_run=dry_run, all_or_nothing=all_or_nothing, progress=step
+            ),
+        )
+
+
+def _print_report(report: ImportReport, total: int, *, dry_run: bool) -> None:
+    for p in report.problems:
+        typer.echo(f"row {p.row}: {p.field}: {p.code}: {p.message}")
+    state = (
+        "dry run: nothing written"
+        if dry_run
+        else "written"
+        if report.written
+        else "nothing written (--all-or-nothing)"
+    )
+    typer.echo(
+        f"{total} products: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.failed} refused; {state}"
+    )
 
 
 inventory_app = typer.Typer(help="Stock: sync levels from an external inventory system.")

@@ -705,6 +705,14 @@ class Settings(BaseSettings):
         "Policy allows it): Stripe's own, or a stand-in such as localstripe's, which serves "
         "it under `/js.stripe.com/v3/`.",
     )
+    image_origins: str = Field(
+        default="'self' https:",
+        pattern=r"^\s*(('self'|https?:|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)\s*)+$",
+        description="Where product images may load from (the Content-Security-Policy's "
+        "`img-src`, space-separated): `'self'`, `https:` (any HTTPS host) or origins such as "
+        "`https://cdn.example.com`. Product image URLs are http(s) only; list your image "
+        "host here to allow no others.",
+    )
     stripe_account_country: str = Field(
         default="US",
         pattern=r"^[A-Z]{2}$",

@@ -107,6 +107,7 @@ GROUPS = (
             "api_docs",
             "metrics_",
             "hsts_max_age_seconds",
+            "image_origins",
             "max_body_bytes",
         ),
     ),

@@ -16,6 +16,7 @@ PUBLIC = {
     ("GET", "/"),
     ("GET", "/api/products"),
     ("GET", "/api/products/{product_id}"),
+    ("GET", "/products/{slug}"),
     ("GET", "/api/addresses/rules/{country_code}"),
 }
 

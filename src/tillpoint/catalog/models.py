@@ -25,7 +25,10 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     weight_grams: Mapped[int] = mapped_column(Integer, default=0)
     tax_category: Mapped[str] = mapped_column(String(20), default="standard")
+    # The first of ``images``, kept for readers of the older single-image column.
     image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    images: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True, default=list)
+    compare_at_price: Mapped[int | None] = mapped_column(Integer, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
@@ -49,8 +52,17 @@ class ProductVariant(Base):
     name: Mapped[str] = mapped_column(String(200))
     price: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: product price
     weight_grams: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    compare_at_price: Mapped[int | None] = mapped_column(Integer, nullable=True)
     attributes: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     product: Mapped[Product] = relationship(back_populates="variants", lazy="raise")
+
+
+def images_of(product: Product) -> list[str]:
+    """A product's image URLs: ``images``, else the older single ``image_url`` (rows written
+    before ``images`` existed, or by hand)."""
+    if product.images:
+        return list(product.images)
+    return [product.image_url] if product.image_url else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, inspect, select
@@ -10,8 +11,20 @@ from sqlalchemy.orm import joinedload
 
 from tillpoint.catalog.models import Product, ProductVariant
 from tillpoint.errors import InvalidInput, NotFound
-from tillpoint.ids import is_valid_id
 from tillpoint.runtime import Runtime
+
+# Any id a product row may carry: ours are ``prod_`` + 22 base-62 characters, but a row
+# written by hand or by another tool (SQL, an import) has its own, and the shop lists it,
+# so its page and cart must find it too. Only the column's length and a URL-safe alphabet
+# are required, and not 13 or more digits alone (the shape of a card number, which no
+# request may carry).
+PRODUCT_ID_PATTERN = r"^([0-9]{1,12}|[0-9]*[A-Za-z][A-Za-z0-9_.:-]*)$"
+_PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
+
+
+def is_product_id(value: str) -> bool:
+    """True if ``value`` can be a product's id (ours or one written outside tillpoint)."""
+    return len(value) <= 40 and bool(_PRODUCT_ID.match(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +97,20 @@ async def list_products(
 
 async def get_product(rt: Runtime, product_id: str) -> Product:
     """One product (active or not) by id, or ``NotFound``."""
-    if not is_valid_id(product_id, "prod"):
+    if not is_product_id(product_id):
         raise NotFound("No such product.", code="product_not_found")
     async with rt.db.reads() as s:
         product = (await s.scalars(_PRODUCT, {"product_id": product_id})).unique().one_or_none()
+    if product is None:
+        raise NotFound("No such product.", code="product_not_found")
+    return product
+
+
+async def get_product_by_slug(rt: Runtime, slug: str) -> Product:
+    """The active product with this slug (its shop page), or ``NotFound``."""
+    async with rt.db.reads() as s:
+        stmt = _WITH_VARIANTS.where(Product.slug == slug, Product.active.is_(True))
+        product = (await s.scalars(stmt)).unique().one_or_none()
     if product is None:
         raise NotFound("No such product.", code="product_not_found")
     return product
@@ -97,7 +120,7 @@ async def resolve_sellable(s: AsyncSession, product_id: str, variant_id: str | N
     """The product (and variant) a customer asked to buy, checked to be sellable now."""
     found = (
         (await sellables_for(s, [(product_id, None)])).get((product_id, None))
-        if is_valid_id(product_id, "prod")
+        if is_product_id(product_id)
         else None
     )
     product = found.product if found is not None else None

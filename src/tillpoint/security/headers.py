@@ -10,8 +10,9 @@ are ours, served from the package: no other origin is allowed).
 Caching is refused by default: every answer that does not set its own ``Cache-Control``
 gets ``no-store``, so a personal or authenticated answer (a cart, an order, the caller's
 account, an admin list, an error that echoes any of them) is never kept by a browser or a
-shared cache, whichever route forgets to say so. Only the public catalog (the catalog page
-and ``/api/products``) is marked ``no-cache``: any cache may keep it, revalidating each time.
+shared cache, whichever route forgets to say so. Only the public catalog (the catalog page,
+the product pages and ``/api/products``) is marked ``no-cache``: any cache may keep it,
+revalidating each time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tillpoint.config import Settings
 STRIPE_JS = "https://js.stripe.com"
 DOCS_PATHS = ("/docs", "/redoc")
 PUBLIC_PATHS = frozenset({"/", "/api/products"})
-PUBLIC_PREFIXES = ("/api/products/",)
+PUBLIC_PREFIXES = ("/api/products/", "/products/")
 # Never public, whatever a public rule above may come to match: the shopper's account and
 # the owner's dashboard (its assets under /admin/static set their own ``no-cache``).
 PRIVATE_PREFIXES = ("/account", "/admin", "/api/admin/")
@@ -49,7 +50,8 @@ def content_security_policy(settings: Settings) -> str:
         "default-src": ["'self'"],
         "script-src": ["'self'", *scripts],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        # Product images live on the shop's own or an image host (``image_origins``).
+        "img-src": [*dict.fromkeys(["'self'", *settings.image_origins.split(), "data:"])],
         "font-src": ["'self'"],
         "connect-src": ["'self'", *connects],
         "frame-src": frames,

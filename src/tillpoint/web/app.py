@@ -39,6 +39,7 @@ from tillpoint.web.request_guards import CookieGuardMiddleware, HostGuardMiddlew
 from tillpoint.web.routers import (
     account,
     admin_audit,
+    admin_catalog,
     admin_coupons,
     admin_inventory,
     admin_webhooks,
@@ -182,6 +183,7 @@ _ROUTERS = (
     checkout.router,
     coupons.router,
     admin_coupons.router,
+    admin_catalog.router,
     inventory.router,
     admin_inventory.router,
     payments.router,

@@ -1,5 +1,6 @@
-"""The storefront pages (``/``, ``/cart``, ``/checkout``, ``/orders/{id}``, the account
-area under ``/account``) and the address-form rules the checkout page draws its form from."""
+"""The storefront pages (``/``, ``/products/{slug}``, ``/cart``, ``/checkout``,
+``/orders/{id}``, the account area under ``/account``) and the address-form rules the
+checkout page draws its form from."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from tillpoint.catalog import public as catalog_public
+from tillpoint.errors import NotFound
 from tillpoint.money_format import negotiate_locale
 from tillpoint.runtime import Runtime
 from tillpoint.web.deps import RuntimeDep
@@ -28,10 +30,13 @@ from tillpoint.web.schemas import error_responses
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["money"] = money_filter
+templates.env.globals["images_of"] = catalog_public.images_of
 
 router = APIRouter(route_class=TypedPathRoute)
 
 CountryCode = Annotated[str, PathParam(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
+# Any slug a product row may have (ours are lower-case words and hyphens).
+Slug = Annotated[str, PathParam(max_length=120, pattern=r"^[A-Za-z0-9._~-]+$")]
 OrderId = Annotated[str, PathParam(max_length=40, pattern=r"^[0-9A-Za-z_\-]+$")]
 
 
@@ -78,6 +83,25 @@ async def catalog_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     products, _ = await catalog_public.list_products(rt, limit=100)
     levels = await catalog_levels(rt, [p.id for p in products])
     return _page(request, "catalog.html", products=products, levels=levels, title="Shop")
+
+
+@router.get("/products/{slug}", response_class=HTMLResponse, include_in_schema=False)
+async def product_page(request: Request, slug: Slug, rt: RuntimeDep) -> HTMLResponse:
+    """One active product: its images, description, options and an add-to-cart form
+    (404 page for an unknown or inactive slug)."""
+    try:
+        product = await catalog_public.get_product_by_slug(rt, slug)
+    except NotFound:
+        response = _page(
+            request,
+            "not_found.html",
+            title="Not found",
+            message="We have no product at this address (any more).",
+        )
+        response.status_code = 404
+        return response
+    levels = await catalog_levels(rt, [product.id])
+    return _page(request, "product.html", product=product, levels=levels, title=product.name)
 
 
 @router.get("/cart", response_class=HTMLResponse, include_in_schema=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tillpoint.catalog import public as catalog_public
 from tillpoint.catalog.public import Product
@@ -35,10 +35,12 @@ class ProductOut(BaseModel):
     category: str
     tags: list[str]
     price: int
+    compare_at_price: int | None
     currency: str
     weight_grams: int
     tax_category: str
-    image_url: str | None
+    image_url: str | None = Field(description="The first of ``images``.")
+    images: list[str]
     active: bool
     metadata: dict[str, Any]
     variants: list[VariantOut]
@@ -59,10 +61,12 @@ def product_out(p: Product) -> ProductOut:
         category=p.category,
         tags=list(p.tags or []),
         price=p.price,
+        compare_at_price=p.compare_at_price,
         currency=p.currency,
         weight_grams=p.weight_grams,
         tax_category=p.tax_category,
-        image_url=p.image_url,
+        image_url=next(iter(catalog_public.images_of(p)), None),
+        images=catalog_public.images_of(p),
         active=p.active,
         metadata=dict(p.meta or {}),
         variants=[
@@ -84,7 +88,11 @@ async def list_products(
     rt: RuntimeDep,
     cursor: Annotated[
         str | None,
-        Query(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$", json_schema_extra=OPAQUE_TOKEN),
+        Query(
+            max_length=40,
+            pattern=catalog_public.PRODUCT_ID_PATTERN,
+            json_schema_extra=OPAQUE_TOKEN,
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     category: Annotated[str | None, Query(max_length=80)] = None,
@@ -96,7 +104,7 @@ async def list_products(
 
 @router.get("/{product_id}", response_model=ProductOut, responses=error_responses(404))
 async def get_product(
-    product_id: Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")],
+    product_id: Annotated[str, Path(max_length=40, pattern=catalog_public.PRODUCT_ID_PATTERN)],
     rt: RuntimeDep,
 ) -> ProductOut:
     """One product with its variants."""
