@@ -331,6 +331,13 @@ def mobile_page(live: LiveServer, browser: Any) -> Iterator[Any]:
     yield from _context_page(browser, live, MOBILE)
 
 
+@pytest.fixture(params=["page", "mobile_page"], ids=["1280px", "360px"])
+def tab(request: pytest.FixtureRequest, live: LiveServer) -> Any:
+    """A desktop (1280 px) or a phone (360 px) tab on ``live`` (named so the backend
+    parameter is known when the tests are collected)."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture
 def new_page(browser: Any, live: LiveServer) -> Iterator[Callable[[], Any]]:
     """Further tabs of the *same* customer (shared cookies), e.g. a second window."""

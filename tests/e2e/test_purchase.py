@@ -162,6 +162,29 @@ def test_whole_purchase_by_keyboard_only(page: Any, live: LiveServer, shots: Any
     shots(page, "keyboard-order")
 
 
+def test_the_order_link_is_offered_only_once_it_leads_to_the_order(tab: Any) -> None:
+    """While the order's lookup is pending the confirmation offers no "View your order"
+    (it pointed at the home page then, and a quick click went there), at 1280 and 360 px."""
+    held: list[Any] = []
+    tab.route("**/api/orders/by-checkout/*", lambda route: held.append(route))
+    guest_to_payment(tab, ("Canvas Tote Bag", 1))
+    pay_with(tab, "4242")
+    panel = step(tab, "order_confirmation")
+    expect(panel.locator("[data-confirmation]")).to_have_text(re.compile("^Your order is"))
+    for _ in range(300):  # until the page's lookup reaches the route that holds it
+        if held:
+            break
+        tab.wait_for_timeout(100)
+    assert len(held) == 1
+    expect(panel.get_by_role("link", name="View your order")).to_have_count(0)
+    held[0].continue_()
+    link = panel.get_by_role("link", name="View your order")
+    expect(link).to_have_attribute("href", re.compile(r"^/orders/ord_\w+\?token="))
+    link.click()
+    tab.wait_for_url(re.compile(r"/orders/ord_"))
+    expect(tab.locator("#order")).to_contain_text("1 \u00d7 Canvas Tote Bag")
+
+
 def test_purchase_on_a_360_px_phone(mobile_page: Any, live: LiveServer, shots: Any) -> None:
     page = mobile_page
     guest_to_payment(page, ("Stoneware Mug", 1), email="phone@example.com")

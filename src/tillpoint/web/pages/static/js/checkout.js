@@ -552,9 +552,13 @@ const STEPS = {
       renderSummary();
       const token = order.access_token ? `?token=${encodeURIComponent(order.access_token)}` : "";
       link.href = `/orders/${encodeURIComponent(order.id)}${token}`;
+      link.parentElement.hidden = false;
     } catch (err) {
-      if (orderId) link.href = `/orders/${encodeURIComponent(orderId)}`;
-      else link.parentElement.hidden = true;
+      // Shown only with its address: a click before the lookup answered went home.
+      if (orderId) {
+        link.href = `/orders/${encodeURIComponent(orderId)}`;
+        link.parentElement.hidden = false;
+      }
     }
   },
 };
