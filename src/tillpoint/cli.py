@@ -417,6 +417,7 @@ class EmailKindOption(StrEnum):
     back_in_stock = "back_in_stock"
     password_reset = "password_reset"
     email_verification = "email_verification"
+    owner_new_order = "owner_new_order"
 
 
 @email_app.command("preview")

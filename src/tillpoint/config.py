@@ -230,6 +230,12 @@ class Settings(BaseSettings):
         description="The shop's postal address, printed at the foot of every email (lines "
         "separated by `\\n` or commas). Many countries require one in commercial email.",
     )
+    owner_email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="Where the shop owner's notifications (new order, low stock) go; "
+        "unset: none are sent.",
+    )
     shop_locale: str = Field(
         default="en_US",
         description="Babel/CLDR locale (`en_US`, `de_DE`, `ja_JP`) for amounts in emails, "

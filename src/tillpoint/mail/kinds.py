@@ -21,6 +21,7 @@ class EmailKind(StrEnum):
     back_in_stock = "back_in_stock"
     password_reset = "password_reset"
     email_verification = "email_verification"
+    owner_new_order = "owner_new_order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class RefundIssued:
     order_total: int
     order_url: str
     reason: str | None = None
+    lines: tuple[EmailLine, ...] = ()  # the units this refund names (a refund by line)
 
     @property
     def full(self) -> bool:
@@ -129,6 +131,22 @@ class EmailVerification:
     expires_minutes: int
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerNewOrder:
+    """To the shop owner (``owner_email``): an order was just placed."""
+
+    kind: ClassVar[EmailKind] = EmailKind.owner_new_order
+    number: str
+    currency: str
+    lines: tuple[EmailLine, ...]
+    total: int
+    admin_url: str
+    customer_email: str | None = None
+    shipping_method: str | None = None
+    shipping_address: PostalAddress | None = None
+    held_for_review: bool = False
+
+
 EmailData = (
     OrderConfirmation
     | OrderShipped
@@ -136,6 +154,7 @@ EmailData = (
     | BackInStock
     | PasswordReset
     | EmailVerification
+    | OwnerNewOrder
 )
 
 

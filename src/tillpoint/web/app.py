@@ -40,6 +40,7 @@ from tillpoint.web.routers import (
     admin_audit,
     admin_coupons,
     admin_inventory,
+    admin_orders,
     auth,
     cart,
     catalog,
@@ -184,6 +185,7 @@ _ROUTERS = (
     admin_inventory.router,
     payments.router,
     orders.router,
+    admin_orders.router,
     admin_audit.router,
     pages.router,
 )
