@@ -1,7 +1,7 @@
 """What a refund request means for the locked order: the money per part and the units it
 refunds and puts back on the shelf. Checked here, before the gateway is asked.
 
-The rules (documented in docs/orders.md):
+The rules (documented in docs/api.md, "Orders for staff"):
 
 - ``lines`` name the units refunded: each line's money is its share of what the customer
   paid for the line (``total * units / quantity``, the last unit takes the remainder),
