@@ -8,10 +8,8 @@ Other packages import this feature through this module only (checked by import-l
 
 from tillpoint.orders.admin import (
     CURSOR_PATTERN,
-    HistoryEntry,
     OrderCursor,
     OrderFilters,
-    OrderStats,
     list_admin_orders,
     order_history,
     order_stats,
@@ -20,12 +18,11 @@ from tillpoint.orders.admin import (
 from tillpoint.orders.buy_again import BuyAgainReport, LineOutcome, buy_again
 from tillpoint.orders.display import order_display_json
 from tillpoint.orders.emails import confirmation_email, queue_owner_new_order
-from tillpoint.orders.fulfilment import FulfilRequest, ShipLine, fulfil_order, unshipped
+from tillpoint.orders.fulfilment import FulfilRequest, ShipLine, fulfil_order
 from tillpoint.orders.models import (
     Fulfillment,
     Order,
     OrderLine,
-    OrderPayment,
     Refund,
     SubscriptionRecord,
 )
@@ -55,7 +52,6 @@ __all__ = [
     "BuyAgainReport",
     "FulfilRequest",
     "Fulfillment",
-    "HistoryEntry",
     "InsertedOrder",
     "LineDraft",
     "LineOutcome",
@@ -64,9 +60,7 @@ __all__ = [
     "OrderDraft",
     "OrderFilters",
     "OrderLine",
-    "OrderPayment",
     "OrderRef",
-    "OrderStats",
     "Refund",
     "RefundLine",
     "RefundRequest",
@@ -98,5 +92,4 @@ __all__ = [
     "record_subscription",
     "refund_order",
     "subscription_changed",
-    "unshipped",
 ]
