@@ -118,8 +118,9 @@ GROUPS = (
     Group(
         "Email",
         "How the shop's emails (order confirmation, shipping, refunds, back in stock, "
-        "password reset, address verification) are sent, and their templates.",
-        ("notification_",),
+        "password reset, address verification, the owner's notices) are sent, where the "
+        "owner's go, and their templates.",
+        ("notification_", "owner_email"),
     ),
 )
 OTHER = Group("Other settings", "Settings not yet placed in a section above.", ())
