@@ -82,7 +82,7 @@ async def refund_order(
     if isinstance(opened, Refund):
         return opened, False  # the same Idempotency-Key again: the first refund
     if opened.refund_id is None:
-        await _restock(rt, order_id, "cancel", opened.stock, actor)
+        await _restock(rt, f"cancel of order {order_id}", opened.stock, actor)
         return None, True
     try:
         result = await gateway.refund(
@@ -96,7 +96,7 @@ async def refund_order(
         await _withdraw_refund(rt, order_id, opened)
         raise
     row = await _settle_refund(rt, order_id, opened, result, request, actor)
-    await _restock(rt, order_id, row.id, opened.stock, actor)
+    await _restock(rt, f"refund {row.id} of order {order_id}", opened.stock, actor)
     return row, True
 
 
@@ -258,18 +258,14 @@ async def _audit_cancel(
 
 
 async def _restock(
-    rt: Runtime,
-    order_id: str,
-    refund_id: str,
-    restock: list[tuple[OrderLine, int]],
-    actor: Actor,
+    rt: Runtime, reason: str, restock: list[tuple[OrderLine, int]], actor: Actor
 ) -> None:
     """Put refunded units back; a failure is logged (the refund itself stands)."""
     for line, quantity in restock:
         try:
             await adjust_stock(
                 rt, line.product_id, variant_id=line.variant_id, delta=quantity,
-                reason=f"refund {refund_id} of order {order_id}", actor=actor,
+                reason=reason, actor=actor,
             )  # fmt: skip
         except TillpointError:
-            log.exception("restock after refund failed", extra={"refund": refund_id})
+            log.exception("restock after refund failed", extra={"restock": reason})
