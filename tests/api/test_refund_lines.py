@@ -207,3 +207,31 @@ async def test_cancel_and_ship_at_once_do_not_both_happen(admin_api: Api, rt: Ru
         assert order["fulfillments"] == [] and await _on_hand(rt, tea, mug) == [13, 12]
     else:
         assert order["cancelled_at"] is None and await _on_hand(rt, tea, mug) == [10, 10]
+
+
+async def test_cancel_of_a_refunded_order_only_restocks(admin_api: Api, rt: Runtime) -> None:
+    order_id, tea, mug, _ = await _order(admin_api, rt)
+    url = f"/api/admin/orders/{order_id}"
+    assert (await admin_api.post(f"{url}/refunds", json={})).status_code == 201
+    r = await admin_api.post(f"{url}/cancel", json={})
+    assert r.status_code == 200, r.text
+    assert r.json()["refund"] is None and r.json()["order"]["status"] == "cancelled"
+    assert len(r.json()["order"]["refunds"]) == 1
+    assert await _on_hand(rt, tea, mug) == [13, 12]
+
+
+async def test_an_amount_with_lines_is_their_money_and_restocks_what_they_say(
+    admin_api: Api, rt: Runtime
+) -> None:
+    order_id, tea, mug, (tea_line, mug_line) = await _order(admin_api, rt)
+    url = f"/api/admin/orders/{order_id}/refunds"
+    lines = [
+        {"line_id": tea_line["id"], "quantity": 1, "restock": True},
+        {"line_id": mug_line["id"], "quantity": 1},
+    ]
+    too_much = await admin_api.post(url, json={"amount": 2401, "lines": lines})
+    assert too_much.status_code == 422 and error_code(too_much) == "refund_exceeds_refundable"
+    r = await admin_api.post(url, json={"amount": 1200, "lines": lines})  # a restocking fee kept
+    assert r.status_code == 201, r.text
+    assert r.json()["refund"]["allocation"] == {tea_line["id"]: 750, mug_line["id"]: 450}
+    assert await _on_hand(rt, tea, mug) == [11, 10]
