@@ -14,6 +14,7 @@ from tests.inventory_support import level, stocked
 from tests.order_support import gateway_of, order_of
 from tests.support import Api, error_code
 from tillpoint.catalog.models import Product
+from tillpoint.orders.models import Order
 from tillpoint.orders.service import order_access_token
 from tillpoint.outbox.models import OutboxMessage
 from tillpoint.runtime import Runtime
@@ -235,3 +236,25 @@ async def test_an_amount_with_lines_is_their_money_and_restocks_what_they_say(
     assert r.status_code == 201, r.text
     assert r.json()["refund"]["allocation"] == {tea_line["id"]: 750, mug_line["id"]: 450}
     assert await _on_hand(rt, tea, mug) == [11, 10]
+
+
+async def test_a_refused_cancel_leaves_the_order_as_it_was(admin_api: Api, rt: Runtime) -> None:
+    order_id, tea, mug, _ = await _order(admin_api, rt)
+    body = (await admin_api.get(f"/api/admin/orders/{order_id}")).json()
+    gateway = gateway_of(admin_api)
+    async with rt.db.transaction() as s:
+        intent_id = await s.scalar(select(Order.payment_intent_id).where(Order.id == order_id))
+    # Refunded outside the shop: the gateway now refuses the cancel's refund.
+    await gateway.refund(intent_id, idempotency_key="outside", amount=body["totals"]["total"])
+    r = await admin_api.post(f"/api/admin/orders/{order_id}/cancel", json={})
+    assert 400 <= r.status_code < 600 and r.status_code != 200, r.text
+    after = (await admin_api.get(f"/api/admin/orders/{order_id}")).json()
+    assert after["cancelled_at"] is None and after["fulfillment_status"] == "unfulfilled"
+    assert after["refunds"] == [] and after["totals"]["refunded"] == 0
+    assert [ln["restocked"] for ln in after["lines"]] == [0, 0]
+    assert await _on_hand(rt, tea, mug) == [10, 10]
+    ship = await admin_api.post(
+        f"/api/admin/orders/{order_id}/fulfillments",
+        json={"carrier": "UPS", "tracking_number": "1"},
+    )
+    assert ship.status_code == 201  # still an open order
