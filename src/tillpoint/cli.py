@@ -620,6 +620,7 @@ class EmailKindOption(StrEnum):
     password_reset = "password_reset"
     email_verification = "email_verification"
     low_stock = "low_stock"
+    owner_new_order = "owner_new_order"
 
 
 @email_app.command("preview")

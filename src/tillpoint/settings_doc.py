@@ -131,7 +131,8 @@ GROUPS = (
     Group(
         "Email",
         "How the shop's emails (order confirmation, shipping, refunds, back in stock, "
-        "password reset, address verification) are sent, and their templates.",
+        "password reset, address verification, the owner's notices of new orders and low "
+        "stock) are sent, where the owner's go, and their templates.",
         ("notification_", "owner_email"),
     ),
 )

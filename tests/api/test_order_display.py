@@ -49,4 +49,6 @@ async def test_refunds_read_in_words(user_api: Api, admin_api: Api, rt: Runtime)
     shown = body["display"]
     assert shown["status"] == "Partly refunded"
     assert shown["refunded"] == "$10.50"
-    assert shown["refunds"] == [{"amount": "$10.50", "status": "Refunded"}]
+    assert shown["refunds"] == [
+        {"amount": "$10.50", "status": "Refunded", "text": "Refunded: $10.50"}
+    ]

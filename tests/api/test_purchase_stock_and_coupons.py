@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.api.test_checkout import send, start, to_state
-from tests.support import Api
+from tests.support import Api, error_code
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.stock import get_stock_level
 from tillpoint.orders.models import Order
@@ -88,7 +88,7 @@ async def test_order_fulfils_stock_claims_coupon_and_refund_restocks(
     assert await get_stock_level(rt, product.id) == 5
 
 
-async def test_partial_refund_restocks_only_whole_units_paid_back(
+async def test_a_partial_refund_restocks_only_the_units_it_names(
     api: Api, admin_api: Api, rt: Runtime
 ) -> None:
     product = await factories.product(rt, price=1000)
@@ -97,12 +97,15 @@ async def test_partial_refund_restocks_only_whole_units_paid_back(
     await api.post("/api/payment/confirm", json={"checkout_id": cid})
     [order] = await _orders(api, rt)
     line = order.lines[0]
-    # A quarter of the line, and its share of shipping: exactly one unit is paid back.
-    amount = line.total // 4 + (order.shipping_refundable * line.total // 4) // line.total + 1
-    r = await admin_api.post(
-        f"/api/admin/orders/{order.id}/refunds", json={"amount": amount, "restock": True}
+    url = f"/api/admin/orders/{order.id}/refunds"
+    # A partial amount cannot say which units come back: refused, nothing changes.
+    vague = await admin_api.post(url, json={"amount": line.total // 4, "restock": True})
+    assert vague.status_code == 422 and error_code(vague) == "restock_needs_lines"
+    assert await get_stock_level(rt, product.id) == 6
+    named = await admin_api.post(
+        url, json={"lines": [{"line_id": line.id, "quantity": 1, "restock": True}]}
     )
-    assert r.status_code == 201, r.text
+    assert named.status_code == 201, named.text
     assert await get_stock_level(rt, product.id) == 7
 
 

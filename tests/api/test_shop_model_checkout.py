@@ -5,9 +5,9 @@ coupons, walking the checkout to review, confirming, paying with the sandbox's t
 cards (success, decline, 3-D Secure passed and failed), paying in "Stripe.js" and never
 coming back, retrying after a decline; the gateway's webhooks held back and delivered
 late, twice, out of order or replayed under a new event id; an admin refunding (full,
-partial, with and without restock) and restocking; the clock moving past reservation
-and checkout lifetimes with the sweepers run. The real app answers over httpx's ASGI
-transport; webhooks go through the signed intake; the sweepers are the real jobs.
+partial, one unit of a line, with and without restock) and restocking; the clock moving
+past reservation and checkout lifetimes with the sweepers run. The real app answers over
+httpx's ASGI transport; webhooks go through the signed intake; the sweepers are the real jobs.
 
 After every step these invariants are read back from the database (and the sandbox
 gateway's ledger) for everything the example created:
@@ -142,6 +142,19 @@ ACTIONS = (
     + ["deliver_webhook"] * 3 + ["redeliver_webhook"] + ["refund"] * 2
     + ["restock", "time_passes", "settle"]
 )  # fmt: skip
+
+
+def _line_refusal(line: Any, restock: bool) -> bool:
+    """A one-unit refund of ``line`` is refused: all its units refunded (or, to restock,
+    restocked), or its share of money for that unit is nothing."""
+    if line.refunded_quantity >= line.quantity:
+        return True
+    if restock and line.restocked_quantity >= line.quantity:
+        return True
+    share = (line.total * (line.refunded_quantity + 1) // line.quantity) - (
+        line.total * line.refunded_quantity // line.quantity
+    )
+    return min(share, line.total - line.refunded_amount) <= 0
 
 
 @dataclass
@@ -561,18 +574,26 @@ class ShopCheckoutModel(RuleBasedStateMachine):
         if not orders:
             return False
         order = self._pick(orders, data)
-        kind = data.draw(st.sampled_from(["full", "part", "cent", "too_much"]))
+        kind = data.draw(st.sampled_from(["full", "part", "cent", "too_much", "line"]))
         restock, same_key = data.draw(st.booleans()), data.draw(st.booleans())
         left = order.total - order.refunded_total
-        amount = {"full": None, "part": max(left // 3, 1), "cent": 1, "too_much": left + 1}[kind]
+        amount = {"full": None, "part": max(left // 3, 1), "cent": 1, "too_much": left + 1,
+                  "line": None}[kind]  # fmt: skip
         body: dict[str, Any] = {"restock": restock, "reason": "model"}
         if amount is not None:
             body["amount"] = amount
+        if kind == "line":  # one unit of a line, restocked or not
+            line = order.lines[data.draw(st.integers(0, len(order.lines) - 1))]
+            body = {"lines": [{"line_id": line.id, "quantity": 1, "restock": restock}]}
+            refusal = _line_refusal(line, restock)
+        else:
+            # A partial amount cannot say which units to restock (422 restock_needs_lines).
+            refusal = restock and kind in ("part", "cent") and amount != left
         key = f"model-{order.id}-{order.refunded_total}" if same_key else new_id("idem")
         for _ in range(2 if same_key else 1):  # the same key again: the same refund, once
             r = self._call(self.admin, "POST", f"/api/admin/orders/{order.id}/refunds",
                            json=body, headers={"Idempotency-Key": key})  # fmt: skip
-        if kind == "too_much" or left == 0:
+        if kind == "too_much" or left == 0 or refusal:
             assert r.status_code == 422, r.text
         else:
             assert r.status_code in (200, 201), r.text
@@ -775,6 +796,7 @@ def check_invariants(model: ShopCheckoutModel, snap: dict[str, Any], *, settled:
             assert ln.total == ln.amount - ln.discount + ln.tax, (o.id, ln.id)
             assert 0 <= ln.refunded_amount <= ln.total, (o.id, ln.id)
             assert 0 <= ln.restocked_quantity <= ln.quantity, (o.id, ln.id)
+            assert 0 <= ln.refunded_quantity <= ln.quantity, (o.id, ln.id)
             inv = model.inventory.get((ln.product_id, ln.variant_id))
             if inv is not None:
                 sold[inv] = sold.get(inv, 0) + ln.quantity

@@ -36,6 +36,7 @@ from tillpoint.orders.public import (
     insert_order_rows,
     is_recurring,
     orders_for_checkout_or_intent,
+    queue_owner_new_order,
 )
 from tillpoint.payments import public as payments_public
 from tillpoint.payments.public import IntentStatus, PaymentIntentResult, held_for_review
@@ -63,6 +64,9 @@ async def create_order(call: EffectCall) -> None:
     )  # fmt: skip
     await _convert_holds(call, draft, order, now)
     _queue_confirmation(call, draft, order, now)
+    queue_owner_new_order(
+        call.s, call.rt.settings, draft, order.id, order.number, held=held, now=now
+    )
     await _record_order(call, order, intent, held, now)
     call.context.order = ContextOrder(
         id=order.id,

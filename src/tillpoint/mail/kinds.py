@@ -22,6 +22,7 @@ class EmailKind(StrEnum):
     password_reset = "password_reset"
     email_verification = "email_verification"
     low_stock = "low_stock"
+    owner_new_order = "owner_new_order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class RefundIssued:
     order_total: int
     order_url: str
     reason: str | None = None
+    lines: tuple[EmailLine, ...] = ()  # the units this refund names (a refund by line)
 
     @property
     def full(self) -> bool:
@@ -141,6 +143,22 @@ class LowStock:
     stock_url: str  # the SKU's stock in the admin API
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerNewOrder:
+    """To the shop owner (``owner_email``): an order was just placed."""
+
+    kind: ClassVar[EmailKind] = EmailKind.owner_new_order
+    number: str
+    currency: str
+    lines: tuple[EmailLine, ...]
+    total: int
+    admin_url: str
+    customer_email: str | None = None
+    shipping_method: str | None = None
+    shipping_address: PostalAddress | None = None
+    held_for_review: bool = False
+
+
 EmailData = (
     OrderConfirmation
     | OrderShipped
@@ -149,6 +167,7 @@ EmailData = (
     | PasswordReset
     | EmailVerification
     | LowStock
+    | OwnerNewOrder
 )
 
 

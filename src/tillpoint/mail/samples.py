@@ -13,6 +13,7 @@ from tillpoint.mail.kinds import (
     LowStock,
     OrderConfirmation,
     OrderShipped,
+    OwnerNewOrder,
     PasswordReset,
     PostalAddress,
     RefundIssued,
@@ -47,6 +48,13 @@ def sample(kind: EmailKind, settings: Settings) -> EmailData:
         EmailKind.refund_issued: RefundIssued(
             number="TP-2026-000123", currency=currency, amount=2500, refunded_total=2500,
             order_total=136026, order_url=order_url, reason="One shirt arrived damaged",
+            lines=(EmailLine("Classic T-shirt — Large", 1, 2500, 2500, sku="TEE-L"),),
+        ),
+        EmailKind.owner_new_order: OwnerNewOrder(
+            number="TP-2026-000123", currency=currency, lines=_LINES, total=136026,
+            admin_url=absolute_url(settings, "/admin/orders/ord_SAMPLE0000000000000000"),
+            customer_email="ada@example.com", shipping_method="Standard delivery",
+            shipping_address=_ADDRESS,
         ),
         EmailKind.back_in_stock: BackInStock(
             product_name="Canvas tote bag", product_url=absolute_url(settings, "/")

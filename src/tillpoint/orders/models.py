@@ -1,4 +1,5 @@
-"""``orders``, ``order_lines``, ``payments``, ``refunds`` and ``subscriptions``
+"""``orders``, ``order_lines``, ``payments``, ``refunds``, ``fulfillments`` (with their
+``fulfillment_lines``) and ``subscriptions``
 (``payment_customers`` is the payments feature's, ``outbox`` the outbox's). Money columns
 are integers in minor units next to a currency.
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, func
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tillpoint.db import Base, JSONType, UTCDateTime
@@ -19,6 +20,11 @@ from tillpoint.db import Base, JSONType, UTCDateTime
 
 class Order(Base):
     __tablename__ = "orders"
+    # The admin list's filters, each newest first (``created_at, id`` is its order).
+    __table_args__ = (
+        Index("ix_orders_status_created_at", "status", "created_at"),
+        Index("ix_orders_fulfillment_status_created_at", "fulfillment_status", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -45,6 +51,11 @@ class Order(Base):
     shipping_refundable: Mapped[int] = mapped_column(Integer, default=0)
     shipping_refunded: Mapped[int] = mapped_column(Integer, default=0)
     risk_level: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # unfulfilled | partially_fulfilled | fulfilled | cancelled
+    fulfillment_status: Mapped[str] = mapped_column(
+        String(24), default="unfulfilled", server_default="unfulfilled"
+    )
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     access_token_hash: Mapped[str] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -61,6 +72,13 @@ class Order(Base):
     refunds: Mapped[list[Refund]] = relationship(
         order_by="Refund.created_at", lazy="selectin", cascade="all, delete-orphan"
     )
+    fulfillments: Mapped[list[Fulfillment]] = relationship(
+        order_by="Fulfillment.created_at", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+# The admin search: an e-mail prefix, case-insensitive.
+Index("ix_orders_email_lower", func.lower(Order.email))
 
 
 class OrderLine(Base):
@@ -82,6 +100,12 @@ class OrderLine(Base):
     total: Mapped[int] = mapped_column(Integer)  # what the customer paid for the line
     refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
     restocked_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    # Units refunded by line (``lines`` of a refund), units shipped, and the restocked
+    # units that had been shipped (returns): unshipped units still to ship are
+    # ``quantity - shipped - (restocked - returned)``.
+    refunded_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shipped_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    returned_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     recurring: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
@@ -118,8 +142,42 @@ class Refund(Base):
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     restock: Mapped[bool] = mapped_column(Boolean, default=False)
     allocation: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # What this refund put back on the shelf: [{"line_id", "sku", "quantity"}]
+    restocked: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Fulfillment(Base):
+    """One shipment of some of an order's units, with its carrier and tracking number."""
+
+    __tablename__ = "fulfillments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(40))
+    tracking_number: Mapped[str] = mapped_column(String(100))
+    tracking_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    lines: Mapped[list[FulfillmentLine]] = relationship(
+        order_by="FulfillmentLine.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class FulfillmentLine(Base):
+    __tablename__ = "fulfillment_lines"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fulfillment_id: Mapped[str] = mapped_column(
+        ForeignKey("fulfillments.id", ondelete="CASCADE"), index=True
+    )
+    order_line_id: Mapped[str] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
 
 
 class SubscriptionRecord(Base):

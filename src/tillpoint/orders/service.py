@@ -21,7 +21,7 @@ from tillpoint.auth.public import SessionContext
 from tillpoint.config import Settings
 from tillpoint.errors import FieldError, InvalidInput, NotFound
 from tillpoint.ids import is_valid_id, new_id
-from tillpoint.orders.models import Order, OrderLine, OrderPayment, Refund
+from tillpoint.orders.models import Fulfillment, Order, OrderLine, OrderPayment, Refund
 from tillpoint.orders.numbers import new_order_number
 from tillpoint.orders.queries import insert_order_claiming_number
 from tillpoint.payments.public import PaymentIntentResult
@@ -426,6 +426,9 @@ def order_to_dict(order: Order, *, access_token: str | None = None) -> dict[str,
         "shipping_method": order.shipping_method,
         "payment": None if payment is None else _payment_to_dict(payment),
         "refunds": [_refund_to_dict(r) for r in order.refunds],
+        "fulfillment_status": order.fulfillment_status,
+        "fulfillments": [_fulfillment_to_dict(f) for f in order.fulfillments],
+        "cancelled_at": order.cancelled_at.isoformat() if order.cancelled_at else None,
         "created_at": order.created_at.isoformat(),
     }
     if access_token is not None:
@@ -447,6 +450,7 @@ def _line_to_dict(line: OrderLine) -> dict[str, Any]:
         "tax": line.tax,
         "total": line.total,
         "refunded": line.refunded_amount,
+        "shipped": line.shipped_quantity,
         "recurring": line.recurring,
     }
 
@@ -469,5 +473,17 @@ def _refund_to_dict(r: Refund) -> dict[str, Any]:
         "reason": r.reason,
         "restock": r.restock,
         "allocation": r.allocation,
+        "restocked": list(r.restocked or []),
         "created_at": r.created_at.isoformat(),
+    }
+
+
+def _fulfillment_to_dict(f: Fulfillment) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "carrier": f.carrier,
+        "tracking_number": f.tracking_number,
+        "tracking_url": f.tracking_url,
+        "lines": [{"line_id": ln.order_line_id, "quantity": ln.quantity} for ln in f.lines],
+        "created_at": f.created_at.isoformat(),
     }

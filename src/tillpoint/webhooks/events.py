@@ -67,6 +67,36 @@ class OrderRefundedData(OrderData):
     refund: RefundData
 
 
+class OrderCancelledData(OrderData):
+    """``order.cancelled``: the order as cancelled, and the refund of what was left (none
+    when nothing was left to refund)."""
+
+    cancelled_at: datetime
+    refund: RefundData | None
+
+
+class ShippedLineData(BaseModel):
+    sku: str | None
+    name: str
+    quantity: int
+
+
+class FulfillmentData(BaseModel):
+    id: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None
+    lines: list[ShippedLineData]
+
+
+class OrderFulfilledData(OrderData):
+    """``order.fulfilled``: a shipment left (partial or the last one); ``fulfillment_status``
+    says whether anything is still to ship."""
+
+    fulfillment_status: str
+    fulfillment: FulfillmentData
+
+
 class LowStockData(BaseModel):
     """``inventory.low_stock``: a SKU's available stock (on hand less reserved) went from
     above its threshold to at or below it."""
@@ -79,7 +109,7 @@ class LowStockData(BaseModel):
     threshold: int
 
 
-EventData = OrderData | OrderRefundedData | LowStockData
+EventData = OrderData | OrderRefundedData | OrderCancelledData | OrderFulfilledData | LowStockData
 
 
 def event_body(event_id: str, event_type: str, created_at: datetime, data: object) -> bytes:

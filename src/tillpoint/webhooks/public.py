@@ -18,12 +18,16 @@ from tillpoint.webhooks.endpoints import (
 )
 from tillpoint.webhooks.events import (
     EventType,
+    FulfillmentData,
     LowStockData,
+    OrderCancelledData,
     OrderData,
+    OrderFulfilledData,
     OrderLineData,
     OrderRefundedData,
     OrderTotals,
     RefundData,
+    ShippedLineData,
 )
 from tillpoint.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -31,12 +35,16 @@ __all__ = [
     "EndpointChanges",
     "EndpointDraft",
     "EventType",
+    "FulfillmentData",
     "LowStockData",
+    "OrderCancelledData",
     "OrderData",
+    "OrderFulfilledData",
     "OrderLineData",
     "OrderRefundedData",
     "OrderTotals",
     "RefundData",
+    "ShippedLineData",
     "WebhookDelivery",
     "WebhookEndpoint",
     "create_endpoint",

@@ -1,7 +1,7 @@
 """outbound webhooks: endpoints, events, deliveries
 
 Revision ID: hook_0001
-Revises: auth_0002
+Revises: ord_0001
 Create Date: 2026-12-07
 
 Issue 21: the owner's webhook endpoints (the signing secret is stored as issued, since
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "hook_0001"
-down_revision: str | Sequence[str] | None = "auth_0002"
+down_revision: str | Sequence[str] | None = "ord_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,46 +1,32 @@
 """Orders over HTTP: a user's history, one order (owner, placing session or access
-token), the order a checkout became, and admin refunds."""
+token) and the order a checkout became; staff routes live in ``admin_orders``."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import Field, Strict
 
 from tillpoint.auth.public import SessionContext
 from tillpoint.errors import NotFound, Unauthorized
-from tillpoint.money import MAX_AMOUNT
 from tillpoint.money_format import negotiate_locale
 from tillpoint.orders import public as orders_public
 from tillpoint.orders.public import (
     BuyAgainReport,
     LineOutcome,
     Order,
-    RefundRequest,
     buy_again,
     order_display_json,
-    refund_order,
 )
-from tillpoint.web.deps import AdminDep, RuntimeDep, UserDep, get_session, request_actor
-from tillpoint.web.routers.payments import GatewayDep, IdempotencyKey
+from tillpoint.web.deps import RuntimeDep, UserDep, get_session
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import StrictModel, Whole, error_responses
+from tillpoint.web.schemas import StrictModel, error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(tags=["orders"], route_class=TypedPathRoute)
 
 OrderId = Annotated[str, Path(max_length=40, pattern=r"^ord_[0-9A-Za-z]{22}$")]
 CheckoutId = Annotated[str, Path(max_length=40, pattern=r"^chk_[0-9A-Za-z]{22}$")]
-
-
-class RefundIn(StrictModel):
-    amount: Annotated[int, Field(gt=0, le=MAX_AMOUNT), Strict(), Whole] | None = Field(
-        default=None, description="Minor units; omit to refund everything left."
-    )
-    reason: str | None = Field(default=None, max_length=500)
-    restock: bool = False
 
 
 async def _optional_session(request: Request, rt: RuntimeDep) -> SessionContext | None:
@@ -167,50 +153,3 @@ async def buy_order_again(order_id: OrderId, rt: RuntimeDep, session: UserDep) -
         rt, order_id=order_id, user_id=session.user_id, cart_id=session.cart_id
     )
     return _buy_again_out(session.cart_id, report)
-
-
-@router.post(
-    "/api/admin/orders/{order_id}/refunds",
-    status_code=201,
-    responses={
-        200: {"description": "The refund this Idempotency-Key made before."},
-        **error_responses(400, 401, 403, 404, 409, 422, 502, 503),
-    },
-)
-async def create_refund(
-    order_id: OrderId,
-    body: RefundIn,
-    request: Request,
-    response: Response,
-    rt: RuntimeDep,
-    gateway: GatewayDep,
-    admin: AdminDep,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    """Refund all or part of an order, prorated per line; more than is left answers 422."""
-    key = idempotency_key or f"auto:{secrets.token_hex(16)}"
-    actor = request_actor(request, admin)
-    refund, created = await refund_order(
-        rt,
-        gateway,
-        order_id,
-        RefundRequest(
-            amount=body.amount, idempotency_key=key, reason=body.reason, restock=body.restock
-        ),
-        actor,
-    )
-    if not created:
-        response.status_code = 200
-    order = await orders_public.get_order_as_admin(rt, order_id)
-    return {
-        "refund": {
-            "id": refund.id,
-            "amount": refund.amount,
-            "currency": refund.currency,
-            "status": refund.status,
-            "reason": refund.reason,
-            "restock": refund.restock,
-            "allocation": refund.allocation,
-        },
-        "order": orders_public.order_to_dict(order),
-    }

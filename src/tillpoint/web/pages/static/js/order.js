@@ -14,6 +14,28 @@ function row(term, value) {
   return div;
 }
 
+// Each parcel: what is in it, its carrier and tracking number (a link for known carriers).
+function shipments(list) {
+  const ul = document.createElement("ul");
+  ul.className = "fulfillments";
+  ul.setAttribute("aria-label", "Shipments");
+  for (const parcel of list) {
+    const li = document.createElement("li");
+    li.append(`${parcel.text}. Tracking: `);
+    if (parcel.tracking_url && parcel.tracking_url.startsWith("https://")) {
+      const a = document.createElement("a");
+      a.href = parcel.tracking_url;
+      a.rel = "noopener noreferrer";
+      a.textContent = parcel.tracking_number;
+      li.append(a);
+    } else {
+      li.append(parcel.tracking_number);
+    }
+    ul.append(li);
+  }
+  return ul;
+}
+
 // Amounts come preformatted in `order.display` (Babel on the server, for this browser's
 // Accept-Language): the page and the order's emails read the same, to the character.
 function render(order) {
@@ -44,13 +66,21 @@ function render(order) {
   totals.append(grand);
   if (shown.refunded) totals.append(row("Refunded", shown.refunded));
   const parts = [heading, status, list, totals];
+  if (shown.fulfillment) {
+    const delivery = document.createElement("p");
+    delivery.className = "fulfillment-status";
+    delivery.textContent = `Delivery: ${shown.fulfillment}`;
+    parts.push(delivery);
+  }
+  if (shown.fulfillments && shown.fulfillments.length) parts.push(shipments(shown.fulfillments));
   if (shown.refunds.length) {
     const refunds = document.createElement("ul");
     refunds.className = "refunds";
     refunds.setAttribute("aria-label", "Refunds");
     for (const refund of shown.refunds) {
       const li = document.createElement("li");
-      li.textContent = `${refund.status}: ${refund.amount}`;
+      // The refund in words: amount, reason and the items taken back.
+      li.textContent = refund.text || `${refund.status}: ${refund.amount}`;
       refunds.append(li);
     }
     parts.push(refunds);
