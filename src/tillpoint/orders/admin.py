@@ -23,10 +23,6 @@ CURSOR_PATTERN = r"^[0-9]{1,16}\.ord_[0-9A-Za-z]{22}$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def order_status(order: Order) -> str:
-    return "cancelled" if order.cancelled_at is not None else order.status
-
-
 @dataclass(frozen=True, slots=True)
 class OrderFilters:
     """Every filter is optional; given ones all apply. ``created_from`` is inclusive,

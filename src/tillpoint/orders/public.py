@@ -13,7 +13,6 @@ from tillpoint.orders.admin import (
     list_admin_orders,
     order_history,
     order_stats,
-    order_status,
 )
 from tillpoint.orders.buy_again import BuyAgainReport, LineOutcome, buy_again
 from tillpoint.orders.display import order_display_json
@@ -42,6 +41,7 @@ from tillpoint.orders.service import (
     order_id_for_intent,
     order_of_intent,
     order_ref_for_checkout,
+    order_status,
     order_to_dict,
     orders_for_checkout_or_intent,
 )

@@ -307,10 +307,15 @@ async def _emit_order_events(
         await emit_event(s, EventType.order_paid, data, now=now)
 
 
+def order_status(order: Order) -> str:
+    """The payment's status, unless the order was cancelled."""
+    return "cancelled" if order.cancelled_at is not None else order.status
+
+
 def order_event_data(order: Order) -> OrderData:
     """An order as its webhook events carry it (its lines must be loaded)."""
     return OrderData(
-        id=order.id, number=order.number, status=order.status, currency=order.currency,
+        id=order.id, number=order.number, status=order_status(order), currency=order.currency,
         email=order.email,
         totals=OrderTotals(
             subtotal=order.subtotal, discount=order.discount_total,
