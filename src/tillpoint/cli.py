@@ -121,9 +121,33 @@ def demo(
     typer.echo(f"demo catalog ready ({added} products added)")
     stocked = with_runtime(settings, seed_demo_stock)
     typer.echo(f"demo stock ready ({stocked} stock rows added)")
+    _demo_admin(settings, f"http://{host}:{port}/admin")
     if serve_after:
         typer.echo(f"serving on http://{host}:{port}")
         _serve(settings, host, port, 1)
+
+
+DEMO_ADMIN = "owner@example.com"
+
+
+def _demo_admin(settings: Settings, dashboard: str) -> None:
+    """The demo's shop owner, made once with a random password printed that one time (a
+    later run says the account exists; ``tillpoint create-admin`` makes another)."""
+    import secrets
+
+    from tillpoint.auth.public import ADMIN, create_user
+    from tillpoint.errors import Conflict
+
+    password = secrets.token_urlsafe(12)
+    try:
+        with_runtime(
+            settings,
+            lambda rt: create_user(rt, email=DEMO_ADMIN, password=password, role=ADMIN),
+        )
+    except Conflict:
+        typer.echo(f"demo admin {DEMO_ADMIN} exists (its password was printed when made)")
+        return
+    typer.echo(f"demo admin ready: sign in at {dashboard} as {DEMO_ADMIN} / {password}")
 
 
 @app.command()

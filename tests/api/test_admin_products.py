@@ -309,7 +309,7 @@ async def test_product_page_by_slug(admin_api: Api, api: Api) -> None:
     assert (await api.client.get("/products/no-such-thing")).status_code == 404
 
 
-async def test_a_product_inserted_by_sql_has_a_page_and_sells(api: Api, rt: Runtime) -> None:
+async def _insert_legacy_product(rt: Runtime) -> None:
     # Rows written outside tillpoint carry their own ids, not ours (``prod_`` + 22).
     async with rt.db.transaction() as s:
         await s.execute(
@@ -321,10 +321,26 @@ async def test_a_product_inserted_by_sql_has_a_page_and_sells(api: Api, rt: Runt
             ),
             {"cur": rt.settings.default_currency},
         )
+
+
+async def test_a_product_inserted_by_sql_has_a_page_and_sells(api: Api, rt: Runtime) -> None:
+    await _insert_legacy_product(rt)
     assert (await api.get("/api/products/legacy-42")).json()["image_url"].endswith("/l.png")
     r = await api.post("/api/cart/items", json={"product_id": "legacy-42"})
     assert r.status_code in (200, 201), r.text
     assert (await api.client.get("/products/legacy-42")).status_code == 200
+
+
+async def test_a_product_inserted_by_sql_takes_stock_through_the_api(
+    admin_api: Api, api: Api, rt: Runtime
+) -> None:
+    await _insert_legacy_product(rt)
+    body = {"on_hand": 7, "reason": "first count"}
+    r = await admin_api.put("/api/admin/inventory/legacy-42", json=body)
+    assert r.status_code == 200, r.text
+    assert (r.json()["sku"], r.json()["on_hand"]) == ("LEG-42", 7)
+    assert (await api.get("/api/inventory/legacy-42")).json()["available"] == 7
+    assert (await admin_api.get(f"{URL}/legacy-42")).json()["available"] == 7
 
 
 async def test_factory_products_are_listed_for_admins(admin_api: Api, rt: Runtime) -> None:

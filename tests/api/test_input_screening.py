@@ -355,7 +355,7 @@ async def test_our_own_cursors_and_tokens_are_not_mistaken_for_card_numbers(
     # time in ten (this one is). The stream answers on the product ids, not on the header.
     r = await admin_api.get(
         "/api/inventory/stream",
-        params={"product_ids": "nope"},
+        params={"product_ids": "no pe"},
         headers={"Last-Event-ID": "1733600000009"},
     )
     assert r.status_code == 422 and error_code(r) == "invalid_product_ids", r.text

@@ -37,7 +37,11 @@ async def test_level_of_tracked_and_untracked_products(api: Api, rt: Runtime) ->
     assert (body["tracked"], body["available"], body["in_stock"]) == (False, None, True)
     r = await api.get("/api/inventory/prod_" + "Z" * 22)
     assert r.status_code == 404 and error_code(r) == "product_not_found"
+    # Any product id shape the catalog accepts (rows written by other tools) is looked up;
+    # what cannot be a product id is not a route at all.
     r = await api.get("/api/inventory/nope")
+    assert r.status_code == 404 and error_code(r) == "product_not_found"
+    r = await api.get("/api/inventory/no%20pe")
     assert r.status_code == 404 and error_code(r) == "not_found"
 
 
@@ -234,7 +238,10 @@ async def test_admin_inventory_needs_an_admin(api: Api, rt: Runtime) -> None:
 
 
 async def test_stream_rejects_bad_product_ids(api: Api) -> None:
-    r = await api.get("/api/inventory/stream", params={"product_ids": "nope,prod_x"})
+    r = await api.get("/api/inventory/stream", params={"product_ids": "no pe,-x"})
+    assert r.status_code == 422 and error_code(r) == "invalid_product_ids"
+    # Well-formed ids of no product are refused too, not watched for ever.
+    r = await api.get("/api/inventory/stream", params={"product_ids": "nope,prod_" + "Z" * 22})
     assert r.status_code == 422 and error_code(r) == "invalid_product_ids"
     r = await api.get("/api/inventory/stream", params={"product_ids": ""})
     assert r.status_code == 422

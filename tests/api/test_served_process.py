@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,6 +30,11 @@ def test_demo_then_serve_completes_a_cart_round_trip(tmp_path: Path) -> None:
     seeded = subprocess.run([*cli, "demo", "--no-serve"], env=env, capture_output=True, text=True)
     assert seeded.returncode == 0, seeded.stderr
     assert "12 products added" in seeded.stdout
+    # The demo's owner: made once, its random password printed that one time.
+    admin = re.search(r"as (owner@example\.com) / (\S+)", seeded.stdout)
+    assert admin is not None, seeded.stdout
+    again = subprocess.run([*cli, "demo", "--no-serve"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "owner@example.com exists" in again.stdout
     port = _free_port()
     server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env)
     try:
@@ -51,6 +57,11 @@ def test_demo_then_serve_completes_a_cart_round_trip(tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
             assert r.json()["totals"]["subtotal"] == 2 * product["price"]
             assert "server" not in r.headers  # the server software is not announced
+            login = {"email": admin[1], "password": admin[2]}
+            r = client.post("/api/auth/login", json=login, headers={"X-CSRF-Token": token})
+            assert r.status_code == 200, r.text
+            assert client.get("/api/admin/orders").status_code == 200
+            assert client.get("/admin").status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=10)

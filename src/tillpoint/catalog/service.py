@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, inspect, select
@@ -104,6 +105,15 @@ async def get_product(rt: Runtime, product_id: str) -> Product:
     if product is None:
         raise NotFound("No such product.", code="product_not_found")
     return product
+
+
+async def existing_product_ids(rt: Runtime, product_ids: Sequence[str]) -> set[str]:
+    """Which of these ids name a product (active or not)."""
+    wanted = [p for p in product_ids if is_product_id(p)]
+    if not wanted:
+        return set()
+    async with rt.db.reads() as s:
+        return set(await s.scalars(select(Product.id).where(Product.id.in_(wanted))))
 
 
 async def get_product_by_slug(rt: Runtime, slug: str) -> Product:

@@ -14,10 +14,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.catalog.public import Product
+from tillpoint.catalog.public import Product, is_product_id
 from tillpoint.config import Settings
 from tillpoint.errors import FieldError, InvalidInput, NotFound
-from tillpoint.ids import is_valid_id, new_id
+from tillpoint.ids import new_id
 from tillpoint.inventory.models import InventoryItem, StockNotification, WaitlistEntry
 from tillpoint.inventory.stock import (
     Substitute,
@@ -90,7 +90,7 @@ async def join_waitlist(
             fields=[FieldError(("email",), "invalid_email", str(exc))],
         ) from None
     async with rt.db.transaction() as s:
-        product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+        product = await s.get(Product, product_id) if is_product_id(product_id) else None
         if product is None:
             raise NotFound("No such product.", code="product_not_found")
         row = row_for(await stock_rows(s, [(product_id, variant_id)]), (product_id, variant_id))

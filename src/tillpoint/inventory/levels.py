@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
-from tillpoint.catalog.public import Product, ProductVariant
+from tillpoint.catalog.public import Product, ProductVariant, is_product_id
 from tillpoint.errors import FieldError, InvalidInput, NotFound
-from tillpoint.ids import is_valid_id, new_id
+from tillpoint.ids import new_id
 from tillpoint.inventory.fallbacks import notify_waitlist_in
 from tillpoint.inventory.feed import StockChange, publish_after_commit
 from tillpoint.inventory.low_stock import announce_low_stock, crossing
@@ -88,7 +88,7 @@ async def _locked_row(
 
 
 async def _sku_of(s: AsyncSession, product_id: str, variant_id: str | None) -> str:
-    product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+    product = await s.get(Product, product_id) if is_product_id(product_id) else None
     if product is None:
         raise NotFound("No such product.", code="product_not_found")
     if variant_id is None:

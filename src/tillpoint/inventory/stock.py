@@ -16,9 +16,8 @@ from sqlalchemy import Select, bindparam, event, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
-from tillpoint.catalog.public import Product
+from tillpoint.catalog.public import Product, is_product_id
 from tillpoint.errors import FieldError, InvalidInput, NotFound
-from tillpoint.ids import is_valid_id
 from tillpoint.inventory.models import InventoryItem
 from tillpoint.runtime import Runtime
 
@@ -126,7 +125,7 @@ def level_of(rt: Runtime, row: InventoryItem) -> SkuLevel:
 
 async def product_stock(rt: Runtime, s: AsyncSession, product_id: str) -> ProductStock:
     """The current level of one product (``NotFound`` if there is no such product)."""
-    product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+    product = await s.get(Product, product_id) if is_product_id(product_id) else None
     if product is None:
         raise NotFound("No such product.", code="product_not_found")
     rows = sorted(
@@ -163,7 +162,7 @@ async def check_in(
 
     if isinstance(quantity, bool) or quantity < 1:
         raise InvalidInput("Quantity must be at least 1.", code="quantity_out_of_range")
-    product = await s.get(Product, product_id) if is_valid_id(product_id, "prod") else None
+    product = await s.get(Product, product_id) if is_product_id(product_id) else None
     if product is None:
         raise NotFound("No such product.", code="product_not_found")
     key = (product_id, variant_id)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field, Strict, WithJsonSchema
 
+from tillpoint.catalog import public as catalog_public
 from tillpoint.inventory import public as inventory_public
 from tillpoint.inventory.public import MAX_ON_HAND
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
@@ -40,7 +41,7 @@ class AdjustIn(StrictModel):
 
 @router.put("/{product_id}", responses=error_responses(401, 403, 404, 422))
 async def adjust(
-    product_id: Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")],
+    product_id: Annotated[str, Path(max_length=40, pattern=catalog_public.PRODUCT_ID_PATTERN)],
     body: AdjustIn,
     request: Request,
     rt: RuntimeDep,

@@ -16,8 +16,8 @@ from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import log_security_event
 from tillpoint.audit.signature_failures import audit_signature_failure
 from tillpoint.cart import public as cart_public
+from tillpoint.catalog import public as catalog_public
 from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
-from tillpoint.ids import is_valid_id
 from tillpoint.inventory import public as inventory_public
 from tillpoint.inventory.public import (
     Reservation,
@@ -42,7 +42,7 @@ from tillpoint.web.security_middleware import rate_limiter_for
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"], route_class=TypedPathRoute)
 
-ProductId = Annotated[str, Path(max_length=40, pattern=r"^prod_[0-9A-Za-z]{22}$")]
+ProductId = Annotated[str, Path(max_length=40, pattern=catalog_public.PRODUCT_ID_PATTERN)]
 VariantQuery = Annotated[str | None, Query(max_length=40, pattern=r"^var_[0-9A-Za-z]{22}$")]
 
 
@@ -151,11 +151,13 @@ async def stream(
     """Server-Sent Events of stock changes for these products: at most one ``stock`` event
     per product per second, heartbeats, and resume with ``Last-Event-ID``."""
     ids = sorted({p.strip() for p in product_ids.split(",") if p.strip()})
-    bad = [p for p in ids if not is_valid_id(p, "prod")]
     limit = rt.settings.inventory_stream_max_products
+    # Unknown ids are refused rather than watched for ever (a typo would stream nothing).
+    known = await catalog_public.existing_product_ids(rt, ids[:limit])
+    bad = [p for p in ids if p not in known]
     if not ids or bad or len(ids) > limit:
         raise InvalidInput(
-            f"product_ids must be 1 to {limit} product ids.",
+            f"product_ids must be 1 to {limit} ids of products in the catalog.",
             code="invalid_product_ids",
             fields=[FieldError(("product_ids",), "invalid", ", ".join(bad[:5]) or "count")],
         )
