@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from tests.api.test_emails_smtp import Inbox
 from tests.e2e.admin import admin_signed_in, make_accounts, open_admin, pwned
@@ -28,6 +29,7 @@ from tests.e2e.shopper import no_horizontal_scroll, open_page, pay_with, step, t
 from tests.e2e.test_admin_dashboard import docs_shot
 from tests.e2e.test_admin_owner_day import _place_order
 from tests.webhook_receiver import Receiver, documented_verifier, serve_receiver
+from tillpoint.catalog.public import Product, update_product
 from tillpoint.runtime import Runtime
 from tillpoint.sweeper import run_sweep
 
@@ -35,6 +37,7 @@ BUYER = "buyer@example.com"
 OWNER_INBOX = "owner@shop.example"
 NAME, SKU, VARIANT, VARIANT_SKU = "Linen Apron", "APRON-1", "Medium", "APRON-1-M"
 TRACKING = "1Z999AA10123456784"
+DEMO_PICTURED = ("Canvas Tote Bag", "Stoneware Mug", "Merino Wool Socks")
 ORDER_EVENTS = ["order.created", "order.paid", "order.refunded", "order.fulfilled"]
 
 
@@ -81,11 +84,16 @@ def _sweep(live: LiveServer) -> dict[str, int]:
     return live.call(sweep, timeout=60)
 
 
-def _checked(tab: Any, live: LiveServer, name: str) -> None:
+def _checked(tab: Any, live: LiveServer, name: str, *, table: str | None = None) -> None:
+    """The checks every admin page gets, then its picture. A long ``table`` on a phone:
+    the screenful from the table's top (the whole page would be a tall, heavy PNG)."""
     no_horizontal_scroll(tab)
     assert_accessible(tab, context=name)
     assert pwned(tab) is None
-    docs_shot(tab, live, name)
+    narrow = tab.viewport_size["width"] < DESKTOP["width"]
+    if table is not None and narrow:
+        tab.evaluate("(id) => document.getElementById(id).scrollIntoView()", table)
+    docs_shot(tab, live, name, full_page=table is None or not narrow)
 
 
 def _add_endpoint(tab: Any, live: LiveServer, url: str) -> str:
@@ -278,10 +286,11 @@ def test_owners_whole_day_from_a_new_product_to_a_verified_refund_webhook(
     _more_orders(live)
     open_admin(tab, "/admin/orders")
     expect(tab.locator("#order-table tbody tr")).to_have_count(3)
-    _checked(tab, live, "orders")
+    _checked(tab, live, "orders", table="order-table")
+    _pictures_for_the_demo(live, f"{live.url}/static/favicon.svg")
     open_admin(tab, "/admin/products")
     expect(tab.locator("#product-table").get_by_role("img", name=NAME)).to_be_visible()
-    _checked(tab, live, "products")
+    _checked(tab, live, "products", table="product-table")
     open_admin(tab, "/admin")
     expect(tab.locator("[data-stat=orders]")).to_have_text("3")
     _checked(tab, live, "home")
@@ -291,3 +300,16 @@ def _more_orders(live: LiveServer) -> None:
     """Two more of today's orders, as the lists and Home show a day with a few."""
     _place_order(live, "ada@example.com", {"Canvas Tote Bag": 1})
     _place_order(live, "grace@example.com", {"Canvas Tote Bag": 2})
+
+
+def _pictures_for_the_demo(live: LiveServer, image: str) -> None:
+    """The demo catalog has no images: a few get the shop's own, for the products list."""
+
+    async def picture(rt: Runtime) -> None:
+        async with rt.db.transaction() as s:
+            rows = await s.scalars(select(Product.id).where(Product.name.in_(DEMO_PICTURED)))
+            ids = list(rows)
+        for product_id in ids:
+            await update_product(rt, product_id, {"images": (image,)})
+
+    live.call(picture)
