@@ -21,7 +21,11 @@ from tillpoint.webhooks.public import EndpointDraft, EventType, create_endpoint
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"owner_email": "owner@shop.example", "low_stock_threshold": 5}
+    return {
+        "owner_email": "owner@shop.example",
+        "low_stock_threshold": 5,
+        "public_base_url": "https://shop.example",
+    }
 
 
 @pytest.fixture
@@ -63,6 +67,9 @@ async def test_adjustments_announce_once_per_crossing(
     mails = await _owner_mails(rt)
     assert [m.recipient for m in mails] == ["owner@shop.example"] * 2
     assert all(p.sku in m.payload["subject"] for m in mails)
+    # Its link opens the product in the dashboard (where stock is set), not the API.
+    page = f"https://shop.example/admin/products/{p.id}"
+    assert all(page in m.payload["text"] and page in m.payload["html"] for m in mails)
 
 
 async def test_a_sale_that_reaches_the_threshold_announces_it_and_later_sales_do_not(

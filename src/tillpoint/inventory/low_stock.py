@@ -63,7 +63,7 @@ async def announce_low_stock(
         if owner:
             email = LowStock(
                 c.sku, c.available, c.threshold,
-                absolute_url(rt.settings, f"/api/admin/inventory/{quote(c.product_id)}"),
+                absolute_url(rt.settings, f"/admin/products/{quote(c.product_id)}"),
             )  # fmt: skip
             queue_email(
                 s, rt.settings, email, recipient=owner,

@@ -140,7 +140,7 @@ class LowStock:
     sku: str
     available: int
     threshold: int
-    stock_url: str  # the SKU's stock in the admin API
+    stock_url: str  # the product's page in the dashboard, where its stock is set
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ def sample(kind: EmailKind, settings: Settings) -> EmailData:
         ),
         EmailKind.low_stock: LowStock(
             sku="TOTE", available=3, threshold=5,
-            stock_url=absolute_url(settings, "/api/admin/inventory/prod_SAMPLE0000000000000000"),
+            stock_url=absolute_url(settings, "/admin/products/prod_SAMPLE0000000000000000"),
         ),
     }  # fmt: skip
     return samples[kind]

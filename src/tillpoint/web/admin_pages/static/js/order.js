@@ -41,11 +41,17 @@ function drawLines() {
   ]);
 }
 
+// Units still to ship, as the API counts them: units restocked before shipping never ship
+// (restocking takes unshipped units first, so this is what is left).
+function unshipped(l) {
+  return Math.max(0, l.quantity - l.shipped - l.restocked);
+}
+
 // Per-line inputs: how many to ship (what is left to ship), how many to refund (+ restock).
 function lineInputs(kind) {
   const box = document.querySelector(`[data-line-inputs="${kind}"]`);
   box.replaceChildren(...order.lines.map((l, i) => {
-    const left = kind === "fulfil" ? l.quantity - l.shipped : l.quantity - l.restocked;
+    const left = kind === "fulfil" ? unshipped(l) : l.quantity - l.refunded_quantity;
     const id = `${kind}-line-${i}`;
     const parts = [
       el("label", { for: id }, `${clean(l.name)} (${clean(l.sku)}) — up to ${Math.max(left, 0)}`),
@@ -63,8 +69,8 @@ function drawPayment() {
   const p = order.payment || {};
   facts(document.getElementById("payment-facts"), [
     ["Status", statusBadge(order.payment_status, order.payment_status === "paid" ? "good" : "wait")],
-    ["Method", p.method || p.provider || null], ["Amount", p.amount !== undefined ? money(p.amount, p.currency || order.currency) : null],
-    ["Reference", p.id || p.intent_id || null],
+    ["Method", [p.gateway, p.card_brand, p.card_last4 && `•••• ${p.card_last4}`].filter(Boolean).join(" ") || null],
+    ["Amount", p.amount !== undefined ? money(p.amount, order.currency) : null],
   ]);
   document.getElementById("refund-list").replaceChildren(...(order.refunds.length ? order.refunds.map((r) => el("li", {},
     `${money(r.amount, r.currency)} on ${when(r.created_at)} — ${clean(r.status)}`,
@@ -92,12 +98,25 @@ function draw(next) {
   ]);
   drawLines();
   const open = order.fulfillment_status !== "cancelled";
-  document.getElementById("fulfil-section").hidden = !open || order.lines.every((l) => l.shipped >= l.quantity);
+  document.getElementById("fulfil-section").hidden = !open || order.lines.every((l) => unshipped(l) === 0);
   document.getElementById("cancel-section").hidden = !open || order.lines.some((l) => l.shipped > 0);
   document.getElementById("refund-section").hidden = order.totals.refunded >= order.totals.total;
   lineInputs("fulfil");
   lineInputs("refund");
   drawPayment();
+}
+
+// An earlier action's outcome is cleared as soon as another starts: until the answer
+// comes, the status line must not read as this action's outcome.
+document.querySelectorAll("#order form").forEach((form) => form.addEventListener("submit", () => {
+  statusLine.textContent = "";
+}));
+
+// A refund in words: the money, and exactly what went back in stock (or that nothing did).
+function refundMessage(refund) {
+  const back = refund.restocked.map((x) => `${x.quantity} × ${clean(x.sku || x.line_id)}`).join(", ");
+  const stock = back ? `put back in stock: ${back}.` : "nothing was put back in stock.";
+  return `Refunded ${money(refund.amount, refund.currency)}; ${stock}`;
 }
 
 // After an action: the new state drawn, the outcome said, focus on the outcome.
@@ -164,7 +183,7 @@ bindForm(document.getElementById("refund-form"), async (data) => {
   if (amount !== null) body.amount = amount;
   const answer = await api.post(`${url}/refunds`, body);
   form.reset();
-  done(answer.order, clean(answer.message || `Refunded ${money(answer.refund.amount, answer.refund.currency)}.`));
+  done(answer.order, refundMessage(answer.refund));
 });
 
 bindForm(document.getElementById("cancel-form"), async (data) => {

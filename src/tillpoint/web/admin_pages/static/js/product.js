@@ -29,10 +29,17 @@ function fillEdit(p) {
   f.weight_grams.value = p.weight_grams ?? ""; f.tax_category.value = p.tax_category || "";
   f.description.value = p.description || ""; f.images.value = (p.images || []).join("\n");
   f.active.checked = Boolean(p.active);
-  document.getElementById("image-list").replaceChildren(...(p.images || [])
-    .filter((src) => /^https?:\/\//.test(src))
-    // Links, not pictures: the pages' Content-Security-Policy loads images from this shop only.
-    .map((src, i) => el("li", {}, el("a", { href: src, rel: "noopener noreferrer" }, `Image ${i + 1}: ${clean(src)}`))));
+  const images = (p.images || []).filter((src) => /^https?:\/\//.test(src));
+  document.getElementById("image-list").replaceChildren(...images.map((src, i) => thumbnail(p, src, i, images.length)));
+}
+
+// A picture with its address under it; one that does not load says so (a wrong address,
+// or a host the image_origins setting does not allow).
+function thumbnail(p, src, i, count) {
+  const note = el("span", { className: "hint" }, clean(src));
+  const img = el("img", { src, alt: `${clean(p.name)} (image ${i + 1} of ${count})`, width: "96", height: "96", loading: "lazy", decoding: "async" });
+  img.addEventListener("error", () => { note.textContent = `${clean(src)} (could not be loaded)`; }, { once: true });
+  return el("li", {}, img, note);
 }
 
 function moneyField(form, name, currency, required) {

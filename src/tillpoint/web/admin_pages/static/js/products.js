@@ -14,8 +14,16 @@ function stockText(available) {
   return available === null || available === undefined ? "not tracked" : String(available);
 }
 
+// The first image as a small thumbnail (its alt text names the product).
+function picture(p) {
+  const src = (p.images || []).find((s) => /^https?:\/\//.test(s));
+  if (!src) return el("span", { className: "hint" }, "none");
+  return el("img", { className: "thumb", src, alt: clean(p.name), width: "48", height: "48", loading: "lazy", decoding: "async" });
+}
+
 function row(p) {
   return el("tr", { dataset: { id: p.id } },
+    cell("Image", picture(p)),
     cell("Name", el("a", { href: `/admin/products/${encodeURIComponent(p.id)}` }, clean(p.name))),
     cell("SKU", clean(p.sku)),
     el("td", { className: "num", dataset: { label: "Price" } }, money(p.price, p.currency)),

@@ -19,6 +19,13 @@ document.getElementById("secret-hide").addEventListener("click", () => {
   form.elements.url.focus();
 });
 
+// Events in the form's order (the order's life, then stock), whatever order the API keeps.
+const EVENT_ORDER = [...form.querySelectorAll("input[name=events]")].map((input) => input.value);
+function inFormOrder(events) {
+  const rank = (name) => (EVENT_ORDER.includes(name) ? EVENT_ORDER.indexOf(name) : EVENT_ORDER.length);
+  return [...events].sort((a, b) => rank(a) - rank(b));
+}
+
 function row(e) {
   const actions = el("div", { className: "row-actions" },
     el("a", { className: "button secondary", href: `/admin/webhooks/${encodeURIComponent(e.id)}` }, "Deliveries", el("span", { className: "visually-hidden" }, ` for ${clean(e.url)}`)),
@@ -29,7 +36,7 @@ function row(e) {
   }
   return el("tr", { dataset: { id: e.id } },
     cell("Address", el("span", {}, clean(e.url)), e.description ? el("p", { className: "hint" }, clean(e.description)) : ""),
-    cell("Events", e.events.map(clean).join(", ")),
+    cell("Events", inFormOrder(e.events).map(clean).join(", ")),
     cell("Status", e.active ? statusBadge("active", "good") : statusBadge("disabled", "bad")),
     el("td", { dataset: { label: "Actions" } }, actions),
   );
