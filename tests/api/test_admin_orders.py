@@ -114,6 +114,7 @@ async def test_one_order_tells_its_whole_story(admin_api: Api, rt: Runtime) -> N
     )
     actions = [h["action"] for h in body["history"]]
     assert actions == ["refund_created", "order_fulfilled"]
+    assert body["history"][0]["summary"] == "Refunded $15.00"  # money in words, not cents
     assert body["history"][1]["summary"] == "Shipped with DHL, tracking JD0001"
     assert all(h["actor"] for h in body["history"])  # the admin who did it
 

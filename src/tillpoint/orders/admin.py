@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, func, or_, select
 
 from tillpoint.audit.models import AuditLog
 from tillpoint.errors import FieldError, InvalidInput
+from tillpoint.money_format import format_money
 from tillpoint.orders.models import Order
 from tillpoint.runtime import Runtime
 
@@ -154,17 +155,20 @@ class HistoryEntry:
     summary: str
 
 
-def _money(meta: dict[str, Any]) -> str:
-    return f"{meta.get('amount')} {meta.get('currency') or ''}".strip()
+def _money(meta: dict[str, Any], locale: str) -> str:
+    amount, currency = meta.get("amount"), meta.get("currency")
+    if isinstance(amount, int) and isinstance(currency, str) and len(currency) == 3:
+        return format_money(amount, currency, locale)
+    return f"{amount} {currency or ''}".strip()  # an entry written before currencies
 
 
-def _summary(row: AuditLog) -> str:
+def _summary(row: AuditLog, locale: str) -> str:
     meta = row.meta or {}
     restocked = meta.get("restocked") or []
     times = "\N{MULTIPLICATION SIGN}"
     back = ", ".join(f"{r.get('quantity')} {times} {r.get('sku')}" for r in restocked)
     if row.event_type == "refund_created":
-        return f"Refunded {_money(meta)}" + (f"; restocked {back}" if back else "")
+        return f"Refunded {_money(meta, locale)}" + (f"; restocked {back}" if back else "")
     if row.event_type == "order_fulfilled":
         return f"Shipped with {meta.get('carrier')}, tracking {meta.get('tracking_number')}"
     if row.event_type == "order_cancelled":
@@ -180,4 +184,7 @@ async def order_history(rt: Runtime, order_id: str) -> list[HistoryEntry]:
             .where(AuditLog.entity_id == order_id)
             .order_by(AuditLog.timestamp, AuditLog.chain, AuditLog.seq)
         )
-        return [HistoryEntry(r.timestamp, r.event_type, r.user_id, _summary(r)) for r in rows]
+        locale = rt.settings.shop_locale
+        return [
+            HistoryEntry(r.timestamp, r.event_type, r.user_id, _summary(r, locale)) for r in rows
+        ]
