@@ -21,10 +21,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from tests.lock_order import LockOrderGuard
+from tests.smtp_inbox import Inbox, free_port
 from tests.support import Api, MovableClock
 from tillpoint.bootstrap import build_runtime
 from tillpoint.config import Settings, load_settings
@@ -269,3 +271,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(f"\nCI=true: {len(_skipped)} test(s) were skipped, which CI does not allow:")
         for nodeid in _skipped[:20]:
             print(f"  {nodeid}")
+
+
+# A loopback SMTP server for the e-mail tests (tests/smtp_inbox.py).
+@pytest.fixture(scope="module")
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def inbox(smtp_port: int) -> Iterator[Inbox]:
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        yield handler
+    finally:
+        controller.stop()

@@ -5,68 +5,21 @@ shipping notice, each multipart with a text and an HTML part."""
 from __future__ import annotations
 
 import re
-import socket
-from collections.abc import Iterator
-from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from tests import factories
 from tests.api.test_checkout import send, start, to_state
 from tests.api.test_purchase_stock_and_coupons import coupons_priced  # noqa: F401 (fixture)
+from tests.smtp_inbox import Inbox
 from tests.support import Api
 from tillpoint.orders.emails import queue_shipped
 from tillpoint.orders.models import Order
 from tillpoint.outbox.service import deliver_outbox
 from tillpoint.runtime import Runtime
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.received.append((envelope.mail_from or "", list(envelope.rcpt_tos), content))
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        out = []
-        for _, _, raw in self.received:
-            parsed = message_from_bytes(raw, policy=default_policy)
-            assert isinstance(parsed, EmailMessage)
-            out.append(parsed)
-        return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def smtp_port() -> int:
-    return _free_port()
-
-
-@pytest.fixture
-def inbox(smtp_port: int) -> Iterator[Inbox]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
-        yield handler
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.api.test_emails_smtp import (  # noqa: F401 (fixtures)
-    Inbox,
-    _parts,
-    _purchase,
-    inbox,
-    smtp_port,
-)
+from tests.api.test_emails_smtp import _parts, _purchase
 from tests.api.test_purchase_stock_and_coupons import coupons_priced  # noqa: F401 (fixture)
+from tests.smtp_inbox import Inbox
 from tests.support import Api
 from tillpoint.outbox.models import OutboxMessage
 from tillpoint.outbox.service import deliver_outbox
@@ -24,7 +19,7 @@ from tillpoint.runtime import Runtime
 
 
 @pytest.fixture
-def settings_overrides(smtp_port: int) -> dict[str, Any]:  # noqa: F811
+def settings_overrides(smtp_port: int) -> dict[str, Any]:
     # test_emails_smtp's settings (where no owner_email means one e-mail per purchase).
     return {
         "payment_gateway": "sandbox",
@@ -39,7 +34,7 @@ def settings_overrides(smtp_port: int) -> dict[str, Any]:  # noqa: F811
 
 
 @pytest.mark.usefixtures("coupons_priced")
-async def test_the_owner_hears_of_a_new_order(api: Api, rt: Runtime, inbox: Inbox) -> None:  # noqa: F811
+async def test_the_owner_hears_of_a_new_order(api: Api, rt: Runtime, inbox: Inbox) -> None:
     order = await _purchase(api, rt)
     async with rt.db.transaction() as s:
         [queued] = await s.scalars(
@@ -62,7 +57,7 @@ async def test_a_shipment_sends_the_customer_its_parcel_and_tracking(
     api: Api,
     admin_api: Api,
     rt: Runtime,
-    inbox: Inbox,  # noqa: F811
+    inbox: Inbox,
 ) -> None:
     order = await _purchase(api, rt)
     [line] = (await admin_api.get(f"/api/admin/orders/{order.id}")).json()["lines"]

@@ -14,15 +14,13 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.e2e.conftest import LiveServer, assert_accessible
+from tests.e2e.orders import place_demo_order
 from tests.e2e.shopper import no_horizontal_scroll, open_page, screen, start_checkout
 from tillpoint.auth.cookies import cookie_names
-from tillpoint.auth.models import User
 from tillpoint.catalog.models import Product
 from tillpoint.ids import new_id
 from tillpoint.inventory.levels import adjust_stock
-from tillpoint.orders.service import LineDraft, OrderDraft, insert_order_rows
 from tillpoint.outbox.models import OutboxMessage
-from tillpoint.payments.gateway import CreateIntent
 from tillpoint.runtime import Runtime
 
 OLD_PASSWORD = "a long and honest passphrase 7"
@@ -149,41 +147,6 @@ def test_register_sign_out_forgot_reset_and_sign_in(tab: Any, live: LiveServer, 
     no_horizontal_scroll(tab)
 
 
-def _order_for(live: LiveServer, email: str, names: dict[str, int]) -> str:
-    """A paid order of the account ``email`` for these demo products (by name: quantity),
-    inserted through the real order insert with a sandbox payment."""
-
-    async def place(rt: Runtime) -> str:
-        async with rt.db.transaction() as s:
-            user_id = await s.scalar(select(User.id).where(User.email == email))
-            products = list(await s.scalars(select(Product).where(Product.name.in_(names))))
-        lines = tuple(
-            LineDraft(p.id, None, p.name, names[p.name], p.price, p.price * names[p.name], 0,
-                      0, p.price * names[p.name])
-            for p in products
-        )  # fmt: skip
-        total = sum(line.total for line in lines)
-        checkout, gateway = new_id("chk"), live.app.state.gateway
-        intent = await gateway.create_payment_intent(
-            CreateIntent(amount=total, currency=products[0].currency,
-                         idempotency_key=f"{checkout}:1:pay", payment_method_id="pm_card_visa",
-                         confirm=True)
-        )  # fmt: skip
-        draft = OrderDraft(
-            checkout_id=checkout, currency=products[0].currency, subtotal=total,
-            discount_total=0, shipping_total=0, tax_total=0, total=total, lines=lines,
-            user_id=user_id, email=email,
-        )  # fmt: skip
-        async with rt.db.transaction() as s:
-            inserted = await insert_order_rows(
-                s, rt.settings, draft, intent, gateway=gateway.name, held_for_review=False,
-                now=rt.clock.now(),
-            )  # fmt: skip
-        return inserted.number
-
-    return live.call(place)
-
-
 def _sell_out(live: LiveServer, name: str) -> None:
     async def sell_out(rt: Runtime) -> None:
         async with rt.db.transaction() as s:
@@ -197,7 +160,7 @@ def _sell_out(live: LiveServer, name: str) -> None:
 def test_order_history_order_page_and_buy_again(tab: Any, live: LiveServer, shots: Any) -> None:
     email = f"again-{new_id('t')[-6:].lower()}@example.com"
     _register(tab, email, shots)
-    number = _order_for(live, email, {"Canvas Tote Bag": 2, "Cedar & Smoke Candle": 1})
+    _, number = place_demo_order(live, email, {"Canvas Tote Bag": 2, "Cedar & Smoke Candle": 1})
     _sell_out(live, "Cedar & Smoke Candle")
     open_page(tab, "/account")
     row = tab.locator("li.order-row").filter(has_text=number)

@@ -28,12 +28,9 @@ from tests.e2e.admin import (
     pwned,
 )
 from tests.e2e.conftest import LiveServer, assert_accessible
+from tests.e2e.orders import place_demo_order
 from tests.e2e.shopper import focused, no_horizontal_scroll
-from tillpoint.auth.models import User
 from tillpoint.catalog.models import Product
-from tillpoint.ids import new_id
-from tillpoint.orders.service import LineDraft, OrderDraft, insert_order_rows
-from tillpoint.payments.gateway import CreateIntent
 from tillpoint.runtime import Runtime
 
 VIEWPORTS = ["page", "mobile_page"]
@@ -45,41 +42,6 @@ def tab(request: pytest.FixtureRequest, live: LiveServer) -> Any:
     """A desktop (1280 px) or a phone (360 px) tab, the admin and a shopper made."""
     make_accounts(live)
     return request.getfixturevalue(request.param)
-
-
-def _place_order(live: LiveServer, email: str, names: dict[str, int]) -> tuple[str, str]:
-    """A paid order for these demo products (name: quantity) through the real order
-    insert with a sandbox payment; (its id, its number)."""
-
-    async def place(rt: Runtime) -> tuple[str, str]:
-        async with rt.db.transaction() as s:
-            user_id = await s.scalar(select(User.id).where(User.email == email))
-            products = list(await s.scalars(select(Product).where(Product.name.in_(names))))
-        lines = tuple(
-            LineDraft(p.id, None, p.name, names[p.name], p.price, p.price * names[p.name], 0,
-                      0, p.price * names[p.name])
-            for p in products
-        )  # fmt: skip
-        total = sum(line.total for line in lines)
-        checkout, gateway = new_id("chk"), live.app.state.gateway
-        intent = await gateway.create_payment_intent(
-            CreateIntent(amount=total, currency=products[0].currency,
-                         idempotency_key=f"{checkout}:1:pay", payment_method_id="pm_card_visa",
-                         confirm=True)
-        )  # fmt: skip
-        draft = OrderDraft(
-            checkout_id=checkout, currency=products[0].currency, subtotal=total,
-            discount_total=0, shipping_total=0, tax_total=0, total=total, lines=lines,
-            user_id=user_id, email=email,
-        )  # fmt: skip
-        async with rt.db.transaction() as s:
-            inserted = await insert_order_rows(
-                s, rt.settings, draft, intent, gateway=gateway.name, held_for_review=False,
-                now=rt.clock.now(),
-            )  # fmt: skip
-        return inserted.id, str(inserted.number)
-
-    return live.call(place)
 
 
 def _second_product(live: LiveServer) -> str:
@@ -101,7 +63,7 @@ def test_owner_finds_an_order_ships_part_of_it_and_refunds_a_line_with_restock(
     tab: Any, live: LiveServer
 ) -> None:
     other = _second_product(live)
-    order_id, number = _place_order(live, "buyer@example.com", {TOTE: 2, other: 1})
+    order_id, number = place_demo_order(live, "buyer@example.com", {TOTE: 2, other: 1})
     admin_signed_in(tab, "/admin")
     expect(tab.locator("[data-stat=orders]")).to_have_text("1")
     expect(tab.locator("[data-stat=awaiting]")).to_have_text("1")
@@ -154,7 +116,7 @@ def test_owner_finds_an_order_ships_part_of_it_and_refunds_a_line_with_restock(
 
 
 def test_owner_cancels_an_unshipped_order_after_confirming(tab: Any, live: LiveServer) -> None:
-    order_id, _ = _place_order(live, "buyer@example.com", {TOTE: 1})
+    order_id, _ = place_demo_order(live, "buyer@example.com", {TOTE: 1})
     admin_signed_in(tab, f"/admin/orders/{order_id}")
     cancel = tab.locator("#cancel-form")
     cancel.get_by_role("button", name="Cancel order").click()
@@ -172,7 +134,7 @@ def test_owner_cancels_an_unshipped_order_after_confirming(tab: Any, live: LiveS
 
 
 def test_a_refund_by_amount_says_it_restocked_nothing(tab: Any, live: LiveServer) -> None:
-    order_id, _ = _place_order(live, "buyer@example.com", {TOTE: 1})
+    order_id, _ = place_demo_order(live, "buyer@example.com", {TOTE: 1})
     admin_signed_in(tab, f"/admin/orders/{order_id}")
     refund = tab.locator("#refund-form")
     refund.get_by_role("button", name="Refund").click()

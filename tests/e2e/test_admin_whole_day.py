@@ -18,16 +18,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.api.test_emails_smtp import Inbox
 from tests.e2e.admin import admin_signed_in, make_accounts, open_admin, pwned
 from tests.e2e.conftest import DESKTOP, MOBILE, LiveServer, assert_accessible
+from tests.e2e.orders import place_demo_order
 from tests.e2e.shopper import no_horizontal_scroll, open_page, pay_with, step, to_delivery
 from tests.e2e.test_admin_dashboard import docs_shot
-from tests.e2e.test_admin_owner_day import _place_order
+from tests.smtp_inbox import Inbox
 from tests.webhook_receiver import Receiver, documented_verifier, serve_receiver
 from tillpoint.catalog.public import Product, update_product
 from tillpoint.runtime import Runtime
@@ -39,24 +38,6 @@ NAME, SKU, VARIANT, VARIANT_SKU = "Linen Apron", "APRON-1", "Medium", "APRON-1-M
 TRACKING = "1Z999AA10123456784"
 DEMO_PICTURED = ("Canvas Tote Bag", "Stoneware Mug", "Merino Wool Socks")
 ORDER_EVENTS = ["order.created", "order.paid", "order.refunded", "order.fulfilled"]
-
-
-@pytest.fixture(scope="module")
-def smtp_port() -> int:
-    from tests.api.test_emails_smtp import _free_port
-
-    return _free_port()
-
-
-@pytest.fixture
-def inbox(smtp_port: int) -> Iterator[Inbox]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
-        yield handler
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -298,8 +279,8 @@ def test_owners_whole_day_from_a_new_product_to_a_verified_refund_webhook(
 
 def _more_orders(live: LiveServer) -> None:
     """Two more of today's orders, as the lists and Home show a day with a few."""
-    _place_order(live, "ada@example.com", {"Canvas Tote Bag": 1})
-    _place_order(live, "grace@example.com", {"Canvas Tote Bag": 2})
+    place_demo_order(live, "ada@example.com", {"Canvas Tote Bag": 1})
+    place_demo_order(live, "grace@example.com", {"Canvas Tote Bag": 2})
 
 
 def _pictures_for_the_demo(live: LiveServer, image: str) -> None:
