@@ -71,7 +71,7 @@ async def test_a_literal_segment_is_not_taken_for_an_id(
     [
         "/api/checkout/nope",
         "/api/products/4111111111111111",
-        "/api/inventory/-short",
+        "/api/inventory/prod_short",
         "/api/orders/ord_" + "!" * 22,
     ],
 )
