@@ -80,6 +80,28 @@ async def test_a_malformed_id_is_not_found(api: Api, url: str) -> None:
     assert r.status_code == 404 and error_code(r) == "not_found", r.text
 
 
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []
+
+
+async def test_every_reference_in_the_schema_resolves(app: Any) -> None:
+    # A PATCH field's schema once carried its own $defs, leaving #/$defs/EventType dangling.
+    spec = app.openapi()
+    components = spec["components"]["schemas"]
+    refs = _refs(spec)
+    assert refs
+    dangling = sorted(
+        {r for r in refs if not r.startswith("#/components/schemas/")}
+        | {r for r in refs if r.removeprefix("#/components/schemas/") not in components}
+    )
+    assert not dangling, dangling
+
+
 async def test_if_match_is_documented_as_what_is_accepted(api: Api, app: Any) -> None:
     spec = app.openapi()
     params = spec["paths"]["/api/cart/items"]["post"]["parameters"]

@@ -6,7 +6,8 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Strict, TypeAdapter
+from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 
@@ -70,3 +71,30 @@ class ErrorBody(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries declaring our error body for these statuses."""
     return {s: {"model": ErrorBody} for s in statuses}
+
+
+def patch_only(tp: Any) -> WithJsonSchema:
+    """The schema of ``tp`` without ``null``: a PATCH field that may be left out, not nulled.
+    Its definitions are written in place, since a ``$defs`` inside one field would leave the
+    OpenAPI document with a reference nothing resolves."""
+    schema = TypeAdapter(tp).json_schema()
+    definitions = schema.pop("$defs", {})
+    return WithJsonSchema(_inlined(schema, definitions))
+
+
+def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inlined(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inlined(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(value, definitions) for value in node]
+    return node
+
+
+def no_patch_defaults(schema: dict[str, Any]) -> None:
+    """A PATCH model's ``json_schema_extra``: a field left out keeps its value, so no
+    default is stated."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)

@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, field_validator
-from pydantic.json_schema import WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
 from tillpoint.catalog import public as catalog_public
@@ -25,7 +24,7 @@ from tillpoint.runtime import Runtime
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import StrictModel, Whole, error_responses
+from tillpoint.web.schemas import StrictModel, Whole, error_responses, no_patch_defaults, patch_only
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(prefix="/api/admin/products", tags=["admin"], route_class=TypedPathRoute)
@@ -52,16 +51,6 @@ Attributes = Annotated[
     Field(max_length=20),
 ]
 Position = Annotated[int, Field(ge=0, le=10_000), Strict(), Whole]
-
-
-def _alone(tp: Any) -> WithJsonSchema:
-    """The schema of ``tp`` without ``null``: a PATCH field that may be left out, not nulled."""
-    return WithJsonSchema(TypeAdapter(tp).json_schema())
-
-
-def _no_defaults(schema: dict[str, Any]) -> None:
-    for prop in schema.get("properties", {}).values():
-        prop.pop("default", None)
 
 
 def _null_refused(value: Any) -> Any:
@@ -121,22 +110,22 @@ class ProductIn(StrictModel):
 class ProductPatch(StrictModel):
     """The fields to change; left out: kept. ``null`` clears ``compare_at_price`` only."""
 
-    model_config = ConfigDict(json_schema_extra=_no_defaults)
+    model_config = ConfigDict(json_schema_extra=no_patch_defaults)
 
-    sku: Annotated[Sku | None, _alone(Sku)] = None
-    name: Annotated[Name | None, _alone(Name)] = None
-    price: Annotated[Amount | None, _alone(Amount)] = None
-    currency: Annotated[Currency | None, _alone(Currency)] = None
-    slug: Annotated[Slug | None, _alone(Slug)] = None
-    description: Annotated[Description | None, _alone(Description)] = None
+    sku: Annotated[Sku | None, patch_only(Sku)] = None
+    name: Annotated[Name | None, patch_only(Name)] = None
+    price: Annotated[Amount | None, patch_only(Amount)] = None
+    currency: Annotated[Currency | None, patch_only(Currency)] = None
+    slug: Annotated[Slug | None, patch_only(Slug)] = None
+    description: Annotated[Description | None, patch_only(Description)] = None
     compare_at_price: Amount | None = None
-    images: Annotated[Images | None, _alone(Images)] = None
-    category: Annotated[Category | None, _alone(Category)] = None
-    tags: Annotated[Tags | None, _alone(Tags)] = None
-    weight_grams: Annotated[Grams | None, _alone(Grams)] = None
-    tax_category: Annotated[TaxCategory | None, _alone(TaxCategory)] = None
-    active: Annotated[bool | None, _alone(bool)] = None
-    metadata: Annotated[Metadata | None, _alone(Metadata)] = None
+    images: Annotated[Images | None, patch_only(Images)] = None
+    category: Annotated[Category | None, patch_only(Category)] = None
+    tags: Annotated[Tags | None, patch_only(Tags)] = None
+    weight_grams: Annotated[Grams | None, patch_only(Grams)] = None
+    tax_category: Annotated[TaxCategory | None, patch_only(TaxCategory)] = None
+    active: Annotated[bool | None, patch_only(bool)] = None
+    metadata: Annotated[Metadata | None, patch_only(Metadata)] = None
 
     @field_validator(
         "sku", "name", "price", "currency", "slug", "description", "images", "category",
@@ -150,16 +139,16 @@ class ProductPatch(StrictModel):
 class VariantPatch(StrictModel):
     """The fields to change; ``null`` price or weight: the product's again."""
 
-    model_config = ConfigDict(json_schema_extra=_no_defaults)
+    model_config = ConfigDict(json_schema_extra=no_patch_defaults)
 
-    sku: Annotated[Sku | None, _alone(Sku)] = None
-    name: Annotated[Name | None, _alone(Name)] = None
+    sku: Annotated[Sku | None, patch_only(Sku)] = None
+    name: Annotated[Name | None, patch_only(Name)] = None
     price: Amount | None = None
     compare_at_price: Amount | None = None
     weight_grams: Grams | None = None
-    attributes: Annotated[Attributes | None, _alone(Attributes)] = None
-    position: Annotated[Position | None, _alone(Position)] = None
-    active: Annotated[bool | None, _alone(bool)] = None
+    attributes: Annotated[Attributes | None, patch_only(Attributes)] = None
+    position: Annotated[Position | None, patch_only(Position)] = None
+    active: Annotated[bool | None, patch_only(bool)] = None
 
     @field_validator("sku", "name", "attributes", "position", "active", mode="before")
     @classmethod

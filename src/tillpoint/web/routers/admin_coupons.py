@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, field_validator
-from pydantic.json_schema import WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
 from tillpoint.money import MAX_AMOUNT
@@ -22,7 +21,14 @@ from tillpoint.promotions import public as promotions_public
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import IsoDateTime, StrictModel, Whole, error_responses
+from tillpoint.web.schemas import (
+    IsoDateTime,
+    StrictModel,
+    Whole,
+    error_responses,
+    no_patch_defaults,
+    patch_only,
+)
 from tillpoint.web.screening import OPAQUE_TOKEN
 
 router = APIRouter(prefix="/api/admin/coupons", tags=["admin"], route_class=TypedPathRoute)
@@ -37,17 +43,6 @@ Code = Annotated[str, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 ProductList = Annotated[ProductIds, Field(max_length=500)]
 Metadata = Annotated[dict[str, Any], Field(max_length=20)]
-
-
-def _alone(tp: Any) -> WithJsonSchema:
-    """The schema of ``tp`` without ``null``: a PATCH field that may be left out, not nulled."""
-    return WithJsonSchema(TypeAdapter(tp).json_schema())
-
-
-def _no_defaults(schema: dict[str, Any]) -> None:
-    # A field left out of a PATCH keeps its value: no default to state.
-    for prop in schema.get("properties", {}).values():
-        prop.pop("default", None)
 
 
 class CouponFields(StrictModel):
@@ -91,23 +86,23 @@ class CouponPatch(StrictModel):
     ``per_customer_limit``); the others cannot be null (422 ``null_not_allowed``): leave
     a field out to keep it, send ``[]`` or ``{}`` to empty a list or the metadata."""
 
-    model_config = ConfigDict(json_schema_extra=_no_defaults)
+    model_config = ConfigDict(json_schema_extra=no_patch_defaults)
 
-    code: Annotated[Code | None, _alone(Code)] = None
-    type: Annotated[CouponKind | None, _alone(CouponKind)] = None
-    value: Annotated[Amount | None, _alone(Amount)] = None
+    code: Annotated[Code | None, patch_only(Code)] = None
+    type: Annotated[CouponKind | None, patch_only(CouponKind)] = None
+    value: Annotated[Amount | None, patch_only(Amount)] = None
     currency: Currency | None = None
     minimum_order_amount: Amount | None = None
     maximum_discount: Amount | None = None
-    start_date: Annotated[IsoDateTime | None, _alone(datetime)] = None
-    end_date: Annotated[IsoDateTime | None, _alone(datetime)] = None
+    start_date: Annotated[IsoDateTime | None, patch_only(datetime)] = None
+    end_date: Annotated[IsoDateTime | None, patch_only(datetime)] = None
     usage_limit: Uses | None = None
     per_customer_limit: Uses | None = None
-    is_active: Annotated[bool | None, _alone(bool)] = None
-    combinable: Annotated[bool | None, _alone(bool)] = None
-    applicable_products: Annotated[ProductList | None, _alone(ProductList)] = None
-    excluded_products: Annotated[ProductList | None, _alone(ProductList)] = None
-    metadata: Annotated[Metadata | None, _alone(Metadata)] = None
+    is_active: Annotated[bool | None, patch_only(bool)] = None
+    combinable: Annotated[bool | None, patch_only(bool)] = None
+    applicable_products: Annotated[ProductList | None, patch_only(ProductList)] = None
+    excluded_products: Annotated[ProductList | None, patch_only(ProductList)] = None
+    metadata: Annotated[Metadata | None, patch_only(Metadata)] = None
 
     @field_validator(*sorted(promotions_public.NOT_NULLABLE), mode="before")
     @classmethod

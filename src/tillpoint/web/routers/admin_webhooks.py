@@ -9,14 +9,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
-from pydantic.json_schema import WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from tillpoint.web.deps import AdminDep, RuntimeDep, request_actor
 from tillpoint.web.openapi import link
 from tillpoint.web.routing import TypedPathRoute
-from tillpoint.web.schemas import StrictModel, error_responses
+from tillpoint.web.schemas import StrictModel, error_responses, no_patch_defaults, patch_only
 from tillpoint.web.screening import OPAQUE_TOKEN
 from tillpoint.webhooks import public as webhooks
 
@@ -35,17 +34,6 @@ Cursor = Annotated[str | None, Query(max_length=40, json_schema_extra=OPAQUE_TOK
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def _alone(tp: Any) -> WithJsonSchema:
-    """The schema of ``tp`` without ``null``: a PATCH field that may be left out, not nulled."""
-    return WithJsonSchema(TypeAdapter(tp).json_schema())
-
-
-def _no_defaults(schema: dict[str, Any]) -> None:
-    # A field left out of a PATCH keeps its value: no default to state.
-    for prop in schema.get("properties", {}).values():
-        prop.pop("default", None)
-
-
 class WebhookEndpointIn(StrictModel):
     url: Url
     events: EventTypes
@@ -56,12 +44,12 @@ class WebhookEndpointPatch(StrictModel):
     """Fields to change; leave one out to keep it. ``description: null`` clears it; the
     others cannot be null (422 ``null_not_allowed``)."""
 
-    model_config = ConfigDict(json_schema_extra=_no_defaults)
+    model_config = ConfigDict(json_schema_extra=no_patch_defaults)
 
-    url: Annotated[Url | None, _alone(Url)] = None
-    events: Annotated[EventTypes | None, _alone(EventTypes)] = None
+    url: Annotated[Url | None, patch_only(Url)] = None
+    events: Annotated[EventTypes | None, patch_only(EventTypes)] = None
     description: Description | None = None
-    active: Annotated[bool | None, _alone(bool)] = None
+    active: Annotated[bool | None, patch_only(bool)] = None
 
     @field_validator("url", "events", "active", mode="before")
     @classmethod
