@@ -14,7 +14,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import limits
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tillpoint.money_format import known_locale
@@ -67,6 +67,12 @@ class PaymentMethodOption(BaseModel):
     domestic_fee_bp: int | None = Field(default=None, ge=0)
     international_fee_bp: int | None = Field(default=None, ge=0)
 
+
+# Comma-separated provider lists, in any order, to their documented spelling.
+_PROVIDER_LISTS = {
+    frozenset({"ups", "fedex"}): "ups,fedex",
+    frozenset({"usps", "google"}): "usps,google",
+}
 
 # The most of one product a cart line may ever hold (the API documents it as the bound);
 # ``cart_max_line_quantity`` sets the shop's own limit below it.
@@ -338,10 +344,12 @@ class Settings(BaseSettings):
         description="A checkout idle this long (seconds; 30 min) expires and releases its "
         "stock; a checkout whose payment is in flight never expires for idleness.",
     )
-    address_provider: Literal["none", "google"] = Field(
+    address_provider: Literal["none", "google", "usps", "usps,google"] = Field(
         default="none",
         description="`google`: ask Google Address Validation after the built-in per-country "
-        "rules (the rules alone on error or timeout); `none`: the rules only.",
+        "rules (the rules alone on error or timeout); `usps`: the USPS Addresses API for US "
+        "addresses (others: the rules only); `usps,google`: USPS for US addresses, Google "
+        "for the rest; `none`: the rules only.",
     )
     address_google_api_key: str | None = Field(
         default=None, description="API key for the `google` address provider."
@@ -352,10 +360,38 @@ class Settings(BaseSettings):
         le=30,
         description="Timeout of the address provider, in seconds.",
     )
-    shipping_provider: Literal["table", "ups"] = Field(
+    # USPS address validation and FedEx rates (issue 23)
+    address_usps_endpoint: str = Field(
+        default="https://apis.usps.com",
+        description="Base URL of the USPS APIs (`https://apis-tem.usps.com` for USPS's test "
+        "environment).",
+    )
+    address_usps_client_id: str | None = Field(
+        default=None, description="Consumer key of the USPS developer-portal app (`usps`)."
+    )
+    address_usps_client_secret: SecretStr | None = Field(
+        default=None, description="Consumer secret of the USPS developer-portal app."
+    )
+    shipping_fedex_endpoint: str = Field(
+        default="https://apis.fedex.com",
+        description="Base URL of the FedEx APIs (`https://apis-sandbox.fedex.com` to test).",
+    )
+    shipping_fedex_client_id: str | None = Field(
+        default=None, description="FedEx project API key (OAuth client id) for `fedex`."
+    )
+    shipping_fedex_client_secret: SecretStr | None = Field(
+        default=None, description="FedEx project secret key (OAuth client secret)."
+    )
+    shipping_fedex_account_number: str | None = Field(
+        default=None,
+        description="FedEx shipping account number the quotes are priced for (its "
+        "negotiated `ACCOUNT` rates; `LIST` rates when FedEx gives none).",
+    )
+    shipping_provider: Literal["table", "ups", "fedex", "ups,fedex"] = Field(
         default="table",
-        description="`table`: the built-in rate tables by zone; `ups`: live UPS rates first, "
-        "the tables when UPS fails or times out.",
+        description="`table`: the built-in rate tables by zone; `ups`, `fedex`: that "
+        "carrier's live rates first; `ups,fedex`: both carriers' options merged (one "
+        "failing: the other's). The tables answer when every carrier fails or times out.",
     )
     shipping_ups_endpoint: str = Field(
         default="https://onlinetools.ups.com", description="Base URL of the UPS API."
@@ -955,6 +991,15 @@ class Settings(BaseSettings):
         default="20/hour",
         description="Password-reset and verification requests per client IP address.",
     )
+
+    @field_validator("shipping_provider", "address_provider", mode="before")
+    @classmethod
+    def _provider_list(cls, value: object) -> object:
+        # "fedex, ups" and "google,usps" mean the same as the documented spellings.
+        if not isinstance(value, str) or "," not in value:
+            return value
+        names = frozenset(n.strip() for n in value.split(",") if n.strip())
+        return _PROVIDER_LISTS.get(names, value)
 
     @field_validator("shop_locale")
     @classmethod

@@ -8,13 +8,16 @@ Other packages import this feature through this module only (checked by import-l
 
 from tillpoint.addresses.rules import check_address, check_guest_info
 from tillpoint.addresses.schemas import Address, GuestInfo
-from tillpoint.addresses.service import AddressValidationService, GoogleAddressValidation
+from tillpoint.addresses.service import (
+    AddressValidationService,
+    build_address_validation,
+)
 
 __all__ = [
     "Address",
     "AddressValidationService",
-    "GoogleAddressValidation",
     "GuestInfo",
+    "build_address_validation",
     "check_address",
     "check_guest_info",
 ]

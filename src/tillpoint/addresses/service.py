@@ -1,7 +1,9 @@
 """The seed's ``AddressValidationService``: built-in rules first, then an optional
 external provider (Google Address Validation) for standardisation and deliverability.
 
-The provider is a :class:`AddressProvider`; when it fails, times out or answers
+The provider is a :class:`AddressProvider` (Google for any country, USPS for the US, or
+both through :class:`ByCountry`); an address no provider covers gets the rules' answer.
+When the provider fails, times out or answers
 nonsense, the built-in rules' answer stands (the seed's ``fallback: manual_validation``).
 The rules alone decide whether an address is acceptable in shape; a provider can only
 add suggestions and scores, or flag an address it positively knows to be incomplete.
@@ -17,6 +19,8 @@ import httpx
 
 from tillpoint.addresses.rules import check_address
 from tillpoint.addresses.schemas import Address
+from tillpoint.clock import Clock
+from tillpoint.config import Settings
 from tillpoint.errors import FieldError
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,26 @@ class AddressProviderError(Exception):
 class AddressProvider(Protocol):
     name: str
 
+    def covers(self, country: str) -> bool:
+        """Whether this provider checks addresses of ``country`` (ISO alpha-2)."""
+        ...
+
     async def validate(self, address: Address) -> AddressValidation: ...
+
+
+@dataclass
+class ByCountry:
+    """Several providers: each address goes to the first that covers its country."""
+
+    providers: tuple[AddressProvider, ...]
+    name: str = "by_country"
+
+    def covers(self, country: str) -> bool:
+        return any(p.covers(country) for p in self.providers)
+
+    async def validate(self, address: Address) -> AddressValidation:
+        provider = next(p for p in self.providers if p.covers(address.country))
+        return await provider.validate(address)
 
 
 @dataclass
@@ -66,6 +89,9 @@ class GoogleAddressValidation:
     timeout: float = 3.0
     transport: httpx.AsyncBaseTransport | None = None
     name: str = "google"
+
+    def covers(self, country: str) -> bool:
+        return True
 
     async def validate(self, address: Address) -> AddressValidation:
         body = {
@@ -136,7 +162,7 @@ class AddressValidationService:
             confidence=0.8,
             deliverability_score=0.7,  # shape is right; nobody checked the door exists
         )
-        if self.provider is None:
+        if self.provider is None or not self.provider.covers(checked.standardized.country):
             return rules_answer
         try:
             answer = await self.provider.validate(checked.standardized)
@@ -168,3 +194,32 @@ class AddressValidationService:
     async def verify_deliverability(self, address: Address) -> float:
         """The seed's verifyDeliverability, as a 0..1 score."""
         return (await self.validate_address(address)).deliverability_score
+
+
+def build_address_validation(s: Settings, clock: Clock) -> AddressValidationService:
+    """The rules, plus the providers ``address_provider`` names whose keys are set."""
+    chosen = s.address_provider.split(",")
+    providers: list[AddressProvider] = []
+    if "usps" in chosen and s.address_usps_client_id and s.address_usps_client_secret:
+        from tillpoint.addresses.usps import USPSAddressValidation
+
+        providers.append(
+            USPSAddressValidation(
+                client_id=s.address_usps_client_id,
+                client_secret=s.address_usps_client_secret.get_secret_value(),
+                clock_now=clock.now,
+                endpoint=s.address_usps_endpoint,
+                timeout=s.address_timeout_seconds,
+            )
+        )
+    if "google" in chosen and s.address_google_api_key:
+        providers.append(
+            GoogleAddressValidation(
+                api_key=s.address_google_api_key, timeout=s.address_timeout_seconds
+            )
+        )
+    if not providers:
+        return AddressValidationService()
+    return AddressValidationService(
+        providers[0] if len(providers) == 1 else ByCountry(tuple(providers))
+    )

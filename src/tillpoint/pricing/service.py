@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tillpoint.addresses.public import Address, AddressValidationService, GoogleAddressValidation
+from tillpoint.addresses.public import Address, AddressValidationService, build_address_validation
 from tillpoint.clock import Clock
 from tillpoint.config import Settings
 from tillpoint.pricing.discounts import discounts_for
@@ -43,15 +43,8 @@ class PricingServices:
 
 def build_pricing_services(settings: Settings, clock: Clock) -> PricingServices:
     """The pricing collaborators ``settings`` choose (built by the composition root)."""
-    provider = (
-        GoogleAddressValidation(
-            api_key=settings.address_google_api_key, timeout=settings.address_timeout_seconds
-        )
-        if settings.address_provider == "google" and settings.address_google_api_key
-        else None
-    )
     return PricingServices(
-        AddressValidationService(provider),
+        build_address_validation(settings, clock),
         build_shipping_service(settings, clock),
         build_tax_service(settings),
     )

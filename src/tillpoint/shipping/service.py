@@ -1,7 +1,8 @@
 """The seed's ``ShippingCalculationService``: carriers when configured, table rates always.
 
-Carriers are asked first (each within the timeout); if every carrier fails, times
-out or offers nothing, the table rates answer (the seed's ``fallback: flat_rate``).
+Carriers (UPS, FedEx) are asked first, all at once, each within the timeout; the options
+of those that answer are merged. If every carrier fails, times out or offers nothing, the
+table rates answer (the seed's ``fallback: flat_rate``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from pydantic import SecretStr
 
 from tillpoint.clock import Clock
 from tillpoint.config import Settings
@@ -44,22 +47,36 @@ class ShippingCalculationService:
         return self.table.options(request, now, self.cutoff_hour)
 
     async def get_shipping_options(self, request: ShippingRequest, now: datetime) -> ShippingQuote:
-        """Carrier options if any carrier answers, else the table's (never raises)."""
-        reasons: list[str] = []
-        found: list[ShippingOption] = []
-        for carrier in self.carriers:
-            try:
-                found.extend(await asyncio.wait_for(carrier.rates(request), self.timeout))
-            except (CarrierError, TimeoutError) as exc:
-                reasons.append(f"{carrier.name}: {exc or 'timeout'}")
-                log.warning("carrier failed; table rates used", extra={"carrier": carrier.name})
+        """Every answering carrier's options, merged (ids are ``<carrier>:<service>``), else
+        the table's (never raises). Carriers are asked at once, each within the timeout."""
+        answers = await asyncio.gather(*(self._ask(c, request) for c in self.carriers))
+        found = [o for options in answers if isinstance(options, list) for o in options]
+        reasons = [a for a in answers if isinstance(a, str)]
         if found:
-            return ShippingQuote(tuple(found), ",".join(c.name for c in self.carriers))
+            answered = [
+                c.name
+                for c, a in zip(self.carriers, answers, strict=True)
+                if a and isinstance(a, list)
+            ]
+            return ShippingQuote(tuple(found), ",".join(answered))
         return ShippingQuote(
             tuple(self.table_options(request, now)),
             self.table.name,
             "; ".join(reasons) or None,
         )
+
+    async def _ask(
+        self, carrier: CarrierProvider, request: ShippingRequest
+    ) -> list[ShippingOption] | str:
+        """The carrier's options, or why it gave none."""
+        try:
+            return await asyncio.wait_for(carrier.rates(request), self.timeout)
+        except (CarrierError, TimeoutError) as exc:
+            log.warning(
+                "carrier failed; other carriers or table rates used",
+                extra={"carrier": carrier.name, "error": str(exc) or "timeout"},
+            )
+            return f"{carrier.name}: {str(exc) or 'timeout'}"
 
     def calculate_shipping_cost(
         self, request: ShippingRequest, selected: ShippingOption, now: datetime
@@ -81,12 +98,14 @@ class ShippingCalculationService:
 
 
 def build_shipping_service(s: Settings, clock: Clock) -> ShippingCalculationService:
-    """Table rates, plus UPS when ``shipping_provider=ups`` and a token is set."""
-    carriers: tuple[CarrierProvider, ...] = ()
-    if s.shipping_provider == "ups" and s.shipping_ups_token:
+    """Table rates, plus each carrier ``shipping_provider`` names whose credentials are set
+    (``ups``, ``fedex`` or both, merged)."""
+    carriers: list[CarrierProvider] = []
+    chosen = s.shipping_provider.split(",")
+    if "ups" in chosen and s.shipping_ups_token:
         from tillpoint.shipping.ups import UPSRates
 
-        carriers = (
+        carriers.append(
             UPSRates(
                 token=s.shipping_ups_token,
                 origin_country=s.shipping_origin_country,
@@ -95,11 +114,32 @@ def build_shipping_service(s: Settings, clock: Clock) -> ShippingCalculationServ
                 timeout=s.shipping_timeout_seconds,
                 cutoff_hour=s.shipping_cutoff_hour,
                 clock_now=clock.now,
-            ),
+            )
+        )
+    fedex_keys = (s.shipping_fedex_client_id, s.shipping_fedex_client_secret)
+    if "fedex" in chosen and all(fedex_keys) and s.shipping_fedex_account_number:
+        from tillpoint.shipping.fedex import FedExRates
+
+        carriers.append(
+            FedExRates(
+                client_id=str(s.shipping_fedex_client_id),
+                client_secret=_secret(s.shipping_fedex_client_secret),
+                account_number=s.shipping_fedex_account_number,
+                origin_country=s.shipping_origin_country,
+                origin_postal_code=s.shipping_origin_postal_code,
+                clock_now=clock.now,
+                endpoint=s.shipping_fedex_endpoint,
+                timeout=s.shipping_timeout_seconds,
+                cutoff_hour=s.shipping_cutoff_hour,
+            )
         )
     return ShippingCalculationService(
         table=TableRates(currency=s.default_currency),
-        carriers=carriers,
+        carriers=tuple(carriers),
         timeout=s.shipping_timeout_seconds,
         cutoff_hour=s.shipping_cutoff_hour,
     )
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
