@@ -15,6 +15,7 @@ Every other failure (400, 401 twice, 403, 429, 5xx, timeout, an unreadable answe
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +72,12 @@ class USPSAddressValidation:
     async def validate(self, address: Address) -> AddressValidation:
         try:
             self.pause.check()
-            async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout) as c:
+            # One deadline for the whole answer: token, lookup and a retry after a 401 (it
+            # starts before, so ends before, httpx's own per-request timeout).
+            async with (
+                asyncio.timeout(self.timeout),
+                httpx.AsyncClient(transport=self.transport, timeout=self.timeout) as c,
+            ):
                 resp = await self._lookup(c, address)
             if resp.status_code == 404:
                 return AddressValidation(False, address, (), 0.0, 0.0, source=self.name)
@@ -79,6 +85,8 @@ class USPSAddressValidation:
             return self._answer(address, data)
         except ProviderHTTPError as exc:
             raise AddressProviderError(f"USPS: {exc}") from exc
+        except TimeoutError as exc:
+            raise AddressProviderError("USPS: timeout") from exc
         except (httpx.HTTPError, KeyError, ValueError, TypeError, ValidationError) as exc:
             raise AddressProviderError(f"USPS: {exc!r}") from exc
 
