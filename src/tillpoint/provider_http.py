@@ -38,7 +38,7 @@ class ClientCredentials:
 
     token_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     now: Now
     encoding: Literal["form", "json"] = "form"
     margin: timedelta = timedelta(seconds=60)

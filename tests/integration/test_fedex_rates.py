@@ -378,3 +378,24 @@ def test_fedex_without_an_account_number_is_not_built(clock: MovableClock) -> No
     )
     assert build_shipping_service(settings, clock).carriers == ()
     assert "client-secret" not in repr(settings)  # a SecretStr
+
+
+async def test_a_destination_without_regions_sends_no_state_code(
+    fedex: tuple[FakeFedEx, FedExRates],
+) -> None:
+    fake, rates = fedex
+    await rates.rates(ShippingRequest("USD", "DE", "", "10117", 500, 4000))
+    (call,) = fake.of(QUOTES)
+    assert call.body["requestedShipment"]["recipient"]["address"] == {
+        "postalCode": "10117",
+        "countryCode": "DE",
+    }
+    assert call.body["requestedShipment"]["requestedPackageLineItems"][0]["weight"] == {
+        "units": "KG",
+        "value": 0.5,
+    }
+
+
+def test_the_secret_stays_out_of_reprs(clock: MovableClock) -> None:
+    rates = carrier("http://127.0.0.1:9", clock)
+    assert "client-secret" not in repr(rates) and "client-secret" not in repr(rates.credentials)

@@ -372,8 +372,10 @@ def test_usps_needs_both_keys(clock: MovableClock) -> None:
         address_usps_client_id="client-id",
         address_usps_client_secret="client-secret",
     )
-    assert isinstance(build_address_validation(keyed, clock).provider, USPSAddressValidation)
+    built = build_address_validation(keyed, clock).provider
+    assert isinstance(built, USPSAddressValidation)
     assert "client-secret" not in repr(keyed)  # a SecretStr
+    assert "client-secret" not in repr(built)
 
 
 def test_the_composition_root_builds_what_the_settings_choose(clock: MovableClock) -> None:

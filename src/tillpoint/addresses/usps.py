@@ -47,7 +47,7 @@ class USPSAddressValidation:
     """Standardise and check US addresses with the USPS Addresses API."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     clock_now: Now
     endpoint: str = "https://apis.usps.com"
     timeout: float = 3.0

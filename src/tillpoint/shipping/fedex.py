@@ -55,7 +55,7 @@ class FedExRates:
     """Rates from FedEx for one package shipped from ``origin`` by ``account_number``."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     account_number: str
     origin_country: str
     origin_postal_code: str
@@ -86,13 +86,7 @@ class FedExRates:
                         "countryCode": self.origin_country,
                     }
                 },
-                "recipient": {
-                    "address": {
-                        "postalCode": r.postal_code,
-                        "stateOrProvinceCode": r.region,
-                        "countryCode": r.country,
-                    }
-                },
+                "recipient": {"address": self._destination(r)},
                 "pickupType": "DROPOFF_AT_FEDEX_LOCATION",
                 "packagingType": "YOUR_PACKAGING",
                 "rateRequestType": ["ACCOUNT", "LIST"],
@@ -102,6 +96,12 @@ class FedExRates:
                 ],
             },
         }
+
+    @staticmethod
+    def _destination(r: ShippingRequest) -> dict[str, str]:
+        # Only where the country has regions: FedEx refuses an empty state code.
+        region = {"stateOrProvinceCode": r.region} if r.region else {}
+        return {"postalCode": r.postal_code, **region, "countryCode": r.country}
 
     async def rates(self, request: ShippingRequest) -> list[ShippingOption]:
         try:
