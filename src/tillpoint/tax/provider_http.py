@@ -8,7 +8,6 @@ float's ``12.499999``); answers are parsed with ``parse_float=Decimal``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,9 +15,6 @@ from typing import Any
 import httpx
 
 from tillpoint.tax.types import TaxProviderError
-
-_MARK = "@@decimal:"
-_MARKED = re.compile(r'"' + _MARK + r'(-?[0-9]+(?:\.[0-9]+)?)"')
 
 
 class ProviderHttpError(TaxProviderError):
@@ -29,19 +25,21 @@ class ProviderHttpError(TaxProviderError):
         self.status, self.code = status, code
 
 
-def _mark(value: Any) -> Any:
+def _encode(value: Any) -> str:
     if isinstance(value, Decimal):
-        return f"{_MARK}{value:f}"
+        return format(value, "f")
     if isinstance(value, dict):
-        return {k: _mark(v) for k, v in value.items()}
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
-        return [_mark(v) for v in value]
-    return value
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, float):
+        raise TypeError("a float in a provider request: amounts are Decimal")
+    return json.dumps(value)
 
 
 def dumps(body: Any) -> bytes:
     """JSON with each ``Decimal`` written as the number it is."""
-    return _MARKED.sub(r"\1", json.dumps(_mark(body), separators=(",", ":"))).encode()
+    return _encode(body).encode()
 
 
 def loads(text: str | bytes) -> Any:
