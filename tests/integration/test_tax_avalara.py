@@ -416,3 +416,14 @@ async def test_a_job_that_keeps_failing_gives_up_loudly(
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "giving up" in errors[0].getMessage()
     assert await _sweep(rt) == 0 and len(avatax.seen) == MAX_ATTEMPTS
+
+
+def test_avalara_without_its_keys_does_not_start(settings: Any) -> None:
+    from tillpoint.tax.service import build_tax_service
+
+    with pytest.raises(ValueError, match="TILLPOINT_TAX_AVALARA_LICENSE_KEY"):
+        build_tax_service(settings.model_copy(update={"tax_avalara_license_key": None}))
+    with pytest.raises(ValueError, match="TILLPOINT_TAX_AVALARA_ACCOUNT_ID"):
+        build_tax_service(settings.model_copy(update={"tax_avalara_account_id": None}))
+    svc = build_tax_service(settings)
+    assert svc.recorder is svc.provider and LICENSE not in repr(settings)
