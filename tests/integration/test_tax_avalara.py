@@ -427,3 +427,31 @@ def test_avalara_without_its_keys_does_not_start(settings: Any) -> None:
         build_tax_service(settings.model_copy(update={"tax_avalara_account_id": None}))
     svc = build_tax_service(settings)
     assert svc.recorder is svc.provider and LICENSE not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("route", "answer"),
+    [
+        ("void", _error(500, "ServerConfiguration", "Internal error.")),
+        ("void", (HANG, None)),
+        ("refund", _error(429, "RateLimitExceeded", "Too many requests.")),
+        ("refund", _error(401, "AuthenticationException", "Authentication failed.")),
+    ],
+    ids=["void-500", "void-timeout", "refund-429", "refund-401"],
+)
+async def test_void_and_refund_failures_are_retried(
+    rt: Runtime, avatax: Loopback, clock: Any, route: str, answer: tuple[int, Any]
+) -> None:
+    order = await taxed_order(rt)
+    if route == "void":
+        await cancel_order(rt, rt.gateway, order.id, None, SYSTEM)
+    else:
+        await refund_order(rt, rt.gateway, order.id, RefundRequest(1000, "k"), SYSTEM)
+    avatax.script(route, *answer)
+    assert await _sweep(rt) == 1  # the sale; its follow-up failed
+    follow = (await _jobs(rt))[1]
+    assert follow.kind == route and follow.status == "pending" and follow.last_error
+    clock.advance(seconds=31)
+    assert await _sweep(rt) == 1
+    assert [j.status for j in await _jobs(rt)] == ["done", "done"]
+    assert len(avatax.calls(f"POST /api/v2/companies/{COMPANY}/transactions/")) == 2

@@ -365,3 +365,32 @@ async def test_retries_after_a_lost_answer_are_not_recorded_twice(
     await provider.void_sale(sale)  # a delete retried after it landed: 404 is success
     assert [s.method for s in taxjar.seen] == ["POST", "POST", "DELETE", "DELETE"]
     assert [j.status for j in await _jobs(rt)] == ["done", "done"]
+
+
+@pytest.mark.parametrize(
+    ("route", "answer"),
+    [
+        ("delete", _error(500, "Internal Server Error", "We had a problem")),
+        ("delete", _error(401, "Unauthorized", "Not authorized")),
+        ("refunds", _error(422, "Unprocessable Entity", "to_zip is not valid")),
+        ("refunds", (HANG, None)),
+    ],
+    ids=["delete-500", "delete-401", "refund-422", "refund-timeout"],
+)
+async def test_delete_and_refund_failures_are_retried(
+    rt: Runtime, taxjar: Loopback, clock: Any, route: str, answer: tuple[int, Any]
+) -> None:
+    order = await taxed_order(rt)
+    if route == "delete":
+        await cancel_order(rt, rt.gateway, order.id, None, SYSTEM)
+    else:
+        await refund_order(rt, rt.gateway, order.id, RefundRequest(1000, "k"), SYSTEM)
+    taxjar.script(route, *answer)
+    assert await _sweep(rt) == 1
+    follow = (await _jobs(rt))[1]
+    assert follow.status == "pending" and follow.attempts == 1 and follow.last_error
+    clock.advance(seconds=31)
+    assert await _sweep(rt) == 1
+    assert [j.status for j in await _jobs(rt)] == ["done", "done"]
+    method = "DELETE" if route == "delete" else "POST /v2/transactions/refunds"
+    assert len(taxjar.calls(method)) == 2
