@@ -64,7 +64,7 @@ class AvalaraTaxProvider:
     """AvaTax for ``company_code``; ``endpoint`` is production or the sandbox."""
 
     account_id: str
-    license_key: str
+    license_key: str = field(repr=False)
     company_code: str
     endpoint: str = "https://rest.avatax.com"
     origin: Mapping[str, str] = field(default_factory=lambda: {"country": "US"})

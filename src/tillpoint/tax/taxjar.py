@@ -62,7 +62,7 @@ def priced(amount: int, quantity: int) -> tuple[int, int]:
 
 @dataclass
 class TaxJarTaxProvider:
-    token: str
+    token: str = field(repr=False)
     endpoint: str = "https://api.taxjar.com"
     origin: Mapping[str, str] = field(default_factory=lambda: {"country": "US"})
     timeout: float = 5.0
