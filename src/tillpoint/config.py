@@ -419,11 +419,12 @@ class Settings(BaseSettings):
         le=24,
         description="Orders placed before this hour (UTC) on a business day ship the same day.",
     )
-    tax_provider: Literal["manual", "stripe_tax"] = Field(
+    tax_provider: Literal["manual", "stripe_tax", "avalara", "taxjar"] = Field(
         default="manual",
         description="`manual`: the built-in rate tables per country, region and tax "
-        "category; `stripe_tax`: the Stripe Tax API (when it fails, checkout refuses to "
-        "price rather than guess).",
+        "category; `stripe_tax`: the Stripe Tax API; `avalara`: Avalara AvaTax; `taxjar`: "
+        "TaxJar (when a remote provider fails, checkout refuses to price rather than guess; "
+        "AvaTax and TaxJar also record each paid order, its cancellation and its refunds).",
     )
     tax_prices_include_tax: bool | None = Field(
         default=None,
@@ -445,7 +446,34 @@ class Settings(BaseSettings):
         "Stripe's own.",
     )
     tax_timeout_seconds: float = Field(
-        default=5.0, gt=0, le=60, description="Timeout of Stripe Tax, in seconds."
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Timeout of the remote tax provider (Stripe Tax, AvaTax, TaxJar), in seconds.",
+    )
+    # Avalara AvaTax and TaxJar (issue 23): quotes, and the record of sales and refunds.
+    tax_avalara_account_id: str | None = Field(
+        default=None, description="AvaTax account id (the user name of HTTP Basic auth)."
+    )
+    tax_avalara_license_key: SecretStr | None = Field(
+        default=None, description="AvaTax license key (the password of HTTP Basic auth)."
+    )
+    tax_avalara_company_code: str = Field(
+        default="DEFAULT",
+        min_length=1,
+        max_length=25,
+        description="The AvaTax company that records the shop's transactions.",
+    )
+    tax_avalara_endpoint: str = Field(
+        default="https://rest.avatax.com",
+        description="AvaTax API base URL (`https://sandbox-rest.avatax.com` for the sandbox).",
+    )
+    tax_taxjar_api_token: SecretStr | None = Field(
+        default=None, description="TaxJar API token (sent as `Authorization: Bearer`)."
+    )
+    tax_taxjar_endpoint: str = Field(
+        default="https://api.taxjar.com",
+        description="TaxJar API base URL (`https://api.sandbox.taxjar.com` for the sandbox).",
     )
     default_phone_region: str = Field(
         default="US",

@@ -14,6 +14,7 @@ from tillpoint.orders import models as order_models
 from tillpoint.outbox import models as outbox_models
 from tillpoint.payments import models as payment_models
 from tillpoint.promotions import models as promotion_models
+from tillpoint.tax import models as tax_models
 from tillpoint.webhooks import models as webhook_models
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "outbox_models",
     "payment_models",
     "promotion_models",
+    "tax_models",
     "webhook_models",
 ]

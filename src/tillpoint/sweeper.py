@@ -24,6 +24,7 @@ from tillpoint.checkout.public import (
 from tillpoint.inventory.public import expire_reservations, notify_waitlists
 from tillpoint.outbox.service import deliver_outbox
 from tillpoint.runtime import Runtime
+from tillpoint.tax.public import deliver_tax_transactions
 from tillpoint.webhooks.public import deliver_webhooks
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ JOBS: dict[str, Job] = {
     "inventory_waitlist": notify_waitlists,
     "payments": finalize_stuck_payments,
     "outbox": deliver_outbox,
+    "tax_transactions": deliver_tax_transactions,  # AvaTax/TaxJar: sales, voids, refunds
     "webhooks": deliver_webhooks,
 }
 

@@ -161,6 +161,7 @@ class _Named:
     name: str
     sku: str
     meta: dict[str, Any]
+    tax_category: str = "standard"
 
 
 # Products with the wanted variants (a variant counts only under its own product, as
@@ -171,6 +172,7 @@ _LINE_NAMES = (
         Product.name,
         Product.sku,
         Product.meta,
+        Product.tax_category,
         ProductVariant.id,
         ProductVariant.name,
         ProductVariant.sku,
@@ -196,10 +198,10 @@ async def _line_names(
         return {}
     variant_ids = sorted({v for _, v in keys if v}) or [""]
     rows = await s.execute(_LINE_NAMES, {"product_ids": product_ids, "variant_ids": variant_ids})
-    products: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    products: dict[str, tuple[str, str, dict[str, Any], str]] = {}
     variants: dict[tuple[str, str], tuple[str, str]] = {}
-    for pid, pname, psku, pmeta, vid, vname, vsku in rows:
-        products[pid] = (pname, psku, dict(pmeta or {}))
+    for pid, pname, psku, pmeta, category, vid, vname, vsku in rows:
+        products[pid] = (pname, psku, dict(pmeta or {}), category or "standard")
         if vid is not None:
             variants[(pid, vid)] = (vname, vsku)
     out: dict[tuple[str, str | None], _Named] = {}
@@ -207,11 +209,11 @@ async def _line_names(
         product = products.get(pid)
         if product is None:
             continue
-        name, sku, meta = product
+        name, sku, meta, category = product
         variant = variants.get((pid, vid)) if vid else None
         if variant is not None:
             name, sku = f"{name} — {variant[0]}", variant[1]
-        out[(pid, vid)] = _Named(name, sku, meta)
+        out[(pid, vid)] = _Named(name, sku, meta, category)
     return out
 
 
@@ -242,6 +244,7 @@ async def _draft(call: EffectCall, payment: Payment) -> OrderDraft:
                 recurring=meta.get("recurring")
                 if isinstance(meta.get("recurring"), dict)
                 else None,
+                tax_category=found.tax_category if found else "standard",
             )
         )
     shipping_line = totals.get("shipping_line") or {}

@@ -37,6 +37,7 @@ from tillpoint.orders.refund_plan import (
     plan_cancel,
 )
 from tillpoint.orders.service import order_event_data
+from tillpoint.orders.tax_record import queue_refund as queue_tax_refund
 from tillpoint.payments.public import PaymentGateway, RefundResult
 from tillpoint.runtime import Runtime
 from tillpoint.webhooks.public import (
@@ -245,6 +246,10 @@ async def _settle_refund(
             named = [(by_id[k], v) for k, v in opened.plan.refunded_units.items()]
             queue_refund(s, rt.settings, order, row, now, named)
             await _emit_refunded(s, order, row, now)
+            queue_tax_refund(
+                s, rt.settings, order, row, opened.plan.refunded_units,
+                cancel=request.cancel, now=now,
+            )  # fmt: skip
     return row
 
 

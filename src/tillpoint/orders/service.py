@@ -24,6 +24,7 @@ from tillpoint.ids import is_valid_id, new_id
 from tillpoint.orders.models import Fulfillment, Order, OrderLine, OrderPayment, Refund
 from tillpoint.orders.numbers import new_order_number
 from tillpoint.orders.queries import insert_order_claiming_number
+from tillpoint.orders.tax_record import queue_sale
 from tillpoint.payments.public import PaymentIntentResult
 from tillpoint.runtime import Runtime
 from tillpoint.webhooks.public import EventType, OrderData, OrderLineData, OrderTotals, emit_event
@@ -43,6 +44,7 @@ class LineDraft:
     sku: str | None = None
     cart_item_id: str | None = None
     recurring: dict[str, Any] | None = None
+    tax_category: str = "standard"  # the product's, for the tax provider's record
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +278,9 @@ async def insert_order_rows(
         _PAYMENTS.insert(), {**_payment_values(gateway, intent, now), "order_id": order_id}
     )
     await _emit_order_events(s, draft, order_id, number, values["status"], now)
+    # The tax provider's record of the sale, sent by the sweeper after this commits.
+    tax_sale = {**values, "number": number}
+    queue_sale(s, settings, tax_sale, lines, [ln.tax_category for ln in draft.lines], now)
     return InsertedOrder(
         order_id, number, values["status"], draft.email, draft.total, draft.currency
     )

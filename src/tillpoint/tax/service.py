@@ -14,10 +14,15 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pydantic import SecretStr
+
 from tillpoint.config import Settings
 from tillpoint.errors import ServiceUnavailable
 from tillpoint.runtime import Runtime
+from tillpoint.tax.avalara import AvalaraTaxProvider
 from tillpoint.tax.manual import ManualTaxProvider
+from tillpoint.tax.taxjar import TaxJarTaxProvider
+from tillpoint.tax.transactions import TaxRecorder
 from tillpoint.tax.types import TaxCalculation, TaxProvider, TaxProviderError, TaxRequest
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,8 @@ _PREFIX = "tax:"
 @dataclass
 class TaxCalculationService:
     provider: TaxProvider
+    # The provider's record of sales (AvaTax, TaxJar), fed by the sweeper; None: no record.
+    recorder: TaxRecorder | None = None
     _memory: dict[str, tuple[datetime, TaxCalculation]] = field(default_factory=dict)
 
     async def calculate_tax(self, rt: Runtime, request: TaxRequest) -> TaxCalculation:
@@ -79,8 +86,47 @@ class TaxCalculationService:
         self._memory[key] = (rt.clock.now() + timedelta(seconds=ttl), result)
 
 
+def _secret(value: SecretStr | None, name: str, provider: str) -> str:
+    if value is None or not value.get_secret_value():
+        raise ValueError(f"TILLPOINT_{name.upper()} is required for {provider}")
+    return value.get_secret_value()
+
+
+def _origin(s: Settings) -> dict[str, str]:
+    return {"country": s.shipping_origin_country, "postal_code": s.shipping_origin_postal_code}
+
+
+def build_avalara(s: Settings) -> AvalaraTaxProvider:
+    if not s.tax_avalara_account_id:
+        raise ValueError("TILLPOINT_TAX_AVALARA_ACCOUNT_ID is required for avalara")
+    return AvalaraTaxProvider(
+        account_id=s.tax_avalara_account_id,
+        license_key=_secret(s.tax_avalara_license_key, "tax_avalara_license_key", "avalara"),
+        company_code=s.tax_avalara_company_code,
+        endpoint=s.tax_avalara_endpoint,
+        origin=_origin(s),
+        timeout=s.tax_timeout_seconds,
+    )
+
+
+def build_taxjar(s: Settings) -> TaxJarTaxProvider:
+    return TaxJarTaxProvider(
+        token=_secret(s.tax_taxjar_api_token, "tax_taxjar_api_token", "taxjar"),
+        endpoint=s.tax_taxjar_endpoint,
+        origin=_origin(s),
+        timeout=s.tax_timeout_seconds,
+    )
+
+
 def build_tax_service(s: Settings) -> TaxCalculationService:
-    """The provider the settings choose: ``manual`` (default) or ``stripe_tax``."""
+    """The provider the settings choose: ``manual`` (default), ``stripe_tax``, ``avalara``
+    or ``taxjar`` (the last two also record sales, voids and refunds)."""
+    if s.tax_provider == "avalara":
+        avalara = build_avalara(s)
+        return TaxCalculationService(avalara, recorder=avalara)
+    if s.tax_provider == "taxjar":
+        taxjar = build_taxjar(s)
+        return TaxCalculationService(taxjar, recorder=taxjar)
     if s.tax_provider == "stripe_tax":
         import stripe
 
