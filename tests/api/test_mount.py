@@ -15,7 +15,8 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.factories import demo_catalog
 from tests.support import Api, error_code
 from tillpoint.auth.service import create_user
-from tillpoint.config import Settings
+from tillpoint.config import Settings, load_settings
+from tillpoint.mail.render import absolute_url
 from tillpoint.runtime import Runtime
 from tillpoint.web.mount import mount_tillpoint
 
@@ -205,3 +206,34 @@ def test_a_mount_path_must_be_a_plain_prefix(settings: Settings) -> None:
     for bad in ("", "/", "shop", "/shop/", "//shop"):
         with pytest.raises(ValueError, match="mount path"):
             mount_tillpoint(host_app(), bad, settings=settings)
+
+
+async def test_a_public_base_url_with_the_mount_path_shapes_every_absolute_url(
+    settings: Settings,
+) -> None:
+    based = load_settings(
+        mode="test",
+        database_url=settings.database_url,
+        secret_key=settings.resolved_secret_key,
+        background_tasks=False,
+        public_base_url="http://testserver/shop/",
+    )
+    assert based.public_base_url == "http://testserver/shop"
+    assert based.resolved_allowed_origins == ("http://testserver",)
+    # E-mail links (orders, password resets, verifications) start with the mount path.
+    link = absolute_url(based, "/orders/ord_1?token=t")
+    assert link == "http://testserver/shop/orders/ord_1?token=t"
+    host = host_app()
+    mount_tillpoint(host, PREFIX, settings=based)
+    async with (
+        host.router.lifespan_context(host),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=host), base_url="http://testserver"
+        ) as client,
+    ):
+        # The slash redirect names the configured origin once and the path once.
+        r = await client.get(f"{PREFIX}/api/products/")
+        assert r.status_code == 307
+        assert r.headers["location"] == "http://testserver/shop/api/products"
+    with pytest.raises(ValueError, match="no query"):
+        load_settings(public_base_url="https://shop.example.com/shop?x=1")
