@@ -121,6 +121,17 @@ class InventoryProviderKind(StrEnum):
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "testserver")
 
 
+def _base_url_problem(url: str) -> str | None:
+    """Why ``url`` is not ``scheme://host[:port]`` with an optional path (the prefix tillpoint
+    is mounted under, see docs/integration.md)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http(s) URL such as https://shop.example.com"
+    if parts.query or parts.fragment or parts.username or "//" in parts.path:
+        return "must be scheme://host[:port][/path] only: no query or credentials"
+    return None
+
+
 def _origin_problem(url: str) -> str | None:
     """Why ``url`` is not a bare ``scheme://host[:port]`` (the base URL, an origin)."""
     parts = urlsplit(url)
@@ -731,8 +742,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None,
         description="The shop's public address, `scheme://host[:port]` (required in "
-        "production). Redirects point at it, never at the request's `Host`; its host is the "
-        "default allowed host and its origin the default allowed origin.",
+        "production), followed by the path tillpoint is mounted under if it is (e.g. "
+        "`https://shop.example.com/checkout`). Redirects and e-mail links point at it, never "
+        "at the request's `Host`; its host is the default allowed host and its origin the "
+        "default allowed origin.",
     )
     allowed_hosts: str = Field(
         default="",
@@ -1084,7 +1097,7 @@ class Settings(BaseSettings):
     def _base_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if problem := _origin_problem(value):
+        if problem := _base_url_problem(value):
             raise ValueError(problem)
         return value.rstrip("/")
 
@@ -1136,7 +1149,15 @@ class Settings(BaseSettings):
         configured = [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
         if configured:
             return tuple(configured)
-        return (self.public_base_url,) if self.public_base_url else ()
+        return (self.public_origin,) if self.public_origin else ()
+
+    @property
+    def public_origin(self) -> str | None:
+        """The public base URL without the path tillpoint may be mounted under."""
+        if not self.public_base_url:
+            return None
+        parts = urlsplit(self.public_base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def cookies_secure(self) -> bool:

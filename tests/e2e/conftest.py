@@ -198,10 +198,13 @@ async def _run(fn: Callable[[Runtime], Awaitable[T]], live: LiveServer) -> T:
     return await fn(live.runtime)
 
 
-def start_server(settings: Settings, backend: str) -> LiveServer:
-    """Serve ``create_app(settings)`` in a thread with its own event loop; wait until up."""
+def start_server(
+    settings: Settings, backend: str, host: Callable[[Any], Any] | None = None
+) -> LiveServer:
+    """Serve ``create_app(settings)`` in a thread with its own event loop; wait until up.
+    ``host(app)``, if given, returns the ASGI app served instead (one that mounts ours)."""
     app = create_app(settings)
-    recorder = RequestRecorder(app)
+    recorder = RequestRecorder(host(app) if host is not None else app)
     port = _free_port()
     config = uvicorn.Config(
         recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
@@ -254,9 +257,19 @@ def describe_timeline(timeline: list[Timed], last: int = 25) -> str:
 @pytest.fixture
 def live(request: pytest.FixtureRequest, settings: Settings, backend: str) -> Iterator[LiveServer]:
     """Our app with the demo catalog, served on a free loopback port."""
+    yield from serve_live(request, settings, backend)
+
+
+def serve_live(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    backend: str,
+    host: Callable[[Any], Any] | None = None,
+) -> Iterator[LiveServer]:
+    """The ``live`` fixture's body; ``host`` as for :func:`start_server`."""
     # Playwright's sync API keeps an event loop in this thread: all async work runs
     # on the server's loop instead.
-    server = start_server(settings, backend)
+    server = start_server(settings, backend, host)
     guard = LockOrderGuard()  # the audit head is the last lock, in served requests too
     if backend == "postgres":
         guard.install(server.runtime.db.engine.sync_engine)

@@ -25,7 +25,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from tillpoint.config import Settings
-from tillpoint.web.middleware import ASGIApp, Message, Receive, Scope, Send, _header
+from tillpoint.web.middleware import ASGIApp, Message, Receive, Scope, Send, _header, route_path
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/inventory/stream"})
 EXEMPT_PREFIXES = ("/static/",)
@@ -135,7 +135,7 @@ class AdmissionMiddleware:
         )
 
     def limiter_for(self, scope: Scope) -> AdmissionLimiter | None:
-        path: str = scope["path"]
+        path = route_path(scope)
         if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
             return None
         if "text/event-stream" in (_header(scope, b"accept") or ""):

@@ -212,7 +212,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     if (api_docs := docs.docs_router(settings.resolved_api_docs, app.title)) is not None:
         app.include_router(api_docs)
         app.mount(docs.ASSETS, docs.docs_assets(), name="docs-assets")
-    install_slash_redirects(app.router, settings.public_base_url)
+    install_slash_redirects(app.router, settings.public_origin)
 
 
 def _add_middleware(app: FastAPI, settings: Settings, monitor: LoadMonitor) -> None:

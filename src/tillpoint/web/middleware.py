@@ -52,6 +52,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path inside this app: ``scope["path"]`` without the ``root_path`` a
+    mount (``host.mount("/shop", app)``) or a proxy prefix put in front of it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _cookie_headers(scope: Scope) -> list[str]:
     return [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"cookie"]
 
@@ -116,7 +126,7 @@ class CSRFMiddleware:
         if (
             scope["type"] != "http"
             or scope["method"] in SAFE_METHODS
-            or scope["path"].startswith(CSRF_EXEMPT_PREFIXES)
+            or route_path(scope).startswith(CSRF_EXEMPT_PREFIXES)
         ):
             await self.app(scope, receive, send)
             return

@@ -1,6 +1,7 @@
 """Trailing-slash redirects (``/api/products/`` -> ``/api/products``) that point at the
-configured public base URL, or are relative: never at the ``Host`` header, which is the
-client's to choose (Starlette's own redirect is built from it)."""
+configured public origin, or are relative: never at the ``Host`` header, which is the
+client's to choose (Starlette's own redirect is built from it). The request's path already
+carries the prefix tillpoint is mounted under (``root_path``), so only the origin is added."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ class SlashRedirect:
     """The router's fallback: 307 to the same path with the trailing slash toggled when
     that path has a route, else the router's own fallback (404)."""
 
-    def __init__(self, router: Router, public_base_url: str | None, fallback: ASGIApp) -> None:
+    def __init__(self, router: Router, public_origin: str | None, fallback: ASGIApp) -> None:
         self.router = router
-        self.base = (public_base_url or "").rstrip("/")
+        self.base = (public_origin or "").rstrip("/")
         self.fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -41,7 +42,7 @@ def _toggled(scope: Scope) -> str | None:
     return None if toggled.startswith("//") or not toggled else toggled
 
 
-def install_slash_redirects(router: Router, public_base_url: str | None) -> None:
+def install_slash_redirects(router: Router, public_origin: str | None) -> None:
     """Replace the router's Host-built slash redirects with :class:`SlashRedirect`."""
     router.redirect_slashes = False
-    router.default = SlashRedirect(router, public_base_url, router.default)
+    router.default = SlashRedirect(router, public_origin, router.default)

@@ -24,6 +24,7 @@ from tillpoint.web.middleware import (
     _cookie_headers,
     _header,
     _send_error,
+    route_path,
 )
 
 
@@ -37,7 +38,7 @@ class HostGuardMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"] not in OPS_PATHS
+            and route_path(scope) not in OPS_PATHS
             and not host_allowed(_header(scope, b"host"), self.allowed)
         ):
             await _send_error(send, 400, "host_not_allowed", "This host name is not served here.")

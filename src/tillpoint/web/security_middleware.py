@@ -25,7 +25,16 @@ from tillpoint.security.ratelimit import (
     rules_for_request,
     wait_words,
 )
-from tillpoint.web.middleware import ASGIApp, Message, Receive, Scope, Send, _cookies, _header
+from tillpoint.web.middleware import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    _cookies,
+    _header,
+    route_path,
+)
 
 
 class SecurityHeadersMiddleware:
@@ -39,7 +48,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.headers.for_path(scope["path"])
+        extra = self.headers.for_path(route_path(scope))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -132,7 +141,7 @@ class RateLimitMiddleware:
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
         limiter = rate_limiter_for(scope["app"])
-        rules = rules_for_request(limiter.rules, scope["method"], scope["path"])
+        rules = rules_for_request(limiter.rules, scope["method"], route_path(scope))
         if not limiter.enabled or not rules:
             await self.app(scope, receive, send)
             return

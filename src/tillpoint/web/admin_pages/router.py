@@ -22,7 +22,7 @@ from tillpoint.auth.public import ADMIN, cookie_names, is_registered_token, load
 from tillpoint.money_format import negotiate_locale
 from tillpoint.runtime import Runtime
 from tillpoint.web.deps import RuntimeDep
-from tillpoint.web.pages.router import StaticAssets
+from tillpoint.web.pages.router import StaticAssets, base_path
 from tillpoint.web.routing import TypedPathRoute
 
 HERE = Path(__file__).parent
@@ -62,6 +62,7 @@ def _render(
         template,
         {
             "page": template,
+            "base": base_path(request),
             "section": _SECTION.get(template, template),
             "nav": NAV,
             "shop_name": rt.settings.shop_name,
@@ -81,7 +82,8 @@ def _render(
 
 def _login_redirect(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    response = RedirectResponse(f"/admin/login?next={quote(target, safe='')}", status_code=303)
+    login = f"{base_path(request)}/admin/login"
+    response = RedirectResponse(f"{login}?next={quote(target, safe='')}", status_code=303)
     response.headers["Cache-Control"] = "no-store"
     return response
 

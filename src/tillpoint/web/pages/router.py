@@ -62,6 +62,11 @@ def stripe_js_url(origin: str) -> str:
     return f"{origin}/js.stripe.com/v3/"
 
 
+def base_path(request: Request) -> str:
+    """The path prefix tillpoint is served under: a mount's or a proxy's ``root_path``."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
 def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
     # No Cache-Control here: the security headers give the catalog page ``no-cache`` and
     # the cart, checkout and order pages (a customer's own) ``no-store``.
@@ -70,6 +75,9 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
     # with it, so cart, checkout, order page and e-mails read alike.
     locale = negotiate_locale(request.headers.get("accept-language"), settings.shop_locale)
     shop = {
+        # The prefix tillpoint is mounted under ("" at the root): every link, form, asset
+        # and (through <html data-base-path>) every API call of the page starts with it.
+        "base": base_path(request),
         "shop_name": settings.shop_name,
         "shop_address": settings.shop_address,
         "money_locale": locale.replace("_", "-"),

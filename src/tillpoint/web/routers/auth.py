@@ -125,7 +125,15 @@ def _max_age(until: datetime) -> int:
     return max(int(until.timestamp() - time.time()), 60)
 
 
-def _set_token_cookies(response: Response, settings: Settings, signed: SignedIn) -> None:
+def _refresh_path(request: Request) -> str:
+    """Where the refresh cookie is sent: ``/api/auth`` under the prefix tillpoint is
+    mounted under (``root_path``), if any."""
+    return str(request.scope.get("root_path", "")).rstrip("/") + REFRESH_COOKIE_PATH
+
+
+def _set_token_cookies(
+    response: Response, settings: Settings, signed: SignedIn, refresh_path: str
+) -> None:
     names = cookie_names(settings)
     response.set_cookie(
         names.access,
@@ -143,21 +151,23 @@ def _set_token_cookies(response: Response, settings: Settings, signed: SignedIn)
         httponly=True,
         secure=names.secure,
         samesite="strict",
-        path=REFRESH_COOKIE_PATH,
+        path=refresh_path,
     )
 
 
-def _clear_token_cookies(response: Response, settings: Settings) -> None:
+def _clear_token_cookies(response: Response, settings: Settings, refresh_path: str) -> None:
     names = cookie_names(settings)
-    for name, path in ((names.access, "/"), (names.refresh, REFRESH_COOKIE_PATH)):
+    for name, path in ((names.access, "/"), (names.refresh, refresh_path)):
         response.delete_cookie(
             name, path=path, secure=names.secure, httponly=True, samesite="strict"
         )
 
 
-def _signed_in_out(response: Response, settings: Settings, signed: SignedIn) -> SignedInOut:
+def _signed_in_out(
+    request: Request, response: Response, settings: Settings, signed: SignedIn
+) -> SignedInOut:
     csrf_token = set_session_cookies(response, settings, signed.session_token, signed.context)
-    _set_token_cookies(response, settings, signed)
+    _set_token_cookies(response, settings, signed, _refresh_path(request))
     response.headers["Cache-Control"] = "no-store"
     return SignedInOut(
         user=UserOut(**_user_fields(signed.user)),
@@ -205,7 +215,7 @@ async def register(
         client=_client(request, rt.settings),
         adopt=adopt_checkouts,
     )
-    return _signed_in_out(response, rt.settings, signed)
+    return _signed_in_out(request, response, rt.settings, signed)
 
 
 @router.post("/login", response_model=SignedInOut, responses=error_responses(401, 403, 422, 429))
@@ -226,7 +236,7 @@ async def login(
         client=_client(request, rt.settings),
         adopt=adopt_checkouts,
     )
-    return _signed_in_out(response, rt.settings, signed)
+    return _signed_in_out(request, response, rt.settings, signed)
 
 
 @router.post("/refresh", response_model=RefreshedOut, responses=error_responses(401, 403))
@@ -244,7 +254,7 @@ async def refresh(request: Request, response: Response, rt: RuntimeDep) -> Refre
         refresh_token=refresh_token,
         client=_client(request, rt.settings),
     )
-    _set_token_cookies(response, rt.settings, signed)
+    _set_token_cookies(response, rt.settings, signed, _refresh_path(request))
     # Same session and CSRF token; only the cookie's lifetime follows the sliding expiry.
     response.set_cookie(
         names.session,
@@ -268,7 +278,7 @@ async def _continue_as_guest(
         rt, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
     )
     csrf_token = set_session_cookies(response, rt.settings, token, ctx)
-    _clear_token_cookies(response, rt.settings)
+    _clear_token_cookies(response, rt.settings, _refresh_path(request))
     response.headers["Cache-Control"] = "no-store"
     return LoggedOutOut(cart_id=ctx.cart_id, csrf_token=csrf_token, sessions_ended=ended)
 

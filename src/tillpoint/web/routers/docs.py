@@ -31,7 +31,11 @@ def docs_router(mode: ApiDocs, title: str) -> APIRouter | None:
 
     @router.get("/openapi.json")
     async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(request.app.openapi())
+        schema = request.app.openapi()
+        if root := request.scope.get("root_path", "").rstrip("/"):
+            # Mounted under a prefix: "Try it out" must call the API there.
+            schema = {**schema, "servers": [{"url": root}]}
+        return JSONResponse(schema)
 
     @router.get("/docs")
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -1,10 +1,11 @@
 // What every admin page shares: building elements safely (text only, never HTML), the
 // API's errors said next to their fields in plain words, paging, sign out, and the
 // sign-in redirect once the session has ended.
-import { api, money, resetSession } from "/static/js/api.js";
-import { announce, clearPageError, showPageError } from "/static/js/feedback.js";
+// Relative (served at <base>/admin/static/js/): the shop may be mounted under a prefix.
+import { api, money, resetSession, withBase } from "../../../static/js/api.js";
+import { announce, clearPageError, showPageError } from "../../../static/js/feedback.js";
 
-export { api, announce, clearPageError, money, showPageError };
+export { api, announce, clearPageError, money, showPageError, withBase };
 
 export const shopCurrency = document.documentElement.dataset.currency || "USD";
 
@@ -49,9 +50,9 @@ export function ready() {
 // After the session ends (signed out elsewhere, expired) any call sends us to sign in.
 export function handleAuth(err) {
   // On the sign-in page itself a 401 is a wrong password, said as such.
-  if (location.pathname === "/admin/login") return false;
+  if (location.pathname === withBase("/admin/login")) return false;
   if (err && err.status === 401 && err.code !== "access_token_expired") {
-    location.assign(`/admin/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    location.assign(withBase(`/admin/login?next=${encodeURIComponent(location.pathname + location.search)}`));
     return true;
   }
   return false;
@@ -236,7 +237,7 @@ async function signOut(event) {
     showPageError(clean(err.message));
     return;
   }
-  location.assign("/admin/login?signed_out=1");
+  location.assign(withBase("/admin/login?signed_out=1"));
 }
 
 document.querySelectorAll("form[data-sign-out]").forEach((form) => form.addEventListener("submit", signOut));

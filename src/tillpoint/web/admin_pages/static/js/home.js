@@ -1,6 +1,6 @@
 // Today at a glance: GET /api/admin/orders/stats. A server without that route (404)
 // shows "—" and says so; any other failure is an error.
-import { api, clean, el, handleAuth, money, ready, showPageError } from "./admin.js";
+import { api, clean, el, handleAuth, money, ready, showPageError, withBase } from "./admin.js";
 
 const box = document.getElementById("stats");
 const slot = (name) => box.querySelector(`[data-stat="${name}"]`);
@@ -22,7 +22,7 @@ async function load() {
     const stats = await api.get("/api/admin/orders/stats");
     slot("orders").textContent = clean(stats.today.orders);
     slot("revenue").textContent = revenue(stats.today.revenue);
-    slot("awaiting").replaceChildren(el("a", { href: "/admin/orders?fulfillment_status=unfulfilled" }, clean(stats.awaiting_fulfillment)));
+    slot("awaiting").replaceChildren(el("a", { href: withBase("/admin/orders?fulfillment_status=unfulfilled") }, clean(stats.awaiting_fulfillment)));
   } catch (err) {
     if (err.status === 404) unavailable();
     else if (!handleAuth(err)) {

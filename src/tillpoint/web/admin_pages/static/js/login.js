@@ -1,11 +1,11 @@
 // The admin sign-in: POST /api/auth/login, then on to ?next= (a page of this shop only).
-import { resetSession } from "/static/js/api.js";
-import { api, announce, bindForm, clearErrors, ready } from "./admin.js";
+import { resetSession } from "../../../static/js/api.js";
+import { api, announce, bindForm, clearErrors, ready, withBase } from "./admin.js";
 
 // "/admin/orders?q=1" yes; "//elsewhere", "/\\elsewhere", "https://..." never.
 function nextPage() {
   const next = new URL(location.href).searchParams.get("next") || "";
-  return /^\/(?![/\\])[^\s\\]*$/.test(next) ? next : "/admin";
+  return /^\/(?![/\\])[^\s\\]*$/.test(next) ? next : withBase("/admin");
 }
 
 const form = document.getElementById("login-form");

@@ -1,5 +1,5 @@
 // Orders: newest first, filtered by status and dates, searched, paged by cursor.
-import { api, announce, bindForm, cell, clean, clearErrors, el, money, pagedList, query, ready, statusBadge, when } from "./admin.js";
+import { api, announce, bindForm, cell, clean, clearErrors, el, money, pagedList, query, ready, statusBadge, when, withBase } from "./admin.js";
 
 const form = document.getElementById("order-filters");
 const table = document.getElementById("order-table");
@@ -20,7 +20,7 @@ function read() {
 
 function row(o) {
   return el("tr", { dataset: { id: o.id } },
-    cell("Order", el("a", { href: `/admin/orders/${encodeURIComponent(o.id)}` }, `#${clean(o.number)}`)),
+    cell("Order", el("a", { href: withBase(`/admin/orders/${encodeURIComponent(o.id)}`) }, `#${clean(o.number)}`)),
     cell("Placed", when(o.created_at)),
     cell("Customer", clean(o.email)),
     cell("Payment", statusBadge(o.payment_status, TONES[o.payment_status])),

@@ -2,7 +2,7 @@
 // SKU, price); everything else is on the product's own page.
 import {
   announce, api, bindForm, cell, clean, el, fieldError, money, pagedList, parseMoney, query, ready,
-  shopCurrency, statusBadge,
+  shopCurrency, statusBadge, withBase,
 } from "./admin.js";
 
 const form = document.getElementById("product-form");
@@ -24,7 +24,7 @@ function picture(p) {
 function row(p) {
   return el("tr", { dataset: { id: p.id } },
     cell("Image", picture(p)),
-    cell("Name", el("a", { href: `/admin/products/${encodeURIComponent(p.id)}` }, clean(p.name))),
+    cell("Name", el("a", { href: withBase(`/admin/products/${encodeURIComponent(p.id)}`) }, clean(p.name))),
     cell("SKU", clean(p.sku)),
     el("td", { className: "num", dataset: { label: "Price" } }, money(p.price, p.currency)),
     el("td", { className: "num", dataset: { label: "Available" } }, stockText(p.available)),

@@ -1,5 +1,5 @@
 // Webhook endpoints: add one (its secret shown once), rotate its secret, disable it.
-import { announce, api, bindForm, cell, clean, el, fieldError, pagedList, query, ready, showErrors, statusBadge } from "./admin.js";
+import { announce, api, bindForm, cell, clean, el, fieldError, pagedList, query, ready, showErrors, statusBadge, withBase } from "./admin.js";
 
 const form = document.getElementById("endpoint-form");
 const table = document.getElementById("endpoint-table");
@@ -28,7 +28,7 @@ function inFormOrder(events) {
 
 function row(e) {
   const actions = el("div", { className: "row-actions" },
-    el("a", { className: "button secondary", href: `/admin/webhooks/${encodeURIComponent(e.id)}` }, "Deliveries", el("span", { className: "visually-hidden" }, ` for ${clean(e.url)}`)),
+    el("a", { className: "button secondary", href: withBase(`/admin/webhooks/${encodeURIComponent(e.id)}`) }, "Deliveries", el("span", { className: "visually-hidden" }, ` for ${clean(e.url)}`)),
     el("button", { type: "button", className: "button secondary", "aria-label": `Rotate the secret of ${clean(e.url)}`, on: { click: () => rotate(e) } }, "Rotate secret"),
   );
   if (e.active) {

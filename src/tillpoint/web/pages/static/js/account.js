@@ -1,6 +1,6 @@
 // The account page: sign-in details and e-mail confirmation, order history (newest
 // first, each linking to its order page, with "Buy again"), and saved addresses.
-import { api, money, session } from "./api.js";
+import { api, money, session, withBase } from "./api.js";
 import { buyAgain } from "./buy_again.js";
 import { announce, clearFieldErrors, clearPageError, reportError, showPageError } from "./feedback.js";
 
@@ -30,7 +30,7 @@ function renderProfile(me) {
 function orderItem(order) {
   const li = el("li", undefined, "order-row");
   const link = el("a", `Order ${order.number}`);
-  link.href = `/orders/${encodeURIComponent(order.id)}`;
+  link.href = withBase(`/orders/${encodeURIComponent(order.id)}`);
   const heading = el("h3");
   heading.append(link);
   const facts = el("p", undefined, "order-facts");
@@ -122,7 +122,7 @@ async function start() {
   try {
     const s = await session();
     if (s.kind !== "registered") {
-      location.replace("/account/login?next=/account");
+      location.replace(withBase(`/account/login?next=${withBase("/account")}`));
       return;
     }
     const [me, orders] = await Promise.all([api.get("/api/auth/me"), api.get("/api/orders?limit=50"), loadAddresses()]);

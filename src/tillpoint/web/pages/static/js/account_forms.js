@@ -1,6 +1,6 @@
 // The account area's small forms: sign in, register, forgot password, reset password,
 // confirm e-mail. Each posts to /api/auth and says what happened in words.
-import { api, resetSession } from "./api.js";
+import { api, resetSession, withBase } from "./api.js";
 import { announce, clearFieldErrors, clearPageError, reportError, showPageError } from "./feedback.js";
 
 const TOKEN_CODES = new Set(["token_invalid", "token_used", "token_expired"]);
@@ -12,7 +12,7 @@ function values(form) {
 // Only a page of this shop: "/account", never "//elsewhere" or "https://…".
 function nextPage() {
   const next = new URL(location.href).searchParams.get("next") || "";
-  return /^\/(?![/\\])/.test(next) ? next : "/account";
+  return /^\/(?![/\\])/.test(next) ? next : withBase("/account");
 }
 
 // The link's token, then the address bar without it (no token in history or referrers).
@@ -73,7 +73,7 @@ const forms = {
   },
   "register-form": async (data) => {
     signedIn(await api.post("/api/auth/register", { email: data.email, password: data.password }));
-    location.assign("/account?welcome=1");
+    location.assign(withBase("/account?welcome=1"));
   },
   "forgot-form": async (data) => {
     const answer = await api.post("/api/auth/password-reset", { email: data.email });

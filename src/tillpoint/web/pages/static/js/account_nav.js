@@ -1,6 +1,6 @@
 // The header's account links on every page: Sign in / Register / Forgot password for
 // guests, Your account / Sign out once the session says the shopper is signed in.
-import { api, resetSession, session } from "./api.js";
+import { api, resetSession, session, withBase } from "./api.js";
 import { showPageError } from "./feedback.js";
 
 function show(registered) {
@@ -12,7 +12,7 @@ async function signOut() {
   try {
     const guest = await api.post("/api/auth/logout");
     resetSession(guest);
-    location.assign("/account/login?signed_out=1");
+    location.assign(withBase("/account/login?signed_out=1"));
   } catch (err) {
     showPageError(err.message);
   }

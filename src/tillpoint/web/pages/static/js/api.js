@@ -3,6 +3,14 @@
 
 let sessionPromise = null;
 
+// The prefix the shop is served under ("" at the root, "/shop" when a host app mounts it
+// there), set by the page template on <html data-base-path>. Every path of ours that the
+// pages fetch, link or open goes through withBase(); api.* calls do so here.
+export const basePath = document.documentElement.dataset.basePath || "";
+export function withBase(path) {
+  return path.startsWith("/") && !path.startsWith("//") ? basePath + path : path;
+}
+
 // Every 429 the shop sends says when to try again (retry_after, and Retry-After): the
 // customer reads it in words, whichever limit it was.
 function tooManyRequests(details, retryAfter) {
@@ -89,7 +97,7 @@ async function send(method, url, body, options) {
   if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
   let response;
   try {
-    response = await fetch(url, {
+    response = await fetch(withBase(url), {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -1,6 +1,6 @@
 // "Buy again": an order's lines back into the cart (POST /api/orders/{id}/buy-again),
 // told in words: what was added, and what could not be and why.
-import { api } from "./api.js";
+import { api, withBase } from "./api.js";
 import { showCartCount } from "./cart_count.js";
 
 function itemWord(count) {
@@ -24,7 +24,7 @@ export async function buyAgain(orderId, status) {
   status.replaceChildren(describeBuyAgain(result));
   if (result.added.length) {
     const link = document.createElement("a");
-    link.href = "/cart";
+    link.href = withBase("/cart");
     link.textContent = "Go to your cart";
     status.append(" ", link);
   }

@@ -5,7 +5,7 @@
 // browser, so reload always comes back to where the server says the customer is; the
 // browser's Back moves one screen back through the machine's edit events.
 import { addressFieldset, describeAddress, readAddress } from "./address.js";
-import { api, money, newIdempotencyKey, resetSession, session } from "./api.js";
+import { api, money, newIdempotencyKey, resetSession, session, withBase } from "./api.js";
 import { showCartCount } from "./cart_count.js";
 import { announce, clearFieldErrors, clearPageError, reportError, showPageError } from "./feedback.js";
 import { payment } from "./payment.js";
@@ -551,12 +551,12 @@ const STEPS = {
       cart = { currency: order.currency, items: order.lines.map((l) => ({ product_id: l.product_id, variant_id: l.variant_id, name: l.name, quantity: l.quantity, line_total: l.amount })) };
       renderSummary();
       const token = order.access_token ? `?token=${encodeURIComponent(order.access_token)}` : "";
-      link.href = `/orders/${encodeURIComponent(order.id)}${token}`;
+      link.href = withBase(`/orders/${encodeURIComponent(order.id)}${token}`);
       link.parentElement.hidden = false;
     } catch (err) {
       // Shown only with its address: a click before the lookup answered went home.
       if (orderId) {
-        link.href = `/orders/${encodeURIComponent(orderId)}`;
+        link.href = withBase(`/orders/${encodeURIComponent(orderId)}`);
         link.parentElement.hidden = false;
       }
     }

@@ -2,6 +2,7 @@
 // the page and keep every [data-stock-for] element (optionally narrowed to one
 // variant by data-variant-id) current. Without a stream the badges show what the
 // page was drawn with.
+import { withBase } from "./api.js";
 
 const LOW_STOCK = 5;
 
@@ -69,7 +70,7 @@ export function watchStock(productIds) {
   if (!ids.length || typeof EventSource === "undefined") return;
   const url = "/api/inventory/stream?product_ids=" + encodeURIComponent(ids.join(","));
   let opened = false;
-  source = new EventSource(url);
+  source = new EventSource(withBase(url));
   source.addEventListener("open", () => { opened = true; document.documentElement.dataset.stockStream = "open"; });
   source.addEventListener("stock", (event) => {
     try { handle(JSON.parse(event.data)); } catch (err) { /* a malformed event changes nothing */ }
