@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from tillpoint.errors import FieldError
 from tillpoint.inventory.levels import ExternalLevel, apply_external_levels, known_skus
-from tillpoint.inventory.providers import InventoryProvider, ProviderError
+from tillpoint.inventory.provider_http import ProviderError
+from tillpoint.inventory.providers import InventoryProvider
 from tillpoint.runtime import Runtime
 from tillpoint.security.screen import screen_text
 
