@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from tillpoint.config import Settings
@@ -175,7 +175,8 @@ def _base_type(annotation: object) -> str:
         return "JSON list"
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return _choices([str(m.value) for m in annotation])
-    names = {bool: "boolean", int: "integer", float: "number", str: "text", Path: "file path"}
+    names = {bool: "boolean", int: "integer", float: "number", str: "text", Path: "file path",
+             SecretStr: "secret text"}  # fmt: skip
     return names.get(annotation, str(annotation)) if isinstance(annotation, type) else "value"
 
 
