@@ -52,9 +52,10 @@ class Fault:
 
 @dataclass
 class ShopifyState:
-    """Shopify Admin REST API 2024-01: ``products.json`` (variants carry ``sku`` and
-    ``inventory_item_id``), ``inventory_levels.json`` (``location_ids`` or
-    ``inventory_item_ids`` required), ``inventory_items/{id}.json``; cursor pagination by
+    """Shopify Admin REST API 2024-01: ``inventory_levels.json`` (``location_ids`` or
+    ``inventory_item_ids`` required), ``inventory_items.json?ids=`` (at most 100 ids) and
+    ``inventory_items/{id}.json`` (each item carries its variant's ``sku``; the items are
+    made from ``products`` here), ``products.json``; cursor pagination by
     ``Link: <...?limit=..&page_info=..>; rel="next"`` where a ``page_info`` request takes no
     filter but ``limit``; ``{"errors": ...}`` error bodies."""
 
@@ -138,6 +139,8 @@ class FakeProviders:
             return self._shopify_page(path, q, "products", self.shopify.products)
         if rest == "/inventory_levels.json":
             return self._shopify_levels(path, q)
+        if rest == "/inventory_items.json":
+            return self._shopify_items(q)
         if rest.startswith("/inventory_items/") and rest.endswith(".json"):
             item = rest[len("/inventory_items/") : -len(".json")]
             for p in self.shopify.products:
@@ -146,6 +149,18 @@ class FakeProviders:
                         item_body = {"id": v["inventory_item_id"], "sku": v["sku"], "tracked": True}
                         return Answer(200, {"inventory_item": item_body})
         return Answer(404, {"errors": "Not Found"})
+
+    def _shopify_item_rows(self) -> dict[str, dict[str, Any]]:
+        return {str(v["inventory_item_id"]): {"id": v["inventory_item_id"], "sku": v["sku"],
+                                              "tracked": True, "requires_shipping": True}
+                for p in self.shopify.products for v in p["variants"]}  # fmt: skip
+
+    def _shopify_items(self, q: dict[str, str]) -> Answer:
+        ids = [x for x in q.get("ids", "").split(",") if x]
+        if not ids or len(ids) > 100:
+            return Answer(422, {"errors": {"ids": ["must have 1 to 100 ids"]}})
+        rows = self._shopify_item_rows()
+        return Answer(200, {"inventory_items": [rows[i] for i in ids if i in rows]})
 
     def _shopify_levels(self, path: str, q: dict[str, str]) -> Answer:
         if "page_info" in q:

@@ -1,6 +1,6 @@
 """`tillpoint inventory sync` from Shopify, against a loopback stand-in of the Shopify Admin
-REST API version 2024-01 (tests/provider_apis.py: ``products.json``,
-``inventory_levels.json``, ``inventory_items/{id}.json``, ``X-Shopify-Access-Token``, cursor
+REST API version 2024-01 (tests/provider_apis.py: ``inventory_levels.json``,
+``inventory_items.json?ids=``, ``X-Shopify-Access-Token``, cursor
 pagination in ``Link`` headers, ``{"errors": ...}`` bodies, 429 with ``Retry-After``)."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tillpoint.runtime import Runtime
 
 LOC_A, LOC_B, OTHER_LOC = 655441491, 655441492, 999
 LEVELS = "/admin/api/2024-01/inventory_levels.json"
-PRODUCTS = "/admin/api/2024-01/products.json"
+ITEMS = "/admin/api/2024-01/inventory_items.json"
 
 
 @pytest.fixture
@@ -76,17 +76,31 @@ async def test_sync_follows_cursor_pages_sums_locations_and_reports_unknown_skus
     # A next page asks by page_info (and limit) only, as Shopify requires.
     assert all(set(s.query) == {"limit", "page_info"} for s in seen[1:])
     assert {s.headers["x-shopify-access-token"] for s in fake.seen} == {SHOPIFY_TOKEN}
-    assert len(fake.paths(PRODUCTS)) == 2
+    (items,) = [s for s in fake.seen if s.path == ITEMS]  # the SKUs of the items found
+    assert sorted(items.query["ids"][0].split(",")) == ["300", "301", "302", "303"]
+
+
+async def test_skus_are_asked_for_100_items_at_a_time(
+    rt: Runtime, settings: Settings, fake: FakeProviders
+) -> None:
+    a = await stocked(rt, 1)
+    shop(fake, {**{f"OTHER-{n}": [1, 1] for n in range(150)}, a.sku: [2, 3]})
+    result = await sync_inventory(rt, shopify_from_settings(settings))
+    assert result.error is None and (await level(rt, a.id)).on_hand == 5
+    assert len(result.unknown_skus) == 150
+    asked = [len(s.query["ids"][0].split(",")) for s in fake.seen if s.path == ITEMS]
+    assert asked == [100, 51]
 
 
 @pytest.mark.parametrize(
     ("prefix", "answer", "expected"),
     [
-        (PRODUCTS, Answer(401, {"errors": "[API] Invalid API key or access token"}),
+        (LEVELS, Answer(401, {"errors": "[API] Invalid API key or access token"}),
          "answered 401: [API] Invalid API key"),
         (LEVELS, Answer(403, {"errors": "[API] This action requires merchant approval for "
                               "read_inventory scope."}), "answered 403: [API] This action"),
-        (LEVELS, Answer(404, {"errors": "Not Found"}), "answered 404: Not Found"),
+        (ITEMS, Answer(404, {"errors": "Not Found"}), "answered 404: Not Found"),
+        (ITEMS, Answer(200, {"inventory_items": [{"sku": "X"}]}), "unreadable inventory items"),
         (LEVELS, Answer(422, {"errors": {"base": ["location_ids is invalid"]}}),
          "answered 422: {'base'"),
         (LEVELS, Answer(402, {"errors": "Unavailable Shop"}), "answered 402: Unavailable Shop"),
@@ -173,7 +187,7 @@ async def test_cli_sync_exits_non_zero_on_a_5xx_and_changes_nothing(
 ) -> None:
     a = await stocked(rt, 1)
     shop(fake, {a.sku: [5, 7]})
-    fake.fail_next(PRODUCTS, Answer(502, "Bad Gateway"))
+    fake.fail_next(ITEMS, Answer(502, "Bad Gateway"))
     done = await asyncio.to_thread(run_sync, settings, provider_settings(fake), "shopify")
     assert done.returncode == 1
     assert "answered 502" in json.loads(done.stdout)["error"]

@@ -1,13 +1,15 @@
 """Shopify as the inventory provider: Admin REST API (version from settings, 2024-01 by
 default), authenticated by a custom app's ``X-Shopify-Access-Token``.
 
-Shopify keeps levels per inventory item and location, without the SKU; the SKU is the
-variant's, and each variant names its ``inventory_item_id``. A sync therefore reads
-``products.json?fields=id,variants`` (SKU of each inventory item) and
-``inventory_levels.json?location_ids=...`` (``available`` per item and location), both
-with cursor pagination (``Link: <...page_info=...>; rel="next"``), and reports one level
-per SKU: the sum over the configured locations. A negative ``available`` (oversold) is
-reported as 0.
+Shopify keeps levels per inventory item and location, without the SKU; the inventory
+item carries its variant's SKU. A sync therefore reads
+``inventory_levels.json?location_ids=...`` (``available`` per item and location, with
+cursor pagination: ``Link: <...page_info=...>; rel="next"``), then
+``inventory_items.json?ids=...`` (100 ids a request) for those items' SKUs, and reports
+one level per SKU: the sum over the configured locations. A negative ``available``
+(oversold) is reported as 0. (The REST ``/products`` and ``/variants`` endpoints, which
+Shopify deprecated in 2024-04 and which return at most 100 variants a product, are not
+used.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tillpoint.inventory.levels import ExternalLevel
 from tillpoint.inventory.provider_http import Caller, ProviderError, get_json, whole
 
 PAGE_LIMIT = 250  # Shopify's most per page
+IDS_PER_REQUEST = 100  # inventory_items.json takes at most 100 ids
 MAX_PAGES = 1000
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
@@ -63,8 +66,8 @@ class ShopifyProvider:
     async def fetch_levels(self) -> list[ExternalLevel]:
         """Every SKU's available units over the configured locations."""
         async with self._client() as client:
-            skus = await self._skus(client)
             totals = await self._totals(client, {"location_ids": self._locations()})
+            skus = await self._skus(client, sorted(totals))
         return [ExternalLevel(skus[item], max(n, 0)) for item, n in totals.items() if item in skus]
 
     async def level_of_item(self, inventory_item_id: int) -> ExternalLevel | None:
@@ -90,17 +93,19 @@ class ShopifyProvider:
     def _locations(self) -> str:
         return ",".join(str(i) for i in self.location_ids)
 
-    async def _skus(self, client: httpx.AsyncClient) -> dict[int, str]:
-        """inventory_item_id -> SKU, for every variant that has a SKU."""
+    async def _skus(self, client: httpx.AsyncClient, items: list[int]) -> dict[int, str]:
+        """inventory_item_id -> SKU, for the items that have one."""
         skus: dict[int, str] = {}
-        async for page in self._pages(client, "/products.json", {"fields": "id,variants"}):
+        for start in range(0, len(items), IDS_PER_REQUEST):
+            ids = ",".join(str(i) for i in items[start : start + IDS_PER_REQUEST])
+            params = {"ids": ids, "limit": IDS_PER_REQUEST}
+            data, _ = await get_json(client, self.caller, "/inventory_items.json", params)
             try:
-                for product in page["products"]:
-                    for v in product["variants"]:
-                        if isinstance(v.get("sku"), str) and v["sku"].strip():
-                            skus[whole(v["inventory_item_id"])] = v["sku"]
+                for item in data["inventory_items"]:
+                    if isinstance(item.get("sku"), str) and item["sku"].strip():
+                        skus[whole(item["id"])] = item["sku"]
             except (KeyError, TypeError, AttributeError) as exc:
-                raise ProviderError(f"shopify: unreadable products page: {exc!r}") from None
+                raise ProviderError(f"shopify: unreadable inventory items: {exc!r}") from None
         return skus
 
     async def _totals(self, client: httpx.AsyncClient, params: dict[str, str]) -> dict[int, int]:
