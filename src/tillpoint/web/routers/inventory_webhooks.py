@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Security
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from tillpoint.audit.signature_failures import audit_signature_failure
@@ -31,6 +32,32 @@ class ProviderWebhookOut(BaseModel):
     unknown_skus: list[str] = Field(description="SKUs the provider sent that we do not sell.")
 
 
+# Each provider's signature is the operation's credential (checked, and audited on
+# failure, by the webhook itself; stated here for the schema).
+ShopifyHmac = Annotated[
+    str | None,
+    Security(
+        APIKeyHeader(
+            name="X-Shopify-Hmac-Sha256",
+            scheme_name="ShopifyHmac",
+            description="base64 HMAC-SHA256 of the raw body with the app's secret.",
+            auto_error=False,
+        )
+    ),
+]
+WooSignature = Annotated[
+    str | None,
+    Security(
+        APIKeyHeader(
+            name="X-WC-Webhook-Signature",
+            scheme_name="WooCommerceSignature",
+            description="base64 HMAC-SHA256 of the raw body with the webhook's secret.",
+            auto_error=False,
+        )
+    ),
+]
+
+
 async def _audited(request: Request, rt: Runtime, webhook: str, exc: TillpointError) -> None:
     if exc.code in inventory_public.PROVIDER_SIGNATURE_FAILURES:
         limiter = rate_limiter_for(request.app)
@@ -38,7 +65,7 @@ async def _audited(request: Request, rt: Runtime, webhook: str, exc: TillpointEr
 
 
 @router.post("/shopify", response_model=ProviderWebhookOut, responses=_ERRORS)
-async def shopify_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+async def shopify_webhook(request: Request, rt: RuntimeDep, hmac: ShopifyHmac) -> dict[str, Any]:
     """Shopify's ``inventory_levels/update``, checked by ``X-Shopify-Hmac-Sha256``
     (base64 HMAC-SHA256 of the raw body with the app's secret)."""
     body = await request.body()
@@ -51,7 +78,9 @@ async def shopify_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post("/woocommerce", response_model=ProviderWebhookOut, responses=_ERRORS)
-async def woocommerce_webhook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+async def woocommerce_webhook(
+    request: Request, rt: RuntimeDep, signature: WooSignature
+) -> dict[str, Any]:
     """WooCommerce's ``product.updated``, checked by ``X-WC-Webhook-Signature`` (base64
     HMAC-SHA256 of the raw body with the webhook's secret)."""
     body = await request.body()
