@@ -33,6 +33,7 @@ from tests.provider_apis import (
     serve_providers,
 )
 from tests.support import Api, error_code
+from tillpoint.audit.queries import AuditLogFilters, query_logs
 from tillpoint.inventory.levels import adjust_stock
 from tillpoint.inventory.shopify import hmac_of
 from tillpoint.inventory.woocommerce import signature_of
@@ -429,3 +430,19 @@ async def test_shipstation_other_resource_types_are_ignored(
     r = await api.client.post(SS_URL, content=notify(fake, kind="FULFILLMENT_REJECTED"))
     assert (r.status_code, r.json()["status"]) == (200, "ignored") and fake.seen == []
     assert SS_V1_KEY not in r.text
+
+
+async def test_failed_checks_are_audited_per_provider(
+    api: Api, rt: Runtime, fake: FakeProviders
+) -> None:
+    raw, headers = shopify_delivery(LEVEL_UPDATE, secret="not the app's secret at all")
+    assert (await api.client.post(SHOPIFY_URL, content=raw, headers=headers)).status_code == 401
+    raw, headers = woo_delivery(woo_product("X", 1), secret="not the webhook's secret")
+    assert (await api.client.post(WOO_URL, content=raw, headers=headers)).status_code == 401
+    assert (await api.client.post(SS_URL + "x", content=notify(fake))).status_code == 401
+    rows, _ = await query_logs(rt, AuditLogFilters(event_types=["webhook_signature_failed"]))
+    assert sorted((r.meta["webhook"], r.meta["reason"]) for r in rows) == [
+        ("shipstation-inventory", "invalid_token"),
+        ("shopify-inventory", "invalid_signature"),
+        ("woocommerce-inventory", "invalid_signature"),
+    ]

@@ -146,6 +146,16 @@ async def test_a_429_is_retried_after_the_wait_it_asks_for(
     assert len(fake.paths(PRODUCTS)) == 2
 
 
+async def test_a_level_over_the_maximum_is_reported_and_the_rest_applied(
+    rt: Runtime, settings: Settings, fake: FakeProviders
+) -> None:
+    a, b = await stocked(rt, 1), await stocked(rt, 2)
+    fake.woo.products = [simple(11, a.sku, 10**8), simple(12, b.sku, 9)]
+    result = await sync_inventory(rt, woocommerce_from_settings(settings))
+    assert (result.error, result.invalid_skus, result.updated) == (None, [a.sku], 1)
+    assert [(await level(rt, p.id)).on_hand for p in (a, b)] == [1, 9]
+
+
 def test_consumer_keys_are_sent_over_https_only(settings: Settings) -> None:
     plain = settings.model_copy(update={"inventory_woocommerce_url": "http://shop.example.com"})
     with pytest.raises(ValueError, match="https"):

@@ -157,10 +157,27 @@ def _shopify_ids(data: dict[str, Any]) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
+# A provider waits a few seconds for a webhook's answer (Shopify: 5) before it counts a
+# failure and retries: read-backs made inside a delivery wait for less.
+WEBHOOK_TIMEOUT_SECONDS = 4.0
+WEBHOOK_MAX_RETRY_WAIT_SECONDS = 1.0
+
+
 def _built(build: Any, settings: Settings, provider: str) -> Any:
-    """The provider's API client, or 503 when its settings are incomplete."""
+    """The provider's API client for a read-back inside a delivery (short timeout and
+    429 wait), or 503 when its settings are incomplete."""
+    bounded = settings.model_copy(
+        update={
+            "inventory_provider_timeout_seconds": min(
+                settings.inventory_provider_timeout_seconds, WEBHOOK_TIMEOUT_SECONDS
+            ),
+            "inventory_provider_max_retry_wait_seconds": min(
+                settings.inventory_provider_max_retry_wait_seconds, WEBHOOK_MAX_RETRY_WAIT_SECONDS
+            ),
+        }
+    )
     try:
-        return build(settings)
+        return build(bounded)
     except ValueError:
         raise _not_configured(provider) from None
 
