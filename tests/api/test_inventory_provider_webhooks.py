@@ -253,6 +253,9 @@ async def test_woocommerce_product_update_applies_its_stock_once(
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["applied"]) == ("applied", 1)
     assert (await level(rt, p.id)).on_hand == 14
+    # The same path as every external level: one stock_synced audit row, by source.
+    rows, _ = await query_logs(rt, AuditLogFilters(event_types=["stock_synced"]))
+    assert [(r.entity_id, r.meta["levels"]) for r in rows] == [("webhook:woocommerce", {p.sku: 14})]
     await adjust_stock(rt, p.id, on_hand=3, reason="count")
     r = await api.client.post(WOO_URL, content=raw, headers=headers)
     assert r.json()["status"] == "duplicate" and (await level(rt, p.id)).on_hand == 3
