@@ -583,8 +583,8 @@ class Settings(BaseSettings):
     )
     inventory_shopify_access_token: SecretStr | None = Field(
         default=None,
-        description="Admin API access token of a custom app with `read_products` and "
-        "`read_inventory` (sent as `X-Shopify-Access-Token`).",
+        description="Admin API access token of a custom app with `read_inventory` (sent "
+        "as `X-Shopify-Access-Token`).",
     )
     inventory_shopify_api_version: str = Field(
         default="2024-01",
