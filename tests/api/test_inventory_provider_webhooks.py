@@ -378,7 +378,7 @@ async def test_shipstation_resource_urls_off_the_configured_host_are_never_fetch
     assert fake.seen == [] and (await level(rt, p.id)).on_hand == 1
 
 
-async def test_shipstation_wrong_token_is_refused_in_constant_time(
+async def test_shipstation_wrong_token_is_refused_and_nothing_is_fetched(
     api: Api, rt: Runtime, fake: FakeProviders
 ) -> None:
     p = await stocked(rt, 1)
