@@ -116,6 +116,7 @@ _PATH_EXAMPLES = {
     "^[0-9A-Za-z_:.-]+$": "hold:cart_x:v1",
     "^([0-9]{1,12}|[0-9]*[A-Za-z][A-Za-z0-9_.:-]*)$": "prod_" + "A" * 22,
     "^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$": "SKU-1",
+    "^[A-Za-z0-9_-]+$": "webhook-token-0123456789abcdef",
 }
 
 

@@ -114,6 +114,9 @@ class InventoryProviderKind(StrEnum):
 
     internal = "internal"
     http_json = "http_json"
+    shopify = "shopify"
+    woocommerce = "woocommerce"
+    shipstation = "shipstation"
 
 
 # Allowed hosts outside production when none are configured: the names a developer, the
@@ -620,8 +623,9 @@ class Settings(BaseSettings):
     )
     inventory_provider: InventoryProviderKind = Field(
         default=InventoryProviderKind.internal,
-        description="`internal`: stock is our `inventory` table only; `http_json`: an "
-        "external JSON inventory API, synced into that table by `tillpoint inventory sync`.",
+        description="`internal`: stock is our `inventory` table only; `http_json`, "
+        "`shopify`, `woocommerce` or `shipstation`: an external inventory API, synced into "
+        "that table by `tillpoint inventory sync` (docs/inventory.md).",
     )
     inventory_provider_url: str | None = Field(
         default=None, description="Base URL of the `http_json` inventory provider."
@@ -639,6 +643,81 @@ class Settings(BaseSettings):
         default=300,
         ge=5,
         description="How often `tillpoint inventory sync --watch` pulls levels, in seconds.",
+    )
+
+    # Inventory providers (issue 23): Shopify, WooCommerce and ShipStation, sync and webhooks.
+    inventory_provider_max_retry_wait_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Longest wait a provider's 429 may ask for (Retry-After) before the "
+        "request is retried (3 times at most); a longer wait fails the sync.",
+    )
+    inventory_shopify_shop_url: str | None = Field(
+        default=None, description="The shop's admin host, e.g. `https://example.myshopify.com`."
+    )
+    inventory_shopify_access_token: SecretStr | None = Field(
+        default=None,
+        description="Admin API access token of a custom app with `read_inventory` (sent "
+        "as `X-Shopify-Access-Token`).",
+    )
+    inventory_shopify_api_version: str = Field(
+        default="2024-01",
+        pattern=r"^20[0-9]{2}-(01|04|07|10)$",
+        description="Shopify Admin REST API version.",
+    )
+    inventory_shopify_location_ids: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,20}(,[0-9]{1,20}){0,49}$",
+        description="Comma-separated Shopify location ids whose `available` is summed per SKU.",
+    )
+    inventory_shopify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The app's client secret (or the notification key of webhooks made in "
+        "the admin): checks `X-Shopify-Hmac-Sha256`. Unset: the Shopify webhook answers 503.",
+    )
+    inventory_woocommerce_url: str | None = Field(
+        default=None, description="The WordPress site, e.g. `https://shop.example.com` (HTTPS)."
+    )
+    inventory_woocommerce_consumer_key: SecretStr | None = Field(
+        default=None, description="WooCommerce REST API consumer key (`ck_...`, Read access)."
+    )
+    inventory_woocommerce_consumer_secret: SecretStr | None = Field(
+        default=None, description="WooCommerce REST API consumer secret (`cs_...`)."
+    )
+    inventory_woocommerce_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the WooCommerce `product.updated` webhook: checks "
+        "`X-WC-Webhook-Signature`. Unset: the WooCommerce webhook answers 503.",
+    )
+    inventory_shipstation_url: str = Field(
+        default="https://api.shipstation.com",
+        description="ShipStation API v2 host (Inventory API add-on).",
+    )
+    inventory_shipstation_api_key: SecretStr | None = Field(
+        default=None, description="ShipStation API v2 key (sent as `API-Key`)."
+    )
+    inventory_shipstation_warehouse_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Only this ShipStation inventory warehouse's levels; unset: all summed.",
+    )
+    inventory_shipstation_v1_url: str = Field(
+        default="https://ssapi.shipstation.com",
+        description="ShipStation API v1 host: the only host a ShipStation webhook's "
+        "`resource_url` is fetched from.",
+    )
+    inventory_shipstation_v1_api_key: SecretStr | None = Field(
+        default=None, description="ShipStation API v1 key (Basic auth user)."
+    )
+    inventory_shipstation_v1_api_secret: SecretStr | None = Field(
+        default=None, description="ShipStation API v1 secret (Basic auth password)."
+    )
+    inventory_shipstation_webhook_token: SecretStr | None = Field(
+        default=None,
+        min_length=24,
+        description="Random token (24+ characters) in the ShipStation webhook's URL, which "
+        "ShipStation does not sign. Unset: the ShipStation webhook answers 503.",
     )
 
     max_body_bytes: int = Field(

@@ -55,6 +55,10 @@ ENV = {
     "TILLPOINT_LOG_LEVEL": "WARNING",
     "TILLPOINT_BACKGROUND_TASKS": "false",
     "TILLPOINT_INVENTORY_WEBHOOK_SECRET": "fuzz-inventory-webhook-secret-0123",
+    # The providers' webhooks configured, so a fuzzed delivery meets their checks (401).
+    "TILLPOINT_INVENTORY_SHOPIFY_WEBHOOK_SECRET": "fuzz-shopify-webhook-secret-0123",
+    "TILLPOINT_INVENTORY_WOOCOMMERCE_WEBHOOK_SECRET": "fuzz-woocommerce-secret-0123",
+    "TILLPOINT_INVENTORY_SHIPSTATION_WEBHOOK_TOKEN": "fuzz-shipstation-token-0123456789",
     "TILLPOINT_SANDBOX_WEBHOOK_SECRET": "whsec_fuzz_sandbox_0000000000",
     "TILLPOINT_ARGON2_TIME_COST": "1",
     "TILLPOINT_ARGON2_MEMORY_COST_KIB": "1024",

@@ -20,6 +20,14 @@ from tillpoint.inventory.holds import (
 )
 from tillpoint.inventory.levels import MAX_ON_HAND, adjust_stock, low_stock
 from tillpoint.inventory.models import InventoryReservation
+from tillpoint.inventory.provider_webhooks import (
+    SIGNATURE_FAILURES as PROVIDER_SIGNATURE_FAILURES,
+)
+from tillpoint.inventory.provider_webhooks import (
+    receive_shipstation,
+    receive_shopify,
+    receive_woocommerce,
+)
 from tillpoint.inventory.providers import provider_from_settings
 from tillpoint.inventory.reservations import (
     ACTIVE,
@@ -56,6 +64,7 @@ __all__ = [
     "DELIVERY_HEADER",
     "HOLD_PREFIX",
     "MAX_ON_HAND",
+    "PROVIDER_SIGNATURE_FAILURES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "InventoryReservation",
@@ -84,7 +93,10 @@ __all__ = [
     "parse_last_event_id",
     "product_stock",
     "provider_from_settings",
+    "receive_shipstation",
+    "receive_shopify",
     "receive_stock_webhook",
+    "receive_woocommerce",
     "release_cart_hold",
     "release_other_holds",
     "release_reservation",

@@ -9,8 +9,14 @@ import logging
 from dataclasses import dataclass, field
 
 from tillpoint.errors import FieldError
-from tillpoint.inventory.levels import ExternalLevel, apply_external_levels, known_skus
-from tillpoint.inventory.providers import InventoryProvider, ProviderError
+from tillpoint.inventory.levels import (
+    MAX_ON_HAND,
+    ExternalLevel,
+    apply_external_levels,
+    known_skus,
+)
+from tillpoint.inventory.provider_http import ProviderError
+from tillpoint.inventory.providers import InventoryProvider
 from tillpoint.runtime import Runtime
 from tillpoint.security.screen import screen_text
 
@@ -32,7 +38,8 @@ class SyncResult:
 
 async def sync_inventory(rt: Runtime, provider: InventoryProvider) -> SyncResult:
     """One pull: apply every valid level of a known SKU in one transaction; unknown SKUs
-    and negative levels are skipped and reported; a provider failure changes nothing."""
+    and levels out of range (negative, over ``MAX_ON_HAND``) are skipped and reported; a
+    provider failure changes nothing."""
     result = SyncResult(provider=provider.name)
     try:
         levels = await provider.fetch_levels()
@@ -48,7 +55,7 @@ async def sync_inventory(rt: Runtime, provider: InventoryProvider) -> SyncResult
         for lv in levels:
             if lv.sku not in known:
                 result.unknown_skus.append(lv.sku)
-            elif lv.on_hand < 0:
+            elif not 0 <= lv.on_hand <= MAX_ON_HAND:
                 result.invalid_skus.append(lv.sku)
             else:
                 good[lv.sku] = lv  # the last report of a SKU wins
