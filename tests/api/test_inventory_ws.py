@@ -184,6 +184,12 @@ async def test_bad_subscriptions_are_answered_and_the_socket_stays(
     assert (await receive(ws))["code"] == "invalid_message"
     await ws.send(json.dumps({"type": "ping"}))
     assert await receive(ws) == {"type": "pong"}
+    # The API's input gate: a card number is refused and never echoed.
+    card = await subscribe(ws, [p.id, "4242424242424242"])
+    assert card["code"] == "card_data_not_accepted" and "4242" not in json.dumps(card)
+    assert card["fields"][0]["path"] == ["product_ids", 1]
+    bad_resume = await subscribe(ws, [p.id], last_event_id="12ab")
+    assert [f["path"] for f in bad_resume["fields"]] == [["subscribe", "last_event_id"]]
     # Still open: a good subscription now works.
     assert (await subscribe(ws, [p.id]))["type"] == "subscribed"
     await asyncio.to_thread(push, served.base, {p.sku: 7}, "ws-bad-1")
@@ -208,6 +214,11 @@ async def test_resubscribing_replaces_the_products_and_resumes(
     assert only["data"]["product_id"] == second.id
     assert only["data"]["skus"][0]["available"] == 8
     # Another client that was away since `seen` gets what changed since, then live.
+    # A resume id is our own timestamp, digits that may pass a card check: not refused.
+    luhn_valid = await subscribe(
+        await sockets(served), [first.id], last_event_id="4111111111111111"
+    )
+    assert luhn_valid["type"] == "subscribed"
     other = await sockets(served)
     assert (await subscribe(other, [first.id], last_event_id=seen["id"]))["type"] == "subscribed"
     resumed = await receive(other)
