@@ -328,3 +328,29 @@ async def test_switched_off(rt: Runtime, serve: Any, sockets: Any) -> None:
     with pytest.raises(InvalidStatus) as refused:
         await sockets(served)
     assert refused.value.response.status_code == 403
+
+
+async def test_one_change_reads_the_same_on_both_transports(
+    rt: Runtime, serve: Any, sockets: Any
+) -> None:
+    p = await stocked(rt, 1)
+    served = serve()
+    ws = await sockets(served)
+    await subscribe(ws, [p.id])
+    async with (
+        httpx.AsyncClient(base_url=served.base, timeout=httpx.Timeout(5, read=30)) as client,
+        client.stream("GET", "/api/inventory/stream", params={"product_ids": p.id}) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        await asyncio.sleep(0.3)  # the stream subscribes right after its headers go out
+        await asyncio.to_thread(push, served.base, {p.sku: 9}, "ws-both-1")
+        event: dict[str, str] = {}
+        async with asyncio.timeout(15):
+            while "data" not in event:
+                name, _, value = (await anext(lines)).partition(":")
+                if name in ("id", "data"):
+                    event[name] = value.strip()
+    update = await receive(ws)
+    assert update["data"] == json.loads(event["data"])
+    assert update["id"] == event["id"]
