@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,12 +39,14 @@ from tillpoint.web.schemas import StrictModel
 from tillpoint.web.security_middleware import client_ip_of
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
+log = logging.getLogger(__name__)
 
 CHANNEL = "inventory-updates"
 # Close codes (RFC 6455, 7.4.1; 1013 from the IANA registry).
 POLICY_VIOLATION = 1008
 UNSUPPORTED_DATA = 1003
 MESSAGE_TOO_BIG = 1009
+INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013
 
 
@@ -232,13 +235,18 @@ class StockSocket:
             updates = stock_updates(
                 self.rt, ids, last_event_id=last_event_id, listening=acknowledge
             )
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            try:
                 async with contextlib.aclosing(updates):
                     async for update in updates:
                         await self.send(
                             {"type": "stock", "channel": CHANNEL, "id": update.id,
                              "data": update.payload}
                         )  # fmt: skip
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return  # the client went away
+            except Exception:  # the database, say: the client reconnects and resumes
+                log.exception("stock socket failed")
+                await self.close(INTERNAL_ERROR, "internal_error")
 
         self.forwarder = asyncio.create_task(forward())
         # Wait for the acknowledgement (or the forwarder's end), so one subscription's
