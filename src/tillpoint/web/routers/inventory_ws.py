@@ -151,7 +151,8 @@ class StockSocket:
         self.settings = rt.settings
         self.lock = asyncio.Lock()  # the reader and the forwarder both send
         self.forwarder: asyncio.Task[None] | None = None
-        self.window: tuple[float, int] = (0.0, 0)  # start of the minute, messages in it
+        # Start of the current minute, and the client's messages in it.
+        self.window: tuple[float, int] = (asyncio.get_running_loop().time(), 0)
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.lock:
