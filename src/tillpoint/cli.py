@@ -77,6 +77,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
             access_log=False,
             log_config=None,  # our JSON handler, which scrubs every record, logs for uvicorn too
             server_header=False,  # no "server: uvicorn": what we run is nobody's business
+            # A larger WebSocket message is refused (1009) before it is buffered.
+            ws_max_size=settings.inventory_ws_max_message_bytes,
             factory=False,
         )
     else:
@@ -90,6 +92,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
             access_log=False,
             log_config=None,
             server_header=False,
+            ws_max_size=settings.inventory_ws_max_message_bytes,
         )
 
 

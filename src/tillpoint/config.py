@@ -610,6 +610,46 @@ class Settings(BaseSettings):
         le=500,
         description="Most product ids one live stock stream may watch.",
     )
+    # The WebSocket stock channel (/api/inventory/ws); throttle, heartbeat, ids: as above.
+    inventory_ws_enabled: bool = Field(
+        default=True,
+        description="Serve live stock over WebSocket at `/api/inventory/ws` (channel "
+        "`inventory-updates`); off: pages use the Server-Sent Events stream only.",
+    )
+    inventory_ws_max_connections: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Most open stock WebSockets per app process; more are closed with 1013.",
+    )
+    inventory_ws_max_connections_per_address: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Most open stock WebSockets per client address and process (the address "
+        "as resolved through the trusted proxies); more are closed with 1013.",
+    )
+    inventory_ws_max_message_bytes: int = Field(
+        default=4096,
+        ge=512,
+        le=65_536,
+        description="Largest message a client may send on a stock WebSocket; larger: closed "
+        "with 1009.",
+    )
+    inventory_ws_messages_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="Most messages one stock WebSocket may send per minute; more: closed "
+        "with 1008.",
+    )
+    inventory_ws_subscribe_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="A stock WebSocket that has not subscribed within this many seconds of "
+        "opening is closed with 1008.",
+    )
     inventory_webhook_secret: str | None = Field(
         default=None,
         min_length=16,

@@ -50,7 +50,13 @@ from tillpoint.inventory.stock import (
     stock_rows,
     stock_status_for,
 )
-from tillpoint.inventory.stream import parse_last_event_id, stock_events
+from tillpoint.inventory.stream import (
+    StockUpdate,
+    parse_last_event_id,
+    stock_events,
+    stock_updates,
+    watchable_product_ids,
+)
 from tillpoint.inventory.sync import sync_forever, sync_inventory
 from tillpoint.inventory.webhook import (
     DELIVERY_HEADER,
@@ -75,6 +81,7 @@ __all__ = [
     "StockFeed",
     "StockRequest",
     "StockStatus",
+    "StockUpdate",
     "adjust_stock",
     "cart_reservation_id",
     "cart_stock_problems",
@@ -105,6 +112,8 @@ __all__ = [
     "stock_events",
     "stock_rows",
     "stock_status_for",
+    "stock_updates",
     "sync_forever",
     "sync_inventory",
+    "watchable_product_ids",
 ]

@@ -52,6 +52,7 @@ from tillpoint.web.routers import (
     docs,
     inventory,
     inventory_webhooks,
+    inventory_ws,
     ops,
     orders,
     payments,
@@ -202,6 +203,8 @@ _ROUTERS = (
 def _add_routes(app: FastAPI, settings: Settings) -> None:
     for router in _ROUTERS:
         app.include_router(router)
+    if settings.inventory_ws_enabled:  # pages fall back to the SSE stream without it
+        app.include_router(inventory_ws.router)
     # The shop's own CSS and JS, compressed (about a third of their size on the wire); the
     # API's small JSON answers are not, as compressing them costs more CPU than it saves.
     app.mount("/static", GZipMiddleware(pages.static_files(), minimum_size=1024), name="static")

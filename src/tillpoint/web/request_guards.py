@@ -29,7 +29,8 @@ from tillpoint.web.middleware import (
 
 
 class HostGuardMiddleware:
-    """400 ``host_not_allowed`` unless the ``Host`` header names an allowed host."""
+    """400 ``host_not_allowed`` unless the ``Host`` header names an allowed host (a
+    WebSocket handshake: 403, as a page rebound to our address would name another host)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -42,6 +43,10 @@ class HostGuardMiddleware:
             and not host_allowed(_header(scope, b"host"), self.allowed)
         ):
             await _send_error(send, 400, "host_not_allowed", "This host name is not served here.")
+            return
+        if scope["type"] == "websocket" and not host_allowed(_header(scope, b"host"), self.allowed):
+            # Before the handshake is accepted, a close is answered 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": "host_not_allowed"})
             return
         await self.app(scope, receive, send)
 

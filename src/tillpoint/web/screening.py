@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
+from starlette.requests import HTTPConnection
 
 from tillpoint.errors import FieldError, InvalidInput
 from tillpoint.security.screen import leading_code, message_for, screen_text, screen_value
@@ -52,7 +53,7 @@ def _declared_params(dependant: Dependant) -> list[Param]:
     return params
 
 
-def _values(request: Request, where: str, name: str) -> list[str]:
+def _values(request: HTTPConnection, where: str, name: str) -> list[str]:
     if where == "query":
         return request.query_params.getlist(name)
     if where == "header":
@@ -70,10 +71,10 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def _declared_body(request: Request, route: Any) -> Any:
+async def _declared_body(request: HTTPConnection, route: Any) -> Any:
     """The body the route declares, decoded as FastAPI decodes it (cached on the request),
-    or None when the route takes none or FastAPI would not decode it."""
-    if getattr(route, "body_field", None) is None:
+    or None when the route takes none (a WebSocket never does) or FastAPI would not decode it."""
+    if getattr(route, "body_field", None) is None or not isinstance(request, Request):
         return None
     content_type = request.headers.get("content-type", "")
     if _is_json(content_type):
@@ -85,7 +86,7 @@ async def _declared_body(request: Request, route: Any) -> Any:
     return None
 
 
-def _screen_param(request: Request, param: Param) -> FieldError | None:
+def _screen_param(request: HTTPConnection, param: Param) -> FieldError | None:
     where, name, opaque = param
     for value in _values(request, where, name):
         problem = screen_text(value, (where, name), single_line=True, card_data=not opaque)
@@ -94,10 +95,11 @@ def _screen_param(request: Request, param: Param) -> FieldError | None:
     return None
 
 
-async def screen_request(request: Request) -> None:
+async def screen_request(request: HTTPConnection) -> None:
     """Refuse (422) any card number, control character or over-deep nesting in the
     request's input: ``card_data_not_accepted``, ``control_characters_not_allowed`` or
-    ``nesting_too_deep``, each field with its path; the value is never echoed."""
+    ``nesting_too_deep``, each field with its path; the value is never echoed. WebSocket
+    routes pass here too (their parameters; their messages are screened by the route)."""
     found: list[FieldError] = []
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)

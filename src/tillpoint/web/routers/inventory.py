@@ -16,14 +16,14 @@ from tillpoint.audit.events import SecurityEventType
 from tillpoint.audit.service import log_security_event
 from tillpoint.audit.signature_failures import audit_signature_failure
 from tillpoint.cart import public as cart_public
-from tillpoint.catalog import public as catalog_public
-from tillpoint.errors import FieldError, InvalidInput, RateLimited, TillpointError
+from tillpoint.errors import RateLimited, TillpointError
 from tillpoint.inventory import public as inventory_public
 from tillpoint.inventory.public import (
     Reservation,
     ReservationCapReached,
     parse_last_event_id,
     stock_events,
+    watchable_product_ids,
 )
 from tillpoint.runtime import Runtime
 from tillpoint.security.ratelimit import RateLimiter
@@ -153,17 +153,7 @@ async def stream(
 ) -> EventSourceResponse:
     """Server-Sent Events of stock changes for these products: at most one ``stock`` event
     per product per second, heartbeats, and resume with ``Last-Event-ID``."""
-    ids = sorted({p.strip() for p in product_ids.split(",") if p.strip()})
-    limit = rt.settings.inventory_stream_max_products
-    # Unknown ids are refused rather than watched for ever (a typo would stream nothing).
-    known = await catalog_public.existing_product_ids(rt, ids[:limit])
-    bad = [p for p in ids if p not in known]
-    if not ids or bad or len(ids) > limit:
-        raise InvalidInput(
-            f"product_ids must be 1 to {limit} ids of products in the catalog.",
-            code="invalid_product_ids",
-            fields=[FieldError(("product_ids",), "invalid", ", ".join(bad[:5]) or "count")],
-        )
+    ids = await watchable_product_ids(rt, product_ids.split(","))
     events = stock_events(rt, ids, last_event_id=parse_last_event_id(last_event_id))
     return EventSourceResponse(
         events,

@@ -1,5 +1,5 @@
-// Live stock badges: subscribe to the server's SSE stock stream for the products on
-// the page and keep every [data-stock-for] element (optionally narrowed to one
+// Live stock badges: subscribe to the server's stock updates (WebSocket, else SSE) for
+// the products on the page and keep every [data-stock-for] element (optionally narrowed to one
 // variant by data-variant-id) current. Without a stream the badges show what the
 // page was drawn with.
 import { withBase } from "./api.js";
@@ -62,21 +62,63 @@ function handle(data) {
   listeners.forEach((listener) => listener(data.product_id));
 }
 
-let source = null;
+let source = null; // the WebSocket or EventSource in use
+let generation = 0; // bumped by each watchStock: a pending reconnect of an older one lapses
 
+// WebSocket where the browser has it, the SSE stream where it has not or the socket fails.
 export function watchStock(productIds) {
   const ids = [...new Set(productIds)].filter(Boolean).sort();
-  if (source) { source.close(); source = null; }
-  if (!ids.length || typeof EventSource === "undefined") return;
+  generation += 1;
+  if (source) { const old = source; source = null; old.close(); }
+  if (!ids.length) return;
+  if (typeof WebSocket === "undefined") watchEvents(ids);
+  else watchSocket(ids, null);
+}
+
+function streamState(state, transport) {
+  document.documentElement.dataset.stockStream = state;
+  if (transport) document.documentElement.dataset.stockTransport = transport;
+}
+
+// The "inventory-updates" channel of /api/inventory/ws. A socket that never subscribed
+// hands over to SSE; one that did reconnects after a second, resuming where it was.
+function watchSocket(ids, lastId) {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  let socket;
+  try { socket = new WebSocket(scheme + location.host + withBase("/api/inventory/ws")); } catch (err) { watchEvents(ids); return; }
+  source = socket;
+  let subscribed = false;
+  const mine = generation;
+  socket.addEventListener("open", () => {
+    socket.send(JSON.stringify({ type: "subscribe", channel: "inventory-updates", product_ids: ids, last_event_id: lastId }));
+  });
+  socket.addEventListener("message", (event) => {
+    let message;
+    try { message = JSON.parse(event.data); } catch (err) { return; }
+    if (message.type === "subscribed") { subscribed = true; streamState("open", "websocket"); }
+    else if (message.type === "stock") { lastId = message.id; handle(message.data); }
+    else if (message.type === "error" && !subscribed) { source = null; socket.close(); streamState("unavailable"); }
+  });
+  socket.addEventListener("close", () => {
+    if (source !== socket) return; // replaced, or given up
+    source = null;
+    if (subscribed) setTimeout(() => { if (generation === mine && !source) watchSocket(ids, lastId); }, 1000);
+    else watchEvents(ids);
+  });
+}
+
+function watchEvents(ids) {
+  if (typeof EventSource === "undefined") return;
   const url = "/api/inventory/stream?product_ids=" + encodeURIComponent(ids.join(","));
   let opened = false;
-  source = new EventSource(withBase(url));
-  source.addEventListener("open", () => { opened = true; document.documentElement.dataset.stockStream = "open"; });
-  source.addEventListener("stock", (event) => {
+  const events = new EventSource(withBase(url));
+  source = events;
+  events.addEventListener("open", () => { opened = true; streamState("open", "sse"); });
+  events.addEventListener("stock", (event) => {
     try { handle(JSON.parse(event.data)); } catch (err) { /* a malformed event changes nothing */ }
   });
-  source.addEventListener("error", () => {
+  events.addEventListener("error", () => {
     // Never opened: the server has no stream; stop instead of retrying forever.
-    if (!opened && source) { source.close(); source = null; document.documentElement.dataset.stockStream = "unavailable"; }
+    if (!opened && source === events) { source = null; events.close(); streamState("unavailable"); }
   });
 }
