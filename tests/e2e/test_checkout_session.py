@@ -69,9 +69,11 @@ def test_pay_through_a_checkout_session_and_return_to_the_shop(
         json={
             "line_items": [
                 {"sku": "TEA-ASSAM", "quantity": 2},
-                {"price_data": {"currency": "USD", "unit_amount": 350, "name": "Gift note"},
-                 "quantity": 1},
-            ],  # fmt: skip
+                {
+                    "price_data": {"currency": "USD", "unit_amount": 350, "name": "Gift note"},
+                    "quantity": 1,
+                },
+            ],
             "success_url": f"{shop}/success?session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": f"{shop}/cart",
             "client_reference_id": "shop-order-1",
@@ -91,8 +93,8 @@ def test_pay_through_a_checkout_session_and_return_to_the_shop(
     page.goto(session["url"])
     page.wait_for_selector("html[data-ready='true']")
     summary = page.locator("#summary-lines")
-    expect(summary).to_contain_text("2 × Assam Breakfast Tea, 250 g")
-    expect(summary).to_contain_text("1 × Gift note")
+    expect(summary).to_contain_text("2 \u00d7 Assam Breakfast Tea, 250 g")
+    expect(summary).to_contain_text("1 \u00d7 Gift note")
 
     to_delivery(page, "buyer@example.com")
     pay_with(page, "4242")
