@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.shopper import pay_with, to_delivery
+from tests.e2e.shopper import pay_with, screen, to_delivery
 from tillpoint.api_keys.public import create_key
 
 
@@ -77,6 +77,7 @@ def test_pay_through_a_checkout_session_and_return_to_the_shop(
             "success_url": f"{shop}/success?session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": f"{shop}/cart",
             "client_reference_id": "shop-order-1",
+            "customer_email": "buyer@example.com",
         },
         timeout=10,
     )
@@ -96,6 +97,10 @@ def test_pay_through_a_checkout_session_and_return_to_the_shop(
     expect(summary).to_contain_text("2 \u00d7 Assam Breakfast Tea, 250 g")
     expect(summary).to_contain_text("1 \u00d7 Gift note")
 
+    # customer_email prefills the contact form.
+    expect(screen(page, "contact").get_by_label("Email", exact=True)).to_have_value(
+        "buyer@example.com"
+    )
     to_delivery(page, "buyer@example.com")
     pay_with(page, "4242")
     page.wait_for_url(f"{shop}/success?session_id={session['id']}")
