@@ -577,3 +577,18 @@ async def test_signing_in_keeps_the_session_cart_as_it_is(
     assert [(i["product_id"], i["quantity"]) for i in after["items"]] == [(product.id, 2)]
     r = await shopper.patch(f"/api/cart/items/{after['items'][0]['id']}", json={"quantity": 1})
     assert r.status_code == 409 and r.json()["error"]["code"] == "cart_line_locked"
+
+
+async def test_a_url_opened_after_the_stock_ran_out_says_so(
+    server: httpx.AsyncClient, secret: str, rt: Runtime, new_api: Any
+) -> None:
+    from tillpoint.inventory.levels import adjust_stock
+
+    product = await stocked(rt, 2)
+    made = await make(server, secret, body(product.sku))
+    await adjust_stock(rt, product.id, on_hand=1, reason="breakage")
+    browser: Api = await new_api(start=False)
+    r = await browser.client.get(made["url"].removeprefix("http://testserver"))
+    assert r.status_code == 409 and f'href="{CANCEL}"' in r.text and "Back to shop" in r.text
+    r = await browser.client.get(f"/checkout/sessions/cs_{'b' * 22}")
+    assert r.status_code == 404
