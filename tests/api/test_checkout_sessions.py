@@ -545,8 +545,14 @@ async def test_expire_endpoint(server: httpx.AsyncClient, secret: str, rt: Runti
     assert r.status_code == 200 and (r.json()["status"], r.json()["url"]) == ("expired", None)
     r = await server.post(f"{SESSIONS}/{made['id']}/expire", headers=auth(secret))
     assert r.status_code == 409 and r.json()["error"]["code"] == "checkout_session_not_open"
-    r = await server.get(f"{SESSIONS}/cs_{'a' * 22}", headers=auth(secret))
-    assert r.status_code == 404 and r.json()["error"]["code"] == "checkout_session_not_found"
+    for unknown in (f"cs_{'a' * 22}", "cs_no_such_session", "x"):
+        r = await server.get(f"{SESSIONS}/{unknown}", headers=auth(secret))
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == "checkout_session_not_found"
+        r = await server.post(f"{SESSIONS}/{unknown}/expire", headers=auth(secret))
+        assert r.json()["error"]["code"] == "checkout_session_not_found"
+    r = await server.get(f"{SESSIONS}/cs_no_such_session")  # the key is checked first
+    assert r.status_code == 401
 
 
 async def test_no_allowed_hosts_means_no_sessions(
