@@ -321,6 +321,12 @@ async def test_idempotency_key_replays_and_refuses_another_body(
     )
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"
+    # Another API key's Idempotency-Key is its own.
+    other_key = (await create_key(rt, "another shop")).secret
+    theirs = await server.post(
+        SESSIONS, json=body(product.sku), headers={**auth(other_key), "Idempotency-Key": "create-1"}
+    )
+    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
     # Two retries racing with one key: still one session.
     headers = {**auth(secret), "Idempotency-Key": "create-2"}
     both = await asyncio.gather(
@@ -329,7 +335,7 @@ async def test_idempotency_key_replays_and_refuses_another_body(
     assert {r.status_code for r in both} == {201}
     assert both[0].json()["id"] == both[1].json()["id"]
     async with rt.db.transaction() as s:
-        assert await s.scalar(select(func.count()).select_from(CheckoutSession)) == 2
+        assert await s.scalar(select(func.count()).select_from(CheckoutSession)) == 3
 
 
 OPEN_REDIRECTS = [
