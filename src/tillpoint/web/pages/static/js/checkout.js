@@ -247,7 +247,9 @@ const SCREENS = {
     form.addEventListener("submit", (event) => { event.preventDefault(); submitContact(form); });
     form.elements.same_billing.addEventListener("change", () => toggleBilling(form));
     const info = ctx().guest_info || {};
-    if (info.email) form.elements.email.value = info.email;
+    // A checkout session's customer_email prefills the form (the shopper may change it).
+    const sessionEmail = (document.getElementById("checkout-session") || { dataset: {} }).dataset.customerEmail;
+    if (info.email || sessionEmail) form.elements.email.value = info.email || sessionEmail;
     form.elements.marketing_consent.checked = Boolean(info.marketing_consent);
     showContact();
     const shipping = ctx().shipping_address || names();
@@ -538,6 +540,12 @@ const STEPS = {
     root.querySelector("[data-failure-reason]").textContent = reason;
   },
   async order_confirmation() {
+    // A checkout session's purchase: back to the shop's success_url (session id filled in).
+    const sessionBox = document.getElementById("checkout-session");
+    if (sessionBox && sessionBox.dataset.successUrl) {
+      location.assign(sessionBox.dataset.successUrl);
+      return;
+    }
     showCartCount(0);
     const c = ctx();
     const email = (c.guest_info && c.guest_info.email) || (me && me.email);
