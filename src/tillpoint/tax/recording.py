@@ -16,13 +16,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tillpoint.config import Settings
 from tillpoint.ids import new_id
 from tillpoint.runtime import Runtime
 from tillpoint.tax.models import TaxTransactionJob
+from tillpoint.tax.queries import claim_jobs
 from tillpoint.tax.transactions import TaxRecorder, TaxRefund, TaxSale
 from tillpoint.tax.types import TaxProviderError
 
@@ -68,12 +69,6 @@ def queue_tax_refund(s: AsyncSession, settings: Settings, refund: TaxRefund, now
     """Record ``refund`` of the order's sale."""
     if records_transactions(settings):
         _queue(s, settings, refund.order_id, "refund", refund.code, refund.to_json(), now)
-
-
-def _claim(s: AsyncSession, query: Select[Any]) -> Select[Any]:
-    if s.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
 
 
 async def _waits(s: AsyncSession, job: TaxTransactionJob) -> bool:
@@ -146,7 +141,7 @@ async def deliver_tax_transactions(rt: Runtime, *, batch: int = 50) -> int:
             .order_by(t.rank, t.created_at, t.id)
             .limit(batch)
         )
-        for job in list((await s.scalars(_claim(s, q))).all()):
+        for job in list((await s.scalars(claim_jobs(s, q))).all()):
             if await _waits(s, job):
                 continue
             job.attempts += 1

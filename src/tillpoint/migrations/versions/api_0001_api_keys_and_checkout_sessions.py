@@ -1,7 +1,7 @@
 """api keys and checkout sessions
 
 Revision ID: api_0001
-Revises: hook_0001
+Revises: tax_0001
 Create Date: 2026-12-07
 
 Issue 22: the API keys a shop's server uses on ``/api/v1`` (SHA-256 of the secret only),
