@@ -27,6 +27,7 @@ TEMPLATES = [
 ]
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 TILLPOINT_URL = os.environ.get("TILLPOINT_URL", "http://127.0.0.1:8000")
 TILLPOINT_API_KEY = os.environ["TILLPOINT_API_KEY"]
