@@ -40,6 +40,11 @@ from tillpoint.checkout.public import (
     request_customer_action,
     reserve_stock,
 )
+from tillpoint.checkout_sessions.public import (
+    claim_for_payment,
+    complete_on_order,
+    lock_for_order,
+)
 from tillpoint.clock import Clock, SystemClock
 from tillpoint.config import Settings
 from tillpoint.db import Database
@@ -57,14 +62,15 @@ from tillpoint.runtime import Runtime, open_database, open_redis
 # the context are pure functions in checkout/actions.py, not listed here.
 ACTION_HANDLERS: ActionTable = {
     "checkPayment": (check_payment,),
-    "holdCoupons": (hold_checkout_coupons,),
+    # A checkout session's cart: its session row first (one cart of a session pays).
+    "holdCoupons": (claim_for_payment, hold_checkout_coupons),
     "reserveStock": (reserve_stock,),
     "initiatePayment": (initiate_payment,),
     "requestCustomerAction": (extend_for_customer_action, request_customer_action),
     "refreshPaymentStatus": (refresh_payment_status,),
     "handlePaymentSuccess": (handle_payment_success,),
     "handlePaymentFailure": (handle_payment_failure,),
-    "createOrder": (create_order,),
+    "createOrder": (lock_for_order, create_order, complete_on_order),
     "releaseReservations": (release_checkout_coupons, release_stock),
     "handlePaymentRefund": (handle_payment_refund,),
 }

@@ -20,6 +20,7 @@ from tillpoint.money_format import known_locale
 from tillpoint.runtime import Runtime
 
 if TYPE_CHECKING:
+    from tillpoint.api_keys.public import ApiKeyInfo
     from tillpoint.catalog.public import ImportReport, ImportRow
     from tillpoint.webhooks.public import WebhookEndpoint
 
@@ -571,6 +572,53 @@ def webhooks_remove(endpoint_id: Annotated[str, typer.Argument(help="The endpoin
 
     _run_or_exit(lambda rt: delete_endpoint(rt, endpoint_id))
     typer.echo(f"removed {endpoint_id}")
+
+
+api_key_app = typer.Typer(help="API keys for /api/v1 (checkout sessions).", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+
+def _key_json(key: ApiKeyInfo) -> dict[str, object]:
+    return {
+        "id": key.id, "name": key.name, "scopes": list(key.scopes), "display": key.display,
+        "created_at": key.created_at.isoformat(),
+        "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }  # fmt: skip
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option("--name", help="What uses the key, e.g. 'web shop'.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="checkout_sessions:write or :read (repeat; default both)."),
+    ] = None,
+) -> None:
+    """Make a key; prints it as JSON, then the secret alone on the last line (shown only
+    here: `tail -1` it into your shop's secret store)."""
+    from tillpoint.api_keys.public import create_key
+
+    made = _run_or_exit(lambda rt: create_key(rt, name, tuple(scope) if scope else None))
+    typer.echo(json.dumps(_key_json(made.key), indent=2))
+    typer.echo(made.secret)
+
+
+@api_key_app.command("list")
+def api_key_list() -> None:
+    """Every key (no secrets), newest first, as JSON."""
+    from tillpoint.api_keys.public import list_keys
+
+    typer.echo(json.dumps([_key_json(k) for k in _run_or_exit(list_keys)], indent=2))
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_…).")]) -> None:
+    """Revoke a key: every instance refuses it from the next request on."""
+    from tillpoint.api_keys.public import revoke_key
+
+    key = _run_or_exit(lambda rt: revoke_key(rt, key_id))
+    typer.echo(json.dumps(_key_json(key), indent=2))
 
 
 @app.command("settings")

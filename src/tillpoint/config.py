@@ -922,6 +922,14 @@ class Settings(BaseSettings):
         "addresses in production (refused there by default: a webhook URL must not reach "
         "into the shop's own network). Outside production they are always allowed.",
     )
+    # Checkout sessions by API key (issue 22): where the shopper may be sent back to.
+    allowed_redirect_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts (`shop.example`) or host:port pairs "
+        "(`127.0.0.1:5001`) that a checkout session's `success_url` and `cancel_url` may "
+        "point at (http or https). Empty: no checkout session can be created. A host "
+        "without a port allows the scheme's default port only.",
+    )
     notification_from: str = Field(
         default="orders@tillpoint.invalid", description="Sender address of the shop's emails."
     )
@@ -1049,6 +1057,13 @@ class Settings(BaseSettings):
         if self.mode is not Mode.production:
             hosts += LOCAL_HOSTS
         return tuple(hosts)
+
+    @property
+    def resolved_redirect_hosts(self) -> frozenset[str]:
+        """``allowed_redirect_hosts`` as lower-case host or host:port entries."""
+        return frozenset(
+            h.strip().lower() for h in self.allowed_redirect_hosts.split(",") if h.strip()
+        )
 
     @property
     def resolved_api_docs(self) -> ApiDocs:

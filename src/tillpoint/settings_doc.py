@@ -124,6 +124,12 @@ GROUPS = (
         ),
     ),
     Group(
+        "Checkout sessions",
+        "Purchases a shop's own server asks for with an API key (docs/checkout-sessions.md): "
+        "where the shopper may be sent back to.",
+        ("allowed_redirect_hosts",),
+    ),
+    Group(
         "Payments",
         "The payment gateway (Stripe, or the offline sandbox), webhooks and fraud checks.",
         ("payment_", "stripe_", "sandbox_", "webhook_"),

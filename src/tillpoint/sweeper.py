@@ -21,6 +21,7 @@ from tillpoint.checkout.public import (
     finalize_stuck_payments,
     release_lapsed_holds,
 )
+from tillpoint.checkout_sessions.public import expire_due_sessions
 from tillpoint.inventory.public import expire_reservations, notify_waitlists
 from tillpoint.outbox.service import deliver_outbox
 from tillpoint.runtime import Runtime
@@ -33,6 +34,7 @@ Job = Callable[[Runtime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "guest_sessions": delete_expired_sessions,
     "carts": delete_expired_carts,
+    "checkout_sessions": expire_due_sessions,  # before checkouts: theirs expire with them
     "checkouts": expire_checkouts,
     "registered_sessions": delete_expired_registered_sessions,
     "account_tokens": delete_stale_account_tokens,

@@ -23,7 +23,7 @@ ROOT = Path(tillpoint.__file__).parent
 
 FEATURES = (
     "addresses", "auth", "cart", "catalog", "checkout", "inventory", "orders", "payments",
-    "pricing", "promotions", "shipping", "tax", "webhooks",
+    "pricing", "promotions", "shipping", "tax", "webhooks", "api_keys", "checkout_sessions",
 )  # fmt: skip
 # Not features: core (no public module; any layer above may use them) and entry points.
 CORE = ("audit", "mail", "outbox", "security")

@@ -25,6 +25,7 @@ from tillpoint.cart.applied_coupons import (
     refresh_cart_coupons,
     revalidate_applied,
 )
+from tillpoint.cart.locks import refuse_coupons_if_locked
 from tillpoint.cart.models import AppliedCoupon, Cart
 from tillpoint.cart.view import CartView
 from tillpoint.errors import NotFound
@@ -116,6 +117,7 @@ async def apply_coupon(
     """
 
     async def change(s: AsyncSession, cart: Cart) -> None:
+        refuse_coupons_if_locked(cart.items)
         # Drop what no longer holds first, so a stale coupon does not block a good one.
         await refresh_cart_coupons(rt, s, cart, actor=actor)
         verdict = await _check(rt, s, cart, code)

@@ -10,6 +10,7 @@ from tillpoint.cart.applied_coupons import audit_removals, price_applied_coupons
 from tillpoint.cart.cache import invalidate
 from tillpoint.cart.coupon_guessing import PREFIX, apply_coupon_limited
 from tillpoint.cart.coupons import remove_coupon, revalidate_locked_cart
+from tillpoint.cart.locks import LineLock
 from tillpoint.cart.merge import (
     CouponRevalidator,
     MergeReport,
@@ -37,6 +38,7 @@ from tillpoint.cart.service import (
     remove_item,
     update_item_quantity,
 )
+from tillpoint.cart.session_lines import LockedLine, fill_locked_cart
 from tillpoint.cart.stock_hold import CartOwner, held_by_owner, reserve_cart
 from tillpoint.cart.view import CartView, cart_to_dict
 
@@ -50,6 +52,8 @@ __all__ = [
     "CartView",
     "ConvertedCart",
     "CouponRevalidator",
+    "LineLock",
+    "LockedLine",
     "MergeReport",
     "PayingCheck",
     "add_item",
@@ -60,6 +64,7 @@ __all__ = [
     "create_cart",
     "create_guest_cart",
     "delete_expired_carts",
+    "fill_locked_cart",
     "get_cart",
     "held_by_owner",
     "insert_new_cart",

@@ -27,6 +27,7 @@ from tillpoint.audit.events import CheckoutEventType
 from tillpoint.audit.service import Actor, log_checkout_event
 from tillpoint.cart import cache
 from tillpoint.cart.applied_coupons import refresh_cart_coupons
+from tillpoint.cart.locks import check_locked_quantity, refuse_if_locked, refuse_reserved_metadata
 from tillpoint.cart.models import Cart, CartItem
 from tillpoint.cart.queries import claim_expired_carts, lock_cart_row
 from tillpoint.cart.view import (
@@ -424,9 +425,11 @@ async def add_item(
     """Add a line, or add to the quantity of the same product + variant + metadata line."""
     check_quantity(rt, quantity)
     meta = dict(metadata or {})
+    refuse_reserved_metadata(meta)
     key = (product_id, variant_id)
 
     async def change(s: AsyncSession, cart: Cart) -> None:
+        refuse_if_locked(cart.items)
         # One read of every product the answer shows, this one included (the view and
         # resolve_sellable then find them in the unit of work).
         await sellables_for(s, [*((i.product_id, i.variant_id) for i in cart.items), key])
@@ -511,6 +514,7 @@ async def update_item_quantity(
 
     async def change(s: AsyncSession, cart: Cart) -> None:
         item = _find_item(cart, item_id)
+        check_locked_quantity(item, quantity)
         if quantity == 0:
             cart.items.remove(item)
             return
@@ -532,7 +536,9 @@ async def remove_item(
     """Remove one line."""
 
     async def change(_s: AsyncSession, cart: Cart) -> None:
-        cart.items.remove(_find_item(cart, item_id))
+        item = _find_item(cart, item_id)
+        check_locked_quantity(item, 0)
+        cart.items.remove(item)
 
     return await _write(rt, cart_id, if_match, change)
 
@@ -541,6 +547,7 @@ async def clear_cart(rt: Runtime, cart_id: str, *, if_match: int | None = None) 
     """Remove every line and coupon; the cart itself stays."""
 
     async def change(_s: AsyncSession, cart: Cart) -> None:
+        refuse_if_locked(cart.items)
         cart.items.clear()
         cart.coupons.clear()
 

@@ -21,6 +21,7 @@ from tillpoint.catalog.admin import (
     update_variant,
     upsert_product,
 )
+from tillpoint.catalog.by_sku import sellable_by_sku
 from tillpoint.catalog.demo import seed_demo_catalog
 from tillpoint.catalog.models import Product, ProductVariant, images_of
 from tillpoint.catalog.service import (
@@ -42,6 +43,7 @@ from tillpoint.catalog.transfer import (
     read_csv,
     read_json,
 )
+from tillpoint.catalog.unlisted import PriceData, unlisted_product
 
 __all__ = [
     "IMAGE_URL_PATTERN",
@@ -51,6 +53,7 @@ __all__ = [
     "SLUG_PATTERN",
     "ImportReport",
     "ImportRow",
+    "PriceData",
     "Product",
     "ProductDraft",
     "ProductVariant",
@@ -72,7 +75,9 @@ __all__ = [
     "read_product",
     "resolve_sellable",
     "seed_demo_catalog",
+    "sellable_by_sku",
     "sellables_for",
+    "unlisted_product",
     "update_product",
     "update_variant",
     "upsert_product",

@@ -62,6 +62,9 @@ class Sellable:
         return self.product.active and (self.variant is None or self.variant.active)
 
 
+# The category of products that are sold but not shown (see catalog/unlisted.py).
+UNLISTED = "_unlisted"
+
 # Statements built once (building and cache-keying one costs about what running it does).
 # Variants are joined in: one statement, not the product SELECT plus a selectin one.
 _WITH_VARIANTS = select(Product).options(joinedload(Product.variants))
@@ -74,7 +77,8 @@ def _page_query(after: bool, category: bool) -> Select[Product]:
     """The page statement for this combination of filters, built on first use."""
     built = _PAGES.get((after, category))
     if built is None:
-        q = _WITH_VARIANTS.where(Product.active.is_(True))
+        # Products made for checkout sessions' own lines are sold, never listed.
+        q = _WITH_VARIANTS.where(Product.active.is_(True), Product.category != UNLISTED)
         if after:
             q = q.where(Product.id > bindparam("after"))
         if category:
@@ -119,7 +123,9 @@ async def existing_product_ids(rt: Runtime, product_ids: Sequence[str]) -> set[s
 async def get_product_by_slug(rt: Runtime, slug: str) -> Product:
     """The active product with this slug (its shop page), or ``NotFound``."""
     async with rt.db.reads() as s:
-        stmt = _WITH_VARIANTS.where(Product.slug == slug, Product.active.is_(True))
+        stmt = _WITH_VARIANTS.where(
+            Product.slug == slug, Product.active.is_(True), Product.category != UNLISTED
+        )
         product = (await s.scalars(stmt)).unique().one_or_none()
     if product is None:
         raise NotFound("No such product.", code="product_not_found")

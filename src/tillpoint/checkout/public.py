@@ -14,7 +14,7 @@ from tillpoint.checkout.coupon_steps import (
     release_checkout_coupons,
     release_lapsed_holds,
 )
-from tillpoint.checkout.effects import ActionTable, check_handlers
+from tillpoint.checkout.effects import ActionTable, EffectCall, check_handlers
 from tillpoint.checkout.machine import Event, to_dot, to_mermaid
 from tillpoint.checkout.paying import paying_checkout
 from tillpoint.checkout.payment_confirmation import confirm_payment, payment_intent_for
@@ -31,6 +31,7 @@ from tillpoint.checkout.payment_steps import (
 from tillpoint.checkout.payment_sync import SyncResult, apply_intent_event
 from tillpoint.checkout.service import (
     adopt_checkouts,
+    expire_cart_checkouts,
     expire_checkouts,
     get_checkout,
     send_event,
@@ -45,6 +46,7 @@ __all__ = [
     "CheckoutCommand",
     "CheckoutOut",
     "CheckoutView",
+    "EffectCall",
     "Event",
     "SyncResult",
     "adopt_checkouts",
@@ -53,6 +55,7 @@ __all__ = [
     "check_payment",
     "confirm_payment",
     "create_order",
+    "expire_cart_checkouts",
     "expire_checkouts",
     "extend_for_customer_action",
     "finalize_stuck_payments",

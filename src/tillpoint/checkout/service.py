@@ -835,6 +835,26 @@ async def expire_checkouts(rt: Runtime, *, batch: int = 200) -> int:
     return expired
 
 
+async def expire_cart_checkouts(rt: Runtime, cart_id: str) -> int:
+    """Expire the live checkouts of ``cart_id`` now, whatever their TTL (a checkout session
+    that ended): their stock reservations and coupon holds are released. Checkouts that
+    are paying are left to finish. Each in its own transaction, as the sweep does."""
+    skip = [st.value for st in machine.FINAL | _NEVER_SWEPT]
+    live = (Checkout.cart_id == cart_id, Checkout.state.not_in(skip))
+    async with rt.db.transaction() as s:
+        ids = list((await s.scalars(select(Checkout.id).where(*live))).all())
+    expired = 0
+    for checkout_id in ids:
+        async with rt.db.transaction() as s:
+            q = select(Checkout).where(Checkout.id == checkout_id, *live)
+            row = (await s.scalars(queries.claim_expiring(s, q))).first()
+            if row is None:
+                continue
+            await _expire_locked(rt, s, row, CheckoutContext.load(row.context), SYSTEM)
+            expired += 1
+    return expired
+
+
 async def adopt_checkouts(
     s: AsyncSession,
     *,

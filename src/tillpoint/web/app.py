@@ -38,6 +38,7 @@ from tillpoint.web.redirects import install_slash_redirects
 from tillpoint.web.request_guards import CookieGuardMiddleware, HostGuardMiddleware
 from tillpoint.web.routers import (
     account,
+    admin_api_keys,
     admin_audit,
     admin_catalog,
     admin_coupons,
@@ -48,6 +49,7 @@ from tillpoint.web.routers import (
     cart,
     catalog,
     checkout,
+    checkout_sessions,
     coupons,
     docs,
     inventory,
@@ -192,6 +194,8 @@ _ROUTERS = (
     admin_orders.router,
     admin_audit.router,
     admin_webhooks.router,
+    admin_api_keys.router,
+    checkout_sessions.router,
     admin_pages.router,
     pages.router,
 )

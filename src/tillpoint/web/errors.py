@@ -85,6 +85,8 @@ def database_unreachable(exc: DBAPIError) -> bool:
 
 async def _tillpoint(_req: Request, exc: TillpointError) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if exc.code == "invalid_api_key":  # RFC 6750: say which scheme to use
+        headers = {"WWW-Authenticate": 'Bearer realm="tillpoint"'}
     return error_json(
         exc.status,
         exc.code,

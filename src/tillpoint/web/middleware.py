@@ -22,7 +22,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/api/inventory/webhook")
+# /api/v1 takes an API key in the Authorization header only, never a cookie: no CSRF.
+CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/api/inventory/webhook", "/api/v1/")
 
 
 async def _send_error(

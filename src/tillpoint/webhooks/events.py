@@ -20,6 +20,8 @@ class EventType(StrEnum):
     order_fulfilled = "order.fulfilled"
     order_cancelled = "order.cancelled"
     inventory_low_stock = "inventory.low_stock"
+    checkout_session_completed = "checkout.session.completed"
+    checkout_session_expired = "checkout.session.expired"
 
 
 class OrderTotals(BaseModel):
@@ -109,7 +111,57 @@ class LowStockData(BaseModel):
     threshold: int
 
 
-EventData = OrderData | OrderRefundedData | OrderCancelledData | OrderFulfilledData | LowStockData
+class CheckoutSessionLine(BaseModel):
+    sku: str | None
+    name: str
+    quantity: int
+    unit_amount: int
+    amount_total: int
+
+
+class CheckoutSessionData(BaseModel):
+    """A checkout session as ``GET /api/v1/checkout-sessions/{id}`` answers it (money in
+    minor units: the order's totals once complete, else the line items')."""
+
+    id: str
+    object: str = "checkout_session"
+    status: str
+    url: str | None
+    expires_at: datetime
+    created_at: datetime
+    success_url: str
+    cancel_url: str
+    client_reference_id: str | None
+    customer_email: str | None
+    metadata: dict[str, str]
+    allow_coupons: bool
+    currency: str
+    amount_subtotal: int
+    amount_discount: int
+    amount_shipping: int
+    amount_tax: int
+    amount_total: int
+    line_items: list[CheckoutSessionLine]
+    order_id: str | None
+    order_number: str | None
+
+
+class CheckoutSessionEventData(BaseModel):
+    """``checkout.session.completed`` (with its order) and ``checkout.session.expired``
+    (``order`` null)."""
+
+    checkout_session: CheckoutSessionData
+    order: OrderData | None
+
+
+EventData = (
+    OrderData
+    | OrderRefundedData
+    | OrderCancelledData
+    | OrderFulfilledData
+    | LowStockData
+    | CheckoutSessionEventData
+)
 
 
 def event_body(event_id: str, event_type: str, created_at: datetime, data: object) -> bytes:

@@ -17,6 +17,9 @@ from tillpoint.webhooks.endpoints import (
     update_endpoint,
 )
 from tillpoint.webhooks.events import (
+    CheckoutSessionData,
+    CheckoutSessionEventData,
+    CheckoutSessionLine,
     EventType,
     FulfillmentData,
     LowStockData,
@@ -32,6 +35,9 @@ from tillpoint.webhooks.events import (
 from tillpoint.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "CheckoutSessionData",
+    "CheckoutSessionEventData",
+    "CheckoutSessionLine",
     "EndpointChanges",
     "EndpointDraft",
     "EventType",

@@ -9,21 +9,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
 
+from tillpoint.auth.public import SessionContext
 from tillpoint.catalog import public as catalog_public
-from tillpoint.errors import NotFound
+from tillpoint.checkout_sessions import public as checkout_sessions
+from tillpoint.errors import Conflict, NotFound, Unauthorized
 from tillpoint.money_format import negotiate_locale
 from tillpoint.runtime import Runtime
-from tillpoint.web.deps import RuntimeDep
+from tillpoint.web.deps import RuntimeDep, client_ip, get_session
 from tillpoint.web.pages.address_rules import COUNTRIES, address_form_rules
 from tillpoint.web.pages.display import money_filter
 from tillpoint.web.pages.stock_levels import catalog_levels
+from tillpoint.web.routers.session import set_session_cookies
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
 
@@ -110,18 +113,80 @@ async def cart_page(request: Request) -> HTMLResponse:
     return _page(request, "cart.html", title="Your cart")
 
 
+async def _current_session(request: Request, rt: Runtime) -> SessionContext | None:
+    try:
+        return await get_session(request, rt)
+    except Unauthorized:
+        return None
+
+
 @router.get("/checkout", response_class=HTMLResponse, include_in_schema=False)
 async def checkout_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
-    """The checkout; the step shown is the server-side checkout's state."""
+    """The checkout; the step shown is the server-side checkout's state. For a checkout
+    session's cart: "Back to shop" (its cancel_url) and, once paid, its success_url."""
+    cs_id = request.query_params.get("checkout_session")
+    current = None if cs_id else await _current_session(request, rt)
+    links = await checkout_sessions.page_links(
+        rt, cart_id=current.cart_id if current else None, cs_id=cs_id
+    )
     return _page(
         request,
         "checkout.html",
         title="Checkout",
+        session_links=links,
         countries=COUNTRIES,
         stripe_js_url=stripe_js_url(rt.settings.stripe_js_origin),
         # The sign-in form's hint states the rule auth/passwords.py enforces.
         password_min_length=rt.settings.password_min_length,
     )
+
+
+CheckoutSessionId = Annotated[str, PathParam(max_length=40, pattern=r"^cs_[0-9A-Za-z]{22}$")]
+
+
+def _ended_page(
+    request: Request, heading: str, message: str, back_url: str, status: int
+) -> HTMLResponse:
+    response = _page(
+        request, "checkout_session_ended.html", title=heading, heading=heading,
+        message=message, back_url=back_url,
+    )  # fmt: skip
+    response.status_code = status
+    return response
+
+
+@router.get("/checkout/sessions/{session_id}", include_in_schema=False, response_model=None)
+async def open_checkout_session(
+    request: Request, session_id: CheckoutSessionId, rt: RuntimeDep
+) -> Response:
+    """A checkout session's ``url``: a fresh guest session with the session's cart, then
+    the checkout (303); the same browser again resumes it. Ended: a page saying so."""
+    current = await _current_session(request, rt)
+    try:
+        opened = await checkout_sessions.open_in_browser(
+            rt, session_id, current.cart_id if current else None,
+            ip_address=client_ip(request), user_agent=request.headers.get("user-agent"),
+        )  # fmt: skip
+    except NotFound:
+        response = _page(request, "not_found.html", title="Not found",
+                         message="This checkout link is not valid.")  # fmt: skip
+        response.status_code = 404
+        return response
+    except Conflict as exc:  # out of stock since the shop made the link
+        row = await checkout_sessions.get_session(rt, session_id)
+        return _ended_page(request, "Not available", exc.message, row.cancel_url, 409)
+    row = opened.session
+    if opened.ended:
+        if row.status == checkout_sessions.COMPLETE:
+            url = checkout_sessions.success_url_for(row.success_url, row.id)
+            return _ended_page(request, "Already paid", "This purchase is complete.", url, 200)
+        return _ended_page(request, "Link expired", "This checkout link has expired.",
+                           row.cancel_url, 410)  # fmt: skip
+    target = f"{request.scope.get('root_path', '')}/checkout?checkout_session={row.id}"
+    redirect = RedirectResponse(target, status_code=303)
+    if opened.token is not None and opened.context is not None:
+        set_session_cookies(redirect, rt.settings, opened.token, opened.context)
+    return redirect
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)

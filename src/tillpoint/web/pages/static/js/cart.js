@@ -70,6 +70,7 @@ function renderLines() {
     form.addEventListener("submit", (e) => { e.preventDefault(); setQuantity(item, form); });
     qty.addEventListener("change", () => setQuantity(item, form));
     node.querySelector(".line-remove").addEventListener("click", () => removeLine(item));
+    lockLine(node, item, qty);
     lines.append(node);
   }
   for (const item of cart.items) {
@@ -85,6 +86,21 @@ function renderLines() {
     const target = line ? line.querySelector(`[data-role="${focusedRole}"]`) : null;
     if (target) target.focus();
   }
+}
+
+// A line the shop set through a checkout session: no remove, and a quantity only within
+// the shop's bounds (the API refuses anything else: 409 cart_line_locked).
+function lockLine(node, item, qty) {
+  const lock = item.metadata && item.metadata.checkout_session;
+  if (!lock) return;
+  node.querySelector(".line-remove").hidden = true;
+  qty.min = String(lock.min);
+  qty.max = String(lock.max);
+  if (lock.min === lock.max) {
+    qty.readOnly = true;
+    node.querySelector(".line-update").hidden = true;
+  }
+  if (couponForm && !lock.coupons) couponForm.hidden = true;
 }
 
 function visuallyHidden(text) {

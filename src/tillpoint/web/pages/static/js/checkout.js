@@ -538,6 +538,12 @@ const STEPS = {
     root.querySelector("[data-failure-reason]").textContent = reason;
   },
   async order_confirmation() {
+    // A checkout session's purchase: back to the shop's success_url (session id filled in).
+    const sessionBox = document.getElementById("checkout-session");
+    if (sessionBox && sessionBox.dataset.successUrl) {
+      location.assign(sessionBox.dataset.successUrl);
+      return;
+    }
     showCartCount(0);
     const c = ctx();
     const email = (c.guest_info && c.guest_info.email) || (me && me.email);
