@@ -4,13 +4,15 @@ client a shop uses. A key is made through the admin API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.api.test_checkout_sessions import open_url, pay
 from tests.support import Api
+from tests.webhook_receiver import Receiver, serve_receiver
 from tillpoint.client import (
     AsyncTillpointClient,
     AuthenticationError,
@@ -21,7 +23,11 @@ from tillpoint.client import (
     PriceData,
     PriceDataLineItem,
     SkuLineItem,
+    construct_event,
 )
+from tillpoint.runtime import Runtime
+from tillpoint.sweeper import run_sweep
+from tillpoint.webhooks.public import EndpointDraft, EventType, create_endpoint, rotate_secret
 
 SHOP = "http://shop.example:5001"
 SUCCESS = f"{SHOP}/success?session_id={{CHECKOUT_SESSION_ID}}"
@@ -140,3 +146,39 @@ async def test_a_wrong_key_and_a_missing_scope(app: Any, admin_api: Api, seeded:
                 line_items=LINES, success_url=SUCCESS, cancel_url=CANCEL
             )
     assert (scope.value.status, scope.value.code) == (403, "api_key_scope_missing")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve_receiver()
+
+
+async def test_a_paid_session_reads_complete_and_its_webhook_verifies(
+    tp: AsyncTillpointClient, rt: Runtime, new_api: Any, receiver: Receiver
+) -> None:
+    hook = await create_endpoint(
+        rt, EndpointDraft(receiver.url, (EventType.checkout_session_completed,))
+    )
+    made = await tp.create_checkout_session(
+        line_items=LINES, success_url=SUCCESS, cancel_url=CANCEL, client_reference_id="cart-9"
+    )
+    assert made.url is not None
+    shopper = await open_url(new_api, made.url)
+    paid = await pay(shopper)
+    assert paid["state"] == "order_confirmation", paid
+    done = await tp.get_checkout_session(made.id)
+    assert (done.status, done.url) == ("complete", None)
+    assert done.order_id and done.order_number
+    assert done.amount_total == done.amount_subtotal + done.amount_shipping + done.amount_tax
+    # A rotation in between: the delivery carries both secrets' v1, either verifies it.
+    rotated = await rotate_secret(rt, hook.id)
+    assert (await run_sweep(rt))["webhooks"] == 1
+    (delivery,) = receiver.received
+    header = delivery.headers["Tillpoint-Signature"]
+    assert header.count("v1=") == 2
+    for secret in (hook.secret, rotated.secret):
+        event = construct_event(delivery.body, header, secret)
+        assert event.type == "checkout.session.completed"
+        assert event.checkout_session == done
+        assert event.order is not None and event.order.id == done.order_id
+        assert event.order.totals.total == done.amount_total
