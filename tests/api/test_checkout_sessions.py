@@ -557,3 +557,23 @@ async def test_no_allowed_hosts_means_no_sessions(
     r = await server.post(SESSIONS, json=body(product.sku), headers=auth(secret))
     assert r.status_code == 422
     assert "TILLPOINT_ALLOWED_REDIRECT_HOSTS" in r.json()["error"]["fields"][0]["message"]
+
+
+async def test_signing_in_keeps_the_session_cart_as_it_is(
+    server: httpx.AsyncClient, secret: str, rt: Runtime, new_api: Any, user_api: Api
+) -> None:
+    from tests.conftest import USER_EMAIL, USER_PASSWORD
+
+    product = await factories.product(rt, price=900)
+    own = await factories.product(rt, price=100)
+    r = await user_api.post("/api/cart/items", json={"product_id": own.id, "quantity": 1})
+    assert r.status_code == 200, r.text  # the customer's own cart has a line already
+    made = await make(server, secret, body(product.sku))
+    shopper = await open_url(new_api, made["url"])
+    before = (await shopper.get("/api/cart")).json()
+    assert (await shopper.login(USER_EMAIL, USER_PASSWORD)).status_code == 200
+    after = (await shopper.get("/api/cart")).json()
+    assert after["id"] == before["id"]  # adopted, not merged into the customer's cart
+    assert [(i["product_id"], i["quantity"]) for i in after["items"]] == [(product.id, 2)]
+    r = await shopper.patch(f"/api/cart/items/{after['items'][0]['id']}", json={"quantity": 1})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "cart_line_locked"

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.shopper import pay_with, to_delivery
+from tests.e2e.shopper import pay_with, screen, step, to_delivery
 from tillpoint.api_keys.public import create_key
 
 
@@ -59,22 +59,26 @@ def settings_overrides(shop_port: int) -> dict[str, Any]:
     return {"allowed_redirect_hosts": f"127.0.0.1:{shop_port}", "payment_gateway": "sandbox"}
 
 
+@pytest.mark.parametrize("card", ["4242", "3155"], ids=["card", "3-d-secure"])
 def test_pay_through_a_checkout_session_and_return_to_the_shop(
-    page: Any, live: LiveServer, shop: str
+    page: Any, live: LiveServer, shop: str, card: str
 ) -> None:
     secret = live.call(lambda rt: create_key(rt, "e2e shop")).secret
     made = httpx.post(
         f"{live.url}/api/v1/checkout-sessions",
-        headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "e2e-1"},
+        headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": f"e2e-{card}"},
         json={
             "line_items": [
                 {"sku": "TEA-ASSAM", "quantity": 2},
-                {"price_data": {"currency": "USD", "unit_amount": 350, "name": "Gift note"},
-                 "quantity": 1},
-            ],  # fmt: skip
+                {
+                    "price_data": {"currency": "USD", "unit_amount": 350, "name": "Gift note"},
+                    "quantity": 1,
+                },
+            ],
             "success_url": f"{shop}/success?session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": f"{shop}/cart",
             "client_reference_id": "shop-order-1",
+            "customer_email": "buyer@example.com",
         },
         timeout=10,
     )
@@ -91,11 +95,18 @@ def test_pay_through_a_checkout_session_and_return_to_the_shop(
     page.goto(session["url"])
     page.wait_for_selector("html[data-ready='true']")
     summary = page.locator("#summary-lines")
-    expect(summary).to_contain_text("2 × Assam Breakfast Tea, 250 g")
-    expect(summary).to_contain_text("1 × Gift note")
+    expect(summary).to_contain_text("2 \u00d7 Assam Breakfast Tea, 250 g")
+    expect(summary).to_contain_text("1 \u00d7 Gift note")
 
+    # customer_email prefills the contact form.
+    expect(screen(page, "contact").get_by_label("Email", exact=True)).to_have_value(
+        "buyer@example.com"
+    )
     to_delivery(page, "buyer@example.com")
-    pay_with(page, "4242")
+    pay_with(page, card)
+    if card == "3155":  # the bank's challenge first, then the order
+        challenge = step(page, "payment_requires_action")
+        challenge.get_by_role("button", name="Complete authentication").click()
     page.wait_for_url(f"{shop}/success?session_id={session['id']}")
     expect(page.locator("#path")).to_have_text(f"/success?session_id={session['id']}")
 

@@ -35,6 +35,7 @@ from tillpoint.cart.public import (
     CouponRevalidator,
     MergeReport,
     create_cart,
+    holds_locked_lines,
     lock_cart,
     merge_carts,
     revalidate_applied_coupons,
@@ -425,6 +426,8 @@ async def _settle_cart(
         return adopted or (await create_cart(rt, s, user_id=user.id)).id, None
     if guest_cart is None or (not guest_cart.items and not guest_cart.coupons):
         return owned, None
+    if holds_locked_lines(guest_cart):  # a checkout session's cart goes on as it is
+        return await _adopt(s, guest_cart, user) or owned, None
     # merge_carts locks both carts in id order and re-checks that both are still active.
     report = await merge_carts(
         rt, s, source_id=guest_cart.id, target_id=owned, revalidate=revalidate

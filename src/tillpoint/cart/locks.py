@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tillpoint.cart.models import CartItem
+from tillpoint.cart.models import Cart, CartItem
 from tillpoint.errors import Conflict, FieldError, InvalidInput
 
 LOCK_KEY = "checkout_session"
@@ -45,6 +45,12 @@ def lock_of(meta: Mapping[str, Any] | None) -> LineLock | None:
 
 def locks_in(items: Iterable[CartItem]) -> list[LineLock]:
     return [lock for item in items if (lock := lock_of(item.meta)) is not None]
+
+
+def holds_locked_lines(cart: Cart) -> bool:
+    """Whether ``cart`` is a checkout session's (at sign-in it is adopted, never merged:
+    its lines stay locked and its session finds it)."""
+    return bool(locks_in(cart.items))
 
 
 def _locked() -> Conflict:

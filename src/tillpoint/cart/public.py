@@ -10,7 +10,7 @@ from tillpoint.cart.applied_coupons import audit_removals, price_applied_coupons
 from tillpoint.cart.cache import invalidate
 from tillpoint.cart.coupon_guessing import PREFIX, apply_coupon_limited
 from tillpoint.cart.coupons import remove_coupon, revalidate_locked_cart
-from tillpoint.cart.locks import LineLock
+from tillpoint.cart.locks import LineLock, holds_locked_lines
 from tillpoint.cart.merge import (
     CouponRevalidator,
     MergeReport,
@@ -67,6 +67,7 @@ __all__ = [
     "fill_locked_cart",
     "get_cart",
     "held_by_owner",
+    "holds_locked_lines",
     "insert_new_cart",
     "invalidate",
     "lock_cart",

@@ -40,6 +40,7 @@ class PageLinks:
     cancel_url: str
     success_url: str
     allow_coupons: bool
+    customer_email: str | None
 
 
 def is_open(rt: Runtime, row: CheckoutSession) -> bool:
@@ -104,5 +105,9 @@ async def page_links(
     if row is None:
         return None
     return PageLinks(
-        row.id, row.cancel_url, success_url_for(row.success_url, row.id), row.allow_coupons
+        row.id,
+        row.cancel_url,
+        success_url_for(row.success_url, row.id),
+        row.allow_coupons,
+        row.customer_email,
     )

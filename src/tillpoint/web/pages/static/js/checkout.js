@@ -247,7 +247,9 @@ const SCREENS = {
     form.addEventListener("submit", (event) => { event.preventDefault(); submitContact(form); });
     form.elements.same_billing.addEventListener("change", () => toggleBilling(form));
     const info = ctx().guest_info || {};
-    if (info.email) form.elements.email.value = info.email;
+    // A checkout session's customer_email prefills the form (the shopper may change it).
+    const sessionEmail = (document.getElementById("checkout-session") || { dataset: {} }).dataset.customerEmail;
+    if (info.email || sessionEmail) form.elements.email.value = info.email || sessionEmail;
     form.elements.marketing_consent.checked = Boolean(info.marketing_consent);
     showContact();
     const shipping = ctx().shipping_address || names();
