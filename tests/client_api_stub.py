@@ -30,6 +30,7 @@ class StubApi:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     replays: dict[str, tuple[bytes, int, dict[str, Any]]] = field(default_factory=dict)
     hang: threading.Event | None = None
+    refuse_next: tuple[str, str] | None = None  # (code, message): the next create is a 422
 
 
 def session_json(n: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +68,10 @@ def _create(api: StubApi, headers: dict[str, str], raw: bytes) -> tuple[int, dic
         if seen_body != raw:
             return 409, error("idempotency_key_reused", "that key was used with another body")
         return status, answer
+    if api.refuse_next is not None:
+        (code, message), api.refuse_next = api.refuse_next, None
+        problem = {"path": ["line_items", 0, "sku"], "code": code, "message": message}
+        return 422, error(code, message, [problem])
     body = json.loads(raw)
     for i, item in enumerate(body["line_items"]):
         if item.get("sku") == "NO-SUCH-SKU":

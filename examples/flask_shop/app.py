@@ -8,8 +8,8 @@ import os
 import uuid
 from pathlib import Path
 
-from flask import Flask, abort, redirect, render_template, request
-from werkzeug.wrappers import Response
+from flask import Flask, Response, abort, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from tillpoint.client import (
     SignatureVerificationError,
@@ -45,19 +45,23 @@ def create_app() -> Flask:
         return render_template("product.html", product=PRODUCTS[slug])
 
     @app.post("/products/<slug>/buy")
-    def buy(slug: str) -> Response:
+    def buy(slug: str) -> BaseResponse:
         """Create the checkout session on the server (the key never reaches the browser)
         and send the shopper to tillpoint's page."""
         if slug not in PRODUCTS:
             abort(404)
-        session = tillpoint.create_checkout_session(
-            line_items=[PRODUCTS[slug].line_item()],
-            success_url=f"{shop_url}/success?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{shop_url}/products/{slug}",
-            client_reference_id=f"flask-{uuid.uuid4().hex[:12]}",
-            metadata={"shop": "flask_shop", "product": slug},
-        )
-        if session.url is None:
+        try:
+            session = tillpoint.create_checkout_session(
+                line_items=[PRODUCTS[slug].line_item()],
+                success_url=f"{shop_url}/success?session_id={{CHECKOUT_SESSION_ID}}",
+                cancel_url=f"{shop_url}/products/{slug}",
+                client_reference_id=f"flask-{uuid.uuid4().hex[:12]}",
+                metadata={"shop": "flask_shop", "product": slug},
+            )
+        except TillpointError as exc:  # e.g. sold out (422), or tillpoint unreachable
+            problem = render_template("product.html", product=PRODUCTS[slug], error=exc.message)
+            return Response(problem, status=503 if exc.status is None else 422)
+        if session.url is None:  # never for a new session; no page to send the shopper to
             abort(502)
         return redirect(session.url, code=303)
 

@@ -192,3 +192,10 @@ def test_a_forged_delivery_is_refused_and_not_recorded(shop: Shop, forged: Any) 
     body, headers = forged()
     assert shop.post("/webhooks/tillpoint", body, headers).status == 400
     assert "No paid orders yet" in shop.get("/orders").text
+
+
+def test_buy_says_so_when_tillpoint_refuses(shop: Shop, case: Case, stub: StubApi) -> None:
+    stub.refuse_next = ("out_of_stock", "Only 0 left.")
+    refused = shop.post(f"/products/{case.sku_slug}/buy")
+    assert refused.status == 422 and 'role="alert"' in refused.text
+    assert "Only 0 left." in refused.text

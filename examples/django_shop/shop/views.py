@@ -49,14 +49,19 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
 def buy(request: HttpRequest, slug: str) -> HttpResponse:
     if slug not in PRODUCTS:
         raise Http404(slug)
-    session = tillpoint().create_checkout_session(
-        line_items=[PRODUCTS[slug].line_item()],
-        success_url=f"{settings.SHOP_URL}/success?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=f"{settings.SHOP_URL}/products/{slug}",
-        client_reference_id=f"django-{uuid.uuid4().hex[:12]}",
-        metadata={"shop": "django_shop", "product": slug},
-    )
-    if session.url is None:
+    try:
+        session = tillpoint().create_checkout_session(
+            line_items=[PRODUCTS[slug].line_item()],
+            success_url=f"{settings.SHOP_URL}/success?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{settings.SHOP_URL}/products/{slug}",
+            client_reference_id=f"django-{uuid.uuid4().hex[:12]}",
+            metadata={"shop": "django_shop", "product": slug},
+        )
+    except TillpointError as exc:  # e.g. sold out (422), or tillpoint unreachable
+        context = {"product": PRODUCTS[slug], "error": exc.message}
+        status = 503 if exc.status is None else 422
+        return render(request, "shop/product.html", context, status=status)
+    if session.url is None:  # never for a new session; no page to send the shopper to
         return HttpResponse("tillpoint gave no checkout page", status=502)
     return HttpResponseRedirect(session.url, status=303)
 
