@@ -321,6 +321,12 @@ async def test_idempotency_key_replays_and_refuses_another_body(
     )
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"
+    # Another API key's Idempotency-Key is its own.
+    other_key = (await create_key(rt, "another shop")).secret
+    theirs = await server.post(
+        SESSIONS, json=body(product.sku), headers={**auth(other_key), "Idempotency-Key": "create-1"}
+    )
+    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
     # Two retries racing with one key: still one session.
     headers = {**auth(secret), "Idempotency-Key": "create-2"}
     both = await asyncio.gather(
@@ -329,7 +335,7 @@ async def test_idempotency_key_replays_and_refuses_another_body(
     assert {r.status_code for r in both} == {201}
     assert both[0].json()["id"] == both[1].json()["id"]
     async with rt.db.transaction() as s:
-        assert await s.scalar(select(func.count()).select_from(CheckoutSession)) == 2
+        assert await s.scalar(select(func.count()).select_from(CheckoutSession)) == 3
 
 
 OPEN_REDIRECTS = [
@@ -545,8 +551,14 @@ async def test_expire_endpoint(server: httpx.AsyncClient, secret: str, rt: Runti
     assert r.status_code == 200 and (r.json()["status"], r.json()["url"]) == ("expired", None)
     r = await server.post(f"{SESSIONS}/{made['id']}/expire", headers=auth(secret))
     assert r.status_code == 409 and r.json()["error"]["code"] == "checkout_session_not_open"
-    r = await server.get(f"{SESSIONS}/cs_{'a' * 22}", headers=auth(secret))
-    assert r.status_code == 404 and r.json()["error"]["code"] == "checkout_session_not_found"
+    for unknown in (f"cs_{'a' * 22}", "cs_no_such_session", "x"):
+        r = await server.get(f"{SESSIONS}/{unknown}", headers=auth(secret))
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == "checkout_session_not_found"
+        r = await server.post(f"{SESSIONS}/{unknown}/expire", headers=auth(secret))
+        assert r.json()["error"]["code"] == "checkout_session_not_found"
+    r = await server.get(f"{SESSIONS}/cs_no_such_session")  # the key is checked first
+    assert r.status_code == 401
 
 
 async def test_no_allowed_hosts_means_no_sessions(
@@ -577,3 +589,18 @@ async def test_signing_in_keeps_the_session_cart_as_it_is(
     assert [(i["product_id"], i["quantity"]) for i in after["items"]] == [(product.id, 2)]
     r = await shopper.patch(f"/api/cart/items/{after['items'][0]['id']}", json={"quantity": 1})
     assert r.status_code == 409 and r.json()["error"]["code"] == "cart_line_locked"
+
+
+async def test_a_url_opened_after_the_stock_ran_out_says_so(
+    server: httpx.AsyncClient, secret: str, rt: Runtime, new_api: Any
+) -> None:
+    from tillpoint.inventory.levels import adjust_stock
+
+    product = await stocked(rt, 2)
+    made = await make(server, secret, body(product.sku))
+    await adjust_stock(rt, product.id, on_hand=1, reason="breakage")
+    browser: Api = await new_api(start=False)
+    r = await browser.client.get(made["url"].removeprefix("http://testserver"))
+    assert r.status_code == 409 and f'href="{CANCEL}"' in r.text and "Back to shop" in r.text
+    r = await browser.client.get(f"/checkout/sessions/cs_{'b' * 22}")
+    assert r.status_code == 404

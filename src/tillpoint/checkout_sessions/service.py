@@ -43,6 +43,13 @@ class Creator:
     idempotency_key: str | None = None
     actor: Actor = SYSTEM
 
+    @property
+    def stored_key(self) -> str | None:
+        """The retry key as stored: one API key's keys never answer for another's."""
+        if not self.idempotency_key:
+            return None
+        return f"{self.api_key_id or '-'}:{self.idempotency_key}"
+
 
 def request_hash(body: CheckoutSessionIn) -> str:
     """The body as sent (defaults applied), canonically: an Idempotency-Key retry must match."""
@@ -137,9 +144,10 @@ async def create_session(
     success_url = check_redirect_url(rt.settings, "success_url", body.success_url)
     cancel_url = check_redirect_url(rt.settings, "cancel_url", body.cancel_url)
     digest = request_hash(body)
+    stored = who.stored_key
     try:
         async with rt.db.transaction() as s:
-            if who.idempotency_key and (found := await _replay(s, who.idempotency_key, digest)):
+            if stored and (found := await _replay(s, stored, digest)):
                 return found, False
             lines = [await _resolve_line(rt, s, i, item) for i, item in enumerate(body.line_items)]
             await _check_stock(rt, s, lines)
@@ -149,11 +157,11 @@ async def create_session(
             await audit(rt, s, row, "created", who.actor)
             return row, True
     except IntegrityError:
-        if not who.idempotency_key:
+        if not stored:
             raise
     # Two retries with one key at once: the other one made it.
     async with rt.db.transaction() as s:
-        found = await _replay(s, who.idempotency_key, digest)
+        found = await _replay(s, stored, digest)
         if found is None:
             raise Conflict("Retry the request.", code="idempotency_conflict")
         return found, False
@@ -172,7 +180,7 @@ def _new_row(
     subtotal = sum(line["unit_amount"] * line["quantity"] for line in lines)
     return CheckoutSession(
         id=new_id("cs"), status=OPEN, api_key_id=who.api_key_id,
-        idempotency_key=who.idempotency_key, request_hash=digest, success_url=success_url,
+        idempotency_key=who.stored_key, request_hash=digest, success_url=success_url,
         cancel_url=cancel_url, customer_email=body.customer_email,
         client_reference_id=body.client_reference_id, meta=dict(body.metadata),
         allow_coupons=body.allow_coupons, currency=rt.settings.default_currency, lines=lines,

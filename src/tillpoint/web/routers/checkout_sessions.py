@@ -18,12 +18,15 @@ from tillpoint.web.deps import RuntimeDep, client_ip
 from tillpoint.web.routers.payments import IdempotencyKey
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
+from tillpoint.web.screening import OPAQUE_TOKEN
 from tillpoint.webhooks.public import CheckoutSessionData
 
 router = APIRouter(prefix="/api/v1/checkout-sessions", tags=["checkout sessions"],
                    route_class=TypedPathRoute)  # fmt: skip
 
-SessionId = Annotated[str, Path(max_length=40, pattern=r"^cs_[0-9A-Za-z]{22}$")]
+# Any id up to 100 characters reaches the handler: after the key check, a malformed id is
+# refused as an unknown one (404 checkout_session_not_found), as the API docs promise.
+SessionId = Annotated[str, Path(min_length=1, max_length=100, json_schema_extra=OPAQUE_TOKEN)]
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
