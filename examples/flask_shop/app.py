@@ -67,8 +67,11 @@ def create_app() -> Flask:
 
     @app.get("/success")
     def success() -> str:
+        session_id = request.args.get("session_id")
+        if not session_id:
+            abort(404)
         try:
-            session = tillpoint.get_checkout_session(request.args.get("session_id", ""))
+            session = tillpoint.get_checkout_session(session_id)
         except TillpointError as exc:
             abort(404 if exc.status == 404 else 502)
         return render_template("success.html", session=session)

@@ -95,8 +95,12 @@ async def test_create_get_and_expire(tp: AsyncTillpointClient) -> None:
     with pytest.raises(NotFoundError) as missing:
         await tp.get_checkout_session("cs_" + "a" * 22)
     assert missing.value.code == "checkout_session_not_found"
-    with pytest.raises(NotFoundError):  # not even an id: no route answers it
+    with pytest.raises(NotFoundError) as malformed:  # not even an id
+        await tp.get_checkout_session("cs_no_such_session")
+    assert malformed.value.code == "checkout_session_not_found"
+    with pytest.raises(NotFoundError) as elsewhere:  # one path segment: no other route
         await tp.get_checkout_session("../../admin/users")
+    assert elsewhere.value.status == 404
 
 
 async def test_the_idempotency_key_is_honoured(tp: AsyncTillpointClient) -> None:

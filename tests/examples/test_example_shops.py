@@ -167,6 +167,7 @@ def test_the_success_page_reads_the_session(shop: Shop, case: Case) -> None:
     page = shop.get("/success?session_id=cs_0001")
     assert page.status == 200 and "being confirmed" in page.text and "is open" in page.text
     assert shop.get("/success?session_id=cs_nope").status == 404
+    assert shop.get("/success").status == 404
 
 
 def test_a_verified_completion_is_recorded_once(shop: Shop) -> None:

@@ -136,6 +136,9 @@ def test_an_id_cannot_reach_another_route(caller: Caller, stub: StubApi) -> None
         caller.call("get_checkout_session", "../../admin/users")
     assert missing.value.code == "checkout_session_not_found"
     assert stub.seen[0].path == "/api/v1/checkout-sessions/..%2F..%2Fadmin%2Fusers"
+    with pytest.raises(ValueError, match="id is required"):  # not the collection's URL
+        caller.call("get_checkout_session", "")
+    assert len(stub.seen) == 1
 
 
 def test_refusals_carry_status_code_and_field_paths(caller: Caller) -> None:

@@ -68,8 +68,11 @@ def buy(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def success(request: HttpRequest) -> HttpResponse:
+    session_id = request.GET.get("session_id")
+    if not session_id:
+        raise Http404("no checkout session given")
     try:
-        session = tillpoint().get_checkout_session(request.GET.get("session_id", ""))
+        session = tillpoint().get_checkout_session(session_id)
     except TillpointError as exc:
         if exc.status == 404:
             raise Http404("no such checkout session") from exc

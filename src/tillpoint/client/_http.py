@@ -96,4 +96,6 @@ def error_of(response: httpx.Response) -> TillpointError:
 
 def segment(session_id: str) -> str:
     """An id as one path segment (an id with a ``/`` cannot reach another route)."""
+    if not session_id:
+        raise ValueError("a checkout session id is required")
     return quote(session_id, safe="")
