@@ -1,0 +1,1 @@
+"""A minimal Flask shop paying through tillpoint (see README.md)."""
