@@ -117,6 +117,8 @@ _PATH_EXAMPLES = {
     "^([0-9]{1,12}|[0-9]*[A-Za-z][A-Za-z0-9_.:-]*)$": "prod_" + "A" * 22,
     "^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$": "SKU-1",
     "^[A-Za-z0-9_-]+$": "webhook-token-0123456789abcdef",
+    # A checkout session id: any printable text reaches the handler (404 in its own code).
+    "^[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$": "cs_" + "A" * 22,
 }
 
 

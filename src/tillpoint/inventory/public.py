@@ -51,7 +51,6 @@ from tillpoint.inventory.stock import (
     stock_status_for,
 )
 from tillpoint.inventory.stream import (
-    StockUpdate,
     parse_last_event_id,
     stock_events,
     stock_updates,
@@ -81,7 +80,6 @@ __all__ = [
     "StockFeed",
     "StockRequest",
     "StockStatus",
-    "StockUpdate",
     "adjust_stock",
     "cart_reservation_id",
     "cart_stock_problems",
