@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -46,6 +47,8 @@ def live(request: pytest.FixtureRequest, settings: Settings, backend: str) -> It
 
 
 def test_a_purchase_through_the_shop_mounted_under_a_prefix(page: Any, live: LiveServer) -> None:
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
     page.goto("/")
     expect(page.get_by_role("heading", name="Host shop")).to_be_visible()
     page.get_by_role("link", name="Checkout").click()
@@ -76,8 +79,11 @@ def test_a_purchase_through_the_shop_mounted_under_a_prefix(page: Any, live: Liv
     assert paths[0] == "/"
     stray = [p for p in paths[1:] if not p.startswith(PREFIX + "/")]
     assert stray == [], stray
-    for called in ("/api/session", "/api/payment/sandbox/authenticate", "/api/inventory/stream"):
+    for called in ("/api/session", "/api/payment/sandbox/authenticate"):
         assert PREFIX + called in paths, called
+    # Live stock came over the WebSocket, under the prefix too.
+    assert sockets, "the page opened no stock socket"
+    assert all(urlsplit(url).path == PREFIX + "/api/inventory/ws" for url in sockets), sockets
 
 
 def test_the_owner_signs_in_and_out_of_the_mounted_dashboard(page: Any, live: LiveServer) -> None:
