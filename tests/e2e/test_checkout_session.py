@@ -90,6 +90,9 @@ def test_pay_through_a_checkout_session_and_return_to_the_shop(
     page.wait_for_selector("html[data-ready='true']")
     back = page.get_by_role("link", name="Back to shop")
     expect(back).to_have_attribute("href", f"{shop}/cart")
+    # The shop's checkout leads nowhere else: not to tillpoint's own catalog or cart.
+    expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
+    expect(page.locator("a.brand")).to_have_attribute("href", f"{shop}/cart")
     back.click()
     page.wait_for_url(f"{shop}/cart")
     page.goto(session["url"])
