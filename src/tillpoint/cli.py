@@ -22,6 +22,7 @@ from tillpoint.runtime import Runtime
 if TYPE_CHECKING:
     from tillpoint.api_keys.public import ApiKeyInfo
     from tillpoint.catalog.public import ImportReport, ImportRow
+    from tillpoint.tax.public import TaxJobInfo
     from tillpoint.webhooks.public import WebhookEndpoint
 
 app = typer.Typer(
@@ -622,6 +623,43 @@ def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key
 
     key = _run_or_exit(lambda rt: revoke_key(rt, key_id))
     typer.echo(json.dumps(_key_json(key), indent=2))
+
+
+tax_app = typer.Typer(help="The record of sales at AvaTax or TaxJar.", no_args_is_help=True)
+app.add_typer(tax_app, name="tax")
+
+
+def _tax_job_json(job: TaxJobInfo) -> dict[str, object]:
+    return {
+        "id": job.id, "order_id": job.order_id, "provider": job.provider, "kind": job.kind,
+        "status": job.status, "attempts": job.attempts,
+        "available_at": job.available_at.isoformat(), "last_error": job.last_error,
+    }  # fmt: skip
+
+
+@tax_app.command("jobs")
+def tax_jobs(
+    status: Annotated[
+        str | None, typer.Option("--status", help="pending, done, failed or skipped.")
+    ] = None,
+) -> None:
+    """The sales, voids and refunds sent (or still to send) to the tax provider, as JSON."""
+    from tillpoint.tax.public import JOB_STATUSES, list_tax_jobs
+
+    if status is not None and status not in JOB_STATUSES:
+        typer.echo(f"--status must be one of {', '.join(JOB_STATUSES)}", err=True)
+        raise typer.Exit(2)
+    jobs = _run_or_exit(lambda rt: list_tax_jobs(rt, status))
+    typer.echo(json.dumps([_tax_job_json(j) for j in jobs], indent=2))
+
+
+@tax_app.command("retry")
+def tax_retry(job_id: Annotated[str, typer.Argument(help="A failed job's id.")]) -> None:
+    """Send a job that gave up once more, at the next sweep (e.g. after fixing the keys)."""
+    from tillpoint.tax.public import retry_tax_job
+
+    job = _run_or_exit(lambda rt: retry_tax_job(rt, job_id))
+    typer.echo(json.dumps(_tax_job_json(job), indent=2))
 
 
 @app.command("settings")

@@ -7,6 +7,7 @@ order's sale, its void and its refunds, and the sweeper sends them.
 Other packages import this feature through this module only (checked by import-linter's
 "public" contract and tests/unit/test_feature_boundaries.py)."""
 
+from tillpoint.tax.job_admin import JOB_STATUSES, TaxJobInfo, list_tax_jobs, retry_tax_job
 from tillpoint.tax.recording import (
     deliver_tax_transactions,
     queue_tax_refund,
@@ -31,6 +32,7 @@ from tillpoint.tax.types import (
 )
 
 __all__ = [
+    "JOB_STATUSES",
     "RefundedLine",
     "SaleAddress",
     "SaleLine",
@@ -38,14 +40,17 @@ __all__ = [
     "TaxBreakdownItem",
     "TaxCalculation",
     "TaxCalculationService",
+    "TaxJobInfo",
     "TaxRefund",
     "TaxRequest",
     "TaxSale",
     "TaxableLine",
     "build_tax_service",
     "deliver_tax_transactions",
+    "list_tax_jobs",
     "queue_tax_refund",
     "queue_tax_sale",
     "queue_tax_void",
     "records_transactions",
+    "retry_tax_job",
 ]
