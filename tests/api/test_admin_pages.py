@@ -19,6 +19,7 @@ PAGES = [
     "/admin/coupons",
     "/admin/webhooks",
     "/admin/webhooks/whe_123",
+    "/admin/api-keys",
     "/admin/audit",
 ]
 

@@ -34,7 +34,7 @@ from tillpoint.promotions.public import CouponDraft, create_coupon
 from tillpoint.runtime import Runtime
 
 VIEWPORTS = ["page", "mobile_page"]
-NAV = ["Home", "Orders", "Products", "Coupons", "Webhooks", "Audit log"]
+NAV = ["Home", "Orders", "Products", "Coupons", "Webhooks", "API keys", "Audit log"]
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 

@@ -1,9 +1,9 @@
 """A shop owner's day in the admin dashboard, against issue 21's admin API contract
 (/work/notes/issue21_contract.md): orders (filter, search, ship some lines, refund with
-restock or by amount, cancel), products (add, edit every field, variants, stock) and
-webhooks (add, the secret shown once, rotate, disable, deliveries). At 1280 and 360 px,
-on SQLite and PostgreSQL, axe at zero serious or critical violations, hostile text shown
-as text.
+restock or by amount, cancel), products (add, edit every field, variants, stock),
+webhooks (add, the secret shown once, rotate, disable, deliveries) and API keys (create,
+the secret shown once, revoke). At 1280 and 360 px, on SQLite and PostgreSQL, axe at
+zero serious or critical violations, hostile text shown as text.
 
 The README's pictures of these pages come from test_admin_whole_day.py (a day with data).
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -275,7 +276,42 @@ def test_owner_adds_a_webhook_sees_its_secret_once_rotates_and_disables_it(
     _checked(tab, "deliveries")
 
 
-@pytest.mark.parametrize("path", ["/admin/orders", "/admin/products", "/admin/webhooks"])
+def test_owner_creates_an_api_key_sees_it_once_and_revokes_it(tab: Any, live: LiveServer) -> None:
+    admin_signed_in(tab, "/admin/api-keys")
+    form = tab.locator("#key-form")
+    form.get_by_role("button", name="Create key").click()
+    expect(form.locator("[data-error-for=name]")).not_to_be_empty()
+    form.get_by_label(re.compile("^Name")).fill(SCRIPT)
+    form.get_by_label("read checkout sessions").uncheck()
+    form.get_by_role("button", name="Create key").click()
+    box = tab.locator("#secret-box")
+    expect(box).to_be_focused()
+    secret = tab.locator("#secret-value").text_content()
+    assert secret and secret.startswith("tp_sk_")
+    row = tab.locator("#key-table tbody tr").filter(has_text=SCRIPT)
+    expect(row).to_contain_text("checkout_sessions:write")
+    expect(row).to_contain_text(secret[-4:])
+    _checked(tab, "api keys with secret")
+    tab.get_by_role("button", name="I have copied it").click()
+    open_admin(tab, "/admin/api-keys")
+    assert secret not in tab.content()
+
+    # The key works on /api/v1 (an unknown session: 404, not 401) until it is revoked.
+    probe = f"{live.url}/api/v1/checkout-sessions/cs_{'A' * 22}/expire"
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert httpx.post(probe, headers=bearer).status_code == 404
+    tab.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name=re.compile("^Revoke")).click()
+    expect(row).to_contain_text("revoked")
+    expect(row.get_by_role("button", name=re.compile("^Revoke"))).to_have_count(0)
+    refused = httpx.post(probe, headers=bearer)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    _checked(tab, "api keys")
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/orders", "/admin/products", "/admin/webhooks", "/admin/api-keys"]
+)
 def test_contract_pages_are_no_store_and_draw_without_errors(tab: Any, path: str) -> None:
     admin_signed_in(tab, path)
     response = open_admin(tab, path)

@@ -24,6 +24,7 @@ from tillpoint.runtime import Runtime
 from tillpoint.web.deps import RuntimeDep
 from tillpoint.web.pages.router import StaticAssets, base_path
 from tillpoint.web.routing import TypedPathRoute
+from tillpoint.webhooks import public as webhooks_public
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -38,6 +39,7 @@ NAV = (
     ("/admin/products", "Products", "products.html"),
     ("/admin/coupons", "Coupons", "coupons.html"),
     ("/admin/webhooks", "Webhooks", "webhooks.html"),
+    ("/admin/api-keys", "API keys", "api_keys.html"),
     ("/admin/audit", "Audit log", "audit.html"),
 )
 _SECTION = {
@@ -154,7 +156,14 @@ async def admin_coupons(request: Request, rt: RuntimeDep) -> Response:
 @router.get("/admin/webhooks", response_class=HTMLResponse, include_in_schema=False)
 async def admin_webhooks(request: Request, rt: RuntimeDep) -> Response:
     """Webhook endpoints: list, add, rotate the secret, disable."""
-    return await _admin_page(request, rt, "webhooks.html", "Webhooks")
+    events = [event.value for event in webhooks_public.EventType]
+    return await _admin_page(request, rt, "webhooks.html", "Webhooks", events=events)
+
+
+@router.get("/admin/api-keys", response_class=HTMLResponse, include_in_schema=False)
+async def admin_api_keys(request: Request, rt: RuntimeDep) -> Response:
+    """API keys for /api/v1: list, create (the secret shown once), revoke."""
+    return await _admin_page(request, rt, "api_keys.html", "API keys")
 
 
 @router.get("/admin/webhooks/{endpoint_id}", response_class=HTMLResponse, include_in_schema=False)
