@@ -128,6 +128,22 @@ async def test_admin_api_makes_lists_and_revokes_keys_refused_at_once(
     assert refused["outcome"] == "revoked"
 
 
+async def test_guessed_keys_are_refused_each_and_audited_once_per_address(
+    server: httpx.AsyncClient, rt: Runtime
+) -> None:
+    product = await factories.product(rt)
+    for n in range(5):
+        guess = {"Authorization": f"Bearer tp_sk_guess{n:02d}" + "x" * 30}
+        r = await server.post(SESSIONS, json=body(product.sku), headers=guess)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    async with rt.db.transaction() as s:
+        rows = (
+            await s.scalars(select(AuditLog.meta).where(AuditLog.event_type == "api_key_refused"))
+        ).all()
+    # A flood of guesses writes one row per address and minute (the next counts the rest).
+    assert [m["outcome"] for m in rows] == ["unknown_key"]
+
+
 async def test_scopes_and_missing_or_malformed_keys(
     server: httpx.AsyncClient, rt: Runtime, user_api: Api
 ) -> None:

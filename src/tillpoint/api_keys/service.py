@@ -21,6 +21,7 @@ from tillpoint.audit.service import SYSTEM, Actor, AuditEvent, record
 from tillpoint.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 from tillpoint.ids import is_valid_id, new_id
 from tillpoint.runtime import Runtime
+from tillpoint.security.ratelimit import RateLimiter
 
 PREFIX = "tp_sk_"
 
@@ -150,12 +151,25 @@ def _refused(message: str) -> Unauthorized:
     return Unauthorized(message, code="invalid_api_key")
 
 
+async def _unknown_key_gate(limiter: RateLimiter | None, ip_address: str | None) -> int | None:
+    """Unknown keys (guessing) write one audit row per address and minute, which counts
+    the ones left out; a known key's every use is audited. None: leave this one out."""
+    if limiter is None:
+        return 0
+    return await limiter.audit_gate("api-key-unknown", ip_address or "unknown", 60)
+
+
 async def authenticate(
-    rt: Runtime, authorization: str | None, scope: Scope, use: KeyUse
+    rt: Runtime,
+    authorization: str | None,
+    scope: Scope,
+    use: KeyUse,
+    limiter: RateLimiter | None = None,
 ) -> ApiKeyInfo:
     """The live key an ``Authorization: Bearer tp_sk_…`` header names, if it has ``scope``;
     401 ``invalid_api_key`` or 403 ``api_key_scope_missing`` otherwise. The use and its
-    outcome are audited, and ``last_used_at`` set, in one transaction."""
+    outcome are audited, and ``last_used_at`` set, in one transaction (an unknown key's
+    refusal: bounded per address by ``limiter``)."""
     scheme, _, secret = (authorization or "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret.startswith(PREFIX) or len(secret) > 200:
@@ -165,7 +179,11 @@ async def authenticate(
     async with rt.db.transaction() as s:
         row = await s.scalar(select(ApiKey).where(ApiKey.secret_hash == secret_hash(secret)))
         if row is None:
-            await _audit(rt, s, "unknown", "refused", actor, {**meta, "outcome": "unknown_key"})
+            left_out = await _unknown_key_gate(limiter, use.ip_address)
+            if left_out is not None:
+                extra = {"left_out": left_out} if left_out else {}
+                await _audit(rt, s, "unknown", "refused", actor,
+                             {**meta, "outcome": "unknown_key", **extra})  # fmt: skip
             outcome: str | None = "unknown"
         elif row.revoked_at is not None:
             await _audit(rt, s, row.id, "refused", actor, {**meta, "outcome": "revoked"})

@@ -19,6 +19,7 @@ from tillpoint.web.routers.payments import IdempotencyKey
 from tillpoint.web.routing import TypedPathRoute
 from tillpoint.web.schemas import error_responses
 from tillpoint.web.screening import OPAQUE_TOKEN
+from tillpoint.web.security_middleware import rate_limiter_for
 from tillpoint.webhooks.public import CheckoutSessionData
 
 router = APIRouter(prefix="/api/v1/checkout-sessions", tags=["checkout sessions"],
@@ -42,7 +43,9 @@ def _key_for(scope: api_keys.Scope) -> KeyCheck:
             request.method, request.url.path, client_ip(request),
             request.headers.get("user-agent"),
         )  # fmt: skip
-        return await api_keys.authenticate(rt, request.headers.get("authorization"), scope, use)
+        limiter = rate_limiter_for(request.app)
+        header = request.headers.get("authorization")
+        return await api_keys.authenticate(rt, header, scope, use, limiter)
 
     return check
 
