@@ -10,6 +10,8 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from tillpoint.config import MAX_LINE_QUANTITY
+
 MAX_LINES = 100
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY = 40
@@ -46,7 +48,8 @@ class LineItemIn(_Strict):
 
     sku: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     price_data: PriceDataIn | None = None
-    quantity: Annotated[int, Field(ge=1, strict=True)]
+    # The hard ceiling every cart has; the shop's own cart_max_line_quantity is checked later.
+    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)]
     adjustable_quantity: AdjustableQuantity | None = None
 
     @model_validator(mode="after")
